@@ -1,0 +1,8 @@
+//! The shared vocabulary of the OpenFn worker stack.
+//!
+//! Everything that crosses a boundary between our crates, or between the worker and Lightning,
+//! is defined here as a serde type: the Lightning plan (`fetch:plan` reply), worker→Lightning
+//! event payloads, claims, the runtime execution plan, engine events, log lines, error classes
+//! with their severities, and the Phoenix Channels v2 frame codec.
+//!
+//! Not here: any I/O, any JavaScript, any policy. This crate only describes data.

@@ -1,0 +1,4 @@
+//! Project automation behind `cargo xtask`: the tidy checks that `cargo test` runs, end-to-end
+//! runs and benchmarks.
+
+pub mod tidy;

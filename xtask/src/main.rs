@@ -1,0 +1,23 @@
+//! `cargo xtask <task>`: project automation. Tasks: `tidy` (the checks `cargo test` also runs).
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("tidy") => {
+            let root = xtask::tidy::workspace_root();
+            let problems = xtask::tidy::check(&root).context("reading the source tree")?;
+            for p in &problems {
+                println!("{p}");
+            }
+            if !problems.is_empty() {
+                bail!("tidy found {} problem(s)", problems.len());
+            }
+            println!("tidy: ok");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task `{other}`; tasks: tidy"),
+        None => bail!("usage: cargo xtask <task>; tasks: tidy"),
+    }
+}

@@ -1,0 +1,198 @@
+//! Tidy checks over the source tree: every Rust module documents itself with `//!`, no test is
+//! skipped with `#[ignore]`, no `dbg!` is left behind, and every crate takes its dependencies from
+//! `[workspace.dependencies]` so each external crate is pinned once.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// One thing tidy found wrong, with the file it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+    }
+}
+
+/// The workspace root (the parent of the xtask crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs every check under `root` and returns what it found, sorted by path.
+pub fn check(root: &Path) -> std::io::Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    for file in files(root)? {
+        let rel = file.strip_prefix(root).unwrap_or(&file).to_path_buf();
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".rs") {
+            let text = fs::read_to_string(&file)?;
+            check_rust(&rel, &text, &mut problems);
+        } else if name == "Cargo.toml" && rel != Path::new("Cargo.toml") {
+            let text = fs::read_to_string(&file)?;
+            check_manifest(&rel, &text, &mut problems);
+        }
+    }
+    problems.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+    Ok(problems)
+}
+
+fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if entry.file_type()?.is_dir() {
+                let skip = name.starts_with('.')
+                    || matches!(name.as_ref(), "target" | "node_modules" | "fixtures" | "snapshots");
+                if !skip {
+                    stack.push(path);
+                }
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a Rust file is a module that must carry `//!` docs: library and binary sources, not
+/// integration tests, benches, examples or build scripts (their purpose is their file name).
+fn needs_module_docs(rel: &Path) -> bool {
+    let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    parts.iter().any(|p| p == "src") && !parts.iter().any(|p| p == "tests" || p == "benches")
+}
+
+fn check_rust(rel: &Path, text: &str, problems: &mut Vec<Problem>) {
+    if needs_module_docs(rel) {
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("#!["));
+        if !first.is_some_and(|l| l.starts_with("//!")) {
+            problems.push(Problem {
+                path: rel.to_path_buf(),
+                line: 1,
+                message: "module has no `//!` docs saying what it is for".into(),
+            });
+        }
+    }
+    // Built from pieces so this file does not trip its own check.
+    let ignore = concat!("#[", "ignore");
+    let dbg = concat!("dbg", "!(");
+    for (i, line) in text.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        if code.contains(ignore) {
+            problems.push(Problem {
+                path: rel.to_path_buf(),
+                line: i + 1,
+                message: "skipped test: every test runs; fix or delete it".into(),
+            });
+        }
+        if code.contains(dbg) {
+            problems.push(Problem {
+                path: rel.to_path_buf(),
+                line: i + 1,
+                message: "leftover dbg! call".into(),
+            });
+        }
+    }
+}
+
+fn check_manifest(rel: &Path, text: &str, problems: &mut Vec<Problem>) {
+    let mut in_deps = false;
+    let mut in_dep_table = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            let header = line.trim_matches(|c| c == '[' || c == ']');
+            let is_dep_section = |h: &str| {
+                h == "dependencies"
+                    || h == "dev-dependencies"
+                    || h == "build-dependencies"
+                    || (h.starts_with("target.") && h.ends_with("dependencies"))
+            };
+            in_deps = is_dep_section(header);
+            // `[dependencies.foo]` tables: the table must say `workspace = true`.
+            in_dep_table = header
+                .rsplit_once('.')
+                .is_some_and(|(section, _)| is_dep_section(section));
+            if in_dep_table && !text_of_table_has_workspace(text, i) {
+                problems.push(Problem {
+                    path: rel.to_path_buf(),
+                    line: i + 1,
+                    message: format!("`{header}` must take its version from [workspace.dependencies]"),
+                });
+            }
+            continue;
+        }
+        if in_deps && !in_dep_table && !line.contains("workspace = true") && !line.contains(".workspace=true") {
+            let name = line.split(['=', '.']).next().unwrap_or(line).trim();
+            problems.push(Problem {
+                path: rel.to_path_buf(),
+                line: i + 1,
+                message: format!(
+                    "dependency `{name}` must be declared once in [workspace.dependencies] and used with `workspace = true`"
+                ),
+            });
+        }
+    }
+}
+
+fn text_of_table_has_workspace(text: &str, header_line: usize) -> bool {
+    text.lines()
+        .skip(header_line + 1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .any(|l| l.replace(' ', "").starts_with("workspace=true"))
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn flags_a_module_without_docs_and_a_pinned_dependency() {
+        let mut p = Vec::new();
+        check_rust(Path::new("crates/x/src/lib.rs"), "pub fn f() {}\n", &mut p);
+        check_manifest(
+            Path::new("crates/x/Cargo.toml"),
+            "[package]\nname = \"x\"\n[dependencies]\nserde = \"1\"\ntokio.workspace = true\n",
+            &mut p,
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].message.contains("//!"));
+        assert!(p[1].message.contains("serde"));
+    }
+
+    #[test]
+    fn accepts_documented_modules_and_workspace_dependencies() {
+        let mut p = Vec::new();
+        check_rust(Path::new("crates/x/src/lib.rs"), "//! Docs.\npub fn f() {}\n", &mut p);
+        check_rust(Path::new("crates/x/tests/t.rs"), "#[test]\nfn t() {}\n", &mut p);
+        check_manifest(
+            Path::new("crates/x/Cargo.toml"),
+            "[dependencies]\nserde = { workspace = true, features = [\"derive\"] }\n[dev-dependencies.insta]\nworkspace = true\n",
+            &mut p,
+        );
+        assert!(p.is_empty(), "{p:?}");
+    }
+}
