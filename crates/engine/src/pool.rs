@@ -26,6 +26,8 @@ const STDERR_LINES: usize = 64;
 pub(crate) struct StderrTail {
     pub lines: VecDeque<String>,
     pub out_of_memory: bool,
+    /// The child's stderr reached its end (the process is gone).
+    pub closed: bool,
 }
 
 /// Lines a process prints when an allocation fails (Rust's alloc error handler, QuickJS).
@@ -41,6 +43,7 @@ pub(crate) struct ChildProc {
     pub versions: BTreeMap<String, String>,
     pub frames: mpsc::UnboundedReceiver<Frame>,
     pub stderr: Arc<Mutex<StderrTail>>,
+    stderr_closed: Arc<tokio::sync::Notify>,
     pub runs: u32,
     pub next_run: u64,
     writer: mpsc::UnboundedSender<Vec<u8>>,
@@ -95,6 +98,8 @@ impl ChildProc {
 
         let tail = Arc::new(Mutex::new(StderrTail::default()));
         let tail_writer = Arc::clone(&tail);
+        let stderr_closed = Arc::new(tokio::sync::Notify::new());
+        let closed_tx = Arc::clone(&stderr_closed);
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -107,6 +112,10 @@ impl ChildProc {
                     tail.lines.push_back(line);
                 }
             }
+            if let Ok(mut tail) = tail_writer.lock() {
+                tail.closed = true;
+            }
+            closed_tx.notify_one();
         });
 
         let ready = tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.recv()).await;
@@ -150,6 +159,7 @@ impl ChildProc {
             versions,
             frames,
             stderr: tail,
+            stderr_closed,
             runs: 0,
             next_run: 1,
             writer,
@@ -185,6 +195,16 @@ impl ChildProc {
             .await
             .ok()
             .and_then(Result::ok)
+    }
+
+    /// Whether the child's last words (stderr, read to its end within `within`) say it ran out
+    /// of memory.
+    pub async fn said_out_of_memory(&self, within: Duration) -> bool {
+        let closed = self.stderr.lock().map(|t| t.closed).unwrap_or(true);
+        if !closed {
+            let _ = tokio::time::timeout(within, self.stderr_closed.notified()).await;
+        }
+        self.stderr.lock().map(|t| t.out_of_memory).unwrap_or(false)
     }
 
     /// Closes the channel (the child exits on end of input) and kills it after `grace`.

@@ -5,6 +5,7 @@
 //! A step's `expression` is a `;`-separated list of commands:
 //! `set KEY JSON`, `big KEY BYTES`, `count`, `log TEXT`, `biglog BYTES`, `sleep MS`, `loop`
 //! (until interrupted), `spin` (ignores interrupts), `alloc` (allocates without bound),
+//! `hugealloc MB` (one allocation of that size),
 //! `exit N`, `abort`, `throw MSG` (JobError, fail), `crash TYPE MSG`, `kill TYPE MSG`,
 //! `cred ID`, `state ID`. An expression starting with `compile-error MSG` fails to compile;
 //! one starting with `compile-alloc` allocates without bound while compiling.
@@ -196,6 +197,10 @@ fn apply(
             std::hint::spin_loop();
         },
         "alloc" => allocate_forever(),
+        "hugealloc" => {
+            let block = vec![0u8; rest.parse::<usize>().unwrap_or(1) << 20];
+            data(state).insert("huge".into(), json!(block.len()));
+        }
         "exit" => std::process::exit(rest.parse().unwrap_or(1)),
         "abort" => std::process::abort(),
         "throw" => return Err(error("JobError", rest, Severity::Fail)),
