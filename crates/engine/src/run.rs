@@ -375,11 +375,7 @@ impl Dispatch<'_> {
             Ending::Killed => false,
             Ending::Died => {
                 let status = child.wait_exit(Duration::from_secs(5)).await;
-                let said_oom = child
-                    .stderr
-                    .lock()
-                    .map(|t| t.out_of_memory)
-                    .unwrap_or(false);
+                let said_oom = child.said_out_of_memory(Duration::from_secs(1)).await;
                 if over_memory || said_oom {
                     out.fail(EngineFailure::OutOfMemory, Some(pid));
                 } else {
