@@ -9,10 +9,14 @@
 //!
 //! Modules:
 //! - [`phoenix`]: Phoenix Channels v2 frames (text and binary), replies and the mock's quirks.
+//! - [`plan`]: the runtime execution plan (execution.md §2.2) and per-run engine options.
 //!
 //! Every decoder returns [`Error`], which names the field at fault.
 
 mod failure;
+mod ordered;
 pub mod phoenix;
+pub mod plan;
 
 pub use failure::{Error, Result};
+pub use ordered::OrderedMap;
