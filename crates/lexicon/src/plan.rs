@@ -406,4 +406,7 @@ pub struct RunOptions {
     /// `Some(false)` withholds step output dataclips from Lightning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_dataclips: Option<bool>,
+    /// Extra job globals (the worker sets `meta: {runId, startTime}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub globals: Option<Map<String, Value>>,
 }
