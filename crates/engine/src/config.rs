@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use crate::install::AdaptorInstaller;
 
+/// Per-run overrides (from the Lightning run options or CLI flags); `None` keeps the engine's
+/// setting.
+pub use openfn_lexicon::plan::RunOptions;
+
 /// The hidden command-line flag that puts a binary in child mode (see
 /// [`crate::child::maybe_run_child`]).
 pub const CHILD_FLAG: &str = "--openfn-engine-child";
@@ -105,26 +109,6 @@ impl Default for EngineConfig {
             installer: None,
         }
     }
-}
-
-/// Per-run overrides (from the Lightning run options or CLI flags). `None` keeps the engine's
-/// setting.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunOptions {
-    /// Memory limit, MB.
-    pub memory_limit_mb: Option<u64>,
-    /// Timeout, ms.
-    pub run_timeout_ms: Option<u64>,
-    /// Payload limit, MB.
-    pub payload_limit_mb: Option<f64>,
-    /// Log line limit, MB.
-    pub log_payload_limit_mb: Option<f64>,
-    /// Runtime state limit, MB (default 25% of the memory limit).
-    pub state_limit_mb: Option<f64>,
-    /// Log sanitisation policy.
-    pub sanitize: Option<String>,
-    /// `JOB` logger level.
-    pub job_log_level: Option<String>,
 }
 
 /// Converts a limit in MB to bytes (`0` means every payload is too large).

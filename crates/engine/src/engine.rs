@@ -71,6 +71,7 @@ impl Engine {
         options: RunOptions,
         resolvers: Arc<dyn Resolvers>,
     ) -> RunHandle {
+        let plan = plan.to_value();
         let workflow_id = plan::plan_id(&plan)
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());

@@ -5,42 +5,12 @@
 //! serialised them: the supervisor forwards them without building a JSON tree.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// How bad an error is (decides the run's exit reason).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// The step failed; the workflow carries on.
-    Fail,
-    /// The run crashed (bad code, import, validation).
-    Crash,
-    /// The run was killed (timeout, memory, security).
-    Kill,
-    /// The engine could not run the workflow (install, credentials, dataclip).
-    Exception,
-}
-
-impl Severity {
-    /// The reason string the worker sends (`fail`, `crash`, `kill`, `exception`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Fail => "fail",
-            Severity::Crash => "crash",
-            Severity::Kill => "kill",
-            Severity::Exception => "exception",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use openfn_lexicon::error::ErrorClass;
+pub use openfn_lexicon::error::Severity;
 
 /// A serialised error: `{type, name?, subtype?, message, severity}` (the worker uses
 /// `subtype || type || name` as `error_type`).
@@ -62,6 +32,11 @@ pub struct ErrorInfo {
 }
 
 impl ErrorInfo {
+    /// A new error of `class`, with the class's severity.
+    pub fn of(class: &ErrorClass, message: impl Into<String>) -> Self {
+        Self::new(class.error_type(), message, class.severity())
+    }
+
     /// A new error of `error_type` with `message` and `severity`.
     pub fn new(error_type: &str, message: impl Into<String>, severity: Severity) -> Self {
         Self {
@@ -117,26 +92,22 @@ pub enum EngineFailure {
 impl EngineFailure {
     /// The serialised error, with the exact class, message and severity of the kit.
     pub fn to_error(&self) -> ErrorInfo {
-        match self {
-            EngineFailure::Timeout { ms } => ErrorInfo::new(
-                "TimeoutError",
+        let (class, message) = match self {
+            EngineFailure::Timeout { ms } => (
+                ErrorClass::TimeoutError,
                 format!("Workflow failed to return within {ms}ms"),
-                Severity::Kill,
             ),
-            EngineFailure::OutOfMemory => ErrorInfo::new(
-                "OOMError",
-                "Run exceeded maximum memory usage",
-                Severity::Kill,
+            EngineFailure::OutOfMemory => (
+                ErrorClass::OomError,
+                "Run exceeded maximum memory usage".to_owned(),
             ),
-            EngineFailure::Exit { code } => ErrorInfo::new(
-                "ExitError",
+            EngineFailure::Exit { code } => (
+                ErrorClass::ExitError,
                 format!("Process exited with code: {code}"),
-                Severity::Crash,
             ),
-            EngineFailure::Autoinstall { specifier, message } => ErrorInfo::new(
-                "AutoinstallError",
+            EngineFailure::Autoinstall { specifier, message } => (
+                ErrorClass::AutoinstallError,
                 format!("Error installing {specifier}: {message}"),
-                Severity::Exception,
             ),
             EngineFailure::CredentialLoad(failures) => {
                 let mut seen = std::collections::BTreeSet::new();
@@ -145,17 +116,15 @@ impl EngineFailure {
                     .filter(|(id, _)| seen.insert(id.clone()))
                     .map(|(id, err)| format!("Failed to load credential {id}: {err}"))
                     .collect();
-                ErrorInfo::new("CredentialLoadError", lines.join("\n"), Severity::Exception)
+                (ErrorClass::CredentialLoadError, lines.join("\n"))
             }
-            EngineFailure::DataClip { id, message } => ErrorInfo::new(
-                "DataClipError",
+            EngineFailure::DataClip { id, message } => (
+                ErrorClass::DataClipError,
                 format!("Failed to load dataclip {id}: {message}"),
-                Severity::Exception,
             ),
-            EngineFailure::Execution(message) => {
-                ErrorInfo::new("ExecutionError", message.clone(), Severity::Exception)
-            }
-        }
+            EngineFailure::Execution(message) => (ErrorClass::ExecutionError, message.clone()),
+        };
+        ErrorInfo::of(&class, message)
     }
 }
 

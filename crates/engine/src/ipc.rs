@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
+use openfn_lexicon::plan::SanitizePolicy;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -128,14 +129,17 @@ pub struct RunSettings {
     pub state_limit_mb: f64,
     /// Keys removed from every step's output state.
     pub state_props_to_remove: Vec<String>,
-    /// Log sanitisation policy (`none`, `remove`, `obfuscate`, `summarize`).
-    pub sanitize: Option<String>,
+    /// Log sanitisation policy.
+    pub sanitize: Option<SanitizePolicy>,
     /// Level of the `JOB` logger (`none` silences job logs).
     pub job_log_level: Option<String>,
     /// The adaptor repository directory.
     pub repo_dir: String,
     /// Module whitelist, as regular-expression source strings.
     pub whitelist: Vec<String>,
+    /// Extra job globals (the worker sets `meta: {runId, startTime}`).
+    #[serde(default)]
+    pub globals: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Parent → child messages (externally tagged: the raw plan cannot sit in a buffered,

@@ -7,15 +7,18 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-/// An execution plan in the runtime's JSON shape (execution.md §2.2).
-pub type ExecutionPlan = Value;
+/// The execution plan given to [`crate::Engine::execute`] (execution.md §2.2).
+pub use openfn_lexicon::plan::ExecutionPlan;
+
+/// The plan as JSON, which is all the supervisor reads and edits before handing it on.
+pub type PlanJson = Value;
 
 /// The plan's id (`workflowId` of every event), if it has one.
-pub fn plan_id(plan: &ExecutionPlan) -> Option<&str> {
+pub fn plan_id(plan: &PlanJson) -> Option<&str> {
     plan.get("id").and_then(Value::as_str)
 }
 
-fn steps(plan: &ExecutionPlan) -> impl Iterator<Item = &Value> {
+fn steps(plan: &PlanJson) -> impl Iterator<Item = &Value> {
     plan.pointer("/workflow/steps")
         .and_then(Value::as_array)
         .into_iter()
@@ -23,7 +26,7 @@ fn steps(plan: &ExecutionPlan) -> impl Iterator<Item = &Value> {
 }
 
 /// Adaptor specifiers of every step (`adaptors: [...]` or a single `adaptor`), de-duplicated.
-pub fn adaptors(plan: &ExecutionPlan) -> Vec<String> {
+pub fn adaptors(plan: &PlanJson) -> Vec<String> {
     let mut out = BTreeSet::new();
     for step in steps(plan) {
         if let Some(list) = step.get("adaptors").and_then(Value::as_array) {
@@ -37,7 +40,7 @@ pub fn adaptors(plan: &ExecutionPlan) -> Vec<String> {
 }
 
 /// Whether a step of the plan already says where `name` lives (`linker[name].path`).
-pub fn has_linker_path(plan: &ExecutionPlan, name: &str) -> bool {
+pub fn has_linker_path(plan: &PlanJson, name: &str) -> bool {
     steps(plan).any(|s| {
         s.get("linker")
             .and_then(|l| l.get(name))
@@ -47,7 +50,7 @@ pub fn has_linker_path(plan: &ExecutionPlan, name: &str) -> bool {
 }
 
 /// Ids of string `configuration` values (credentials to pre-load), de-duplicated, in order.
-pub fn credential_ids(plan: &ExecutionPlan) -> Vec<String> {
+pub fn credential_ids(plan: &PlanJson) -> Vec<String> {
     let mut seen = BTreeSet::new();
     steps(plan)
         .filter_map(|s| s.get("configuration").and_then(Value::as_str))
@@ -57,7 +60,7 @@ pub fn credential_ids(plan: &ExecutionPlan) -> Vec<String> {
 }
 
 /// Points every step that uses adaptor `name` at the installed `path`/`version`.
-pub fn set_linker(plan: &mut ExecutionPlan, name: &str, path: &str, version: &str) {
+pub fn set_linker(plan: &mut PlanJson, name: &str, path: &str, version: &str) {
     let Some(steps) = plan
         .pointer_mut("/workflow/steps")
         .and_then(Value::as_array_mut)

@@ -17,7 +17,7 @@ use crate::config::{EngineConfig, RunOptions, mb_to_bytes};
 use crate::event::{EngineEvent, EngineFailure, LogLine, now_ns};
 use crate::install::{AdaptorInstaller, split_specifier};
 use crate::ipc::{ChildEvent, Frame, ResolveKind, RunSettings, ToChild, ToParent};
-use crate::plan::{self, ExecutionPlan};
+use crate::plan::{self, PlanJson};
 use crate::pool::{ChildProc, Pool, exit_code};
 use crate::resolve::{Input, Resolvers};
 use crate::sys;
@@ -98,7 +98,7 @@ impl Out {
 /// Everything a run needs, as given to `Engine::execute`.
 pub(crate) struct RunSpec {
     pub workflow_id: String,
-    pub plan: ExecutionPlan,
+    pub plan: PlanJson,
     pub input: Input,
     pub options: RunOptions,
     pub resolvers: Arc<dyn Resolvers>,
@@ -106,9 +106,13 @@ pub(crate) struct RunSpec {
 
 fn settings(config: &EngineConfig, workflow_id: &str, options: &RunOptions) -> RunSettings {
     let memory_limit_mb = options.memory_limit_mb.unwrap_or(config.memory_limit_mb);
-    let payload_limit_mb = options.payload_limit_mb.unwrap_or(config.payload_limit_mb);
+    let payload_limit_mb = options
+        .payload_limit_mb
+        .map(|mb| mb as f64)
+        .unwrap_or(config.payload_limit_mb);
     let log_limit_mb = options
         .log_payload_limit_mb
+        .map(|mb| mb as f64)
         .or(config.log_payload_limit_mb)
         .unwrap_or(payload_limit_mb);
     RunSettings {
@@ -119,12 +123,14 @@ fn settings(config: &EngineConfig, workflow_id: &str, options: &RunOptions) -> R
         log_payload_limit_bytes: mb_to_bytes(log_limit_mb),
         state_limit_mb: options
             .state_limit_mb
+            .map(|mb| mb as f64)
             .unwrap_or(memory_limit_mb as f64 * 0.25),
         state_props_to_remove: config.state_props_to_remove.clone(),
-        sanitize: options.sanitize.clone(),
+        sanitize: options.sanitize,
         job_log_level: options.job_log_level.clone(),
         repo_dir: config.repo_dir.to_string_lossy().into_owned(),
         whitelist: config.whitelist.clone(),
+        globals: options.globals.clone(),
     }
 }
 
@@ -286,7 +292,7 @@ impl Dispatch<'_> {
     async fn dispatch(
         &self,
         child: &mut ChildProc,
-        plan: ExecutionPlan,
+        plan: PlanJson,
         input: Option<Box<RawValue>>,
         out: &mut Out,
     ) -> bool {
@@ -576,7 +582,7 @@ mod tests {
     fn log_limit_falls_back_to_the_payload_limit() {
         let config = EngineConfig::default();
         let opts = RunOptions {
-            payload_limit_mb: Some(0.0),
+            payload_limit_mb: Some(0),
             ..RunOptions::default()
         };
         let s = settings(&config, "w", &opts);

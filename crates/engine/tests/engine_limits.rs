@@ -84,7 +84,7 @@ async fn the_address_space_backstop_catches_what_the_watchdog_misses() {
         ..RunOptions::default()
     };
     let handle = engine.execute(
-        plan("m", &["hugealloc 4096"]),
+        xp(plan("m", &["hugealloc 4096"])),
         Input::Empty,
         options,
         no_resolvers(),

@@ -84,7 +84,12 @@ async fn per_run_options_override_the_engine_limits() {
         run_timeout_ms: Some(1500),
         ..RunOptions::default()
     };
-    let handle = engine.execute(plan("p", &["count"]), Input::Empty, options, no_resolvers());
+    let handle = engine.execute(
+        xp(plan("p", &["count"])),
+        Input::Empty,
+        options,
+        no_resolvers(),
+    );
     let events = events_within(handle, 30).await;
     let l = logs(&events);
     assert_eq!(l[0].1, r#"["Memory limit: 256mb"]"#);
@@ -107,7 +112,7 @@ async fn input_dataclips_and_credentials_are_resolved_through_callbacks() {
     let mut p = plan("p", &["cred c1; state other"]);
     p["workflow"]["steps"][0]["configuration"] = json!("c1");
     let handle = engine.execute(
-        p,
+        xp(p),
         Input::Dataclip("clip".into()),
         RunOptions::default(),
         Arc::new(resolvers),
@@ -127,7 +132,7 @@ async fn a_missing_dataclip_is_a_dataclip_error_before_the_workflow_starts() {
         .states
         .insert("d".into(), Err("[fetch:dataclip] not_found".into()));
     let handle = engine.execute(
-        plan("p", &["count"]),
+        xp(plan("p", &["count"])),
         Input::Dataclip("d".into()),
         RunOptions::default(),
         Arc::new(resolvers),
@@ -161,7 +166,12 @@ async fn credential_failures_are_one_credential_load_error() {
     p["workflow"]["steps"][1]["configuration"] = json!("%TIMEOUT%");
     p["workflow"]["steps"][2]["configuration"] = json!("zzz");
     let events = events_within(
-        engine.execute(p, Input::Empty, RunOptions::default(), Arc::new(resolvers)),
+        engine.execute(
+            xp(p),
+            Input::Empty,
+            RunOptions::default(),
+            Arc::new(resolvers),
+        ),
         30,
     )
     .await;
@@ -233,11 +243,11 @@ async fn autoinstall_reports_each_adaptor_and_fails_the_run_with_autoinstall_err
 async fn payload_limit_zero_redacts_outputs_and_logs() {
     let engine = engine(1);
     let options = RunOptions {
-        payload_limit_mb: Some(0.0),
+        payload_limit_mb: Some(0),
         ..RunOptions::default()
     };
     let handle = engine.execute(
-        plan("p", &["set x 1; log hi"]),
+        xp(plan("p", &["set x 1; log hi"])),
         Input::Empty,
         options,
         no_resolvers(),
@@ -275,7 +285,7 @@ async fn a_log_limit_applies_to_logs_only() {
         ..EngineConfig::default()
     });
     let handle = engine.execute(
-        plan("p", &["log short; biglog 5000; set x 1"]),
+        xp(plan("p", &["log short; biglog 5000; set x 1"])),
         Input::Empty,
         RunOptions::default(),
         no_resolvers(),
@@ -304,7 +314,7 @@ async fn a_ten_megabyte_state_passes_through_three_steps() {
         serde_json::value::RawValue::from_string(json!({ "data": { "big": big } }).to_string())
             .unwrap();
     let handle = engine.execute(
-        plan("p", &["count", "count", "count"]),
+        xp(plan("p", &["count", "count", "count"])),
         Input::Value(input),
         RunOptions::default(),
         no_resolvers(),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openfn_engine::{
-    ChildCommand, Engine, EngineConfig, EngineEvent, ErrorInfo, Input, ResolveFuture, Resolvers,
-    RunHandle, RunOptions,
+    ChildCommand, Engine, EngineConfig, EngineEvent, ErrorInfo, ExecutionPlan, Input,
+    ResolveFuture, Resolvers, RunHandle, RunOptions,
 };
 use serde_json::{Value, json};
 
@@ -74,8 +74,18 @@ pub fn no_resolvers() -> Arc<dyn Resolvers> {
     Arc::new(openfn_engine::NoResolvers)
 }
 
+/// The typed plan the engine takes.
+pub fn xp(plan: Value) -> ExecutionPlan {
+    ExecutionPlan::from_value(plan).expect("valid plan")
+}
+
 pub fn run(engine: &Engine, plan: Value) -> RunHandle {
-    engine.execute(plan, Input::Empty, RunOptions::default(), no_resolvers())
+    engine.execute(
+        xp(plan),
+        Input::Empty,
+        RunOptions::default(),
+        no_resolvers(),
+    )
 }
 
 /// All events of a run, failing the test if it takes longer than `secs`.
