@@ -18,6 +18,7 @@
 //!
 //! Every decoder returns [`Error`], which names the field at fault.
 
+mod de;
 pub mod engine;
 pub mod error;
 mod failure;
