@@ -18,6 +18,7 @@ use crate::error::ExitReason;
 use crate::failure::{Error, Result, decode_str, decode_value};
 use crate::log::{Level, LogLine, micros_from_nanos};
 use crate::ordered::OrderedMap;
+use crate::phoenix::Frame;
 use crate::plan::{
     ConditionalEdge, EdgeRule, ExecutionPlan, Lazy, ModuleInfo, Next, PlanOptions, RunOptions,
     SanitizePolicy, Step, Workflow,
@@ -877,6 +878,11 @@ impl WorkerPush {
             Self::RunComplete(p) => serde_json::to_value(p),
         };
         value.unwrap_or(Value::Null)
+    }
+
+    /// The push as a frame on `topic` (`run:<id>` or `worker:queue`) with the given refs.
+    pub fn to_frame(&self, topic: &str, join_ref: Option<&str>, r#ref: &str) -> Frame {
+        Frame::new(topic, self.event().as_str(), self.to_payload()).with_refs(join_ref, Some(r#ref))
     }
 
     /// Decodes a worker push from its event name and payload.

@@ -117,3 +117,78 @@ fn serialised_errors_from_the_runtime_tests() {
     );
     assert!(bad.is_err());
 }
+
+mod reasons {
+    use std::collections::HashMap;
+
+    use openfn_lexicon::engine::JobErrorInfo;
+    use openfn_lexicon::error::{
+        ErrorClass, ExitReason, RunReason, Severity, run_exit_reason, step_exit_reason,
+    };
+    use openfn_lexicon::plan::ExecutionPlan;
+    use serde_json::{Map, json};
+
+    fn info(name: &str, subtype: Option<&str>, severity: Option<Severity>) -> JobErrorInfo {
+        JobErrorInfo {
+            name: name.into(),
+            message: "boom".into(),
+            kind: None,
+            subtype: subtype.map(str::to_owned),
+            severity,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn step_reasons() {
+        let state = json!({"data": {}});
+        assert_eq!(step_exit_reason("a", &state, None), ExitReason::success());
+        let e = info("JobError", None, Some(Severity::Fail));
+        assert_eq!(
+            step_exit_reason("a", &state, Some(&e)),
+            ExitReason::from_error(&ErrorClass::JobError, "boom")
+        );
+        let e = info("RuntimeCrash", Some("ReferenceError"), None);
+        let r = step_exit_reason("a", &state, Some(&e));
+        assert_eq!(r.reason, RunReason::Crash);
+        assert_eq!(r.error_type.as_deref(), Some("ReferenceError"));
+
+        let failed = json!({"errors": {"a": {"name": "MyError", "message": "user wrote this"}}});
+        let r = step_exit_reason("a", &failed, None);
+        assert_eq!(r.reason, RunReason::Fail);
+        assert_eq!(r.error_type.as_deref(), Some("MyError"));
+        assert_eq!(r.error_message.as_deref(), Some("user wrote this"));
+        assert_eq!(step_exit_reason("b", &failed, None), ExitReason::success());
+    }
+
+    #[test]
+    fn run_reason_is_the_first_failed_leaf() {
+        let plan = ExecutionPlan::from_value(json!({"workflow": {"steps": [
+            {"id": "a", "expression": "x", "next": {"b": true, "c": true}},
+            {"id": "b", "expression": "x"},
+            {"id": "c", "expression": "x", "next": {"d": "state.never"}},
+            {"id": "d", "expression": "x"}
+        ]}}))
+        .unwrap();
+        let fail = |m: &str| ExitReason::with_severity(Severity::Fail, "JobError", m);
+        let mut reasons: HashMap<String, ExitReason> = HashMap::new();
+        reasons.insert("a".into(), fail("a failed"));
+        reasons.insert("b".into(), ExitReason::success());
+        // `a` failed but its downstream ran: ignored.
+        assert_eq!(
+            run_exit_reason(&plan, |id| reasons.get(id)),
+            ExitReason::success()
+        );
+        // `c` is a leaf because `d` never ran.
+        reasons.insert("c".into(), fail("c failed"));
+        assert_eq!(
+            run_exit_reason(&plan, |id| reasons.get(id)),
+            fail("c failed")
+        );
+        reasons.insert("b".into(), fail("b failed"));
+        assert_eq!(
+            run_exit_reason(&plan, |id| reasons.get(id)),
+            fail("b failed")
+        );
+    }
+}

@@ -299,8 +299,7 @@ fn run_complete_both_shapes() {
 #[test]
 fn pushes_travel_in_frames() {
     let push = WorkerPush::FetchCredential(IdPayload { id: "c1".into() });
-    let frame = Frame::new(run_topic("r2"), push.event().as_str(), push.to_payload())
-        .with_refs(Some("6"), Some("9"));
+    let frame = push.to_frame(&run_topic("r2"), Some("6"), "9");
     let wire = frame.encode_text().unwrap();
     assert_eq!(wire, r#"["6","9","run:r2","fetch:credential",{"id":"c1"}]"#);
     let back = Frame::decode_text(&wire).unwrap();
