@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use oxc_ast::AstKind;
 use oxc_ast::ast::{
     Argument, ArrowFunctionExpression, BindingIdentifier, CallExpression, CatchClause, Class,
-    Expression, Function, IdentifierReference, ObjectExpression, ObjectPropertyKind, Program,
+    Expression, Function, IdentifierReference, ObjectExpression, Program,
     PropertyKey,
 };
 use oxc_ast_visit::{Visit, walk};
@@ -80,10 +80,18 @@ pub(crate) struct Analysis<'a> {
     pub(crate) dollars: Vec<DollarChain>,
     pub(crate) promises: Vec<PromiseChain>,
     pub(crate) refs: Vec<Reference<'a>>,
+    /// A syntax error acorn reports while parsing but oxc leaves to semantic analysis.
+    pub(crate) syntax_error: Option<(String, u32)>,
 }
 
+/// Words reserved in strict (module) code that acorn rejects as binding names.
+const STRICT_RESERVED: &[&str] = &[
+    "let", "static", "implements", "interface", "package", "private", "protected", "public",
+    "yield", "await", "eval", "arguments",
+];
+
 struct Walker<'a> {
-    src: &'a str,
+    syntax_error: Option<(String, u32)>,
     stack: Vec<AstKind<'a>>,
     scopes: Vec<Scope<'a>>,
     scope_stack: Vec<usize>,
@@ -97,9 +105,9 @@ struct Walker<'a> {
     in_chain: usize,
 }
 
-pub(crate) fn analyze<'a>(program: &Program<'a>, src: &'a str) -> Analysis<'a> {
+pub(crate) fn analyze<'a>(program: &Program<'a>) -> Analysis<'a> {
     let mut w = Walker {
-        src,
+        syntax_error: None,
         stack: Vec::with_capacity(64),
         scopes: vec![Scope {
             parent: None,
@@ -129,6 +137,7 @@ pub(crate) fn analyze<'a>(program: &Program<'a>, src: &'a str) -> Analysis<'a> {
         dollars: w.dollars,
         promises: w.promises,
         refs: w.refs,
+        syntax_error: w.syntax_error,
     }
 }
 
@@ -149,15 +158,6 @@ impl<'a> Analysis<'a> {
             }
         }
     }
-}
-
-fn is_member(kind: &AstKind<'_>) -> bool {
-    matches!(
-        kind,
-        AstKind::StaticMemberExpression(_)
-            | AstKind::ComputedMemberExpression(_)
-            | AstKind::PrivateFieldExpression(_)
-    )
 }
 
 fn member_object<'b, 'a>(kind: &AstKind<'a>) -> Option<&'b Expression<'a>>
@@ -527,6 +527,15 @@ impl<'a> Visit<'a> for Walker<'a> {
     }
 
     fn visit_binding_identifier(&mut self, it: &BindingIdentifier<'a>) {
+        let name = it.name.as_str();
+        if self.syntax_error.is_none() && STRICT_RESERVED.contains(&name) {
+            let msg = if name == "eval" || name == "arguments" {
+                format!("Binding {name} in strict mode")
+            } else {
+                format!("The keyword '{name}' is reserved")
+            };
+            self.syntax_error = Some((msg, it.span.start));
+        }
         let target = self.catch_param.unwrap_or_else(|| self.decl_scope());
         self.scopes[target].names.insert(it.name.as_str());
         walk::walk_binding_identifier(self, it);
@@ -569,13 +578,3 @@ impl<'a> Visit<'a> for Walker<'a> {
     }
 }
 
-/// Whether an object literal property list is empty (helper for printing).
-pub(crate) fn props_of(o: &ObjectExpression<'_>) -> Vec<Span> {
-    o.properties
-        .iter()
-        .map(|p| match p {
-            ObjectPropertyKind::ObjectProperty(p) => p.span,
-            ObjectPropertyKind::SpreadProperty(s) => s.span,
-        })
-        .collect()
-}

@@ -159,9 +159,14 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
         }
         match c {
             b'\n' | b'\r' => {
-                // A line break after a complete expression usually ends a statement (ASI).
-                if prev_value || prev_close {
-                    chain_reset!();
+                // A line break after a complete expression, at statement level, followed by
+                // something that starts a statement, ends the statement (ASI).
+                let statement_level = matches!(stack.last(), None | Some(Frame::Bracket(b'{', _)));
+                if statement_level && (prev_value || prev_close) {
+                    let next = src[i..].trim_start().as_bytes().first().copied().unwrap_or(b';');
+                    if next.is_ascii_alphabetic() || matches!(next, b'_' | b'$' | b'"' | b'\'' | b'`' | b';') || next >= 0x80 {
+                        chain_reset!();
+                    }
                 }
                 i += 1;
                 continue;

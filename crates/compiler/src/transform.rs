@@ -183,7 +183,15 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
     crate::parse::check_depth(src, &lines)?;
     let alloc = Allocator::default();
     let program = crate::parse::parse(&alloc, src, &lines)?;
-    let analysis = analyze::analyze(&program, src);
+    let analysis = analyze::analyze(&program);
+    if let Some((message, at)) = &analysis.syntax_error {
+        let (line, column) = lines.line_col(*at);
+        return Err(CompileError::Syntax {
+            message: message.clone(),
+            line,
+            column,
+        });
+    }
     let mut edits: Vec<Edit> = Vec::new();
 
     // lazy-state
@@ -439,8 +447,11 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
         let body = printer.print_statements(stmts);
         // The program's true extent: first to last non-space (comments included); what is
         // outside it is kept as it was.
-        let start = src.len() - src.trim_start().len();
-        let end = src.trim_end().len().max(start);
+        let (start, end) = if src.trim().is_empty() {
+            (0, 0)
+        } else {
+            (src.len() - src.trim_start().len(), src.trim_end().len())
+        };
         let mut d = Doc::new();
         d.push_orig(0, start as u32);
         d.append(body);
