@@ -143,3 +143,37 @@ mod tests {
         assert_eq!(safe_relative(Path::new("package/")).ok().flatten(), None);
     }
 }
+
+#[cfg(test)]
+mod verify_tests {
+    use super::*;
+
+    fn dist(integrity: Option<&str>, shasum: Option<&str>) -> Dist {
+        Dist {
+            tarball: String::new(),
+            integrity: integrity.map(str::to_owned),
+            shasum: shasum.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn sha512_then_sha1_fallback() {
+        let data = b"tarball bytes";
+        let sri = ssri::IntegrityOpts::new()
+            .algorithm(Algorithm::Sha512)
+            .chain(data)
+            .result()
+            .to_string();
+        assert!(verify(&dist(Some(&sri), None), data).is_ok());
+        assert!(verify(&dist(Some(&sri), None), b"other").is_err());
+        let sha1 = ssri::IntegrityOpts::new()
+            .algorithm(Algorithm::Sha1)
+            .chain(data)
+            .result();
+        let (_, hex) = sha1.to_hex();
+        assert!(verify(&dist(None, Some(&hex)), data).is_ok());
+        let err = verify(&dist(None, Some(&hex)), b"other").expect_err("mismatch");
+        assert!(err.starts_with("expected sha1-"), "{err}");
+        assert!(verify(&dist(None, None), data).is_err());
+    }
+}
