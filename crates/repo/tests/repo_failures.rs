@@ -68,7 +68,13 @@ async fn persistent_500s_exhaust_the_retries() {
         .expect_err("registry down");
     assert!(!err.is_permanent());
     assert!(
-        matches!(&err, RepoError::Install { reason: InstallError::Unavailable { attempts: 4, .. }, .. }),
+        matches!(
+            &err,
+            RepoError::Install {
+                reason: InstallError::Unavailable { attempts: 4, .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(registry.requests(), 4);
@@ -115,7 +121,10 @@ async fn path_traversal_in_a_tarball_is_refused() {
     let registry = FakeRegistry::start().await;
     let manifest = json!({ "name": "evil", "version": "1.0.0" });
     let bytes = tarball(&[
-        ("package/package.json", br#"{"name":"evil","version":"1.0.0"}"#),
+        (
+            "package/package.json",
+            br#"{"name":"evil","version":"1.0.0"}"#,
+        ),
         ("package/../../../escaped.txt", b"gotcha"),
     ]);
     registry.publish_tarball("evil", "1.0.0", manifest, bytes);
@@ -126,7 +135,13 @@ async fn path_traversal_in_a_tarball_is_refused() {
         .await
         .expect_err("escaping entry");
     assert!(
-        matches!(&err, RepoError::Install { reason: InstallError::Tarball { .. }, .. }),
+        matches!(
+            &err,
+            RepoError::Install {
+                reason: InstallError::Tarball { .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("escapes the package"), "{err}");

@@ -119,6 +119,8 @@ struct State {
     failures: Mutex<HashMap<String, usize>>,
     requests: AtomicUsize,
     log: Mutex<Vec<String>>,
+    /// Latency added to every tarball response (widens race windows in concurrency tests).
+    tarball_delay: Mutex<Duration>,
 }
 
 /// The fake registry; stops when dropped.
@@ -148,7 +150,18 @@ impl FakeRegistry {
         let served = state.clone();
         let app = Router::new().fallback(move |uri: Uri| {
             let state = served.clone();
-            async move { handle(&state, &uri) }
+            async move {
+                if state
+                    .tarballs
+                    .lock()
+                    .expect("lock")
+                    .contains_key(uri.path().trim_start_matches('/'))
+                {
+                    let delay = *state.tarball_delay.lock().expect("lock");
+                    tokio::time::sleep(delay).await;
+                }
+                handle(&state, &uri)
+            }
         });
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
@@ -243,6 +256,24 @@ impl FakeRegistry {
             .lock()
             .expect("lock")
             .insert(name.replace('/', "%2f"), count);
+    }
+
+    /// Adds latency to every tarball response.
+    pub fn delay_tarballs(&self, delay: Duration) {
+        *self.state.tarball_delay.lock().expect("lock") = delay;
+    }
+
+    /// How many times each tarball path was requested.
+    pub fn tarball_requests(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for path in self
+            .log()
+            .into_iter()
+            .filter(|p| p.starts_with("tarballs/"))
+        {
+            *counts.entry(path).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Total requests served so far.
@@ -341,4 +372,79 @@ pub async fn within<T>(fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), fut)
         .await
         .expect("timed out")
+}
+
+/// Checks an installed tree the way Node would use it: from every package directory under
+/// `root` (the adaptor included), each of its `dependencies` is found by walk-up with a version
+/// its range accepts. Returns how many packages were checked.
+pub fn check_tree(root: &Path) -> usize {
+    let mut checked = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let text = std::fs::read_to_string(dir.join("package.json")).expect("package.json");
+        let json: Value = serde_json::from_str(&text).expect("json");
+        checked += 1;
+        if let Some(deps) = json["dependencies"].as_object() {
+            for (name, range) in deps {
+                let range = range.as_str().expect("range");
+                let (target, range) = match range.strip_prefix("npm:") {
+                    Some(aliased) => {
+                        let at = aliased.rfind('@').expect("npm: alias with version");
+                        (aliased[..at].to_owned(), aliased[at + 1..].to_owned())
+                    }
+                    None => (name.clone(), range.to_owned()),
+                };
+                let found = node_resolve(&dir, name)
+                    .unwrap_or_else(|| panic!("{} cannot find {name}", dir.display()));
+                let found_json: Value = serde_json::from_str(
+                    &std::fs::read_to_string(found.join("package.json")).expect("read"),
+                )
+                .expect("json");
+                assert_eq!(found_json["name"].as_str(), Some(target.as_str()));
+                let version =
+                    nodejs_semver::Version::parse(found_json["version"].as_str().expect("version"))
+                        .expect("semver");
+                if let Ok(range) = nodejs_semver::Range::parse(&range) {
+                    assert!(
+                        range.satisfies(&version),
+                        "{} needs {name}@{range} but finds {version}",
+                        dir.display()
+                    );
+                }
+            }
+        }
+        // Every package below: node_modules/<name> and node_modules/@scope/<name>.
+        let Ok(entries) = std::fs::read_dir(dir.join("node_modules")) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_scope = entry.file_name().to_string_lossy().starts_with('@');
+            if is_scope {
+                for inner in std::fs::read_dir(&path).expect("scope dir").flatten() {
+                    stack.push(inner.path());
+                }
+            } else if path.join("package.json").is_file() {
+                stack.push(path);
+            }
+        }
+    }
+    checked
+}
+
+/// Checks the whole repo: every recorded adaptor is present and its tree resolves, and no
+/// staging leftovers remain. Returns the number of recorded adaptors.
+pub fn check_repo(dir: &Path) -> usize {
+    let text = std::fs::read_to_string(dir.join("package.json")).expect("repo package.json");
+    let json: Value = serde_json::from_str(&text).expect("json");
+    let deps = json["dependencies"].as_object().expect("dependencies");
+    for alias in deps.keys() {
+        check_tree(&dir.join("node_modules").join(alias));
+    }
+    let staging = dir.join(".staging");
+    let leftovers: Vec<_> = std::fs::read_dir(&staging)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "staging leftovers: {leftovers:?}");
+    deps.len()
 }
