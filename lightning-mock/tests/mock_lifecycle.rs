@@ -21,9 +21,9 @@ async fn full_run_lifecycle_with_every_event() {
     assert_eq!(runs, vec![json!({"id": "r1", "token": "x.y.z"})]);
     assert_eq!(get(&mock, "/runs/r1").await.1["status"], "claimed");
 
-    let (j, reply) = c.join("run:r1", json!({"token": "x.y.z"})).await;
+    let (join_ref, reply) = c.join("run:r1", json!({"token": "x.y.z"})).await;
     assert_eq!(reply, json!({"status": "ok", "response": {}}));
-    let j = Some(j.as_str());
+    let j = Some(join_ref.as_str());
     let topic = "run:r1";
 
     let reply = c.call(j, topic, "fetch:plan", json!({})).await;
@@ -39,7 +39,7 @@ async fn full_run_lifecycle_with_every_event() {
     let (join_ref, reply_ref, reply_topic, status, body) = split_binary_reply(&bytes);
     assert_eq!(
         (join_ref.as_str(), reply_ref.as_str()),
-        (j.unwrap_or(""), r.as_str())
+        (join_ref.as_str(), r.as_str())
     );
     assert_eq!((reply_topic.as_str(), status.as_str()), (topic, "ok"));
     assert_eq!(

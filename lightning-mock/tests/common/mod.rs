@@ -158,14 +158,12 @@ impl Client {
 
     /// Waits for a server push named `event`.
     pub async fn push(&mut self, event: &str) -> Value {
-        if let Some(pos) = self
+        let pos = self
             .buffered
             .iter()
-            .position(|m| matches!(m, Incoming::Text(v) if v[3] == event))
-        {
-            if let Some(Incoming::Text(v)) = self.buffered.remove(pos) {
-                return v;
-            }
+            .position(|m| matches!(m, Incoming::Text(v) if v[3] == event));
+        if let Some(Incoming::Text(v)) = pos.and_then(|p| self.buffered.remove(p)) {
+            return v;
         }
         loop {
             match self.recv_wire().await.expect("connection stays open") {
