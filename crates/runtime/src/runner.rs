@@ -764,7 +764,7 @@ const CONDITION_REALM_JS: &str = r#"(function (host) {
     const B = function () { throw evalError(); };
     Object.defineProperty(Object.getPrototypeOf(s), 'constructor', { value: B, writable: false, configurable: false });
   }
-  Object.defineProperty(globalThis, 'eval', { value: function eval() { throw evalError(); }, writable: false, configurable: false });
+  Object.defineProperty(globalThis, 'eval', { value: function () { throw evalError(); }, writable: false, configurable: false });
   Object.defineProperty(globalThis, 'Function', { value: Blocked, writable: false, configurable: false });
   const emit = (level) => (...args) => { try { host.log(level, JSON.stringify(args)); } catch (e) {} };
   globalThis.console = Object.freeze({ log: emit('info'), info: emit('info'), debug: emit('debug'), warn: emit('warn'), error: emit('error') });

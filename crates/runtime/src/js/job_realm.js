@@ -84,7 +84,7 @@
     Blocked.prototype = proto;
     lockConstructor(proto, Blocked);
   }
-  const blockedEval = function eval() { throw evalError(); };
+  const blockedEval = function () { throw evalError(); };
   defineProperty(g, 'eval', { value: blockedEval, writable: false, configurable: false, enumerable: false });
   defineProperty(g, 'Function', { value: BlockedFunction, writable: false, configurable: false, enumerable: false });
 
