@@ -1,21 +1,10 @@
 //! Error classes of the kit runtime (execution.md §2.7): the serialisable `RtError` written to
 //! `state.errors[stepId]` or returned when a run aborts, and the crate's `RunError`.
 
+use openfn_lexicon::error::SerializedError;
+pub use openfn_lexicon::error::Severity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// How bad an error is: `fail` is written to state and the workflow goes on; `crash` and `kill`
-/// abort the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Recorded in `state.errors`, the workflow continues.
-    Fail,
-    /// The run rejects.
-    Crash,
-    /// The run rejects and the process should be considered unusable.
-    Kill,
-}
 
 /// A source position (1-based line; column as the kit reports it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,22 +91,38 @@ impl RtError {
 
     /// `TimeoutError` (kill).
     pub fn timeout(ms: u64) -> Self {
-        Self::new("TimeoutError", Severity::Kill, format!("Job took longer than {ms}ms to complete"))
+        Self::new(
+            "TimeoutError",
+            Severity::Kill,
+            format!("Job took longer than {ms}ms to complete"),
+        )
     }
 
     /// `OOMError` (kill).
     pub fn oom() -> Self {
-        Self::new("OOMError", Severity::Kill, "Run exceeded maximum memory usage")
+        Self::new(
+            "OOMError",
+            Severity::Kill,
+            "Run exceeded maximum memory usage",
+        )
     }
 
     /// `StateTooLargeError` (kill).
     pub fn state_too_large(limit_mb: f64) -> Self {
-        Self::new("StateTooLargeError", Severity::Kill, format!("State exceeds the limit of {limit_mb}mb"))
+        Self::new(
+            "StateTooLargeError",
+            Severity::Kill,
+            format!("State exceeds the limit of {limit_mb}mb"),
+        )
     }
 
     /// `SecurityError` (kill).
     pub fn security() -> Self {
-        Self::new("SecurityError", Severity::Kill, "Illegal eval statement detected")
+        Self::new(
+            "SecurityError",
+            Severity::Kill,
+            "Illegal eval statement detected",
+        )
     }
 
     /// `EdgeConditionError` (crash).
@@ -132,7 +137,22 @@ impl RtError {
 
     /// Whether the run must stop.
     pub fn aborts(&self) -> bool {
-        matches!(self.severity, Severity::Crash | Severity::Kill)
+        self.severity.aborts_run()
+    }
+
+    /// The lexicon's serialised form (what engine events and `state.errors` carry).
+    pub fn to_serialized(&self) -> SerializedError {
+        serde_json::from_value(self.to_value()).unwrap_or_else(|_| SerializedError {
+            source: Some(self.source.clone()),
+            name: self.name.clone(),
+            severity: self.severity,
+            message: self.message.clone(),
+            subtype: self.subtype.clone(),
+            pos: None,
+            step: self.step.clone(),
+            details: self.details.clone(),
+            extra: serde_json::Map::new(),
+        })
     }
 }
 
@@ -172,6 +192,12 @@ impl RunError {
 impl From<RtError> for RunError {
     fn from(e: RtError) -> Self {
         RunError::Aborted(Box::new(e))
+    }
+}
+
+impl From<Box<RtError>> for RunError {
+    fn from(e: Box<RtError>) -> Self {
+        RunError::Aborted(e)
     }
 }
 

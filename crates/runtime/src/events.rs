@@ -4,8 +4,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use openfn_lexicon::log::{Level, LogLine};
 use serde_json::Value;
 
 use crate::error::RtError;
@@ -116,7 +116,9 @@ impl Event {
     /// The payload as JSON (parses the state).
     pub fn payload(&self) -> Value {
         fn state(s: &Option<StateJson>) -> Value {
-            s.as_ref().and_then(|s| s.to_value().ok()).unwrap_or(Value::Null)
+            s.as_ref()
+                .and_then(|s| s.to_value().ok())
+                .unwrap_or(Value::Null)
         }
         match self {
             Event::InitStart { job_id } | Event::JobStart { job_id } => {
@@ -125,11 +127,23 @@ impl Event {
             Event::InitComplete { job_id, duration } | Event::LoadState { job_id, duration } => {
                 serde_json::json!({ "jobId": job_id, "duration": duration })
             }
-            Event::JobComplete { job_id, duration, state: s, next, mem } => serde_json::json!({
+            Event::JobComplete {
+                job_id,
+                duration,
+                state: s,
+                next,
+                mem,
+            } => serde_json::json!({
                 "jobId": job_id, "duration": duration, "state": state(s), "next": next,
                 "mem": { "job": mem.job, "system": mem.system },
             }),
-            Event::JobError { job_id, duration, error, state: s, next } => serde_json::json!({
+            Event::JobError {
+                job_id,
+                duration,
+                error,
+                state: s,
+                next,
+            } => serde_json::json!({
                 "jobId": job_id, "duration": duration, "error": error.to_value(),
                 "state": state(s), "next": next,
             }),
@@ -137,106 +151,28 @@ impl Event {
     }
 }
 
-/// Log levels of the kit logger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// `debug` (priority 0).
-    Debug,
-    /// `info` / `log` (priority 1).
-    Info,
-    /// `success` (priority 2).
-    Success,
-    /// `always` (priority 2).
-    Always,
-    /// `warn` (priority 2).
-    Warn,
-    /// `error` (priority 100).
-    Error,
-}
-
-impl LogLevel {
-    /// The JSON `level` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Success => "success",
-            LogLevel::Always => "always",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-
-    /// Parse a console method / level name.
-    pub fn parse(s: &str) -> LogLevel {
-        match s {
-            "debug" | "trace" => LogLevel::Debug,
-            "success" => LogLevel::Success,
-            "always" => LogLevel::Always,
-            "warn" => LogLevel::Warn,
-            "error" => LogLevel::Error,
-            _ => LogLevel::Info,
-        }
-    }
-
-    /// Logger priority (debug 0, info 1, warn/success/always 2, error 100).
-    pub fn priority(self) -> u32 {
-        match self {
-            LogLevel::Debug => 0,
-            LogLevel::Info => 1,
-            LogLevel::Success | LogLevel::Always | LogLevel::Warn => 2,
-            LogLevel::Error => 100,
-        }
+/// The logger level named by a console method (`log` and unknown names are `info`).
+pub fn parse_level(s: &str) -> Level {
+    match s {
+        "debug" | "trace" => Level::Debug,
+        "success" => Level::Success,
+        "always" => Level::Always,
+        "warn" => Level::Warn,
+        "error" => Level::Error,
+        _ => Level::Info,
     }
 }
 
-/// One logger line: `{ level, name, message: [...], time }`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogLine {
-    /// Level.
-    pub level: LogLevel,
-    /// Namespace: `R/T` (runtime), `JOB` (job console), `ADA` (adaptor console).
-    pub name: &'static str,
-    /// The arguments, sanitised.
-    pub message: Vec<Value>,
-    /// Nanoseconds since the epoch, as a decimal string.
-    pub time: String,
-}
-
-impl LogLine {
-    /// A line stamped now.
-    pub fn new(level: LogLevel, name: &'static str, message: Vec<Value>) -> Self {
-        LogLine { level, name, message, time: now_nanos() }
-    }
-
-    /// The JSON line (`{"level":…,"name":…,"message":[…],"time":"…"}`).
-    pub fn to_json(&self) -> String {
-        serde_json::json!({
-            "level": self.level.as_str(),
-            "name": self.name,
-            "message": self.message,
-            "time": self.time,
+/// A log line's message joined as text (strings bare, other values as JSON).
+pub fn line_text(line: &LogLine) -> String {
+    line.message
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
         })
-        .to_string()
-    }
-
-    /// The message joined as text (strings bare, other values as JSON).
-    pub fn text(&self) -> String {
-        self.message
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-/// Nanoseconds since the epoch as a string (the logger's `time`).
-pub fn now_nanos() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    d.as_nanos().to_string()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// How the runtime reaches its caller. Every method has a default, so implement what you need.

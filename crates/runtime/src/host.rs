@@ -39,14 +39,19 @@ pub trait AdaptorHost {
 /// `exports["."].import`, else `main`, else `index.js` (the `module` field is ignored).
 pub fn package_entry(root: &Path) -> Result<PathBuf, String> {
     let pkg_path = root.join("package.json");
-    let text = std::fs::read_to_string(&pkg_path).map_err(|e| format!("{}: {e}", pkg_path.display()))?;
-    let pkg: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", pkg_path.display()))?;
+    let text =
+        std::fs::read_to_string(&pkg_path).map_err(|e| format!("{}: {e}", pkg_path.display()))?;
+    let pkg: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", pkg_path.display()))?;
     let exports = pkg.get("exports");
     let rel = match exports {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Object(map)) => match map.get(".") {
             Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Object(dot)) => dot.get("import").and_then(Value::as_str).map(str::to_string),
+            Some(Value::Object(dot)) => dot
+                .get("import")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             _ => None,
         },
         _ => None,
@@ -77,7 +82,10 @@ pub fn repo_module_path(repo: &Path, name: &str, version: Option<&str>) -> Optio
         }
         _ => {
             let prefix = format!("{name}_");
-            deps.keys().filter(|k| k.starts_with(&prefix)).max().cloned()?
+            deps.keys()
+                .filter(|k| k.starts_with(&prefix))
+                .max()
+                .cloned()?
         }
     };
     Some(repo.join("node_modules").join(alias))
@@ -87,7 +95,9 @@ pub fn repo_module_path(repo: &Path, name: &str, version: Option<&str>) -> Optio
 pub fn package_version(root: &Path) -> Option<String> {
     let text = std::fs::read_to_string(root.join("package.json")).ok()?;
     let pkg: Value = serde_json::from_str(&text).ok()?;
-    pkg.get("version").and_then(Value::as_str).map(str::to_string)
+    pkg.get("version")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// The default host: plain ES modules on disk, relative and absolute imports only, no Node.
@@ -103,14 +113,26 @@ impl AdaptorHost for EsmHost {
         } else if Path::new(name).is_absolute() {
             PathBuf::from(name)
         } else {
-            return Err(rquickjs::Error::new_resolving_message(base, name, "bare specifiers need the node host"));
+            return Err(rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                "bare specifiers need the node host",
+            ));
         };
-        for probe in [candidate.clone(), candidate.with_extension("js"), candidate.join("index.js")] {
+        for probe in [
+            candidate.clone(),
+            candidate.with_extension("js"),
+            candidate.join("index.js"),
+        ] {
             if probe.is_file() {
                 return Ok(probe.to_string_lossy().into_owned());
             }
         }
-        Err(rquickjs::Error::new_resolving_message(base, name, "file not found"))
+        Err(rquickjs::Error::new_resolving_message(
+            base,
+            name,
+            "file not found",
+        ))
     }
 
     fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {

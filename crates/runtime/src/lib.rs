@@ -14,9 +14,13 @@ mod runner;
 mod sourcemap;
 
 pub use error::{Position, RtError, RunError, Severity};
-pub use events::{Callbacks, Event, LogLevel, LogLine, MemoryUse, NoCallbacks, StateJson, now_nanos};
-pub use host::{AdaptorHost, EsmHost, aliased_name, package_entry, package_version, repo_module_path};
+pub use events::{Callbacks, Event, MemoryUse, NoCallbacks, StateJson, line_text, parse_level};
+pub use host::{
+    AdaptorHost, EsmHost, aliased_name, package_entry, package_version, repo_module_path,
+};
 pub use linker::pattern_matches;
 pub use messages::translate;
-pub use plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow, name_and_version, parse_plan};
+pub use openfn_lexicon::log::{Level, LogLevel, LogLine};
+pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
+pub use plan::name_and_version;
 pub use runner::{Input, Outcome, RunOptions, print_duration, rss_bytes, run};

@@ -16,7 +16,7 @@ use rquickjs::{Ctx, JsLifetime, Module, Object, Persistent, qjs};
 
 use crate::error::RtError;
 use crate::host::{AdaptorHost, package_version, repo_module_path};
-use crate::plan::ModuleInfo;
+use openfn_lexicon::plan::ModuleInfo;
 
 /// Source of the `@openfn/runtime` module seen by jobs (§2.6).
 const RUNTIME_MODULE: &str = r#"
@@ -90,36 +90,56 @@ impl Linker {
 
     /// Whether job code may import `spec`.
     pub fn allowed(&self, spec: &str) -> bool {
-        spec == "@openfn/runtime" || self.whitelist.is_empty() || self.whitelist.iter().any(|p| pattern_matches(p, spec))
+        spec == "@openfn/runtime"
+            || self.whitelist.is_empty()
+            || self.whitelist.iter().any(|p| pattern_matches(p, spec))
     }
 
     /// Where the adaptor `spec` lives: its entry file.
-    pub fn entry_for(&self, spec: &str) -> Result<PathBuf, RtError> {
+    pub fn entry_for(&self, spec: &str) -> Result<PathBuf, Box<RtError>> {
         if spec.starts_with('/') && spec.ends_with(".js") {
             return Ok(PathBuf::from(spec));
         }
         let info = self.modules.borrow().get(spec).cloned();
         let root = match (&info, &self.repo) {
-            (Some(ModuleInfo { path: Some(path), .. }), _) => Some(PathBuf::from(path)),
+            (
+                Some(ModuleInfo {
+                    path: Some(path), ..
+                }),
+                _,
+            ) => Some(PathBuf::from(path)),
             (info, Some(repo)) => {
                 let version = info.as_ref().and_then(|i| i.version.clone());
                 match repo_module_path(repo, spec, version.as_deref()) {
                     Some(p) => Some(p),
-                    None => return Err(RtError::import(format!("Failed to import module \"{spec}\""))),
+                    None => {
+                        return Err(Box::new(RtError::import(format!(
+                            "Failed to import module \"{spec}\""
+                        ))));
+                    }
                 }
             }
             _ => None,
         };
         let Some(root) = root else {
-            return Err(RtError::import(format!("Failed to import module \"{spec}\"")));
+            return Err(Box::new(RtError::import(format!(
+                "Failed to import module \"{spec}\""
+            ))));
         };
         let entry = self.host.entry_point(&root).map_err(|reason| {
-            RtError::import(format!("Failed to import module {spec} from {} ({reason})", root.display()))
+            Box::new(RtError::import(format!(
+                "Failed to import module {spec} from {} ({reason})",
+                root.display()
+            )))
         })?;
-        if spec.starts_with("@openfn/language-") && !self.announced.borrow().iter().any(|s| s == spec) {
+        if spec.starts_with("@openfn/language-")
+            && !self.announced.borrow().iter().any(|s| s == spec)
+        {
             self.announced.borrow_mut().push(spec.to_string());
             let version = package_version(&root).unwrap_or_else(|| "unknown".to_string());
-            self.resolved_logs.borrow_mut().push(format!("Resolved adaptor {spec} to version {version}"));
+            self.resolved_logs
+                .borrow_mut()
+                .push(format!("Resolved adaptor {spec} to version {version}"));
         }
         Ok(entry)
     }
@@ -129,12 +149,12 @@ impl Linker {
 /// (enough for `^@openfn/`); `/src/flags` form accepted.
 pub fn pattern_matches(pattern: &str, spec: &str) -> bool {
     let mut p = pattern;
-    if p.len() > 1 && p.starts_with('/') {
-        if let Some(end) = p.rfind('/') {
-            if end > 0 {
-                p = &p[1..end];
-            }
-        }
+    if p.len() > 1
+        && p.starts_with('/')
+        && let Some(end) = p.rfind('/')
+        && end > 0
+    {
+        p = &p[1..end];
     }
     let anchored_start = p.starts_with('^');
     let anchored_end = p.ends_with('$') && !p.ends_with("\\$");
@@ -176,11 +196,14 @@ impl Resolver for RunResolver {
             Ok(entry) => {
                 let resolved = format!("{ADAPTOR_PREFIX}{}", entry.display());
                 if !linker.loaded.borrow().contains_key(&entry) {
-                    linker.pending.borrow_mut().push(Pending { spec: name.to_string(), entry });
+                    linker.pending.borrow_mut().push(Pending {
+                        spec: name.to_string(),
+                        entry,
+                    });
                 }
                 Ok(resolved)
             }
-            Err(e) => Err(linker.fail(e)),
+            Err(e) => Err(linker.fail(*e)),
         }
     }
 }
@@ -207,16 +230,24 @@ impl Loader for RunLoader {
             if linker.loaded.borrow().contains_key(&entry) {
                 return Module::declare_def::<AdaptorModule, _>(ctx.clone(), name);
             }
-            return Err(rquickjs::Error::new_loading_message(name, "adaptor not loaded yet"));
+            return Err(rquickjs::Error::new_loading_message(
+                name,
+                "adaptor not loaded yet",
+            ));
         }
-        Err(linker.fail(RtError::import(format!("Failed to import module \"{name}\""))))
+        Err(linker.fail(RtError::import(format!(
+            "Failed to import module \"{name}\""
+        ))))
     }
 }
 
 /// Userdata giving synthetic modules access to the run's linker.
 pub(crate) struct LinkerData(pub Rc<Linker>);
 
-#[allow(unsafe_code, reason = "rquickjs userdata must implement the unsafe JsLifetime trait")]
+#[allow(
+    unsafe_code,
+    reason = "rquickjs userdata must implement the unsafe JsLifetime trait"
+)]
 // SAFETY: LinkerData has no lifetime parameter and holds no value bound to a `'js` lifetime
 // (adaptor namespaces are stored as `Persistent`), so changing the lifetime is a no-op.
 unsafe impl<'js> JsLifetime<'js> for LinkerData {

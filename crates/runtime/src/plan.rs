@@ -3,110 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize};
+use openfn_lexicon::plan::{EdgeRule, ExecutionPlan, Lazy, ModuleInfo, Next, Step};
 use serde_json::Value;
 
 use crate::error::RtError;
-
-/// A workflow to run, as the kit runtime's `ExecutionPlan`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ExecutionPlan {
-    /// The run id, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// The steps and workflow-level settings.
-    pub workflow: Workflow,
-    /// Run options (start, end, timeout…).
-    #[serde(default)]
-    pub options: PlanOptions,
-}
-
-/// The `workflow` key of a plan.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Workflow {
-    /// Workflow id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Workflow name, used in logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// ESM source whose exports become job globals (kept only if a string).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub globals: Option<Value>,
-    /// Default start step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<String>,
-    /// Merged into every step's `configuration`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<Value>,
-    /// Jobs and triggers.
-    #[serde(default)]
-    pub steps: Vec<Step>,
-}
-
-/// Where and which version of a module to load.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ModuleInfo {
-    /// Directory of the installed package.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Version to look up in the repo.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-}
-
-/// A job (has an expression) or a trigger (has none).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Step {
-    /// Step id; generated (`job-1`…) when missing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Compiled ESM source of the job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expression: Option<String>,
-    /// `name@version` specifiers, used to pre-fill linker versions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub adaptors: Vec<String>,
-    /// Per-step module overrides.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linker: Option<BTreeMap<String, ModuleInfo>>,
-    /// Credentials object, or a credential id resolved through the callbacks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub configuration: Option<Value>,
-    /// Default state object, or a dataclip id resolved through the callbacks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<Value>,
-    /// The compiler's source map (with `operations`).
-    #[serde(default, rename = "sourceMap", skip_serializing_if = "Option::is_none")]
-    pub source_map: Option<Value>,
-    /// Edges: a step id, or a map of step id to edge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<Value>,
-}
-
-/// `plan.options`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanOptions {
-    /// Step to start from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<String>,
-    /// Step to stop after.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<String>,
-    /// Per-step timeout in ms in the runtime (per run in the engine).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<u64>,
-    /// Per-step timeout in ms used by the engine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_timeout: Option<u64>,
-    /// Log sanitisation policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sanitize: Option<String>,
-}
 
 /// An edge after compilation.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,8 +25,8 @@ pub(crate) struct CompiledStep {
     pub id: String,
     pub name: Option<String>,
     pub expression: Option<String>,
-    pub configuration: Option<Value>,
-    pub state: Option<Value>,
+    pub configuration: Option<Lazy>,
+    pub state: Option<Lazy>,
     pub source_map: Option<Value>,
     pub linker: BTreeMap<String, ModuleInfo>,
     pub next: Vec<(String, Edge)>,
@@ -157,22 +57,20 @@ pub fn name_and_version(spec: &str) -> (String, Option<String>) {
     }
 }
 
-fn edge_from(value: &Value) -> Edge {
-    match value {
-        Value::Bool(true) => Edge::Always,
-        Value::String(s) => condition(s),
-        Value::Object(o) => {
-            if o.get("disabled").is_some_and(truthy) {
+fn edge_from(rule: &EdgeRule) -> Edge {
+    match rule {
+        EdgeRule::Bool(true) => Edge::Always,
+        EdgeRule::Bool(false) => Edge::Skip,
+        EdgeRule::Condition(s) => condition(s),
+        EdgeRule::Edge(e) => {
+            if e.disabled == Some(true) {
                 return Edge::Skip;
             }
-            match o.get("condition") {
-                Some(Value::String(s)) if !s.is_empty() => condition(s),
-                Some(v) if truthy(v) => Edge::Always,
+            match &e.condition {
+                Some(c) if !c.is_empty() => condition(c),
                 _ => Edge::Skip,
             }
         }
-        v if truthy(v) => Edge::Always,
-        _ => Edge::Skip,
     }
 }
 
@@ -190,26 +88,15 @@ fn condition(s: &str) -> Edge {
     }
 }
 
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-        Value::String(s) => !s.is_empty(),
-        _ => true,
-    }
-}
-
-fn next_ids(next: &Option<Value>) -> Vec<(String, Value)> {
+fn next_ids(next: &Option<Next>) -> Vec<(String, EdgeRule)> {
     match next {
-        Some(Value::String(s)) => vec![(s.clone(), Value::Bool(true))],
-        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        _ => Vec::new(),
+        Some(n) => n.to_edges().into_iter().collect(),
+        None => Vec::new(),
     }
 }
 
 /// Validate and normalise a plan (compile-plan + validate-plan of the kit).
-pub(crate) fn compile(plan: &ExecutionPlan) -> Result<CompiledPlan, RtError> {
+pub(crate) fn compile(plan: &ExecutionPlan) -> Result<CompiledPlan, Box<RtError>> {
     let mut steps_in: Vec<Step> = plan.workflow.steps.clone();
     let mut counter = 0;
     for step in &mut steps_in {
@@ -223,14 +110,27 @@ pub(crate) fn compile(plan: &ExecutionPlan) -> Result<CompiledPlan, RtError> {
     let mut steps = HashMap::new();
     for step in &steps_in {
         let id = step.id.clone().unwrap_or_default();
-        let mut linker = step.linker.clone().unwrap_or_default();
+        let mut linker: BTreeMap<String, ModuleInfo> = step
+            .linker
+            .clone()
+            .map(|l| l.into_iter().collect())
+            .unwrap_or_default();
         if step.linker.is_none() {
-            for spec in &step.adaptors {
+            for spec in step.adaptors.iter().flatten() {
                 let (name, version) = name_and_version(spec);
-                linker.insert(name, ModuleInfo { path: None, version });
+                linker.insert(
+                    name,
+                    ModuleInfo {
+                        path: None,
+                        version,
+                    },
+                );
             }
         }
-        let next = next_ids(&step.next).into_iter().map(|(k, v)| (k, edge_from(&v))).collect();
+        let next = next_ids(&step.next)
+            .into_iter()
+            .map(|(k, v)| (k, edge_from(&v)))
+            .collect();
         steps.insert(
             id.clone(),
             CompiledStep {
@@ -253,27 +153,28 @@ pub(crate) fn compile(plan: &ExecutionPlan) -> Result<CompiledPlan, RtError> {
         .or_else(|| steps_in.first().and_then(|s| s.id.clone()))
         .unwrap_or_default();
     if !steps.contains_key(&start) && !steps_in.is_empty() {
-        return Err(RtError::validation(format!("Could not find start job: {start}")));
+        return Err(Box::new(RtError::validation(format!(
+            "Could not find start job: {start}"
+        ))));
     }
     Ok(CompiledPlan {
         steps,
         start,
         end: plan.options.end.clone(),
         timeout: plan.options.timeout,
-        globals: match &plan.workflow.globals {
-            Some(Value::String(s)) => Some(s.clone()),
-            _ => None,
-        },
-        credentials: plan.workflow.credentials.clone(),
+        globals: plan.workflow.globals.clone(),
+        credentials: plan.workflow.credentials.clone().map(Value::Object),
     })
 }
 
-fn validate(plan: &ExecutionPlan, steps: &[Step]) -> Result<(), RtError> {
+fn validate(plan: &ExecutionPlan, steps: &[Step]) -> Result<(), Box<RtError>> {
     let ids: Vec<&str> = steps.iter().filter_map(|s| s.id.as_deref()).collect();
     if let Some(start) = &plan.options.start
         && !ids.contains(&start.as_str())
     {
-        return Err(RtError::validation(format!("Could not find start job: {start}")));
+        return Err(Box::new(RtError::validation(format!(
+            "Could not find start job: {start}"
+        ))));
     }
     // model: insertion-ordered down edges
     let mut order: Vec<String> = Vec::new();
@@ -289,7 +190,9 @@ fn validate(plan: &ExecutionPlan, steps: &[Step]) -> Result<(), RtError> {
         ensure(&id, &mut order, &mut down);
         for (next, _) in next_ids(&step.next) {
             if !ids.contains(&next.as_str()) {
-                return Err(RtError::validation(format!("Cannot find job: {next}")));
+                return Err(Box::new(RtError::validation(format!(
+                    "Cannot find job: {next}"
+                ))));
             }
             ensure(&next, &mut order, &mut down);
             if let Some(d) = down.get_mut(&id)
@@ -304,14 +207,16 @@ fn validate(plan: &ExecutionPlan, steps: &[Step]) -> Result<(), RtError> {
         from: &str,
         target: &str,
         seen: &mut Vec<String>,
-    ) -> Result<(), RtError> {
+    ) -> Result<(), Box<RtError>> {
         if seen.iter().any(|s| s == from) {
             return Ok(());
         }
         seen.push(from.to_string());
         for next in down.get(from).map(Vec::as_slice).unwrap_or_default() {
             if next == target {
-                return Err(RtError::validation(format!("Circular dependency: {from} <-> {target}")));
+                return Err(Box::new(RtError::validation(format!(
+                    "Circular dependency: {from} <-> {target}"
+                ))));
             }
             search(down, next, target, seen)?;
         }
@@ -339,9 +244,4 @@ pub(crate) fn merge_modules(
         }
     }
     out
-}
-
-/// Parse a plan from JSON.
-pub fn parse_plan(json: &str) -> Result<ExecutionPlan, serde_json::Error> {
-    serde_json::from_str(json)
 }

@@ -9,17 +9,21 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rquickjs::function::{Async, Func};
-use rquickjs::{AsyncContext, AsyncRuntime, Coerced, Ctx, Function, Module, Object, Persistent, Promise, Value};
+use rquickjs::{
+    AsyncContext, AsyncRuntime, Coerced, Ctx, Function, Module, Object, Persistent, Promise, Value,
+};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::error::{Position, RtError, RunError, Severity};
-use crate::events::{Callbacks, Event, LogLevel, LogLine, MemoryUse, StateJson};
+use crate::events::{Callbacks, Event, MemoryUse, StateJson, parse_level};
 use crate::host::{AdaptorHost, EsmHost};
-use crate::linker::{LinkerData, LoadedAdaptor, Linker, Pending, RunLoader, RunResolver};
+use crate::linker::{Linker, LinkerData, LoadedAdaptor, Pending, RunLoader, RunResolver};
 use crate::messages::translate;
-use crate::plan::{CompiledPlan, CompiledStep, Edge, ExecutionPlan, ModuleInfo, compile, merge_modules};
+use crate::plan::{CompiledPlan, CompiledStep, Edge, compile, merge_modules};
 use crate::sourcemap::{frame_position, map_error};
+use openfn_lexicon::log::{Level, LogLevel, LogLine, names};
+use openfn_lexicon::plan::{ExecutionPlan, Lazy, ModuleInfo};
 
 const JOB_REALM_JS: &str = include_str!("js/job_realm.js");
 const ADAPTOR_REALM_JS: &str = include_str!("js/adaptor_realm.js");
@@ -145,8 +149,15 @@ struct Thrown {
 
 /// How a step attempt ended.
 enum Attempt {
-    Done { state: Option<String>, removed: Vec<String> },
-    Failed { state: Option<String>, removed: Vec<String>, error: Box<RtError> },
+    Done {
+        state: Option<String>,
+        removed: Vec<String>,
+    },
+    Failed {
+        state: Option<String>,
+        removed: Vec<String>,
+        error: Box<RtError>,
+    },
     NeedAdaptors(Vec<Pending>),
 }
 
@@ -182,7 +193,11 @@ struct Runner<C: Callbacks + 'static> {
 }
 
 impl<C: Callbacks + 'static> Runner<C> {
-    async fn new(plan: CompiledPlan, options: RunOptions, callbacks: Rc<C>) -> Result<Self, RunError> {
+    async fn new(
+        plan: CompiledPlan,
+        options: RunOptions,
+        callbacks: Rc<C>,
+    ) -> Result<Self, RunError> {
         let rt = AsyncRuntime::new()?;
         if let Some(mb) = options.memory_limit_mb {
             rt.set_memory_limit((mb as usize) * 1024 * 1024).await;
@@ -203,16 +218,23 @@ impl<C: Callbacks + 'static> Runner<C> {
             false
         })))
         .await;
-        let linker = Rc::new(Linker::new(options.adaptor_host.clone(), options.whitelist.clone(), options.repo.clone()));
-        rt.set_loader(RunResolver(linker.clone()), RunLoader(linker.clone())).await;
+        let linker = Rc::new(Linker::new(
+            options.adaptor_host.clone(),
+            options.whitelist.clone(),
+            options.repo.clone(),
+        ));
+        rt.set_loader(RunResolver(linker.clone()), RunLoader(linker.clone()))
+            .await;
         let min = options.log_level;
         let cb = callbacks.clone();
         let log: LogSink = Rc::new(move |line: LogLine| {
-            if line.level.priority() >= min.priority() {
+            if min.allows(line.level) {
                 cb.log(line);
             }
         });
-        let run_deadline = options.run_timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+        let run_deadline = options
+            .run_timeout_ms
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
         Ok(Runner {
             plan,
             options,
@@ -235,8 +257,12 @@ impl<C: Callbacks + 'static> Runner<C> {
         self.cond_ctx = None;
     }
 
-    fn rt_log(&self, level: LogLevel, text: impl Into<String>) {
-        (self.log)(LogLine::new(level, "R/T", vec![Json::String(text.into())]));
+    fn rt_log(&self, level: Level, text: impl Into<String>) {
+        (self.log)(LogLine::now(
+            level,
+            names::RUNTIME,
+            vec![Json::String(text.into())],
+        ));
     }
 
     async fn run_plan(&mut self, input: Input) -> Result<Outcome, RunError> {
@@ -246,9 +272,16 @@ impl<C: Callbacks + 'static> Runner<C> {
             Input::State(s) => Some(s),
             Input::DataclipId(id) => {
                 let start = Instant::now();
-                let value = self.callbacks.resolve_state(&id).await.map_err(RunError::Callback)?;
+                let value = self
+                    .callbacks
+                    .resolve_state(&id)
+                    .await
+                    .map_err(RunError::Callback)?;
                 self.callbacks
-                    .notify(Event::LoadState { job_id: id, duration: start.elapsed().as_millis() as u64 })
+                    .notify(Event::LoadState {
+                        job_id: id,
+                        duration: start.elapsed().as_millis() as u64,
+                    })
                     .await;
                 Some(StateJson::from_value(&value))
             }
@@ -258,9 +291,15 @@ impl<C: Callbacks + 'static> Runner<C> {
         let mut leaves: Vec<(String, StateJson)> = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         while let Some((id, state)) = queue.pop_front() {
-            let Some(step) = self.plan.steps.get(&id).cloned() else { break };
+            let Some(step) = self.plan.steps.get(&id).cloned() else {
+                break;
+            };
             let count = seen.entry(id.clone()).or_insert(0);
-            let unique = if *count == 0 { id.clone() } else { format!("{id}-{count}") };
+            let unique = if *count == 0 {
+                id.clone()
+            } else {
+                format!("{id}-{count}")
+            };
             *count += 1;
             let (result, next) = self.execute_step(&step, state).await?;
             let is_end = self.plan.end.as_deref() == Some(id.as_str());
@@ -309,22 +348,45 @@ impl<C: Callbacks + 'static> Runner<C> {
         };
         let init_start = Instant::now();
         let job_id = step.id.clone();
-        self.callbacks.notify(Event::InitStart { job_id: job_id.clone() }).await;
+        self.callbacks
+            .notify(Event::InitStart {
+                job_id: job_id.clone(),
+            })
+            .await;
         let configuration = match &step.configuration {
-            Some(Json::String(id)) => Some(self.callbacks.resolve_credential(id).await.map_err(RunError::Callback)?),
-            other => other.clone(),
+            Some(Lazy::Id(id)) => Some(
+                self.callbacks
+                    .resolve_credential(id)
+                    .await
+                    .map_err(RunError::Callback)?,
+            ),
+            Some(Lazy::Value(v)) => Some(v.clone()),
+            None => None,
         };
         let default_state = match &step.state {
-            Some(Json::String(id)) => Some(self.callbacks.resolve_state(id).await.map_err(RunError::Callback)?),
-            other => other.clone(),
+            Some(Lazy::Id(id)) => Some(
+                self.callbacks
+                    .resolve_state(id)
+                    .await
+                    .map_err(RunError::Callback)?,
+            ),
+            Some(Lazy::Value(v)) => Some(v.clone()),
+            None => None,
         };
         self.callbacks
-            .notify(Event::InitComplete { job_id: job_id.clone(), duration: init_start.elapsed().as_millis() as u64 })
+            .notify(Event::InitComplete {
+                job_id: job_id.clone(),
+                duration: init_start.elapsed().as_millis() as u64,
+            })
             .await;
         let name = step.display_name().to_string();
-        self.rt_log(LogLevel::Info, format!("Starting step {name}"));
+        self.rt_log(Level::Info, format!("Starting step {name}"));
         let job_start = Instant::now();
-        self.callbacks.notify(Event::JobStart { job_id: job_id.clone() }).await;
+        self.callbacks
+            .notify(Event::JobStart {
+                job_id: job_id.clone(),
+            })
+            .await;
 
         *self.linker.modules.borrow_mut() = merge_modules(&self.options.modules, &step.linker);
         let preload: Vec<String> = step.linker.keys().cloned().collect();
@@ -344,7 +406,14 @@ impl<C: Callbacks + 'static> Runner<C> {
         let attempt = loop {
             attempts += 1;
             let a = self
-                .attempt_step(step, &expression, input.as_ref(), config_json.as_deref(), default_json.as_deref(), timeout_ms)
+                .attempt_step(
+                    step,
+                    &expression,
+                    input.as_ref(),
+                    config_json.as_deref(),
+                    default_json.as_deref(),
+                    timeout_ms,
+                )
                 .await?;
             self.flush_linker_logs();
             match a {
@@ -360,7 +429,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                     break Attempt::Failed {
                         state: None,
                         removed: vec![],
-                        error: Box::new(RtError::import(format!("Failed to import module \"{spec}\""))),
+                        error: Box::new(RtError::import(format!(
+                            "Failed to import module \"{spec}\""
+                        ))),
                     };
                 }
                 other => break other,
@@ -370,11 +441,14 @@ impl<C: Callbacks + 'static> Runner<C> {
         match attempt {
             Attempt::Done { state, removed } => {
                 self.log_removed(&removed);
-                self.rt_log(LogLevel::Success, format!("{name} completed in {}", print_duration(duration)));
+                self.rt_log(
+                    Level::Success,
+                    format!("{name} completed in {}", print_duration(duration)),
+                );
                 let state = state.map(StateJson::from_text);
                 let mem = self.memory().await;
                 self.rt_log(
-                    LogLevel::Debug,
+                    Level::Debug,
                     format!(
                         "Step memory usage: [step {}mb] [system {}mb]",
                         mem.job / 1024 / 1024,
@@ -393,7 +467,7 @@ impl<C: Callbacks + 'static> Runner<C> {
                     .await;
                 if !next.is_empty() && state.is_none() {
                     self.rt_log(
-                        LogLevel::Warn,
+                        Level::Warn,
                         format!(
                             "WARNING: step {job_id} did not return a state object. This may cause downstream jobs to fail."
                         ),
@@ -401,22 +475,37 @@ impl<C: Callbacks + 'static> Runner<C> {
                 }
                 Ok((state, next))
             }
-            Attempt::Failed { state, removed, error } => {
+            Attempt::Failed {
+                state,
+                removed,
+                error,
+            } => {
                 let mut error = *error;
-                self.rt_log(LogLevel::Error, format!("{name} aborted with error ({})", print_duration(duration)));
+                self.rt_log(
+                    Level::Error,
+                    format!("{name} aborted with error ({})", print_duration(duration)),
+                );
                 self.log_removed(&removed);
                 if let Some(map) = &step.source_map {
                     if let Some(i) = error.operation_index
                         && let Some(op) = map.get("operations").and_then(|o| o.get(i))
                     {
                         error.line = op.get("line").and_then(Json::as_i64).or(Some(-1));
-                        error.operation_name =
-                            Some(op.get("name").and_then(Json::as_str).unwrap_or_default().to_string());
+                        error.operation_name = Some(
+                            op.get("name")
+                                .and_then(Json::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                        );
                     }
                     map_error(&mut error, map, &name);
                 }
                 let state = self.report(state, &job_id, &error);
-                let next = if error.aborts() { Vec::new() } else { self.calculate_next(step, state.as_ref()).await? };
+                let next = if error.aborts() {
+                    Vec::new()
+                } else {
+                    self.calculate_next(step, state.as_ref()).await?
+                };
                 self.callbacks
                     .notify(Event::JobError {
                         job_id: job_id.clone(),
@@ -437,32 +526,48 @@ impl<C: Callbacks + 'static> Runner<C> {
 
     fn log_removed(&self, removed: &[String]) {
         if !removed.is_empty() {
-            self.rt_log(LogLevel::Debug, format!("Cleaning up state. Removing keys: {}", removed.join(", ")));
+            self.rt_log(
+                Level::Debug,
+                format!("Cleaning up state. Removing keys: {}", removed.join(", ")),
+            );
         }
     }
 
     fn flush_linker_logs(&self) {
         let lines: Vec<String> = self.linker.resolved_logs.borrow_mut().drain(..).collect();
         for l in lines {
-            self.rt_log(LogLevel::Info, l);
+            self.rt_log(Level::Info, l);
         }
     }
 
     /// Log the error report and write fail errors to `state.errors[stepId]`.
     fn report(&self, state: Option<String>, job_id: &str, error: &RtError) -> Option<StateJson> {
         if error.aborts() {
-            self.rt_log(LogLevel::Error, "CRITICAL ERROR! Aborting execution");
+            self.rt_log(Level::Error, "CRITICAL ERROR! Aborting execution");
         }
         if let Some(pos) = &error.pos
             && let Some(src) = &pos.src
         {
-            self.rt_log(LogLevel::Error, format!("Error occurred at: {}", error.step.as_deref().unwrap_or(job_id)));
+            self.rt_log(
+                Level::Error,
+                format!(
+                    "Error occurred at: {}",
+                    error.step.as_deref().unwrap_or(job_id)
+                ),
+            );
             let marker = format!("{}^", " ".repeat(pos.column as usize));
-            self.rt_log(LogLevel::Error, format!("{}: {src}\n{}{marker}", pos.line, " ".repeat(pos.line.to_string().len() + 2)));
+            self.rt_log(
+                Level::Error,
+                format!(
+                    "{}: {src}\n{}{marker}",
+                    pos.line,
+                    " ".repeat(pos.line.to_string().len() + 2)
+                ),
+            );
         }
         if error.name == "AdaptorError" && error.line.is_some_and(|l| l >= 0) {
             self.rt_log(
-                LogLevel::Error,
+                Level::Error,
                 format!(
                     "Error reported by \"{}()\" operation line {}:",
                     error.operation_name.as_deref().unwrap_or(""),
@@ -471,28 +576,41 @@ impl<C: Callbacks + 'static> Runner<C> {
             );
         }
         match (&error.stack, &error.pos) {
-            (Some(stack), _) if error.name != "JobError" => self.rt_log(LogLevel::Error, stack.clone()),
-            (_, Some(pos)) => self.rt_log(LogLevel::Error, format!("{} ({}:{})", error.message, pos.line, pos.column)),
-            _ => self.rt_log(LogLevel::Error, format!("{}: {}", error.name, error.message)),
+            (Some(stack), _) if error.name != "JobError" => {
+                self.rt_log(Level::Error, stack.clone())
+            }
+            (_, Some(pos)) => self.rt_log(
+                Level::Error,
+                format!("{} ({}:{})", error.message, pos.line, pos.column),
+            ),
+            _ => self.rt_log(Level::Error, format!("{}: {}", error.name, error.message)),
         }
         if let Some(fix) = &error.fix {
-            self.rt_log(LogLevel::Error, fix.clone());
+            self.rt_log(Level::Error, fix.clone());
         }
         if let Some(details) = &error.details {
-            (self.log)(LogLine::new(
-                LogLevel::Error,
-                "R/T",
-                vec![Json::String("Additional error details:".into()), details.clone()],
+            (self.log)(LogLine::now(
+                Level::Error,
+                names::RUNTIME,
+                vec![
+                    Json::String("Additional error details:".into()),
+                    details.clone(),
+                ],
             ));
         }
         if error.severity == Severity::Fail {
-            self.rt_log(LogLevel::Error, format!("Check state.errors.{job_id} for details."));
+            self.rt_log(
+                Level::Error,
+                format!("Check state.errors.{job_id} for details."),
+            );
             let mut value: Json = state
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok())
                 .unwrap_or_else(|| Json::Object(Default::default()));
             if let Some(obj) = value.as_object_mut() {
-                let errors = obj.entry("errors").or_insert_with(|| Json::Object(Default::default()));
+                let errors = obj
+                    .entry("errors")
+                    .or_insert_with(|| Json::Object(Default::default()));
                 if !errors.is_object() {
                     *errors = Json::Object(Default::default());
                 }
@@ -507,11 +625,16 @@ impl<C: Callbacks + 'static> Runner<C> {
 
     async fn memory(&self) -> MemoryUse {
         let usage = self.rt.memory_usage().await;
-        MemoryUse { job: usage.malloc_size.max(0) as u64, system: rss_bytes() }
+        MemoryUse {
+            job: usage.malloc_size.max(0) as u64,
+            system: rss_bytes(),
+        }
     }
 
     fn arm_deadline(&self, timeout_ms: Option<u64>) -> Option<(Instant, Option<u64>)> {
-        let step = timeout_ms.filter(|ms| *ms > 0).map(|ms| (Instant::now() + Duration::from_millis(ms), Some(ms)));
+        let step = timeout_ms
+            .filter(|ms| *ms > 0)
+            .map(|ms| (Instant::now() + Duration::from_millis(ms), Some(ms)));
         let run = self.run_deadline.map(|d| (d, self.options.run_timeout_ms));
         let chosen = match (step, run) {
             (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
@@ -538,7 +661,11 @@ impl<C: Callbacks + 'static> Runner<C> {
         let linker = self.linker.clone();
         let opts = StepJsOptions {
             immutable: self.options.immutable_state,
-            remove: self.options.state_props_to_remove.clone().unwrap_or_else(|| vec!["configuration".to_string()]),
+            remove: self
+                .options
+                .state_props_to_remove
+                .clone()
+                .unwrap_or_else(|| vec!["configuration".to_string()]),
             globals: self.options.globals.as_ref().map(|g| g.to_string()),
             workflow_globals: self.plan.globals.clone(),
             credentials: self.plan.credentials.as_ref().map(|c| c.to_string()),
@@ -552,7 +679,18 @@ impl<C: Callbacks + 'static> Runner<C> {
         let defaults = default_state.map(str::to_string);
         let expression = expression.to_string();
         let work = ctx.async_with(async move |ctx| {
-            step_in_context(&ctx, &expression, input_text, config, defaults, &opts, log, limits, linker).await
+            step_in_context(
+                &ctx,
+                &expression,
+                input_text,
+                config,
+                defaults,
+                &opts,
+                log,
+                limits,
+                linker,
+            )
+            .await
         });
         let outcome = match deadline {
             Some((at, _)) => {
@@ -578,7 +716,11 @@ impl<C: Callbacks + 'static> Runner<C> {
         }
         Ok(match outcome {
             StepOutcome::Done { state, removed } => Attempt::Done { state, removed },
-            StepOutcome::Failed { state, removed, error } => {
+            StepOutcome::Failed {
+                state,
+                removed,
+                error,
+            } => {
                 let pending: Vec<Pending> = self.linker.pending.borrow_mut().drain(..).collect();
                 if !pending.is_empty() && error.name != "ImportError" {
                     let mut unique: Vec<Pending> = Vec::new();
@@ -590,7 +732,11 @@ impl<C: Callbacks + 'static> Runner<C> {
                     let _ = step;
                     Attempt::NeedAdaptors(unique)
                 } else {
-                    Attempt::Failed { state, removed, error }
+                    Attempt::Failed {
+                        state,
+                        removed,
+                        error,
+                    }
                 }
             }
             StepOutcome::Engine(msg) => return Err(RunError::Engine(msg)),
@@ -602,19 +748,26 @@ impl<C: Callbacks + 'static> Runner<C> {
         if self.linker.loaded.borrow().contains_key(&pending.entry) {
             return Ok(());
         }
-        let ctx = self.adaptor_context().await.map_err(|e| RtError::import(e.to_string()))?;
+        let ctx = self
+            .adaptor_context()
+            .await
+            .map_err(|e| RtError::import(e.to_string()))?;
         let entry = pending.entry.to_string_lossy().into_owned();
         let limits = self.limits.clone();
         let result = ctx
             .async_with(async |ctx| -> Result<LoadedAdaptor, String> {
-                let promise = Module::import(&ctx, entry.as_str()).map_err(|e| describe_engine_error(&ctx, e))?;
+                let promise = Module::import(&ctx, entry.as_str())
+                    .map_err(|e| describe_engine_error(&ctx, e))?;
                 let ns: Object<'_> = promise
                     .into_future::<Object<'_>>()
                     .await
                     .map_err(|e| describe_engine_error(&ctx, e))?;
                 let shaped = shape_exports(&ctx, ns).map_err(|e| describe_engine_error(&ctx, e))?;
                 let names: Vec<String> = shaped.keys::<String>().filter_map(Result::ok).collect();
-                Ok(LoadedAdaptor { names, ns: Persistent::save(&ctx, shaped) })
+                Ok(LoadedAdaptor {
+                    names,
+                    ns: Persistent::save(&ctx, shaped),
+                })
             })
             .await;
         if limits.oom.get() {
@@ -622,7 +775,10 @@ impl<C: Callbacks + 'static> Runner<C> {
         }
         match result {
             Ok(loaded) => {
-                self.linker.loaded.borrow_mut().insert(pending.entry.clone(), loaded);
+                self.linker
+                    .loaded
+                    .borrow_mut()
+                    .insert(pending.entry.clone(), loaded);
                 Ok(())
             }
             Err(reason) => {
@@ -649,7 +805,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         ctx.async_with(async |ctx| -> rquickjs::Result<()> {
             *linker.adaptor_ctx.borrow_mut() = Some(ctx.as_raw());
             let _ = ctx.store_userdata(LinkerData(linker.clone()));
-            let hostobj = host_object(&ctx, log, limits, "ADA")?;
+            let hostobj = host_object(&ctx, log, limits, names::ADAPTOR)?;
             let prelude: Function<'_> = ctx.eval(ADAPTOR_REALM_JS)?;
             prelude.call::<_, ()>((hostobj,))?;
             host.init_realm(&ctx)
@@ -684,7 +840,7 @@ impl<C: Callbacks + 'static> Runner<C> {
                 let mut compiled = Vec::new();
                 let mut errors = Vec::new();
                 let setup = (|| -> rquickjs::Result<()> {
-                    let hostobj = host_object(&ctx, log, limits, "R/T")?;
+                    let hostobj = host_object(&ctx, log, limits, names::RUNTIME)?;
                     let prelude: Function<'_> = ctx.eval(CONDITION_REALM_JS)?;
                     prelude.call::<_, ()>((hostobj,))
                 })();
@@ -698,7 +854,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                         Ok(f) => compiled.push(((from, to), Persistent::save(&ctx, f))),
                         Err(e) => {
                             let msg = describe_engine_error(&ctx, e);
-                            errors.push(format!("Failed to compile edge condition {from}->{to} ({msg})"));
+                            errors.push(format!(
+                                "Failed to compile edge condition {from}->{to} ({msg})"
+                            ));
                         }
                     }
                 }
@@ -713,36 +871,55 @@ impl<C: Callbacks + 'static> Runner<C> {
         Ok(())
     }
 
-    async fn calculate_next(&mut self, step: &CompiledStep, state: Option<&StateJson>) -> Result<Vec<String>, RunError> {
+    async fn calculate_next(
+        &mut self,
+        step: &CompiledStep,
+        state: Option<&StateJson>,
+    ) -> Result<Vec<String>, RunError> {
         let mut next = Vec::new();
         for (to, edge) in &step.next {
             match edge {
                 Edge::Skip => continue,
                 Edge::Always => next.push(to.clone()),
                 Edge::Condition(_) => {
-                    let Some(f) = self.conditions.get(&(step.id.clone(), to.clone())).cloned() else { continue };
-                    let Some(ctx) = self.cond_ctx.clone() else { continue };
+                    let Some(f) = self.conditions.get(&(step.id.clone(), to.clone())).cloned()
+                    else {
+                        continue;
+                    };
+                    let Some(ctx) = self.cond_ctx.clone() else {
+                        continue;
+                    };
                     let state_text = state.map(|s| s.as_str().to_string());
                     let from = step.id.clone();
                     let result = ctx
                         .async_with(async |ctx| -> Result<bool, String> {
                             let f = f.restore(&ctx).map_err(|e| e.to_string())?;
                             let s: Value<'_> = match &state_text {
-                                Some(t) => ctx.json_parse(t.as_str()).map_err(|e| describe_engine_error(&ctx, e))?,
+                                Some(t) => ctx
+                                    .json_parse(t.as_str())
+                                    .map_err(|e| describe_engine_error(&ctx, e))?,
                                 None => Value::new_undefined(ctx.clone()),
                             };
-                            let v: Value<'_> = f.call((s, from.as_str())).map_err(|e| describe_engine_error(&ctx, e))?;
+                            let v: Value<'_> = f
+                                .call((s, from.as_str()))
+                                .map_err(|e| describe_engine_error(&ctx, e))?;
                             let b: Coerced<bool> = v.get().map_err(|e| e.to_string())?;
                             Ok(b.0)
                         })
                         .await;
                     match result {
                         Ok(true) => {
-                            self.rt_log(LogLevel::Debug, format!("Edge condition returned true; {to} will be executed next"));
+                            self.rt_log(
+                                Level::Debug,
+                                format!("Edge condition returned true; {to} will be executed next"),
+                            );
                             next.push(to.clone());
                         }
                         Ok(false) => {
-                            self.rt_log(LogLevel::Debug, format!("Edge condition returned false; {to} will NOT be executed"));
+                            self.rt_log(
+                                Level::Debug,
+                                format!("Edge condition returned false; {to} will NOT be executed"),
+                            );
                         }
                         Err(msg) => return Err(RtError::edge_condition(msg).into()),
                     }
@@ -781,13 +958,25 @@ struct StepJsOptions {
 }
 
 enum StepOutcome {
-    Done { state: Option<String>, removed: Vec<String> },
-    Failed { state: Option<String>, removed: Vec<String>, error: Box<RtError> },
+    Done {
+        state: Option<String>,
+        removed: Vec<String>,
+    },
+    Failed {
+        state: Option<String>,
+        removed: Vec<String>,
+        error: Box<RtError>,
+    },
     Engine(String),
 }
 
 /// The host functions a realm prelude gets: log, rt (runtime log), sleep, oom.
-fn host_object<'js>(ctx: &Ctx<'js>, log: LogSink, limits: Rc<Limits>, name: &'static str) -> rquickjs::Result<Object<'js>> {
+fn host_object<'js>(
+    ctx: &Ctx<'js>,
+    log: LogSink,
+    limits: Rc<Limits>,
+    name: &'static str,
+) -> rquickjs::Result<Object<'js>> {
     let obj = Object::new(ctx.clone())?;
     let l = log.clone();
     obj.set(
@@ -798,13 +987,17 @@ fn host_object<'js>(ctx: &Ctx<'js>, log: LogSink, limits: Rc<Limits>, name: &'st
                 Ok(other) => vec![other],
                 Err(_) => vec![Json::String(text)],
             };
-            l(LogLine::new(LogLevel::parse(&level), name, message));
+            l(LogLine::now(parse_level(&level), name, message));
         }),
     )?;
     obj.set(
         "rt",
         Func::from(move |level: String, text: String| {
-            log(LogLine::new(LogLevel::parse(&level), "R/T", vec![Json::String(text)]));
+            log(LogLine::now(
+                parse_level(&level),
+                names::RUNTIME,
+                vec![Json::String(text)],
+            ));
         }),
     )?;
     obj.set(
@@ -818,7 +1011,10 @@ fn host_object<'js>(ctx: &Ctx<'js>, log: LogSink, limits: Rc<Limits>, name: &'st
 }
 
 /// Everything a step does inside its fresh job context.
-#[allow(clippy::too_many_arguments, reason = "one call site; the values are the step's inputs")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the values are the step's inputs"
+)]
 async fn step_in_context<'js>(
     ctx: &Ctx<'js>,
     expression: &str,
@@ -855,7 +1051,9 @@ async fn step_in_context<'js>(
         return StepOutcome::Engine(describe_engine_error(ctx, e));
     }
     let result = run_module(ctx, &kit, expression, state.clone(), opts).await;
-    let _ = kit.get::<_, Function<'_>>("teardown").and_then(|f| f.call::<_, ()>(()));
+    let _ = kit
+        .get::<_, Function<'_>>("teardown")
+        .and_then(|f| f.call::<_, ()>(()));
     match result {
         Ok(value) => finalize(ctx, &kit, &value, opts, None),
         Err(e) => {
@@ -868,12 +1066,22 @@ async fn step_in_context<'js>(
     }
 }
 
-fn fail_with<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, state: &Value<'js>, opts: &StepJsOptions, error: RtError) -> StepOutcome {
+fn fail_with<'js>(
+    ctx: &Ctx<'js>,
+    kit: &Object<'js>,
+    state: &Value<'js>,
+    opts: &StepJsOptions,
+    error: RtError,
+) -> StepOutcome {
     finalize(ctx, kit, state, opts, Some(error))
 }
 
-fn setup_kit<'js>(ctx: &Ctx<'js>, log: LogSink, limits: Rc<Limits>) -> rquickjs::Result<Object<'js>> {
-    let hostobj = host_object(ctx, log, limits, "JOB")?;
+fn setup_kit<'js>(
+    ctx: &Ctx<'js>,
+    log: LogSink,
+    limits: Rc<Limits>,
+) -> rquickjs::Result<Object<'js>> {
+    let hostobj = host_object(ctx, log, limits, names::JOB)?;
     let prelude: Function<'_> = ctx.eval(JOB_REALM_JS)?;
     prelude.call((hostobj,))
 }
@@ -897,7 +1105,12 @@ fn assemble<'js>(
         Some(t) => rquickjs::String::from_str(ctx.clone(), &t)?.into_value(),
         None => Value::new_undefined(ctx.clone()),
     };
-    f.call((prev, parse(configuration.as_deref())?, parse(default_state.as_deref())?, parse(opts.credentials.as_deref())?))
+    f.call((
+        prev,
+        parse(configuration.as_deref())?,
+        parse(default_state.as_deref())?,
+        parse(opts.credentials.as_deref())?,
+    ))
 }
 
 async fn build_globals<'js>(ctx: &Ctx<'js>, opts: &StepJsOptions) -> rquickjs::Result<Object<'js>> {
@@ -942,7 +1155,13 @@ async fn run_module<'js>(
     p.into_future::<Value<'_>>().await
 }
 
-fn finalize<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, value: &Value<'js>, opts: &StepJsOptions, error: Option<RtError>) -> StepOutcome {
+fn finalize<'js>(
+    ctx: &Ctx<'js>,
+    kit: &Object<'js>,
+    value: &Value<'js>,
+    opts: &StepJsOptions,
+    error: Option<RtError>,
+) -> StepOutcome {
     let out = (|| -> rquickjs::Result<(Option<String>, Vec<String>)> {
         let f: Function<'_> = kit.get("finalize")?;
         let res: Object<'_> = f.call((value.clone(), opts.remove.clone()))?;
@@ -962,14 +1181,25 @@ fn finalize<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, value: &Value<'js>, opts: &S
                 };
             }
             match error {
-                Some(error) => StepOutcome::Failed { state: text, removed, error: Box::new(error) },
-                None => StepOutcome::Done { state: text, removed },
+                Some(error) => StepOutcome::Failed {
+                    state: text,
+                    removed,
+                    error: Box::new(error),
+                },
+                None => StepOutcome::Done {
+                    state: text,
+                    removed,
+                },
             }
         }
         Err(e) => {
             let msg = describe_engine_error(ctx, e);
             match error {
-                Some(error) => StepOutcome::Failed { state: None, removed: vec![], error: Box::new(error) },
+                Some(error) => StepOutcome::Failed {
+                    state: None,
+                    removed: vec![],
+                    error: Box::new(error),
+                },
                 None => StepOutcome::Failed {
                     state: None,
                     removed: vec![],
@@ -981,12 +1211,21 @@ fn finalize<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, value: &Value<'js>, opts: &S
 }
 
 /// Classify whatever was thrown (§2.7).
-fn classify<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, e: rquickjs::Error, prefix: Option<&str>) -> RtError {
+fn classify<'js>(
+    ctx: &Ctx<'js>,
+    kit: &Object<'js>,
+    e: rquickjs::Error,
+    prefix: Option<&str>,
+) -> RtError {
     let thrown = if e.is_exception() {
         let exc = ctx.catch();
         describe(ctx, kit, exc)
     } else {
-        Thrown { kind: "value".into(), message: e.to_string(), ..Default::default() }
+        Thrown {
+            kind: "value".into(),
+            message: e.to_string(),
+            ..Default::default()
+        }
     };
     let mut error = classify_thrown(thrown);
     if let Some(p) = prefix {
@@ -999,13 +1238,17 @@ fn describe<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, exc: Value<'js>) -> Thrown {
     let d = (|| -> rquickjs::Result<Option<String>> {
         let f: Function<'_> = kit.get("describeError")?;
         let d: Value<'_> = f.call((exc,))?;
-        Ok(ctx.json_stringify(d)?.map(|s| s.to_string()).transpose()?)
+        ctx.json_stringify(d)?.map(|s| s.to_string()).transpose()
     })();
     match d {
         Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
         _ => {
             let _ = ctx.catch();
-            Thrown { kind: "value".into(), message: "unknown error".into(), ..Default::default() }
+            Thrown {
+                kind: "value".into(),
+                message: "unknown error".into(),
+                ..Default::default()
+            }
         }
     }
 }
@@ -1027,7 +1270,11 @@ fn classify_thrown(t: Thrown) -> RtError {
         }
         "crash" => {
             let subtype = t.subtype.unwrap_or_else(|| "Error".into());
-            let mut e = RtError::new("RuntimeCrash", Severity::Crash, format!("{subtype}: {}", t.message));
+            let mut e = RtError::new(
+                "RuntimeCrash",
+                Severity::Crash,
+                format!("{subtype}: {}", t.message),
+            );
             e.subtype = Some(subtype);
             e.fix = t.fix;
             e
@@ -1035,20 +1282,31 @@ fn classify_thrown(t: Thrown) -> RtError {
         "error" => {
             let ctor = t.ctor.clone().unwrap_or_default();
             let raw_message = t.message.clone();
-            let stack = t.stack.clone().map(|s| translate_stack(&s, &ctor, &raw_message));
+            let stack = t
+                .stack
+                .clone()
+                .map(|s| translate_stack(&s, &ctor, &raw_message));
             let message = translate(&ctor, &raw_message);
             if t.name.as_deref() == Some("ImportError") {
                 return RtError::import(message);
             }
             if ctor == "TypeError" || ctor == "RangeError" {
-                let mut e = RtError::new("RuntimeError", Severity::Fail, format!("{ctor}: {message}"));
+                let mut e =
+                    RtError::new("RuntimeError", Severity::Fail, format!("{ctor}: {message}"));
                 e.subtype = Some(ctor);
                 e.pos = stack.as_deref().and_then(position_of);
                 e.stack = stack.as_deref().map(vm_stack);
                 return e;
             }
-            if t.severity.as_deref() == Some("crash") || ctor == "ReferenceError" || ctor == "SyntaxError" {
-                let mut e = RtError::new("RuntimeCrash", Severity::Crash, format!("{ctor}: {message}"));
+            if t.severity.as_deref() == Some("crash")
+                || ctor == "ReferenceError"
+                || ctor == "SyntaxError"
+            {
+                let mut e = RtError::new(
+                    "RuntimeCrash",
+                    Severity::Crash,
+                    format!("{ctor}: {message}"),
+                );
                 e.subtype = Some(ctor);
                 e.pos = stack.as_deref().and_then(position_of);
                 e.stack = stack.as_deref().map(vm_stack);
@@ -1075,7 +1333,11 @@ fn vm_position(stack: &str) -> Option<Position> {
         .skip(1)
         .filter(|f| f.contains("vm:module(0)"))
         .find_map(frame_position)
-        .map(|(line, column)| Position { line, column, src: None })
+        .map(|(line, column)| Position {
+            line,
+            column,
+            src: None,
+        })
 }
 
 /// First frame with a `line:col` (kit `extractPosition`).
@@ -1084,7 +1346,11 @@ fn position_of(stack: &str) -> Option<Position> {
         .split('\n')
         .skip(1)
         .find_map(frame_position)
-        .map(|(line, column)| Position { line, column, src: None })
+        .map(|(line, column)| Position {
+            line,
+            column,
+            src: None,
+        })
 }
 
 /// Keep the message and the leading `vm:module` frames (kit `extractStackTrace`).
@@ -1137,11 +1403,18 @@ fn shape_exports<'js>(ctx: &Ctx<'js>, ns: Object<'js>) -> rquickjs::Result<Objec
     let default: Option<Object<'_>> = ns.get::<_, Value<'_>>("default")?.into_object();
     let mut source = ns.clone();
     if let Some(d) = &default {
-        let esm_flag: bool = d.get::<_, Value<'_>>("__esModule")?.as_bool().unwrap_or(false);
+        let esm_flag: bool = d
+            .get::<_, Value<'_>>("__esModule")?
+            .as_bool()
+            .unwrap_or(false);
         let dd: Option<Object<'_>> = d.get::<_, Value<'_>>("default")?.into_object();
         if esm_flag && let Some(dd) = dd {
             source = dd;
-        } else if keys.len() == 1 && keys[0] == "default" && d.keys::<String>().next().is_some() && !d.is_function() {
+        } else if keys.len() == 1
+            && keys[0] == "default"
+            && d.keys::<String>().next().is_some()
+            && !d.is_function()
+        {
             source = d.clone();
         }
     }
@@ -1175,7 +1448,11 @@ pub fn print_duration(d: Duration) -> String {
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }

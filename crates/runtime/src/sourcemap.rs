@@ -26,7 +26,9 @@ impl Mapper {
     /// Original (line 1-based, column 0-based) for a generated (line 1-based, column as given).
     pub fn original(&self, line: u32, column: u32) -> Option<(u32, u32)> {
         let table = self.map.generate_lookup_table();
-        let token = self.map.lookup_token(&table, line.checked_sub(1)?, column)?;
+        let token = self
+            .map
+            .lookup_token(&table, line.checked_sub(1)?, column)?;
         token.get_source_id()?;
         Some((token.get_src_line() + 1, token.get_src_col()))
     }
@@ -34,7 +36,10 @@ impl Mapper {
     /// A line of the original source (1-based).
     pub fn source_line(&self, line: u32) -> Option<String> {
         let content = self.map.get_source_contents().flatten().next()?;
-        content.split('\n').nth(line.checked_sub(1)? as usize).map(str::to_string)
+        content
+            .split('\n')
+            .nth(line.checked_sub(1)? as usize)
+            .map(str::to_string)
     }
 }
 
@@ -49,7 +54,9 @@ pub(crate) fn frame_position(frame: &str) -> Option<(u32, u32)> {
 
 /// Apply a step's source map to an error (kit `sourcemapErrors`).
 pub(crate) fn map_error(error: &mut RtError, source_map: &Value, step_name: &str) {
-    let Some(mapper) = Mapper::new(source_map) else { return };
+    let Some(mapper) = Mapper::new(source_map) else {
+        return;
+    };
     if let Some(pos) = error.pos.clone()
         && pos.line > 0
         && pos.column > 0
@@ -71,7 +78,9 @@ pub(crate) fn map_error(error: &mut RtError, source_map: &Value, step_name: &str
                 .filter(|_| frame.contains("vm:module(0)"))
                 .and_then(|(l, c)| mapper.original(l, c).map(|(ol, oc)| (l, c, ol, oc)));
             match mapped {
-                Some((l, c, ol, oc)) => out.push(frame.replace(&format!("{l}:{c}"), &format!("{ol}:{oc}"))),
+                Some((l, c, ol, oc)) => {
+                    out.push(frame.replace(&format!("{l}:{c}"), &format!("{ol}:{oc}")))
+                }
                 None => out.push(frame.to_string()),
             }
         }

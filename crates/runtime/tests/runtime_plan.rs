@@ -17,7 +17,9 @@ fn inc(id: &str, next: Value) -> Value {
 
 #[test]
 fn validation_start_not_found() {
-    let p = plan(json!({ "workflow": { "steps": [inc("a", json!(null))] }, "options": { "start": "nope" } }));
+    let p = plan(
+        json!({ "workflow": { "steps": [inc("a", json!(null))] }, "options": { "start": "nope" } }),
+    );
     let e = aborted(&p, Input::Empty);
     assert_eq!(e.name, "ValidationError");
     assert_eq!(e.message, "Could not find start job: nope");
@@ -82,11 +84,24 @@ fn start_option_and_trigger_steps() {
         "workflow": { "steps": [{ "id": "t", "next": { "a": true } }, inc("a", json!("b")), inc("b", json!(null))] },
         "options": { "start": "b" }
     }));
-    assert_eq!(ok(&p, state(json!({ "data": {} }))), json!({ "data": { "count": 1, "b": true } }));
-    let p2 = plan(json!({ "workflow": { "steps": [{ "id": "t", "next": { "a": true } }, inc("a", json!(null))] } }));
+    assert_eq!(
+        ok(&p, state(json!({ "data": {} }))),
+        json!({ "data": { "count": 1, "b": true } })
+    );
+    let p2 = plan(
+        json!({ "workflow": { "steps": [{ "id": "t", "next": { "a": true } }, inc("a", json!(null))] } }),
+    );
     let (r, rec) = exec(&p2, state(json!({ "data": { "x": 1 } })), options());
-    assert_eq!(r.expect("ok"), Some(json!({ "data": { "x": 1, "count": 1, "a": true } })));
-    assert!(!rec.events.borrow().iter().any(|e| matches!(e, Event::InitStart { job_id } if job_id == "t")));
+    assert_eq!(
+        r.expect("ok"),
+        Some(json!({ "data": { "x": 1, "count": 1, "a": true } }))
+    );
+    assert!(
+        !rec.events
+            .borrow()
+            .iter()
+            .any(|e| matches!(e, Event::InitStart { job_id } if job_id == "t"))
+    );
 }
 
 #[test]
@@ -137,11 +152,17 @@ fn edge_condition_sandbox_has_no_eval_or_process() {
         { "id": "a", "expression": job("fn", "fn(s => s)"), "next": { "b": "eval('1')" } }, inc("b", json!(null))
     ] } }));
     let e = aborted(&p, state(json!({ "data": {} })));
-    assert_eq!(e.message, "Code generation from strings disallowed for this context");
+    assert_eq!(
+        e.message,
+        "Code generation from strings disallowed for this context"
+    );
     let p = plan(json!({ "workflow": { "steps": [
         { "id": "a", "expression": job("fn", "fn(s => s)"), "next": { "b": "process.pid" } }, inc("b", json!(null))
     ] } }));
-    assert_eq!(aborted(&p, state(json!({ "data": {} }))).message, "process is not defined");
+    assert_eq!(
+        aborted(&p, state(json!({ "data": {} }))).message,
+        "process is not defined"
+    );
 }
 
 #[test]
@@ -150,7 +171,12 @@ fn edge_condition_compile_error() {
         { "id": "a", "expression": job("fn", "fn(s => s)"), "next": { "b": "!!!" } }, inc("b", json!(null))
     ] } }));
     let e = aborted(&p, Input::Empty);
-    assert!(e.message.starts_with("Failed to compile edge condition a->b ("), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with("Failed to compile edge condition a->b ("),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -163,11 +189,24 @@ fn configuration_is_assembled_and_stripped() {
         ]
     } }));
     let rec = Recorder::default();
-    rec.credentials.borrow_mut().insert("cred-b".into(), json!({ "user": "b" }));
-    let (r, rec) = exec_with(&p, state(json!({ "configuration": { "a": 2, "b": 3 } })), options(), rec);
+    rec.credentials
+        .borrow_mut()
+        .insert("cred-b".into(), json!({ "user": "b" }));
+    let (r, rec) = exec_with(
+        &p,
+        state(json!({ "configuration": { "a": 2, "b": 3 } })),
+        options(),
+        rec,
+    );
     let out = r.expect("ok").expect("state");
-    assert_eq!(out["data"]["seen"], json!({ "token": "step", "a": 2, "b": 3 }));
-    assert_eq!(out["data"]["seenB"], json!({ "token": "global", "a": 1, "user": "b" }));
+    assert_eq!(
+        out["data"]["seen"],
+        json!({ "token": "step", "a": 2, "b": 3 })
+    );
+    assert_eq!(
+        out["data"]["seenB"],
+        json!({ "token": "global", "a": 1, "user": "b" })
+    );
     assert!(out.get("configuration").is_none());
     for e in rec.events.borrow().iter() {
         if let Event::JobComplete { state: Some(s), .. } = e {
@@ -193,8 +232,12 @@ fn dataclip_state_and_input_resolution() {
         { "id": "a", "state": "clip-default", "expression": job("fn", "fn(s => s)") }
     ] } }));
     let rec = Recorder::default();
-    rec.dataclips.borrow_mut().insert("clip-default".into(), json!({ "data": { "d": 1 } }));
-    rec.dataclips.borrow_mut().insert("clip-in".into(), json!({ "data": { "i": 1 } }));
+    rec.dataclips
+        .borrow_mut()
+        .insert("clip-default".into(), json!({ "data": { "d": 1 } }));
+    rec.dataclips
+        .borrow_mut()
+        .insert("clip-in".into(), json!({ "data": { "i": 1 } }));
     let (r, rec) = exec_with(&p, Input::DataclipId("clip-in".into()), options(), rec);
     assert_eq!(r.expect("ok"), Some(json!({ "data": { "d": 1, "i": 1 } })));
     assert_eq!(rec.event_names()[0], "load-state");
@@ -219,15 +262,22 @@ fn step_without_state_warns_and_feeds_empty() {
         { "id": "b", "expression": job("fn", "fn(s => ({ got: s }))") }
     ] } }));
     let (r, rec) = exec(&p, state(json!({})), options());
-    assert_eq!(r.expect("ok"), Some(json!({ "got": { "configuration": {}, "data": {} } })));
-    assert!(rec.has_log("WARNING: No state was passed into operation 3. Did the previous operation return state?"));
+    assert_eq!(
+        r.expect("ok"),
+        Some(json!({ "got": { "configuration": {}, "data": {} } }))
+    );
+    assert!(rec.has_log(
+        "WARNING: No state was passed into operation 3. Did the previous operation return state?"
+    ));
     let p = plan(json!({ "workflow": { "steps": [
         { "id": "a", "expression": job("fn", "fn(() => null)"), "next": "b" },
         { "id": "b", "expression": job("fn", "fn(s => s)") }
     ] } }));
     let (r, rec) = exec(&p, state(json!({})), options());
     assert!(r.is_ok());
-    assert!(rec.has_log("WARNING: step a did not return a state object. This may cause downstream jobs to fail."));
+    assert!(rec.has_log(
+        "WARNING: step a did not return a state object. This may cause downstream jobs to fail."
+    ));
 }
 
 #[test]
@@ -238,7 +288,10 @@ fn job_complete_event_payload() {
     let (r, rec) = exec(&p, state(json!({ "data": {} })), options());
     assert!(r.is_ok());
     let events = rec.events.borrow();
-    let complete = events.iter().find(|e| e.name() == "job-complete").expect("complete");
+    let complete = events
+        .iter()
+        .find(|e| e.name() == "job-complete")
+        .expect("complete");
     let payload = complete.payload();
     assert_eq!(payload["jobId"], "a");
     assert_eq!(payload["next"], json!(["b"]));
@@ -251,7 +304,9 @@ fn run_error_display() {
     let p = plan(json!({ "workflow": { "steps": [inc("a", json!("zz"))] } }));
     let (r, _) = exec(&p, Input::Empty, options());
     match r {
-        Err(RunError::Aborted(e)) => assert_eq!(e.to_string(), "ValidationError: Cannot find job: zz"),
+        Err(RunError::Aborted(e)) => {
+            assert_eq!(e.to_string(), "ValidationError: Cannot find job: zz")
+        }
         other => panic!("{other:?}"),
     }
 }

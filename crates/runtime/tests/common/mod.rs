@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use openfn_runtime::{
-    Callbacks, Event, ExecutionPlan, Input, LogLevel, LogLine, ModuleInfo, RunError, RunOptions, StateJson, run,
+    Callbacks, Event, ExecutionPlan, Input, LogLevel, LogLine, ModuleInfo, RunError, RunOptions,
+    StateJson, line_text, run,
 };
 use serde_json::{Value, json};
 
@@ -33,7 +34,11 @@ impl Recorder {
 
     /// Log lines as `NAME text`.
     pub fn log_texts(&self) -> Vec<String> {
-        self.logs.borrow().iter().map(|l| format!("{} {}", l.name, l.text())).collect()
+        self.logs
+            .borrow()
+            .iter()
+            .map(|l| format!("{} {}", l.name, line_text(l)))
+            .collect()
     }
 
     pub fn has_log(&self, needle: &str) -> bool {
@@ -51,23 +56,42 @@ impl Callbacks for Recorder {
         self.logs.borrow_mut().push(line);
     }
 
-    fn resolve_credential(&self, id: &str) -> impl std::future::Future<Output = Result<Value, String>> {
-        let r = self.credentials.borrow().get(id).cloned().ok_or_else(|| format!("no credential {id}"));
+    fn resolve_credential(
+        &self,
+        id: &str,
+    ) -> impl std::future::Future<Output = Result<Value, String>> {
+        let r = self
+            .credentials
+            .borrow()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("no credential {id}"));
         async move { r }
     }
 
     fn resolve_state(&self, id: &str) -> impl std::future::Future<Output = Result<Value, String>> {
-        let r = self.dataclips.borrow().get(id).cloned().ok_or_else(|| format!("no dataclip {id}"));
+        let r = self
+            .dataclips
+            .borrow()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("no dataclip {id}"));
         async move { r }
     }
 }
 
 /// Options with the fixture adaptor as `@openfn/language-common` and debug logging.
 pub fn options() -> RunOptions {
-    let mut o = RunOptions { log_level: LogLevel::Debug, ..RunOptions::default() };
+    let mut o = RunOptions {
+        log_level: LogLevel::Debug,
+        ..RunOptions::default()
+    };
     o.modules.insert(
         "@openfn/language-common".into(),
-        ModuleInfo { path: Some(adaptor_dir().to_string_lossy().into_owned()), version: None },
+        ModuleInfo {
+            path: Some(adaptor_dir().to_string_lossy().into_owned()),
+            version: None,
+        },
     );
     o
 }
@@ -93,7 +117,11 @@ pub fn state(v: Value) -> Input {
 }
 
 /// Run on a fresh current-thread tokio runtime; returns the result and the recorder.
-pub fn exec(plan: &ExecutionPlan, input: Input, options: RunOptions) -> (Result<Option<Value>, RunError>, Rc<Recorder>) {
+pub fn exec(
+    plan: &ExecutionPlan,
+    input: Input,
+    options: RunOptions,
+) -> (Result<Option<Value>, RunError>, Rc<Recorder>) {
     exec_with(plan, input, options, Recorder::default())
 }
 
@@ -104,10 +132,15 @@ pub fn exec_with(
     recorder: Recorder,
 ) -> (Result<Option<Value>, RunError>, Rc<Recorder>) {
     let rec = Rc::new(recorder);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
     let result = rt.block_on(async {
         let timeout = std::time::Duration::from_secs(60);
-        tokio::time::timeout(timeout, run(plan, input, options, rec.clone())).await.expect("run finished in time")
+        tokio::time::timeout(timeout, run(plan, input, options, rec.clone()))
+            .await
+            .expect("run finished in time")
     });
     let result = result.map(|o| o.state.map(|s| s.to_value().expect("state json")));
     (result, rec)
