@@ -19,7 +19,7 @@ use crate::error::{Position, RtError, RunError, Severity};
 use crate::events::{Callbacks, Event, MemoryUse, StateJson, parse_level};
 use crate::host::{AdaptorHost, EsmHost};
 use crate::linker::{Linker, LinkerData, LoadedAdaptor, Pending, RunLoader, RunResolver};
-use crate::messages::translate;
+use crate::messages::translate_at;
 use crate::plan::{CompiledPlan, CompiledStep, Edge, compile, merge_modules};
 use crate::sourcemap::{frame_position, map_error};
 use openfn_lexicon::log::{Level, LogLevel, LogLine, names};
@@ -1039,7 +1039,13 @@ async fn step_in_context<'js>(
     let globals = match build_globals(ctx, opts).await {
         Ok(g) => g,
         Err(e) => {
-            let error = classify(ctx, &kit, e, Some("[globals] "));
+            let error = classify(
+                ctx,
+                &kit,
+                e,
+                Some("[globals] "),
+                opts.workflow_globals.as_deref().unwrap_or_default(),
+            );
             return fail_with(ctx, &kit, &state, opts, error);
         }
     };
@@ -1059,7 +1065,7 @@ async fn step_in_context<'js>(
         Err(e) => {
             let error = match linker.import_error.borrow_mut().take() {
                 Some(ie) => ie,
-                None => classify(ctx, &kit, e, None),
+                None => classify(ctx, &kit, e, None, expression),
             };
             fail_with(ctx, &kit, &state, opts, error)
         }
@@ -1216,6 +1222,7 @@ fn classify<'js>(
     kit: &Object<'js>,
     e: rquickjs::Error,
     prefix: Option<&str>,
+    source: &str,
 ) -> RtError {
     let thrown = if e.is_exception() {
         let exc = ctx.catch();
@@ -1227,7 +1234,7 @@ fn classify<'js>(
             ..Default::default()
         }
     };
-    let mut error = classify_thrown(thrown);
+    let mut error = classify_thrown(thrown, source);
     if let Some(p) = prefix {
         error.message = format!("{p}{}", error.message);
     }
@@ -1253,7 +1260,7 @@ fn describe<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, exc: Value<'js>) -> Thrown {
     }
 }
 
-fn classify_thrown(t: Thrown) -> RtError {
+fn classify_thrown(t: Thrown, source: &str) -> RtError {
     match t.kind.as_str() {
         "adaptor" => {
             let mut e = RtError::new("AdaptorError", Severity::Fail, t.message.clone());
@@ -1282,11 +1289,20 @@ fn classify_thrown(t: Thrown) -> RtError {
         "error" => {
             let ctor = t.ctor.clone().unwrap_or_default();
             let raw_message = t.message.clone();
+            let at = t.stack.as_deref().and_then(vm_position);
+            let line = at
+                .as_ref()
+                .and_then(|p| source.split('\n').nth(p.line.saturating_sub(1) as usize));
+            let message = translate_at(
+                &ctor,
+                &raw_message,
+                line,
+                at.as_ref().map_or(0, |p| p.column),
+            );
             let stack = t
                 .stack
                 .clone()
-                .map(|s| translate_stack(&s, &ctor, &raw_message));
-            let message = translate(&ctor, &raw_message);
+                .map(|s| replace_header(&s, &ctor, &raw_message, &message));
             if t.name.as_deref() == Some("ImportError") {
                 return RtError::import(message);
             }
@@ -1367,8 +1383,7 @@ fn vm_stack(stack: &str) -> String {
     out.join("\n")
 }
 
-fn translate_stack(stack: &str, ctor: &str, message: &str) -> String {
-    let translated = translate(ctor, message);
+fn replace_header(stack: &str, ctor: &str, message: &str, translated: &str) -> String {
     if translated == message {
         return stack.to_string();
     }

@@ -15,6 +15,8 @@
   const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
   const toTag = (v) => Object.prototype.toString.call(v);
   const RealPromise = Promise;
+  const realParseInt = parseInt;
+  const realParseFloat = parseFloat;
   const NULL_STATE = Symbol('null-state');
   const internal = new WeakSet();
 
@@ -267,7 +269,13 @@
       }
     }
     toJSON() { return { type: 'Buffer', data: Array.from(this) }; }
+    static get [Symbol.species]() { return SpeciesBuffer; }
     equals(other) { return this.length === other.length && this.every((b, i) => b === other[i]); }
+  }
+  function SpeciesBuffer(a, b, c) {
+    const arr = new Uint8Array(a, b, c);
+    Object.setPrototypeOf(arr, Buffer.prototype);
+    return arr;
   }
   function make(bytes) {
     const arr = new Uint8Array(bytes);
@@ -303,8 +311,8 @@
     put('clearTimeout', freeze(clearTimeout));
     put('setInterval', freeze(setInterval));
     put('clearInterval', freeze(clearInterval));
-    put('parseInt', freeze(g.parseInt));
-    put('parseFloat', freeze(g.parseFloat));
+    put('parseInt', freeze(realParseInt));
+    put('parseFloat', freeze(realParseFloat));
     put('Buffer', freeze(Buffer));
     put('state', state);
   }
