@@ -671,6 +671,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             credentials: self.plan.credentials.as_ref().map(|c| c.to_string()),
             limit_bytes: (self.options.state_limit_mb * 1024.0 * 1024.0) as usize,
             limit_mb: self.options.state_limit_mb,
+            null_is_oom: self.options.memory_limit_mb.is_some(),
         };
         linker.pending.borrow_mut().clear();
         *linker.import_error.borrow_mut() = None;
@@ -955,6 +956,9 @@ struct StepJsOptions {
     credentials: Option<String>,
     limit_bytes: usize,
     limit_mb: f64,
+    /// A memory limit is set: a thrown `null` (QuickJS could not even allocate the error
+    /// object) is then taken as out-of-memory.
+    null_is_oom: bool,
 }
 
 enum StepOutcome {
@@ -1045,6 +1049,7 @@ async fn step_in_context<'js>(
                 e,
                 Some("[globals] "),
                 opts.workflow_globals.as_deref().unwrap_or_default(),
+                opts.null_is_oom,
             );
             return fail_with(ctx, &kit, &state, opts, error);
         }
@@ -1065,7 +1070,7 @@ async fn step_in_context<'js>(
         Err(e) => {
             let error = match linker.import_error.borrow_mut().take() {
                 Some(ie) => ie,
-                None => classify(ctx, &kit, e, None, expression),
+                None => classify(ctx, &kit, e, None, expression, opts.null_is_oom),
             };
             fail_with(ctx, &kit, &state, opts, error)
         }
@@ -1223,6 +1228,7 @@ fn classify<'js>(
     e: rquickjs::Error,
     prefix: Option<&str>,
     source: &str,
+    null_is_oom: bool,
 ) -> RtError {
     let thrown = if e.is_exception() {
         let exc = ctx.catch();
@@ -1234,6 +1240,9 @@ fn classify<'js>(
             ..Default::default()
         }
     };
+    if thrown.kind == "null" && null_is_oom {
+        return RtError::oom();
+    }
     let mut error = classify_thrown(thrown, source);
     if let Some(p) = prefix {
         error.message = format!("{p}{}", error.message);

@@ -421,6 +421,7 @@
         fix: typeof e.fix === 'string' ? e.fix : undefined, details,
       };
     }
+    if (e === null) return { kind: 'null', message: '' };
     return { kind: 'value', message: typeof e === 'string' ? e : '' };
   }
 
