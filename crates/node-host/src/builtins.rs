@@ -62,8 +62,14 @@ pub(crate) const BUILTIN_NAMES: &[&str] = &[
 /// returns the canonical `node:<name>` id.
 pub(crate) fn builtin_id(spec: &str) -> Option<String> {
     let name = spec.strip_prefix("node:").unwrap_or(spec);
-    let name = if name.len() > 1 { name.strip_suffix('/').unwrap_or(name) } else { name };
-    BUILTIN_NAMES.contains(&name).then(|| format!("node:{name}"))
+    let name = if name.len() > 1 {
+        name.strip_suffix('/').unwrap_or(name)
+    } else {
+        name
+    };
+    BUILTIN_NAMES
+        .contains(&name)
+        .then(|| format!("node:{name}"))
 }
 
 macro_rules! files {

@@ -122,14 +122,22 @@ fn load_module<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> rquickjs::Result<Module<'js
     unsafe { Module::load(ctx.clone(), bytes) }
 }
 
-#[allow(unsafe_code, reason = "rquickjs has no API for script bytecode; this is the FFI seam")]
+#[allow(
+    unsafe_code,
+    reason = "rquickjs has no API for script bytecode; this is the FFI seam"
+)]
 fn eval_script_bytecode<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Option<Function<'js>> {
     // SAFETY: `bytes` were written by `JS_WriteObject` of this same QuickJS build for a compiled
     // script and verified against their SHA-256; `JS_ReadObject` copies them. The returned
     // values are owned and handed to rquickjs (`Value::from_raw` takes ownership).
     unsafe {
         let raw = ctx.as_raw().as_ptr();
-        let obj = qjs::JS_ReadObject(raw, bytes.as_ptr(), bytes.len() as _, qjs::JS_READ_OBJ_BYTECODE as i32);
+        let obj = qjs::JS_ReadObject(
+            raw,
+            bytes.as_ptr(),
+            bytes.len() as _,
+            qjs::JS_READ_OBJ_BYTECODE as i32,
+        );
         if qjs::JS_IsException(obj) {
             let _ = ctx.catch();
             return None;
@@ -145,8 +153,15 @@ fn eval_script_bytecode<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Option<Function<'j
 
 type Compiled<'js> = Option<(Vec<u8>, Function<'js>)>;
 
-#[allow(unsafe_code, reason = "rquickjs has no API for script bytecode; this is the FFI seam")]
-fn compile_script_bytecode<'js>(ctx: &Ctx<'js>, text: &str, filename: &str) -> rquickjs::Result<Compiled<'js>> {
+#[allow(
+    unsafe_code,
+    reason = "rquickjs has no API for script bytecode; this is the FFI seam"
+)]
+fn compile_script_bytecode<'js>(
+    ctx: &Ctx<'js>,
+    text: &str,
+    filename: &str,
+) -> rquickjs::Result<Compiled<'js>> {
     let (Ok(src), Ok(fname)) = (CString::new(text), CString::new(filename)) else {
         return Ok(None);
     };

@@ -74,7 +74,9 @@ pub struct NodeHost {
 
 impl std::fmt::Debug for NodeHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeHost").field("policy", &self.shared.policy).finish_non_exhaustive()
+        f.debug_struct("NodeHost")
+            .field("policy", &self.shared.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,7 +104,9 @@ impl NodeHost {
             http: HttpClient::new(),
             policy,
         };
-        Self { shared: Arc::new(shared) }
+        Self {
+            shared: Arc::new(shared),
+        }
     }
 
     /// The policy this host enforces.
@@ -112,12 +116,16 @@ impl NodeHost {
 
     /// The module resolver to give `Runtime::set_loader` (alone or in a tuple).
     pub fn resolver(&self) -> crate::NodeResolver {
-        crate::NodeResolver { shared: self.shared.clone() }
+        crate::NodeResolver {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The module loader to give `Runtime::set_loader` (alone or in a tuple).
     pub fn loader(&self) -> crate::NodeLoader {
-        crate::NodeLoader { shared: self.shared.clone() }
+        crate::NodeLoader {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Turns `ctx` into an adaptor realm: Node globals (`Buffer`, `URL`, timers, `fetch`,
@@ -147,23 +155,39 @@ impl NodeHost {
         Ok(())
     }
 
-    fn add_module_functions<'js>(&self, _ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
-        let names: Vec<String> = builtins::BUILTIN_NAMES.iter().map(|s| (*s).to_owned()).collect();
+    fn add_module_functions<'js>(
+        &self,
+        _ctx: &Ctx<'js>,
+        host: &Object<'js>,
+    ) -> rquickjs::Result<()> {
+        let names: Vec<String> = builtins::BUILTIN_NAMES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         host.set("builtinNames", Func::from(move || names.clone()))?;
-        let internal: Vec<String> = builtins::FILES.iter().map(|(k, _)| (*k).to_owned()).collect();
+        let internal: Vec<String> = builtins::FILES
+            .iter()
+            .map(|(k, _)| (*k).to_owned())
+            .collect();
         host.set("internalNames", Func::from(move || internal.clone()))?;
 
         let shared = self.shared.clone();
         host.set(
             "resolve",
-            Func::from(move |ctx: Ctx<'js>, spec: String, dir: String, _kind: Opt<String>| {
-                match shared.resolvers.resolve_require(&spec, Path::new(&dir)) {
+            Func::from(
+                move |ctx: Ctx<'js>, spec: String, dir: String, _kind: Opt<String>| match shared
+                    .resolvers
+                    .resolve_require(&spec, Path::new(&dir))
+                {
                     Ok(path) if shared.policy.path_allowed(&path) => {
                         Ok(path.to_string_lossy().into_owned())
                     }
                     Ok(path) => Err(throw_error(
                         &ctx,
-                        &format!("Cannot load module '{spec}': {} is outside the allowed module roots", path.display()),
+                        &format!(
+                            "Cannot load module '{spec}': {} is outside the allowed module roots",
+                            path.display()
+                        ),
                         Some("ERR_ACCESS_DENIED"),
                     )),
                     Err(_) => Err(throw_error(
@@ -171,17 +195,19 @@ impl NodeHost {
                         &format!("Cannot find module '{spec}' from '{dir}'"),
                         Some("MODULE_NOT_FOUND"),
                     )),
-                }
-            }),
+                },
+            ),
         )?;
         let shared = self.shared.clone();
         host.set(
             "kind",
-            Func::from(move |path: String| match shared.resolvers.kind(Path::new(&path)) {
-                ModuleKind::Esm => "esm",
-                ModuleKind::CommonJs => "cjs",
-                ModuleKind::Json => "json",
-            }),
+            Func::from(
+                move |path: String| match shared.resolvers.kind(Path::new(&path)) {
+                    ModuleKind::Esm => "esm",
+                    ModuleKind::CommonJs => "cjs",
+                    ModuleKind::Json => "json",
+                },
+            ),
         )?;
         let shared = self.shared.clone();
         host.set(
@@ -191,28 +217,43 @@ impl NodeHost {
         let shared = self.shared.clone();
         host.set(
             "compileFile",
-            Func::from(move |ctx: Ctx<'js>, path: String| -> rquickjs::Result<Function<'js>> {
-                let source = read_module_text(&ctx, &shared, &path)?;
-                let source = strip_hashbang(&source);
-                match &shared.bytecode {
-                    Some(cache) => cache.compile_cjs(&ctx, source, &path, CJS_PARAMS),
-                    None => compile_script(&ctx, source, &path, CJS_PARAMS),
-                }
-            }),
+            Func::from(
+                move |ctx: Ctx<'js>, path: String| -> rquickjs::Result<Function<'js>> {
+                    let source = read_module_text(&ctx, &shared, &path)?;
+                    let source = strip_hashbang(&source);
+                    match &shared.bytecode {
+                        Some(cache) => cache.compile_cjs(&ctx, source, &path, CJS_PARAMS),
+                        None => compile_script(&ctx, source, &path, CJS_PARAMS),
+                    }
+                },
+            ),
         )?;
         host.set(
             "compileInternal",
-            Func::from(move |ctx: Ctx<'js>, key: String, name: String| -> rquickjs::Result<Function<'js>> {
-                let Some(source) = builtins::file(&key) else {
-                    return Err(throw_error(&ctx, &format!("no internal module {key}"), None));
-                };
-                compile_script(&ctx, source, &name, INTERNAL_PARAMS)
-            }),
+            Func::from(
+                move |ctx: Ctx<'js>,
+                      key: String,
+                      name: String|
+                      -> rquickjs::Result<Function<'js>> {
+                    let Some(source) = builtins::file(&key) else {
+                        return Err(throw_error(
+                            &ctx,
+                            &format!("no internal module {key}"),
+                            None,
+                        ));
+                    };
+                    compile_script(&ctx, source, &name, INTERNAL_PARAMS)
+                },
+            ),
         )?;
         Ok(())
     }
 
-    fn add_console_function<'js>(&self, ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
+    fn add_console_function<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        host: &Object<'js>,
+    ) -> rquickjs::Result<()> {
         let _ = ctx;
         let sink = self.shared.console.clone();
         host.set(
@@ -232,8 +273,14 @@ impl NodeHost {
 }
 
 pub(crate) const CJS_PARAMS: &[&str] = &["exports", "require", "module", "__filename", "__dirname"];
-const INTERNAL_PARAMS: &[&str] =
-    &["exports", "require", "module", "__filename", "__dirname", "binding"];
+const INTERNAL_PARAMS: &[&str] = &[
+    "exports",
+    "require",
+    "module",
+    "__filename",
+    "__dirname",
+    "binding",
+];
 
 /// The text of a CommonJS function wrapper around `source`, kept on the source's first line so
 /// line numbers in stack traces stay right.
@@ -282,7 +329,8 @@ fn read_module_text(ctx: &Ctx<'_>, shared: &Shared, path: &str) -> rquickjs::Res
             Some("ERR_ACCESS_DENIED"),
         ));
     }
-    std::fs::read_to_string(p).map_err(|e| throw_error(ctx, &format!("cannot read module {path}: {e}"), None))
+    std::fs::read_to_string(p)
+        .map_err(|e| throw_error(ctx, &format!("cannot read module {path}: {e}"), None))
 }
 
 /// Throws a JS `Error` with `message` and an optional `code` property.
@@ -299,11 +347,16 @@ pub(crate) fn throw_error(ctx: &Ctx<'_>, message: &str, code: Option<&str>) -> r
 }
 
 /// Copies the bytes of a `Uint8Array` view.
-#[allow(unsafe_code, reason = "rquickjs exposes typed array contents only through a raw slice")]
+#[allow(
+    unsafe_code,
+    reason = "rquickjs exposes typed array contents only through a raw slice"
+)]
 pub(crate) fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
     // SAFETY: the slice is copied at once, while we hold the context (no JS runs in between),
     // so the backing buffer cannot be detached or resized during the copy.
-    unsafe { array.as_bytes() }.map(<[u8]>::to_vec).unwrap_or_default()
+    unsafe { array.as_bytes() }
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
 }
 
 struct TimerState {
@@ -312,35 +365,42 @@ struct TimerState {
 }
 
 fn add_timer_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
-    let state = Rc::new(TimerState { next: Cell::new(1), cancels: RefCell::new(HashMap::new()) });
+    let state = Rc::new(TimerState {
+        next: Cell::new(1),
+        cancels: RefCell::new(HashMap::new()),
+    });
     let st = state.clone();
     host.set(
         "setTimer",
-        Func::from(move |ctx: Ctx<'js>, ms: f64, repeat: bool, cb: Function<'js>| -> u32 {
-            let id = st.next.get();
-            st.next.set(id.wrapping_add(1).max(1));
-            let cancel = Rc::new(tokio::sync::Notify::new());
-            st.cancels.borrow_mut().insert(id, cancel.clone());
-            let delay = Duration::from_secs_f64((if ms.is_finite() { ms } else { 1.0 }).max(1.0) / 1000.0);
-            let st2 = st.clone();
-            let ctx2 = ctx.clone();
-            ctx.spawn(async move {
-                loop {
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = cancel.notified() => break,
+        Func::from(
+            move |ctx: Ctx<'js>, ms: f64, repeat: bool, cb: Function<'js>| -> u32 {
+                let id = st.next.get();
+                st.next.set(id.wrapping_add(1).max(1));
+                let cancel = Rc::new(tokio::sync::Notify::new());
+                st.cancels.borrow_mut().insert(id, cancel.clone());
+                let delay = Duration::from_secs_f64(
+                    (if ms.is_finite() { ms } else { 1.0 }).max(1.0) / 1000.0,
+                );
+                let st2 = st.clone();
+                let ctx2 = ctx.clone();
+                ctx.spawn(async move {
+                    loop {
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = cancel.notified() => break,
+                        }
+                        if let Err(e) = cb.call::<_, ()>(()) {
+                            report_uncaught(&ctx2, e);
+                        }
+                        if !repeat {
+                            break;
+                        }
                     }
-                    if let Err(e) = cb.call::<_, ()>(()) {
-                        report_uncaught(&ctx2, e);
-                    }
-                    if !repeat {
-                        break;
-                    }
-                }
-                st2.cancels.borrow_mut().remove(&id);
-            });
-            id
-        }),
+                    st2.cancels.borrow_mut().remove(&id);
+                });
+                id
+            },
+        ),
     )?;
     let st = state;
     host.set(
@@ -370,31 +430,60 @@ fn add_crypto_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::R
     use rand::RngCore;
     host.set(
         "randomBytes",
-        Func::from(|ctx: Ctx<'js>, n: usize| -> rquickjs::Result<ArrayBuffer<'js>> {
-            if n > 1 << 30 {
-                return Err(Exception::throw_range(&ctx, "randomBytes size is too large"));
-            }
-            let mut buf = vec![0u8; n];
-            rand::rng().fill_bytes(&mut buf);
-            ArrayBuffer::new(ctx, buf)
-        }),
+        Func::from(
+            |ctx: Ctx<'js>, n: usize| -> rquickjs::Result<ArrayBuffer<'js>> {
+                if n > 1 << 30 {
+                    return Err(Exception::throw_range(
+                        &ctx,
+                        "randomBytes size is too large",
+                    ));
+                }
+                let mut buf = vec![0u8; n];
+                rand::rng().fill_bytes(&mut buf);
+                ArrayBuffer::new(ctx, buf)
+            },
+        ),
     )?;
-    host.set("randomUUID", Func::from(|| uuid::Uuid::new_v4().to_string()))?;
+    host.set(
+        "randomUUID",
+        Func::from(|| uuid::Uuid::new_v4().to_string()),
+    )?;
     host.set(
         "digest",
-        Func::from(|ctx: Ctx<'js>, alg: String, data: TypedArray<'js, u8>| -> rquickjs::Result<ArrayBuffer<'js>> {
-            let data = bytes_of(&data);
-            let out = crate::crypto::digest(&alg, &data)
-                .ok_or_else(|| throw_error(&ctx, "Digest method not supported", Some("ERR_CRYPTO_INVALID_DIGEST")))?;
-            ArrayBuffer::new(ctx, out)
-        }),
+        Func::from(
+            |ctx: Ctx<'js>,
+             alg: String,
+             data: TypedArray<'js, u8>|
+             -> rquickjs::Result<ArrayBuffer<'js>> {
+                let data = bytes_of(&data);
+                let out = crate::crypto::digest(&alg, &data).ok_or_else(|| {
+                    throw_error(
+                        &ctx,
+                        "Digest method not supported",
+                        Some("ERR_CRYPTO_INVALID_DIGEST"),
+                    )
+                })?;
+                ArrayBuffer::new(ctx, out)
+            },
+        ),
     )?;
     host.set(
         "hmac",
         Func::from(
-            |ctx: Ctx<'js>, alg: String, key: TypedArray<'js, u8>, data: TypedArray<'js, u8>| -> rquickjs::Result<ArrayBuffer<'js>> {
-                let out = crate::crypto::hmac(&alg, &bytes_of(&key), &bytes_of(&data))
-                    .ok_or_else(|| throw_error(&ctx, &format!("Invalid digest: {alg}"), Some("ERR_CRYPTO_INVALID_DIGEST")))?;
+            |ctx: Ctx<'js>,
+             alg: String,
+             key: TypedArray<'js, u8>,
+             data: TypedArray<'js, u8>|
+             -> rquickjs::Result<ArrayBuffer<'js>> {
+                let out = crate::crypto::hmac(&alg, &bytes_of(&key), &bytes_of(&data)).ok_or_else(
+                    || {
+                        throw_error(
+                            &ctx,
+                            &format!("Invalid digest: {alg}"),
+                            Some("ERR_CRYPTO_INVALID_DIGEST"),
+                        )
+                    },
+                )?;
                 ArrayBuffer::new(ctx, out)
             },
         ),
@@ -415,53 +504,67 @@ fn add_url_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Resu
     )?;
     host.set(
         "urlSet",
-        Func::from(|href: String, field: String, value: String| -> Option<Vec<String>> {
-            let mut u = url::Url::parse(&href).ok()?;
-            match field.as_str() {
-                "protocol" => {
-                    let _ = u.set_scheme(value.trim_end_matches(':'));
-                }
-                "username" => {
-                    let _ = u.set_username(&value);
-                }
-                "password" => {
-                    let _ = u.set_password(if value.is_empty() { None } else { Some(&value) });
-                }
-                "host" => {
-                    let (h, p) = match value.rsplit_once(':') {
-                        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(']') || p.is_empty() => {
-                            (h.to_owned(), p.parse::<u16>().ok())
-                        }
-                        _ => (value.clone(), None),
-                    };
-                    if u.set_host(Some(&h)).is_ok() {
-                        let _ = u.set_port(p);
+        Func::from(
+            |href: String, field: String, value: String| -> Option<Vec<String>> {
+                let mut u = url::Url::parse(&href).ok()?;
+                match field.as_str() {
+                    "protocol" => {
+                        let _ = u.set_scheme(value.trim_end_matches(':'));
                     }
+                    "username" => {
+                        let _ = u.set_username(&value);
+                    }
+                    "password" => {
+                        let _ = u.set_password(if value.is_empty() { None } else { Some(&value) });
+                    }
+                    "host" => {
+                        let (h, p) = match value.rsplit_once(':') {
+                            Some((h, p))
+                                if p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(']')
+                                    || p.is_empty() =>
+                            {
+                                (h.to_owned(), p.parse::<u16>().ok())
+                            }
+                            _ => (value.clone(), None),
+                        };
+                        if u.set_host(Some(&h)).is_ok() {
+                            let _ = u.set_port(p);
+                        }
+                    }
+                    "hostname" => {
+                        let _ = u.set_host(Some(&value));
+                    }
+                    "port" => {
+                        let _ = u.set_port(if value.is_empty() {
+                            None
+                        } else {
+                            value.parse().ok()
+                        });
+                    }
+                    "pathname" => u.set_path(&value),
+                    "search" => {
+                        let v = value.strip_prefix('?').unwrap_or(&value);
+                        u.set_query(if v.is_empty() { None } else { Some(v) });
+                    }
+                    "hash" => {
+                        let v = value.strip_prefix('#').unwrap_or(&value);
+                        u.set_fragment(if v.is_empty() { None } else { Some(v) });
+                    }
+                    "href" => u = url::Url::parse(&value).ok()?,
+                    _ => {}
                 }
-                "hostname" => {
-                    let _ = u.set_host(Some(&value));
-                }
-                "port" => {
-                    let _ = u.set_port(if value.is_empty() { None } else { value.parse().ok() });
-                }
-                "pathname" => u.set_path(&value),
-                "search" => {
-                    let v = value.strip_prefix('?').unwrap_or(&value);
-                    u.set_query(if v.is_empty() { None } else { Some(v) });
-                }
-                "hash" => {
-                    let v = value.strip_prefix('#').unwrap_or(&value);
-                    u.set_fragment(if v.is_empty() { None } else { Some(v) });
-                }
-                "href" => u = url::Url::parse(&value).ok()?,
-                _ => {}
-            }
-            Some(url_parts(&u))
-        }),
+                Some(url_parts(&u))
+            },
+        ),
     )?;
     host.set(
         "domainToASCII",
-        Func::from(|d: String| url::Url::parse(&format!("http://{d}/")).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()),
+        Func::from(|d: String| {
+            url::Url::parse(&format!("http://{d}/"))
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default()
+        }),
     )?;
     let _unused: Option<Value<'js>> = None;
     Ok(())
@@ -501,7 +604,10 @@ fn url_parts(u: &url::Url) -> Vec<String> {
 pub(crate) fn internal<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let v: Value<'js> = ctx.globals().get(INTERNAL_GLOBAL)?;
     v.into_object().ok_or_else(|| {
-        rquickjs::Error::new_loading_message("node host", "the node host is not installed in this context")
+        rquickjs::Error::new_loading_message(
+            "node host",
+            "the node host is not installed in this context",
+        )
     })
 }
 

@@ -42,7 +42,10 @@ pub use resolve::{ModuleKind, NodeResolver};
 /// The ESM entry point of the package in `package_dir` (its `exports` with the `import`
 /// condition, else `main`, else `index.js`).
 pub fn package_entry(host: &NodeHost, package_dir: &Path) -> Result<std::path::PathBuf, Error> {
-    let dir = package_dir.canonicalize().map_err(|source| Error::Io { path: package_dir.to_path_buf(), source })?;
+    let dir = package_dir.canonicalize().map_err(|source| Error::Io {
+        path: package_dir.to_path_buf(),
+        source,
+    })?;
     host.shared
         .resolvers
         .resolve_import(&dir.to_string_lossy(), Path::new("/"))
@@ -65,5 +68,8 @@ pub async fn load_adaptor<'js>(
 /// Imports the module `specifier` (an absolute path or a built-in) and returns its namespace.
 pub async fn import<'js>(ctx: &Ctx<'js>, specifier: &str) -> Result<Object<'js>, Error> {
     let promise = Module::import(ctx, specifier).map_err(|e| Error::from_js(ctx, e))?;
-    promise.into_future::<Object<'js>>().await.map_err(|e| Error::from_js(ctx, e))
+    promise
+        .into_future::<Object<'js>>()
+        .await
+        .map_err(|e| Error::from_js(ctx, e))
 }

@@ -42,7 +42,10 @@ impl rquickjs::loader::Loader for NodeLoader {
             return Err(rquickjs::Error::new_loading(name));
         }
         if !self.shared.policy.path_allowed(path) {
-            return Err(rquickjs::Error::new_loading_message(name, "outside the allowed module roots"));
+            return Err(rquickjs::Error::new_loading_message(
+                name,
+                "outside the allowed module roots",
+            ));
         }
         match self.shared.resolvers.kind(path) {
             ModuleKind::Esm => {
@@ -74,7 +77,9 @@ fn facade<'js>(ctx: &Ctx<'js>, id: &str) -> rquickjs::Result<Module<'js, Declare
         "const __m = globalThis.{INTERNAL_GLOBAL}.esmExports({id_lit});\nexport default __m;\n"
     );
     for (i, n) in names.iter().enumerate() {
-        src.push_str(&format!("const __e{i} = __m[\"{n}\"];\nexport {{ __e{i} as {n} }};\n"));
+        src.push_str(&format!(
+            "const __e{i} = __m[\"{n}\"];\nexport {{ __e{i} as {n} }};\n"
+        ));
     }
     Module::declare(ctx.clone(), id, src)
 }

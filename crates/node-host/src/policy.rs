@@ -30,13 +30,17 @@ impl HostPolicy {
     #[must_use]
     pub fn allow_modules_under(mut self, dir: impl AsRef<Path>) -> Self {
         let dir = dir.as_ref();
-        self.module_roots.push(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()));
+        self.module_roots
+            .push(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()));
         self
     }
 
     /// Whether a request to `host` (with `port`) is allowed.
     pub fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         self.allowed_hosts.iter().any(|pattern| {
             let pattern = pattern.to_ascii_lowercase();
             if pattern == "*" {
@@ -58,7 +62,9 @@ impl HostPolicy {
     /// Whether a module file may be read. `path` must be absolute.
     pub fn path_allowed(&self, path: &Path) -> bool {
         let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        self.module_roots.iter().any(|root| real.starts_with(root) || path.starts_with(root))
+        self.module_roots
+            .iter()
+            .any(|root| real.starts_with(root) || path.starts_with(root))
     }
 }
 
@@ -80,7 +86,9 @@ mod tests {
     fn hosts_fail_closed() {
         let p = HostPolicy::deny_all();
         assert!(!p.host_allowed("example.com", None));
-        let p = HostPolicy::deny_all().allow_host("*.example.com").allow_host("127.0.0.1:8080");
+        let p = HostPolicy::deny_all()
+            .allow_host("*.example.com")
+            .allow_host("127.0.0.1:8080");
         assert!(p.host_allowed("api.example.com", Some(443)));
         assert!(!p.host_allowed("example.com", Some(443)));
         assert!(!p.host_allowed("evilexample.com", Some(443)));

@@ -46,17 +46,27 @@ impl Resolvers {
     pub(crate) fn new() -> Self {
         let esm = Resolver::new(options(&["node", "import", "default"]));
         let cjs = esm.clone_with_options(options(&["node", "require", "default"]));
-        Self { esm, cjs, package_type: Mutex::new(HashMap::new()) }
+        Self {
+            esm,
+            cjs,
+            package_type: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Resolves an ESM import of `spec` from a module in `dir`.
     pub(crate) fn resolve_import(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
-        self.esm.resolve(dir, spec).map(|r| r.full_path()).map_err(|e| e.to_string())
+        self.esm
+            .resolve(dir, spec)
+            .map(|r| r.full_path())
+            .map_err(|e| e.to_string())
     }
 
     /// Resolves a `require(spec)` from a module in `dir`.
     pub(crate) fn resolve_require(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
-        self.cjs.resolve(dir, spec).map(|r| r.full_path()).map_err(|e| e.to_string())
+        self.cjs
+            .resolve(dir, spec)
+            .map(|r| r.full_path())
+            .map_err(|e| e.to_string())
     }
 
     /// The format of the module file at `path`.
@@ -89,7 +99,11 @@ impl Resolvers {
             if let Ok(text) = std::fs::read_to_string(&pj) {
                 result = serde_json::from_str::<serde_json::Value>(&text)
                     .ok()
-                    .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| t == "module"))
+                    .and_then(|v| {
+                        v.get("type")
+                            .and_then(|t| t.as_str())
+                            .map(|t| t == "module")
+                    })
                     .unwrap_or(false);
                 break;
             }
@@ -137,7 +151,10 @@ impl NodeResolver {
         };
         let path = self.shared.resolvers.resolve_import(name, dir)?;
         if !self.shared.policy.path_allowed(&path) {
-            return Err(format!("{} is outside the allowed module roots", path.display()));
+            return Err(format!(
+                "{} is outside the allowed module roots",
+                path.display()
+            ));
         }
         Ok(path.to_string_lossy().into_owned())
     }

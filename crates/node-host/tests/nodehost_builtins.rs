@@ -188,5 +188,8 @@ async fn console_goes_to_the_sink() {
     r.run("console.log('a %s', 'b', { c: 1 }); console.error(new Error('boom').message); export default 1;")
         .await
         .unwrap();
-    assert_eq!(r.logs.lines(), vec!["a b { c: 1 }".to_owned(), "boom".to_owned()]);
+    assert_eq!(
+        r.logs.lines(),
+        vec!["a b { c: 1 }".to_owned(), "boom".to_owned()]
+    );
 }

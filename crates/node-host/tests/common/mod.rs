@@ -1,12 +1,15 @@
 //! Shared test helpers: a runtime with the node host installed, evaluation of test modules,
 //! the real adaptors installed once per run with npm, and a log-collecting console sink.
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use openfn_node_host::{ConsoleLevel, ConsoleSink, HostOptions, HostPolicy, NodeHost};
-use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, Module, Promise, async_with};
+use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, Module, Promise};
 
 /// Collects console output.
 #[derive(Default)]
@@ -20,7 +23,12 @@ impl ConsoleSink for Logs {
 
 impl Logs {
     pub fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|(_, m)| m.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect()
     }
 }
 
@@ -35,14 +43,22 @@ pub async fn realm(policy: HostPolicy, bytecode_dir: Option<PathBuf>) -> Realm {
     let logs = Arc::new(Logs::default());
     let host = NodeHost::with_options(
         policy,
-        HostOptions { bytecode_dir, console: Some(logs.clone()) },
+        HostOptions {
+            bytecode_dir,
+            console: Some(logs.clone()),
+        },
     );
     let rt = AsyncRuntime::new().unwrap();
     rt.set_loader(host.resolver(), host.loader()).await;
     let ctx = AsyncContext::full(&rt).await.unwrap();
     let h = host.clone();
     ctx.with(|ctx| h.install(&ctx).unwrap()).await;
-    Realm { rt, ctx, host, logs }
+    Realm {
+        rt,
+        ctx,
+        host,
+        logs,
+    }
 }
 
 impl Realm {
@@ -51,26 +67,30 @@ impl Realm {
     pub async fn run_at(&self, name: &str, source: &str) -> Result<serde_json::Value, String> {
         let name = name.to_owned();
         let source = source.to_owned();
-        async_with!(self.ctx => |ctx| {
-            let run = async {
-                let module = Module::declare(ctx.clone(), name, source)?;
-                let (module, promise) = module.eval()?;
-                promise.into_future::<()>().await?;
-                let value: rquickjs::Value = module.get("default")?;
-                let value = match value.as_promise() {
-                    Some(p) => p.clone().into_future::<rquickjs::Value>().await?,
-                    None => value,
+        self.ctx
+            .async_with(async |ctx| {
+                let run = async {
+                    let module = Module::declare(ctx.clone(), name, source)?;
+                    let (module, promise) = module.eval()?;
+                    promise.into_future::<()>().await?;
+                    let value: rquickjs::Value<'_> = module.get("default")?;
+                    let value = match value.as_promise() {
+                        Some(p) => p.clone().into_future::<rquickjs::Value<'_>>().await?,
+                        None => value,
+                    };
+                    let json = ctx
+                        .json_stringify(value)?
+                        .map(|s| s.to_string())
+                        .transpose()?;
+                    Ok::<_, rquickjs::Error>(json)
                 };
-                let json = ctx.json_stringify(value)?.map(|s| s.to_string()).transpose()?;
-                Ok::<_, rquickjs::Error>(json)
-            };
-            match run.await.catch(&ctx) {
-                Ok(Some(json)) => serde_json::from_str(&json).map_err(|e| e.to_string()),
-                Ok(None) => Ok(serde_json::Value::Null),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await
+                match run.await.catch(&ctx) {
+                    Ok(Some(json)) => serde_json::from_str(&json).map_err(|e| e.to_string()),
+                    Ok(None) => Ok(serde_json::Value::Null),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+            .await
     }
 
     pub async fn run(&self, source: &str) -> Result<serde_json::Value, String> {
@@ -97,11 +117,18 @@ pub fn adaptors_dir() -> PathBuf {
     if done.exists() {
         return base;
     }
-    let staging = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("nodehost-adaptors.{}", std::process::id()));
+    let staging = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nodehost-adaptors.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).unwrap();
     let status = std::process::Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+        ])
         .arg(&staging)
         .args(["@openfn/language-common@3", "@openfn/language-http@7"])
         .status()
@@ -116,5 +143,7 @@ pub fn adaptors_dir() -> PathBuf {
 }
 
 pub fn policy_for(dir: &Path) -> HostPolicy {
-    HostPolicy::deny_all().allow_modules_under(dir).allow_host("127.0.0.1")
+    HostPolicy::deny_all()
+        .allow_modules_under(dir)
+        .allow_host("127.0.0.1")
 }
