@@ -247,3 +247,46 @@ async fn undici_mock_agent_and_errors_without_credentials() {
     assert_eq!(v["viaCommon"], json!([201, {"via": "common"}]));
     assert_eq!(v["refusedHasSecret"], json!(false), "{v}");
 }
+
+/// `validate` (ajv, loaded by a dynamic `import()` and compiling schemas with `new Function`),
+/// `parseXML` (cheerio), dynamic import of a CommonJS package and assorted helpers. The
+/// expected value was recorded by running the same module with node 20 against the same
+/// install (`node job2.mjs`).
+#[tokio::test]
+async fn language_common_validate_and_http_parse_xml() {
+    let dir = common::adaptors_dir();
+    let r = common::realm(common::policy_for(&dir), None).await;
+    let v = r.run_at(&job_name(&dir), JOB2).await.unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        r#"{"validationErrors":[["must have required property 'id'"]],"iffed":true,"grouped":{},"asData":[5],"jv":1,"split":[{"a":1,"c":3},{"b":2}],"human":"Hello World","arr":[1],"a2s":"1,2","xml":[],"dyn":"function"}"#,
+    )
+    .unwrap();
+    assert_eq!(v, expected);
+}
+
+const JOB2: &str = r#"
+import { validate, fnIf, group, asData, map, combine, fn, execute, jsonValue, sourceValue, lastReferenceValue, splitKeys, humanProper, toArray, arrayToString, dataPath, as } from '@openfn/language-common';
+import { parseXML } from '@openfn/language-http';
+const schema = { type: 'object', properties: { id: { type: 'number' } }, required: ['id'] };
+let s = await execute(
+  validate(schema, 'data'),
+  fnIf(true, fn((s) => ({ ...s, iffed: true }))),
+  group('$.data.rows', 'k'),
+)({ data: { rows: [{ k: 'a', v: 1 }, { k: 'b', v: 2 }, { k: 'a', v: 3 }] }, references: [] });
+let x = await execute(parseXML('<table><tr><td>1</td><td>2</td></tr></table>', ($) => JSON.stringify($('td').map((i, el) => $(el).text()).get())))({ data: {}, references: [] });
+const dyn = await import('lodash');
+const out = {
+  validationErrors: s.validationErrors.map((v) => v.errors.map((e) => e.message)),
+  iffed: s.iffed,
+  grouped: s.data,
+  asData: asData('$.a', { a: 5 }),
+  jv: jsonValue({ a: { b: 1 } }, '$.a.b'),
+  split: splitKeys({ a: 1, b: 2, c: 3 }, ['b']),
+  human: humanProper('hello world'),
+  arr: toArray(1),
+  a2s: arrayToString([1, 2], ','),
+  xml: x.data,
+  dyn: typeof dyn.default.chunk,
+};
+export default out;
+"#;
