@@ -98,6 +98,19 @@ async fn a_javascript_workflow_runs_and_streams_events() {
             .iter()
             .any(|(name, msg)| name == "JOB" && msg == r#"["hi"]"#)
     );
+    // The adaptor came from the repository (already installed: no registry needed).
+    assert!(
+        matches!(&events[0], EngineEvent::AutoinstallComplete { module, version, .. }
+        if module == "@openfn/language-common" && version == "1.0.0")
+    );
+    let versions = events.iter().find_map(|e| match e {
+        EngineEvent::WorkflowStart { versions, .. } => Some(versions.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        versions.unwrap()["@openfn/language-common"],
+        json!(["1.0.0"])
+    );
 }
 
 #[tokio::test]
