@@ -5,9 +5,9 @@
 //! supervisor RSS when idle, and the RSS of a busy child.
 //!
 //! The benchmark binary is also its own child process (`current_exe` + the hidden child flag),
-//! exactly as the worker ships. Until the JavaScript runtime is linked into the engine, the
-//! child executes a trivial job (echo the input into one `job-complete`), so the figures are
-//! the engine's own overhead: process pool, IPC framing and event translation.
+//! exactly as the worker ships. Two rounds: a trivial echo job (the engine's own overhead:
+//! process pool, IPC framing, event translation), then the real child (compile + QuickJS run
+//! of `fn(s => s)` importing the fixture adaptor).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,9 +44,17 @@ impl ChildJob for Trivial {
     }
 }
 
-fn plan(i: usize, hold: bool) -> ExecutionPlan {
-    let expression = if hold { "hold" } else { "fn(s => s)" };
-    let value = json!({ "id": format!("bench-{i}"), "workflow": { "steps": [{ "id": "job", "expression": expression }] } });
+fn plan(i: usize, hold: bool, js: bool) -> ExecutionPlan {
+    let expression = match (js, hold) {
+        (false, true) => "hold",
+        (true, true) => "fn(s => new Promise(r => setTimeout(() => r(s), 300)))",
+        (_, false) => "fn(s => s)",
+    };
+    let mut step = json!({ "id": "job", "expression": expression });
+    if js {
+        step["adaptors"] = json!(["@openfn/language-common@1.0.0"]);
+    }
+    let value = json!({ "id": format!("bench-{i}"), "workflow": { "steps": [step] } });
     ExecutionPlan::from_value(value).expect("valid plan")
 }
 
@@ -57,10 +65,15 @@ fn input() -> Input {
 }
 
 async fn one(engine: &Engine, i: usize, hold: bool) -> (Duration, Option<u32>) {
+    let js = engine
+        .config()
+        .env
+        .get("BENCH_CHILD")
+        .is_some_and(|c| c == "js");
     let started = Instant::now();
     let events = engine
         .execute(
-            plan(i, hold),
+            plan(i, hold, js),
             input(),
             RunOptions::default(),
             Arc::new(NoResolvers),
@@ -85,18 +98,35 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     if child::is_child_invocation() {
-        child::run_child(&Trivial);
+        if std::env::var("BENCH_CHILD").is_ok_and(|c| c == "trivial") {
+            child::run_child(&Trivial);
+        }
+        child::maybe_run_child();
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
+    rt.block_on(bench(
+        "trivial",
+        "trivial echo job: the engine's own overhead",
+    ));
+    rt.block_on(bench(
+        "js",
+        "compile + QuickJS run of `fn(s => s)` with an adaptor",
+    ));
+}
+
+async fn bench(mode: &str, what: &str) {
+    {
         let exe = std::env::current_exe().expect("current exe");
+        let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo");
         let config = EngineConfig {
             capacity: 5,
+            repo_dir: repo,
             child_command: Some(ChildCommand::binary(exe)),
+            env: [("BENCH_CHILD".to_owned(), mode.to_owned())].into(),
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::new(config).expect("engine"));
@@ -158,7 +188,7 @@ fn main() {
         busy.await.expect("busy run");
         engine.destroy(false);
 
-        println!("engine bench (trivial one-step runs, capacity 5; child job: trivial echo)");
+        println!("engine bench, capacity 5, one-step runs; child: {what}");
         println!(
             "  throughput:           {:>8.0} runs/s (median of 5 x 1000 runs, 50 in flight)",
             median(rates)
@@ -177,7 +207,7 @@ fn main() {
                 median(child_rss) / 1048576.0
             );
         }
-    });
+    }
 }
 
 /// Pids of this process's children (from /proc).
