@@ -366,3 +366,72 @@ async fn a_ten_megabyte_state_flows_through_three_javascript_steps() {
         3
     );
 }
+
+/// The seed-002 lesson: a step whose compilation needs more memory than the run may use fails
+/// that run alone with OOMError (compilation happens in the child, under the run's limit).
+#[tokio::test]
+async fn a_step_too_big_to_compile_within_the_memory_limit_is_an_oom_error() {
+    let engine = js_engine(2);
+    let entries: String = (0..400_000)
+        .map(|i| format!("\"key{i}\": {{ \"a\": [{i}, \"v{i}\"] }},\n"))
+        .collect();
+    let huge = format!("fn(s => {{ s.data.map = {{\n{entries}}}; return s; }})");
+    let options = RunOptions {
+        memory_limit_mb: Some(8),
+        ..RunOptions::default()
+    };
+    let big = engine.execute(
+        xp(js_plan("huge", &[&huge])),
+        Input::Empty,
+        options,
+        no_resolvers(),
+    );
+    let small = run(
+        &engine,
+        js_plan("small", &["fn(s => { s.data.ok = true; return s; })"]),
+    );
+    let big = events_within(big, 120).await;
+    assert!(
+        !names(&big).contains(&"compile-complete"),
+        "{:?}",
+        names(&big)
+    );
+    assert_eq!(
+        error_tuple(workflow_error(&big).unwrap()),
+        ("OOMError", "Run exceeded maximum memory usage", "kill")
+    );
+    let small = events_within(small, 60).await;
+    assert_eq!(final_state(&small), Some(json!({ "data": { "ok": true } })));
+}
+
+#[tokio::test]
+async fn credentials_and_step_states_are_resolved_lazily_through_the_supervisor() {
+    let engine = js_engine(1);
+    let mut resolvers = MapResolvers::default();
+    resolvers
+        .credentials
+        .insert("cred-1".into(), Ok(r#"{"user":"ada"}"#.into()));
+    resolvers
+        .states
+        .insert("clip-1".into(), Ok(r#"{"data":{"from":"clip"}}"#.into()));
+    let mut p = js_plan(
+        "lazy",
+        &["fn(s => { s.data.user = s.configuration.user; return s; })"],
+    );
+    p["workflow"]["steps"][0]["configuration"] = json!("cred-1");
+    p["workflow"]["steps"][0]["state"] = json!("clip-1");
+    let handle = engine.execute(
+        xp(p),
+        Input::Empty,
+        RunOptions::default(),
+        std::sync::Arc::new(resolvers),
+    );
+    let events = events_within(handle, 60).await;
+    let state = final_state(&events).unwrap_or_else(|| panic!("{:?}", workflow_error(&events)));
+    assert_eq!(state["data"]["user"], json!("ada"));
+    assert_eq!(state["data"]["from"], json!("clip"));
+    assert!(
+        state.get("configuration").is_none(),
+        "configuration is removed from outputs"
+    );
+}
