@@ -105,6 +105,32 @@ fn child(size: usize, js_values: bool) {
     );
 }
 
+/// A typical small job, compiled many times: the per-step cost in a run.
+fn small_job() {
+    let src = "get($.configuration.baseUrl + '/patients');\neach($.data.items, post('/upsert', state => state.data).then(s => s));\nfn(state => {\n  console.log(state.data.length);\n  return state;\n});\n";
+    let mut options = Options::default();
+    options.imports.adaptors.push(AdaptorImports {
+        name: "@openfn/language-http".into(),
+        exports: None,
+        export_all: true,
+    });
+    let mut times = Vec::new();
+    for _ in 0..REPEATS {
+        let n = 2000;
+        let t = Instant::now();
+        for _ in 0..n {
+            let _ = compile(src, &options).expect("small job compiles");
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(n));
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "small job ({} bytes): {:.1} µs per compile",
+        src.len(),
+        times[REPEATS / 2]
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 4 && args[1] == "--child" {
@@ -113,6 +139,7 @@ fn main() {
     }
     let exe = std::env::current_exe().expect("current exe");
     println!("compiler benchmark (median of {REPEATS}, each size in its own process)");
+    small_job();
     println!(
         "{:>8} {:>12} {:>10} {:>16} {:>10} {:>12}",
         "size", "compile ms", "MB/s", "peak over base", "x source", "process peak"

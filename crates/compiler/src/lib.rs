@@ -109,23 +109,41 @@ pub struct Compiled {
 
 /// Compiles job source into an ES module (the kit's `compile(source, options)`).
 pub fn compile(source: &str, options: &Options) -> Result<Compiled, CompileError> {
+    let src = transform::effective_source(source);
+    let lines = text::LineIndex::new(src);
+    // Iterative pre-scan: rejects nesting that would exhaust the stack.
+    let scan = parse::check_depth(src, &lines)?;
+    if scan.shallow() {
+        // Shallow sources (almost every job) compile on the caller's thread.
+        return guarded(|| transform::compile_inner(source, options, &lines, &scan));
+    }
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("openfn-compile".into())
             .stack_size(STACK_SIZE)
-            .spawn_scoped(scope, || transform::compile_inner(source, options));
+            .spawn_scoped(scope, || {
+                guarded(|| transform::compile_inner(source, options, &lines, &scan))
+            });
         match handle {
-            Ok(h) => h.join().unwrap_or_else(|panic| {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
-                Err(CompileError::Internal(msg))
-            }),
-            // No thread available: compile here (the pre-scan still bounds recursion).
-            Err(_) => transform::compile_inner(source, options),
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(CompileError::Internal("compile thread failed".into()))),
+            Err(e) => Err(CompileError::Internal(format!(
+                "cannot start the compile thread: {e}"
+            ))),
         }
+    })
+}
+
+/// Runs `f`, turning a panic (a compiler bug) into [`CompileError::Internal`].
+fn guarded(f: impl FnOnce() -> Result<Compiled, CompileError>) -> Result<Compiled, CompileError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(CompileError::Internal(msg))
     })
 }
 

@@ -13,6 +13,10 @@ use crate::text::LineIndex;
 /// Deepest nesting accepted by the pre-scan (brackets plus right-recursive operators).
 pub(crate) const MAX_DEPTH: usize = 1500;
 
+/// Longest flat chain (`a.b.c…`, `a + b + …`, `f()()…`) in one expression: the parser loops
+/// over these but the AST is as deep as the chain, and walking it recurses.
+pub(crate) const MAX_CHAIN: usize = 100_000;
+
 /// Parses `src` as an ES module. The caller must have run [`check_depth`] first.
 pub(crate) fn parse<'a>(
     alloc: &'a Allocator,
@@ -124,10 +128,31 @@ enum Frame {
 /// of stack. Counts bracket depth plus chains of right-recursive operators (`a = b = …`,
 /// `!!!x`, `x => y => …`, `a ? b : c ? …`, `else if` chains), skipping strings, comments,
 /// templates and regular expressions. Errs on the side of rejecting absurd inputs only.
-pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Vec<usize>, CompileError> {
+/// What the pre-scan learnt about a source.
+pub(crate) struct Scan {
+    /// Offsets of `{` that start an object-literal initialiser (`= {`).
+    pub(crate) object_inits: Vec<usize>,
+    /// Deepest nesting seen (brackets plus right-recursive operators).
+    pub(crate) max_depth: usize,
+    /// Longest flat chain seen.
+    pub(crate) max_flat: usize,
+}
+
+impl Scan {
+    /// Whether compiling needs no more stack than any thread has.
+    pub(crate) fn shallow(&self) -> bool {
+        self.max_depth <= 48 && self.max_flat <= 1000
+    }
+}
+
+pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Scan, CompileError> {
     let mut object_inits = Vec::new();
+    let mut max_depth = 0usize;
+    let mut max_flat = 0usize;
     let b = src.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
+    // Flat chain length per frame (index 0: top level).
+    let mut flat: Vec<usize> = vec![0];
     // Operator chain count at the top level (outside all brackets).
     let mut top_chain = 0usize;
     let mut depth = 0usize; // brackets + all chain counts
@@ -147,13 +172,28 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Vec<usize>
                 None => top_chain += 1,
             }
             depth += 1;
+            max_depth = max_depth.max(depth);
             if depth > MAX_DEPTH {
                 return too_deep(i);
             }
         }};
     }
+    macro_rules! flat_inc {
+        () => {{
+            if let Some(f) = flat.last_mut() {
+                *f += 1;
+                max_flat = max_flat.max(*f);
+                if *f > MAX_CHAIN {
+                    return too_deep(i);
+                }
+            }
+        }};
+    }
     macro_rules! chain_reset {
         () => {{
+            if let Some(f) = flat.last_mut() {
+                *f = 0;
+            }
             let c = match stack.last_mut() {
                 Some(Frame::Bracket(_, c)) | Some(Frame::TemplateExpr(c)) => c,
                 None => &mut top_chain,
@@ -164,6 +204,7 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Vec<usize>
     }
     while i < b.len() {
         let c = b[i];
+        let prev_close_before = prev_close;
         if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
             prev_close = matches!(c, b')' | b']' | b'}');
         }
@@ -243,6 +284,8 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Vec<usize>
             b'`' => {
                 i += 1;
                 i = skip_template(b, i, &mut stack, &mut depth);
+                flat.resize(stack.len() + 1, 0);
+                max_depth = max_depth.max(depth);
                 if depth > MAX_DEPTH {
                     return too_deep(i);
                 }
@@ -250,21 +293,32 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Vec<usize>
                 continue;
             }
             b'(' | b'[' | b'{' => {
+                if c != b'{' && (prev_value || prev_close_before) {
+                    flat_inc!();
+                }
                 stack.push(Frame::Bracket(c, 0));
+                flat.push(0);
                 depth += 1;
+                max_depth = max_depth.max(depth);
                 if depth > MAX_DEPTH {
                     return too_deep(i);
                 }
                 prev_value = false;
             }
             b')' | b']' | b'}' => {
-                match stack.pop() {
+                let popped = stack.pop();
+                if popped.is_some() {
+                    flat.pop();
+                }
+                match popped {
                     Some(Frame::Bracket(_, n)) => depth -= 1 + n,
                     Some(Frame::TemplateExpr(n)) => {
                         depth -= 1 + n;
                         // Back inside the template text.
                         i += 1;
                         i = skip_template(b, i, &mut stack, &mut depth);
+                        flat.resize(stack.len() + 1, 0);
+                        flat.resize(stack.len() + 1, 0);
                         if depth > MAX_DEPTH {
                             return too_deep(i);
                         }
@@ -336,7 +390,9 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Vec<usize>
                     i += 2;
                     continue;
                 }
-                if !prev_value {
+                if prev_value || prev_close_before {
+                    flat_inc!();
+                } else {
                     chain_inc!();
                 }
                 prev_value = false;
@@ -376,11 +432,19 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Vec<usize>
                 }
                 continue;
             }
+            b'.' | b'*' | b'%' | b'&' | b'|' | b'^' | b'<' | b'>' | b'/' => {
+                flat_inc!();
+                prev_value = false;
+            }
             _ => prev_value = false,
         }
         i += 1;
     }
-    Ok(object_inits)
+    Ok(Scan {
+        object_inits,
+        max_depth,
+        max_flat,
+    })
 }
 
 /// If `b[start..]` begins with an object literal made only of literals — strings, JSON
@@ -605,6 +669,7 @@ pub(crate) fn blank_json_objects(src: &str, candidates: &[usize]) -> Option<Stri
 /// Skips template text from `i` (just after a backtick or a closing `}` of `${`), pushing a
 /// frame when a `${` opens. Returns the index after the consumed text.
 fn skip_template(b: &[u8], mut i: usize, stack: &mut Vec<Frame>, depth: &mut usize) -> usize {
+    // (frames pushed here get their flat counter from the caller's resync)
     while i < b.len() {
         match b[i] {
             b'\\' => i += 2,
@@ -647,8 +712,8 @@ mod tests {
             .collect();
         let src = format!("const m = {{\n{big}}};\nfn();");
         let lines = LineIndex::new(&src);
-        let cands = check_depth(&src, &lines).unwrap();
-        let blanked = blank_json_objects(&src, &cands).unwrap();
+        let scan = check_depth(&src, &lines).unwrap();
+        let blanked = blank_json_objects(&src, &scan.object_inits).unwrap();
         assert_eq!(blanked.len(), src.len());
         assert_eq!(blanked.matches('\n').count(), src.matches('\n').count());
         assert!(blanked.ends_with("};\nfn();"));

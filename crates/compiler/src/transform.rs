@@ -248,15 +248,22 @@ fn attach_comments(program: &Program<'_>, tops: &mut [Top], lines: &LineIndex<'_
     }
 }
 
-pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled, CompileError> {
-    // The kit strips one trailing space before parsing.
-    let src = source.strip_suffix(' ').unwrap_or(source);
-    let lines = LineIndex::new(src);
-    let object_inits = crate::parse::check_depth(src, &lines)?;
-    let blanked = crate::parse::blank_json_objects(src, &object_inits);
+/// The source the kit actually parses: one trailing space is stripped.
+pub(crate) fn effective_source(source: &str) -> &str {
+    source.strip_suffix(' ').unwrap_or(source)
+}
+
+pub(crate) fn compile_inner(
+    source: &str,
+    options: &Options,
+    lines: &LineIndex<'_>,
+    scan: &crate::parse::Scan,
+) -> Result<Compiled, CompileError> {
+    let src = effective_source(source);
+    let blanked = crate::parse::blank_json_objects(src, &scan.object_inits);
     let parse_src: &str = blanked.as_deref().unwrap_or(src);
     let alloc = Allocator::default();
-    let program = crate::parse::parse(&alloc, parse_src, &lines)?;
+    let program = crate::parse::parse(&alloc, parse_src, lines)?;
     let analysis = analyze::analyze(&program);
     if let Some((message, at)) = &analysis.syntax_error {
         let (line, column) = lines.line_col(*at);
@@ -364,7 +371,7 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
             kind: classify(s),
         });
     }
-    attach_comments(&program, &mut tops, &lines);
+    attach_comments(&program, &mut tops, lines);
 
     let mut out: Vec<Out> = (0..tops.len()).map(Out::Orig).collect();
     let mut changed = false;
@@ -465,7 +472,7 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
 
     // Print.
     let tab = guess_tab_width(src);
-    let printer = Printer::new(src, &lines, edits, tab);
+    let printer = Printer::new(src, lines, edits, tab);
     let doc = if changed {
         let mut stmts = Vec::with_capacity(out.len());
         for o in &out {
@@ -545,7 +552,7 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
         printer.render_range(0, src.len() as u32, None, &[])
     };
     let code = doc.render(src);
-    let mappings = sourcemap::mappings(&doc, src, &lines);
+    let mappings = sourcemap::mappings(&doc, src, lines);
     let name = if options.name.is_empty() {
         "src"
     } else {

@@ -115,3 +115,28 @@ fn nesting_just_under_the_limit_does_not_overflow() {
         let _ = compile(&src, &opts());
     }
 }
+
+#[test]
+fn very_long_flat_chains_are_an_error_not_a_crash() {
+    let dots = format!("fn(x{});", ".y".repeat(300_000));
+    assert!(matches!(
+        compile(&dots, &opts()),
+        Err(CompileError::TooDeep { .. })
+    ));
+    let sums = format!("fn({});", vec!["a"; 300_000].join("+"));
+    assert!(matches!(
+        compile(&sums, &opts()),
+        Err(CompileError::TooDeep { .. })
+    ));
+    let calls = format!("fn(x{});", "()".repeat(300_000));
+    assert!(matches!(
+        compile(&calls, &opts()),
+        Err(CompileError::TooDeep { .. })
+    ));
+    // Long but acceptable chains still compile.
+    let ok = format!("fn(x{});", ".y".repeat(50_000));
+    assert!(compile(&ok, &opts()).is_ok());
+    // Many statements are not one chain.
+    let many = "x.y.z = a + b;\n".repeat(100_000);
+    assert!(compile(&many, &opts()).is_ok());
+}
