@@ -50,7 +50,13 @@ fn translate(
     let label = diag.labels.first();
     let mut offset = label.map_or(0, |l| l.offset() as usize);
     let len = label.map_or(0, |l| l.len() as usize);
-    let message = if msg.contains("Unterminated string") {
+    let message = if msg.contains("Unterminated string")
+        && src.as_bytes().get(offset) == Some(&b'`')
+    {
+        // acorn points just inside the backtick.
+        offset += 1;
+        "Unterminated template".to_string()
+    } else if msg.contains("Unterminated string") {
         "Unterminated string constant".to_string()
     } else if msg.contains("Unterminated template") {
         "Unterminated template".to_string()

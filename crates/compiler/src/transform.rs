@@ -470,6 +470,12 @@ pub(crate) fn compile_inner(
         }
     }
 
+    // The AST is not needed any more: free it before building the output.
+    drop(analysis);
+    drop(program);
+    drop(alloc);
+    drop(blanked);
+
     // Print.
     let tab = guess_tab_width(src);
     let printer = Printer::new(src, lines, edits, tab);

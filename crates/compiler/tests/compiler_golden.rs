@@ -287,6 +287,12 @@ fn syntax_errors() {
     assert_eq!(err("const x = ;"), "Unexpected token (1:10)");
     assert_eq!(err("let let = 1"), "The keyword 'let' is reserved (1:4)");
     assert_eq!(err("return 1"), "'return' outside of function (1:0)");
+    assert_eq!(err("fn(\"abc"), "Unterminated string constant (1:3)");
+    assert_eq!(err("fn(`abc"), "Unterminated template (1:4)");
+    assert_eq!(err("/* x"), "Unterminated comment (1:0)");
+    assert_eq!(err("fn(1 2)"), "Unexpected token (1:5)");
+    assert_eq!(err("fn("), "Unexpected token (1:3)");
+    assert_eq!(err("const x = 1\nconst y = ;"), "Unexpected token (2:10)");
     let e = compile("fn((s) => { return s )", &Options::default()).unwrap_err();
     assert_eq!(e.for_step("x"), "x: Unexpected token (1:21)");
     assert!(matches!(e, CompileError::Syntax { .. }));
