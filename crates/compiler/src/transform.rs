@@ -472,7 +472,6 @@ pub(crate) fn compile_inner(
 
     // The AST is not needed any more: free it before building the output.
     drop(analysis);
-    drop(program);
     drop(alloc);
     drop(blanked);
 
