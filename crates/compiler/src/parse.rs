@@ -302,6 +302,12 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Scan, Comp
                 if c != b'{' && (prev_value || prev_close_before) {
                     flat_inc!();
                 }
+                // `({`, `[{`, `([`, `[[`: a literal argument or element.
+                if c != b'{'
+                    && let Some(at) = literal_start(b, i + 1)
+                {
+                    object_inits.push(at);
+                }
                 stack.push(Frame::Bracket(c, 0));
                 flat.push(0);
                 depth += 1;
@@ -338,6 +344,12 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Scan, Comp
             b',' | b';' => {
                 chain_reset!();
                 prev_value = false;
+                if c == b','
+                    && matches!(stack.last(), Some(Frame::Bracket(b'(' | b'[', _)))
+                    && let Some(at) = literal_start(b, i + 1)
+                {
+                    object_inits.push(at);
+                }
             }
             b'=' => {
                 // `=`, `==`, `===`, `=>`.
@@ -361,7 +373,7 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Scan, Comp
                     .iter()
                     .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
                     .count();
-                if rest.get(ws) == Some(&b'{')
+                if matches!(rest.get(ws), Some(b'{' | b'['))
                     && (i == 0 || !matches!(b[i - 1], b'=' | b'!' | b'<' | b'>'))
                 {
                     object_inits.push(i + 1 + ws);
@@ -451,6 +463,15 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Scan, Comp
         max_depth,
         max_flat,
     })
+}
+
+/// Offset of a `{` or `[` that follows `from` after whitespace.
+fn literal_start(b: &[u8], from: usize) -> Option<usize> {
+    let ws = b[from.min(b.len())..]
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        .count();
+    matches!(b.get(from + ws), Some(b'{' | b'[')).then_some(from + ws)
 }
 
 /// If `b[start..]` begins with an object literal made only of literals — strings, JSON
@@ -634,7 +655,7 @@ fn literal_object_end(b: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// Object literals at least this big are candidates for blanking.
+/// Object/array literals at least this big are candidates for blanking.
 const BLANK_MIN: usize = 16 * 1024;
 
 /// Big object-literal initialisers that are valid JSON hold no identifiers, no `$` and no

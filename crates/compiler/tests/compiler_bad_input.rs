@@ -140,3 +140,43 @@ fn very_long_flat_chains_are_an_error_not_a_crash() {
     let many = "x.y.z = a + b;\n".repeat(100_000);
     assert!(compile(&many, &opts()).is_ok());
 }
+
+#[test]
+fn big_literals_are_copied_verbatim() {
+    let rows: String = (0..2000)
+        .map(|i| format!("  {{ \"from\": \"f{i}\", to: 'é{i}', n: -{i}.5e1, ok: true }},\n"))
+        .collect();
+    let table = format!("[\n{rows}]");
+    let src =
+        format!("const rows = {table};\nfn(state => post('/x', {table}));\nget($.a, {table});\n");
+    let out = compile(&src, &opts()).unwrap();
+    let expected = format!(
+        "const rows = {table};\n\nexport default [fn(state => post('/x', {table})), get(state => state.a, {table})];\n"
+    );
+    if out.code != expected {
+        let at = out
+            .code
+            .bytes()
+            .zip(expected.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let lo = at.saturating_sub(60);
+        panic!(
+            "differs at {at}: got {:?}\nwant {:?}",
+            &out.code[lo..(at + 60).min(out.code.len())],
+            &expected[lo..(at + 60).min(expected.len())]
+        );
+    }
+    // A literal with a reference inside is not blanked: the reference is still seen.
+    let mut o = opts();
+    o.imports
+        .adaptors
+        .push(openfn_compiler::AdaptorImports::new("x"));
+    let with_ref = format!("fn([{rows} lookup]);");
+    let out = compile(&with_ref, &o).unwrap();
+    assert!(
+        out.code.starts_with("import { fn, lookup } from \"x\";"),
+        "{}",
+        &out.code[..80]
+    );
+}
