@@ -41,6 +41,57 @@ pub(crate) fn parse<'a>(
     Ok(ret.program)
 }
 
+/// Sources with more than this many non-blanked bytes skip the semantic syntax check (it
+/// builds scope and symbol tables for the whole program).
+pub(crate) const SEMANTIC_CHECK_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The early errors acorn reports while parsing but oxc leaves to semantic analysis
+/// (redeclarations, `break` outside loops, strict-mode rules), in acorn's wording.
+pub(crate) fn semantic_check(
+    program: &Program<'_>,
+    src: &str,
+    lines: &LineIndex<'_>,
+) -> Result<(), CompileError> {
+    let ret = oxc_semantic::SemanticBuilder::new()
+        .with_check_syntax_error(true)
+        .build(program);
+    let Some(diag) = ret.diagnostics.first() else {
+        return Ok(());
+    };
+    let msg: &str = &diag.message;
+    let first = diag.labels.first().map_or(0, |l| l.offset() as usize);
+    let last = diag.labels.last().map_or(0, |l| l.offset() as usize);
+    let (message, offset) = if let Some(rest) = msg.strip_prefix("Identifier `") {
+        let name = rest.split('`').next().unwrap_or("");
+        (
+            format!("Identifier '{name}' has already been declared"),
+            last,
+        )
+    } else if let Some(rest) = msg.strip_prefix("Label `") {
+        let name = rest.split('`').next().unwrap_or("");
+        (format!("Label '{name}' is already declared"), last)
+    } else if msg.starts_with("Illegal break") {
+        ("Unsyntactic break".to_string(), first)
+    } else if msg.starts_with("Illegal continue") {
+        ("Unsyntactic continue".to_string(), first)
+    } else if msg.contains("'with' statements") {
+        ("'with' in strict mode".to_string(), first)
+    } else if msg.contains("octal") {
+        ("Octal literal in strict mode".to_string(), first)
+    } else if msg.starts_with("Delete of an unqualified identifier") {
+        let at = src[..first.min(src.len())].rfind("delete").unwrap_or(first);
+        ("Deleting local variable in strict mode".to_string(), at)
+    } else {
+        (msg.trim_end_matches('.').replace('`', "'"), first)
+    };
+    let (line, column) = lines.line_col(offset.min(src.len()) as u32);
+    Err(CompileError::Syntax {
+        message,
+        line,
+        column,
+    })
+}
+
 fn translate(
     diag: &oxc_diagnostics::OxcDiagnostic,
     src: &str,

@@ -264,6 +264,12 @@ pub(crate) fn compile_inner(
     let parse_src: &str = blanked.as_deref().unwrap_or(src);
     let alloc = Allocator::default();
     let program = crate::parse::parse(&alloc, parse_src, lines)?;
+    let blanked_bytes = blanked.as_ref().map_or(0, |b| {
+        b.bytes().zip(src.bytes()).filter(|(x, y)| x != y).count()
+    });
+    if src.len() - blanked_bytes <= crate::parse::SEMANTIC_CHECK_LIMIT {
+        crate::parse::semantic_check(&program, parse_src, lines)?;
+    }
     let analysis = analyze::analyze(&program);
     if let Some((message, at)) = &analysis.syntax_error {
         let (line, column) = lines.line_col(*at);

@@ -293,6 +293,20 @@ fn syntax_errors() {
     assert_eq!(err("fn(1 2)"), "Unexpected token (1:5)");
     assert_eq!(err("fn("), "Unexpected token (1:3)");
     assert_eq!(err("const x = 1\nconst y = ;"), "Unexpected token (2:10)");
+    assert_eq!(
+        err("const x = 1; const x = 2;"),
+        "Identifier 'x' has already been declared (1:19)"
+    );
+    assert_eq!(
+        err("fn(() => {\n  let b;\n  let b;\n})"),
+        "Identifier 'b' has already been declared (3:6)"
+    );
+    assert_eq!(err("break;"), "Unsyntactic break (1:0)");
+    assert_eq!(err("with (a) {}"), "'with' in strict mode (1:0)");
+    assert_eq!(
+        err("fn(() => { delete x; })"),
+        "Deleting local variable in strict mode (1:11)"
+    );
     let e = compile("fn((s) => { return s )", &Options::default()).unwrap_err();
     assert_eq!(e.for_step("x"), "x: Unexpected token (1:21)");
     assert!(matches!(e, CompileError::Syntax { .. }));
