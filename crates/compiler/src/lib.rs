@@ -108,6 +108,31 @@ pub struct Compiled {
 }
 
 /// Compiles job source into an ES module (the kit's `compile(source, options)`).
+///
+/// ```
+/// use openfn_compiler::{AdaptorImports, Options, compile};
+///
+/// let mut options = Options::default();
+/// options.imports.adaptors.push(AdaptorImports {
+///     name: "@openfn/language-common".into(),
+///     exports: Some(vec!["get".into()]),
+///     export_all: true,
+/// });
+/// let out = compile("get($.data.url);", &options).unwrap();
+/// assert_eq!(
+///     out.code,
+///     "import { get } from \"@openfn/language-common\";\n\
+///      export * from \"@openfn/language-common\";\n\
+///      export default [get(state => state.data.url)];"
+/// );
+/// assert_eq!(out.map.sources, ["src.js"]);
+///
+/// let err = compile("fn(s => $.data);", &Options::default()).unwrap_err();
+/// assert_eq!(
+///     err.for_step("step-1"),
+///     "step-1: Lazy State Error: parameter \"s\" should be called \"state\" (1:3)"
+/// );
+/// ```
 pub fn compile(source: &str, options: &Options) -> Result<Compiled, CompileError> {
     let src = transform::effective_source(source);
     let lines = text::LineIndex::new(src);
