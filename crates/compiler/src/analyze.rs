@@ -181,7 +181,7 @@ where
     }
 }
 
-/// Statement or Declaration in the ast-types sense.
+/// Statement or Declaration in the ast-types sense (what lazy-state may not cross).
 fn is_statement(kind: &AstKind<'_>) -> bool {
     match kind {
         AstKind::Function(f) => f.is_declaration(),
@@ -213,6 +213,10 @@ fn is_statement(kind: &AstKind<'_>) -> bool {
         | AstKind::ExportDefaultDeclaration(_)
         | AstKind::ExportAllDeclaration(_)
         | AstKind::StaticBlock(_)
+        // ast-types makes class members Declarations too.
+        | AstKind::MethodDefinition(_)
+        | AstKind::PropertyDefinition(_)
+        | AstKind::AccessorProperty(_)
         | AstKind::Program(_) => true,
         _ => false,
     }
