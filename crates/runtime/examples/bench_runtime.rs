@@ -10,7 +10,11 @@ use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use openfn_runtime::{ExecutionPlan, Input, ModuleInfo, NoCallbacks, RunOptions, StateJson, run};
+use std::cell::RefCell;
+
+use openfn_runtime::{
+    Callbacks, Event, ExecutionPlan, Input, ModuleInfo, NoCallbacks, RunOptions, StateJson, run,
+};
 use serde_json::json;
 
 fn adaptor_dir() -> PathBuf {
@@ -79,10 +83,23 @@ fn peak_rss_kb() -> u64 {
 }
 
 fn heavy_input() -> String {
-    let items: Vec<_> = (0..100_000)
+    let items: Vec<_> = (0..130_000)
         .map(|i| json!({ "id": i, "n": i, "name": format!("item number {i}"), "tags": ["a", "b", "c"], "ok": true }))
         .collect();
     json!({ "data": { "items": items } }).to_string()
+}
+
+/// Timestamps every `init-start` event.
+#[derive(Default)]
+struct Stamps(RefCell<Vec<Instant>>);
+
+impl Callbacks for Stamps {
+    fn notify(&self, event: Event) -> impl std::future::Future<Output = ()> {
+        if matches!(event, Event::InitStart { .. }) {
+            self.0.borrow_mut().push(Instant::now());
+        }
+        async {}
+    }
 }
 
 fn overhead() {
@@ -95,12 +112,22 @@ fn overhead() {
     let manys: Vec<Duration> = (0..9).map(|_| run_plan(&many, Input::Empty)).collect();
     let single = median(singles);
     let per_step = (median(manys).saturating_sub(single)) / 100;
+    // median of the time from one step's start to the next one's (everything a step costs)
+    let stamps = Rc::new(Stamps::default());
+    let out = block(run(&many, Input::Empty, options(), stamps.clone()));
+    assert!(out.is_ok());
+    let s = stamps.0.borrow();
+    let cycles: Vec<Duration> = s.windows(2).map(|w| w[1] - w[0]).collect();
     println!(
         "whole 1-step run (runtime, realms, adaptor load, step): {:.3} ms",
         single.as_secs_f64() * 1e3
     );
     println!(
-        "per additional trivial step (fresh context + module + state in/out): {:.3} ms",
+        "per trivial step, median step-to-step (fresh context, prelude, module, state in/out, gc): {:.3} ms",
+        median(cycles).as_secs_f64() * 1e3
+    );
+    println!(
+        "per trivial step, mean over a 101-step run: {:.3} ms",
         per_step.as_secs_f64() * 1e3
     );
 }

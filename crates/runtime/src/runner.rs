@@ -393,7 +393,12 @@ impl<C: Callbacks + 'static> Runner<C> {
             .await;
 
         *self.linker.modules.borrow_mut() = merge_modules(&self.options.modules, &step.linker);
-        let preload: Vec<String> = step.linker.keys().cloned().collect();
+        let mut preload: Vec<String> = step.linker.keys().cloned().collect();
+        for spec in imported_specifiers(&expression) {
+            if spec != "@openfn/runtime" && self.linker.allowed(&spec) && !preload.contains(&spec) {
+                preload.push(spec);
+            }
+        }
         for spec in preload {
             if let Ok(entry) = self.linker.entry_for(&spec)
                 && !self.linker.loaded.borrow().contains_key(&entry)
@@ -716,6 +721,9 @@ impl<C: Callbacks + 'static> Runner<C> {
             None => work.await,
         };
         self.limits.deadline.set(None);
+        drop(ctx);
+        // free the step's garbage (contexts hold cycles) so that the next step starts small
+        self.rt.run_gc().await;
         if self.limits.oom.get() {
             return Err(RtError::oom().into());
         }
@@ -1458,6 +1466,40 @@ fn shape_exports<'js>(ctx: &Ctx<'js>, ns: Object<'js>) -> rquickjs::Result<Objec
         return Ok(out);
     }
     Ok(out)
+}
+
+/// Module specifiers of static `import … from "x"`, `export … from "x"` and `import "x"`
+/// statements (a cheap scan used to load adaptors before the job module links; anything it
+/// misses is still loaded on demand).
+fn imported_specifiers(source: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in source.lines() {
+        let t = line.trim_start();
+        if !(t.starts_with("import") || t.starts_with("export")) {
+            continue;
+        }
+        let rest = match t.rfind(" from ") {
+            Some(i) => &t[i + 6..],
+            None if t.starts_with("import ")
+                || t.starts_with("import\"")
+                || t.starts_with("import'") =>
+            {
+                t.trim_start_matches("import")
+            }
+            None => continue,
+        };
+        let rest = rest.trim_start();
+        let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        if let Some(end) = rest[1..].find(quote) {
+            let spec = rest[1..1 + end].to_string();
+            if !out.contains(&spec) {
+                out.push(spec);
+            }
+        }
+    }
+    out
 }
 
 fn is_truthy_json(text: &str) -> bool {
