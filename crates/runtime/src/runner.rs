@@ -13,7 +13,7 @@ use rquickjs::{
     AsyncContext, AsyncRuntime, Coerced, Ctx, Function, Module, Object, Persistent, Promise, Value,
 };
 use serde::Deserialize;
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 
 use crate::error::{Position, RtError, RunError, Severity};
 use crate::events::{Callbacks, Event, MemoryUse, StateJson, parse_level};
@@ -175,7 +175,35 @@ pub async fn run<C: Callbacks + 'static>(
     options: RunOptions,
     callbacks: Rc<C>,
 ) -> Result<Outcome, RunError> {
-    let compiled = compile(plan)?;
+    let rt_line = |level: Level, message: Json| {
+        let line = LogLine::now(level, names::RUNTIME, vec![message]);
+        if options.log_level.allows(line.level) {
+            callbacks.log(line);
+        }
+    };
+    let compiled = match compile(plan) {
+        Ok(c) => c,
+        Err(e) => {
+            rt_line(
+                Level::Error,
+                Json::String("Error validating execution plan".into()),
+            );
+            rt_line(
+                Level::Error,
+                json!({ "name": e.name, "message": e.message }),
+            );
+            rt_line(Level::Error, Json::String("Aborting".into()));
+            return Err(e.into());
+        }
+    };
+    let label = plan
+        .workflow
+        .name
+        .clone()
+        .or_else(|| plan.id.clone())
+        .or_else(|| plan.workflow.id.clone())
+        .unwrap_or_default();
+    rt_line(Level::Info, Json::String(format!("Executing {label}")));
     let mut runner = Runner::new(compiled, options, callbacks).await?;
     let result = runner.run_plan(input).await;
     runner.shutdown().await;
@@ -276,17 +304,23 @@ impl<C: Callbacks + 'static> Runner<C> {
             Input::State(s) => Some(s),
             Input::DataclipId(id) => {
                 let start = Instant::now();
+                self.rt_log(Level::Debug, format!("fetching intial state {id}"));
                 let value = self
                     .callbacks
                     .resolve_state(&id)
                     .await
                     .map_err(RunError::Callback)?;
+                let duration = start.elapsed().as_millis() as u64;
                 self.callbacks
                     .notify(Event::LoadState {
-                        job_id: id,
-                        duration: start.elapsed().as_millis() as u64,
+                        job_id: id.clone(),
+                        duration,
                     })
                     .await;
+                self.rt_log(
+                    Level::Success,
+                    format!("loaded state for {id} in {duration}ms"),
+                );
                 Some(StateJson::from_value(&value))
             }
         };
