@@ -369,3 +369,55 @@ impl SerializedError {
         ExitReason::with_severity(self.severity, self.name.clone(), self.message.clone())
     }
 }
+
+/// A step's exit reason (protocol.md §4.2):
+/// - with an error (from `job-error`): reason = its severity (`crash` when absent), type =
+///   `subtype`, else `type`, else `name`; message = its message;
+/// - else, if `state.errors[job_id]` exists: `fail`, type = the entry's `type`, else its
+///   `name`; message = its `message`;
+/// - else `success`.
+pub fn step_exit_reason(
+    job_id: &str,
+    state: &Value,
+    error: Option<&crate::engine::JobErrorInfo>,
+) -> ExitReason {
+    if let Some(error) = error {
+        return ExitReason {
+            reason: error.severity().into(),
+            error_type: Some(error.error_type().to_owned()),
+            error_message: Some(error.message.clone()),
+        };
+    }
+    match state.get("errors").and_then(|e| e.get(job_id)) {
+        Some(entry) if !entry.is_null() => {
+            let text = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+            ExitReason {
+                reason: RunReason::Fail,
+                error_type: text("type").or_else(|| text("name")),
+                error_message: text("message"),
+            }
+        }
+        _ => ExitReason::success(),
+    }
+}
+
+/// A run's exit reason after normal completion (protocol.md §3.12 a): the reason of the first
+/// leaf step (in plan order) that failed, else `success`. A leaf is a step with no `next`, or
+/// none of whose `next` targets ran (has a reason). Fails on non-leaf steps are ignored.
+/// `reason_of` gives the reason recorded for a step id, if the step ran.
+pub fn run_exit_reason<'a>(
+    plan: &crate::plan::ExecutionPlan,
+    reason_of: impl Fn(&str) -> Option<&'a ExitReason>,
+) -> ExitReason {
+    plan.workflow
+        .steps
+        .iter()
+        .filter(|step| match &step.next {
+            None => true,
+            Some(next) => !next.targets().iter().any(|id| reason_of(id).is_some()),
+        })
+        .filter_map(|step| step.id.as_deref().and_then(&reason_of))
+        .find(|r| r.reason == RunReason::Fail)
+        .cloned()
+        .unwrap_or_else(ExitReason::success)
+}

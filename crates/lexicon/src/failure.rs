@@ -113,7 +113,7 @@ pub enum Error {
     UnknownEvent(String),
 }
 
-/// `Result` with lexicon's [`Error`].
+/// `Result` with lexicon's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The JSON type name of a value, for error messages.

@@ -12,11 +12,14 @@
 //! - [`plan`]: the runtime execution plan (execution.md §2.2) and per-run engine options.
 //! - [`lightning`]: topics, event names, the Lightning plan and its conversion to an
 //!   execution plan, claims and every worker→Lightning payload.
+//! - [`engine`]: engine and runtime events.
 //! - [`error`]: the kit's error classes, their severities and the run exit reasons.
 //! - [`log`]: JSON log lines, levels and the ns/µs timestamp helpers.
 //!
 //! Every decoder returns [`Error`], which names the field at fault.
 
+mod de;
+pub mod engine;
 pub mod error;
 mod failure;
 pub mod lightning;

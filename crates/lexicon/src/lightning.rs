@@ -10,13 +10,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::de::{null_as_default, present};
 use crate::error::ExitReason;
 use crate::failure::{Error, Result, decode_str, decode_value};
 use crate::log::{Level, LogLine, micros_from_nanos};
 use crate::ordered::OrderedMap;
+use crate::phoenix::Frame;
 use crate::plan::{
     ConditionalEdge, EdgeRule, ExecutionPlan, Lazy, ModuleInfo, Next, PlanOptions, RunOptions,
     SanitizePolicy, Step, Workflow,
@@ -118,19 +120,6 @@ impl FromStr for Event {
             .find(|e| e.as_str() == s)
             .ok_or_else(|| Error::UnknownEvent(s.to_owned()))
     }
-}
-
-fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// Wraps any present value, `null` included, in `Some` (absent stays `None` via `default`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -889,6 +878,11 @@ impl WorkerPush {
             Self::RunComplete(p) => serde_json::to_value(p),
         };
         value.unwrap_or(Value::Null)
+    }
+
+    /// The push as a frame on `topic` (`run:<id>` or `worker:queue`) with the given refs.
+    pub fn to_frame(&self, topic: &str, join_ref: Option<&str>, r#ref: &str) -> Frame {
+        Frame::new(topic, self.event().as_str(), self.to_payload()).with_refs(join_ref, Some(r#ref))
     }
 
     /// Decodes a worker push from its event name and payload.

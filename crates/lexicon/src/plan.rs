@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 
+use crate::de::null_as_default;
 use crate::failure::{Result, decode_str, decode_value};
 use crate::ordered::OrderedMap;
 
@@ -22,8 +23,12 @@ pub struct ExecutionPlan {
     pub id: Option<String>,
     /// The workflow to run.
     pub workflow: Workflow,
-    /// Runtime options.
-    #[serde(default, skip_serializing_if = "PlanOptions::is_empty")]
+    /// Runtime options (`null` reads as none).
+    #[serde(
+        default,
+        skip_serializing_if = "PlanOptions::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub options: PlanOptions,
     /// Keys this type does not know, kept for round-trips.
     #[serde(flatten)]
@@ -95,8 +100,8 @@ pub struct Workflow {
     /// Merged into every step's configuration (collections token, endpoint…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Map<String, Value>>,
-    /// Jobs and triggers, in plan order.
-    #[serde(default)]
+    /// Jobs and triggers, in plan order (`null` reads as none).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub steps: Vec<Step>,
     /// Keys this type does not know, kept for round-trips.
     #[serde(flatten)]

@@ -195,3 +195,11 @@ fn malformed_json_is_a_json_error() {
         "{err}"
     );
 }
+
+#[test]
+fn null_options_and_steps_read_as_empty() {
+    let plan =
+        ExecutionPlan::from_value(json!({"workflow": {"steps": null}, "options": null})).unwrap();
+    assert!(plan.workflow.steps.is_empty());
+    assert!(plan.options.is_empty());
+}
