@@ -22,5 +22,5 @@ pub use linker::pattern_matches;
 pub use messages::translate;
 pub use openfn_lexicon::log::{Level, LogLevel, LogLine};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
-pub use plan::name_and_version;
+pub use plan::{name_and_version, plan_from_expression};
 pub use runner::{Input, Outcome, RunOptions, print_duration, rss_bytes, run};
