@@ -303,7 +303,14 @@ impl Repo {
         alias: &str,
     ) -> Result<Installed, InstallError> {
         let version_text = version.to_string();
+        let started = std::time::Instant::now();
         let tree = Tree::resolve(&self.registry, name, version, manifest).await?;
+        tracing::debug!(
+            alias,
+            packages = tree.nodes.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "resolved dependency tree"
+        );
         tree.verify()
             .map_err(|reason| InstallError::InvalidMetadata {
                 name: name.to_owned(),
@@ -315,7 +322,13 @@ impl Repo {
             std::process::id(),
             rand::random::<u32>()
         ));
+        let started = std::time::Instant::now();
         let result = self.fill_staging(&tree, &staging).await;
+        tracing::debug!(
+            alias,
+            elapsed_ms = started.elapsed().as_millis(),
+            "downloaded and unpacked"
+        );
         let result = match result {
             Ok(()) => self.commit(&staging, name, &version_text, alias).await,
             Err(e) => Err(e),
@@ -363,14 +376,24 @@ impl Repo {
     ) -> Result<(), InstallError> {
         let node = &tree.nodes[id];
         let dist = &node.manifest.dist;
+        let started = std::time::Instant::now();
         let bytes = self.registry.tarball(&dist.tarball).await?;
+        let downloaded = started.elapsed();
         // Nothing is written before the bytes match the registry's integrity.
         tarball::verify(dist, &bytes).map_err(|reason| InstallError::Integrity {
             name: node.name.clone(),
             version: node.version.to_string(),
             reason,
         })?;
+        let size = bytes.len();
         let unpacked = tokio::task::spawn_blocking(move || tarball::unpack(&bytes, &dest)).await;
+        tracing::debug!(
+            package = node.name,
+            size,
+            download_ms = downloaded.as_millis(),
+            unpack_ms = (started.elapsed() - downloaded).as_millis(),
+            "fetched package"
+        );
         let tarball_error = |reason: String| InstallError::Tarball {
             name: node.name.clone(),
             version: node.version.to_string(),
