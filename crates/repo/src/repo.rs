@@ -291,6 +291,8 @@ impl Repo {
         if let Some(found) = self.resolve(&exact) {
             return Ok(found);
         }
+        // Only the holder of the alias lock stages this alias: anything left is from a crash.
+        remove_stale_staging(&self.dir, &alias);
         self.install_tree(&spec.name, version, manifest, &alias)
             .await
     }
@@ -318,7 +320,7 @@ impl Repo {
             })?;
         let staging = self.dir.join(".staging").join(format!(
             "{}-{}-{:08x}",
-            alias.replace('/', "+"),
+            staging_prefix(alias),
             std::process::id(),
             rand::random::<u32>()
         ));
@@ -439,6 +441,23 @@ impl Repo {
     }
 }
 
+fn staging_prefix(alias: &str) -> String {
+    alias.replace('/', "+")
+}
+
+fn remove_stale_staging(dir: &Path, alias: &str) {
+    let prefix = format!("{}-", staging_prefix(alias));
+    let Ok(entries) = fs::read_dir(dir.join(".staging")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            tracing::debug!("removing stale staging dir {}", entry.path().display());
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// An exclusive `flock`-style lock, released when dropped (the file is closed).
 struct FileLock(#[allow(dead_code, reason = "held for its Drop")] fs::File);
 
@@ -516,4 +535,23 @@ fn add_dependency(dir: &Path, alias: &str, value: &str) -> Result<(), InstallErr
     ));
     fs::write(&temp, text).map_err(|e| InstallError::io(&temp, e))?;
     fs::rename(&temp, &path).map_err(|e| InstallError::io(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: T) {}
+
+    #[test]
+    fn repo_and_install_future_can_be_shared_and_spawned() {
+        let dir = std::env::temp_dir().join("openfn-repo-never-created");
+        let repo = Repo::open(&dir, RegistryConfig::default()).expect("open");
+        assert_send_sync(&repo);
+        let specs = [Specifier::new("x", Some("1.0.0"))];
+        assert_send(repo.install(&specs));
+        assert_send(repo.clean());
+        assert!(!dir.exists(), "open does not touch the disk");
+    }
 }

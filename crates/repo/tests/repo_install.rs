@@ -282,3 +282,23 @@ async fn peers_installed_and_optional_failures_skipped() {
     assert!(node_resolve(root, "missing-optional").is_none());
     assert!(node_resolve(root, "broken-optional").is_none());
 }
+
+#[tokio::test]
+async fn stale_staging_from_a_crash_is_cleared() {
+    let registry = FakeRegistry::start().await;
+    registry.publish(Pkg::new("adaptor", "1.0.0"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir.path().join(".staging/adaptor_1.0.0-4242-deadbeef");
+    std::fs::create_dir_all(stale.join("node_modules")).expect("mkdir");
+    // And a half-written alias dir not recorded in package.json.
+    let half = dir.path().join("node_modules/adaptor_1.0.0");
+    std::fs::create_dir_all(&half).expect("mkdir");
+    std::fs::write(half.join("junk.js"), "partial").expect("write");
+    let repo = Repo::open(dir.path(), registry.config()).expect("open");
+    let installed = within(repo.install(&[spec("adaptor@1.0.0")]))
+        .await
+        .expect("install");
+    assert!(!stale.exists());
+    assert!(!installed[0].path.join("junk.js").exists());
+    assert_eq!(version_at(&installed[0].path), "1.0.0");
+}
