@@ -169,26 +169,32 @@ async fn workers(State(ctx): State<Ctx>) -> Response {
         .into_response()
 }
 
-/// `GET /events[?all=true]`: server-sent events.
+/// `GET /events[?all=true]`: server-sent events; the stream ends when the server shuts down.
 async fn events(
     State(ctx): State<Ctx>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let all = params.get("all").is_some_and(|v| v != "false");
     let rx = ctx.app.events.subscribe();
-    let stream = BroadcastStream::new(rx).filter_map(move |item| {
-        let out = match item {
-            Ok(ev) if ev.public || all => Some(Ok(SseEvent::default()
-                .event(ev.name)
-                .data(ev.data.to_string()))),
-            Ok(_) => None,
-            Err(lagged) => {
-                tracing::warn!("an /events listener fell behind: {lagged}");
-                None
-            }
-        };
-        std::future::ready(out)
-    });
+    let mut shutdown = ctx.shutdown.clone();
+    let stopped = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    let stream = BroadcastStream::new(rx)
+        .take_until(stopped)
+        .filter_map(move |item| {
+            let out = match item {
+                Ok(ev) if ev.public || all => Some(Ok(SseEvent::default()
+                    .event(ev.name)
+                    .data(ev.data.to_string()))),
+                Ok(_) => None,
+                Err(lagged) => {
+                    tracing::warn!("an /events listener fell behind: {lagged}");
+                    None
+                }
+            };
+            std::future::ready(out)
+        });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

@@ -182,7 +182,19 @@ async fn server_sent_events() {
             json!({"runId": "sse1", "payload": {"timestamp": "123"}})
         )
     );
-    mock.shutdown().await;
+    // Open event streams and sockets don't hold up shutdown.
+    let _open = http()
+        .get(format!("{}/events?all=true", mock.url()))
+        .send()
+        .await
+        .expect("sse");
+    tokio::time::timeout(WAIT, mock.shutdown())
+        .await
+        .expect("shutdown completes");
+    assert!(
+        matches!(c.recv().await, Some(Incoming::Close(Some((1001, _))))),
+        "sockets closed with going-away"
+    );
 }
 
 #[tokio::test]
