@@ -106,6 +106,20 @@ async fn dev_api_shapes() {
         get(&mock, "/runs").await.1.as_array().map(Vec::len),
         Some(1)
     );
+    post(&mock, "/run", json!({"id": "newest"})).await;
+    let newest = get(&mock, "/runs?limit=1").await.1;
+    assert_eq!(newest[0]["id"], "newest");
+    assert_eq!(newest.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        get(&mock, "/runs?status=queued")
+            .await
+            .1
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(get(&mock, "/runs?status=complete").await.1, json!([]));
+    assert_eq!(get(&mock, "/runs?status=bogus").await.0, 400);
     mock.shutdown().await;
 }
 
