@@ -100,3 +100,29 @@ async fn oversized_messages_close_with_1009_and_others_continue() {
     assert_eq!(ok["status"], "ok");
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn silent_sockets_are_closed_heartbeating_ones_kept() {
+    let mock = start_with(Config {
+        idle_timeout: Some(std::time::Duration::from_millis(300)),
+        ..Config::default()
+    })
+    .await;
+    let mut silent = Client::connect(&mock, "token=t").await;
+    let mut beating = Client::connect(&mock, "token=t").await;
+    // Heartbeats every 100 ms for well over the idle timeout keep the other socket open.
+    let heartbeats = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        for _ in 0..8 {
+            tick.tick().await;
+            still_serving(&mut beating).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    expect_close(&mut silent, 1000, "idle timeout").await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    heartbeats
+        .await
+        .expect("the heartbeating socket stayed open");
+    mock.shutdown().await;
+}
