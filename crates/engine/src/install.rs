@@ -83,6 +83,65 @@ impl AdaptorInstaller for PreinstalledRepo {
     }
 }
 
+/// The production installer: resolves adaptors already in the repository from disk (no
+/// registry call) and installs the others from the npm registry with `openfn-repo` (single
+/// flight per version, a file lock across processes).
+pub struct RepoInstaller {
+    repo: Arc<openfn_repo::Repo>,
+}
+
+impl std::fmt::Debug for RepoInstaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoInstaller")
+            .field("dir", &self.repo.dir())
+            .finish()
+    }
+}
+
+impl RepoInstaller {
+    /// An installer over `repo`.
+    pub fn new(repo: Arc<openfn_repo::Repo>) -> Arc<Self> {
+        Arc::new(Self { repo })
+    }
+
+    /// The repository it installs into.
+    pub fn repo(&self) -> &openfn_repo::Repo {
+        &self.repo
+    }
+}
+
+impl AdaptorInstaller for RepoInstaller {
+    fn install(&self, specifier: &str) -> InstallFuture {
+        let parsed = openfn_repo::Specifier::parse(specifier);
+        let repo = Arc::clone(&self.repo);
+        Box::pin(async move {
+            let spec = parsed.map_err(|e| e.to_string())?;
+            let found = match repo.resolve(&spec) {
+                Some(installed) => installed,
+                None => {
+                    let mut installed =
+                        repo.install(std::slice::from_ref(&spec))
+                            .await
+                            .map_err(|e| match e {
+                                openfn_repo::RepoError::Install { reason, .. } => {
+                                    reason.to_string()
+                                }
+                                other => other.to_string(),
+                            })?;
+                    installed
+                        .pop()
+                        .ok_or_else(|| "the registry returned nothing to install".to_owned())?
+                }
+            };
+            Ok(InstalledAdaptor {
+                name: found.name,
+                version: found.version,
+                path: found.path,
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
