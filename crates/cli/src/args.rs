@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The subcommands, for [`normalize`].
-const COMMANDS: &[&str] = &["execute", "compile", "test", "repo", "install", "version", "help"];
+const COMMANDS: &[&str] = &[
+    "execute", "compile", "test", "repo", "install", "version", "help",
+];
 
 /// Inserts `execute` when the first argument is not a command or a top-level flag, so that
 /// `openfn job.js -a common` works as in the kit.
@@ -74,7 +76,7 @@ pub struct LogArgs {
     #[arg(short = 'l', long = "log", value_name = "SPEC", global = true)]
     pub log: Vec<String>,
     /// Print logs as JSON lines.
-    #[arg(long = "log-json", env = "OPENFN_LOG_JSON", global = true, value_parser = parse_bool_env)]
+    #[arg(long = "log-json", env = "OPENFN_LOG_JSON", global = true, value_parser = parse_bool_env, num_args = 0..=1, default_missing_value = "true")]
     pub log_json: Option<bool>,
 }
 
@@ -140,7 +142,12 @@ pub struct ExecuteArgs {
     #[arg(long = "repo-dir", env = "OPENFN_REPO_DIR", value_name = "DIR")]
     pub repo_dir: Option<PathBuf>,
     /// Load adaptors from a local adaptors monorepo (`<dir>/packages/<name>`).
-    #[arg(short = 'm', long = "use-adaptors-monorepo", env = "OPENFN_ADAPTORS_REPO", value_name = "DIR")]
+    #[arg(
+        short = 'm',
+        long = "use-adaptors-monorepo",
+        env = "OPENFN_ADAPTORS_REPO",
+        value_name = "DIR"
+    )]
     pub monorepo: Option<PathBuf>,
     /// Memory limit of the run, in MB.
     #[arg(long = "memory-limit", default_value_t = 500, value_name = "MB")]
@@ -244,7 +251,10 @@ impl Sanitize {
 
 /// Env booleans as the kit reads them: `true`/`1` are true, anything else false.
 fn parse_bool_env(text: &str) -> Result<bool, String> {
-    Ok(matches!(text.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    Ok(matches!(
+        text.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes"
+    ))
 }
 
 #[cfg(test)]
@@ -270,7 +280,13 @@ mod tests {
 
     #[test]
     fn flags_before_the_path_still_mean_execute() {
-        let cli = parse(&["openfn", "-a", "http@7.2.10", "job.js", "--ignore-imports=a,b"]);
+        let cli = parse(&[
+            "openfn",
+            "-a",
+            "http@7.2.10",
+            "job.js",
+            "--ignore-imports=a,b",
+        ]);
         let Command::Execute(args) = cli.command else {
             panic!("expected execute");
         };

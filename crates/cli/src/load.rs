@@ -39,11 +39,12 @@ pub fn expand_adaptor(arg: &str, expand: bool) -> AdaptorArg {
         Some((spec, path)) => (spec.trim(), Some(PathBuf::from(path.trim()))),
         None => (arg.trim(), None),
     };
-    let expanded = if expand && !spec.starts_with('@') && !spec.contains('/') && !spec.ends_with(".js") {
-        format!("@openfn/language-{spec}")
-    } else {
-        spec.to_owned()
-    };
+    let expanded =
+        if expand && !spec.starts_with('@') && !spec.contains('/') && !spec.ends_with(".js") {
+            format!("@openfn/language-{spec}")
+        } else {
+            spec.to_owned()
+        };
     let name = match expanded.rfind('@') {
         Some(i) if i > 0 => expanded[..i].to_owned(),
         _ => expanded.clone(),
@@ -58,7 +59,10 @@ pub fn expand_adaptor(arg: &str, expand: bool) -> AdaptorArg {
 /// Whether a path names a workflow file (by extension).
 pub fn is_workflow_path(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("json" | "yaml" | "yml")
     )
 }
@@ -113,7 +117,12 @@ fn set_step_adaptors(step: &mut Map<String, Value>, adaptors: &[AdaptorArg]) {
     }
     step.insert(
         "adaptors".into(),
-        Value::Array(adaptors.iter().map(|a| Value::String(a.specifier.clone())).collect()),
+        Value::Array(
+            adaptors
+                .iter()
+                .map(|a| Value::String(a.specifier.clone()))
+                .collect(),
+        ),
     );
     let mut linker = Map::new();
     for a in adaptors {
@@ -130,7 +139,9 @@ fn set_step_adaptors(step: &mut Map<String, Value>, adaptors: &[AdaptorArg]) {
 /// Reads a UTF-8 text file with a clear error.
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => anyhow!("file not found: {} (hint: check the path)", path.display()),
+        std::io::ErrorKind::NotFound => {
+            anyhow!("file not found: {} (hint: check the path)", path.display())
+        }
         _ => anyhow!("cannot read {}: {e}", path.display()),
     })?;
     String::from_utf8(bytes).map_err(|_| anyhow!("{} is not UTF-8 text", path.display()))
@@ -139,7 +150,10 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// Parses JSON or YAML (by extension; YAML also accepts JSON) with line and column on error.
 pub fn parse_document(path: &Path, text: &str) -> Result<Value> {
     let yaml = matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("yaml" | "yml")
     );
     if yaml {
@@ -167,9 +181,13 @@ pub fn parse_document(path: &Path, text: &str) -> Result<Value> {
 /// Normalises the three workflow shapes into an execution plan and resolves file paths.
 fn workflow_plan(doc: Value, path: &Path, base_dir: &Path, logger: &Logger) -> Result<Value> {
     let Value::Object(mut doc) = doc else {
-        bail!("{} must contain an object with `steps` (a workflow)", path.display());
+        bail!(
+            "{} must contain an object with `steps` (a workflow)",
+            path.display()
+        );
     };
-    let (mut workflow, mut options) = if let Some(Value::Object(workflow)) = doc.remove("workflow") {
+    let (mut workflow, mut options) = if let Some(Value::Object(workflow)) = doc.remove("workflow")
+    {
         // Shape 2: an execution plan.
         let options = match doc.remove("options") {
             Some(Value::Object(o)) => o,
@@ -225,7 +243,10 @@ fn workflow_plan(doc: Value, path: &Path, base_dir: &Path, logger: &Logger) -> R
         }
     }
     if !workflow.contains_key("name") {
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("workflow");
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("workflow");
         workflow.insert("name".into(), Value::String(name.to_owned()));
     }
     options.retain(|_, v| !v.is_null());
@@ -284,7 +305,10 @@ fn normalise_step(step: &mut Map<String, Value>, base_dir: &Path) -> Result<()> 
 /// Fuzzy step matching of `--start/--end/--only`: an exact id, else the one step whose id or
 /// name contains the pattern.
 pub fn match_step(plan: &Value, pattern: &str, option: &str) -> Result<String> {
-    let steps = plan["workflow"]["steps"].as_array().cloned().unwrap_or_default();
+    let steps = plan["workflow"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if steps.iter().any(|s| s["id"].as_str() == Some(pattern)) {
         return Ok(pattern.to_owned());
     }
@@ -343,11 +367,17 @@ mod tests {
 
     #[test]
     fn adaptors_expand_like_the_kit() {
-        assert_eq!(expand_adaptor("common", true).specifier, "@openfn/language-common");
+        assert_eq!(
+            expand_adaptor("common", true).specifier,
+            "@openfn/language-common"
+        );
         let http = expand_adaptor("http@7.2.10", true);
         assert_eq!(http.specifier, "@openfn/language-http@7.2.10");
         assert_eq!(http.name, "@openfn/language-http");
-        assert_eq!(expand_adaptor("@openfn/language-x@1", true).name, "@openfn/language-x");
+        assert_eq!(
+            expand_adaptor("@openfn/language-x@1", true).name,
+            "@openfn/language-x"
+        );
         assert_eq!(expand_adaptor("common", false).specifier, "common");
         let local = expand_adaptor("http=/tmp/http", true);
         assert_eq!(local.path, Some(PathBuf::from("/tmp/http")));
@@ -366,7 +396,17 @@ mod tests {
         assert_eq!(match_step(&plan, "DHIS2", "start").unwrap(), "upload");
         let err = match_step(&plan, "pat", "only").unwrap();
         assert_eq!(err, "get-patients");
-        assert!(match_step(&plan, "zzz", "only").unwrap_err().to_string().contains("not found"));
-        assert!(match_step(&plan, "u", "end").unwrap_err().to_string().contains("multiple"));
+        assert!(
+            match_step(&plan, "zzz", "only")
+                .unwrap_err()
+                .to_string()
+                .contains("not found")
+        );
+        assert!(
+            match_step(&plan, "u", "end")
+                .unwrap_err()
+                .to_string()
+                .contains("multiple")
+        );
     }
 }

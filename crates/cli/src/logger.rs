@@ -238,7 +238,8 @@ mod tests {
 
     #[test]
     fn component_levels_and_errors() {
-        let levels = Levels::parse(&["compiler=debug".into(), "rt=info".into()], Level::Default).unwrap();
+        let levels =
+            Levels::parse(&["compiler=debug".into(), "rt=info".into()], Level::Default).unwrap();
         assert_eq!(levels.compiler, Level::Debug);
         assert_eq!(levels.runtime, Level::Info);
         assert!(Levels::parse(&["loud".into()], Level::Default).is_err());
