@@ -304,7 +304,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                     job.repo_dir.display()
                 )
             })?;
-        Some(RepoInstaller::new(Arc::new(repo)) as Arc<dyn openfn_engine::AdaptorInstaller>)
+        Some(RepoInstaller::from_repo(Arc::new(repo)) as Arc<dyn openfn_engine::AdaptorInstaller>)
     } else {
         None
     };

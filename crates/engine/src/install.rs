@@ -42,7 +42,20 @@ pub struct RepoInstaller {
     repo: Arc<openfn_repo::Repo>,
 }
 
+impl std::fmt::Debug for RepoInstaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoInstaller")
+            .field("dir", &self.repo.dir())
+            .finish()
+    }
+}
+
 impl RepoInstaller {
+    /// An installer over an opened repository (the CLI shares its repo with `repo install`).
+    pub fn from_repo(repo: Arc<openfn_repo::Repo>) -> Arc<Self> {
+        Arc::new(Self { repo })
+    }
+
     /// Opens the repository at `dir`, with the registry configuration from the environment.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Arc<Self>, String> {
         let repo = openfn_repo::Repo::open(dir, openfn_repo::RegistryConfig::from_env())
@@ -59,6 +72,15 @@ impl AdaptorInstaller for RepoInstaller {
         let specifier = specifier.to_owned();
         Box::pin(async move {
             let spec = openfn_repo::Specifier::parse(&specifier).map_err(|e| e.to_string())?;
+            // Installed already: resolved from disk with no registry call (for a bare name,
+            // the highest installed version), so runs pay nothing for a version lookup.
+            if let Some(found) = repo.resolve(&spec) {
+                return Ok(InstalledAdaptor {
+                    name: found.name,
+                    version: found.version,
+                    path: found.path,
+                });
+            }
             match repo.install(std::slice::from_ref(&spec)).await {
                 Ok(mut installed) if !installed.is_empty() => {
                     let found = installed.remove(0);
@@ -119,65 +141,6 @@ impl AdaptorInstaller for PreinstalledRepo {
                     dir.display()
                 ))
             }
-        })
-    }
-}
-
-/// The production installer: resolves adaptors already in the repository from disk (no
-/// registry call) and installs the others from the npm registry with `openfn-repo` (single
-/// flight per version, a file lock across processes).
-pub struct RepoInstaller {
-    repo: Arc<openfn_repo::Repo>,
-}
-
-impl std::fmt::Debug for RepoInstaller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RepoInstaller")
-            .field("dir", &self.repo.dir())
-            .finish()
-    }
-}
-
-impl RepoInstaller {
-    /// An installer over `repo`.
-    pub fn new(repo: Arc<openfn_repo::Repo>) -> Arc<Self> {
-        Arc::new(Self { repo })
-    }
-
-    /// The repository it installs into.
-    pub fn repo(&self) -> &openfn_repo::Repo {
-        &self.repo
-    }
-}
-
-impl AdaptorInstaller for RepoInstaller {
-    fn install(&self, specifier: &str) -> InstallFuture {
-        let parsed = openfn_repo::Specifier::parse(specifier);
-        let repo = Arc::clone(&self.repo);
-        Box::pin(async move {
-            let spec = parsed.map_err(|e| e.to_string())?;
-            let found = match repo.resolve(&spec) {
-                Some(installed) => installed,
-                None => {
-                    let mut installed =
-                        repo.install(std::slice::from_ref(&spec))
-                            .await
-                            .map_err(|e| match e {
-                                openfn_repo::RepoError::Install { reason, .. } => {
-                                    reason.to_string()
-                                }
-                                other => other.to_string(),
-                            })?;
-                    installed
-                        .pop()
-                        .ok_or_else(|| "the registry returned nothing to install".to_owned())?
-                }
-            };
-            Ok(InstalledAdaptor {
-                name: found.name,
-                version: found.version,
-                path: found.path,
-            })
         })
     }
 }
