@@ -196,13 +196,14 @@ impl Repo {
                 path: lock_path,
                 source,
             })?;
-        for name in ["node_modules", ".staging"] {
-            let path = self.dir.join(name);
-            match fs::remove_dir_all(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(RepoError::Io { path, source }),
-            }
+        // `.staging` is left alone: another process may be building a tree there right now
+        // (it holds only its alias lock until it commits); leftovers of crashed installs are
+        // removed by the next install of the same alias.
+        let path = self.dir.join("node_modules");
+        match fs::remove_dir_all(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RepoError::Io { path, source }),
         }
         let path = self.dir.join("package.json");
         match fs::remove_file(&path) {
