@@ -1,4 +1,20 @@
 //! The Lightning client: joins `worker:queue`, claims runs, executes them through the engine and
 //! streams their events, logs and dataclips back over Phoenix channels.
 //!
-//! Not here: running or compiling user code (the engine's children do that).
+//! Not here: running or compiling user code (the engine's children do that). The supervisor
+//! passes dataclip bytes through without parsing them unless a rule of the protocol needs to.
+
+pub mod config;
+
+pub use config::{Config, WorkloopSpec};
+
+/// Errors of the worker library.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Bad command line.
+    #[error("{0}")]
+    Cli(String),
+    /// Bad configuration value.
+    #[error("{0}")]
+    Config(String),
+}
