@@ -6,3 +6,13 @@
 //! with their severities, and the Phoenix Channels v2 frame codec.
 //!
 //! Not here: any I/O, any JavaScript, any policy. This crate only describes data.
+//!
+//! Modules:
+//! - [`phoenix`]: Phoenix Channels v2 frames (text and binary), replies and the mock's quirks.
+//!
+//! Every decoder returns [`Error`], which names the field at fault.
+
+mod failure;
+pub mod phoenix;
+
+pub use failure::{Error, Result};
