@@ -4,7 +4,11 @@
 //! Not here: running or compiling user code (the engine's children do that). The supervisor
 //! passes dataclip bytes through without parsing them unless a rule of the protocol needs to.
 
+pub mod auth;
 pub mod config;
+pub mod metrics;
+pub mod redact;
+pub mod socket;
 
 pub use config::{Config, WorkloopSpec};
 
@@ -17,4 +21,7 @@ pub enum WorkerError {
     /// Bad configuration value.
     #[error("{0}")]
     Config(String),
+    /// Worker token minting or run-token verification failed.
+    #[error("{0}")]
+    Token(String),
 }
