@@ -5,12 +5,21 @@
 //! passes dataclip bytes through without parsing them unless a rule of the protocol needs to.
 
 pub mod auth;
+pub mod channel;
 pub mod config;
+pub mod executor;
+pub mod http;
 pub mod metrics;
+pub mod outbox;
 pub mod redact;
+pub mod run;
 pub mod socket;
+pub mod worker;
+pub mod workloop;
 
 pub use config::{Config, WorkloopSpec};
+pub use executor::{EngineEvent, Executor, MockExecutor, Resolvers, RunRequest};
+pub use worker::Worker;
 
 /// Errors of the worker library.
 #[derive(Debug, thiserror::Error)]
