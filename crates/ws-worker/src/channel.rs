@@ -44,7 +44,12 @@ pub struct Channel {
 
 impl Channel {
     /// A channel for `topic`, joined with `params`; nothing is sent until the first push.
-    pub fn new(socket: Socket, topic: impl Into<String>, params: Value, join_timeout: Duration) -> Channel {
+    pub fn new(
+        socket: Socket,
+        topic: impl Into<String>,
+        params: Value,
+        join_timeout: Duration,
+    ) -> Channel {
         let topic = topic.into();
         let pushes = socket.subscribe(&topic);
         Channel {
@@ -72,7 +77,11 @@ impl Channel {
     /// Takes the server pushes received so far (other than lifecycle events, which are
     /// handled here); a `phx_error`/`phx_close` marks the channel for a rejoin.
     pub fn drain_pushes(&self) -> Vec<Frame> {
-        let mut frames: Vec<Frame> = self.buffered.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+        let mut frames: Vec<Frame> = self
+            .buffered
+            .lock()
+            .map(|mut b| std::mem::take(&mut *b))
+            .unwrap_or_default();
         if let Ok(mut rx) = self.pushes.try_lock() {
             while let Ok(f) = rx.try_recv() {
                 frames.push(f);
@@ -129,9 +138,16 @@ impl Channel {
             let epoch = if state.connected {
                 state.epoch
             } else {
-                self.socket.connected_after(state.epoch).await.map_err(|_| ChannelError::Closed)?
+                self.socket
+                    .connected_after(state.epoch)
+                    .await
+                    .map_err(|_| ChannelError::Closed)?
             };
-            match self.socket.join(&self.topic, self.params.clone(), epoch, self.join_timeout).await {
+            match self
+                .socket
+                .join(&self.topic, self.params.clone(), epoch, self.join_timeout)
+                .await
+            {
                 Ok((join_ref, reply)) => {
                     if reply.is_ok() {
                         if let Ok(mut j) = self.joined.lock() {
@@ -153,10 +169,26 @@ impl Channel {
 
     /// Pushes an event and waits for its reply. If the connection drops first, waits for the
     /// reconnect, rejoins, and sends it again: the push is delivered at least once.
-    pub async fn request(&self, event: &str, payload: Value, timeout: Duration) -> Result<Reply, ChannelError> {
+    pub async fn request(
+        &self,
+        event: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Result<Reply, ChannelError> {
         loop {
             let (join_ref, epoch) = self.ensure_joined().await?;
-            match self.socket.push(&self.topic, &join_ref, event, payload.clone(), epoch, timeout).await {
+            match self
+                .socket
+                .push(
+                    &self.topic,
+                    &join_ref,
+                    event,
+                    payload.clone(),
+                    epoch,
+                    timeout,
+                )
+                .await
+            {
                 Ok(reply) => {
                     if !reply.is_ok() && reply.response_text().contains("unmatched topic") {
                         // The server lost our channel: rejoin and resend.
@@ -176,11 +208,20 @@ impl Channel {
     }
 
     /// Pushes once on the current join; a dropped connection is an error, not a resend.
-    pub async fn request_once(&self, event: &str, payload: Value, timeout: Duration) -> Result<Reply, ChannelError> {
+    pub async fn request_once(
+        &self,
+        event: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Result<Reply, ChannelError> {
         let Some((join_ref, epoch)) = self.joined() else {
             return Err(ChannelError::Disconnected);
         };
-        match self.socket.push(&self.topic, &join_ref, event, payload, epoch, timeout).await {
+        match self
+            .socket
+            .push(&self.topic, &join_ref, event, payload, epoch, timeout)
+            .await
+        {
             Ok(reply) => Ok(reply),
             Err(PushError::Disconnected) => {
                 self.mark_unjoined();

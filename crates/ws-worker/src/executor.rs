@@ -96,6 +96,8 @@ pub enum EngineEvent {
         duration_ms: u64,
         next: Vec<String>,
         thread_id: Option<Value>,
+        /// Output over the payload limit: withhold the dataclip.
+        redacted: bool,
     },
     Log {
         level: String,
@@ -122,7 +124,11 @@ pub enum EngineEvent {
 pub trait Executor: Send + Sync + 'static {
     /// Starts a run; events arrive on the returned receiver, ending with `WorkflowComplete` or
     /// `WorkflowError`.
-    fn execute(&self, request: RunRequest, resolvers: Arc<dyn Resolvers>) -> mpsc::UnboundedReceiver<EngineEvent>;
+    fn execute(
+        &self,
+        request: RunRequest,
+        resolvers: Arc<dyn Resolvers>,
+    ) -> mpsc::UnboundedReceiver<EngineEvent>;
 
     /// The engine's version, reported in `run:start`.
     fn version(&self) -> String {
@@ -139,7 +145,11 @@ pub trait Executor: Send + Sync + 'static {
 pub struct MockExecutor;
 
 impl Executor for MockExecutor {
-    fn execute(&self, request: RunRequest, resolvers: Arc<dyn Resolvers>) -> mpsc::UnboundedReceiver<EngineEvent> {
+    fn execute(
+        &self,
+        request: RunRequest,
+        resolvers: Arc<dyn Resolvers>,
+    ) -> mpsc::UnboundedReceiver<EngineEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let timeout = request.options.run_timeout;
@@ -150,7 +160,10 @@ impl Executor for MockExecutor {
                 Err(_) => {
                     let _ = tx.send(EngineEvent::WorkflowError {
                         error_type: "TimeoutError".into(),
-                        message: format!("Workflow failed to return within {}ms", started.elapsed().as_millis()),
+                        message: format!(
+                            "Workflow failed to return within {}ms",
+                            started.elapsed().as_millis()
+                        ),
                         severity: "kill".into(),
                     });
                 }
@@ -168,13 +181,26 @@ fn json_size_mb(v: &Value) -> f64 {
     serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0) as f64 / (1024.0 * 1024.0)
 }
 
-async fn mock_run(request: RunRequest, resolvers: Arc<dyn Resolvers>, tx: mpsc::UnboundedSender<EngineEvent>) {
+async fn mock_run(
+    request: RunRequest,
+    resolvers: Arc<dyn Resolvers>,
+    tx: mpsc::UnboundedSender<EngineEvent>,
+) {
     let plan = &request.plan;
     let empty = Vec::new();
     let jobs = plan.get("jobs").and_then(Value::as_array).unwrap_or(&empty);
-    let edges = plan.get("edges").and_then(Value::as_array).unwrap_or(&empty);
-    let triggers = plan.get("triggers").and_then(Value::as_array).unwrap_or(&empty);
-    let job_by_id: HashMap<&str, &Value> = jobs.iter().filter_map(|j| Some((str_field(j, "id")?, j))).collect();
+    let edges = plan
+        .get("edges")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    let triggers = plan
+        .get("triggers")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    let job_by_id: HashMap<&str, &Value> = jobs
+        .iter()
+        .filter_map(|j| Some((str_field(j, "id")?, j)))
+        .collect();
 
     // Credentials first, in parallel, like the engine's pre-load.
     let mut ids: Vec<String> = Vec::new();
@@ -193,7 +219,11 @@ async fn mock_run(request: RunRequest, resolvers: Arc<dyn Resolvers>, tx: mpsc::
     let results = futures_util::future::join_all(fetches).await;
     let errors: Vec<String> = results
         .iter()
-        .filter_map(|(id, r)| r.as_ref().err().map(|e| format!("Failed to load credential {id}: {e}")))
+        .filter_map(|(id, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("Failed to load credential {id}: {e}"))
+        })
         .collect();
     if !errors.is_empty() {
         let _ = tx.send(EngineEvent::WorkflowError {
@@ -206,11 +236,16 @@ async fn mock_run(request: RunRequest, resolvers: Arc<dyn Resolvers>, tx: mpsc::
     let _ = tx.send(EngineEvent::Log {
         level: "info".into(),
         source: "RTE".into(),
-        message: json!([format!("Memory limit: {}mb", request.options.memory_limit_mb)]),
+        message: json!([format!(
+            "Memory limit: {}mb",
+            request.options.memory_limit_mb
+        )]),
         timestamp: None,
         redacted: false,
     });
-    let _ = tx.send(EngineEvent::WorkflowStart { versions: Map::new() });
+    let _ = tx.send(EngineEvent::WorkflowStart {
+        versions: Map::new(),
+    });
 
     let input: Value = match &request.input {
         Some(bytes) => serde_json::from_slice(bytes).unwrap_or(Value::Null),
@@ -221,7 +256,12 @@ async fn mock_run(request: RunRequest, resolvers: Arc<dyn Resolvers>, tx: mpsc::
     let start_jobs: Vec<String> = match start {
         Some(s) if job_by_id.contains_key(s) => vec![s.to_string()],
         _ => {
-            let tid = start.map(str::to_string).or_else(|| triggers.first().and_then(|t| str_field(t, "id")).map(str::to_string));
+            let tid = start.map(str::to_string).or_else(|| {
+                triggers
+                    .first()
+                    .and_then(|t| str_field(t, "id"))
+                    .map(str::to_string)
+            });
             edges
                 .iter()
                 .filter(|e| tid.is_some() && str_field(e, "source_trigger_id") == tid.as_deref())
@@ -243,14 +283,24 @@ async fn mock_run(request: RunRequest, resolvers: Arc<dyn Resolvers>, tx: mpsc::
     }
     let mut leaves: Vec<(String, Value)> = Vec::new();
     let payload_limit = request.options.payload_limit_mb;
-    let log_limit = request.options.log_payload_limit_mb.unwrap_or(payload_limit);
+    let log_limit = request
+        .options
+        .log_payload_limit_mb
+        .unwrap_or(payload_limit);
     while !queue.is_empty() {
         let (job_id, state_in) = queue.remove(0);
-        let Some(job) = job_by_id.get(job_id.as_str()) else { continue };
+        let Some(job) = job_by_id.get(job_id.as_str()) else {
+            continue;
+        };
         let started = Instant::now();
-        let _ = tx.send(EngineEvent::JobStart { job_id: job_id.clone() });
+        let _ = tx.send(EngineEvent::JobStart {
+            job_id: job_id.clone(),
+        });
         let body = str_field(job, "body").unwrap_or("");
-        let mut out = serde_json::from_str::<Value>(body).ok().filter(Value::is_object).unwrap_or_else(|| state_in.clone());
+        let mut out = serde_json::from_str::<Value>(body)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| state_in.clone());
         let mut fail = None;
         if let Value::Object(map) = &mut out {
             if let Some(ms) = map.remove("__sleep").and_then(|v| v.as_u64()) {
@@ -259,8 +309,18 @@ async fn mock_run(request: RunRequest, resolvers: Arc<dyn Resolvers>, tx: mpsc::
             if let Some(text) = map.remove("__log") {
                 let message = json!([text]);
                 let redacted = json_size_mb(&message) > log_limit;
-                let message = if redacted { json!(["[REDACTED: Message length exceeds payload limit]"]) } else { message };
-                let _ = tx.send(EngineEvent::Log { level: "info".into(), source: "JOB".into(), message, timestamp: None, redacted });
+                let message = if redacted {
+                    json!(["[REDACTED: Message length exceeds payload limit]"])
+                } else {
+                    message
+                };
+                let _ = tx.send(EngineEvent::Log {
+                    level: "info".into(),
+                    source: "JOB".into(),
+                    message,
+                    timestamp: None,
+                    redacted,
+                });
             }
             if let Some(msg) = map.remove("__crash") {
                 let _ = tx.send(EngineEvent::WorkflowError {
@@ -274,7 +334,10 @@ async fn mock_run(request: RunRequest, resolvers: Arc<dyn Resolvers>, tx: mpsc::
                 let message = msg.as_str().unwrap_or("fail").to_string();
                 let errors = map.entry("errors").or_insert_with(|| json!({}));
                 if let Value::Object(e) = errors {
-                    e.insert(job_id.clone(), json!({"name": "JobError", "message": message, "severity": "fail"}));
+                    e.insert(
+                        job_id.clone(),
+                        json!({"name": "JobError", "message": message, "severity": "fail"}),
+                    );
                 }
                 fail = Some(message);
             }
@@ -299,10 +362,15 @@ async fn mock_run(request: RunRequest, resolvers: Arc<dyn Resolvers>, tx: mpsc::
             let _ = tx.send(EngineEvent::JobError {
                 job_id: job_id.clone(),
                 state: out.clone(),
-                error: StepError { severity: "fail".into(), error_type: "JobError".into(), message },
+                error: StepError {
+                    severity: "fail".into(),
+                    error_type: "JobError".into(),
+                    message,
+                },
                 duration_ms,
                 next: next.clone(),
                 thread_id: Some(json!(1)),
+                redacted: json_size_mb(&out) > payload_limit,
             });
         } else {
             let redacted = json_size_mb(&out) > payload_limit;

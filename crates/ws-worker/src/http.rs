@@ -26,19 +26,32 @@ async fn ok() -> &'static str {
 }
 
 async fn readyz(State(w): State<Worker>) -> impl IntoResponse {
-    if w.ready() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") }
+    if w.ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
 }
 
 async fn metrics(State(w): State<Worker>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], w.metrics_text())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        w.metrics_text(),
+    )
 }
 
 async fn claim(State(w): State<Worker>) -> axum::response::Response {
-    if w.claim_all().await { (StatusCode::OK, "complete").into_response() } else { StatusCode::NO_CONTENT.into_response() }
+    if w.claim_all().await {
+        (StatusCode::OK, "complete").into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
 }
 
 /// Serves `listener` until the worker starts shutting down.
 pub async fn serve(listener: tokio::net::TcpListener, worker: Worker) -> std::io::Result<()> {
     let w = worker.clone();
-    axum::serve(listener, router(worker)).with_graceful_shutdown(async move { w.shutdown_started().await }).await
+    axum::serve(listener, router(worker))
+        .with_graceful_shutdown(async move { w.shutdown_started().await })
+        .await
 }

@@ -19,7 +19,9 @@ fn init_tracing(config: &Config) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WORKER_LOG_FILTER")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -31,7 +33,9 @@ fn main() {
         Ok(c) => c,
         Err(openfn_ws_worker::WorkerError::Cli(text)) => {
             // clap renders help and version as "errors" too.
-            let is_info = text.starts_with("Usage") || text.starts_with("ws-worker") || text.contains("\nUsage");
+            let is_info = text.starts_with("Usage")
+                || text.starts_with("ws-worker")
+                || text.contains("\nUsage");
             if is_info && !text.starts_with("error") {
                 print!("{text}");
                 std::process::exit(0);
@@ -44,7 +48,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -80,7 +87,10 @@ async fn async_main(config: Config) -> anyhow::Result<i32> {
     let w = worker.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };

@@ -22,8 +22,16 @@ pub enum Outgoing {
 
 #[derive(Debug, Clone)]
 enum Item {
-    Event { event: String, payload: Value, size: usize },
-    Log { line: Value, size: usize, direct: bool },
+    Event {
+        event: String,
+        payload: Value,
+        size: usize,
+    },
+    Log {
+        line: Value,
+        size: usize,
+        direct: bool,
+    },
 }
 
 impl Item {
@@ -40,7 +48,12 @@ fn estimate(v: &Value) -> usize {
         Value::Number(_) => 12,
         Value::String(s) => s.len() + 2,
         Value::Array(a) => 2 + a.iter().map(estimate).sum::<usize>() + a.len(),
-        Value::Object(m) => 2 + m.iter().map(|(k, v)| k.len() + 4 + estimate(v)).sum::<usize>(),
+        Value::Object(m) => {
+            2 + m
+                .iter()
+                .map(|(k, v)| k.len() + 4 + estimate(v))
+                .sum::<usize>()
+        }
     }
 }
 
@@ -58,14 +71,25 @@ pub struct Outbox {
 impl Outbox {
     /// An empty outbox holding at most about `budget` bytes of payload.
     pub fn new(budget: usize) -> Outbox {
-        Outbox { queue: VecDeque::new(), bytes: 0, budget, closed: false, withheld: HashSet::new(), dropped_logs: 0 }
+        Outbox {
+            queue: VecDeque::new(),
+            bytes: 0,
+            budget,
+            closed: false,
+            withheld: HashSet::new(),
+            dropped_logs: 0,
+        }
     }
 
     /// Queues an event.
     pub fn push_event(&mut self, event: &str, payload: Value) {
         let size = estimate(&payload);
         self.bytes += size;
-        self.queue.push_back(Item::Event { event: event.to_string(), payload, size });
+        self.queue.push_back(Item::Event {
+            event: event.to_string(),
+            payload,
+            size,
+        });
         self.compact();
     }
 
@@ -151,16 +175,26 @@ impl Outbox {
             if self.bytes <= self.budget {
                 break;
             }
-            if let Item::Event { event, payload, size } = item
+            if let Item::Event {
+                event,
+                payload,
+                size,
+            } = item
                 && event == "step:complete"
                 && let Some(map) = payload.as_object_mut()
                 && map.contains_key("output_dataclip")
             {
-                let body = map.remove("output_dataclip").map(|v| estimate(&v)).unwrap_or(0);
+                let body = map
+                    .remove("output_dataclip")
+                    .map(|v| estimate(&v))
+                    .unwrap_or(0);
                 if let Some(Value::String(id)) = map.remove("output_dataclip_id") {
                     newly_withheld.push(id);
                 }
-                map.insert("output_dataclip_error".into(), Value::String("DATACLIP_TOO_LARGE".into()));
+                map.insert(
+                    "output_dataclip_error".into(),
+                    Value::String("DATACLIP_TOO_LARGE".into()),
+                );
                 *size = size.saturating_sub(body);
                 self.bytes = self.bytes.saturating_sub(body);
             }
@@ -175,7 +209,11 @@ impl Outbox {
                         "run:complete" => "final_dataclip_id",
                         _ => continue,
                     };
-                    if map.get(key).and_then(Value::as_str).is_some_and(|id| newly_withheld.iter().any(|w| w == id)) {
+                    if map
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| newly_withheld.iter().any(|w| w == id))
+                    {
                         map.remove(key);
                     }
                 }
@@ -187,7 +225,11 @@ impl Outbox {
             if self.bytes <= self.budget {
                 break;
             }
-            if let Item::Event { event, payload, size } = item
+            if let Item::Event {
+                event,
+                payload,
+                size,
+            } = item
                 && event == "run:complete"
                 && let Some(map) = payload.as_object_mut()
                 && let Some(state) = map.remove("final_state")
@@ -199,7 +241,13 @@ impl Outbox {
         }
         // 3. The oldest log lines.
         while self.bytes > self.budget {
-            let Some(pos) = self.queue.iter().position(|i| matches!(i, Item::Log { .. })) else { break };
+            let Some(pos) = self
+                .queue
+                .iter()
+                .position(|i| matches!(i, Item::Log { .. }))
+            else {
+                break;
+            };
             if let Some(item) = self.queue.remove(pos) {
                 self.bytes = self.bytes.saturating_sub(item.size());
                 self.dropped_logs += 1;
@@ -227,12 +275,16 @@ mod tests {
         o.push_log(log(99), true);
         o.push_log(log(5), false);
         o.push_event("run:complete", json!({"reason": "success"}));
-        assert!(matches!(o.take(true, 3), Some(Outgoing::Event { event, .. }) if event == "run:start"));
+        assert!(
+            matches!(o.take(true, 3), Some(Outgoing::Event { event, .. }) if event == "run:start")
+        );
         assert!(matches!(o.take(true, 3), Some(Outgoing::Logs(l)) if l.len() == 3));
         assert!(matches!(o.take(true, 3), Some(Outgoing::Logs(l)) if l.len() == 2));
         assert!(matches!(o.take(true, 3), Some(Outgoing::Logs(l)) if l == vec![log(99)]));
         assert!(matches!(o.take(true, 3), Some(Outgoing::Logs(l)) if l == vec![log(5)]));
-        assert!(matches!(o.take(false, 3), Some(Outgoing::Event { event, .. }) if event == "run:complete"));
+        assert!(
+            matches!(o.take(false, 3), Some(Outgoing::Event { event, .. }) if event == "run:complete")
+        );
         assert!(o.take(true, 3).is_none());
         assert_eq!(o.bytes(), 0);
     }
@@ -254,7 +306,10 @@ mod tests {
             "step:complete",
             json!({"step_id": "s1", "output_dataclip_id": "d1", "output_dataclip": big.clone(), "reason": "success"}),
         );
-        o.push_event("step:start", json!({"step_id": "s2", "job_id": "j2", "input_dataclip_id": "d1"}));
+        o.push_event(
+            "step:start",
+            json!({"step_id": "s2", "job_id": "j2", "input_dataclip_id": "d1"}),
+        );
         o.push_event(
             "step:complete",
             json!({"step_id": "s2", "output_dataclip_id": "d2", "output_dataclip": big.clone(), "reason": "success"}),
@@ -264,7 +319,10 @@ mod tests {
         for i in 0..50 {
             o.push_log(log(i), false);
         }
-        o.push_event("run:complete", json!({"final_state": {"data": big}, "final_dataclip_id": "d2", "reason": "success"}));
+        o.push_event(
+            "run:complete",
+            json!({"final_state": {"data": big}, "final_dataclip_id": "d2", "reason": "success"}),
+        );
         assert!(o.bytes() <= 1500, "{}", o.bytes());
         assert!(o.dropped_logs() > 0);
         let mut events = Vec::new();
@@ -274,10 +332,22 @@ mod tests {
             }
         }
         let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
-        assert_eq!(names, ["step:start", "step:complete", "step:start", "step:complete", "run:complete"]);
+        assert_eq!(
+            names,
+            [
+                "step:start",
+                "step:complete",
+                "step:start",
+                "step:complete",
+                "run:complete"
+            ]
+        );
         assert_eq!(events[1].1["output_dataclip_error"], "DATACLIP_TOO_LARGE");
         assert!(events[1].1.get("output_dataclip_id").is_none());
-        assert!(events[2].1.get("input_dataclip_id").is_none(), "reference to a withheld dataclip dropped");
+        assert!(
+            events[2].1.get("input_dataclip_id").is_none(),
+            "reference to a withheld dataclip dropped"
+        );
         assert_eq!(events[4].1["reason"], "success");
     }
 
@@ -339,7 +409,12 @@ mod tests {
             }
         }
         let mut checked = 0;
-        let s = S { produced: 0, outbox: Outbox::new(1 << 20), in_flight: None, received: Vec::new() };
+        let s = S {
+            produced: 0,
+            outbox: Outbox::new(1 << 20),
+            in_flight: None,
+            received: Vec::new(),
+        };
         explore(s, 14, &mut checked);
         assert!(checked > 100, "complete schedules checked: {checked}");
     }

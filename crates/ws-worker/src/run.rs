@@ -16,7 +16,9 @@ use tracing::Instrument as _;
 
 use crate::channel::{Channel, ChannelError};
 use crate::config::Config;
-use crate::executor::{BoxFuture, Collections, EngineEvent, Executor, Resolvers, RunOptions, RunRequest, StepError};
+use crate::executor::{
+    BoxFuture, Collections, EngineEvent, Executor, Resolvers, RunOptions, RunRequest, StepError,
+};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Outgoing};
 use crate::redact::Redactor;
@@ -46,7 +48,10 @@ pub struct ClaimedRun {
 
 /// Microseconds since the epoch as a string (16 digits), `offset_ms` earlier.
 pub fn timestamp_us(offset_ms: u64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
     now.saturating_sub(u128::from(offset_ms) * 1000).to_string()
 }
 
@@ -56,11 +61,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// Reads or takes from the outbox.
     fn with<T>(&self, f: impl FnOnce(&mut Outbox) -> T) -> T {
-        let out = match self.outbox.lock() {
+        match self.outbox.lock() {
             Ok(mut o) => f(&mut o),
             Err(p) => f(&mut p.into_inner()),
-        };
+        }
+    }
+
+    /// Adds to the outbox and wakes the sender.
+    fn push<T>(&self, f: impl FnOnce(&mut Outbox) -> T) -> T {
+        let out = self.with(f);
         self.notify.notify_one();
         out
     }
@@ -77,8 +88,12 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
     let cfg = ctx.config.clone();
     let msg_timeout = cfg.message_timeout;
     let topic = format!("run:{}", claimed.id);
-    let channel =
-        Arc::new(Channel::new(ctx.socket.clone(), topic, json!({ "token": claimed.token }), msg_timeout));
+    let channel = Arc::new(Channel::new(
+        ctx.socket.clone(),
+        topic,
+        json!({ "token": claimed.token }),
+        msg_timeout,
+    ));
     if let Err(e) = channel.ensure_joined().await {
         tracing::error!("failed to join run channel: {e}; the run will be lost");
         channel.leave();
@@ -90,13 +105,18 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
         Ok(r) if r.is_ok() => match r.into_json() {
             Ok(v) if v.is_object() => v,
             Ok(_) | Err(_) => {
-                tracing::error!("fetch:plan returned something that is not a plan; the run will be lost");
+                tracing::error!(
+                    "fetch:plan returned something that is not a plan; the run will be lost"
+                );
                 channel.leave();
                 return None;
             }
         },
         Ok(r) => {
-            tracing::error!("fetch:plan refused: {}; the run will be lost", r.response_text());
+            tracing::error!(
+                "fetch:plan refused: {}; the run will be lost",
+                r.response_text()
+            );
             channel.leave();
             return None;
         }
@@ -107,39 +127,81 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
         }
     };
 
-    let options = plan.get("options").and_then(Value::as_object).cloned().unwrap_or_default();
-    let payload_limit_mb = options.get("payload_limit_mb").and_then(Value::as_f64).unwrap_or(cfg.payload_limit_mb);
-    let log_payload_limit_mb =
-        options.get("log_payload_limit_mb").and_then(Value::as_f64).or(cfg.log_payload_limit_mb);
+    let options = plan
+        .get("options")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let payload_limit_mb = options
+        .get("payload_limit_mb")
+        .and_then(Value::as_f64)
+        .unwrap_or(cfg.payload_limit_mb);
+    let log_payload_limit_mb = options
+        .get("log_payload_limit_mb")
+        .and_then(Value::as_f64)
+        .or(cfg.log_payload_limit_mb);
     let run_options = RunOptions {
         run_timeout: options
             .get("run_timeout_ms")
             .and_then(Value::as_u64)
             .map(Duration::from_millis)
             .unwrap_or(cfg.max_run_duration),
-        memory_limit_mb: options.get("run_memory_limit_mb").and_then(Value::as_u64).unwrap_or(cfg.run_memory_mb),
+        memory_limit_mb: options
+            .get("run_memory_limit_mb")
+            .and_then(Value::as_u64)
+            .unwrap_or(cfg.run_memory_mb),
         payload_limit_mb,
         log_payload_limit_mb,
-        sanitize: options.get("sanitize").and_then(Value::as_str).map(str::to_string),
-        job_log_level: options.get("job_log_level").and_then(Value::as_str).map(str::to_string),
+        sanitize: options
+            .get("sanitize")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        job_log_level: options
+            .get("job_log_level")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         state_props_to_remove: cfg.state_props_to_remove.clone(),
     };
     let output_dataclips = options.get("output_dataclips") != Some(&Value::Bool(false));
 
-    let shared = Arc::new(Shared { outbox: Mutex::new(Outbox::new(OUTBOX_BUDGET)), notify: Notify::new() });
+    let shared = Arc::new(Shared {
+        outbox: Mutex::new(Outbox::new(OUTBOX_BUDGET)),
+        notify: Notify::new(),
+    });
     let redactor = Redactor::new();
     let sender = tokio::spawn(
-        sender(ctx.clone(), channel.clone(), shared.clone(), redactor.clone(), claimed.id.clone())
-            .instrument(tracing::Span::current()),
+        sender(
+            ctx.clone(),
+            channel.clone(),
+            shared.clone(),
+            redactor.clone(),
+            claimed.id.clone(),
+        )
+        .instrument(tracing::Span::current()),
     );
 
-    let dataclip_id = plan.get("dataclip_id").and_then(Value::as_str).map(str::to_string);
-    let mut mapper = Mapper::new(&plan, dataclip_id.clone(), output_dataclips, &run_options, &ctx);
+    let dataclip_id = plan
+        .get("dataclip_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut mapper = Mapper::new(
+        &plan,
+        dataclip_id.clone(),
+        output_dataclips,
+        &run_options,
+        &ctx,
+    );
 
     let input = match &dataclip_id {
         None => Ok(None),
-        Some(id) => match channel.request("fetch:dataclip", json!({ "id": id }), msg_timeout).await {
-            Ok(r) if r.is_ok() => r.bytes().map(|b| Some(b.into_owned())).map_err(|e| e.to_string()),
+        Some(id) => match channel
+            .request("fetch:dataclip", json!({ "id": id }), msg_timeout)
+            .await
+        {
+            Ok(r) if r.is_ok() => r
+                .bytes()
+                .map(|b| Some(b.into_owned()))
+                .map_err(|e| e.to_string()),
             Ok(r) => Err(r.response_text()),
             Err(e) => Err(e.to_string()),
         }
@@ -154,7 +216,10 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
         Ok(input) => {
             let collections = cfg.collections_url.as_ref().map(|url| Collections {
                 url: url.clone(),
-                version: cfg.collections_version.clone().unwrap_or_else(|| "latest".into()),
+                version: cfg
+                    .collections_version
+                    .clone()
+                    .unwrap_or_else(|| "latest".into()),
                 token: claimed.token.clone(),
             });
             let request = RunRequest {
@@ -165,8 +230,11 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
                 collections,
                 monorepo_dir: cfg.monorepo_dir.clone(),
             };
-            let resolvers: Arc<dyn Resolvers> =
-                Arc::new(LightningResolvers { channel: channel.clone(), timeout: msg_timeout, redactor: redactor.clone() });
+            let resolvers: Arc<dyn Resolvers> = Arc::new(LightningResolvers {
+                channel: channel.clone(),
+                timeout: msg_timeout,
+                redactor: redactor.clone(),
+            });
             let mut events = ctx.executor.execute(request, resolvers);
             let mut finished = false;
             while let Some(event) = events.recv().await {
@@ -176,11 +244,16 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
                 }
             }
             if !finished {
-                mapper.error_completion(&shared, "exception", "ExecutionError", "the engine stopped without completing the run");
+                mapper.error_completion(
+                    &shared,
+                    "exception",
+                    "ExecutionError",
+                    "the engine stopped without completing the run",
+                );
             }
         }
     }
-    shared.with(Outbox::close);
+    shared.push(Outbox::close);
     let sent = match sender.await {
         Ok(sent) => sent,
         Err(e) => {
@@ -210,9 +283,14 @@ impl Resolvers for LightningResolvers {
         let timeout = self.timeout;
         let redactor = self.redactor.clone();
         Box::pin(async move {
-            match channel.request("fetch:credential", json!({ "id": id }), timeout).await {
+            match channel
+                .request("fetch:credential", json!({ "id": id }), timeout)
+                .await
+            {
                 Ok(r) if r.is_ok() => {
-                    let body = r.into_json().map_err(|e| format!("[fetch:credential] {e}"))?;
+                    let body = r
+                        .into_json()
+                        .map_err(|e| format!("[fetch:credential] {e}"))?;
                     redactor.add_credential(&body);
                     Ok(body)
                 }
@@ -260,8 +338,14 @@ impl Mapper {
     ) -> Mapper {
         let empty = Vec::new();
         let jobs = plan.get("jobs").and_then(Value::as_array).unwrap_or(&empty);
-        let edges = plan.get("edges").and_then(Value::as_array).unwrap_or(&empty);
-        let triggers = plan.get("triggers").and_then(Value::as_array).unwrap_or(&empty);
+        let edges = plan
+            .get("edges")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty);
+        let triggers = plan
+            .get("triggers")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty);
         let start = str_of(plan, "starting_node_id");
         let mut start_jobs = HashSet::new();
         if let Some(s) = start
@@ -306,11 +390,22 @@ impl Mapper {
             "level": level,
             "timestamp": timestamp_us(10),
         });
-        shared.with(|o| o.push_log(line, true));
+        shared.push(|o| o.push_log(line, true));
     }
 
-    fn reason_logs(&self, shared: &Shared, reason: &str, error_type: Option<&str>, message: Option<&str>) {
-        self.worker_log(shared, "R/T", "info", json!([format!("Run complete with status: {reason}")]));
+    fn reason_logs(
+        &self,
+        shared: &Shared,
+        reason: &str,
+        error_type: Option<&str>,
+        message: Option<&str>,
+    ) {
+        self.worker_log(
+            shared,
+            "R/T",
+            "info",
+            json!([format!("Run complete with status: {reason}")]),
+        );
         if reason != "success" {
             let t = error_type.unwrap_or("Error");
             let m = message.unwrap_or("unknown");
@@ -331,11 +426,12 @@ impl Mapper {
                 "error_type": error_type,
                 "error_message": message,
             });
-            shared.with(|o| o.push_event("step:complete", payload));
+            shared.push(|o| o.push_event("step:complete", payload));
         }
         self.reason_logs(shared, reason, Some(error_type), Some(message));
-        let payload = json!({ "reason": reason, "error_type": error_type, "error_message": message });
-        shared.with(|o| o.push_event("run:complete", payload));
+        let payload =
+            json!({ "reason": reason, "error_type": error_type, "error_message": message });
+        shared.push(|o| o.push_event("run:complete", payload));
         self.final_reason = reason.to_string();
     }
 
@@ -354,15 +450,29 @@ impl Mapper {
                     .map(|(k, v)| {
                         let v = match v {
                             Value::String(s) => s.clone(),
-                            Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
+                            Value::Array(a) => a
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             other => other.to_string(),
                         };
                         format!("    {k:<22}{v}")
                     })
                     .collect::<Vec<_>>()
                     .join("\n");
-                shared.with(|o| o.push_event("run:start", json!({ "versions": all, "timestamp": timestamp_us(0) })));
-                self.worker_log(shared, "RTE", "info", json!([format!("Payload limit: {}mb", self.payload_limit_mb)]));
+                shared.push(|o| {
+                    o.push_event(
+                        "run:start",
+                        json!({ "versions": all, "timestamp": timestamp_us(0) }),
+                    )
+                });
+                self.worker_log(
+                    shared,
+                    "RTE",
+                    "info",
+                    json!([format!("Payload limit: {}mb", self.payload_limit_mb)]),
+                );
                 self.worker_log(shared, "VER", "info", json!([format!("Versions:\n{text}")]));
                 false
             }
@@ -374,42 +484,107 @@ impl Mapper {
                     None => None,
                 };
                 let input = input.filter(|id| !shared.with(|o| o.is_withheld(id)));
-                let mut payload = json!({ "step_id": step_id, "job_id": job_id, "timestamp": timestamp_us(0) });
+                let mut payload =
+                    json!({ "step_id": step_id, "job_id": job_id, "timestamp": timestamp_us(0) });
                 if let (Some(id), Some(map)) = (input, payload.as_object_mut()) {
                     map.insert("input_dataclip_id".into(), json!(id));
                 }
-                shared.with(|o| o.push_event("step:start", payload));
+                shared.push(|o| o.push_event("step:start", payload));
                 self.active = Some((job_id, step_id));
                 false
             }
-            EngineEvent::JobComplete { job_id, state, duration_ms, next, mem, thread_id, redacted } => {
-                let (reason, error_type, error_message) = match state.get("errors").and_then(|e| e.get(&job_id)) {
-                    Some(err) => (
-                        "fail".to_string(),
-                        str_of(err, "name").or_else(|| str_of(err, "type")).map(str::to_string),
-                        str_of(err, "message").map(str::to_string),
-                    ),
-                    None => ("success".to_string(), None, None),
-                };
-                self.step_complete(shared, job_id, state, duration_ms, next, mem, thread_id, redacted, reason, error_type, error_message);
+            EngineEvent::JobComplete {
+                job_id,
+                state,
+                duration_ms,
+                next,
+                mem,
+                thread_id,
+                redacted,
+            } => {
+                let (reason, error_type, error_message) =
+                    match state.get("errors").and_then(|e| e.get(&job_id)) {
+                        Some(err) => (
+                            "fail".to_string(),
+                            str_of(err, "name")
+                                .or_else(|| str_of(err, "type"))
+                                .map(str::to_string),
+                            str_of(err, "message").map(str::to_string),
+                        ),
+                        None => ("success".to_string(), None, None),
+                    };
+                self.step_complete(
+                    shared,
+                    job_id,
+                    state,
+                    duration_ms,
+                    next,
+                    mem,
+                    thread_id,
+                    redacted,
+                    reason,
+                    error_type,
+                    error_message,
+                );
                 false
             }
-            EngineEvent::JobError { job_id, state, error, duration_ms, next, thread_id } => {
-                let StepError { severity, error_type, message } = error;
+            EngineEvent::JobError {
+                job_id,
+                state,
+                error,
+                duration_ms,
+                next,
+                thread_id,
+                redacted,
+            } => {
+                let StepError {
+                    severity,
+                    error_type,
+                    message,
+                } = error;
                 let (reason, t, m) = match state.get("errors").and_then(|e| e.get(&job_id)) {
                     Some(err) if severity == "fail" || severity.is_empty() => (
                         "fail".to_string(),
                         str_of(err, "name").map(str::to_string).or(Some(error_type)),
                         str_of(err, "message").map(str::to_string).or(Some(message)),
                     ),
-                    _ => (if severity.is_empty() { "crash".to_string() } else { severity }, Some(error_type), Some(message)),
+                    _ => (
+                        if severity.is_empty() {
+                            "crash".to_string()
+                        } else {
+                            severity
+                        },
+                        Some(error_type),
+                        Some(message),
+                    ),
                 };
-                self.step_complete(shared, job_id, state, duration_ms, next, None, thread_id, false, reason, t, m);
+                self.step_complete(
+                    shared,
+                    job_id,
+                    state,
+                    duration_ms,
+                    next,
+                    None,
+                    thread_id,
+                    redacted,
+                    reason,
+                    t,
+                    m,
+                );
                 false
             }
-            EngineEvent::Log { level, source, message, timestamp, redacted } => {
+            EngineEvent::Log {
+                level,
+                source,
+                message,
+                timestamp,
+                redacted,
+            } => {
                 let message = if redacted {
-                    json!([format!("(Log message redacted: exceeds {}mb memory limit)", self.log_limit_mb)])
+                    json!([format!(
+                        "(Log message redacted: exceeds {}mb memory limit)",
+                        self.log_limit_mb
+                    )])
                 } else {
                     match message {
                         Value::String(s) => match serde_json::from_str::<Value>(&s) {
@@ -432,16 +607,25 @@ impl Mapper {
                 if let (Some((_, step_id)), Some(map)) = (&self.active, line.as_object_mut()) {
                     map.insert("step_id".into(), json!(step_id));
                 }
-                shared.with(|o| o.push_log(line, false));
+                shared.push(|o| o.push_log(line, false));
                 false
             }
             EngineEvent::WorkflowComplete { state } => {
                 let failed = self.leaves.iter().find(|l| l.reason == "fail");
                 let (reason, error_type, error_message) = match failed {
-                    Some(l) => ("fail".to_string(), l.error_type.clone(), l.error_message.clone()),
+                    Some(l) => (
+                        "fail".to_string(),
+                        l.error_type.clone(),
+                        l.error_message.clone(),
+                    ),
                     None => ("success".to_string(), None, None),
                 };
-                self.reason_logs(shared, &reason, error_type.as_deref(), error_message.as_deref());
+                self.reason_logs(
+                    shared,
+                    &reason,
+                    error_type.as_deref(),
+                    error_message.as_deref(),
+                );
                 let mut payload = json!({
                     "timestamp": timestamp_us(0),
                     "final_state": state,
@@ -457,19 +641,30 @@ impl Mapper {
                     map.insert("final_dataclip_id".into(), json!(id));
                 }
                 tracing::debug!(leaves = ?self.leaves.iter().map(|l| l.job_id.as_str()).collect::<Vec<_>>(), "workflow complete");
-                shared.with(|o| o.push_event("run:complete", payload));
+                shared.push(|o| o.push_event("run:complete", payload));
                 self.final_reason = reason;
                 true
             }
-            EngineEvent::WorkflowError { error_type, message, severity } => {
-                let reason = if severity.is_empty() { "exception".to_string() } else { severity };
+            EngineEvent::WorkflowError {
+                error_type,
+                message,
+                severity,
+            } => {
+                let reason = if severity.is_empty() {
+                    "exception".to_string()
+                } else {
+                    severity
+                };
                 self.error_completion(shared, &reason, &error_type, &message);
                 true
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one call site per engine event kind; a struct would only rename the fields")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per engine event kind; a struct would only rename the fields"
+    )]
     fn step_complete(
         &mut self,
         shared: &Shared,
@@ -530,18 +725,30 @@ impl Mapper {
             }
             p.insert("webhook_response".into(), Value::Object(w));
         }
-        shared.with(|o| o.push_event("step:complete", Value::Object(p)));
+        shared.push(|o| o.push_event("step:complete", Value::Object(p)));
         for n in &next {
             self.input_for.insert(n.clone(), dataclip_id.clone());
         }
         if next.is_empty() {
-            self.leaves.push(Leaf { job_id, reason, error_type, error_message, dataclip_id });
+            self.leaves.push(Leaf {
+                job_id,
+                reason,
+                error_type,
+                error_message,
+                dataclip_id,
+            });
         }
     }
 }
 
 /// Drains the outbox in order; returns whether `run:complete` was acknowledged.
-async fn sender(ctx: Arc<RunContext>, channel: Arc<Channel>, shared: Arc<Shared>, redactor: Redactor, run_id: String) -> bool {
+async fn sender(
+    ctx: Arc<RunContext>,
+    channel: Arc<Channel>,
+    shared: Arc<Shared>,
+    redactor: Redactor,
+    run_id: String,
+) -> bool {
     let cfg = &ctx.config;
     loop {
         let notified = shared.notify.notified();
@@ -578,14 +785,18 @@ async fn sender(ctx: Arc<RunContext>, channel: Arc<Channel>, shared: Arc<Shared>
                         let notified = shared.notify.notified();
                         let (more, blocked) = shared.with(|o| {
                             let more = o.take_more_logs(cfg.batch_limit - lines.len());
-                            (more, (!o.is_empty() && !o.head_is_batchable_log()) || o.is_closed())
+                            (
+                                more,
+                                (!o.is_empty() && !o.head_is_batchable_log()) || o.is_closed(),
+                            )
                         });
                         lines.extend(more);
                         if blocked || lines.len() >= cfg.batch_limit {
                             break;
                         }
                         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                            let more = shared.with(|o| o.take_more_logs(cfg.batch_limit - lines.len()));
+                            let more =
+                                shared.with(|o| o.take_more_logs(cfg.batch_limit - lines.len()));
                             lines.extend(more);
                             break;
                         }
@@ -593,7 +804,13 @@ async fn sender(ctx: Arc<RunContext>, channel: Arc<Channel>, shared: Arc<Shared>
                     for l in &mut lines {
                         redact_line(&redactor, l);
                     }
-                    send_with_retry(&ctx, &channel, "run:batch_logs", json!({ "run_id": run_id, "logs": lines })).await;
+                    send_with_retry(
+                        &ctx,
+                        &channel,
+                        "run:batch_logs",
+                        json!({ "run_id": run_id, "logs": lines }),
+                    )
+                    .await;
                 } else {
                     for mut l in lines {
                         redact_line(&redactor, &mut l);
@@ -620,7 +837,12 @@ fn redact_line(redactor: &Redactor, line: &mut Value) {
 /// Pushes one event: a dropped connection is handled by the channel (rejoin, resend); a
 /// timeout or rejection is retried with backoff; a rejected `run:complete` falls back to a
 /// payload without `final_state`. Returns whether it was acknowledged.
-async fn send_with_retry(ctx: &RunContext, channel: &Channel, event: &str, mut payload: Value) -> bool {
+async fn send_with_retry(
+    ctx: &RunContext,
+    channel: &Channel,
+    event: &str,
+    mut payload: Value,
+) -> bool {
     let timeout = ctx.config.message_timeout;
     let size = serde_json::to_vec(&payload).map(|b| b.len()).unwrap_or(0);
     ctx.metrics.payload(event, size);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, watch};
 
+use crate::WorkerError;
 use crate::auth::{RunTokenVerifier, worker_id, worker_token};
 use crate::channel::{Channel, ChannelError};
 use crate::config::Config;
@@ -16,7 +17,6 @@ use crate::metrics::Metrics;
 use crate::run::{self, ClaimedRun, RunContext};
 use crate::socket::{Socket, SocketConfig};
 use crate::workloop::{Backoff, Slots, Workloop};
-use crate::WorkerError;
 
 /// The result of one claim attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +90,18 @@ impl Worker {
             json!({ "capacity": config.capacity(), "queues": queues }),
             config.claim_timeout,
         ));
-        let loops: Vec<Arc<Workloop>> =
-            config.workloops.iter().enumerate().map(|(i, s)| Arc::new(Workloop::new(i, s.clone()))).collect();
-        let run_ctx = Arc::new(RunContext { config: config.clone(), socket: socket.clone(), executor, metrics: metrics.clone() });
+        let loops: Vec<Arc<Workloop>> = config
+            .workloops
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Arc::new(Workloop::new(i, s.clone())))
+            .collect();
+        let run_ctx = Arc::new(RunContext {
+            config: config.clone(),
+            socket: socket.clone(),
+            executor,
+            metrics: metrics.clone(),
+        });
         let shared = Arc::new(Shared {
             config,
             worker_id: id,
@@ -180,7 +189,10 @@ impl Worker {
             .iter()
             .filter(|w| w.slots().free() > 0)
             .map(|w| claim(self.shared.clone(), w.clone()));
-        futures_util::future::join_all(attempts).await.iter().any(|o| matches!(o, ClaimOutcome::Got(n) if *n > 0))
+        futures_util::future::join_all(attempts)
+            .await
+            .iter()
+            .any(|o| matches!(o, ClaimOutcome::Got(n) if *n > 0))
     }
 
     /// Prometheus text for `/metrics`.
@@ -292,8 +304,12 @@ pub async fn claim(s: Arc<Shared>, wl: Arc<Workloop>) -> ClaimOutcome {
     }
     let claimed_at = Instant::now();
     s.metrics.inc_claims();
-    let payload = json!({ "demand": 1, "worker_name": s.config.worker_name, "queues": wl.spec.queues });
-    let result = s.queue.request_once("claim", payload, s.config.claim_timeout).await;
+    let payload =
+        json!({ "demand": 1, "worker_name": s.config.worker_name, "queues": wl.spec.queues });
+    let result = s
+        .queue
+        .request_once("claim", payload, s.config.claim_timeout)
+        .await;
     let runs: Vec<ClaimedRun> = match result {
         Ok(reply) if reply.is_ok() => reply
             .json()
@@ -304,7 +320,11 @@ pub async fn claim(s: Arc<Shared>, wl: Arc<Workloop>) -> ClaimOutcome {
                     .filter_map(|r| {
                         Some(ClaimedRun {
                             id: r.get("id")?.as_str()?.to_string(),
-                            token: r.get("token").and_then(Value::as_str).unwrap_or_default().to_string(),
+                            token: r
+                                .get("token")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
                         })
                     })
                     .collect()
@@ -348,7 +368,8 @@ pub async fn claim(s: Arc<Shared>, wl: Arc<Workloop>) -> ClaimOutcome {
         tokio::spawn(async move {
             let reason = run::execute(s2.run_ctx.clone(), r).await;
             wl2.with_slots(Slots::finish_run);
-            s2.metrics.run_finished(reason.as_deref().unwrap_or("lost"), claimed_at.elapsed());
+            s2.metrics
+                .run_finished(reason.as_deref().unwrap_or("lost"), claimed_at.elapsed());
             s2.changed.notify_waiters();
             if !s2.draining.load(Ordering::SeqCst) {
                 wl2.wake.notify_one();
@@ -359,7 +380,11 @@ pub async fn claim(s: Arc<Shared>, wl: Arc<Workloop>) -> ClaimOutcome {
         Worker { shared: s.clone() }.shutdown(1);
         return ClaimOutcome::Abort;
     }
-    if n == 0 { ClaimOutcome::Empty } else { ClaimOutcome::Got(n) }
+    if n == 0 {
+        ClaimOutcome::Empty
+    } else {
+        ClaimOutcome::Got(n)
+    }
 }
 
 fn settle(s: &Shared, wl: &Workloop, runs: usize) {
