@@ -55,6 +55,9 @@ struct Cli {
     /// Largest WebSocket message in bytes; bigger ones close the socket with code 1009.
     #[arg(long, default_value_t = 11_000_000)]
     max_frame_size: usize,
+    /// Close sockets silent (no heartbeat) for this long, like Phoenix; 0 never closes them.
+    #[arg(long, default_value_t = 60_000)]
+    idle_timeout_ms: u64,
     /// Don't seed credential `c` and dataclip `d`.
     #[arg(long)]
     no_seed: bool,
@@ -130,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         work_available_debounce: Duration::from_millis(cli.work_available_debounce_ms),
         push_on_enqueue: !cli.wakeup_only,
         max_frame_size: cli.max_frame_size,
+        idle_timeout: (cli.idle_timeout_ms > 0).then(|| Duration::from_millis(cli.idle_timeout_ms)),
         seed: !cli.no_seed,
         faults: Faults {
             reply_delay_ms: cli.reply_delay_ms,

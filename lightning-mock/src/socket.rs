@@ -28,6 +28,8 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INVALID: u16 = 1007;
 /// Close code for a broken WebSocket.
 const CLOSE_PROTOCOL: u16 = 1002;
+/// Close code for an idle socket.
+const CLOSE_NORMAL: u16 = 1000;
 /// Close code on server shutdown.
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// Most runs one claim may ask for.
@@ -141,11 +143,15 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
     let debounce = app.config.work_available_debounce;
     let mut last_push: Option<Instant> = None;
     let mut pending_push: Option<Instant> = None;
+    let idle_timeout = app.config.idle_timeout;
+    let mut last_heard = Instant::now();
     loop {
+        let idle_at = last_heard + idle_timeout.unwrap_or(Duration::from_secs(3600));
         let queue_joined = conn.joined.contains_key("worker:queue");
         let pending_at = pending_push.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             msg = stream.next() => {
+                last_heard = Instant::now();
                 let keep_going = match msg {
                     None | Some(Ok(Message::Close(_))) => false,
                     Some(Err(e)) => {
@@ -206,6 +212,11 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
                 pending_push = None;
                 conn.push_work_available();
                 last_push = Some(Instant::now());
+            }
+            () = tokio::time::sleep_until(idle_at.into()), if idle_timeout.is_some() => {
+                tracing::info!(conn = id, "closing idle socket (no message, not even a heartbeat)");
+                conn.close(CLOSE_NORMAL, "idle timeout: no heartbeat");
+                break;
             }
             _ = shutdown.changed() => {
                 conn.close(CLOSE_GOING_AWAY, "server shutting down");

@@ -37,7 +37,15 @@ pub fn run(names: &[String]) -> Result<()> {
     for (area, package, example) in selected {
         println!("== bench {area} ({package} --example {example})");
         let status = Command::new(env!("CARGO"))
-            .args(["run", "--release", "--quiet", "-p", package, "--example", example])
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                package,
+                "--example",
+                example,
+            ])
             .status()
             .with_context(|| format!("starting the {area} benchmark"))?;
         if !status.success() {

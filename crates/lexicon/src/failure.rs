@@ -20,6 +20,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A JSON document that parsed but did not fit the expected type; `path` names the field,
+    /// e.g. `workflow.steps[0].next.b`.
+    #[error("invalid {what} at `{path}`: {source}")]
+    Decode {
+        /// What was being decoded, e.g. `execution plan`.
+        what: &'static str,
+        /// The path of the offending field (`.` for the document itself).
+        path: String,
+        /// serde's message.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A text frame that is a JSON value but not an array of five elements.
     #[error(
         "text frame: expected an array of 5 elements [join_ref, ref, topic, event, payload], found {found}"
@@ -101,7 +113,7 @@ pub enum Error {
     UnknownEvent(String),
 }
 
-/// `Result` with lexicon's [`Error`].
+/// `Result` with lexicon's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The JSON type name of a value, for error messages.
@@ -113,5 +125,33 @@ pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Decodes `T` from JSON text, naming the offending field's path on error.
+pub(crate) fn decode_str<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| path_error(what, e))?;
+    Ok(value)
+}
+
+/// Decodes `T` from a JSON value, naming the offending field's path on error.
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    value: serde_json::Value,
+) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| path_error(what, e))
+}
+
+fn path_error(what: &'static str, e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = e.path().to_string();
+    let source = e.into_inner();
+    if source.is_syntax() || source.is_eof() {
+        Error::Json { what, source }
+    } else {
+        Error::Decode { what, path, source }
     }
 }
