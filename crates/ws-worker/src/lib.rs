@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod channel;
 pub mod config;
+pub mod engine;
 pub mod executor;
 pub mod http;
 pub mod metrics;
@@ -33,4 +34,7 @@ pub enum WorkerError {
     /// Worker token minting or run-token verification failed.
     #[error("{0}")]
     Token(String),
+    /// The engine could not start.
+    #[error("{0}")]
+    Engine(String),
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use openfn_ws_worker::config::{Config, LogFormat};
+use openfn_ws_worker::engine::EngineExecutor;
 use openfn_ws_worker::executor::{Executor, MockExecutor};
 use openfn_ws_worker::{http, worker::Worker};
 
@@ -29,6 +30,8 @@ fn init_tracing(config: &Config) {
 }
 
 fn main() {
+    // The engine's children are this same binary started with a hidden flag.
+    openfn_engine::child::maybe_run_child();
     let config = match Config::from_env_and_args(std::env::args_os()) {
         Ok(c) => c,
         Err(openfn_ws_worker::WorkerError::Cli(text)) => {
@@ -73,8 +76,7 @@ async fn async_main(config: Config) -> anyhow::Result<i32> {
     let executor: Arc<dyn Executor> = if config.mock {
         Arc::new(MockExecutor)
     } else {
-        tracing::warn!("the engine is not wired in this build yet: using the mock engine");
-        Arc::new(MockExecutor)
+        Arc::new(EngineExecutor::new(&config)?)
     };
     // Listen before anything is claimed.
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))

@@ -216,3 +216,20 @@ async fn binary_refuses_to_start_without_a_secret() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WORKER_SECRET is not set"));
 }
+
+#[tokio::test]
+async fn binary_with_the_real_engine_reports_every_run_back() {
+    let mut p = spawn(&[]).await;
+    let id = post_run(&p, &one_job(json!("fn(s => s)"))).await;
+    let run = wait_status(&p, &id, "complete").await;
+    // Whatever the engine concludes (the runtime may not be wired in this build), the run is
+    // reported with a valid reason and never lost.
+    assert!(
+        run["reason"]
+            .as_str()
+            .is_some_and(|r| ["success", "fail", "crash", "kill", "exception"].contains(&r)),
+        "{run}"
+    );
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
