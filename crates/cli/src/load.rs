@@ -236,11 +236,11 @@ fn workflow_plan(doc: Value, path: &Path, base_dir: &Path, logger: &Logger) -> R
             format!("{}: step {id}", path.display())
         })?;
     }
-    if let Some(Value::String(globals)) = workflow.get("globals").cloned() {
-        if openfn_compiler::is_path(&globals) {
-            let file = base_dir.join(&globals);
-            workflow.insert("globals".into(), Value::String(read_text(&file)?));
-        }
+    if let Some(Value::String(globals)) = workflow.get("globals").cloned()
+        && openfn_compiler::is_path(&globals)
+    {
+        let file = base_dir.join(&globals);
+        workflow.insert("globals".into(), Value::String(read_text(&file)?));
     }
     if !workflow.contains_key("name") {
         let name = path
@@ -268,10 +268,10 @@ fn step_label(step: &Map<String, Value>, i: usize) -> String {
 }
 
 fn normalise_step(step: &mut Map<String, Value>, base_dir: &Path) -> Result<()> {
-    if let Some(adaptor) = step.remove("adaptor") {
-        if !step.contains_key("adaptors") {
-            step.insert("adaptors".into(), Value::Array(vec![adaptor]));
-        }
+    if let Some(adaptor) = step.remove("adaptor")
+        && !step.contains_key("adaptors")
+    {
+        step.insert("adaptors".into(), Value::Array(vec![adaptor]));
     }
     if let Some(Value::Array(adaptors)) = step.get("adaptors").cloned() {
         let parsed: Vec<AdaptorArg> = adaptors
@@ -282,21 +282,21 @@ fn normalise_step(step: &mut Map<String, Value>, base_dir: &Path) -> Result<()> 
         step.remove("adaptors");
         set_step_adaptors(step, &parsed);
     }
-    if let Some(Value::String(expr)) = step.get("expression") {
-        if openfn_compiler::is_path(expr) {
-            let file = base_dir.join(expr);
-            let text = read_text(&file)?;
-            step.insert("expression".into(), Value::String(text));
-        }
+    if let Some(Value::String(expr)) = step.get("expression")
+        && openfn_compiler::is_path(expr)
+    {
+        let file = base_dir.join(expr);
+        let text = read_text(&file)?;
+        step.insert("expression".into(), Value::String(text));
     }
     for key in ["configuration", "state"] {
-        if let Some(Value::String(value)) = step.get(key) {
-            if value.ends_with(".json") || value.ends_with(".yaml") || value.ends_with(".yml") {
-                let file = base_dir.join(value);
-                let text = read_text(&file)?;
-                let parsed = parse_document(&file, &text)?;
-                step.insert(key.into(), parsed);
-            }
+        if let Some(Value::String(value)) = step.get(key)
+            && (value.ends_with(".json") || value.ends_with(".yaml") || value.ends_with(".yml"))
+        {
+            let file = base_dir.join(value);
+            let text = read_text(&file)?;
+            let parsed = parse_document(&file, &text)?;
+            step.insert(key.into(), parsed);
         }
     }
     Ok(())
@@ -316,12 +316,13 @@ pub fn match_step(plan: &Value, pattern: &str, option: &str) -> Result<String> {
     for step in &steps {
         let id = step["id"].as_str();
         let name = step["name"].as_str();
-        if id.is_some_and(|i| i.contains(pattern)) || name.is_some_and(|n| n.contains(pattern)) {
-            if let Some(id) = id {
-                if !matches.iter().any(|m| m == id) {
-                    matches.push(id.to_owned());
-                }
-            }
+        let hit =
+            id.is_some_and(|i| i.contains(pattern)) || name.is_some_and(|n| n.contains(pattern));
+        if hit
+            && let Some(id) = id
+            && !matches.iter().any(|m| m == id)
+        {
+            matches.push(id.to_owned());
         }
     }
     match matches.len() {
