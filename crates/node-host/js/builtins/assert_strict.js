@@ -1,0 +1,2 @@
+// The `assert/strict` built-in.
+module.exports = require('assert').strict;

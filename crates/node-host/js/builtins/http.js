@@ -1,0 +1,3 @@
+// Throwing stub for the `http` built-in (not available in the adaptor sandbox).
+'use strict';
+module.exports = require('internal:builtins/internal_stub.js')('http', ['request', 'get', 'createServer', 'Agent', 'Server', 'ClientRequest', 'IncomingMessage', 'ServerResponse', 'OutgoingMessage', 'validateHeaderName', 'validateHeaderValue'], { METHODS: ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'], STATUS_CODES: { 200: 'OK', 201: 'Created', 204: 'No Content', 301: 'Moved Permanently', 302: 'Found', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable' }, maxHeaderSize: 16384, globalAgent: {} });

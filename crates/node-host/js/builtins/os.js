@@ -1,0 +1,27 @@
+// The `os` built-in, with fixed values: nothing about the real machine is exposed.
+'use strict';
+module.exports = {
+  EOL: '\n',
+  devNull: '/dev/null',
+  arch: () => 'x64',
+  platform: () => 'linux',
+  type: () => 'Linux',
+  release: () => '6.0.0',
+  version: () => '#1 SMP',
+  machine: () => 'x86_64',
+  hostname: () => 'localhost',
+  homedir: () => '/',
+  tmpdir: () => '/tmp',
+  endianness: () => 'LE',
+  uptime: () => 0,
+  loadavg: () => [0, 0, 0],
+  totalmem: () => 0,
+  freemem: () => 0,
+  availableParallelism: () => 1,
+  cpus: () => [],
+  networkInterfaces: () => ({}),
+  userInfo: () => ({ uid: 1000, gid: 1000, username: 'openfn', homedir: '/', shell: null }),
+  getPriority: () => 0,
+  setPriority() {},
+  constants: { signals: { SIGINT: 2, SIGTERM: 15, SIGKILL: 9 }, errno: {}, priority: {} },
+};

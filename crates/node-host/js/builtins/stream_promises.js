@@ -1,0 +1,3 @@
+// The `stream/promises` built-in.
+'use strict';
+module.exports = require('stream').promises;

@@ -1,0 +1,23 @@
+// The `vm` built-in, as far as libraries like jsonpath-plus use it: Script#runInNewContext,
+// runInNewContext/runInContext/createContext/runInThisContext. Code runs in the adaptor realm
+// with the context object's properties in scope (not a separate realm).
+'use strict';
+const evalIn = new Function('__ctx', '__code', 'with (__ctx) { return eval(__code); }');
+const kContext = Symbol('vm.context');
+function createContext(obj = {}) { Object.defineProperty(obj, kContext, { value: true }); return obj; }
+class Script {
+  constructor(code, options) { this.code = String(code); this.options = options; }
+  runInNewContext(ctx = {}) { return evalIn(ctx, this.code); }
+  runInContext(ctx) { return evalIn(ctx, this.code); }
+  runInThisContext() { return (0, eval)(this.code); }
+  createCachedData() { return new Uint8Array(0); }
+}
+module.exports = {
+  Script,
+  createContext,
+  isContext: (o) => !!(o && o[kContext]),
+  runInNewContext: (code, ctx) => new Script(code).runInNewContext(ctx),
+  runInContext: (code, ctx) => new Script(code).runInContext(ctx),
+  runInThisContext: (code) => new Script(code).runInThisContext(),
+  compileFunction: (code, params = []) => new Function(...params, code),
+};

@@ -1,0 +1,190 @@
+//! Node module resolution on top of `oxc_resolver`: package `exports` with the ESM
+//! (`node`/`import`/`default`) or CommonJS (`node`/`require`/`default`) conditions, `main`,
+//! extension and `index.js` probing and nested `node_modules`; plus the module format of a file
+//! (`.mjs`/`.cjs`/`.json`, else the nearest `package.json` `type`). `NodeResolver` is the
+//! rquickjs `Resolver` for ESM imports.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use oxc_resolver::{ResolveOptions, Resolver};
+use rquickjs::Ctx;
+use rquickjs::loader::ImportAttributes;
+
+use crate::builtins::builtin_id;
+use crate::host::{Shared, lock};
+
+/// The format of a module file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleKind {
+    /// An ES module.
+    Esm,
+    /// A CommonJS module.
+    CommonJs,
+    /// A JSON file.
+    Json,
+}
+
+pub(crate) struct Resolvers {
+    esm: Resolver,
+    cjs: Resolver,
+    package_type: Mutex<HashMap<PathBuf, bool>>,
+}
+
+fn options(conditions: &[&str]) -> ResolveOptions {
+    ResolveOptions {
+        condition_names: conditions.iter().map(|s| (*s).to_owned()).collect(),
+        extensions: vec![".js".into(), ".json".into(), ".cjs".into(), ".mjs".into()],
+        main_fields: vec!["main".into()],
+        main_files: vec!["index".into()],
+        ..ResolveOptions::default()
+    }
+}
+
+impl Resolvers {
+    pub(crate) fn new() -> Self {
+        let esm = Resolver::new(options(&["node", "import", "default"]));
+        let cjs = esm.clone_with_options(options(&["node", "require", "default"]));
+        Self {
+            esm,
+            cjs,
+            package_type: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Resolves an ESM import of `spec` from a module in `dir`.
+    pub(crate) fn resolve_import(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
+        self.esm
+            .resolve(dir, spec)
+            .map(|r| normalize(&r.full_path()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Resolves a `require(spec)` from a module in `dir`.
+    pub(crate) fn resolve_require(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
+        self.cjs
+            .resolve(dir, spec)
+            .map(|r| normalize(&r.full_path()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The format of the module file at `path`.
+    pub(crate) fn kind(&self, path: &Path) -> ModuleKind {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("mjs") => ModuleKind::Esm,
+            Some("cjs") => ModuleKind::CommonJs,
+            Some("json") => ModuleKind::Json,
+            _ => {
+                if self.package_is_module(path) {
+                    ModuleKind::Esm
+                } else {
+                    ModuleKind::CommonJs
+                }
+            }
+        }
+    }
+
+    fn package_is_module(&self, path: &Path) -> bool {
+        let mut dir = path.parent();
+        let mut visited = Vec::new();
+        let mut result = false;
+        while let Some(d) = dir {
+            if let Some(known) = lock(&self.package_type).get(d) {
+                result = *known;
+                break;
+            }
+            visited.push(d.to_path_buf());
+            let pj = d.join("package.json");
+            if let Ok(text) = std::fs::read_to_string(&pj) {
+                result = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("type")
+                            .and_then(|t| t.as_str())
+                            .map(|t| t == "module")
+                    })
+                    .unwrap_or(false);
+                break;
+            }
+            if d.file_name().is_some_and(|n| n == "node_modules") {
+                break;
+            }
+            dir = d.parent();
+        }
+        let mut cache = lock(&self.package_type);
+        for d in visited {
+            cache.insert(d, result);
+        }
+        result
+    }
+}
+
+/// Removes `.` and `..` components lexically, so one file always has one module name.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The rquickjs module resolver of the node host. Resolves built-ins (`node:x` and bare `x`,
+/// plus `undici`, which the host implements) to `node:<name>`, and specifiers imported from a
+/// module file (an absolute path) by Node's ESM rules to absolute paths inside the allowed
+/// module roots. Anything else is left to the next resolver of a tuple.
+#[derive(Clone)]
+pub struct NodeResolver {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NodeResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeResolver")
+    }
+}
+
+impl NodeResolver {
+    /// Resolves `name` imported from `base` without a JS context (what `resolve` does).
+    pub fn resolve_path(&self, base: &str, name: &str) -> Result<String, String> {
+        if let Some(id) = builtin_id(name) {
+            return Ok(id);
+        }
+        let name_path = Path::new(name);
+        let dir = if name_path.is_absolute() {
+            Path::new("/")
+        } else if base.starts_with('/') {
+            Path::new(base).parent().unwrap_or(Path::new("/"))
+        } else {
+            return Err(format!("not a node module importer: {base}"));
+        };
+        let path = self.shared.resolvers.resolve_import(name, dir)?;
+        if !self.shared.policy.path_allowed(&path) {
+            return Err(format!(
+                "{} is outside the allowed module roots",
+                path.display()
+            ));
+        }
+        Ok(path.to_string_lossy().into_owned())
+    }
+}
+
+impl rquickjs::loader::Resolver for NodeResolver {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        self.resolve_path(base, name)
+            .map_err(|message| rquickjs::Error::new_resolving_message(base, name, message))
+    }
+}

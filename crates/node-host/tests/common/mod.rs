@@ -1,0 +1,149 @@
+//! Shared test helpers: a runtime with the node host installed, evaluation of test modules,
+//! the real adaptors installed once per run with npm, and a log-collecting console sink.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use openfn_node_host::{ConsoleLevel, ConsoleSink, HostOptions, HostPolicy, NodeHost};
+use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, Module, Promise};
+
+/// Collects console output.
+#[derive(Default)]
+pub struct Logs(pub Mutex<Vec<(ConsoleLevel, String)>>);
+
+impl ConsoleSink for Logs {
+    fn log(&self, level: ConsoleLevel, message: &str) {
+        self.0.lock().unwrap().push((level, message.to_owned()));
+    }
+}
+
+impl Logs {
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+}
+
+pub struct Realm {
+    pub rt: AsyncRuntime,
+    pub ctx: AsyncContext,
+    pub host: NodeHost,
+    pub logs: Arc<Logs>,
+}
+
+pub async fn realm(policy: HostPolicy, bytecode_dir: Option<PathBuf>) -> Realm {
+    let logs = Arc::new(Logs::default());
+    let host = NodeHost::with_options(
+        policy,
+        HostOptions {
+            bytecode_dir,
+            console: Some(logs.clone()),
+        },
+    );
+    let rt = AsyncRuntime::new().unwrap();
+    rt.set_loader(host.resolver(), host.loader()).await;
+    let ctx = AsyncContext::full(&rt).await.unwrap();
+    let h = host.clone();
+    ctx.with(|ctx| h.install(&ctx).unwrap()).await;
+    Realm {
+        rt,
+        ctx,
+        host,
+        logs,
+    }
+}
+
+impl Realm {
+    /// Evaluates `source` as an ES module named `name` (an absolute path makes relative and
+    /// package imports resolve from there) and returns its default export as JSON.
+    pub async fn run_at(&self, name: &str, source: &str) -> Result<serde_json::Value, String> {
+        let name = name.to_owned();
+        let source = source.to_owned();
+        self.ctx
+            .async_with(async |ctx| {
+                let run = async {
+                    let module = Module::declare(ctx.clone(), name, source)?;
+                    let (module, promise) = module.eval()?;
+                    promise.into_future::<()>().await?;
+                    let value: rquickjs::Value<'_> = module.get("default")?;
+                    let value = match value.as_promise() {
+                        Some(p) => p.clone().into_future::<rquickjs::Value<'_>>().await?,
+                        None => value,
+                    };
+                    let json = ctx
+                        .json_stringify(value)?
+                        .map(|s| s.to_string())
+                        .transpose()?;
+                    Ok::<_, rquickjs::Error>(json)
+                };
+                match run.await.catch(&ctx) {
+                    Ok(Some(json)) => serde_json::from_str(&json).map_err(|e| e.to_string()),
+                    Ok(None) => Ok(serde_json::Value::Null),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+            .await
+    }
+
+    pub async fn run(&self, source: &str) -> Result<serde_json::Value, String> {
+        self.run_at("test.mjs", source).await
+    }
+}
+
+pub async fn eval(source: &str) -> serde_json::Value {
+    let r = realm(HostPolicy::deny_all(), None).await;
+    match r.run(source).await {
+        Ok(v) => v,
+        Err(e) => panic!("evaluation failed: {e}"),
+    }
+}
+
+/// A promise helper so unused-import lints stay quiet in binaries that do not need it.
+pub fn _promise_type(_: Option<Promise<'_>>) {}
+
+/// The directory where `@openfn/language-common@3` and `@openfn/language-http@7` are installed
+/// with npm, once per build (cached under CARGO_TARGET_TMPDIR).
+pub fn adaptors_dir() -> PathBuf {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nodehost-adaptors");
+    let done = base.join("node_modules/@openfn/language-http/package.json");
+    if done.exists() {
+        return base;
+    }
+    let staging = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nodehost-adaptors.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).unwrap();
+    let status = std::process::Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+        ])
+        .arg(&staging)
+        .args(["@openfn/language-common@3", "@openfn/language-http@7"])
+        .status()
+        .expect("npm must be installed to fetch the real adaptors");
+    assert!(status.success(), "npm install failed");
+    if std::fs::rename(&staging, &base).is_err() {
+        // Another test process won the race.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    assert!(done.exists());
+    base
+}
+
+pub fn policy_for(dir: &Path) -> HostPolicy {
+    HostPolicy::deny_all()
+        .allow_modules_under(dir)
+        .allow_host("127.0.0.1")
+}
