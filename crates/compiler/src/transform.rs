@@ -444,6 +444,8 @@ pub(crate) fn compile_inner(
         operations = Some(ops);
     }
 
+    let tab = guess_tab_width(src);
+
     // add-imports
     if options.add_imports && !options.imports.adaptors.is_empty() {
         let dangling =
@@ -468,7 +470,7 @@ pub(crate) fn compile_inner(
             if used.is_empty() {
                 continue;
             }
-            out.insert(0, Out::Import(import_text(&used, &adaptor.name, 2)));
+            out.insert(0, Out::Import(import_text(&used, &adaptor.name, tab)));
             if adaptor.export_all {
                 out.insert(1, Out::ExportAll(adaptor.name.clone()));
             }
@@ -482,7 +484,6 @@ pub(crate) fn compile_inner(
     drop(blanked);
 
     // Print.
-    let tab = guess_tab_width(src);
     let printer = Printer::new(src, lines, edits, tab);
     let doc = if changed {
         let mut stmts = Vec::with_capacity(out.len());
@@ -528,7 +529,7 @@ pub(crate) fn compile_inner(
                     loc: None,
                 },
                 Out::Import(text) => Stmt {
-                    doc: Doc::text(text.replace("\t", &" ".repeat(tab))),
+                    doc: Doc::text(text.as_str()),
                     loc: None,
                 },
                 Out::ExportAll(name) => Stmt {
@@ -590,11 +591,12 @@ fn op_doc(printer: &Printer<'_>, top: &Top) -> Doc {
     }
 }
 
-/// recast's import declaration with braced specifiers (tabs stand for one indent unit).
-fn import_text(names: &[&str], source: &str, _tab: usize) -> String {
+/// recast's import declaration with braced specifiers, wrapped one per line past column 74.
+fn import_text(names: &[&str], source: &str, tab: usize) -> String {
     let joined = names.join(", ");
     if joined.chars().count() > 74 {
-        let inner: Vec<String> = names.iter().map(|n| format!("\t{n}")).collect();
+        let pad = " ".repeat(tab);
+        let inner: Vec<String> = names.iter().map(|n| format!("{pad}{n}")).collect();
         format!(
             "import {{\n{},\n}} from {};",
             inner.join(",\n"),
