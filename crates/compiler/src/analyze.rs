@@ -10,8 +10,9 @@ use std::collections::HashSet;
 
 use oxc_ast::AstKind;
 use oxc_ast::ast::{
-    Argument, ArrowFunctionExpression, BindingIdentifier, CallExpression, CatchClause, Class,
-    Expression, Function, IdentifierReference, ObjectExpression, Program, PropertyKey,
+    Argument, ArrowFunctionExpression, BindingIdentifier, CallExpression, CatchClause, Expression,
+    Function, IdentifierReference, LabelIdentifier, MethodDefinition, ObjectExpression, Program,
+    PropertyDefinition, PropertyKey,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_span::{GetSpan, Span};
@@ -433,6 +434,20 @@ impl<'a> Walker<'a> {
         true
     }
 
+    /// An identifier that is not a reference in ECMAScript terms but that the kit's
+    /// identifier walk treats like one.
+    fn push_name_ref(&mut self, name: &'a str, span: Span) {
+        if name == "undefined" || name == "NaN" {
+            return;
+        }
+        self.refs.push(Reference {
+            name,
+            span,
+            scope: self.cur_scope(),
+            top: self.top,
+        });
+    }
+
     fn on_reference(&mut self, it: &IdentifierReference<'a>) {
         let name = it.name.as_str();
         if name == "undefined" || name == "NaN" {
@@ -590,7 +605,24 @@ impl<'a> Visit<'a> for Walker<'a> {
         self.leave_node(kind);
     }
 
-    fn visit_class(&mut self, it: &Class<'a>) {
-        walk::walk_class(self, it);
+    fn visit_label_identifier(&mut self, it: &LabelIdentifier<'a>) {
+        // ast-types visits labels as plain identifiers: the kit counts them as dangling.
+        self.push_name_ref(it.name.as_str(), it.span);
+        walk::walk_label_identifier(self, it);
+    }
+
+    fn visit_method_definition(&mut self, it: &MethodDefinition<'a>) {
+        // Likewise non-computed class member names.
+        if let PropertyKey::StaticIdentifier(k) = &it.key {
+            self.push_name_ref(k.name.as_str(), k.span);
+        }
+        walk::walk_method_definition(self, it);
+    }
+
+    fn visit_property_definition(&mut self, it: &PropertyDefinition<'a>) {
+        if let PropertyKey::StaticIdentifier(k) = &it.key {
+            self.push_name_ref(k.name.as_str(), k.span);
+        }
+        walk::walk_property_definition(self, it);
     }
 }
