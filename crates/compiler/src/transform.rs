@@ -337,6 +337,7 @@ pub(crate) fn compile_inner(
     // promises
     let mut chains: Vec<Span> = Vec::new();
     let mut deferred: HashSet<u32> = HashSet::new();
+    let mut lifted: Vec<(Span, Span)> = Vec::new();
     if options.promises {
         for p in &analysis.promises {
             let inside_wrap = wraps
@@ -347,6 +348,11 @@ pub(crate) fn compile_inner(
             }
             chains.push(p.expr);
             deferred.insert(p.expr.start);
+            if let Some((call, Some(handler))) = p.catch
+                && call != p.expr
+            {
+                lifted.push((p.expr, handler));
+            }
             edits.push(Edit {
                 start: p.expr.start,
                 end: p.expr.end,
@@ -448,8 +454,9 @@ pub(crate) fn compile_inner(
 
     // add-imports
     if options.add_imports && !options.imports.adaptors.is_empty() {
-        let dangling =
-            dangling_identifiers(&analysis, &out, &tops, &moved, &renamed, &wraps, &chains);
+        let dangling = dangling_identifiers(
+            &analysis, &out, &tops, &moved, &renamed, &wraps, &chains, &lifted,
+        );
         let ignore: HashSet<&str> = options.imports.ignore.iter().map(String::as_str).collect();
         for adaptor in &options.imports.adaptors {
             if adaptor.name.is_empty() {
@@ -617,6 +624,7 @@ fn dangling_identifiers<'a>(
     renamed: &HashSet<u32>,
     wraps: &[Span],
     chains: &[Span],
+    lifted: &[(Span, Span)],
 ) -> Vec<&'a str> {
     // Order of top-level statements in the output (moved ops at the export array).
     let mut order: Vec<usize> = Vec::with_capacity(tops.len());
@@ -640,16 +648,31 @@ fn dangling_identifiers<'a>(
     for (r, i) in order.iter().enumerate() {
         rank[*i] = r;
     }
-    let mut refs: Vec<(usize, usize)> = analysis
+    // `_defer(op, p => chain, handler)` puts a lifted `.catch` handler after the chain.
+    let key = |start: u32| -> (u32, u32) {
+        for (expr, handler) in lifted {
+            if handler.start <= start && start < handler.end {
+                return (expr.end, start);
+            }
+        }
+        (start, 0)
+    };
+    let mut refs: Vec<(usize, (u32, u32), usize)> = analysis
         .refs
         .iter()
         .enumerate()
-        .map(|(k, r)| (rank.get(r.top).copied().unwrap_or(usize::MAX), k))
+        .map(|(k, r)| {
+            (
+                rank.get(r.top).copied().unwrap_or(usize::MAX),
+                key(r.span.start),
+                k,
+            )
+        })
         .collect();
     refs.sort_unstable();
     let mut seen: HashSet<&'a str> = HashSet::new();
     let mut result = Vec::new();
-    for (_, k) in refs {
+    for (_, _, k) in refs {
         let r = &analysis.refs[k];
         let name = if r.name == "$" && renamed.contains(&r.span.start) {
             "state"
