@@ -142,9 +142,6 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn new(config: RegistryConfig) -> Result<Registry, reqwest::Error> {
-        // reqwest is built without a bundled crypto provider; use ring unless the process has
-        // already chosen one (an `Err` here means it has, which is fine).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
