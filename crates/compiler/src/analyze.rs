@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use oxc_ast::AstKind;
 use oxc_ast::ast::{
     Argument, ArrowFunctionExpression, BindingIdentifier, CallExpression, CatchClause, Class,
-    Expression, Function, IdentifierReference, ObjectExpression, Program, PropertyKey,
+    Expression, Function, IdentifierReference, ObjectExpression, Program,
+    PropertyKey,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_span::{GetSpan, Span};
@@ -85,18 +86,8 @@ pub(crate) struct Analysis<'a> {
 
 /// Words reserved in strict (module) code that acorn rejects as binding names.
 const STRICT_RESERVED: &[&str] = &[
-    "let",
-    "static",
-    "implements",
-    "interface",
-    "package",
-    "private",
-    "protected",
-    "public",
-    "yield",
-    "await",
-    "eval",
-    "arguments",
+    "let", "static", "implements", "interface", "package", "private", "protected", "public",
+    "yield", "await", "eval", "arguments",
 ];
 
 struct Walker<'a> {
@@ -219,9 +210,7 @@ fn is_statement(kind: &AstKind<'_>) -> bool {
 }
 
 /// `x.then` / `x.catch` callee: the object and the property name.
-pub(crate) fn then_catch<'b, 'a>(
-    callee: &'b Expression<'a>,
-) -> Option<(&'b Expression<'a>, &'b str)> {
+pub(crate) fn then_catch<'b, 'a>(callee: &'b Expression<'a>) -> Option<(&'b Expression<'a>, &'b str)> {
     if let Expression::StaticMemberExpression(m) = callee {
         let name = m.property.name.as_str();
         if name == "then" || name == "catch" {
@@ -346,10 +335,7 @@ impl<'a> Walker<'a> {
                     span: member,
                 };
             }
-            if matches!(
-                k,
-                AstKind::FormalParameters(_) | AstKind::FormalParameter(_)
-            ) {
+            if matches!(k, AstKind::FormalParameters(_) | AstKind::FormalParameter(_)) {
                 continue;
             }
             last = i;
@@ -416,9 +402,7 @@ impl<'a> Walker<'a> {
         let catch = if k >= 1 {
             let parent = calls[k - 1];
             match then_catch(&parent.callee) {
-                Some((_, "catch")) => {
-                    Some((parent.span, parent.arguments.first().map(Argument::span)))
-                }
+                Some((_, "catch")) => Some((parent.span, parent.arguments.first().map(Argument::span))),
                 _ => None,
             }
         } else {
@@ -593,3 +577,4 @@ impl<'a> Visit<'a> for Walker<'a> {
         walk::walk_class(self, it);
     }
 }
+

@@ -37,11 +37,7 @@ pub(crate) fn parse<'a>(
     Ok(ret.program)
 }
 
-fn translate(
-    diag: &oxc_diagnostics::OxcDiagnostic,
-    src: &str,
-    lines: &LineIndex<'_>,
-) -> CompileError {
+fn translate(diag: &oxc_diagnostics::OxcDiagnostic, src: &str, lines: &LineIndex<'_>) -> CompileError {
     let msg: &str = &diag.message;
     let label = diag.labels.first();
     let mut offset = label.map_or(0, |l| l.offset() as usize);
@@ -50,21 +46,16 @@ fn translate(
         "Unterminated string constant".to_string()
     } else if msg.contains("Unterminated template") {
         "Unterminated template".to_string()
-    } else if msg.contains("Unterminated multiline comment") || msg.contains("Unterminated comment")
-    {
+    } else if msg.contains("Unterminated multiline comment") || msg.contains("Unterminated comment") {
         "Unterminated comment".to_string()
     } else if msg.contains("Unterminated regular expression") {
         "Unterminated regular expression".to_string()
-    } else if msg.contains("can only be used within a function") || msg.contains("'return' outside")
-    {
+    } else if msg.contains("can only be used within a function") || msg.contains("'return' outside") {
         "'return' outside of function".to_string()
     } else if let Some(word) = reserved_word(msg, src, offset, len) {
         format!("The keyword '{word}' is reserved")
     } else if msg.starts_with("Invalid Character") || msg.starts_with("Invalid character") {
-        let ch = src
-            .get(offset..)
-            .and_then(|s| s.chars().next())
-            .unwrap_or(' ');
+        let ch = src.get(offset..).and_then(|s| s.chars().next()).unwrap_or(' ');
         format!("Unexpected character '{ch}'")
     } else if msg.starts_with("Expected a semicolon") {
         // oxc points at the end of the previous token; acorn at the next token.
@@ -172,16 +163,8 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                 // something that starts a statement, ends the statement (ASI).
                 let statement_level = matches!(stack.last(), None | Some(Frame::Bracket(b'{', _)));
                 if statement_level && (prev_value || prev_close) {
-                    let next = src[i..]
-                        .trim_start()
-                        .as_bytes()
-                        .first()
-                        .copied()
-                        .unwrap_or(b';');
-                    if next.is_ascii_alphabetic()
-                        || matches!(next, b'_' | b'$' | b'"' | b'\'' | b'`' | b';')
-                        || next >= 0x80
-                    {
+                    let next = src[i..].trim_start().as_bytes().first().copied().unwrap_or(b';');
+                    if next.is_ascii_alphabetic() || matches!(next, b'_' | b'$' | b'"' | b'\'' | b'`' | b';') || next >= 0x80 {
                         chain_reset!();
                     }
                 }
@@ -332,10 +315,7 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
             _ if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
                 let start = i;
                 while i < b.len()
-                    && (b[i].is_ascii_alphanumeric()
-                        || b[i] == b'_'
-                        || b[i] == b'$'
-                        || b[i] >= 0x80)
+                    && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
                 {
                     i += 1;
                 }

@@ -41,12 +41,7 @@ pub(crate) struct Printer<'s> {
 }
 
 impl<'s> Printer<'s> {
-    pub(crate) fn new(
-        src: &'s str,
-        lines: &'s LineIndex<'s>,
-        mut edits: Vec<Edit>,
-        tab: usize,
-    ) -> Self {
+    pub(crate) fn new(src: &'s str, lines: &'s LineIndex<'s>, mut edits: Vec<Edit>, tab: usize) -> Self {
         edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         Self {
             src,
@@ -63,13 +58,7 @@ impl<'s> Printer<'s> {
     /// Original text of `[start, end)` with every edit inside it applied (outermost first).
     /// `skip` excludes one edit (the one being printed); `extra` are one-off replacements
     /// that win over edits of the same range.
-    pub(crate) fn render_range(
-        &self,
-        start: u32,
-        end: u32,
-        skip: Option<usize>,
-        extra: &[(u32, u32, &str)],
-    ) -> Doc {
+    pub(crate) fn render_range(&self, start: u32, end: u32, skip: Option<usize>, extra: &[(u32, u32, &str)]) -> Doc {
         // (start, end, is_extra (0 first), index)
         let mut cands: Vec<(u32, u32, u8, usize)> = Vec::new();
         for (xi, x) in extra.iter().enumerate() {
@@ -107,8 +96,7 @@ impl<'s> Printer<'s> {
     /// A node reused in a new context: its text with edits, tail de-indented (recast
     /// `indentTail(-loc.indent)`).
     pub(crate) fn reuse(&self, start: u32, end: u32) -> Doc {
-        self.render_range(start, end, None, &[])
-            .indent_tail(-self.ind(start), self.src)
+        self.render_range(start, end, None, &[]).indent_tail(-self.ind(start), self.src)
     }
 
     fn render_edit(&self, idx: usize) -> Doc {
@@ -132,10 +120,7 @@ impl<'s> Printer<'s> {
                         doc.push_str(")");
                     }
                     None => {
-                        doc.append(
-                            self.render_range(e.start, e.end, Some(idx), &[])
-                                .indent_tail(-ind, self.src),
-                        );
+                        doc.append(self.render_range(e.start, e.end, Some(idx), &[]).indent_tail(-ind, self.src));
                     }
                 }
                 if *parens {
