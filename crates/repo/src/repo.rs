@@ -354,7 +354,7 @@ impl Repo {
     async fn fill_staging(&self, tree: &Tree, staging: &Path) -> Result<(), InstallError> {
         let concurrency = self.registry.config().concurrency.max(1);
         let results: Vec<(usize, Result<(), InstallError>)> =
-            futures::stream::iter(0..tree.nodes.len())
+            futures::stream::iter((0..tree.nodes.len()).filter(|&id| !tree.is_pruned(id)))
                 .map(|id| async move {
                     let dest = staging.join(tree.relative_path(id));
                     (id, self.fetch_package(tree, id, dest).await)
