@@ -37,9 +37,6 @@ pub enum RepoError {
         #[source]
         source: io::Error,
     },
-    /// The HTTP client for the registry could not be built.
-    #[error("cannot build the registry http client: {0}")]
-    Client(#[source] reqwest::Error),
 }
 
 impl RepoError {
@@ -61,7 +58,7 @@ impl RepoError {
         match self {
             RepoError::InvalidSpecifier { .. } => true,
             RepoError::Install { reason, .. } => reason.is_permanent(),
-            RepoError::Io { .. } | RepoError::Client(_) => false,
+            RepoError::Io { .. } => false,
         }
     }
 }
@@ -150,6 +147,12 @@ pub enum InstallError {
         /// What went wrong.
         reason: String,
     },
+    /// The HTTP client could not be built (TLS setup).
+    #[error("cannot build the registry http client: {reason}")]
+    HttpClient {
+        /// What failed.
+        reason: String,
+    },
     /// A local file operation failed while installing.
     #[error("i/o error at {}: {source}", path.display())]
     Io {
@@ -173,7 +176,9 @@ impl InstallError {
             | InstallError::InvalidMetadata { .. }
             | InstallError::UnsupportedDependency { .. }
             | InstallError::Tarball { .. } => true,
-            InstallError::Unavailable { .. } | InstallError::Io { .. } => false,
+            InstallError::Unavailable { .. }
+            | InstallError::Io { .. }
+            | InstallError::HttpClient { .. } => false,
         }
     }
 

@@ -70,12 +70,14 @@ pub struct Repo {
 }
 
 impl Repo {
-    /// Opens (without touching the disk) the repo at `dir`, fetching from the registries in
-    /// `config`. The directory and its `package.json` are created by the first install.
+    /// Opens the repo at `dir`, fetching from the registries in `config`. Touches neither the
+    /// disk nor the network (the directory and its `package.json` are created by the first
+    /// install; the HTTP client is built by the first registry request), so it cannot fail
+    /// today; the `Result` leaves room for validating the configuration.
     pub fn open(dir: impl Into<PathBuf>, config: RegistryConfig) -> Result<Repo, RepoError> {
         Ok(Repo {
             dir: dir.into(),
-            registry: Registry::new(config).map_err(RepoError::Client)?,
+            registry: Registry::new(config),
             flights: Mutex::new(HashMap::new()),
         })
     }
@@ -352,7 +354,7 @@ impl Repo {
     async fn fill_staging(&self, tree: &Tree, staging: &Path) -> Result<(), InstallError> {
         let concurrency = self.registry.config().concurrency.max(1);
         let results: Vec<(usize, Result<(), InstallError>)> =
-            futures::stream::iter(0..tree.nodes.len())
+            futures::stream::iter((0..tree.nodes.len()).filter(|&id| !tree.is_pruned(id)))
                 .map(|id| async move {
                     let dest = staging.join(tree.relative_path(id));
                     (id, self.fetch_package(tree, id, dest).await)

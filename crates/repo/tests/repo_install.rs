@@ -262,8 +262,11 @@ async fn peers_installed_and_optional_failures_skipped() {
         Pkg::new("root", "1.0.0")
             .dep("plugin", "1")
             .optional("missing-optional", "1")
-            .optional("broken-optional", "1"),
+            .optional("broken-optional", "1")
+            .optional("needs-missing", "1"),
     );
+    // An optional package whose own required dependency does not exist: skipped with it.
+    registry.publish(Pkg::new("needs-missing", "1.0.0").dep("does-not-exist", "1"));
     registry.publish(Pkg::new("plugin", "1.0.0").peer("host", "^3"));
     registry.publish(Pkg::new("host", "3.1.0"));
     registry.publish(Pkg::new("broken-optional", "1.0.0"));
@@ -281,6 +284,8 @@ async fn peers_installed_and_optional_failures_skipped() {
     );
     assert!(node_resolve(root, "missing-optional").is_none());
     assert!(node_resolve(root, "broken-optional").is_none());
+    assert!(node_resolve(root, "does-not-exist").is_none());
+    assert!(node_resolve(root, "needs-missing").is_none());
 }
 
 #[tokio::test]
