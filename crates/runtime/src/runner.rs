@@ -452,7 +452,6 @@ impl<C: Callbacks + 'static> Runner<C> {
             attempts += 1;
             let a = self
                 .attempt_step(
-                    step,
                     &expression,
                     input.as_ref(),
                     config_json.as_deref(),
@@ -705,7 +704,6 @@ impl<C: Callbacks + 'static> Runner<C> {
 
     async fn attempt_step(
         &mut self,
-        step: &CompiledStep,
         expression: &str,
         input: Option<&StateJson>,
         configuration: Option<&str>,
@@ -767,8 +765,16 @@ impl<C: Callbacks + 'static> Runner<C> {
         };
         self.limits.deadline.set(None);
         drop(ctx);
-        // free the step's garbage (contexts hold cycles) so that the next step starts small
-        self.rt.run_gc().await;
+        // free a big step's garbage (contexts hold cycles) so that the next step starts small;
+        // small steps are left to QuickJS' own GC threshold
+        let big = match &outcome {
+            StepOutcome::Done { state: Some(t), .. }
+            | StepOutcome::Failed { state: Some(t), .. } => t.len() > 1024 * 1024,
+            _ => false,
+        };
+        if big {
+            self.rt.run_gc().await;
+        }
         if self.limits.oom.get() {
             return Err(RtError::oom().into());
         }
@@ -791,7 +797,6 @@ impl<C: Callbacks + 'static> Runner<C> {
                             unique.push(p);
                         }
                     }
-                    let _ = step;
                     Attempt::NeedAdaptors(unique)
                 } else {
                     Attempt::Failed {
