@@ -120,6 +120,7 @@ pub struct Outcome {
 #[derive(Default)]
 struct Limits {
     deadline: Cell<Option<Instant>>,
+    timeout_ms: Cell<u64>,
     timed_out: Cell<bool>,
     oom: Cell<bool>,
 }
@@ -435,16 +436,21 @@ impl<C: Callbacks + 'static> Runner<C> {
                 preload.push(spec);
             }
         }
+        let timeout_ms = self.plan.timeout.or(self.options.default_run_timeout_ms);
+        self.arm_deadline(timeout_ms);
         for spec in preload {
             if let Ok(entry) = self.linker.entry_for(&spec)
                 && !self.linker.loaded.borrow().contains_key(&entry)
             {
-                let _ = self.load_adaptor(&Pending { spec, entry }).await;
+                if let Err(e) = self.load_adaptor(&Pending { spec, entry }).await
+                    && e.severity == Severity::Kill
+                {
+                    return Err(e.into());
+                }
             }
         }
         self.flush_linker_logs();
 
-        let timeout_ms = self.plan.timeout.or(self.options.default_run_timeout_ms);
         let config_json = configuration.map(|v| v.to_string());
         let default_json = default_state.map(|v| v.to_string());
         let mut attempts = 0;
@@ -470,6 +476,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                         }
                     }
                     if let Some(error) = failed {
+                        if error.severity == Severity::Kill {
+                            return Err(error.into());
+                        }
                         break Attempt::Failed {
                             state: None,
                             removed: vec![],
@@ -698,6 +707,9 @@ impl<C: Callbacks + 'static> Runner<C> {
             (a, b) => a.or(b),
         };
         self.limits.deadline.set(chosen.map(|c| c.0));
+        self.limits
+            .timeout_ms
+            .set(chosen.and_then(|c| c.1).unwrap_or(0));
         self.limits.timed_out.set(false);
         chosen
     }
@@ -824,24 +836,40 @@ impl<C: Callbacks + 'static> Runner<C> {
             .map_err(|e| RtError::import(e.to_string()))?;
         let entry = pending.entry.to_string_lossy().into_owned();
         let limits = self.limits.clone();
-        let result = ctx
-            .async_with(async |ctx| -> Result<LoadedAdaptor, String> {
-                let promise = Module::import(&ctx, entry.as_str())
-                    .map_err(|e| describe_engine_error(&ctx, e))?;
-                let ns: Object<'_> = promise
-                    .into_future::<Object<'_>>()
-                    .await
-                    .map_err(|e| describe_engine_error(&ctx, e))?;
-                let shaped = shape_exports(&ctx, ns).map_err(|e| describe_engine_error(&ctx, e))?;
-                let names: Vec<String> = shaped.keys::<String>().filter_map(Result::ok).collect();
-                Ok(LoadedAdaptor {
-                    names,
-                    ns: Persistent::save(&ctx, shaped),
-                })
+        let work = ctx.async_with(async |ctx| -> Result<LoadedAdaptor, String> {
+            let promise =
+                Module::import(&ctx, entry.as_str()).map_err(|e| describe_engine_error(&ctx, e))?;
+            let ns: Object<'_> = promise
+                .into_future::<Object<'_>>()
+                .await
+                .map_err(|e| describe_engine_error(&ctx, e))?;
+            let shaped = shape_exports(&ctx, ns).map_err(|e| describe_engine_error(&ctx, e))?;
+            let names: Vec<String> = shaped.keys::<String>().filter_map(Result::ok).collect();
+            Ok(LoadedAdaptor {
+                names,
+                ns: Persistent::save(&ctx, shaped),
             })
-            .await;
+        });
+        // loading runs under the step's deadline (the interrupt handler stops busy code; this
+        // stops a top-level await that never settles)
+        let result = match limits.deadline.get() {
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now()) + Duration::from_millis(5);
+                match tokio::time::timeout(wait, work).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        limits.timed_out.set(true);
+                        Err("timed out".to_string())
+                    }
+                }
+            }
+            None => work.await,
+        };
         if limits.oom.get() {
             return Err(RtError::oom());
+        }
+        if limits.timed_out.get() {
+            return Err(RtError::timeout(limits.timeout_ms.get()));
         }
         match result {
             Ok(loaded) => {
