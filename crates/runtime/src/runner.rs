@@ -1191,8 +1191,52 @@ fn setup_kit<'js>(
     limits: Rc<Limits>,
 ) -> rquickjs::Result<Object<'js>> {
     let hostobj = host_object(ctx, log, limits, names::JOB)?;
-    let prelude: Function<'_> = ctx.eval(JOB_REALM_JS)?;
+    let prelude = job_prelude(ctx)?;
     prelude.call((hostobj,))
+}
+
+thread_local! {
+    /// The job realm prelude compiled once per thread (stripped bytecode: several times faster
+    /// to load than parsing the source in every fresh context).
+    static PRELUDE_BYTECODE: std::cell::RefCell<Option<Rc<Vec<u8>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn job_prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
+    let cached = PRELUDE_BYTECODE.with(|c| c.borrow().clone());
+    let bytes = match cached {
+        Some(b) => b,
+        None => {
+            let src = format!(
+                "export default {};",
+                JOB_REALM_JS.trim().trim_end_matches(';')
+            );
+            let module = Module::declare(ctx.clone(), "openfn:job-realm", src)?;
+            let bytes = Rc::new(module.write(rquickjs::WriteOptions {
+                strip_debug: true,
+                strip_source: true,
+                ..rquickjs::WriteOptions::default()
+            })?);
+            PRELUDE_BYTECODE.with(|c| *c.borrow_mut() = Some(bytes.clone()));
+            bytes
+        }
+    };
+    let module = load_bytecode(ctx, &bytes)?;
+    let (module, _) = module.eval()?;
+    module.get("default")
+}
+
+#[allow(
+    unsafe_code,
+    reason = "rquickjs only loads module bytecode through an unsafe fn"
+)]
+fn load_bytecode<'js>(
+    ctx: &Ctx<'js>,
+    bytes: &[u8],
+) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
+    // SAFETY: the bytes were produced by `Module::write` from the prelude source by this same
+    // binary (same QuickJS version and build) on this thread, and are never modified.
+    unsafe { Module::load(ctx.clone(), bytes) }
 }
 
 fn assemble<'js>(
