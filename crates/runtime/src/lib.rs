@@ -3,6 +3,26 @@
 //!
 //! Not here: processes, sockets or Phoenix. The runtime is handed a plan, compiled modules and
 //! callbacks, and knows nothing of who asked.
+//!
+//! # Shape of a run
+//!
+//! [`run`] takes an [`ExecutionPlan`] (steps carry compiled ESM in `expression` and the
+//! compiler's `sourceMap`), an [`Input`], [`RunOptions`] and a [`Callbacks`] implementation,
+//! and returns an [`Outcome`] (the final state as JSON text) or a [`RunError`]
+//! (`Aborted(RtError)` for crash/kill severities). Per run:
+//!
+//! - one QuickJS runtime (memory limit, stack limit, an interrupt handler for timeouts and
+//!   the out-of-memory latch, and the module linker);
+//! - one **adaptor realm** (a context set up by the [`AdaptorHost`]: [`EsmHost`] for plain
+//!   ESM, [`NodeAdaptorHost`] for real npm adaptors), shared by all steps, so module-level
+//!   adaptor state lives exactly as long as the run;
+//! - a **fresh job realm per step**: the sandbox globals of the kit, code generation blocked,
+//!   the job module linked against the allow-list, adaptor exports re-exposed through
+//!   synthetic modules (values cross realms inside one QuickJS runtime);
+//! - a console-only **condition realm** where JS edge conditions are compiled and evaluated.
+//!
+//! States cross steps as JSON text ([`StateJson`]): parsed into each fresh job realm, and
+//! written back with the kit's safe-stringify semantics.
 
 mod error;
 mod events;

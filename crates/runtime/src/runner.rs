@@ -120,6 +120,7 @@ pub struct Outcome {
 #[derive(Default)]
 struct Limits {
     deadline: Cell<Option<Instant>>,
+    timeout_ms: Cell<u64>,
     timed_out: Cell<bool>,
     oom: Cell<bool>,
 }
@@ -435,16 +436,21 @@ impl<C: Callbacks + 'static> Runner<C> {
                 preload.push(spec);
             }
         }
+        let timeout_ms = self.plan.timeout.or(self.options.default_run_timeout_ms);
+        self.arm_deadline(timeout_ms);
         for spec in preload {
             if let Ok(entry) = self.linker.entry_for(&spec)
                 && !self.linker.loaded.borrow().contains_key(&entry)
             {
-                let _ = self.load_adaptor(&Pending { spec, entry }).await;
+                if let Err(e) = self.load_adaptor(&Pending { spec, entry }).await
+                    && e.severity == Severity::Kill
+                {
+                    return Err(e.into());
+                }
             }
         }
         self.flush_linker_logs();
 
-        let timeout_ms = self.plan.timeout.or(self.options.default_run_timeout_ms);
         let config_json = configuration.map(|v| v.to_string());
         let default_json = default_state.map(|v| v.to_string());
         let mut attempts = 0;
@@ -452,7 +458,6 @@ impl<C: Callbacks + 'static> Runner<C> {
             attempts += 1;
             let a = self
                 .attempt_step(
-                    step,
                     &expression,
                     input.as_ref(),
                     config_json.as_deref(),
@@ -471,6 +476,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                         }
                     }
                     if let Some(error) = failed {
+                        if error.severity == Severity::Kill {
+                            return Err(error.into());
+                        }
                         break Attempt::Failed {
                             state: None,
                             removed: vec![],
@@ -699,13 +707,15 @@ impl<C: Callbacks + 'static> Runner<C> {
             (a, b) => a.or(b),
         };
         self.limits.deadline.set(chosen.map(|c| c.0));
+        self.limits
+            .timeout_ms
+            .set(chosen.and_then(|c| c.1).unwrap_or(0));
         self.limits.timed_out.set(false);
         chosen
     }
 
     async fn attempt_step(
         &mut self,
-        step: &CompiledStep,
         expression: &str,
         input: Option<&StateJson>,
         configuration: Option<&str>,
@@ -767,8 +777,16 @@ impl<C: Callbacks + 'static> Runner<C> {
         };
         self.limits.deadline.set(None);
         drop(ctx);
-        // free the step's garbage (contexts hold cycles) so that the next step starts small
-        self.rt.run_gc().await;
+        // free a big step's garbage (contexts hold cycles) so that the next step starts small;
+        // small steps are left to QuickJS' own GC threshold
+        let big = match &outcome {
+            StepOutcome::Done { state: Some(t), .. }
+            | StepOutcome::Failed { state: Some(t), .. } => t.len() > 1024 * 1024,
+            _ => false,
+        };
+        if big {
+            self.rt.run_gc().await;
+        }
         if self.limits.oom.get() {
             return Err(RtError::oom().into());
         }
@@ -791,7 +809,6 @@ impl<C: Callbacks + 'static> Runner<C> {
                             unique.push(p);
                         }
                     }
-                    let _ = step;
                     Attempt::NeedAdaptors(unique)
                 } else {
                     Attempt::Failed {
@@ -819,24 +836,40 @@ impl<C: Callbacks + 'static> Runner<C> {
             .map_err(|e| RtError::import(e.to_string()))?;
         let entry = pending.entry.to_string_lossy().into_owned();
         let limits = self.limits.clone();
-        let result = ctx
-            .async_with(async |ctx| -> Result<LoadedAdaptor, String> {
-                let promise = Module::import(&ctx, entry.as_str())
-                    .map_err(|e| describe_engine_error(&ctx, e))?;
-                let ns: Object<'_> = promise
-                    .into_future::<Object<'_>>()
-                    .await
-                    .map_err(|e| describe_engine_error(&ctx, e))?;
-                let shaped = shape_exports(&ctx, ns).map_err(|e| describe_engine_error(&ctx, e))?;
-                let names: Vec<String> = shaped.keys::<String>().filter_map(Result::ok).collect();
-                Ok(LoadedAdaptor {
-                    names,
-                    ns: Persistent::save(&ctx, shaped),
-                })
+        let work = ctx.async_with(async |ctx| -> Result<LoadedAdaptor, String> {
+            let promise =
+                Module::import(&ctx, entry.as_str()).map_err(|e| describe_engine_error(&ctx, e))?;
+            let ns: Object<'_> = promise
+                .into_future::<Object<'_>>()
+                .await
+                .map_err(|e| describe_engine_error(&ctx, e))?;
+            let shaped = shape_exports(&ctx, ns).map_err(|e| describe_engine_error(&ctx, e))?;
+            let names: Vec<String> = shaped.keys::<String>().filter_map(Result::ok).collect();
+            Ok(LoadedAdaptor {
+                names,
+                ns: Persistent::save(&ctx, shaped),
             })
-            .await;
+        });
+        // loading runs under the step's deadline (the interrupt handler stops busy code; this
+        // stops a top-level await that never settles)
+        let result = match limits.deadline.get() {
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now()) + Duration::from_millis(5);
+                match tokio::time::timeout(wait, work).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        limits.timed_out.set(true);
+                        Err("timed out".to_string())
+                    }
+                }
+            }
+            None => work.await,
+        };
         if limits.oom.get() {
             return Err(RtError::oom());
+        }
+        if limits.timed_out.get() {
+            return Err(RtError::timeout(limits.timeout_ms.get()));
         }
         match result {
             Ok(loaded) => {
@@ -1158,8 +1191,52 @@ fn setup_kit<'js>(
     limits: Rc<Limits>,
 ) -> rquickjs::Result<Object<'js>> {
     let hostobj = host_object(ctx, log, limits, names::JOB)?;
-    let prelude: Function<'_> = ctx.eval(JOB_REALM_JS)?;
+    let prelude = job_prelude(ctx)?;
     prelude.call((hostobj,))
+}
+
+thread_local! {
+    /// The job realm prelude compiled once per thread (stripped bytecode: several times faster
+    /// to load than parsing the source in every fresh context).
+    static PRELUDE_BYTECODE: std::cell::RefCell<Option<Rc<Vec<u8>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn job_prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
+    let cached = PRELUDE_BYTECODE.with(|c| c.borrow().clone());
+    let bytes = match cached {
+        Some(b) => b,
+        None => {
+            let src = format!(
+                "export default {};",
+                JOB_REALM_JS.trim().trim_end_matches(';')
+            );
+            let module = Module::declare(ctx.clone(), "openfn:job-realm", src)?;
+            let bytes = Rc::new(module.write(rquickjs::WriteOptions {
+                strip_debug: true,
+                strip_source: true,
+                ..rquickjs::WriteOptions::default()
+            })?);
+            PRELUDE_BYTECODE.with(|c| *c.borrow_mut() = Some(bytes.clone()));
+            bytes
+        }
+    };
+    let module = load_bytecode(ctx, &bytes)?;
+    let (module, _) = module.eval()?;
+    module.get("default")
+}
+
+#[allow(
+    unsafe_code,
+    reason = "rquickjs only loads module bytecode through an unsafe fn"
+)]
+fn load_bytecode<'js>(
+    ctx: &Ctx<'js>,
+    bytes: &[u8],
+) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
+    // SAFETY: the bytes were produced by `Module::write` from the prelude source by this same
+    // binary (same QuickJS version and build) on this thread, and are never modified.
+    unsafe { Module::load(ctx.clone(), bytes) }
 }
 
 fn assemble<'js>(
