@@ -130,12 +130,16 @@ impl NodeHost {
 
     /// Turns `ctx` into an adaptor realm: Node globals (`Buffer`, `URL`, timers, `fetch`,
     /// `console`, `process` without any real process access…), the CommonJS module system and
-    /// the built-in modules. Call once per context, before loading modules into it.
+    /// the built-in modules. Call before loading modules into the context; calling it again on
+    /// the same context does nothing.
     pub fn install(&self, ctx: &Ctx<'_>) -> Result<(), Error> {
         self.install_inner(ctx).map_err(|e| Error::from_js(ctx, e))
     }
 
     fn install_inner<'js>(&self, ctx: &Ctx<'js>) -> rquickjs::Result<()> {
+        if ctx.globals().contains_key(INTERNAL_GLOBAL)? {
+            return Ok(());
+        }
         let host = Object::new(ctx.clone())?;
         self.add_module_functions(ctx, &host)?;
         add_timer_functions(ctx, &host)?;
