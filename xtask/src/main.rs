@@ -1,4 +1,5 @@
-//! `cargo xtask <task>`: project automation. Tasks: `tidy` (the checks `cargo test` also runs).
+//! `cargo xtask <task>`: project automation. Tasks: `tidy` (the checks `cargo test` also runs),
+//! `bench [area…]` (release benchmarks that print figures).
 
 use anyhow::{Context, Result, bail};
 
@@ -17,7 +18,8 @@ fn main() -> Result<()> {
             println!("tidy: ok");
             Ok(())
         }
-        Some(other) => bail!("unknown task `{other}`; tasks: tidy"),
-        None => bail!("usage: cargo xtask <task>; tasks: tidy"),
+        Some("bench") => xtask::bench::run(&args[1..]),
+        Some(other) => bail!("unknown task `{other}`; tasks: tidy, bench"),
+        None => bail!("usage: cargo xtask <task>; tasks: tidy, bench"),
     }
 }

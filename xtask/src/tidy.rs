@@ -57,7 +57,10 @@ fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
             let name = name.to_string_lossy();
             if entry.file_type()?.is_dir() {
                 let skip = name.starts_with('.')
-                    || matches!(name.as_ref(), "target" | "node_modules" | "fixtures" | "snapshots");
+                    || matches!(
+                        name.as_ref(),
+                        "target" | "node_modules" | "fixtures" | "snapshots"
+                    );
                 if !skip {
                     stack.push(path);
                 }
@@ -72,7 +75,10 @@ fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Whether a Rust file is a module that must carry `//!` docs: library and binary sources, not
 /// integration tests, benches, examples or build scripts (their purpose is their file name).
 fn needs_module_docs(rel: &Path) -> bool {
-    let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    let parts: Vec<_> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect();
     parts.iter().any(|p| p == "src") && !parts.iter().any(|p| p == "tests" || p == "benches")
 }
 
@@ -140,12 +146,18 @@ fn check_manifest(rel: &Path, text: &str, problems: &mut Vec<Problem>) {
                 problems.push(Problem {
                     path: rel.to_path_buf(),
                     line: i + 1,
-                    message: format!("`{header}` must take its version from [workspace.dependencies]"),
+                    message: format!(
+                        "`{header}` must take its version from [workspace.dependencies]"
+                    ),
                 });
             }
             continue;
         }
-        if in_deps && !in_dep_table && !line.contains("workspace = true") && !line.contains(".workspace=true") {
+        if in_deps
+            && !in_dep_table
+            && !line.contains("workspace = true")
+            && !line.contains(".workspace=true")
+        {
             let name = line.split(['=', '.']).next().unwrap_or(line).trim();
             problems.push(Problem {
                 path: rel.to_path_buf(),
@@ -186,8 +198,16 @@ mod unit {
     #[test]
     fn accepts_documented_modules_and_workspace_dependencies() {
         let mut p = Vec::new();
-        check_rust(Path::new("crates/x/src/lib.rs"), "//! Docs.\npub fn f() {}\n", &mut p);
-        check_rust(Path::new("crates/x/tests/t.rs"), "#[test]\nfn t() {}\n", &mut p);
+        check_rust(
+            Path::new("crates/x/src/lib.rs"),
+            "//! Docs.\npub fn f() {}\n",
+            &mut p,
+        );
+        check_rust(
+            Path::new("crates/x/tests/t.rs"),
+            "#[test]\nfn t() {}\n",
+            &mut p,
+        );
         check_manifest(
             Path::new("crates/x/Cargo.toml"),
             "[dependencies]\nserde = { workspace = true, features = [\"derive\"] }\n[dev-dependencies.insta]\nworkspace = true\n",

@@ -6,3 +6,27 @@
 //! with their severities, and the Phoenix Channels v2 frame codec.
 //!
 //! Not here: any I/O, any JavaScript, any policy. This crate only describes data.
+//!
+//! Modules:
+//! - [`phoenix`]: Phoenix Channels v2 frames (text and binary), replies and the mock's quirks.
+//! - [`plan`]: the runtime execution plan (execution.md §2.2) and per-run engine options.
+//! - [`lightning`]: topics, event names, the Lightning plan and its conversion to an
+//!   execution plan, claims and every worker→Lightning payload.
+//! - [`engine`]: engine and runtime events.
+//! - [`error`]: the kit's error classes, their severities and the run exit reasons.
+//! - [`log`]: JSON log lines, levels and the ns/µs timestamp helpers.
+//!
+//! Every decoder returns [`Error`], which names the field at fault.
+
+mod de;
+pub mod engine;
+pub mod error;
+mod failure;
+pub mod lightning;
+pub mod log;
+mod ordered;
+pub mod phoenix;
+pub mod plan;
+
+pub use failure::{Error, Result};
+pub use ordered::OrderedMap;

@@ -1,0 +1,681 @@
+//! The kit's transform pipeline, in its order (lazy-state, promises, ensure-exports,
+//! top-level-operations, add-imports), expressed as edits on the original text and a new list
+//! of top-level statements, then printed.
+
+use std::collections::HashSet;
+
+use oxc_allocator::Allocator;
+use oxc_ast::ast::{
+    ArrayExpressionElement, CommentKind, ExportDefaultDeclarationKind, Expression, Program,
+    Statement,
+};
+use oxc_span::{GetSpan, Span};
+
+use crate::analyze::{self, Analysis, DollarOutcome};
+use crate::error::CompileError;
+use crate::print::{Edit, EditKind, Printer, Stmt};
+use crate::sourcemap::{self, Operation, SourceMap};
+use crate::text::{Doc, LineIndex, guess_tab_width};
+use crate::{Compiled, Options};
+
+/// Node globals never auto-imported in dumb mode (kit list, typo included).
+const GLOBALS: &[&str] = &[
+    "AggregateError",
+    "Array",
+    "ArrayBuffer",
+    "AsyncFuction",
+    "AsyncGenerator",
+    "atob",
+    "Atomics",
+    "BigInt",
+    "BigInt64Array",
+    "BigUint64Array",
+    "Blob",
+    "Boolean",
+    "btoa",
+    "Buffer",
+    "clearInterval",
+    "clearTimeout",
+    "console",
+    "DataView",
+    "Date",
+    "decodeURI",
+    "decodeURIComponent",
+    "encodeURI",
+    "encodeURIComponent",
+    "Error",
+    "eval",
+    "EvalError",
+    "Event",
+    "exports",
+    "FinalizationRegistry",
+    "Float32Array",
+    "Float64Array",
+    "Function",
+    "Generator",
+    "global",
+    "Infinity",
+    "Int16Array",
+    "Int32Array",
+    "Int8Array",
+    "isFinite",
+    "isNaN",
+    "JSON",
+    "Map",
+    "Math",
+    "module",
+    "Number",
+    "Object",
+    "parseFloat",
+    "parseInt",
+    "process",
+    "Promise",
+    "Proxy",
+    "RangeError",
+    "ReferenceError",
+    "Reflect",
+    "RegExp",
+    "require",
+    "Set",
+    "setInterval",
+    "setTimeout",
+    "SharedArrayBuffer",
+    "state",
+    "String",
+    "Symbol",
+    "TypedArray",
+    "Uint16Array",
+    "Uint32Array",
+    "Uint8Array",
+    "Uint8ClampedArray",
+    "URIError",
+    "URL",
+    "WeakMap",
+    "WeakRef",
+    "WeakSet",
+];
+
+/// The kit's `new RegExp('^' + globals.join('|') + '$')`: the alternation is not grouped, so
+/// the first name is only anchored at the start, the last only at the end, and every other
+/// name matches anywhere in the identifier.
+pub(crate) fn matches_globals_regex(name: &str) -> bool {
+    let last = GLOBALS.len() - 1;
+    GLOBALS.iter().enumerate().any(|(i, g)| {
+        if i == 0 {
+            name.starts_with(g)
+        } else if i == last {
+            name.ends_with(g)
+        } else {
+            name.contains(g)
+        }
+    })
+}
+
+/// What a top-level statement is, for the program-level transforms.
+enum TopKind {
+    /// `call(...);` — moved by top-level-operations.
+    Op {
+        expr: Span,
+        name: Option<String>,
+    },
+    /// `export default [ ... ]`.
+    ExportArray {
+        array: Span,
+        elems: Vec<Span>,
+    },
+    /// Any other `export default`.
+    ExportOther,
+    /// `import … from "<source>"`.
+    Import {
+        source: String,
+    },
+    /// `;`
+    Empty,
+    Other,
+}
+
+struct Top {
+    span: Span,
+    /// Span including attached comments.
+    loc: (u32, u32),
+    kind: TopKind,
+}
+
+/// An item of the output program.
+enum Out {
+    Orig(usize),
+    DeferImport,
+    Import(String),
+    ExportAll(String),
+    /// The created `export default [...]`.
+    NewExport,
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+fn classify(stmt: &Statement<'_>) -> TopKind {
+    match stmt {
+        Statement::ExpressionStatement(es) => match &es.expression {
+            Expression::CallExpression(c) => TopKind::Op {
+                expr: c.span,
+                name: match &c.callee {
+                    Expression::Identifier(id) => Some(id.name.to_string()),
+                    _ => None,
+                },
+            },
+            _ => TopKind::Other,
+        },
+        Statement::ExportDefaultDeclaration(ed) => match &ed.declaration {
+            ExportDefaultDeclarationKind::ArrayExpression(a) => TopKind::ExportArray {
+                array: a.span,
+                elems: a
+                    .elements
+                    .iter()
+                    .filter_map(|e| match e {
+                        ArrayExpressionElement::Elision(_) => None,
+                        other => Some(other.span()),
+                    })
+                    .collect(),
+            },
+            _ => TopKind::ExportOther,
+        },
+        Statement::ImportDeclaration(id) => TopKind::Import {
+            source: id.source.value.to_string(),
+        },
+        Statement::EmptyStatement(_) => TopKind::Empty,
+        _ => TopKind::Other,
+    }
+}
+
+/// recast's comment attachment, reduced to the top level: each comment between statements is
+/// a leading comment of the next statement, except `//` comments indented deeper than it
+/// (trailing of the previous one); comments before the first / after the last attach to it.
+fn attach_comments(program: &Program<'_>, tops: &mut [Top], lines: &LineIndex<'_>) {
+    if tops.is_empty() {
+        return;
+    }
+    let mut ti = 0usize;
+    let comments = &program.comments;
+    let mut ci = 0usize;
+    while ci < comments.len() {
+        let c = comments[ci];
+        while ti < tops.len() && tops[ti].span.end <= c.span.start {
+            ti += 1;
+        }
+        if ti < tops.len() && tops[ti].span.start < c.span.start {
+            // Inside a statement.
+            ci += 1;
+            continue;
+        }
+        // Comments in this gap: [ci, cj).
+        let mut cj = ci;
+        while cj < comments.len()
+            && (ti >= tops.len() || comments[cj].span.end <= tops[ti].span.start)
+        {
+            cj += 1;
+        }
+        let gap = &comments[ci..cj];
+        if ti >= tops.len() {
+            // After the last statement: trailing.
+            let last = tops.len() - 1;
+            if let Some(end) = gap.iter().map(|c| c.span.end).max() {
+                tops[last].loc.1 = tops[last].loc.1.max(end);
+            }
+        } else if ti == 0 {
+            if let Some(start) = gap.iter().map(|c| c.span.start).min() {
+                tops[0].loc.0 = tops[0].loc.0.min(start);
+            }
+        } else {
+            let follow_col = lines.line_col(tops[ti].span.start).1;
+            let mut first_leading = 0;
+            while first_leading < gap.len()
+                && gap[first_leading].kind == CommentKind::Line
+                && lines.line_col(gap[first_leading].span.start).1 > follow_col
+            {
+                first_leading += 1;
+            }
+            if first_leading > 0 {
+                let end = gap[first_leading - 1].span.end;
+                tops[ti - 1].loc.1 = tops[ti - 1].loc.1.max(end);
+            }
+            if first_leading < gap.len() {
+                tops[ti].loc.0 = tops[ti].loc.0.min(gap[first_leading].span.start);
+            }
+        }
+        ci = cj.max(ci + 1);
+    }
+}
+
+pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled, CompileError> {
+    // The kit strips one trailing space before parsing.
+    let src = source.strip_suffix(' ').unwrap_or(source);
+    let lines = LineIndex::new(src);
+    let object_inits = crate::parse::check_depth(src, &lines)?;
+    let blanked = crate::parse::blank_json_objects(src, &object_inits);
+    let parse_src: &str = blanked.as_deref().unwrap_or(src);
+    let alloc = Allocator::default();
+    let program = crate::parse::parse(&alloc, parse_src, &lines)?;
+    let analysis = analyze::analyze(&program);
+    if let Some((message, at)) = &analysis.syntax_error {
+        let (line, column) = lines.line_col(*at);
+        return Err(CompileError::Syntax {
+            message: message.clone(),
+            line,
+            column,
+        });
+    }
+    let mut edits: Vec<Edit> = Vec::new();
+
+    // lazy-state
+    let mut renamed: HashSet<u32> = HashSet::new();
+    let mut wraps: Vec<Span> = Vec::new();
+    if options.lazy_state {
+        let mut wrapped: HashSet<(u32, u32)> = HashSet::new();
+        for d in &analysis.dollars {
+            if analysis.declared(d.scope, "$", true) {
+                continue;
+            }
+            match &d.outcome {
+                DollarOutcome::Error {
+                    message,
+                    details,
+                    span,
+                } => {
+                    let (line, column) = lines.line_col(span.start);
+                    return Err(CompileError::LazyState {
+                        message: message.clone(),
+                        details: details.map(str::to_string),
+                        line,
+                        column,
+                        start: span.start,
+                        end: span.end,
+                    });
+                }
+                DollarOutcome::Keep => {}
+                DollarOutcome::Wrap(t) => {
+                    if wrapped.insert((t.span.start, t.span.end)) {
+                        wraps.push(t.span);
+                        edits.push(Edit {
+                            start: t.span.start,
+                            end: t.span.end,
+                            kind: EditKind::Wrap {
+                                object_props: t
+                                    .object_props
+                                    .as_ref()
+                                    .map(|p| p.iter().map(|s| (s.start, s.end)).collect()),
+                                parens: t.is_callee,
+                            },
+                        });
+                    }
+                }
+            }
+            if renamed.insert(d.dollar.start) {
+                edits.push(Edit {
+                    start: d.dollar.start,
+                    end: d.dollar.end,
+                    kind: EditKind::Replace("state"),
+                });
+            }
+        }
+    }
+
+    // promises
+    let mut chains: Vec<Span> = Vec::new();
+    let mut deferred: HashSet<u32> = HashSet::new();
+    if options.promises {
+        for p in &analysis.promises {
+            let inside_wrap = wraps
+                .iter()
+                .any(|w| w.start <= p.expr.start && p.expr.end <= w.end);
+            if inside_wrap {
+                continue;
+            }
+            chains.push(p.expr);
+            deferred.insert(p.expr.start);
+            edits.push(Edit {
+                start: p.expr.start,
+                end: p.expr.end,
+                kind: EditKind::Defer {
+                    op: (p.op.start, p.op.end),
+                    catch: p
+                        .catch
+                        .map(|(c, h)| ((c.start, c.end), h.map(|h| (h.start, h.end)))),
+                },
+            });
+        }
+    }
+
+    // Top-level statements (directives first, as acorn puts them in the body).
+    let mut tops: Vec<Top> = Vec::with_capacity(program.directives.len() + program.body.len());
+    for d in &program.directives {
+        tops.push(Top {
+            span: d.span,
+            loc: (d.span.start, d.span.end),
+            kind: TopKind::Other,
+        });
+    }
+    for s in &program.body {
+        let span = s.span();
+        tops.push(Top {
+            span,
+            loc: (span.start, span.end),
+            kind: classify(s),
+        });
+    }
+    attach_comments(&program, &mut tops, &lines);
+
+    let mut out: Vec<Out> = (0..tops.len()).map(Out::Orig).collect();
+    let mut changed = false;
+
+    if !chains.is_empty() {
+        let has_runtime_import = tops
+            .iter()
+            .any(|t| matches!(&t.kind, TopKind::Import { source } if source == "@openfn/runtime"));
+        if !has_runtime_import {
+            let leading_imports = tops
+                .iter()
+                .take_while(|t| matches!(t.kind, TopKind::Import { .. }))
+                .count();
+            out.insert(leading_imports, Out::DeferImport);
+            changed = true;
+        }
+    }
+
+    // ensure-exports
+    let has_default = tops
+        .iter()
+        .any(|t| matches!(t.kind, TopKind::ExportArray { .. } | TopKind::ExportOther));
+    if options.ensure_exports && !has_default {
+        out.push(Out::NewExport);
+        changed = true;
+    }
+
+    // top-level-operations
+    let mut moved: Vec<usize> = Vec::new();
+    let mut operations: Option<Vec<Operation>> = None;
+    if options.top_level_operations {
+        let target_ok = match out.last() {
+            Some(Out::NewExport) => true,
+            Some(Out::Orig(i)) => matches!(tops[*i].kind, TopKind::ExportArray { .. }),
+            _ => false,
+        };
+        let mut ops = Vec::new();
+        if target_ok {
+            for (i, t) in tops.iter().enumerate() {
+                if let TopKind::Op { expr, name } = &t.kind {
+                    let order = ops.len() + 1;
+                    if deferred.contains(&expr.start) {
+                        ops.push(Operation {
+                            name: Some("_defer".to_string()),
+                            line: -1,
+                            order,
+                        });
+                    } else {
+                        ops.push(Operation {
+                            name: name.clone(),
+                            line: i64::from(lines.line_col(expr.start).0),
+                            order,
+                        });
+                    }
+                    moved.push(i);
+                }
+            }
+            if !moved.is_empty() {
+                let moved_set: HashSet<usize> = moved.iter().copied().collect();
+                out.retain(|o| !matches!(o, Out::Orig(i) if moved_set.contains(i)));
+                changed = true;
+            }
+        }
+        operations = Some(ops);
+    }
+
+    // add-imports
+    if options.add_imports && !options.imports.adaptors.is_empty() {
+        let dangling =
+            dangling_identifiers(&analysis, &out, &tops, &moved, &renamed, &wraps, &chains);
+        let ignore: HashSet<&str> = options.imports.ignore.iter().map(String::as_str).collect();
+        for adaptor in &options.imports.adaptors {
+            if adaptor.name.is_empty() {
+                continue;
+            }
+            let used: Vec<&str> = match &adaptor.exports {
+                Some(exports) if !exports.is_empty() => exports
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|e| !ignore.contains(e) && dangling.contains(e))
+                    .collect(),
+                _ => dangling
+                    .iter()
+                    .copied()
+                    .filter(|i| !ignore.contains(i) && !matches_globals_regex(i))
+                    .collect(),
+            };
+            if used.is_empty() {
+                continue;
+            }
+            out.insert(0, Out::Import(import_text(&used, &adaptor.name, 2)));
+            if adaptor.export_all {
+                out.insert(1, Out::ExportAll(adaptor.name.clone()));
+            }
+            changed = true;
+        }
+    }
+
+    // Print.
+    let tab = guess_tab_width(src);
+    let printer = Printer::new(src, &lines, edits, tab);
+    let doc = if changed {
+        let mut stmts = Vec::with_capacity(out.len());
+        for o in &out {
+            let stmt = match o {
+                Out::Orig(i) => {
+                    let t = &tops[*i];
+                    if matches!(t.kind, TopKind::Empty) && t.loc == (t.span.start, t.span.end) {
+                        continue;
+                    }
+                    if let (TopKind::ExportArray { array, elems }, false) =
+                        (&t.kind, moved.is_empty())
+                        && out
+                            .last()
+                            .is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
+                    {
+                        {
+                            let mut docs: Vec<Doc> = elems
+                                .iter()
+                                .map(|e| printer.reuse(e.start, e.end))
+                                .collect();
+                            docs.extend(moved.iter().map(|m| op_doc(&printer, &tops[*m])));
+                            let arr = printer
+                                .print_array(docs)
+                                .indent_tail(lines.indent_at(array.start) as isize, src);
+                            let mut d = printer.render_range(t.loc.0, array.start, None, &[]);
+                            d.append(arr);
+                            d.append(printer.render_range(array.end, t.loc.1, None, &[]));
+                            stmts.push(Stmt {
+                                doc: d,
+                                loc: Some(t.loc),
+                            });
+                            continue;
+                        }
+                    }
+                    Stmt {
+                        doc: printer.render_range(t.loc.0, t.loc.1, None, &[]),
+                        loc: Some(t.loc),
+                    }
+                }
+                Out::DeferImport => Stmt {
+                    doc: Doc::text("import { defer as _defer } from \"@openfn/runtime\";"),
+                    loc: None,
+                },
+                Out::Import(text) => Stmt {
+                    doc: Doc::text(text.replace("\t", &" ".repeat(tab))),
+                    loc: None,
+                },
+                Out::ExportAll(name) => Stmt {
+                    doc: Doc::text(format!("export * from {};", quote(name))),
+                    loc: None,
+                },
+                Out::NewExport => {
+                    let docs: Vec<Doc> =
+                        moved.iter().map(|m| op_doc(&printer, &tops[*m])).collect();
+                    let mut d = Doc::text("export default ");
+                    d.append(printer.print_array(docs));
+                    d.push_str(";");
+                    Stmt { doc: d, loc: None }
+                }
+            };
+            stmts.push(stmt);
+        }
+        let body = printer.print_statements(stmts);
+        // The program's true extent: first to last non-space (comments included); what is
+        // outside it is kept as it was.
+        let (start, end) = if src.trim().is_empty() {
+            (0, 0)
+        } else {
+            (src.len() - src.trim_start().len(), src.trim_end().len())
+        };
+        let mut d = Doc::new();
+        d.push_orig(0, start as u32);
+        d.append(body);
+        d.push_orig(end as u32, src.len() as u32);
+        d
+    } else {
+        printer.render_range(0, src.len() as u32, None, &[])
+    };
+    let code = doc.render(src);
+    let mappings = sourcemap::mappings(&doc, src, &lines);
+    let name = if options.name.is_empty() {
+        "src"
+    } else {
+        options.name.as_str()
+    };
+    Ok(Compiled {
+        code,
+        map: SourceMap {
+            version: 3,
+            sources: vec![format!("{name}.js")],
+            names: Vec::new(),
+            mappings,
+            file: format!("{name}.map.js"),
+            sources_content: vec![source.to_string()],
+            operations,
+        },
+    })
+}
+
+fn op_doc(printer: &Printer<'_>, top: &Top) -> Doc {
+    match &top.kind {
+        TopKind::Op { expr, .. } => printer.reuse(expr.start, expr.end),
+        _ => Doc::new(),
+    }
+}
+
+/// recast's import declaration with braced specifiers (tabs stand for one indent unit).
+fn import_text(names: &[&str], source: &str, _tab: usize) -> String {
+    let joined = names.join(", ");
+    if joined.chars().count() > 74 {
+        let inner: Vec<String> = names.iter().map(|n| format!("\t{n}")).collect();
+        format!(
+            "import {{\n{},\n}} from {};",
+            inner.join(",\n"),
+            quote(source)
+        )
+    } else {
+        format!("import {{ {joined} }} from {};", quote(source))
+    }
+}
+
+/// The kit's findAllDanglingIdentifiers, in first-seen order of the transformed program.
+#[allow(clippy::too_many_arguments)]
+fn dangling_identifiers<'a>(
+    analysis: &Analysis<'a>,
+    out: &[Out],
+    tops: &[Top],
+    moved: &[usize],
+    renamed: &HashSet<u32>,
+    wraps: &[Span],
+    chains: &[Span],
+) -> Vec<&'a str> {
+    // Order of top-level statements in the output (moved ops at the export array).
+    let mut order: Vec<usize> = Vec::with_capacity(tops.len());
+    for o in out {
+        match o {
+            Out::Orig(i) => {
+                order.push(*i);
+                if matches!(tops[*i].kind, TopKind::ExportArray { .. })
+                    && out
+                        .last()
+                        .is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
+                {
+                    order.extend_from_slice(moved);
+                }
+            }
+            Out::NewExport => order.extend_from_slice(moved),
+            _ => {}
+        }
+    }
+    let mut rank = vec![usize::MAX; tops.len()];
+    for (r, i) in order.iter().enumerate() {
+        rank[*i] = r;
+    }
+    let mut refs: Vec<(usize, usize)> = analysis
+        .refs
+        .iter()
+        .enumerate()
+        .map(|(k, r)| (rank.get(r.top).copied().unwrap_or(usize::MAX), k))
+        .collect();
+    refs.sort_unstable();
+    let mut seen: HashSet<&'a str> = HashSet::new();
+    let mut result = Vec::new();
+    for (_, k) in refs {
+        let r = &analysis.refs[k];
+        let name = if r.name == "$" && renamed.contains(&r.span.start) {
+            "state"
+        } else {
+            r.name
+        };
+        if seen.contains(name) {
+            continue;
+        }
+        if analysis.declared(r.scope, name, false) {
+            continue;
+        }
+        // Created arrows declare `state` (lazy state) and `p` (promises).
+        if name == "state"
+            && wraps
+                .iter()
+                .any(|w| w.start <= r.span.start && r.span.end <= w.end)
+        {
+            continue;
+        }
+        if name == "p"
+            && chains
+                .iter()
+                .any(|c| c.start <= r.span.start && r.span.end <= c.end)
+        {
+            continue;
+        }
+        seen.insert(name);
+        result.push(name);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globals_regex_quirk() {
+        assert!(matches_globals_regex("console"));
+        assert!(matches_globals_regex("formatDate"));
+        assert!(matches_globals_regex("myArray"));
+        assert!(matches_globals_regex("stateful"));
+        assert!(matches_globals_regex("AggregateErrorX"));
+        assert!(matches_globals_regex("xWeakSet"));
+        assert!(!matches_globals_regex("x"));
+        assert!(!matches_globals_regex("fn"));
+    }
+}

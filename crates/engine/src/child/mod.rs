@@ -1,0 +1,391 @@
+//! The child side of the engine: the loop a pooled child process runs. It reads runs from the
+//! supervisor over stdin, executes them one at a time through a [`ChildJob`], and streams events
+//! back over stdout. Everything that touches job code (compiling, running, serialising states)
+//! happens here, under this process's memory limits.
+//!
+//! Binaries call [`maybe_run_child`] first thing in `main`: when started with the hidden
+//! [`CHILD_FLAG`] it becomes a child and never returns.
+
+mod job;
+mod js;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+pub use job::{ChildJob, Failure, JobRequest, JobSink};
+pub use js::{JsJob, compile_plan};
+
+pub use crate::config::CHILD_FLAG;
+use crate::event::{ErrorInfo, Mem, Severity, now_ns};
+use crate::ipc::{self, ChildEvent, ResolveKind, RunSettings, ToChild, ToParent};
+use crate::sys;
+
+/// Exit code of a child whose channel to the supervisor broke.
+const EXIT_CHANNEL_LOST: i32 = 3;
+
+/// If this process was started as an engine child (`argv[1]` is [`CHILD_FLAG`]), runs the
+/// child loop with the real compiler and runtime and exits; otherwise returns at once.
+pub fn maybe_run_child() {
+    if is_child_invocation() {
+        match JsJob::new() {
+            Ok(job) => run_child(&job),
+            Err(e) => {
+                eprintln!("openfn-engine child: cannot start the async runtime: {e}");
+                std::process::exit(EXIT_CHANNEL_LOST);
+            }
+        }
+    }
+}
+
+/// Whether `argv[1]` is the hidden child flag.
+pub fn is_child_invocation() -> bool {
+    std::env::args_os().nth(1).is_some_and(|a| a == CHILD_FLAG)
+}
+
+/// Runs the child loop with `job` executing every run; never returns.
+pub fn run_child(job: &dyn ChildJob) -> ! {
+    let code = match child_loop(job) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("openfn-engine child: {e}");
+            EXIT_CHANNEL_LOST
+        }
+    };
+    std::process::exit(code)
+}
+
+struct Shared {
+    out: Mutex<BufWriter<File>>,
+    pending: Mutex<HashMap<u64, mpsc::Sender<Result<String, String>>>>,
+    next_req: AtomicU64,
+    current_run: AtomicU64,
+    interrupt: Mutex<Arc<AtomicBool>>,
+}
+
+impl Shared {
+    fn send(&self, message: &ToParent, body: &[u8]) {
+        let result = match self.out.lock() {
+            Ok(mut out) => ipc::write_frame_sync(&mut *out, message, body),
+            Err(_) => Err(std::io::Error::other("poisoned")),
+        };
+        if result.is_err() {
+            // The supervisor is gone: nothing left to do.
+            std::process::exit(EXIT_CHANNEL_LOST);
+        }
+    }
+}
+
+fn child_loop(job: &dyn ChildJob) -> std::io::Result<()> {
+    let (input, output) = sys::take_stdio()?;
+    if let Err(e) = sys::prefer_oom_kill() {
+        eprintln!("openfn-engine child: cannot set oom_score_adj: {e}");
+    }
+    let shared = Arc::new(Shared {
+        out: Mutex::new(BufWriter::with_capacity(64 * 1024, output)),
+        pending: Mutex::new(HashMap::new()),
+        next_req: AtomicU64::new(1),
+        current_run: AtomicU64::new(0),
+        interrupt: Mutex::new(Arc::new(AtomicBool::new(false))),
+    });
+    let mut versions = job.versions();
+    versions.insert("engine".into(), env!("CARGO_PKG_VERSION").into());
+    shared.send(
+        &ToParent::Ready {
+            pid: std::process::id(),
+            versions,
+        },
+        b"",
+    );
+
+    let (runs_tx, runs_rx) = mpsc::channel::<(u64, Box<RawValue>, RunSettings, Vec<u8>)>();
+    let reader_shared = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("engine-ipc".into())
+        .spawn(move || {
+            let mut input = BufReader::with_capacity(64 * 1024, input);
+            loop {
+                let frame = match ipc::read_frame_sync(&mut input) {
+                    Ok(Some(frame)) => frame,
+                    // The supervisor closed the channel (shutdown or death): stop at once.
+                    Ok(None) => std::process::exit(0),
+                    Err(_) => std::process::exit(EXIT_CHANNEL_LOST),
+                };
+                let Ok(message) = frame.message::<ToChild>() else {
+                    std::process::exit(EXIT_CHANNEL_LOST);
+                };
+                match message {
+                    ToChild::Run {
+                        run,
+                        plan,
+                        settings,
+                    } => {
+                        if runs_tx.send((run, plan, settings, frame.body)).is_err() {
+                            std::process::exit(0);
+                        }
+                    }
+                    ToChild::Interrupt { run } => {
+                        if reader_shared.current_run.load(Ordering::SeqCst) == run
+                            && let Ok(flag) = reader_shared.interrupt.lock()
+                        {
+                            flag.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    ToChild::Reply { req, error } => {
+                        let waiter = reader_shared
+                            .pending
+                            .lock()
+                            .ok()
+                            .and_then(|mut p| p.remove(&req));
+                        if let Some(waiter) = waiter {
+                            let reply = match error {
+                                Some(e) => Err(e),
+                                None => String::from_utf8(frame.body).map_err(|e| e.to_string()),
+                            };
+                            let _ = waiter.send(reply);
+                        }
+                    }
+                }
+            }
+        })?;
+
+    let base_vm = sys::status_bytes(None, "VmSize").unwrap_or(0);
+    for (run, plan, settings, input) in runs_rx {
+        apply_memory_backstop(base_vm, settings.memory_limit_mb);
+        let interrupt = Arc::new(AtomicBool::new(false));
+        if let Ok(mut slot) = shared.interrupt.lock() {
+            *slot = Arc::clone(&interrupt);
+        }
+        shared.current_run.store(run, Ordering::SeqCst);
+        let recycle = execute(job, &shared, run, plan, settings, input, interrupt);
+        shared.send(&ToParent::Finished { run, recycle }, b"");
+    }
+    Ok(())
+}
+
+/// The OS backstop behind the JS heap limit: an address-space cap at a multiple of the run's
+/// limit above what the idle child already maps. Past it allocations fail and the child dies;
+/// the supervisor reports `OOMError`.
+fn apply_memory_backstop(base_vm: u64, memory_limit_mb: u64) {
+    let limit = base_vm + memory_limit_mb.saturating_mul(3 << 20) + (512 << 20);
+    if let Err(e) = sys::set_address_space_limit(limit) {
+        eprintln!("openfn-engine child: cannot set RLIMIT_AS: {e}");
+    }
+}
+
+fn execute(
+    job: &dyn ChildJob,
+    shared: &Arc<Shared>,
+    run: u64,
+    plan: Box<RawValue>,
+    settings: RunSettings,
+    input: Vec<u8>,
+    interrupt: Arc<AtomicBool>,
+) -> bool {
+    let started = Instant::now();
+    let sink = Arc::new(Sink {
+        shared: Arc::clone(shared),
+        run,
+        settings: settings.clone(),
+    });
+    sink.event(ChildEvent::WorkflowStart, b"");
+    let input = if input.is_empty() {
+        None
+    } else {
+        match String::from_utf8(input)
+            .map_err(|e| e.to_string())
+            .and_then(|s| RawValue::from_string(s).map_err(|e| e.to_string()))
+        {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                let error = ErrorInfo::new(
+                    "ExecutionError",
+                    format!("invalid input state: {e}"),
+                    Severity::Exception,
+                );
+                sink.event(ChildEvent::WorkflowError { error }, b"");
+                return false;
+            }
+        }
+    };
+    let request = JobRequest {
+        plan,
+        input,
+        settings,
+        interrupt,
+    };
+    match job.run(request, Arc::clone(&sink) as Arc<dyn JobSink>) {
+        Ok(state) => {
+            let (state, redacted) = sink.limit_state(state);
+            let duration = started.elapsed().as_millis() as u64;
+            sink.event(
+                ChildEvent::WorkflowComplete { duration, redacted },
+                state.as_bytes(),
+            );
+            false
+        }
+        Err(failure) => {
+            sink.event(
+                ChildEvent::WorkflowError {
+                    error: failure.error,
+                },
+                b"",
+            );
+            failure.recycle
+        }
+    }
+}
+
+struct Sink {
+    shared: Arc<Shared>,
+    run: u64,
+    settings: RunSettings,
+}
+
+/// The message that replaces a log line over the log payload limit.
+pub const REDACTED_LOG: &str = r#"["[REDACTED: Message length exceeds payload limit]"]"#;
+
+impl Sink {
+    fn event(&self, event: ChildEvent, body: &[u8]) {
+        self.shared.send(
+            &ToParent::Event {
+                run: self.run,
+                time: now_ns(),
+                event,
+            },
+            body,
+        );
+    }
+
+    /// Applies the payload limit to an outgoing state: over it, `data` becomes `"[REDACTED]"`.
+    fn limit_state(&self, state: String) -> (String, bool) {
+        if (state.len() as u64) <= self.settings.payload_limit_bytes {
+            return (state, false);
+        }
+        let mut value: Value = serde_json::from_str(&state).unwrap_or(Value::Null);
+        match value.as_object_mut() {
+            Some(obj) => {
+                obj.insert("data".into(), Value::String("[REDACTED]".into()));
+            }
+            None => value = serde_json::json!({ "data": "[REDACTED]" }),
+        }
+        (value.to_string(), true)
+    }
+
+    fn request(&self, kind: ResolveKind, id: &str) -> Result<String, String> {
+        let req = self.shared.next_req.fetch_add(1, Ordering::SeqCst);
+        let (tx, rx) = mpsc::channel();
+        if let Ok(mut pending) = self.shared.pending.lock() {
+            pending.insert(req, tx);
+        }
+        self.shared.send(
+            &ToParent::Request {
+                run: self.run,
+                req,
+                kind,
+                id: id.to_owned(),
+            },
+            b"",
+        );
+        rx.recv()
+            .unwrap_or_else(|_| Err("engine channel closed".to_owned()))
+    }
+}
+
+impl JobSink for Sink {
+    fn compile_start(&self) {
+        self.event(ChildEvent::CompileStart, b"");
+    }
+
+    fn compile_complete(&self, duration: u64) {
+        self.event(ChildEvent::CompileComplete { duration }, b"");
+    }
+
+    fn job_start(&self, job_id: &str) {
+        self.event(
+            ChildEvent::JobStart {
+                job_id: job_id.to_owned(),
+            },
+            b"",
+        );
+    }
+
+    fn job_complete(
+        &self,
+        job_id: &str,
+        duration: u64,
+        next: Vec<String>,
+        mut mem: Mem,
+        state_json: String,
+    ) {
+        if mem.system == 0 {
+            mem.system = sys::rss_bytes(None).unwrap_or(0);
+        }
+        let (state, redacted) = self.limit_state(state_json);
+        let event = ChildEvent::JobComplete {
+            job_id: job_id.to_owned(),
+            duration,
+            next,
+            mem,
+            redacted,
+        };
+        self.event(event, state.as_bytes());
+    }
+
+    fn job_error(
+        &self,
+        job_id: &str,
+        duration: u64,
+        next: Vec<String>,
+        error: ErrorInfo,
+        state_json: String,
+    ) {
+        let (state, redacted) = self.limit_state(state_json);
+        let event = ChildEvent::JobError {
+            job_id: job_id.to_owned(),
+            duration,
+            next,
+            error,
+            redacted,
+        };
+        self.event(event, state.as_bytes());
+    }
+
+    fn log(&self, level: &str, name: &str, message_json: String) {
+        let redacted = (message_json.len() as u64) > self.settings.log_payload_limit_bytes;
+        let body = if redacted {
+            REDACTED_LOG.as_bytes()
+        } else {
+            message_json.as_bytes()
+        };
+        self.event(
+            ChildEvent::Log {
+                level: level.to_owned(),
+                name: name.to_owned(),
+                redacted,
+            },
+            body,
+        );
+    }
+
+    fn credential(&self, id: &str) -> Result<String, String> {
+        self.request(ResolveKind::Credential, id)
+    }
+
+    fn state(&self, id: &str) -> Result<String, String> {
+        self.request(ResolveKind::State, id)
+    }
+}
+
+/// Writes a line to the child's stderr (which the supervisor captures for diagnostics).
+pub fn diagnostic(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}

@@ -1,0 +1,121 @@
+//! Engine configuration (parsed once by the worker or the CLI) and per-run overrides.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::install::AdaptorInstaller;
+
+/// Per-run overrides (from the Lightning run options or CLI flags); `None` keeps the engine's
+/// setting.
+pub use openfn_lexicon::plan::RunOptions;
+
+/// The hidden command-line flag that puts a binary in child mode (see
+/// [`crate::child::maybe_run_child`]).
+pub const CHILD_FLAG: &str = "--openfn-engine-child";
+
+/// How to start a child process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildCommand {
+    /// Executable.
+    pub program: PathBuf,
+    /// Arguments (must make the program call [`crate::child::maybe_run_child`] into child mode).
+    pub args: Vec<String>,
+}
+
+impl ChildCommand {
+    /// The current executable with the hidden child flag: the worker ships as one file.
+    pub fn current_exe() -> std::io::Result<Self> {
+        Ok(Self {
+            program: std::env::current_exe()?,
+            args: vec![CHILD_FLAG.to_owned()],
+        })
+    }
+
+    /// Another binary that calls `maybe_run_child()` at the top of `main` (tests, tools).
+    pub fn binary(program: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            args: vec![CHILD_FLAG.to_owned()],
+        }
+    }
+}
+
+/// Engine-wide settings; every run may override the limits with [`RunOptions`].
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Number of child processes (runs executing at once). Default 5.
+    pub capacity: usize,
+    /// Adaptor repository directory. Default `~/.openfn/worker/repo`.
+    pub repo_dir: PathBuf,
+    /// Memory limit per run, MB. Default 500.
+    pub memory_limit_mb: u64,
+    /// Run timeout, ms. Default 600000 (10 min).
+    pub run_timeout_ms: u64,
+    /// Payload limit, MB (an output state over it is redacted). Default 10.
+    pub payload_limit_mb: f64,
+    /// Log line limit, MB; unset falls back to the payload limit (protocol.md §7.1).
+    pub log_payload_limit_mb: Option<f64>,
+    /// Keys removed from every step's output state. Default `configuration`, `response`.
+    pub state_props_to_remove: Vec<String>,
+    /// A child is replaced after this many runs (0 = never). Default 100.
+    pub max_runs_per_child: u32,
+    /// How children are started. Default: the current executable with [`CHILD_FLAG`].
+    pub child_command: Option<ChildCommand>,
+    /// Environment of the children (the supervisor's own environment is not passed on).
+    pub env: BTreeMap<String, String>,
+    /// After a timeout the child is asked to stop; it is killed after this grace period.
+    pub kill_grace: Duration,
+    /// Whitelist of importable modules (regular-expression sources). Default `^@openfn/`.
+    pub whitelist: Vec<String>,
+    /// Installs adaptors before dispatch. Default: [`crate::RepoInstaller`] on `repo_dir`.
+    pub installer: Option<Arc<dyn AdaptorInstaller>>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("capacity", &self.capacity)
+            .field("repo_dir", &self.repo_dir)
+            .field("memory_limit_mb", &self.memory_limit_mb)
+            .field("run_timeout_ms", &self.run_timeout_ms)
+            .field("payload_limit_mb", &self.payload_limit_mb)
+            .field("log_payload_limit_mb", &self.log_payload_limit_mb)
+            .field("max_runs_per_child", &self.max_runs_per_child)
+            .field("child_command", &self.child_command)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            capacity: 5,
+            repo_dir: home.join(".openfn").join("worker").join("repo"),
+            memory_limit_mb: 500,
+            run_timeout_ms: 600_000,
+            payload_limit_mb: 10.0,
+            log_payload_limit_mb: None,
+            state_props_to_remove: vec!["configuration".into(), "response".into()],
+            max_runs_per_child: 100,
+            child_command: None,
+            env: BTreeMap::new(),
+            kill_grace: Duration::from_millis(500),
+            whitelist: vec!["^@openfn/".into()],
+            installer: None,
+        }
+    }
+}
+
+/// Converts a limit in MB to bytes (`0` means every payload is too large).
+pub(crate) fn mb_to_bytes(mb: f64) -> u64 {
+    if mb.is_finite() && mb > 0.0 {
+        (mb * 1024.0 * 1024.0) as u64
+    } else {
+        0
+    }
+}

@@ -1,0 +1,144 @@
+//! The public face of the engine: [`Engine::new`], [`Engine::execute`] (one run, streamed as
+//! [`EngineEvent`]s through a [`RunHandle`]) and [`Engine::destroy`].
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{ChildCommand, EngineConfig, RunOptions};
+use crate::error::Error;
+use crate::event::EngineEvent;
+use crate::install::RepoInstaller;
+use crate::plan::{self, ExecutionPlan};
+use crate::pool::Pool;
+use crate::resolve::{Input, Resolvers};
+use crate::run::{self, RunSpec, Shared};
+
+/// Runs workflows in a pool of child processes.
+pub struct Engine {
+    shared: Arc<Shared>,
+    kill_all: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with `config`. Children are started lazily, on the first runs.
+    pub fn new(config: EngineConfig) -> Result<Self, Error> {
+        let command = match &config.child_command {
+            Some(command) => command.clone(),
+            None => ChildCommand::current_exe().map_err(Error::CurrentExe)?,
+        };
+        let pool = Pool::new(
+            command,
+            config.env.clone(),
+            config.capacity,
+            config.max_runs_per_child,
+        );
+        let installer = match &config.installer {
+            Some(installer) => Arc::clone(installer),
+            None => RepoInstaller::open(config.repo_dir.clone()).map_err(Error::Repo)?,
+        };
+        let (kill_all, kill_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config,
+            pool,
+            installer,
+            install_lock: tokio::sync::Mutex::new(()),
+            kill_all: kill_rx,
+        });
+        Ok(Self { shared, kill_all })
+    }
+
+    /// The configuration the engine was built with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// Starts a run of `plan` (must be called inside a tokio runtime). The plan's `id` names the
+    /// run (a uuid is made up when it has none). Events arrive on the returned handle, ending
+    /// with `workflow-complete` or `workflow-error`.
+    pub fn execute(
+        &self,
+        plan: ExecutionPlan,
+        input: Input,
+        options: RunOptions,
+        resolvers: Arc<dyn Resolvers>,
+    ) -> RunHandle {
+        let plan = plan.to_value();
+        let workflow_id = plan::plan_id(&plan)
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let spec = RunSpec {
+            workflow_id: workflow_id.clone(),
+            plan,
+            input,
+            options,
+            resolvers,
+        };
+        tokio::spawn(run::drive(Arc::clone(&self.shared), spec, tx));
+        RunHandle {
+            workflow_id,
+            events: rx,
+        }
+    }
+
+    /// Stops the engine: no new runs start, idle children exit. With `instant`, busy children
+    /// are killed too (their runs end with `ExecutionError`); otherwise they finish first.
+    pub fn destroy(&self, instant: bool) {
+        self.shared.pool.destroy(std::time::Duration::from_secs(5));
+        if instant {
+            let _ = self.kill_all.send(true);
+        }
+    }
+
+    /// Child processes alive or starting (for monitoring and tests).
+    pub fn live_children(&self) -> usize {
+        self.shared.pool.live()
+    }
+
+    /// Idle child processes (for monitoring and tests).
+    pub fn idle_children(&self) -> usize {
+        self.shared.pool.idle()
+    }
+}
+
+/// The events of one run.
+#[derive(Debug)]
+pub struct RunHandle {
+    workflow_id: String,
+    events: mpsc::UnboundedReceiver<EngineEvent>,
+}
+
+impl RunHandle {
+    /// The run's id (`workflowId`).
+    pub fn workflow_id(&self) -> &str {
+        &self.workflow_id
+    }
+
+    /// The next event; `None` after the terminal event.
+    pub async fn next(&mut self) -> Option<EngineEvent> {
+        self.events.recv().await
+    }
+
+    /// Collects every remaining event up to and including the terminal one.
+    pub async fn collect(mut self) -> Vec<EngineEvent> {
+        let mut all = Vec::new();
+        while let Some(event) = self.events.recv().await {
+            all.push(event);
+        }
+        all
+    }
+
+    /// The underlying receiver.
+    pub fn into_receiver(self) -> mpsc::UnboundedReceiver<EngineEvent> {
+        self.events
+    }
+}

@@ -1,0 +1,94 @@
+//! Small Linux process helpers: memory figures from `/proc`, the child's OS limits
+//! (`RLIMIT_AS`, `oom_score_adj`) and moving the IPC channel off fds 0 and 1.
+
+use std::fs::File;
+use std::io;
+
+/// A `kB` field (`VmRSS`, `VmSize`, `VmHWM`) of `/proc/<pid>/status`, in bytes.
+pub fn status_bytes(pid: Option<u32>, field: &str) -> Option<u64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kb * 1024)
+    })
+}
+
+/// Resident set size of a process (`None` = this process), in bytes.
+pub fn rss_bytes(pid: Option<u32>) -> Option<u64> {
+    status_bytes(pid, "VmRSS")
+}
+
+/// Makes this process the kernel's first choice when memory runs out, so a runaway child is
+/// killed before the supervisor.
+pub fn prefer_oom_kill() -> io::Result<()> {
+    std::fs::write("/proc/self/oom_score_adj", "1000")
+}
+
+/// Sets the soft `RLIMIT_AS` of this process (an address-space cap the kernel enforces: past it
+/// allocations fail). The hard limit is left as it is, so later runs may raise the soft one.
+#[allow(unsafe_code, reason = "setrlimit/getrlimit are FFI calls")]
+pub fn set_address_space_limit(bytes: u64) -> io::Result<()> {
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `current` is a valid, writable rlimit struct for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut current) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let cur = if current.rlim_max == libc::RLIM_INFINITY {
+        bytes
+    } else {
+        bytes.min(current.rlim_max)
+    };
+    let limit = libc::rlimit {
+        rlim_cur: cur,
+        rlim_max: current.rlim_max,
+    };
+    // SAFETY: `limit` is a valid rlimit struct; lowering or raising the soft limit up to the
+    // unchanged hard limit is always permitted.
+    if unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Takes fds 0 and 1 for the IPC channel: returns them as files on new descriptors, then points
+/// fd 0 at `/dev/null` and fd 1 at stderr, so stray prints from any library cannot corrupt the
+/// framed channel.
+#[allow(unsafe_code, reason = "dup/dup2 and taking ownership of raw fds")]
+pub fn take_stdio() -> io::Result<(File, File)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let devnull = File::open("/dev/null")?;
+    // SAFETY: dup on fds 0 and 1, which are open for the whole life of the process; the new
+    // descriptors are owned by nobody else.
+    let (input, output) = unsafe { (libc::dup(0), libc::dup(1)) };
+    if input < 0 || output < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: dup2 onto fds 0 and 1 from descriptors that are open (devnull, stderr); the old
+    // targets were duplicated above, so nothing is lost.
+    let ok = unsafe { libc::dup2(devnull.as_raw_fd(), 0) >= 0 && libc::dup2(2, 1) >= 0 };
+    if !ok {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `input` and `output` are fresh descriptors from dup, owned only by these files.
+    Ok(unsafe { (File::from_raw_fd(input), File::from_raw_fd(output)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_memory_figures() {
+        let rss = rss_bytes(None).unwrap();
+        let size = status_bytes(None, "VmSize").unwrap();
+        assert!(rss > 0 && size >= rss);
+    }
+}

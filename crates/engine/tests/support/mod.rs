@@ -1,0 +1,144 @@
+//! Helpers shared by the engine tests: engines pointed at a test child, plans, resolvers and
+//! event lookups (every wait is bounded).
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openfn_engine::{
+    ChildCommand, Engine, EngineConfig, EngineEvent, ErrorInfo, ExecutionPlan, Input,
+    ResolveFuture, Resolvers, RunHandle, RunOptions,
+};
+use serde_json::{Value, json};
+
+/// The scripted test child (fault injection without JavaScript).
+pub fn script_child() -> ChildCommand {
+    ChildCommand::binary(env!("CARGO_BIN_EXE_openfn-engine-test-child"))
+}
+
+pub fn engine(capacity: usize) -> Engine {
+    engine_with(EngineConfig {
+        capacity,
+        ..EngineConfig::default()
+    })
+}
+
+pub fn engine_with(config: EngineConfig) -> Engine {
+    let config = EngineConfig {
+        child_command: Some(script_child()),
+        ..config
+    };
+    Engine::new(config).expect("engine")
+}
+
+/// A plan whose steps run the given scripts, in order.
+pub fn plan(id: &str, scripts: &[&str]) -> Value {
+    let steps: Vec<Value> = scripts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({ "id": format!("step-{}", i + 1), "name": format!("Step {}", i + 1), "expression": s }))
+        .collect();
+    json!({ "id": id, "workflow": { "steps": steps }, "options": {} })
+}
+
+/// Resolvers backed by maps; a missing id fails with `[fetch:credential] not found`-style text.
+#[derive(Default)]
+pub struct MapResolvers {
+    pub credentials: HashMap<String, Result<String, String>>,
+    pub states: HashMap<String, Result<String, String>>,
+}
+
+fn lookup(map: &HashMap<String, Result<String, String>>, id: &str) -> ResolveFuture {
+    let found = map
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| Err(format!("{id} not found")));
+    Box::pin(async move {
+        found.and_then(|s| serde_json::value::RawValue::from_string(s).map_err(|e| e.to_string()))
+    })
+}
+
+impl Resolvers for MapResolvers {
+    fn credential(&self, id: &str) -> ResolveFuture {
+        lookup(&self.credentials, id)
+    }
+
+    fn state(&self, id: &str) -> ResolveFuture {
+        lookup(&self.states, id)
+    }
+}
+
+pub fn no_resolvers() -> Arc<dyn Resolvers> {
+    Arc::new(openfn_engine::NoResolvers)
+}
+
+/// The typed plan the engine takes.
+pub fn xp(plan: Value) -> ExecutionPlan {
+    ExecutionPlan::from_value(plan).expect("valid plan")
+}
+
+pub fn run(engine: &Engine, plan: Value) -> RunHandle {
+    engine.execute(
+        xp(plan),
+        Input::Empty,
+        RunOptions::default(),
+        no_resolvers(),
+    )
+}
+
+/// All events of a run, failing the test if it takes longer than `secs`.
+pub async fn events_within(handle: RunHandle, secs: u64) -> Vec<EngineEvent> {
+    tokio::time::timeout(Duration::from_secs(secs), handle.collect())
+        .await
+        .expect("run did not finish in time")
+}
+
+pub fn names(events: &[EngineEvent]) -> Vec<&'static str> {
+    events.iter().map(EngineEvent::name).collect()
+}
+
+/// The error of the terminal `workflow-error`, if the run ended with one.
+pub fn workflow_error(events: &[EngineEvent]) -> Option<&ErrorInfo> {
+    events.iter().find_map(|e| match e {
+        EngineEvent::WorkflowError { error, .. } => Some(error),
+        _ => None,
+    })
+}
+
+/// The final state of a completed run, parsed.
+pub fn final_state(events: &[EngineEvent]) -> Option<Value> {
+    events.iter().find_map(|e| match e {
+        EngineEvent::WorkflowComplete { state, .. } => serde_json::from_str(state.get()).ok(),
+        _ => None,
+    })
+}
+
+/// Log messages (the JSON text of each message array) with their logger names.
+pub fn logs(events: &[EngineEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkflowLog { log, .. } => {
+                Some((log.name.clone(), log.message.get().to_owned()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn thread_of(event: &EngineEvent) -> Option<u32> {
+    match event {
+        EngineEvent::WorkflowStart { thread_id, .. } => Some(*thread_id),
+        _ => None,
+    }
+}
+
+pub fn error_tuple(e: &ErrorInfo) -> (&str, &str, &str) {
+    (
+        e.error_type.as_str(),
+        e.message.as_str(),
+        e.severity.as_str(),
+    )
+}

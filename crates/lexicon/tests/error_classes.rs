@@ -1,0 +1,194 @@
+//! Error classes: the single class → severity → reason mapping (protocol.md §4.3), and the
+//! serialised error shapes the runtime tests assert (execution.md §2.7).
+
+use openfn_lexicon::error::{
+    ErrorClass, ExitReason, Position, RunReason, SerializedError, Severity,
+};
+use serde_json::json;
+
+#[test]
+fn catalogue_severities() {
+    let table = [
+        ("JobError", "fail"),
+        ("RuntimeError", "fail"),
+        ("AdaptorError", "fail"),
+        ("CompileError", "crash"),
+        ("ValidationError", "crash"),
+        ("ImportError", "crash"),
+        ("RuntimeCrash", "crash"),
+        ("InvalidExportsError", "crash"),
+        ("InvalidOperationError", "crash"),
+        ("EdgeConditionError", "crash"),
+        ("InputError", "crash"),
+        ("ExitError", "crash"),
+        ("TimeoutError", "kill"),
+        ("OOMError", "kill"),
+        ("StateTooLargeError", "kill"),
+        ("SecurityError", "kill"),
+        ("AutoinstallError", "exception"),
+        ("CredentialLoadError", "exception"),
+        ("DataClipError", "exception"),
+        ("ExecutionError", "exception"),
+        ("ReferenceError", "crash"),
+    ];
+    for (name, severity) in table {
+        let class = ErrorClass::from_name(name);
+        assert_eq!(class.error_type(), name);
+        assert_eq!(class.severity().as_str(), severity, "{name}");
+        assert_eq!(
+            serde_json::to_value(class.severity()).unwrap(),
+            json!(severity)
+        );
+        assert_eq!(RunReason::from(class.severity()).as_str(), severity);
+    }
+    assert_eq!(ErrorClass::ALL.len(), table.len() - 1);
+    assert_eq!(
+        ErrorClass::from_name("ReferenceError"),
+        ErrorClass::Other("ReferenceError".into())
+    );
+    assert!(!Severity::Fail.aborts_run());
+    assert!(Severity::Kill.aborts_run());
+}
+
+#[test]
+fn exit_reasons() {
+    assert_eq!(
+        serde_json::to_string(&ExitReason::success()).unwrap(),
+        r#"{"reason":"success","error_type":null,"error_message":null}"#
+    );
+    let oom = ExitReason::from_error(&ErrorClass::OomError, "Run exceeded maximum memory usage");
+    assert_eq!(
+        serde_json::to_string(&oom).unwrap(),
+        r#"{"reason":"kill","error_type":"OOMError","error_message":"Run exceeded maximum memory usage"}"#
+    );
+    let credential = ExitReason::from_error(
+        &ErrorClass::CredentialLoadError,
+        "Failed to load credential %TIMEOUT%: [fetch:credential] timeout",
+    );
+    assert_eq!(credential.reason, RunReason::Exception);
+    // An explicit severity wins over the class default (e.g. ExecutionError downgraded to crash).
+    let downgraded = ExitReason::with_severity(Severity::Crash, "ExecutionError", "uncaught");
+    assert_eq!(downgraded.reason, RunReason::Crash);
+}
+
+#[test]
+fn serialised_errors_from_the_runtime_tests() {
+    let cases = [
+        json!({"source": "runtime", "name": "JobError", "severity": "fail", "message": "test"}),
+        json!({
+            "source": "runtime", "name": "RuntimeError", "severity": "fail", "subtype": "TypeError",
+            "message": "TypeError: Cannot read properties of undefined (reading 'y')",
+            "pos": {"line": 1, "column": 28}
+        }),
+        json!({
+            "details": {"code": 1234, "message": "adaptor err"}, "message": "adaptor err",
+            "name": "AdaptorError", "source": "runtime", "severity": "fail", "line": 3, "operationName": "err"
+        }),
+        json!({
+            "source": "runtime", "name": "AdaptorError", "severity": "fail", "message": "adaptor err",
+            "step": "src", "pos": {"line": 4, "column": 20, "src": "        await err()(state);"}
+        }),
+    ];
+    for case in cases {
+        let error: SerializedError = serde_json::from_value(case.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&error).unwrap(), case);
+    }
+    let with_pos: SerializedError = serde_json::from_value(json!({
+        "name": "RuntimeError", "severity": "fail", "message": "m", "pos": {"line": 2, "column": 11, "src": "fn((s) => z)"}
+    }))
+    .unwrap();
+    assert_eq!(
+        with_pos.pos,
+        Some(Position {
+            line: 2,
+            column: 11,
+            src: Some("fn((s) => z)".into())
+        })
+    );
+    assert_eq!(with_pos.exit_reason().reason, RunReason::Fail);
+
+    let built = SerializedError::new(&ErrorClass::JobError, "test");
+    assert_eq!(
+        serde_json::to_value(&built).unwrap(),
+        json!({"source": "runtime", "name": "JobError", "severity": "fail", "message": "test"})
+    );
+    let bad = serde_json::from_value::<SerializedError>(
+        json!({"name": "X", "severity": "meh", "message": ""}),
+    );
+    assert!(bad.is_err());
+}
+
+mod reasons {
+    use std::collections::HashMap;
+
+    use openfn_lexicon::engine::JobErrorInfo;
+    use openfn_lexicon::error::{
+        ErrorClass, ExitReason, RunReason, Severity, run_exit_reason, step_exit_reason,
+    };
+    use openfn_lexicon::plan::ExecutionPlan;
+    use serde_json::{Map, json};
+
+    fn info(name: &str, subtype: Option<&str>, severity: Option<Severity>) -> JobErrorInfo {
+        JobErrorInfo {
+            name: name.into(),
+            message: "boom".into(),
+            kind: None,
+            subtype: subtype.map(str::to_owned),
+            severity,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn step_reasons() {
+        let state = json!({"data": {}});
+        assert_eq!(step_exit_reason("a", &state, None), ExitReason::success());
+        let e = info("JobError", None, Some(Severity::Fail));
+        assert_eq!(
+            step_exit_reason("a", &state, Some(&e)),
+            ExitReason::from_error(&ErrorClass::JobError, "boom")
+        );
+        let e = info("RuntimeCrash", Some("ReferenceError"), None);
+        let r = step_exit_reason("a", &state, Some(&e));
+        assert_eq!(r.reason, RunReason::Crash);
+        assert_eq!(r.error_type.as_deref(), Some("ReferenceError"));
+
+        let failed = json!({"errors": {"a": {"name": "MyError", "message": "user wrote this"}}});
+        let r = step_exit_reason("a", &failed, None);
+        assert_eq!(r.reason, RunReason::Fail);
+        assert_eq!(r.error_type.as_deref(), Some("MyError"));
+        assert_eq!(r.error_message.as_deref(), Some("user wrote this"));
+        assert_eq!(step_exit_reason("b", &failed, None), ExitReason::success());
+    }
+
+    #[test]
+    fn run_reason_is_the_first_failed_leaf() {
+        let plan = ExecutionPlan::from_value(json!({"workflow": {"steps": [
+            {"id": "a", "expression": "x", "next": {"b": true, "c": true}},
+            {"id": "b", "expression": "x"},
+            {"id": "c", "expression": "x", "next": {"d": "state.never"}},
+            {"id": "d", "expression": "x"}
+        ]}}))
+        .unwrap();
+        let fail = |m: &str| ExitReason::with_severity(Severity::Fail, "JobError", m);
+        let mut reasons: HashMap<String, ExitReason> = HashMap::new();
+        reasons.insert("a".into(), fail("a failed"));
+        reasons.insert("b".into(), ExitReason::success());
+        // `a` failed but its downstream ran: ignored.
+        assert_eq!(
+            run_exit_reason(&plan, |id| reasons.get(id)),
+            ExitReason::success()
+        );
+        // `c` is a leaf because `d` never ran.
+        reasons.insert("c".into(), fail("c failed"));
+        assert_eq!(
+            run_exit_reason(&plan, |id| reasons.get(id)),
+            fail("c failed")
+        );
+        reasons.insert("b".into(), fail("b failed"));
+        assert_eq!(
+            run_exit_reason(&plan, |id| reasons.get(id)),
+            fail("b failed")
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Basic end-to-end runs: a single step through the fixture adaptor, events and log lines.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn single_step_runs_through_adaptor_execute() {
+    let p = single(&job("fn", "fn(s => ({ ...s, data: { x: 1 } }))"));
+    let out = ok(&p, state(json!({ "data": {} })));
+    assert_eq!(out, json!({ "data": { "x": 1 } }));
+}
+
+#[test]
+fn events_and_logs_of_a_step() {
+    let p = single(&job("fn", "fn(s => { console.log('hola'); return s; })"));
+    let (r, rec) = exec(&p, state(json!({})), options());
+    r.expect("ok");
+    assert_eq!(
+        rec.event_names(),
+        vec!["init-start", "init-complete", "job-start", "job-complete"]
+    );
+    assert!(
+        rec.has_log("R/T Starting step job1"),
+        "{:?}",
+        rec.log_texts()
+    );
+    assert!(
+        rec.log_texts()
+            .iter()
+            .any(|l| l.starts_with("R/T job1 completed in ") && l.ends_with("ms"))
+    );
+    let job_line = rec
+        .logs
+        .borrow()
+        .iter()
+        .find(|l| l.name == "JOB")
+        .cloned()
+        .expect("job log");
+    assert_eq!(job_line.message, vec![json!("hola")]);
+    let j: serde_json::Value = serde_json::from_str(&job_line.to_json_string()).expect("json");
+    assert_eq!(j["level"], "info");
+    assert_eq!(j["name"], "JOB");
+    assert_eq!(j["time"].as_str().map(str::len), Some(19));
+}
+
+#[test]
+fn expression_plan_uses_job_1_and_logs_the_workflow() {
+    let p = openfn_runtime::plan_from_expression(
+        &job("fn", "fn(() => { throw new Error('x'); })"),
+        None,
+        None,
+    );
+    let (r, rec) = exec(&p, state(json!({})), options());
+    let out = r.expect("ok").expect("state");
+    assert_eq!(out["errors"]["job-1"]["message"], "x");
+    assert!(
+        rec.has_log("R/T Executing workflow"),
+        "{:?}",
+        rec.log_texts()
+    );
+    let p = openfn_runtime::plan_from_expression(&job("fn", "fn(s => s)"), None, Some("main"));
+    let (r, rec) = exec(&p, state(json!({})), options());
+    assert!(r.is_ok());
+    assert!(rec.has_log("R/T Starting step main"));
+}
+
+#[test]
+fn validation_failure_is_logged() {
+    let p = plan(
+        json!({ "workflow": { "steps": [{ "id": "a", "expression": "export default [];", "next": "b" }] } }),
+    );
+    let (r, rec) = exec(&p, state(json!({})), options());
+    assert!(r.is_err());
+    assert!(rec.has_log("R/T Error validating execution plan"));
+    assert!(rec.has_log("Cannot find job: b"));
+    assert!(rec.has_log("R/T Aborting"));
+}

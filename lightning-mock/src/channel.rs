@@ -1,0 +1,411 @@
+//! The `run:<id>` channel: every event a worker sends about a run, validated the way
+//! Lightning validates it (required fields, reasons, `run:complete` keys, step ids belonging to
+//! the run, log line rules), recorded, and answered (protocol.md §3.4–§3.12, §5.3).
+
+use serde_json::{Map, Value, json};
+
+use crate::state::{App, Inner, RunStatus};
+
+/// How to answer one run-channel push.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// `status: ok` with this response.
+    Ok(Value),
+    /// `status: error` with this response.
+    Error(Value),
+    /// `status: ok` as a binary reply frame with these bytes (`fetch:dataclip`).
+    Binary(Vec<u8>),
+    /// No reply at all (credential `%TIMEOUT%`).
+    NoReply,
+}
+
+/// The events a run channel handles.
+pub(crate) const RUN_EVENTS: &[&str] = &[
+    "fetch:plan",
+    "fetch:credential",
+    "fetch:dataclip",
+    "run:start",
+    "step:start",
+    "step:complete",
+    "run:log",
+    "run:batch_logs",
+    "run:complete",
+];
+
+const REASONS: &[&str] = &["success", "fail", "crash", "exception", "kill", "cancel"];
+const LEVELS: &[&str] = &["debug", "info", "warn", "error", "success", "always"];
+const COMPLETE_KEYS: &[&str] = &[
+    "final_dataclip_id",
+    "final_state",
+    "reason",
+    "error_type",
+    "error_message",
+    "timestamp",
+];
+const BLANK: &str = "This field can't be blank.";
+
+fn errors(field: &str, message: &str) -> Outcome {
+    Outcome::Error(json!({"errors": {field: [message]}}))
+}
+
+fn present(payload: &Value, key: &str) -> bool {
+    payload.get(key).is_some_and(|v| !v.is_null())
+}
+
+/// Lightning's timestamps are microsecond epochs, as digit strings or integers; missing is
+/// fine (defaulted to now).
+fn valid_timestamp(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => {
+            !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit())
+        }
+        Some(Value::Number(n)) => n.is_u64(),
+        Some(_) => false,
+    }
+}
+
+/// Checks `reason`, `error_type` and `timestamp` shared by step:complete and run:complete.
+fn check_reason(payload: &Value) -> Option<Outcome> {
+    let reason = match payload.get("reason") {
+        None | Some(Value::Null) => return Some(errors("reason", BLANK)),
+        Some(Value::String(r)) if REASONS.contains(&r.as_str()) => r.as_str(),
+        Some(_) => {
+            return Some(errors(
+                "reason",
+                "is invalid: expected one of success, fail, crash, exception, kill, cancel",
+            ));
+        }
+    };
+    if reason == "success" && (present(payload, "error_type") || present(payload, "error_message"))
+    {
+        return Some(errors(
+            "error_type",
+            "must be null when the reason is success",
+        ));
+    }
+    if !valid_timestamp(payload.get("timestamp")) {
+        return Some(errors(
+            "timestamp",
+            "is invalid: expected microseconds since the epoch",
+        ));
+    }
+    None
+}
+
+/// Validates one log line; returns its field errors (empty when valid).
+fn log_line_errors(line: &Value, inner: &Inner, run_id: &str) -> Map<String, Value> {
+    let mut errs = Map::new();
+    let mut add = |field: &str, message: &str| {
+        errs.insert(field.to_owned(), json!([message]));
+    };
+    if !line.is_object() {
+        add("message", "is invalid: a log line must be an object");
+        return errs;
+    }
+    if !present(line, "message") {
+        add("message", BLANK);
+    }
+    match line.get("source") {
+        Some(Value::String(s)) if s.is_empty() => add("source", BLANK),
+        Some(Value::String(s)) if s.chars().count() > 8 => {
+            add("source", "should be at most 8 character(s)");
+        }
+        Some(Value::String(_)) => {}
+        None | Some(Value::Null) => add("source", BLANK),
+        Some(_) => add("source", "is invalid"),
+    }
+    match line.get("level") {
+        Some(Value::String(l)) if LEVELS.contains(&l.as_str()) => {}
+        None | Some(Value::Null) => add("level", BLANK),
+        Some(_) => add(
+            "level",
+            "is invalid: expected one of debug, info, warn, error, success, always",
+        ),
+    }
+    if !present(line, "timestamp") {
+        add("timestamp", BLANK);
+    } else if !valid_timestamp(line.get("timestamp")) {
+        add(
+            "timestamp",
+            "is invalid: expected microseconds since the epoch",
+        );
+    }
+    if let Some(step_id) = line.get("step_id").filter(|v| !v.is_null()) {
+        let belongs = step_id.as_str().is_some_and(|id| {
+            inner.runs.get(run_id).is_some_and(|run| {
+                run.steps
+                    .iter()
+                    .any(|s| s.get("step_id").and_then(Value::as_str) == Some(id))
+            })
+        });
+        if !belongs {
+            add("step_id", "does not belong to this run");
+        }
+    }
+    errs
+}
+
+fn final_state_error(status: RunStatus) -> Outcome {
+    errors(
+        "state",
+        &format!(
+            "the run is already {}",
+            if status == RunStatus::Lost {
+                "lost"
+            } else {
+                "complete"
+            }
+        ),
+    )
+}
+
+/// Handles one push on `run:<run_id>`. Events are published on the bus by the caller.
+pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> Outcome {
+    let mut guard = app.lock();
+    let inner = &mut *guard;
+    let Some(run) = inner.runs.get(run_id) else {
+        return Outcome::Error(json!({"reason": "not_found"}));
+    };
+    let status = run.status;
+    match event {
+        "fetch:plan" => Outcome::Ok(run.plan.clone()),
+        "fetch:credential" => match payload.get("id") {
+            Some(Value::String(id)) if id == "%TIMEOUT%" => Outcome::NoReply,
+            Some(Value::String(id)) => match inner.credentials.get(id) {
+                Some(body) => Outcome::Ok(body.clone()),
+                None => errors("id", "Credential not found!"),
+            },
+            _ => errors("id", BLANK),
+        },
+        "fetch:dataclip" => {
+            let id = payload
+                .get("id")
+                .and_then(Value::as_str)
+                .or_else(|| run.plan.get("dataclip_id").and_then(Value::as_str));
+            match id.and_then(|id| inner.dataclips.get(id)) {
+                Some(body) => Outcome::Binary(body.to_string().into_bytes()),
+                None => Outcome::Error(Value::String("not_found".to_owned())),
+            }
+        }
+        "run:start" => {
+            if status != RunStatus::Claimed {
+                let status = serde_json::to_value(status).unwrap_or(Value::Null);
+                return errors(
+                    "state",
+                    &format!(
+                        "cannot start a run that is {}",
+                        status.as_str().unwrap_or("?")
+                    ),
+                );
+            }
+            if !valid_timestamp(payload.get("timestamp")) {
+                return errors(
+                    "timestamp",
+                    "is invalid: expected microseconds since the epoch",
+                );
+            }
+            if let Some(run) = inner.runs.get_mut(run_id) {
+                run.mark_started();
+            }
+            Outcome::Ok(Value::Null)
+        }
+        "step:start" => {
+            if status.is_final() {
+                return final_state_error(status);
+            }
+            let job_id = match payload.get("job_id") {
+                None => return errors("job_id", BLANK),
+                Some(Value::String(id)) => id.as_str(),
+                Some(_) => return errors("job_id", "Job not found!"),
+            };
+            let job_known = run
+                .plan
+                .get("jobs")
+                .and_then(Value::as_array)
+                .is_some_and(|jobs| {
+                    jobs.iter()
+                        .any(|j| j.get("id").and_then(Value::as_str) == Some(job_id))
+                });
+            if !job_known {
+                return errors("job_id", "Job not found!");
+            }
+            let Some(step_id) = payload.get("step_id").and_then(Value::as_str) else {
+                return errors("step_id", BLANK);
+            };
+            if run
+                .steps
+                .iter()
+                .any(|s| s.get("step_id").and_then(Value::as_str) == Some(step_id))
+            {
+                return errors("step_id", "has already been taken");
+            }
+            if !valid_timestamp(payload.get("timestamp")) {
+                return errors(
+                    "timestamp",
+                    "is invalid: expected microseconds since the epoch",
+                );
+            }
+            let step_id = step_id.to_owned();
+            let entry = payload.as_object().cloned().unwrap_or_default();
+            if let Some(run) = inner.runs.get_mut(run_id) {
+                run.steps.push(entry);
+            }
+            Outcome::Ok(json!({"step_id": step_id}))
+        }
+        "step:complete" => {
+            if status.is_final() {
+                return final_state_error(status);
+            }
+            let Some(step_id) = payload.get("step_id").and_then(Value::as_str) else {
+                return errors("step_id", BLANK);
+            };
+            if !run
+                .steps
+                .iter()
+                .any(|s| s.get("step_id").and_then(Value::as_str) == Some(step_id))
+            {
+                return errors(
+                    "step_id",
+                    "does not belong to this run (no step:start seen)",
+                );
+            }
+            if let Some(err) = check_reason(payload) {
+                return err;
+            }
+            let too_large = present(payload, "output_dataclip_error");
+            let dataclips_off = run
+                .plan
+                .get("options")
+                .and_then(|o| o.get("output_dataclips"))
+                == Some(&Value::Bool(false));
+            if !too_large {
+                if !dataclips_off && !present(payload, "output_dataclip") {
+                    return errors("output_dataclip", BLANK);
+                }
+                if !present(payload, "output_dataclip_id") {
+                    return errors("output_dataclip_id", BLANK);
+                }
+            }
+            if let (Some(Value::String(id)), Some(body)) = (
+                payload.get("output_dataclip_id"),
+                payload.get("output_dataclip"),
+            ) {
+                let parsed = match body {
+                    Value::String(text) => match serde_json::from_str::<Value>(text) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            return errors("output_dataclip", &format!("is invalid JSON: {e}"));
+                        }
+                    },
+                    other => other.clone(),
+                };
+                inner.dataclips.insert(id.clone(), parsed);
+            }
+            let step_id = step_id.to_owned();
+            if let Some(entry) = inner
+                .runs
+                .get_mut(run_id)
+                .and_then(|r| r.step_mut(&step_id))
+                && let Some(fields) = payload.as_object()
+            {
+                for (k, v) in fields {
+                    entry.insert(k.clone(), v.clone());
+                }
+            }
+            Outcome::Ok(json!({"step_id": step_id}))
+        }
+        "run:log" => {
+            let errs = log_line_errors(payload, inner, run_id);
+            if !errs.is_empty() {
+                return Outcome::Error(json!({ "errors": errs }));
+            }
+            if let Some(run) = inner.runs.get_mut(run_id) {
+                run.logs.push(payload.clone());
+            }
+            Outcome::Ok(json!({"log_line_id": uuid::Uuid::new_v4().to_string()}))
+        }
+        "run:batch_logs" => {
+            let Some(lines) = payload.get("logs").and_then(Value::as_array) else {
+                return errors("logs", BLANK);
+            };
+            let per_line: Vec<Map<String, Value>> = lines
+                .iter()
+                .map(|line| log_line_errors(line, inner, run_id))
+                .collect();
+            if per_line.iter().any(|e| !e.is_empty()) {
+                return Outcome::Error(json!({ "errors": { "logs": per_line } }));
+            }
+            if let Some(run) = inner.runs.get_mut(run_id) {
+                run.logs.extend(lines.iter().cloned());
+            }
+            Outcome::Ok(json!({}))
+        }
+        "run:complete" => {
+            if let Some(fields) = payload.as_object() {
+                let unexpected: Vec<&str> = fields
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| !COMPLETE_KEYS.contains(k))
+                    .collect();
+                if !unexpected.is_empty() {
+                    return errors(
+                        "base",
+                        &format!("Unexpected keys: {}", unexpected.join(", ")),
+                    );
+                }
+            } else {
+                return errors("reason", BLANK);
+            }
+            if status.is_final() {
+                return final_state_error(status);
+            }
+            if status == RunStatus::Queued {
+                return errors("state", "cannot complete a run that is queued");
+            }
+            if let Some(err) = check_reason(payload) {
+                return err;
+            }
+            if let Some(run) = inner.runs.get_mut(run_id) {
+                run.reason = payload
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                run.error_type = payload.get("error_type").cloned();
+                run.error_message = payload.get("error_message").cloned();
+                run.final_state = payload.get("final_state").cloned();
+                run.final_dataclip_id = payload.get("final_dataclip_id").cloned();
+                run.mark_complete();
+            }
+            Outcome::Ok(Value::Null)
+        }
+        other => Outcome::Error(json!({"reason": format!("unknown event {other}")})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert!(valid_timestamp(None));
+        assert!(valid_timestamp(Some(&json!("1700000000000000"))));
+        assert!(valid_timestamp(Some(&json!(1_700_000_000_000_000_u64))));
+        assert!(!valid_timestamp(Some(&json!("2024-01-01"))));
+        assert!(!valid_timestamp(Some(&json!(""))));
+        assert!(!valid_timestamp(Some(&json!(-1))));
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(check_reason(&json!({"reason": "success"})), None);
+        assert!(check_reason(&json!({})).is_some());
+        assert!(check_reason(&json!({"reason": "ok"})).is_some());
+        assert!(check_reason(&json!({"reason": "success", "error_type": "X"})).is_some());
+        assert_eq!(
+            check_reason(&json!({"reason": "fail", "error_type": "X", "error_message": "m"})),
+            None
+        );
+    }
+}

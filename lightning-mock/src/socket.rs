@@ -1,0 +1,515 @@
+//! The worker socket at `/worker/websocket`: Phoenix Channels v2 over WebSocket, the way real
+//! Lightning speaks it (`phx_reply` replies, answered heartbeats, object payloads on pushes,
+//! a binary reply frame for `fetch:dataclip`), with worker-token auth on the upgrade, the
+//! `worker:queue` channel (claims, debounced `work-available`) and `run:<id>` channels.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use openfn_lexicon::phoenix::{BinaryKind, Frame, Payload, byte_array, names};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::channel::{self, Outcome, RUN_EVENTS};
+use crate::faults;
+use crate::keys::verify_worker_token;
+use crate::state::{App, WorkerConn, unix_ms};
+
+/// Close code for a message over the size limit.
+const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code for a frame that isn't a Phoenix frame.
+const CLOSE_INVALID: u16 = 1007;
+/// Close code for a broken WebSocket.
+const CLOSE_PROTOCOL: u16 = 1002;
+/// Close code for an idle socket.
+const CLOSE_NORMAL: u16 = 1000;
+/// Close code on server shutdown.
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// Most runs one claim may ask for.
+const MAX_DEMAND: u64 = 1000;
+
+/// What the writer task sends.
+enum Outgoing {
+    Msg(Message),
+    /// Stop writing and drop the connection without a close frame.
+    Drop,
+}
+
+/// What every HTTP and socket handler gets: the state and the shutdown signal.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub app: Arc<App>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// `GET /worker/websocket`: checks faults and the worker token, then upgrades.
+pub(crate) async fn upgrade(
+    State(ctx): State<Ctx>,
+    Query(params): Query<HashMap<String, String>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let app = ctx.app.clone();
+    if app.faults().refusing() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "refusing connections (fault)",
+        )
+            .into_response();
+    }
+    let mut worker_id = None;
+    if app.config.verify_worker_tokens {
+        let secret = app.config.worker_secret.as_deref().unwrap_or_default();
+        let Some(token) = params.get("token").map(|t| t.trim()) else {
+            tracing::info!(%remote, "worker connect without token: 401");
+            return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+        };
+        match verify_worker_token(secret, token) {
+            Ok(claims) => worker_id = Some(claims.worker_id),
+            Err(e) => {
+                tracing::info!(%remote, "worker token rejected: {e}");
+                return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+            }
+        }
+    }
+    let max = app.config.max_frame_size;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(ctx, socket, remote, worker_id))
+}
+
+struct Conn {
+    app: Arc<App>,
+    id: u64,
+    tx: mpsc::UnboundedSender<Outgoing>,
+    /// Joined topics → their join_ref.
+    joined: HashMap<String, Option<String>>,
+}
+
+async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Option<String>) {
+    let app = ctx.app;
+    let mut shutdown = ctx.shutdown;
+    let id = app.next_conn_id();
+    let wake = Arc::new(Notify::new());
+    app.lock().workers.insert(
+        id,
+        WorkerConn {
+            worker_id: worker_id.clone(),
+            remote: remote.to_string(),
+            connected_at: unix_ms(),
+            queue_join: None,
+            claims: 0,
+            claimed_runs: 0,
+            wake: wake.clone(),
+        },
+    );
+    tracing::info!(conn = id, %remote, worker_id = ?worker_id, "worker connected");
+    app.emit(
+        "worker:connect",
+        json!({"payload": {"connection": id, "worker_id": worker_id, "remote": remote.to_string()}}),
+        false,
+    );
+
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outgoing::Msg(msg) => {
+                    let closing = matches!(msg, Message::Close(_));
+                    if sink.send(msg).await.is_err() || closing {
+                        break;
+                    }
+                }
+                Outgoing::Drop => return,
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut conn = Conn {
+        app: app.clone(),
+        id,
+        tx,
+        joined: HashMap::new(),
+    };
+    let debounce = app.config.work_available_debounce;
+    let mut last_push: Option<Instant> = None;
+    let mut pending_push: Option<Instant> = None;
+    let idle_timeout = app.config.idle_timeout;
+    let mut last_heard = Instant::now();
+    loop {
+        let idle_at = last_heard + idle_timeout.unwrap_or(Duration::from_secs(3600));
+        let queue_joined = conn.joined.contains_key("worker:queue");
+        let pending_at = pending_push.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            msg = stream.next() => {
+                last_heard = Instant::now();
+                let keep_going = match msg {
+                    None | Some(Ok(Message::Close(_))) => false,
+                    Some(Err(e)) => {
+                        let text = e.to_string();
+                        let code = if text.contains("too long") || text.contains("Space limit") {
+                            CLOSE_TOO_BIG
+                        } else {
+                            CLOSE_PROTOCOL
+                        };
+                        tracing::warn!(conn = id, "closing socket: {text}");
+                        conn.close(code, &text);
+                        false
+                    }
+                    Some(Ok(Message::Text(text))) => match Frame::decode_text(text.as_str()) {
+                        Ok(frame) => conn.on_frame(frame),
+                        Err(e) => {
+                            tracing::warn!(conn = id, "malformed frame: {e}");
+                            conn.close(CLOSE_INVALID, &format!("malformed frame: {e}"));
+                            false
+                        }
+                    },
+                    Some(Ok(Message::Binary(bytes))) => {
+                        match Frame::decode_client_binary(&bytes) {
+                            Ok(mut frame) => {
+                                if let Payload::Binary(body) = &frame.payload {
+                                    frame.payload = Payload::Json(
+                                        serde_json::from_slice(body).unwrap_or(Value::Null),
+                                    );
+                                }
+                                conn.on_frame(frame)
+                            }
+                            Err(e) => {
+                                tracing::warn!(conn = id, "malformed binary frame: {e}");
+                                conn.close(CLOSE_INVALID, &format!("malformed binary frame: {e}"));
+                                false
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => true,
+                };
+                if !keep_going {
+                    break;
+                }
+            }
+            () = wake.notified(), if queue_joined => {
+                let now = Instant::now();
+                match last_push {
+                    Some(t) if now < t + debounce => {
+                        pending_push.get_or_insert(t + debounce);
+                    }
+                    _ => {
+                        conn.push_work_available();
+                        last_push = Some(now);
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(pending_at.into()), if pending_push.is_some() => {
+                pending_push = None;
+                conn.push_work_available();
+                last_push = Some(Instant::now());
+            }
+            () = tokio::time::sleep_until(idle_at.into()), if idle_timeout.is_some() => {
+                tracing::info!(conn = id, "closing idle socket (no message, not even a heartbeat)");
+                conn.close(CLOSE_NORMAL, "idle timeout: no heartbeat");
+                break;
+            }
+            _ = shutdown.changed() => {
+                conn.close(CLOSE_GOING_AWAY, "server shutting down");
+                break;
+            }
+        }
+    }
+    drop(conn);
+    // Let the writer flush what is queued (a close frame, the last replies) before the
+    // connection goes; a dropped socket (fault) ends it at once.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    app.lock().workers.remove(&id);
+    tracing::info!(conn = id, "worker disconnected");
+    app.emit(
+        "worker:disconnect",
+        json!({"payload": {"connection": id}}),
+        false,
+    );
+}
+
+fn queue_params(payload: &Value) -> Result<(usize, Option<String>, Vec<String>), Value> {
+    let demand = match payload.get("demand") {
+        None | Some(Value::Null) => {
+            return Err(json!({"errors": {"demand": ["This field can't be blank."]}}));
+        }
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=MAX_DEMAND).contains(&n) => usize::try_from(n).unwrap_or(1),
+            _ => {
+                return Err(json!({"errors": {"demand": [
+                    format!("must be an integer from 1 to {MAX_DEMAND}")
+                ]}}));
+            }
+        },
+    };
+    let worker_name = match payload.get("worker_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(json!({"errors": {"worker_name": ["must be a string"]}})),
+    };
+    let queues = match payload.get("queues") {
+        None | Some(Value::Null) => vec!["*".to_owned()],
+        Some(Value::Array(items)) => {
+            let mut queues = Vec::with_capacity(items.len());
+            for item in items {
+                match item.as_str() {
+                    Some(q) if !q.is_empty() => queues.push(q.to_owned()),
+                    _ => {
+                        return Err(
+                            json!({"errors": {"queues": ["must be a list of queue names"]}}),
+                        );
+                    }
+                }
+            }
+            queues
+        }
+        Some(_) => return Err(json!({"errors": {"queues": ["must be a list of queue names"]}})),
+    };
+    Ok((demand, worker_name, queues))
+}
+
+impl Conn {
+    fn send(&self, msg: Message) {
+        let _ = self.tx.send(Outgoing::Msg(msg));
+    }
+
+    fn close(&self, code: u16, reason: &str) {
+        // Close reasons are limited to 123 bytes.
+        let mut reason = reason.to_owned();
+        while reason.len() > 120 {
+            reason.pop();
+        }
+        self.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })));
+    }
+
+    /// Sends a reply now or after the injected delay.
+    fn send_reply(&self, msg: Message) {
+        let delay = self.app.faults().reply_delay();
+        if delay.is_zero() {
+            self.send(msg);
+        } else {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tx.send(Outgoing::Msg(msg));
+            });
+        }
+    }
+
+    fn reply(&self, frame: &Frame, ok: bool, response: Value) {
+        let Some(r#ref) = frame.r#ref.as_deref() else {
+            return;
+        };
+        let status = if ok {
+            names::STATUS_OK
+        } else {
+            names::STATUS_ERROR
+        };
+        let out = if self.app.config.kit_quirks {
+            let response = match (frame.event.as_str(), ok) {
+                (names::PHX_JOIN, true) => Some(Value::String("ok".to_owned())),
+                (_, true) if response.is_null() => None,
+                _ => Some(response),
+            };
+            Frame::mock_reply(
+                frame.join_ref.as_deref(),
+                r#ref,
+                frame.topic.clone(),
+                status,
+                response,
+            )
+        } else {
+            Frame::reply(
+                frame.join_ref.as_deref(),
+                r#ref,
+                frame.topic.clone(),
+                status,
+                Some(response),
+            )
+        };
+        match out.encode_text() {
+            Ok(text) => self.send_reply(Message::Text(text.into())),
+            Err(e) => tracing::error!(conn = self.id, "cannot encode reply: {e}"),
+        }
+    }
+
+    fn binary_reply(&self, frame: &Frame, bytes: Vec<u8>) {
+        let Some(r#ref) = frame.r#ref.as_deref() else {
+            return;
+        };
+        if self.app.config.kit_quirks {
+            self.reply(frame, true, byte_array(&bytes));
+            return;
+        }
+        let out = Frame::binary_reply(
+            frame.join_ref.as_deref(),
+            r#ref,
+            frame.topic.clone(),
+            names::STATUS_OK,
+            bytes,
+        );
+        match out.encode_binary(BinaryKind::Reply) {
+            Ok(bytes) => self.send_reply(Message::Binary(bytes.into())),
+            Err(e) => {
+                tracing::error!(conn = self.id, "cannot encode binary reply: {e}");
+                self.reply(frame, false, json!({"reason": e.to_string()}));
+            }
+        }
+    }
+
+    fn push_work_available(&self) {
+        let out = if self.app.config.kit_quirks {
+            Frame::mock_push("worker:queue", "work-available", &json!({}))
+        } else {
+            let join_ref = self.joined.get("worker:queue").cloned().flatten();
+            Frame::new("worker:queue", "work-available", json!({}))
+                .with_refs(join_ref.as_deref(), None)
+        };
+        if let Ok(text) = out.encode_text() {
+            self.send(Message::Text(text.into()));
+        }
+    }
+
+    /// Handles one frame; false to close the connection (abruptly: a drop fault).
+    fn on_frame(&mut self, frame: Frame) -> bool {
+        let verdict = self.app.faults().on_message(&frame.event);
+        if verdict.reject {
+            tracing::info!(conn = self.id, event = %frame.event, "fault: rejecting");
+            self.reply(&frame, false, faults::rejection(&frame.event));
+        } else {
+            self.dispatch(&frame);
+        }
+        if verdict.drop_socket {
+            tracing::info!(conn = self.id, "fault: dropping the socket");
+            let _ = self.tx.send(Outgoing::Drop);
+            return false;
+        }
+        true
+    }
+
+    fn dispatch(&mut self, frame: &Frame) {
+        let payload = frame
+            .json_payload()
+            .map(std::borrow::Cow::into_owned)
+            .unwrap_or(Value::Null);
+        let topic = frame.topic.as_str();
+        match frame.event.as_str() {
+            names::HEARTBEAT if topic == names::PHOENIX => {
+                if !self.app.config.kit_quirks {
+                    self.reply(frame, true, json!({}));
+                }
+            }
+            names::PHX_JOIN => self.join(frame, &payload),
+            names::PHX_LEAVE => {
+                if self.joined.remove(topic).is_some() {
+                    if topic == "worker:queue"
+                        && let Some(w) = self.app.lock().workers.get_mut(&self.id)
+                    {
+                        w.queue_join = None;
+                    }
+                    self.reply(frame, true, json!({}));
+                } else {
+                    self.reply(frame, false, json!({"reason": "unmatched topic"}));
+                }
+            }
+            _ if !self.joined.contains_key(topic) => {
+                self.reply(frame, false, json!({"reason": "unmatched topic"}));
+            }
+            "claim" if topic == "worker:queue" => match queue_params(&payload) {
+                Ok((demand, worker_name, queues)) => {
+                    let runs = self.app.claim(self.id, demand, worker_name, &queues);
+                    if !runs.is_empty() {
+                        tracing::info!(conn = self.id, count = runs.len(), "runs claimed");
+                    }
+                    self.app.emit("claim", json!({"payload": runs}), true);
+                    self.reply(frame, true, json!({"runs": runs}));
+                }
+                Err(errors) => self.reply(frame, false, errors),
+            },
+            event => {
+                let Some(run_id) = topic.strip_prefix("run:") else {
+                    self.reply(
+                        frame,
+                        false,
+                        json!({"reason": format!("unknown event {event}")}),
+                    );
+                    return;
+                };
+                let outcome = channel::handle(&self.app, run_id, event, &payload);
+                if RUN_EVENTS.contains(&event) {
+                    self.app.emit_run_event(run_id, event, &payload);
+                }
+                match outcome {
+                    Outcome::Ok(response) => self.reply(frame, true, response),
+                    Outcome::Error(response) => {
+                        tracing::debug!(conn = self.id, run = run_id, event, %response, "event rejected");
+                        self.reply(frame, false, response);
+                    }
+                    Outcome::Binary(bytes) => self.binary_reply(frame, bytes),
+                    Outcome::NoReply => {}
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, frame: &Frame, payload: &Value) {
+        let topic = frame.topic.as_str();
+        if topic == "worker:queue" {
+            if let Some(w) = self.app.lock().workers.get_mut(&self.id) {
+                w.queue_join = Some(payload.clone());
+            }
+            self.joined.insert(topic.to_owned(), frame.join_ref.clone());
+            self.app.emit(
+                "worker:join",
+                json!({"payload": {"connection": self.id, "params": payload}}),
+                false,
+            );
+            self.reply(frame, true, json!({}));
+        } else if let Some(run_id) = topic.strip_prefix("run:") {
+            match self.join_run(run_id, payload) {
+                Ok(()) => {
+                    self.joined.insert(topic.to_owned(), frame.join_ref.clone());
+                    self.app.emit(
+                        "run:join",
+                        json!({"runId": run_id, "payload": {"connection": self.id}}),
+                        false,
+                    );
+                    self.reply(frame, true, json!({}));
+                }
+                Err(reason) => self.reply(frame, false, json!({ "reason": reason })),
+            }
+        } else {
+            self.reply(frame, false, json!({"reason": "unmatched topic"}));
+        }
+    }
+
+    fn join_run(&self, run_id: &str, payload: &Value) -> Result<(), &'static str> {
+        let Some(token) = payload.get("token").and_then(Value::as_str) else {
+            return Err("unauthorized");
+        };
+        if let Some(tokens) = &self.app.tokens
+            && let Err(e) = tokens.verify(token, Some(run_id))
+        {
+            tracing::info!(conn = self.id, run = run_id, "run token rejected: {e}");
+            return Err("unauthorized");
+        }
+        let mut inner = self.app.lock();
+        let run = inner.runs.get_mut(run_id).ok_or("not_found")?;
+        run.joined = true;
+        run.claim_deadline = None;
+        Ok(())
+    }
+}

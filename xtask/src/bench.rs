@@ -1,0 +1,56 @@
+//! `cargo xtask bench [area…]`: runs each area's benchmark example in release mode. Each example
+//! (`<crate>/examples/bench_<area>.rs`) prints its own figures as medians of repeated runs;
+//! benchmarks are reports, never pass/fail tests.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The benchmark areas: name, package, example.
+pub const AREAS: &[(&str, &str, &str)] = &[
+    ("compiler", "openfn-compiler", "bench_compiler"),
+    ("runtime", "openfn-runtime", "bench_runtime"),
+    ("repo", "openfn-repo", "bench_repo"),
+    ("nodehost", "openfn-node-host", "bench_nodehost"),
+    ("engine", "openfn-engine", "bench_engine"),
+    ("worker", "openfn-ws-worker", "bench_worker"),
+    ("cli", "openfn-cli", "bench_cli"),
+];
+
+/// Runs the named areas (all of them when `names` is empty), stopping at the first failure.
+pub fn run(names: &[String]) -> Result<()> {
+    let selected: Vec<_> = if names.is_empty() {
+        AREAS.iter().collect()
+    } else {
+        let mut out = Vec::new();
+        for name in names {
+            match AREAS.iter().find(|(area, _, _)| area == name) {
+                Some(area) => out.push(area),
+                None => {
+                    let known: Vec<_> = AREAS.iter().map(|(a, _, _)| *a).collect();
+                    bail!("unknown benchmark `{name}`; known: {}", known.join(", "));
+                }
+            }
+        }
+        out
+    };
+    for (area, package, example) in selected {
+        println!("== bench {area} ({package} --example {example})");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                package,
+                "--example",
+                example,
+            ])
+            .status()
+            .with_context(|| format!("starting the {area} benchmark"))?;
+        if !status.success() {
+            bail!("the {area} benchmark failed ({status})");
+        }
+    }
+    Ok(())
+}
