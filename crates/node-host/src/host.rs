@@ -145,6 +145,7 @@ impl NodeHost {
         add_timer_functions(ctx, &host)?;
         add_crypto_functions(ctx, &host)?;
         add_url_functions(ctx, &host)?;
+        add_zlib_function(ctx, &host)?;
         self.add_console_function(ctx, &host)?;
         crate::http::add_fetch_function(ctx, &host, self.shared.clone())?;
         let mut options = rquickjs::context::EvalOptions::default();
@@ -492,6 +493,23 @@ fn add_crypto_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::R
                         )
                     },
                 )?;
+                ArrayBuffer::new(ctx, out)
+            },
+        ),
+    )?;
+    Ok(())
+}
+
+fn add_zlib_function<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
+    host.set(
+        "zlib",
+        Func::from(
+            |ctx: Ctx<'js>,
+             op: String,
+             data: TypedArray<'js, u8>|
+             -> rquickjs::Result<ArrayBuffer<'js>> {
+                let out = crate::zlib::run(&op, &bytes_of(&data))
+                    .map_err(|e| throw_error(&ctx, &e, Some("Z_DATA_ERROR")))?;
                 ArrayBuffer::new(ctx, out)
             },
         ),

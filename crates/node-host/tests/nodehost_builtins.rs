@@ -163,7 +163,8 @@ async fn stubs_link_and_fail_clearly() {
           fs: msg(() => fs.readFileSync('/etc/passwd')),
           fsp: typeof readFile,
           net: msg(() => net.connect(80)),
-          zlib: msg(() => zlib.gunzipSync(Buffer.from(''))),
+          zlib: zlib.gunzipSync(zlib.gzipSync('zipped')).toString() + ' ' + zlib.inflateSync(zlib.deflateSync(Buffer.from('x'))).toString()
+            + ' ' + msg(() => zlib.gunzipSync(Buffer.from('nope'))) + ' ' + msg(() => zlib.brotliDecompressSync(Buffer.from(''))),
           vm: new vm.Script('a + b').runInNewContext({ a: 1, b: 2 }),
           env: Object.keys(process.env).length,
           exit: msg(() => process.exit(1)),
@@ -176,7 +177,7 @@ async fn stubs_link_and_fail_clearly() {
         v,
         json!({"fs": "fs.readFileSync is not available in the OpenFn adaptor sandbox",
                "fsp": "function", "net": "net.connect is not available in the OpenFn adaptor sandbox",
-               "zlib": "zlib.gunzipSync is not available in the OpenFn adaptor sandbox",
+               "zlib": "zipped x incorrect header check zlib.brotliDecompressSync is not available in the OpenFn adaptor sandbox",
                "vm": 3, "env": 0, "exit": "process.exit is not available in the OpenFn adaptor sandbox",
                "als": 7})
     );
