@@ -119,6 +119,7 @@ async fn streams_and_timers() {
         }).catch(() => {});
         const chunks = [];
         for await (const c of Readable.from([1, 2, 3])) chunks.push(c);
+        for await (const c of Readable.from('whole')) chunks.push(c);
         const order = [];
         await new Promise((resolve) => {
           setTimeout(() => { order.push('t20'); resolve(); }, 20);
@@ -141,7 +142,7 @@ async fn streams_and_timers() {
     .await;
     assert_eq!(
         v,
-        json!({"chunks": [1, 2, 3], "order": ["micro", "immediate", "t5", "t20"], "decoded": "€",
+        json!({"chunks": [1, 2, 3, "whole"], "order": ["micro", "immediate", "t5", "t20"], "decoded": "€",
                "aborted": true, "reason": "AbortError", "clone": {"a": [1, {"b": 2}]},
                "enc": [195, 169], "dec": "€"})
     );
