@@ -153,10 +153,8 @@ impl NodeHost {
         options.filename = Some("node:internal/bootstrap".to_owned());
         let init: Function<'js> = ctx.eval_with_options(builtins::BOOTSTRAP, options)?;
         let internal: Object<'js> = init.call((host,))?;
-        ctx.globals().prop(
-            INTERNAL_GLOBAL,
-            rquickjs::object::Property::from(internal).enumerable(),
-        )?;
+        ctx.globals()
+            .prop(INTERNAL_GLOBAL, rquickjs::object::Property::from(internal))?;
         Ok(())
     }
 

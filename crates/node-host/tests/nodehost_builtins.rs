@@ -195,3 +195,22 @@ async fn console_goes_to_the_sink() {
         vec!["a b { c: 1 }".to_owned(), "boom".to_owned()]
     );
 }
+
+#[tokio::test]
+async fn unrefd_timers_do_not_keep_the_runtime_busy() {
+    let r = common::realm(openfn_node_host::HostPolicy::deny_all(), None).await;
+    r.run("setTimeout(() => {}, 60000).unref(); export default 1;")
+        .await
+        .unwrap();
+    let idle = tokio::time::timeout(std::time::Duration::from_secs(5), r.rt.idle()).await;
+    assert!(idle.is_ok(), "an unref'd timer kept the runtime busy");
+
+    r.run("globalThis.t = setTimeout(() => {}, 60000); export default 1;")
+        .await
+        .unwrap();
+    let idle = tokio::time::timeout(std::time::Duration::from_millis(200), r.rt.idle()).await;
+    assert!(
+        idle.is_err(),
+        "a pending ref'd timer must keep the runtime busy"
+    );
+}
