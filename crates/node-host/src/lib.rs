@@ -27,6 +27,7 @@ mod http;
 mod loader;
 mod policy;
 mod resolve;
+mod zlib;
 
 use std::path::Path;
 

@@ -190,3 +190,43 @@ async fn files_outside_the_module_roots_are_denied() {
         assert!(!msg.contains("secret';"), "{key}: {msg}");
     }
 }
+
+#[tokio::test]
+async fn missing_modules_fail_with_clear_errors() {
+    let dir = tree();
+    let r = common::realm(common::policy_for(dir.path()), None).await;
+    let job = dir.path().join("job.mjs").to_string_lossy().into_owned();
+    let err = r
+        .run_at(&job, "import 'no-such-package'; export default 1;")
+        .await
+        .unwrap_err();
+    assert!(err.contains("no-such-package"), "{err}");
+    write(
+        dir.path(),
+        "node_modules/broken/package.json",
+        r#"{"name":"broken","main":"index.js"}"#,
+    );
+    write(
+        dir.path(),
+        "node_modules/broken/index.js",
+        "require('./missing');",
+    );
+    let err = r
+        .run_at(&job, "import 'broken'; export default 1;")
+        .await
+        .unwrap_err();
+    assert!(err.contains("Cannot find module './missing'"), "{err}");
+    let v = r
+        .run_at(
+            &job,
+            "let e; try { await import('broken'); } catch (x) { e = x.message; } export default e;",
+        )
+        .await
+        .unwrap();
+    assert!(
+        v.as_str()
+            .unwrap()
+            .contains("Cannot find module './missing'"),
+        "{v}"
+    );
+}
