@@ -1,0 +1,88 @@
+//! The Node-compatible adaptor host: [`NodeAdaptorHost`] implements [`AdaptorHost`] with the
+//! `openfn-node-host` crate, so real adaptors from npm (CommonJS and ESM dependency trees,
+//! Node built-ins, undici over a Rust HTTP client) run unmodified in the adaptor realm.
+//!
+//! The runtime's own adaptor console (`ADA` lines) is kept: the host's Node globals are
+//! installed around it.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
+use rquickjs::loader::{Loader, Resolver};
+use rquickjs::module::Declared;
+use rquickjs::{Ctx, Module, Value};
+
+use crate::host::AdaptorHost;
+use crate::runner::RunOptions;
+
+/// An [`AdaptorHost`] backed by a [`NodeHost`]. Cheap to clone; share one per process so the
+/// resolution cache, bytecode cache and HTTP connection pools are reused across runs.
+#[derive(Debug, Clone)]
+pub struct NodeAdaptorHost {
+    host: NodeHost,
+}
+
+impl NodeAdaptorHost {
+    /// Wraps a configured node host.
+    pub fn new(host: NodeHost) -> Self {
+        Self { host }
+    }
+
+    /// The host for adaptors installed in the repo at `repo`: modules may load from
+    /// `<repo>/node_modules`, HTTP may go to `allowed_hosts` (`*` for any host, as the kit), and
+    /// bytecode is cached in `<repo>/.bytecode` when `cache_bytecode` is set.
+    pub fn for_repo(repo: &Path, allowed_hosts: &[&str], cache_bytecode: bool) -> Self {
+        let mut policy = HostPolicy::deny_all().allow_modules_under(repo.join("node_modules"));
+        for pattern in allowed_hosts {
+            policy = policy.allow_host(*pattern);
+        }
+        let options = HostOptions {
+            bytecode_dir: cache_bytecode.then(|| repo.join(".bytecode")),
+            console: None,
+        };
+        Self::new(NodeHost::with_options(policy, options))
+    }
+
+    /// The wrapped node host.
+    pub fn node_host(&self) -> &NodeHost {
+        &self.host
+    }
+}
+
+impl AdaptorHost for NodeAdaptorHost {
+    fn init_realm(&self, ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+        // Keep the runtime's console (ADA log lines) over the host's.
+        let console: Value<'_> = ctx.globals().get("console")?;
+        self.host
+            .install(ctx)
+            .map_err(|e| rquickjs::Error::new_loading_message("node host", e.to_string()))?;
+        if !console.is_undefined() {
+            ctx.globals().set("console", console)?;
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, ctx: &Ctx<'_>, base: &str, name: &str) -> rquickjs::Result<String> {
+        self.host.resolver().resolve(ctx, base, name, None)
+    }
+
+    fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
+        self.host.loader().load(ctx, name, None)
+    }
+
+    fn entry_point(&self, root: &Path) -> Result<PathBuf, String> {
+        openfn_node_host::package_entry(&self.host, root).map_err(|e| e.to_string())
+    }
+}
+
+impl RunOptions {
+    /// Run options for adaptors installed in the repo at `repo`, loaded by `host`.
+    pub fn with_node_host(repo: &Path, host: NodeAdaptorHost) -> Self {
+        RunOptions {
+            repo: Some(repo.to_path_buf()),
+            adaptor_host: Rc::new(host),
+            ..RunOptions::default()
+        }
+    }
+}
