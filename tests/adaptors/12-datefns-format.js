@@ -1,13 +1,13 @@
 fn((state) => {
-  const d = dateFns.parseISO('2024-02-28T10:30:00Z');
+  const d = dateFns.parse('2024-02-28 10:30', 'yyyy-MM-dd HH:mm', new Date(2000, 0, 1));
   return {
     ...state,
     data: {
-      day: dateFns.format(dateFns.addDays(d, 2), 'yyyy-MM-dd'),
-      diff: dateFns.differenceInDays(dateFns.parseISO('2024-03-10'), dateFns.parseISO('2024-02-01')),
-      leap: dateFns.isLeapYear(d),
+      day: dateFns.format(d, 'yyyy-MM-dd'),
+      time: dateFns.format(d, 'HH:mm'),
       weekday: dateFns.format(d, 'EEEE'),
-      iso: dateFns.formatISO(new Date(Date.UTC(2020, 0, 2, 3, 4, 5)), { representation: 'date' }),
+      parsed: dateFns.format(dateFns.parse('02/01/2020', 'dd/MM/yyyy', new Date()), 'yyyy-MM-dd'),
+      utc: dateFns.format(new Date(Date.UTC(2020, 0, 2, 3, 4, 5)), 'yyyy-MM-dd'),
     },
   };
 });

@@ -1,2 +1,2 @@
 each($.data.items, fn((state) => ({ ...state, last: state.data.name })));
-fn((state) => ({ ...state, count: state.data.items.length }));
+fn((state) => ({ ...state, last: state.last, lazy: true }));

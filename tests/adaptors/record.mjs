@@ -37,12 +37,14 @@ function startServer() {
 function compile(file, adaptor, dir) {
   const bin = process.env.COMPILE_JOB;
   const args = [join(here, file), adaptor, dir];
-  if (bin) return execFileSync(bin, args, { encoding: 'utf8' });
-  return execFileSync(
-    'cargo',
-    ['run', '-q', '-p', 'openfn-runtime', '--example', 'compile_job', '--', ...args],
-    { encoding: 'utf8', cwd: join(here, '..', '..') }
-  );
+  const out = bin
+    ? execFileSync(bin, args, { encoding: 'utf8' })
+    : execFileSync(
+        'cargo',
+        ['run', '-q', '-p', 'openfn-runtime', '--example', 'compile_job', '--', ...args],
+        { encoding: 'utf8', cwd: join(here, '..', '..') }
+      );
+  return JSON.parse(out);
 }
 
 const filter = process.argv[2];
@@ -57,12 +59,12 @@ try {
     const name = file.replace(/\.js$/, '');
     const adaptor = adaptorOf(file);
     const dir = join(here, 'node_modules', adaptor);
-    const code = compile(file, adaptor, dir);
+    const { code, map } = compile(file, adaptor, dir);
     const statePath = join(here, `${name}.state.json`);
     const input = existsSync(statePath)
       ? JSON.parse(readFileSync(statePath, 'utf8').replaceAll(SERVER_PLACEHOLDER, base))
       : undefined;
-    const plan = { workflow: { steps: [{ id: 'job', expression: code }] } };
+    const plan = { workflow: { steps: [{ id: 'job', expression: code, sourceMap: map }] } };
     const logger = createMockLogger();
     let result;
     try {

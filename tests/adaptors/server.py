@@ -44,8 +44,8 @@ def parse_multipart(body, content_type):
 
 
 class Handler(BaseHTTPRequestHandler):
-    server_version = "corpus"
-    sys_version = ""
+    def version_string(self):
+        return "corpus"
 
     def date_time_string(self, timestamp=None):
         return "Mon, 01 Jan 2024 00:00:00 GMT"

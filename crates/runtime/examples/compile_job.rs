@@ -1,5 +1,5 @@
 //! Compiles one job file with openfn-compiler, as the adaptor corpus harness does, and prints
-//! the module text: `compile_job <job.js> <adaptor-name> <adaptor-dir>`. Used by
+//! `{"code": <module text>, "map": <source map>}`: `compile_job <job.js> <adaptor-name> <adaptor-dir>`. Used by
 //! `tests/adaptors/record.mjs` (the kit's `@openfn/compiler` is not on the registry here).
 
 use std::path::Path;
@@ -34,7 +34,8 @@ fn main() -> ExitCode {
     };
     match compile(&source, &options) {
         Ok(compiled) => {
-            print!("{}", compiled.code);
+            let out = serde_json::json!({"code": compiled.code, "map": compiled.map});
+            println!("{out}");
             ExitCode::SUCCESS
         }
         Err(e) => {

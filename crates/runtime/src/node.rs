@@ -3,9 +3,11 @@
 //! Node built-ins, undici over a Rust HTTP client) run unmodified in the adaptor realm.
 //!
 //! The runtime's own adaptor console (`ADA` lines) is kept: the host's Node globals are
-//! installed around it.
+//! installed around it. The adaptor entry point is the runtime's (§2.10: `exports["."].import`
+//! before `main`), not the node host's `package_entry`, which picks `main` for a package
+//! directory and so would load the CommonJS build of dual packages.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
@@ -69,10 +71,6 @@ impl AdaptorHost for NodeAdaptorHost {
 
     fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
         self.host.loader().load(ctx, name, None)
-    }
-
-    fn entry_point(&self, root: &Path) -> Result<PathBuf, String> {
-        openfn_node_host::package_entry(&self.host, root).map_err(|e| e.to_string())
     }
 }
 
