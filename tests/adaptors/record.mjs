@@ -71,7 +71,9 @@ try {
       result = await run(plan, input, {
         logger,
         jobLogger: logger,
-        linker: { modules: { [adaptor]: { path: dir } } },
+        // A fresh adaptor module instance per job (adaptors keep module-level caches, e.g.
+        // common's compiled `validate` schemas), as each job runs in a fresh realm with us.
+        linker: { modules: { [adaptor]: { path: dir } }, cacheKey: name },
       });
     } catch (e) {
       result = { thrown: { name: e.name, message: e.message } };
