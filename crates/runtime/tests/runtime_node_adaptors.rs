@@ -46,3 +46,25 @@ fn common_helpers_work_in_a_job() {
         })
     );
 }
+
+/// Adaptor `console` output goes to the runtime's `ADA` logger (the node host's console is
+/// replaced by the runtime's), and job `console` output to `JOB`.
+#[test]
+fn adaptor_console_goes_to_the_ada_logger() {
+    let repo = node::repo_dir();
+    let common = node::installed(&repo, node::COMMON);
+    let code = node::compile_job(
+        "cursor('2024-01-02T03:04:05Z');\nfn((s) => { console.log('from job'); return s; });",
+        &common,
+    );
+    let host = node::host(&repo);
+    let rt = node::tokio_rt();
+    let (state, logs) =
+        node::run_job_logged(&rt, &code, None, node::options(&repo, &common, &host));
+    assert_eq!(state["cursor"], json!("2024-01-02T03:04:05Z"));
+    assert!(
+        logs.contains(&"ADA Setting cursor to: 2024-01-02T03:04:05Z".to_owned()),
+        "{logs:#?}"
+    );
+    assert!(logs.contains(&"JOB from job".to_owned()), "{logs:#?}");
+}

@@ -5,14 +5,15 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use openfn_compiler::{AdaptorImports, AddImports, Options, adaptor_exports, compile};
 use openfn_repo::{Installed, RegistryConfig, Repo, Specifier};
 use openfn_runtime::{
-    ExecutionPlan, Input, LogLevel, ModuleInfo, NoCallbacks, NodeAdaptorHost, RunError, RunOptions,
-    StateJson, run,
+    Callbacks, ExecutionPlan, Input, LogLevel, LogLine, ModuleInfo, NodeAdaptorHost, RunError,
+    RunOptions, StateJson, line_text, run,
 };
 use serde_json::{Value, json};
 
@@ -106,10 +107,33 @@ pub fn host(repo: &Path) -> NodeAdaptorHost {
 /// final state (or the abort as `{"thrown": {name, message}}`).
 pub fn run_job(
     rt: &tokio::runtime::Runtime,
-    (code, map): &(String, Value),
+    compiled: &(String, Value),
     input: Option<Value>,
     options: RunOptions,
 ) -> Value {
+    run_job_logged(rt, compiled, input, options).0
+}
+
+/// Collects log lines as `NAME text`.
+#[derive(Default)]
+pub struct Logs(pub RefCell<Vec<String>>);
+
+impl Callbacks for Logs {
+    fn log(&self, line: LogLine) {
+        self.0
+            .borrow_mut()
+            .push(format!("{} {}", line.name, line_text(&line)));
+    }
+}
+
+/// [`run_job`], also returning the log lines.
+pub fn run_job_logged(
+    rt: &tokio::runtime::Runtime,
+    (code, map): &(String, Value),
+    input: Option<Value>,
+    options: RunOptions,
+) -> (Value, Vec<String>) {
+    let logs = Rc::new(Logs::default());
     let plan: ExecutionPlan = serde_json::from_value(json!({"workflow": {"steps": [
         {"id": "job", "expression": code, "sourceMap": map}
     ]}}))
@@ -121,19 +145,21 @@ pub fn run_job(
     let result = rt.block_on(async {
         tokio::time::timeout(
             std::time::Duration::from_secs(60),
-            run(&plan, input, options, Rc::new(NoCallbacks)),
+            run(&plan, input, options, logs.clone()),
         )
         .await
         .expect("run finished in time")
     });
-    match result {
+    let state = match result {
         Ok(outcome) => outcome
             .state
             .map(|s| s.to_value().expect("state json"))
             .unwrap_or(Value::Null),
         Err(RunError::Aborted(e)) => json!({"thrown": {"name": e.name, "message": e.message}}),
         Err(e) => json!({"thrown": {"name": "RunError", "message": e.to_string()}}),
-    }
+    };
+    let lines = logs.0.borrow().clone();
+    (state, lines)
 }
 
 pub fn tokio_rt() -> tokio::runtime::Runtime {
