@@ -36,7 +36,69 @@ pub fn split_specifier(spec: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The default installer: only finds adaptors already installed in the repository
+/// The default installer: the adaptor repository of `openfn-repo` (npm registry installs into
+/// `<repo>/node_modules/<name>_<version>`, no `npm` needed).
+pub struct RepoInstaller {
+    repo: Arc<openfn_repo::Repo>,
+}
+
+impl std::fmt::Debug for RepoInstaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoInstaller")
+            .field("dir", &self.repo.dir())
+            .finish()
+    }
+}
+
+impl RepoInstaller {
+    /// An installer over an opened repository (the CLI shares its repo with `repo install`).
+    pub fn from_repo(repo: Arc<openfn_repo::Repo>) -> Arc<Self> {
+        Arc::new(Self { repo })
+    }
+
+    /// Opens the repository at `dir`, with the registry configuration from the environment.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Arc<Self>, String> {
+        let repo = openfn_repo::Repo::open(dir, openfn_repo::RegistryConfig::from_env())
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(Self {
+            repo: Arc::new(repo),
+        }))
+    }
+}
+
+impl AdaptorInstaller for RepoInstaller {
+    fn install(&self, specifier: &str) -> InstallFuture {
+        let repo = Arc::clone(&self.repo);
+        let specifier = specifier.to_owned();
+        Box::pin(async move {
+            let spec = openfn_repo::Specifier::parse(&specifier).map_err(|e| e.to_string())?;
+            // Installed already: resolved from disk with no registry call (for a bare name,
+            // the highest installed version), so runs pay nothing for a version lookup.
+            if let Some(found) = repo.resolve(&spec) {
+                return Ok(InstalledAdaptor {
+                    name: found.name,
+                    version: found.version,
+                    path: found.path,
+                });
+            }
+            match repo.install(std::slice::from_ref(&spec)).await {
+                Ok(mut installed) if !installed.is_empty() => {
+                    let found = installed.remove(0);
+                    Ok(InstalledAdaptor {
+                        name: found.name,
+                        version: found.version,
+                        path: found.path,
+                    })
+                }
+                Ok(_) => Err(format!("{specifier} was not installed")),
+                Err(openfn_repo::RepoError::Install { reason, .. }) => Err(reason.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+/// An offline installer: only finds adaptors already installed in the repository
 /// (`<repo>/node_modules/<name>_<version>`); anything else is an install error.
 #[derive(Debug, Clone)]
 pub struct PreinstalledRepo {

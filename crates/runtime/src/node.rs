@@ -1,11 +1,10 @@
-//! The Node-compatible adaptor host: [`NodeAdaptorHost`] implements [`AdaptorHost`] with the
-//! `openfn-node-host` crate, so real adaptors from npm (CommonJS and ESM dependency trees,
-//! Node built-ins, undici over a Rust HTTP client) run unmodified in the adaptor realm.
-//!
-//! The runtime's own adaptor console (`ADA` lines) is kept: the host's Node globals are
-//! installed around it. The adaptor entry point is the runtime's (§2.10: `exports["."].import`
-//! before `main`), not the node host's `package_entry`, which picks `main` for a package
-//! directory and so would load the CommonJS build of dual packages.
+//! The bridge that makes the Node-compatible host (`openfn-node-host`) the adaptor realm of a
+//! run: Node globals and built-ins installed on the adaptor context, Node module resolution
+//! (ESM, CommonJS, JSON, `node:` built-ins) for every import made from adaptor code. The
+//! adaptor entry itself is chosen as the kit does (§2.10: `exports["."].import` before `main`;
+//! the node host's own `package_entry` picks `main` for a package directory and so would load
+//! the CommonJS build of dual packages). The runtime's adaptor console (`ADA` lines) is kept:
+//! the host's Node globals are installed around it.
 
 use std::path::Path;
 use std::rc::Rc;
@@ -18,17 +17,18 @@ use rquickjs::{Ctx, Module, Value};
 use crate::host::AdaptorHost;
 use crate::runner::RunOptions;
 
-/// An [`AdaptorHost`] backed by a [`NodeHost`]. Cheap to clone; share one per process so the
-/// resolution cache, bytecode cache and HTTP connection pools are reused across runs.
-#[derive(Debug, Clone)]
+/// An [`AdaptorHost`] backed by a [`NodeHost`], for real adaptors installed from npm. Cheap to
+/// clone; share one per process so the resolution cache, bytecode cache and HTTP connection
+/// pools are reused across runs.
+#[derive(Clone)]
 pub struct NodeAdaptorHost {
     host: NodeHost,
 }
 
 impl NodeAdaptorHost {
-    /// Wraps a configured node host.
+    /// Wrap a node host (share one `NodeHost` per process: it caches resolution and bytecode).
     pub fn new(host: NodeHost) -> Self {
-        Self { host }
+        NodeAdaptorHost { host }
     }
 
     /// The host for adaptors installed in the repo at `repo`: modules may load from
@@ -46,9 +46,17 @@ impl NodeAdaptorHost {
         Self::new(NodeHost::with_options(policy, options))
     }
 
-    /// The wrapped node host.
-    pub fn node_host(&self) -> &NodeHost {
+    /// The wrapped host.
+    pub fn host(&self) -> &NodeHost {
         &self.host
+    }
+}
+
+impl std::fmt::Debug for NodeAdaptorHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeAdaptorHost")
+            .field("host", &self.host)
+            .finish()
     }
 }
 
@@ -66,6 +74,8 @@ impl AdaptorHost for NodeAdaptorHost {
     }
 
     fn resolve(&self, ctx: &Ctx<'_>, base: &str, name: &str) -> rquickjs::Result<String> {
+        // resolvers and loaders are cheap handles on the host's shared state; a fresh one per
+        // call keeps re-entrant loads (CommonJS `require` during a load) working
         self.host.resolver().resolve(ctx, base, name, None)
     }
 
