@@ -27,7 +27,11 @@ pub struct NodeAdaptorHost {
 
 impl NodeAdaptorHost {
     /// Wrap a node host (share one `NodeHost` per process: it caches resolution and bytecode).
+    /// Installs the process-wide rustls crypto provider (ring) if none is yet: the host's HTTP
+    /// client is built lazily with reqwest's `rustls-no-provider`, which panics without one
+    /// (in an engine child nothing else installs it).
     pub fn new(host: NodeHost) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         NodeAdaptorHost { host }
     }
 
