@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     let plan: ExecutionPlan = serde_json::from_value(serde_json::json!({
         "workflow": {"steps": [{"id": "job", "expression": code}]}
     }))?;
-    let _ = std::fs::remove_dir_all(dir.join(".bytecode"));
+    let _ = std::fs::remove_dir_all(dir.join("node_modules/.cache/openfn-bytecode"));
     for (label, cache) in [("no bytecode cache", false), ("bytecode cache", true)] {
         let host = NodeAdaptorHost::for_repo(&dir, &[], cache);
         let mut times = Vec::new();

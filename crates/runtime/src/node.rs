@@ -37,14 +37,19 @@ impl NodeAdaptorHost {
 
     /// The host for adaptors installed in the repo at `repo`: modules may load from
     /// `<repo>/node_modules`, HTTP may go to `allowed_hosts` (`*` for any host, as the kit), and
-    /// bytecode is cached in `<repo>/.bytecode` when `cache_bytecode` is set.
+    /// bytecode is cached in `<repo>/node_modules/.cache/openfn-bytecode` when `cache_bytecode`
+    /// is set (inside `node_modules`, as npm's own caches, so it never lands in a source tree).
     pub fn for_repo(repo: &Path, allowed_hosts: &[&str], cache_bytecode: bool) -> Self {
         let mut policy = HostPolicy::deny_all().allow_modules_under(repo.join("node_modules"));
         for pattern in allowed_hosts {
             policy = policy.allow_host(*pattern);
         }
         let options = HostOptions {
-            bytecode_dir: cache_bytecode.then(|| repo.join(".bytecode")),
+            bytecode_dir: cache_bytecode.then(|| {
+                repo.join("node_modules")
+                    .join(".cache")
+                    .join("openfn-bytecode")
+            }),
             console: None,
         };
         Self::new(NodeHost::with_options(policy, options))

@@ -234,8 +234,8 @@ fn log_line(sink: &dyn JobSink, level: &str, name: &str, text: String) {
 }
 
 impl JsJob {
-    /// The node host for adaptors of `repo` (any HTTP host, as the kit; bytecode cached in
-    /// `<repo>/.bytecode`).
+    /// The node host for adaptors of `repo` (any HTTP host, as the kit; bytecode cached under
+    /// `<repo>/node_modules/.cache`).
     fn node_host_for(&self, repo: &Path) -> openfn_runtime::NodeAdaptorHost {
         let mut slot = self
             .node_host
