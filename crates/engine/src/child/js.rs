@@ -28,6 +28,9 @@ const RUNTIME_DEADLINE_SLACK_MS: u64 = 200;
 /// Compiles and runs workflows with the real compiler and QuickJS runtime.
 pub struct JsJob {
     rt: tokio::runtime::Runtime,
+    /// The node host of the adaptor realm for the last repo, shared by the runs of this child
+    /// (resolution, bytecode and HTTP connection caches).
+    node_host: std::sync::Mutex<Option<(PathBuf, openfn_runtime::NodeAdaptorHost)>>,
 }
 
 impl JsJob {
@@ -36,7 +39,10 @@ impl JsJob {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(Self { rt })
+        Ok(Self {
+            rt,
+            node_host: std::sync::Mutex::new(None),
+        })
     }
 }
 
@@ -227,6 +233,25 @@ fn log_line(sink: &dyn JobSink, level: &str, name: &str, text: String) {
     );
 }
 
+impl JsJob {
+    /// The node host for adaptors of `repo` (any HTTP host, as the kit; bytecode cached under
+    /// `<repo>/node_modules/.cache`).
+    fn node_host_for(&self, repo: &Path) -> openfn_runtime::NodeAdaptorHost {
+        let mut slot = self
+            .node_host
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slot.as_ref() {
+            Some((dir, host)) if dir == repo => host.clone(),
+            _ => {
+                let host = openfn_runtime::NodeAdaptorHost::for_repo(repo, &["*"], true);
+                *slot = Some((repo.to_path_buf(), host.clone()));
+                host
+            }
+        }
+    }
+}
+
 impl ChildJob for JsJob {
     fn versions(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -273,6 +298,7 @@ impl ChildJob for JsJob {
             Some(raw) => Input::State(StateJson::from_text(raw.get())),
             None => Input::Empty,
         };
+        let adaptor_host = Rc::new(self.node_host_for(&repo));
         let options = RunOptions {
             repo: Some(repo),
             whitelist: settings.whitelist.clone(),
@@ -284,6 +310,7 @@ impl ChildJob for JsJob {
             memory_limit_mb: Some(settings.memory_limit_mb),
             log_level: LogLevel::Debug,
             immutable_state: settings.compile.immutable_state,
+            adaptor_host,
             ..RunOptions::default()
         };
         let bridge = Rc::new(Bridge {
