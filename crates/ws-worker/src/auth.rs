@@ -205,7 +205,10 @@ mod tests {
         assert!(verifier(PKCS1).verify(&t).is_ok());
         assert!(verifier(SPKI).verify(&t).is_ok());
         let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(SPKI);
-        assert!(!unpadded.len().is_multiple_of(4), "fixture should need padding");
+        assert!(
+            !unpadded.len().is_multiple_of(4),
+            "fixture should need padding"
+        );
         assert!(
             RunTokenVerifier::from_base64_pem(&unpadded)
                 .expect("unpadded")

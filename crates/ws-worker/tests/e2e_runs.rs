@@ -368,3 +368,50 @@ async fn socket_dropped_mid_run_completes_exactly_once() {
     assert!(completes >= 1);
     assert!(h.worker.shared.metrics.reconnects() >= 1);
 }
+
+#[tokio::test]
+async fn rejected_events_are_retried() {
+    let h = start(MockConfig::default(), &[]).await;
+    h.wait_until("ready", T, || h.worker.ready()).await;
+    h.mock.set_faults(&Faults {
+        reject: [
+            ("step:start".to_string(), 1),
+            ("step:complete".to_string(), 1),
+        ]
+        .into_iter()
+        .collect(),
+        ..Faults::default()
+    });
+    let id = h
+        .mock
+        .enqueue_run(one_job(json!({"data": {"r": 1}})))
+        .expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success", "{run:#}");
+    let s = steps(&run);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0]["reason"], "success", "{s:?}");
+    let (_, metrics) = h.http_get("/metrics").await;
+    assert!(
+        metrics.contains("openfn_worker_event_retries_total 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_completion_falls_back_to_no_final_state() {
+    let h = start(MockConfig::default(), &[]).await;
+    h.wait_until("ready", T, || h.worker.ready()).await;
+    h.mock.set_faults(&Faults {
+        reject: [("run:complete".to_string(), 1)].into_iter().collect(),
+        ..Faults::default()
+    });
+    let id = h
+        .mock
+        .enqueue_run(one_job(json!({"data": {"f": 1}})))
+        .expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success", "{run:#}");
+    // Sent without final_state; the mock resolves the result from final_dataclip_id.
+    assert_eq!(run["final_state"], json!({"data": {"f": 1}}), "{run:#}");
+}

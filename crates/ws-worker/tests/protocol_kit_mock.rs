@@ -20,7 +20,10 @@ struct Seen {
     frames: Vec<Value>,
 }
 
-#[allow(clippy::result_large_err, reason = "the handshake callback's error type is tungstenite's")]
+#[allow(
+    clippy::result_large_err,
+    reason = "the handshake callback's error type is tungstenite's"
+)]
 async fn kit_mock(listener: tokio::net::TcpListener, seen: Arc<Mutex<Seen>>) {
     let Ok((tcp, _)) = listener.accept().await else {
         return;
