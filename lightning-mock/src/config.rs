@@ -44,6 +44,12 @@ pub struct Config {
     /// Close sockets that send nothing (not even a heartbeat) for this long, as Phoenix does
     /// (60 s). `None` never closes idle sockets.
     pub idle_timeout: Option<Duration>,
+    /// Speak like the kit's TypeScript mock instead of Lightning, to test a worker's tolerance
+    /// (protocol.md §1.3): replies as `chan_reply_<ref>`, join responses `"ok"`, `run:start`
+    /// replies without `response`, `work-available` with a JSON-string payload, join_ref null
+    /// and ref `""`, `fetch:dataclip` as a JSON array of bytes in a text frame, heartbeats
+    /// never answered.
+    pub kit_quirks: bool,
     /// Seed credential `c` and dataclip `d` like the kit mock.
     pub seed: bool,
     /// Faults active from the start.
@@ -66,6 +72,7 @@ impl Default for Config {
             push_on_enqueue: true,
             max_frame_size: 11_000_000,
             idle_timeout: Some(Duration::from_secs(60)),
+            kit_quirks: false,
             seed: true,
             faults: Faults::default(),
         }

@@ -58,6 +58,10 @@ struct Cli {
     /// Close sockets silent (no heartbeat) for this long, like Phoenix; 0 never closes them.
     #[arg(long, default_value_t = 60_000)]
     idle_timeout_ms: u64,
+    /// Speak like the kit's TypeScript mock (chan_reply_<ref> replies, string push payloads,
+    /// byte-array dataclips, unanswered heartbeats) to test a worker's tolerance.
+    #[arg(long)]
+    kit_quirks: bool,
     /// Don't seed credential `c` and dataclip `d`.
     #[arg(long)]
     no_seed: bool,
@@ -134,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         push_on_enqueue: !cli.wakeup_only,
         max_frame_size: cli.max_frame_size,
         idle_timeout: (cli.idle_timeout_ms > 0).then(|| Duration::from_millis(cli.idle_timeout_ms)),
+        kit_quirks: cli.kit_quirks,
         seed: !cli.no_seed,
         faults: Faults {
             reply_delay_ms: cli.reply_delay_ms,

@@ -57,27 +57,27 @@ async fn main() -> anyhow_free::Result {
     let config = RegistryConfig::from_env();
     println!("registry: {}; {runs} runs of {spec}", config.registry);
 
+    // Runs are interleaved (ours, npm with an empty cache, npm with a warm cache) so that
+    // machine load affects all three alike.
     let mut ours = Vec::new();
+    let mut npm_cold = Vec::new();
+    let mut npm_warm = Vec::new();
     let mut last_dir = None;
-    for _ in 0..runs {
+    let npm_cache = tempfile::tempdir()?;
+    for run in 0..runs {
         let dir = tempfile::tempdir()?;
         let repo = Repo::open(dir.path(), config.clone())?;
         let started = Instant::now();
         let installed = repo.install(std::slice::from_ref(&spec)).await?;
-        ours.push(started.elapsed());
+        let elapsed = started.elapsed();
+        ours.push(elapsed);
         let packages = walkdir_count(&installed[0].path);
         println!(
-            "  openfn-repo cold install: {:>8.0?} ({packages} packages, {} requests)",
-            started.elapsed(),
+            "  openfn-repo cold install:   {elapsed:>8.0?} ({packages} packages, {} requests)",
             repo.registry_requests()
         );
         last_dir = Some(dir);
-    }
 
-    let mut npm_cold = Vec::new();
-    let mut npm_warm = Vec::new();
-    let cache = tempfile::tempdir()?;
-    for run in 0..runs {
         let dir = tempfile::tempdir()?;
         let fresh_cache = tempfile::tempdir()?;
         match npm_install(dir.path(), &spec, Some(fresh_cache.path())) {
@@ -87,13 +87,13 @@ async fn main() -> anyhow_free::Result {
             }
             None => println!("  npm install failed or npm missing"),
         }
-        let dir = tempfile::tempdir()?;
         if run == 0 {
             // Prime the shared cache once.
-            let _ = npm_install(dir.path(), &spec, Some(cache.path()));
+            let dir = tempfile::tempdir()?;
+            let _ = npm_install(dir.path(), &spec, Some(npm_cache.path()));
         }
         let dir = tempfile::tempdir()?;
-        if let Some(t) = npm_install(dir.path(), &spec, Some(cache.path())) {
+        if let Some(t) = npm_install(dir.path(), &spec, Some(npm_cache.path())) {
             println!("  npm install (warm cache):   {t:>8.0?}");
             npm_warm.push(t);
         }

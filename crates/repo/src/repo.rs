@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::config::RegistryConfig;
 use crate::error::{InstallError, RepoError};
 use crate::registry::{Manifest, Registry};
-use crate::spec::{Requirement, Specifier, alias, split_alias};
+use crate::spec::{Requirement, Specifier, alias, split_alias, validate_name};
 use crate::tarball;
 use crate::tree::{Tree, pick};
 
@@ -100,6 +100,7 @@ impl Repo {
     /// no version picks the highest installed (semver order, where the kit compares strings).
     /// Dist-tags (`latest`, `next`) need the registry, so they give `None`.
     pub fn resolve(&self, spec: &Specifier) -> Option<Installed> {
+        validate_name(&spec.name).ok()?;
         let deps = read_dependencies(&self.dir).ok()?;
         let installed = |alias: &str, version: &str| {
             let path = self.dir.join("node_modules").join(alias);
@@ -196,13 +197,14 @@ impl Repo {
                 path: lock_path,
                 source,
             })?;
-        for name in ["node_modules", ".staging"] {
-            let path = self.dir.join(name);
-            match fs::remove_dir_all(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(RepoError::Io { path, source }),
-            }
+        // `.staging` is left alone: another process may be building a tree there right now
+        // (it holds only its alias lock until it commits); leftovers of crashed installs are
+        // removed by the next install of the same alias.
+        let path = self.dir.join("node_modules");
+        match fs::remove_dir_all(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RepoError::Io { path, source }),
         }
         let path = self.dir.join("package.json");
         match fs::remove_file(&path) {
@@ -231,6 +233,11 @@ impl Repo {
     }
 
     async fn install_one(&self, spec: &Specifier) -> Result<Installed, InstallError> {
+        // `Specifier` fields are public: check the name again before it becomes a path.
+        validate_name(&spec.name).map_err(|reason| InstallError::InvalidName {
+            name: spec.name.clone(),
+            reason,
+        })?;
         let requirement = spec.requirement();
         if matches!(requirement, Requirement::Exact(_))
             && let Some(found) = self.resolve(spec)
@@ -553,5 +560,17 @@ mod tests {
         assert_send(repo.install(&specs));
         assert_send(repo.clean());
         assert!(!dir.exists(), "open does not touch the disk");
+    }
+
+    #[tokio::test]
+    async fn hand_built_specifiers_cannot_escape_the_repo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo =
+            Repo::open(dir.path(), RegistryConfig::new("http://127.0.0.1:9/")).expect("open");
+        let evil = Specifier::new("../../evil", Some("1.0.0"));
+        assert_eq!(repo.resolve(&evil), None);
+        let err = repo.install(&[evil]).await.expect_err("refused");
+        assert!(err.is_permanent(), "{err}");
+        assert_eq!(repo.registry_requests(), 0);
     }
 }

@@ -222,6 +222,7 @@ struct Runner<C: Callbacks + 'static> {
     conditions: BTreeMap<(String, String), Persistent<Function<'static>>>,
     log: LogSink,
     run_deadline: Option<Instant>,
+    failed_loads: std::collections::HashMap<PathBuf, RtError>,
 }
 
 impl<C: Callbacks + 'static> Runner<C> {
@@ -279,6 +280,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             conditions: BTreeMap::new(),
             log,
             run_deadline,
+            failed_loads: std::collections::HashMap::new(),
         })
     }
 
@@ -461,10 +463,19 @@ impl<C: Callbacks + 'static> Runner<C> {
             self.flush_linker_logs();
             match a {
                 Attempt::NeedAdaptors(list) if attempts < 16 => {
+                    let mut failed = None;
                     for pending in list {
-                        if let Err(_e) = self.load_adaptor(&pending).await {
+                        if let Err(e) = self.load_adaptor(&pending).await {
+                            failed = Some(e);
                             break;
                         }
+                    }
+                    if let Some(error) = failed {
+                        break Attempt::Failed {
+                            state: None,
+                            removed: vec![],
+                            error: Box::new(error),
+                        };
                     }
                 }
                 Attempt::NeedAdaptors(list) => {
@@ -799,6 +810,9 @@ impl<C: Callbacks + 'static> Runner<C> {
         if self.linker.loaded.borrow().contains_key(&pending.entry) {
             return Ok(());
         }
+        if let Some(e) = self.failed_loads.get(&pending.entry) {
+            return Err(e.clone());
+        }
         let ctx = self
             .adaptor_context()
             .await
@@ -839,6 +853,7 @@ impl<C: Callbacks + 'static> Runner<C> {
                     pending.entry.display()
                 ));
                 *self.linker.import_error.borrow_mut() = Some(e.clone());
+                self.failed_loads.insert(pending.entry.clone(), e.clone());
                 Err(e)
             }
         }

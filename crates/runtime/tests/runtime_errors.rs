@@ -278,3 +278,10 @@ fn dynamic_import_is_linked_too() {
         "{out}"
     );
 }
+
+#[test]
+fn adaptor_error_from_a_thrown_string() {
+    let e = step_error(&job("throwString", "throwString()"));
+    assert_eq!(e["name"], "JobError", "a string has no stack, so the kit cannot attribute it: {e}");
+    assert_eq!(e["message"], "adaptor string");
+}
