@@ -43,11 +43,16 @@ async fn happy_path() {
     assert_eq!(code, 200);
     let (code, body) = h.http_get("/readyz").await;
     assert_eq!((code, body.as_str()), (200, "ready"));
-    let (_, metrics) = h.http_get("/metrics").await;
-    assert!(
-        metrics.contains("openfn_worker_runs_total{reason=\"success\"} 1"),
-        "{metrics}"
-    );
+    // The worker books the run just after Lightning acknowledged its completion.
+    let deadline = tokio::time::Instant::now() + T;
+    let metrics = loop {
+        let (_, metrics) = h.http_get("/metrics").await;
+        if metrics.contains("openfn_worker_runs_total{reason=\"success\"} 1") {
+            break metrics;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert!(
         metrics.contains("openfn_worker_slots{workloop=\"manual>*\",state=\"busy\"} 0"),
         "{metrics}"
