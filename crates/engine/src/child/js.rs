@@ -17,6 +17,7 @@ use openfn_runtime::{Callbacks, Event, Input, RtError, RunError, RunOptions, Sta
 use serde_json::Value;
 
 use super::{ChildJob, Failure, JobRequest, JobSink};
+use crate::config::CompileSettings;
 use crate::event::{ErrorInfo, Mem, Severity};
 use crate::install::split_specifier;
 
@@ -59,7 +60,18 @@ fn adaptor_dir(step: &Step, spec: &str, repo: &Path) -> Option<PathBuf> {
 }
 
 /// Compiles every step's expression in place (`expression` = module text, `sourceMap` set).
-pub fn compile_plan(plan: &mut ExecutionPlan, repo: &Path) -> Result<(), ErrorInfo> {
+pub fn compile_plan(
+    plan: &mut ExecutionPlan,
+    repo: &Path,
+    settings: &CompileSettings,
+) -> Result<(), ErrorInfo> {
+    if settings.skip {
+        return Ok(());
+    }
+    let mut ignore = settings.ignore_imports.clone();
+    if let Some(globals) = plan.workflow.globals.as_deref() {
+        ignore.extend(openfn_compiler::get_exports(globals));
+    }
     for step in &mut plan.workflow.steps {
         let Some(source) = step.expression.as_deref() else {
             continue;
@@ -80,8 +92,9 @@ pub fn compile_plan(plan: &mut ExecutionPlan, repo: &Path) -> Result<(), ErrorIn
             .collect();
         let options = CompileOptions {
             name: name_of(step).to_owned(),
+            add_imports: !settings.no_imports,
             imports: AddImports {
-                ignore: Vec::new(),
+                ignore: ignore.clone(),
                 adaptors,
             },
             ..CompileOptions::default()
@@ -235,7 +248,7 @@ impl ChildJob for JsJob {
 
         sink.compile_start();
         let started = Instant::now();
-        if let Err(error) = compile_plan(&mut plan, &repo) {
+        if let Err(error) = compile_plan(&mut plan, &repo, &settings.compile) {
             log_line(
                 sink.as_ref(),
                 "error",
@@ -270,6 +283,7 @@ impl ChildJob for JsJob {
             state_limit_mb: settings.state_limit_mb,
             memory_limit_mb: Some(settings.memory_limit_mb),
             log_level: LogLevel::Debug,
+            immutable_state: settings.compile.immutable_state,
             ..RunOptions::default()
         };
         let bridge = Rc::new(Bridge {

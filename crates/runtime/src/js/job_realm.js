@@ -288,6 +288,9 @@
 
   function assemble(prevText, configuration, defaultState, credentials) {
     const initial = prevText === undefined ? {} : jsonParse(prevText) || {};
+    // A primitive state (`openfn test` doubles the number 21) passes through as it is, as in
+    // the kit, where assembling a primitive leaves it unchanged.
+    if (typeof initial !== 'object') return initial;
     const defaults = defaultState || {};
     const obj = assign({}, defaults, initial);
     if (initial.references) obj.references = initial.references;
