@@ -75,6 +75,7 @@ impl Worker {
                 token,
                 worker_version: env!("CARGO_PKG_VERSION").to_string(),
                 ca_file: config.ca_file.clone(),
+                proxy: config.proxy_for_lightning(),
                 heartbeat: Duration::from_secs(30),
                 reconnect_step: Duration::from_secs(1),
             },

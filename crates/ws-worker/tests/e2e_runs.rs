@@ -420,3 +420,66 @@ async fn a_rejected_completion_falls_back_to_no_final_state() {
     // Sent without final_state; the mock resolves the result from final_dataclip_id.
     assert_eq!(run["final_state"], json!({"data": {"f": 1}}), "{run:#}");
 }
+
+/// A minimal HTTP CONNECT proxy; counts tunnels.
+async fn connect_proxy(
+    listener: tokio::net::TcpListener,
+    tunnels: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((mut client, _)) = listener.accept().await {
+        let tunnels = tunnels.clone();
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if client.read(&mut b).await.ok() != Some(1) {
+                    return;
+                }
+                head.push(b[0]);
+            }
+            let text = String::from_utf8_lossy(&head).to_string();
+            let Some(target) = text
+                .strip_prefix("CONNECT ")
+                .and_then(|r| r.split_whitespace().next())
+            else {
+                return;
+            };
+            let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                return;
+            };
+            tunnels.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+    }
+}
+
+#[tokio::test]
+async fn connects_through_an_http_proxy() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy = format!("http://{}", listener.local_addr().expect("addr"));
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(connect_proxy(listener, tunnels.clone()));
+    let h = support::start_env(
+        MockConfig::default(),
+        &[],
+        &[("HTTP_PROXY", proxy.as_str())],
+    )
+    .await;
+    let id = h
+        .mock
+        .enqueue_run(one_job(json!({"data": {"proxied": true}})))
+        .expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success", "{run:#}");
+    assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}

@@ -67,6 +67,7 @@ async fn setup(answer: usize) -> (Socket, Arc<AtomicUsize>, Arc<AtomicUsize>, Ar
             token: "t".into(),
             worker_version: "test".into(),
             ca_file: None,
+            proxy: None,
             heartbeat: Duration::from_millis(40),
             reconnect_step: Duration::from_millis(20),
         },
