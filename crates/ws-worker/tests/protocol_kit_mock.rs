@@ -100,6 +100,29 @@ async fn kit_mock(listener: tokio::net::TcpListener, seen: Arc<Mutex<Seen>>) {
     }
 }
 
+/// Replaces uuids, µs timestamps, durations, versions and memory figures with placeholders.
+fn normalise(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match k.as_str() {
+                        "step_id" | "output_dataclip_id" | "final_dataclip_id" => json!("<uuid>"),
+                        "timestamp" => json!("<µs>"),
+                        "duration" => json!("<ms>"),
+                        "versions" | "mem" | "token" => json!("<…>"),
+                        _ => normalise(v),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalise).collect()),
+        Value::String(s) if s.starts_with("Versions:") => json!("Versions: <…>"),
+        other => other.clone(),
+    }
+}
+
 #[tokio::test]
 async fn speaks_to_the_kit_mock_quirks() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -188,6 +211,16 @@ async fn speaks_to_the_kit_mock_quirks() {
         .expect("batched logs");
     assert_eq!(batch[4]["run_id"], "r1");
     assert!(batch[4]["logs"].as_array().is_some_and(|l| !l.is_empty()));
+    // The whole conversation of the run, ids and times normalised, pinned as a snapshot.
+    let run_frames: Vec<Value> = frames
+        .iter()
+        .filter(|f| f[2] == "run:r1")
+        .map(|f| json!([f[3], normalise(&f[4])]))
+        .collect();
+    insta::assert_snapshot!(
+        "kit_mock_run_frames",
+        serde_json::to_string_pretty(&run_frames).unwrap_or_default()
+    );
     worker.shutdown(0);
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(5), worker.wait())
