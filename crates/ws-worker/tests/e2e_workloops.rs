@@ -137,3 +137,26 @@ async fn an_invalid_run_token_refuses_the_run_and_shuts_down() {
     assert_ne!(run["status"], "complete", "{run}");
     assert!(run["steps"].as_array().is_none_or(Vec::is_empty));
 }
+
+#[tokio::test]
+async fn work_available_claims_at_once_despite_a_long_backoff() {
+    let h = support::start_with(MockConfig::default(), &[], &[], |c| {
+        c.backoff_min = Duration::from_secs(30);
+        c.backoff_max = Duration::from_secs(60);
+    })
+    .await;
+    h.wait_until("ready", T, || h.worker.ready()).await;
+    // The first (empty) claim went out; the loop now sleeps 30 s.
+    h.wait_until("first claim", T, || {
+        h.worker
+            .metrics_text()
+            .contains("openfn_worker_claims_empty_total 1")
+    })
+    .await;
+    let id = h
+        .mock
+        .enqueue_run(one_job(json!({"data": {"woken": true}})))
+        .expect("enqueue");
+    let run = h.wait_final(&id, Duration::from_secs(5)).await;
+    assert_eq!(run["reason"], "success");
+}
