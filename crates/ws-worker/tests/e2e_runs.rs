@@ -483,3 +483,23 @@ async fn connects_through_an_http_proxy() {
     assert_eq!(run["reason"], "success", "{run:#}");
     assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 }
+
+#[tokio::test]
+async fn webhook_response_is_copied_into_step_complete() {
+    let mut h = start(MockConfig::default(), &[]).await;
+    let body =
+        json!({"data": {}, "webhookResponse": {"status": 201, "body": {"ok": true}, "other": 1}});
+    let id = h.mock.enqueue_run(one_job(body)).expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success");
+    let step = h
+        .drain_events()
+        .into_iter()
+        .find(|e| e.name == "step:complete")
+        .map(|e| e.data["payload"].clone())
+        .expect("step:complete");
+    assert_eq!(
+        step["webhook_response"],
+        json!({"status": 201, "body": {"ok": true}})
+    );
+}
