@@ -8,7 +8,6 @@
 //!
 //! Run: `cargo run --release -p openfn-ws-worker --example bench_worker`
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,10 +20,21 @@ use serde_json::{Value, json};
 const RUNS: usize = 200;
 const ROUNDS: usize = 3;
 
-fn plan(i: usize) -> Value {
+fn plan(i: usize, real: bool) -> Value {
+    let (adaptor, body) = if real {
+        (
+            String::new(),
+            format!("export default [s => ({{ data: {{ i: {i} }} }})]"),
+        )
+    } else {
+        (
+            "@openfn/language-common@1.0.0".to_string(),
+            json!({"data": {"i": i}}).to_string(),
+        )
+    };
     json!({
         "triggers": [{"id": "t"}],
-        "jobs": [{"id": "j1", "adaptor": "@openfn/language-common@1.0.0", "body": json!({"data": {"i": i}}).to_string()}],
+        "jobs": [{"id": "j1", "adaptor": adaptor, "body": body}],
         "edges": [{"id": "e1", "source_trigger_id": "t", "target_job_id": "j1", "condition": "always", "enabled": true}],
         "starting_node_id": "t",
         "dataclip_id": null,
@@ -41,6 +51,28 @@ fn rss_kb(pid: u32, key: &str) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// RSS of a process and all its descendants (the engine's children), in kB.
+fn tree_rss_kb(pid: u32) -> u64 {
+    let mut total = rss_kb(pid, "VmRSS:");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return total;
+    };
+    for e in entries.flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        // Fields after the `(comm)`: state, ppid, …
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            total += tree_rss_kb(child);
+        }
+    }
+    total
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -62,7 +94,7 @@ struct Round {
     peak_rss_kb: u64,
 }
 
-async fn round() -> Round {
+async fn round(real: bool) -> Round {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
     let binary = std::env::current_exe()
         .ok()
@@ -70,15 +102,18 @@ async fn round() -> Round {
         .filter(|p| p.exists());
     let (mut child, pid, _worker) = match binary {
         Some(path) => {
+            let mut args = vec![
+                format!("-l {}", mock.ws_url()),
+                "--port=0".into(),
+                "--capacity=5".into(),
+                "--backoff=0.01/0.05".into(),
+                "--log=error".into(),
+            ];
+            if !real {
+                args.push("--mock".into());
+            }
             let child = tokio::process::Command::new(path)
-                .args([
-                    format!("-l {}", mock.ws_url()),
-                    "--port=0".into(),
-                    "--capacity=5".into(),
-                    "--mock".into(),
-                    "--backoff=0.01/0.05".into(),
-                    "--log=error".into(),
-                ])
+                .args(args)
                 .env("WORKER_SECRET", "x")
                 .kill_on_drop(true)
                 .spawn()
@@ -103,14 +138,14 @@ async fn round() -> Round {
     };
     // Idle: connected and joined, nothing to do.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let idle = rss_kb(pid, "VmRSS:");
+    let idle = tree_rss_kb(pid);
     let started = Instant::now();
     let ids: Vec<String> = (0..RUNS)
-        .map(|i| mock.enqueue_run(plan(i)).expect("enqueue"))
+        .map(|i| mock.enqueue_run(plan(i, real)).expect("enqueue"))
         .collect();
     let mut peak = 0;
     loop {
-        peak = peak.max(rss_kb(pid, "VmRSS:"));
+        peak = peak.max(tree_rss_kb(pid));
         let done = ids
             .iter()
             .filter(|id| mock.run(id).is_some_and(|r| r["status"] == "complete"))
@@ -125,7 +160,6 @@ async fn round() -> Round {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let peak = peak.max(rss_kb(pid, "VmHWM:"));
     let mut lat: Vec<f64> = ids
         .iter()
         .filter_map(|id| {
@@ -136,6 +170,16 @@ async fn round() -> Round {
             Some(complete - claimed)
         })
         .collect();
+    let ok = ids
+        .iter()
+        .filter(|id| mock.run(id).is_some_and(|r| r["reason"] == "success"))
+        .count();
+    assert_eq!(
+        ok,
+        RUNS,
+        "not every run succeeded: {:?}",
+        ids.first().and_then(|id| mock.run(id))
+    );
     if let Some(c) = child.as_mut() {
         let _ = c.kill().await;
     }
@@ -151,30 +195,37 @@ async fn round() -> Round {
 
 #[tokio::main]
 async fn main() {
-    let mut rounds = Vec::new();
-    for _ in 0..ROUNDS {
-        rounds.push(round().await);
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent().map(|d| d.join("ws-worker")))
+        .filter(|p| p.exists());
+    let mut modes = vec![("mock engine (--mock)", false)];
+    if binary.is_some() {
+        modes.push(("real engine (child processes)", true));
     }
-    let mut rps: Vec<f64> = rounds.iter().map(|r| r.runs_per_sec).collect();
-    let mut med: Vec<f64> = rounds.iter().map(|r| r.median_ms).collect();
-    let mut p90: Vec<f64> = rounds.iter().map(|r| r.p90_ms).collect();
-    let mut idle: Vec<f64> = rounds.iter().map(|r| r.idle_rss_kb as f64).collect();
-    let mut peak: Vec<f64> = rounds.iter().map(|r| r.peak_rss_kb as f64).collect();
-    let where_ = if PathBuf::from("/proc/self").exists() {
-        ""
-    } else {
-        " (no /proc: RSS unavailable)"
-    };
-    println!("bench_worker: {RUNS} trivial runs at capacity 5, median of {ROUNDS} rounds{where_}");
-    println!("  throughput            {:.1} runs/s", median(&mut rps));
-    println!("  claim→complete median {:.1} ms", median(&mut med));
-    println!("  claim→complete p90    {:.1} ms", median(&mut p90));
-    println!(
-        "  idle RSS              {:.1} MB",
-        median(&mut idle) / 1024.0
-    );
-    println!(
-        "  peak RSS              {:.1} MB",
-        median(&mut peak) / 1024.0
-    );
+    for (name, real) in modes {
+        let mut rounds = Vec::new();
+        for _ in 0..ROUNDS {
+            rounds.push(round(real).await);
+        }
+        let mut rps: Vec<f64> = rounds.iter().map(|r| r.runs_per_sec).collect();
+        let mut med: Vec<f64> = rounds.iter().map(|r| r.median_ms).collect();
+        let mut p90: Vec<f64> = rounds.iter().map(|r| r.p90_ms).collect();
+        let mut idle: Vec<f64> = rounds.iter().map(|r| r.idle_rss_kb as f64).collect();
+        let mut peak: Vec<f64> = rounds.iter().map(|r| r.peak_rss_kb as f64).collect();
+        println!(
+            "bench_worker [{name}]: {RUNS} trivial runs at capacity 5, median of {ROUNDS} rounds"
+        );
+        println!("  throughput            {:.1} runs/s", median(&mut rps));
+        println!("  claim→complete median {:.1} ms", median(&mut med));
+        println!("  claim→complete p90    {:.1} ms", median(&mut p90));
+        println!(
+            "  idle RSS (+children)  {:.1} MB",
+            median(&mut idle) / 1024.0
+        );
+        println!(
+            "  peak RSS (+children)  {:.1} MB",
+            median(&mut peak) / 1024.0
+        );
+    }
 }

@@ -102,8 +102,9 @@ impl RunTokenVerifier {
             trimmed.as_bytes().to_vec()
         } else {
             let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-            base64::engine::general_purpose::STANDARD
-                .decode(compact)
+            // Padded or not (the mock's keys are unpadded), like Node's lenient decoder.
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(compact.trim_end_matches('='))
                 .map_err(|e| {
                     WorkerError::Token(format!("lightning public key is not base64: {e}"))
                 })?
@@ -203,6 +204,17 @@ mod tests {
         );
         assert!(verifier(PKCS1).verify(&t).is_ok());
         assert!(verifier(SPKI).verify(&t).is_ok());
+        let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(SPKI);
+        assert!(
+            !unpadded.len().is_multiple_of(4),
+            "fixture should need padding"
+        );
+        assert!(
+            RunTokenVerifier::from_base64_pem(&unpadded)
+                .expect("unpadded")
+                .verify(&t)
+                .is_ok()
+        );
         assert!(
             RunTokenVerifier::from_base64_pem(SPKI)
                 .expect("raw pem")

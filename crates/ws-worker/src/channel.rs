@@ -175,6 +175,7 @@ impl Channel {
         payload: Value,
         timeout: Duration,
     ) -> Result<Reply, ChannelError> {
+        let mut unmatched = 0;
         loop {
             let (join_ref, epoch) = self.ensure_joined().await?;
             match self
@@ -190,8 +191,12 @@ impl Channel {
                 .await
             {
                 Ok(reply) => {
-                    if !reply.is_ok() && reply.response_text().contains("unmatched topic") {
-                        // The server lost our channel: rejoin and resend.
+                    if !reply.is_ok()
+                        && reply.response_text().contains("unmatched topic")
+                        && unmatched < 3
+                    {
+                        // The server lost our channel: rejoin and resend (a few times).
+                        unmatched += 1;
                         self.mark_unjoined();
                         continue;
                     }

@@ -212,6 +212,12 @@ pub struct Config {
     pub profile: bool,
     pub profile_poll_interval: Duration,
     pub ca_file: Option<PathBuf>,
+    /// `HTTPS_PROXY`: HTTP CONNECT proxy for `wss://`.
+    pub https_proxy: Option<String>,
+    /// `HTTP_PROXY`: HTTP CONNECT proxy for `ws://`.
+    pub http_proxy: Option<String>,
+    /// `NO_PROXY`: hosts (or domain suffixes, or `*`) reached directly.
+    pub no_proxy: Vec<String>,
     /// `WORKER_NAME`, else `DEPLOYED_POD_NAME`; sent as `worker_name` in claims.
     pub worker_name: Option<String>,
     /// Warnings found while parsing (duplicate queues, empty secret…), logged at start-up.
@@ -219,6 +225,28 @@ pub struct Config {
 }
 
 impl Config {
+    /// The proxy to reach the Lightning URL through, if any (`HTTPS_PROXY` for `wss://`,
+    /// `HTTP_PROXY` for `ws://`, unless `NO_PROXY` matches the host).
+    pub fn proxy_for_lightning(&self) -> Option<String> {
+        let url = url::Url::parse(self.lightning.trim()).ok()?;
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let bypass = self.no_proxy.iter().any(|n| {
+            let n = n.trim_start_matches('.').to_ascii_lowercase();
+            n == "*" || host == n || host.ends_with(&format!(".{n}"))
+        });
+        if bypass {
+            return None;
+        }
+        match url.scheme() {
+            "wss" => self.https_proxy.clone(),
+            _ => self.http_proxy.clone(),
+        }
+    }
+
     /// Total slots: the sum over workloops (the engine's `maxWorkers`).
     pub fn capacity(&self) -> usize {
         self.workloops.iter().map(|w| w.capacity).sum()
@@ -449,6 +477,16 @@ impl Config {
             ca_file: pick(&args.ca_file, "WORKER_CA_FILE")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
+            https_proxy: env("HTTPS_PROXY")
+                .or_else(|| env("https_proxy"))
+                .filter(|s| !s.is_empty()),
+            http_proxy: env("HTTP_PROXY")
+                .or_else(|| env("http_proxy"))
+                .filter(|s| !s.is_empty()),
+            no_proxy: env("NO_PROXY")
+                .or_else(|| env("no_proxy"))
+                .map(|v| split_array(&v))
+                .unwrap_or_default(),
             worker_name,
             warnings,
         })
@@ -843,6 +881,34 @@ mod tests {
             .as_deref(),
             Some("w")
         );
+    }
+
+    #[test]
+    fn proxies_from_env() {
+        let c = ok(
+            &["--debug", "-l", "wss://app.openfn.org/worker"],
+            &[
+                ("HTTPS_PROXY", "http://proxy:3128"),
+                ("HTTP_PROXY", "http://p2:80"),
+            ],
+        );
+        assert_eq!(
+            c.proxy_for_lightning().as_deref(),
+            Some("http://proxy:3128")
+        );
+        let c = ok(
+            &["--debug", "-l", "ws://localhost:4000/worker"],
+            &[("http_proxy", "http://p2:80")],
+        );
+        assert_eq!(c.proxy_for_lightning().as_deref(), Some("http://p2:80"));
+        let c = ok(
+            &["--debug", "-l", "wss://app.openfn.org/worker"],
+            &[
+                ("HTTPS_PROXY", "http://proxy:3128"),
+                ("NO_PROXY", "localhost,.openfn.org"),
+            ],
+        );
+        assert_eq!(c.proxy_for_lightning(), None);
     }
 
     #[test]

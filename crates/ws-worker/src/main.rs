@@ -18,8 +18,13 @@ fn init_tracing(config: &Config) {
         "trace" => "trace",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WORKER_LOG_FILTER")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("WORKER_LOG_FILTER").unwrap_or_else(|_| {
+            // Our crates at the chosen level; dependencies only when they warn.
+            tracing_subscriber::EnvFilter::new(format!(
+                "warn,ws_worker={level},openfn_ws_worker={level},openfn_engine={level}"
+            ))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stdout);

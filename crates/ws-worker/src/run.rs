@@ -23,6 +23,10 @@ use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Outgoing};
 use crate::redact::Redactor;
 use crate::socket::Socket;
+use openfn_lexicon::error::{ExitReason, RunReason};
+use openfn_lexicon::lightning::{
+    DATACLIP_TOO_LARGE, Mem, RunComplete, RunStart, StepComplete, StepStart, WebhookResponse,
+};
 
 /// Upper bound of one run's outbox (payload bytes held while Lightning is unreachable or slow).
 pub const OUTBOX_BUDGET: usize = 64 * 1024 * 1024;
@@ -271,6 +275,26 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
     }
 }
 
+/// The `reason`/`error_type`/`error_message` triple; an unknown reason string is a crash.
+fn exit_reason(
+    reason: &str,
+    error_type: Option<String>,
+    error_message: Option<String>,
+) -> ExitReason {
+    let reason = serde_json::from_value::<RunReason>(Value::String(reason.to_string()))
+        .unwrap_or(RunReason::Crash);
+    ExitReason {
+        reason,
+        error_type,
+        error_message,
+    }
+}
+
+/// A wire payload as JSON (the outbox edits payloads when it must shed memory).
+fn to_json<T: serde::Serialize>(payload: &T) -> Value {
+    serde_json::to_value(payload).unwrap_or(Value::Null)
+}
+
 struct LightningResolvers {
     channel: Arc<Channel>,
     timeout: Duration,
@@ -417,21 +441,28 @@ impl Mapper {
     /// active step.
     fn error_completion(&mut self, shared: &Shared, reason: &str, error_type: &str, message: &str) {
         if let Some((job_id, step_id)) = self.active.take() {
-            let payload = json!({
-                "step_id": step_id,
-                "job_id": job_id,
-                "output_dataclip_id": uuid::Uuid::new_v4().to_string(),
-                "output_dataclip": "{}",
-                "reason": reason,
-                "error_type": error_type,
-                "error_message": message,
-            });
-            shared.push(|o| o.push_event("step:complete", payload));
+            let payload = StepComplete {
+                step_id,
+                job_id,
+                mem: None,
+                duration: None,
+                thread_id: None,
+                timestamp: None,
+                output_dataclip_error: None,
+                output_dataclip_id: Some(uuid::Uuid::new_v4().to_string()),
+                output_dataclip: Some("{}".into()),
+                exit: exit_reason(reason, Some(error_type.into()), Some(message.into())),
+                webhook_response: None,
+            };
+            shared.push(|o| o.push_event("step:complete", to_json(&payload)));
         }
         self.reason_logs(shared, reason, Some(error_type), Some(message));
-        let payload =
-            json!({ "reason": reason, "error_type": error_type, "error_message": message });
-        shared.push(|o| o.push_event("run:complete", payload));
+        let payload = RunComplete::errored(exit_reason(
+            reason,
+            Some(error_type.into()),
+            Some(message.into()),
+        ));
+        shared.push(|o| o.push_event("run:complete", to_json(&payload)));
         self.final_reason = reason.to_string();
     }
 
@@ -464,7 +495,10 @@ impl Mapper {
                 shared.push(|o| {
                     o.push_event(
                         "run:start",
-                        json!({ "versions": all, "timestamp": timestamp_us(0) }),
+                        to_json(&RunStart {
+                            versions: all.clone(),
+                            timestamp: Some(timestamp_us(0)),
+                        }),
                     )
                 });
                 self.worker_log(
@@ -484,12 +518,13 @@ impl Mapper {
                     None => None,
                 };
                 let input = input.filter(|id| !shared.with(|o| o.is_withheld(id)));
-                let mut payload =
-                    json!({ "step_id": step_id, "job_id": job_id, "timestamp": timestamp_us(0) });
-                if let (Some(id), Some(map)) = (input, payload.as_object_mut()) {
-                    map.insert("input_dataclip_id".into(), json!(id));
-                }
-                shared.push(|o| o.push_event("step:start", payload));
+                let payload = StepStart {
+                    step_id: step_id.clone(),
+                    job_id: job_id.clone(),
+                    timestamp: timestamp_us(0),
+                    input_dataclip_id: input,
+                };
+                shared.push(|o| o.push_event("step:start", to_json(&payload)));
                 self.active = Some((job_id, step_id));
                 false
             }
@@ -626,20 +661,19 @@ impl Mapper {
                     error_type.as_deref(),
                     error_message.as_deref(),
                 );
-                let mut payload = json!({
-                    "timestamp": timestamp_us(0),
-                    "final_state": state,
-                    "reason": reason,
-                    "error_type": error_type,
-                    "error_message": error_message,
-                });
-                if self.leaves.len() == 1
-                    && let Some(id) = &self.leaves[0].dataclip_id
-                    && !shared.with(|o| o.is_withheld(id))
-                    && let Some(map) = payload.as_object_mut()
-                {
-                    map.insert("final_dataclip_id".into(), json!(id));
-                }
+                let final_dataclip_id = match self.leaves.as_slice() {
+                    [leaf] => leaf
+                        .dataclip_id
+                        .clone()
+                        .filter(|id| !shared.with(|o| o.is_withheld(id))),
+                    _ => None,
+                };
+                let payload = to_json(&RunComplete::completed(
+                    timestamp_us(0),
+                    state,
+                    exit_reason(&reason, error_type.clone(), error_message.clone()),
+                    final_dataclip_id,
+                ));
                 tracing::debug!(leaves = ?self.leaves.iter().map(|l| l.job_id.as_str()).collect::<Vec<_>>(), "workflow complete");
                 shared.push(|o| o.push_event("run:complete", payload));
                 self.final_reason = reason;
@@ -686,15 +720,25 @@ impl Mapper {
                 uuid::Uuid::new_v4().to_string()
             }
         };
-        let mut p = Map::new();
-        p.insert("step_id".into(), json!(step_id));
-        p.insert("job_id".into(), json!(job_id));
-        if let Some(mem) = mem {
-            p.insert("mem".into(), mem);
-        }
-        p.insert("duration".into(), json!(duration_ms));
-        p.insert("thread_id".into(), thread_id.unwrap_or(Value::Null));
-        p.insert("timestamp".into(), json!(timestamp_us(0)));
+        let mut payload = StepComplete {
+            step_id,
+            job_id,
+            mem: mem.and_then(|m| serde_json::from_value::<Mem>(m).ok()),
+            duration: Some(duration_ms),
+            thread_id: Some(thread_id.unwrap_or(Value::Null)),
+            timestamp: Some(timestamp_us(0)),
+            output_dataclip_error: None,
+            output_dataclip_id: None,
+            output_dataclip: None,
+            exit: exit_reason(&reason, error_type.clone(), error_message.clone()),
+            webhook_response: state.get("webhookResponse").map(|hook| WebhookResponse {
+                status: hook
+                    .get("status")
+                    .and_then(Value::as_u64)
+                    .and_then(|s| u16::try_from(s).ok()),
+                body: hook.get("body").cloned(),
+            }),
+        };
         let dataclip_id = if redacted {
             self.worker_log(
                 shared,
@@ -702,30 +746,18 @@ impl Mapper {
                 "info",
                 json!(["Dataclip exceeds payload limit: output will not be sent back to the app."]),
             );
-            p.insert("output_dataclip_error".into(), json!("DATACLIP_TOO_LARGE"));
+            payload.output_dataclip_error = Some(DATACLIP_TOO_LARGE.into());
             None
         } else {
             let id = uuid::Uuid::new_v4().to_string();
-            p.insert("output_dataclip_id".into(), json!(id));
+            payload.output_dataclip_id = Some(id.clone());
             if self.output_dataclips {
-                p.insert("output_dataclip".into(), json!(state.to_string()));
+                payload.output_dataclip = Some(state.to_string());
             }
             Some(id)
         };
-        p.insert("reason".into(), json!(reason));
-        p.insert("error_type".into(), json!(error_type));
-        p.insert("error_message".into(), json!(error_message));
-        if let Some(hook) = state.get("webhookResponse") {
-            let mut w = Map::new();
-            if let Some(s) = hook.get("status") {
-                w.insert("status".into(), s.clone());
-            }
-            if let Some(b) = hook.get("body") {
-                w.insert("body".into(), b.clone());
-            }
-            p.insert("webhook_response".into(), Value::Object(w));
-        }
-        shared.push(|o| o.push_event("step:complete", Value::Object(p)));
+        let job_id = payload.job_id.clone();
+        shared.push(|o| o.push_event("step:complete", to_json(&payload)));
         for n in &next {
             self.input_for.insert(n.clone(), dataclip_id.clone());
         }

@@ -52,6 +52,8 @@ pub struct SocketConfig {
     pub worker_version: String,
     /// Extra CA certificates (PEM) for `wss://`.
     pub ca_file: Option<PathBuf>,
+    /// HTTP CONNECT proxy URL (`http://[user:pass@]host:port`) to tunnel through.
+    pub proxy: Option<String>,
     /// Heartbeat period (30 s).
     pub heartbeat: Duration,
     /// Reconnect backoff step: attempt n waits n × step (plus jitter), capped at 30 steps.
@@ -300,43 +302,119 @@ async fn connect(config: &SocketConfig) -> Result<Ws, String> {
     let port = url
         .port_or_known_default()
         .ok_or("lightning url has no port")?;
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let connector = if url.scheme() == "wss" {
+        Some(tls_connector(&config.ca_file)?)
+    } else {
+        None
+    };
+    let handshake = |tcp: TcpStream, what: String| {
+        let connector = connector.clone();
+        let url = url.clone();
+        async move {
+            let request = url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| e.to_string())?;
+            tokio_tungstenite::client_async_tls_with_config(request, tcp, None, connector)
+                .await
+                .map(|(ws, _)| ws)
+                .map_err(|e| format!("websocket handshake with {what}: {e}"))
+        }
+    };
+    if let Some(proxy) = &config.proxy {
+        let tcp = connect_via_proxy(proxy, &host, port).await?;
+        return handshake(tcp, format!("{host}:{port} via {proxy}")).await;
+    }
+    let mut last = String::new();
+    for addr in resolve(&host, port).await? {
+        match connect_tcp(addr).await {
+            Ok(tcp) => match handshake(tcp, addr.to_string()).await {
+                Ok(ws) => return Ok(ws),
+                Err(e) => last = e,
+            },
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .collect();
     if addrs.is_empty() {
         return Err(format!("{host} resolved to no address"));
     }
-    let connector = if url.scheme() == "wss" {
-        Some(tls_connector(&config.ca_file)?)
-    } else {
-        None
-    };
-    let mut last = String::new();
-    for addr in addrs {
-        let tcp =
-            match tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await {
-                Ok(Ok(tcp)) => tcp,
-                Ok(Err(e)) => {
-                    last = format!("connect {addr}: {e}");
-                    continue;
-                }
-                Err(_) => {
-                    last = format!("connect {addr}: timed out");
-                    continue;
-                }
-            };
-        let _ = tcp.set_nodelay(true);
-        let request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| e.to_string())?;
-        match tokio_tungstenite::client_async_tls_with_config(request, tcp, None, connector.clone())
-            .await
-        {
-            Ok((ws, _)) => return Ok(ws),
-            Err(e) => last = format!("websocket handshake with {addr}: {e}"),
+    Ok(addrs)
+}
+
+async fn connect_tcp(addr: SocketAddr) -> Result<TcpStream, String> {
+    match tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await {
+        Ok(Ok(tcp)) => {
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
         }
+        Ok(Err(e)) => Err(format!("connect {addr}: {e}")),
+        Err(_) => Err(format!("connect {addr}: timed out")),
+    }
+}
+
+/// Opens a tunnel to `host:port` through an HTTP CONNECT proxy (trying each proxy address).
+async fn connect_via_proxy(proxy: &str, host: &str, port: u16) -> Result<TcpStream, String> {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let p = url::Url::parse(proxy).map_err(|e| format!("invalid proxy url {proxy:?}: {e}"))?;
+    let phost = p
+        .host_str()
+        .ok_or("proxy url has no host")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let pport = p.port_or_known_default().unwrap_or(80);
+    let mut last = String::new();
+    for addr in resolve(&phost, pport).await? {
+        let mut tcp = match connect_tcp(addr).await {
+            Ok(t) => t,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let target = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+        if !p.username().is_empty() {
+            let creds = format!("{}:{}", p.username(), p.password().unwrap_or(""));
+            let b64 = base64::engine::general_purpose::STANDARD.encode(creds);
+            req.push_str(&format!("Proxy-Authorization: Basic {b64}\r\n"));
+        }
+        req.push_str("\r\n");
+        if let Err(e) = tcp.write_all(req.as_bytes()).await {
+            last = format!("proxy {addr}: {e}");
+            continue;
+        }
+        // Read the response head byte by byte so nothing of the tunnel is consumed.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+            match tcp.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        let status = String::from_utf8_lossy(&head);
+        let ok = status.split_whitespace().nth(1) == Some("200");
+        if ok {
+            return Ok(tcp);
+        }
+        last = format!(
+            "proxy {addr} refused CONNECT {target}: {}",
+            status.lines().next().unwrap_or("")
+        );
     }
     Err(last)
 }

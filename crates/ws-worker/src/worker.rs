@@ -75,6 +75,7 @@ impl Worker {
                 token,
                 worker_version: env!("CARGO_PKG_VERSION").to_string(),
                 ca_file: config.ca_file.clone(),
+                proxy: config.proxy_for_lightning(),
                 heartbeat: Duration::from_secs(30),
                 reconnect_step: Duration::from_secs(1),
             },
@@ -366,7 +367,14 @@ pub async fn claim(s: Arc<Shared>, wl: Arc<Workloop>) -> ClaimOutcome {
         let s2 = s.clone();
         let wl2 = wl.clone();
         tokio::spawn(async move {
-            let reason = run::execute(s2.run_ctx.clone(), r).await;
+            // A panicking run must still free its slot, or the drain would never end.
+            let reason = match tokio::spawn(run::execute(s2.run_ctx.clone(), r)).await {
+                Ok(reason) => reason,
+                Err(e) => {
+                    tracing::error!("run task failed: {e}");
+                    None
+                }
+            };
             wl2.with_slots(Slots::finish_run);
             s2.metrics
                 .run_finished(reason.as_deref().unwrap_or("lost"), claimed_at.elapsed());

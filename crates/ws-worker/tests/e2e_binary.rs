@@ -218,18 +218,24 @@ async fn binary_refuses_to_start_without_a_secret() {
 }
 
 #[tokio::test]
-async fn binary_with_the_real_engine_reports_every_run_back() {
+async fn binary_with_the_real_engine() {
     let mut p = spawn(&[]).await;
-    let id = post_run(&p, &one_job(json!("fn(s => s)"))).await;
+    let mut plan = one_job(json!(null));
+    plan["jobs"][0]["adaptor"] = json!("");
+    plan["jobs"][0]["body"] =
+        json!("export default [s => { console.log('hi', 1); return { data: { x: 1 } }; }]");
+    let id = post_run(&p, &plan).await;
     let run = wait_status(&p, &id, "complete").await;
-    // Whatever the engine concludes (the runtime may not be wired in this build), the run is
-    // reported with a valid reason and never lost.
-    assert!(
-        run["reason"]
-            .as_str()
-            .is_some_and(|r| ["success", "fail", "crash", "kill", "exception"].contains(&r)),
-        "{run}"
-    );
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"x": 1}}));
+    let logs = serde_json::to_string(&run["logs"]).unwrap_or_default();
+    assert!(logs.contains("\"hi\",1"), "{logs}");
+
+    plan["jobs"][0]["body"] = json!("fn(s => s)");
+    let id = post_run(&p, &plan).await;
+    let run = wait_status(&p, &id, "complete").await;
+    assert_eq!(run["reason"], "crash", "{run}");
+    assert_eq!(run["error_type"], "ReferenceError", "{run}");
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }

@@ -43,11 +43,16 @@ async fn happy_path() {
     assert_eq!(code, 200);
     let (code, body) = h.http_get("/readyz").await;
     assert_eq!((code, body.as_str()), (200, "ready"));
-    let (_, metrics) = h.http_get("/metrics").await;
-    assert!(
-        metrics.contains("openfn_worker_runs_total{reason=\"success\"} 1"),
-        "{metrics}"
-    );
+    // The worker books the run just after Lightning acknowledged its completion.
+    let deadline = tokio::time::Instant::now() + T;
+    let metrics = loop {
+        let (_, metrics) = h.http_get("/metrics").await;
+        if metrics.contains("openfn_worker_runs_total{reason=\"success\"} 1") {
+            break metrics;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert!(
         metrics.contains("openfn_worker_slots{workloop=\"manual>*\",state=\"busy\"} 0"),
         "{metrics}"
@@ -367,4 +372,134 @@ async fn socket_dropped_mid_run_completes_exactly_once() {
         .count();
     assert!(completes >= 1);
     assert!(h.worker.shared.metrics.reconnects() >= 1);
+}
+
+#[tokio::test]
+async fn rejected_events_are_retried() {
+    let h = start(MockConfig::default(), &[]).await;
+    h.wait_until("ready", T, || h.worker.ready()).await;
+    h.mock.set_faults(&Faults {
+        reject: [
+            ("step:start".to_string(), 1),
+            ("step:complete".to_string(), 1),
+        ]
+        .into_iter()
+        .collect(),
+        ..Faults::default()
+    });
+    let id = h
+        .mock
+        .enqueue_run(one_job(json!({"data": {"r": 1}})))
+        .expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success", "{run:#}");
+    let s = steps(&run);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0]["reason"], "success", "{s:?}");
+    let (_, metrics) = h.http_get("/metrics").await;
+    assert!(
+        metrics.contains("openfn_worker_event_retries_total 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_completion_falls_back_to_no_final_state() {
+    let h = start(MockConfig::default(), &[]).await;
+    h.wait_until("ready", T, || h.worker.ready()).await;
+    h.mock.set_faults(&Faults {
+        reject: [("run:complete".to_string(), 1)].into_iter().collect(),
+        ..Faults::default()
+    });
+    let id = h
+        .mock
+        .enqueue_run(one_job(json!({"data": {"f": 1}})))
+        .expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success", "{run:#}");
+    // Sent without final_state; the mock resolves the result from final_dataclip_id.
+    assert_eq!(run["final_state"], json!({"data": {"f": 1}}), "{run:#}");
+}
+
+/// A minimal HTTP CONNECT proxy; counts tunnels.
+async fn connect_proxy(
+    listener: tokio::net::TcpListener,
+    tunnels: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((mut client, _)) = listener.accept().await {
+        let tunnels = tunnels.clone();
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if client.read(&mut b).await.ok() != Some(1) {
+                    return;
+                }
+                head.push(b[0]);
+            }
+            let text = String::from_utf8_lossy(&head).to_string();
+            let Some(target) = text
+                .strip_prefix("CONNECT ")
+                .and_then(|r| r.split_whitespace().next())
+            else {
+                return;
+            };
+            let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                return;
+            };
+            tunnels.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+    }
+}
+
+#[tokio::test]
+async fn connects_through_an_http_proxy() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy = format!("http://{}", listener.local_addr().expect("addr"));
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(connect_proxy(listener, tunnels.clone()));
+    let h = support::start_env(
+        MockConfig::default(),
+        &[],
+        &[("HTTP_PROXY", proxy.as_str())],
+    )
+    .await;
+    let id = h
+        .mock
+        .enqueue_run(one_job(json!({"data": {"proxied": true}})))
+        .expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success", "{run:#}");
+    assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test]
+async fn webhook_response_is_copied_into_step_complete() {
+    let mut h = start(MockConfig::default(), &[]).await;
+    let body =
+        json!({"data": {}, "webhookResponse": {"status": 201, "body": {"ok": true}, "other": 1}});
+    let id = h.mock.enqueue_run(one_job(body)).expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success");
+    let step = h
+        .drain_events()
+        .into_iter()
+        .find(|e| e.name == "step:complete")
+        .map(|e| e.data["payload"].clone())
+        .expect("step:complete");
+    assert_eq!(
+        step["webhook_response"],
+        json!({"status": 201, "body": {"ok": true}})
+    );
 }

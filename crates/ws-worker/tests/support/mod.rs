@@ -50,9 +50,20 @@ pub async fn start(mock_config: MockConfig, extra: &[&str]) -> Harness {
 }
 
 pub async fn start_env(mock_config: MockConfig, extra: &[&str], env: &[(&str, &str)]) -> Harness {
+    start_with(mock_config, extra, env, |_| {}).await
+}
+
+/// Like [`start_env`], letting the test adjust the parsed config.
+pub async fn start_with(
+    mock_config: MockConfig,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    adjust: impl FnOnce(&mut Config),
+) -> Harness {
     let mock = Server::start(mock_config).await.expect("mock starts");
     let events = mock.subscribe();
-    let config = worker_config(&mock.ws_url(), extra, env);
+    let mut config = worker_config(&mock.ws_url(), extra, env);
+    adjust(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
