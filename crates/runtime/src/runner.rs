@@ -441,12 +441,10 @@ impl<C: Callbacks + 'static> Runner<C> {
         for spec in preload {
             if let Ok(entry) = self.linker.entry_for(&spec)
                 && !self.linker.loaded.borrow().contains_key(&entry)
+                && let Err(e) = self.load_adaptor(&Pending { spec, entry }).await
+                && e.severity == Severity::Kill
             {
-                if let Err(e) = self.load_adaptor(&Pending { spec, entry }).await
-                    && e.severity == Severity::Kill
-                {
-                    return Err(e.into());
-                }
+                return Err(e.into());
             }
         }
         self.flush_linker_logs();
