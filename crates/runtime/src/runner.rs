@@ -152,6 +152,19 @@ struct Thrown {
     map_to_operation: Option<bool>,
 }
 
+/// The kind of a thrown value that could not be described (the describer itself failed).
+const UNDESCRIBABLE: &str = "undescribable";
+
+impl Thrown {
+    fn undescribable() -> Thrown {
+        Thrown {
+            kind: UNDESCRIBABLE.into(),
+            message: "unknown error".into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// How a step attempt ended.
 enum Attempt {
     Done {
@@ -1380,7 +1393,12 @@ fn classify<'js>(
             ..Default::default()
         }
     };
-    if thrown.kind == "null" && null_is_oom {
+    // QuickJS throws `null` when it cannot even allocate the error object, and describing an
+    // error fails when the heap is still full: under a memory limit both mean out of memory.
+    // Likewise an InternalError whose message could not be allocated.
+    let bare_internal = thrown.ctor.as_deref() == Some("InternalError")
+        && (thrown.message.is_empty() || thrown.message == "out of memory");
+    if (thrown.kind == "null" || thrown.kind == UNDESCRIBABLE || bare_internal) && null_is_oom {
         return RtError::oom();
     }
     let mut error = classify_thrown(thrown, source);
@@ -1397,14 +1415,10 @@ fn describe<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, exc: Value<'js>) -> Thrown {
         ctx.json_stringify(d)?.map(|s| s.to_string()).transpose()
     })();
     match d {
-        Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
+        Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|_| Thrown::undescribable()),
         _ => {
             let _ = ctx.catch();
-            Thrown {
-                kind: "value".into(),
-                message: "unknown error".into(),
-                ..Default::default()
-            }
+            Thrown::undescribable()
         }
     }
 }
