@@ -40,7 +40,22 @@ impl NodeAdaptorHost {
     /// bytecode is cached in `<repo>/node_modules/.cache/openfn-bytecode` when `cache_bytecode`
     /// is set (inside `node_modules`, as npm's own caches, so it never lands in a source tree).
     pub fn for_repo(repo: &Path, allowed_hosts: &[&str], cache_bytecode: bool) -> Self {
+        Self::for_repo_and_links(repo, &[], allowed_hosts, cache_bytecode)
+    }
+
+    /// As [`NodeAdaptorHost::for_repo`], and modules may also load from `linked` directories:
+    /// adaptors a plan links to a local build (`linker[name].path`, the CLI's `-a x=/path` and
+    /// monorepo adaptors).
+    pub fn for_repo_and_links(
+        repo: &Path,
+        linked: &[std::path::PathBuf],
+        allowed_hosts: &[&str],
+        cache_bytecode: bool,
+    ) -> Self {
         let mut policy = HostPolicy::deny_all().allow_modules_under(repo.join("node_modules"));
+        for dir in linked {
+            policy = policy.allow_modules_under(dir.clone());
+        }
         for pattern in allowed_hosts {
             policy = policy.allow_host(*pattern);
         }

@@ -30,7 +30,7 @@ pub struct JsJob {
     rt: tokio::runtime::Runtime,
     /// The node host of the adaptor realm for the last repo, shared by the runs of this child
     /// (resolution, bytecode and HTTP connection caches).
-    node_host: std::sync::Mutex<Option<(PathBuf, openfn_runtime::NodeAdaptorHost)>>,
+    node_host: std::sync::Mutex<Option<(PathBuf, Vec<PathBuf>, openfn_runtime::NodeAdaptorHost)>>,
 }
 
 impl JsJob {
@@ -236,16 +236,22 @@ fn log_line(sink: &dyn JobSink, level: &str, name: &str, text: String) {
 impl JsJob {
     /// The node host for adaptors of `repo` (any HTTP host, as the kit; bytecode cached under
     /// `<repo>/node_modules/.cache`).
-    fn node_host_for(&self, repo: &Path) -> openfn_runtime::NodeAdaptorHost {
+    /// Directories linked in by the plan (`linker[name].path`) may hold modules too.
+    fn node_host_for(&self, repo: &Path, linked: Vec<PathBuf>) -> openfn_runtime::NodeAdaptorHost {
         let mut slot = self
             .node_host
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match slot.as_ref() {
-            Some((dir, host)) if dir == repo => host.clone(),
+            Some((dir, links, host)) if dir == repo && *links == linked => host.clone(),
             _ => {
-                let host = openfn_runtime::NodeAdaptorHost::for_repo(repo, &["*"], true);
-                *slot = Some((repo.to_path_buf(), host.clone()));
+                let host = openfn_runtime::NodeAdaptorHost::for_repo_and_links(
+                    repo,
+                    &linked,
+                    &["*"],
+                    true,
+                );
+                *slot = Some((repo.to_path_buf(), linked, host.clone()));
                 host
             }
         }
@@ -298,7 +304,18 @@ impl ChildJob for JsJob {
             Some(raw) => Input::State(StateJson::from_text(raw.get())),
             None => Input::Empty,
         };
-        let adaptor_host = Rc::new(self.node_host_for(&repo));
+        let mut linked: Vec<PathBuf> = plan
+            .workflow
+            .steps
+            .iter()
+            .filter_map(|step| step.linker.as_ref())
+            .flat_map(|linker| linker.iter().map(|(_, module)| module))
+            .filter_map(|module| module.path.as_deref())
+            .map(PathBuf::from)
+            .collect();
+        linked.sort();
+        linked.dedup();
+        let adaptor_host = Rc::new(self.node_host_for(&repo, linked));
         let options = RunOptions {
             repo: Some(repo),
             whitelist: settings.whitelist.clone(),
