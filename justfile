@@ -16,3 +16,17 @@ ci:
 # Tidy checks (module docs, no skipped tests, workspace dependencies).
 tidy:
     cargo xtask tidy
+
+# The Lightning stand-in on :8888 (dashboard at http://localhost:8888/).
+mock:
+    cargo run -p openfn-lightning-mock
+
+# A worker against the mock on :8888, rebuilt and restarted whenever the code changes
+# (start `just mock` in another terminal first).
+dev:
+    command -v cargo-watch >/dev/null || cargo install cargo-watch --locked
+    cargo watch -w crates -w lightning-mock -s 'cargo run -p openfn-ws-worker -- -l mock'
+
+# Release benchmarks (all areas, or e.g. `just bench compiler`).
+bench *areas:
+    cargo xtask bench {{areas}}

@@ -41,6 +41,15 @@ pub struct Config {
     pub push_on_enqueue: bool,
     /// Largest WebSocket message accepted; bigger ones close the socket with code 1009.
     pub max_frame_size: usize,
+    /// Close sockets that send nothing (not even a heartbeat) for this long, as Phoenix does
+    /// (60 s). `None` never closes idle sockets.
+    pub idle_timeout: Option<Duration>,
+    /// Speak like the kit's TypeScript mock instead of Lightning, to test a worker's tolerance
+    /// (protocol.md §1.3): replies as `chan_reply_<ref>`, join responses `"ok"`, `run:start`
+    /// replies without `response`, `work-available` with a JSON-string payload, join_ref null
+    /// and ref `""`, `fetch:dataclip` as a JSON array of bytes in a text frame, heartbeats
+    /// never answered.
+    pub kit_quirks: bool,
     /// Seed credential `c` and dataclip `d` like the kit mock.
     pub seed: bool,
     /// Faults active from the start.
@@ -62,6 +71,8 @@ impl Default for Config {
             work_available_debounce: Duration::from_millis(500),
             push_on_enqueue: true,
             max_frame_size: 11_000_000,
+            idle_timeout: Some(Duration::from_secs(60)),
+            kit_quirks: false,
             seed: true,
             faults: Faults::default(),
         }

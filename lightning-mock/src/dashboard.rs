@@ -7,14 +7,16 @@ use crate::state::App;
 
 const PAGE: &str = include_str!("dashboard.html");
 
+/// The dashboard lists this many of the newest runs (keep in step with `dashboard.html`).
+const SHOWN_RUNS: usize = 200;
+
 /// The page with the current queue, workers and runs embedded.
 pub(crate) fn render(app: &App) -> String {
-    let runs = app.runs_view();
+    let runs = app.runs_filtered(None, Some(SHOWN_RUNS));
     let workers = app.workers_view();
     let queued = app.queue_len();
     let summary = format!(
-        "{queued} queued, {} runs, {} workers connected",
-        runs.as_array().map_or(0, Vec::len),
+        "{queued} queued, {} workers connected",
         workers.as_array().map_or(0, Vec::len)
     );
     // `<` never occurs outside JSON strings, so escaping it keeps `</script>` out of the page.

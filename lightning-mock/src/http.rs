@@ -20,7 +20,7 @@ use crate::collections::{self, bytes_body::parse_json};
 use crate::dashboard;
 use crate::faults::Faults;
 use crate::socket::{self, Ctx};
-use crate::state::parse_priority;
+use crate::state::{RunStatus, parse_priority};
 
 /// Largest HTTP request body (plans and dataclips can be big).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -153,8 +153,24 @@ async fn post_run(
     }
 }
 
-async fn list_runs(State(ctx): State<Ctx>) -> Response {
-    axum::Json(ctx.app.runs_view()).into_response()
+/// `GET /runs[?status=queued|claimed|started|complete|lost][&limit=<newest n>]`.
+async fn list_runs(
+    State(ctx): State<Ctx>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let status = match params.get("status") {
+        None => None,
+        Some(s) => match serde_json::from_value::<RunStatus>(Value::String(s.clone())) {
+            Ok(status) => Some(status),
+            Err(_) => return error(StatusCode::BAD_REQUEST, format!("unknown status {s}")),
+        },
+    };
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "limit must be a number"),
+    };
+    axum::Json(ctx.app.runs_filtered(status, limit)).into_response()
 }
 
 async fn get_run(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
@@ -169,26 +185,32 @@ async fn workers(State(ctx): State<Ctx>) -> Response {
         .into_response()
 }
 
-/// `GET /events[?all=true]`: server-sent events.
+/// `GET /events[?all=true]`: server-sent events; the stream ends when the server shuts down.
 async fn events(
     State(ctx): State<Ctx>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let all = params.get("all").is_some_and(|v| v != "false");
     let rx = ctx.app.events.subscribe();
-    let stream = BroadcastStream::new(rx).filter_map(move |item| {
-        let out = match item {
-            Ok(ev) if ev.public || all => Some(Ok(SseEvent::default()
-                .event(ev.name)
-                .data(ev.data.to_string()))),
-            Ok(_) => None,
-            Err(lagged) => {
-                tracing::warn!("an /events listener fell behind: {lagged}");
-                None
-            }
-        };
-        std::future::ready(out)
-    });
+    let mut shutdown = ctx.shutdown.clone();
+    let stopped = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    let stream = BroadcastStream::new(rx)
+        .take_until(stopped)
+        .filter_map(move |item| {
+            let out = match item {
+                Ok(ev) if ev.public || all => Some(Ok(SseEvent::default()
+                    .event(ev.name)
+                    .data(ev.data.to_string()))),
+                Ok(_) => None,
+                Err(lagged) => {
+                    tracing::warn!("an /events listener fell behind: {lagged}");
+                    None
+                }
+            };
+            std::future::ready(out)
+        });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

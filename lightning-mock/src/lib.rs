@@ -166,6 +166,24 @@ impl ServerHandle {
         self.app.wake_workers();
     }
 
+    /// Waits until the run is `complete` or `lost` and returns it as `GET /runs/:id` shows it;
+    /// `None` when it isn't final within `timeout` (or doesn't exist).
+    pub async fn wait_for_final(&self, id: &str, timeout: std::time::Duration) -> Option<Value> {
+        let mut events = self.app.events.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let run = self.app.run_view(id)?;
+            if matches!(run["status"].as_str(), Some("complete" | "lost")) {
+                return Some(run);
+            }
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) => return None,
+                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// Stores a credential (`fetch:credential` answers with `body`).
     pub fn add_credential(&self, id: &str, body: Value) {
         self.app.add_credential(id.to_owned(), body);

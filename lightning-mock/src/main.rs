@@ -55,6 +55,13 @@ struct Cli {
     /// Largest WebSocket message in bytes; bigger ones close the socket with code 1009.
     #[arg(long, default_value_t = 11_000_000)]
     max_frame_size: usize,
+    /// Close sockets silent (no heartbeat) for this long, like Phoenix; 0 never closes them.
+    #[arg(long, default_value_t = 60_000)]
+    idle_timeout_ms: u64,
+    /// Speak like the kit's TypeScript mock (chan_reply_<ref> replies, string push payloads,
+    /// byte-array dataclips, unanswered heartbeats) to test a worker's tolerance.
+    #[arg(long)]
+    kit_quirks: bool,
     /// Don't seed credential `c` and dataclip `d`.
     #[arg(long)]
     no_seed: bool,
@@ -130,6 +137,8 @@ async fn main() -> anyhow::Result<()> {
         work_available_debounce: Duration::from_millis(cli.work_available_debounce_ms),
         push_on_enqueue: !cli.wakeup_only,
         max_frame_size: cli.max_frame_size,
+        idle_timeout: (cli.idle_timeout_ms > 0).then(|| Duration::from_millis(cli.idle_timeout_ms)),
+        kit_quirks: cli.kit_quirks,
         seed: !cli.no_seed,
         faults: Faults {
             reply_delay_ms: cli.reply_delay_ms,

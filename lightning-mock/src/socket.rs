@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use openfn_lexicon::phoenix::{BinaryKind, Frame, Payload, names};
+use openfn_lexicon::phoenix::{BinaryKind, Frame, Payload, byte_array, names};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -28,6 +28,8 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INVALID: u16 = 1007;
 /// Close code for a broken WebSocket.
 const CLOSE_PROTOCOL: u16 = 1002;
+/// Close code for an idle socket.
+const CLOSE_NORMAL: u16 = 1000;
 /// Close code on server shutdown.
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// Most runs one claim may ask for.
@@ -141,11 +143,15 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
     let debounce = app.config.work_available_debounce;
     let mut last_push: Option<Instant> = None;
     let mut pending_push: Option<Instant> = None;
+    let idle_timeout = app.config.idle_timeout;
+    let mut last_heard = Instant::now();
     loop {
+        let idle_at = last_heard + idle_timeout.unwrap_or(Duration::from_secs(3600));
         let queue_joined = conn.joined.contains_key("worker:queue");
         let pending_at = pending_push.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             msg = stream.next() => {
+                last_heard = Instant::now();
                 let keep_going = match msg {
                     None | Some(Ok(Message::Close(_))) => false,
                     Some(Err(e)) => {
@@ -206,6 +212,11 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
                 pending_push = None;
                 conn.push_work_available();
                 last_push = Some(Instant::now());
+            }
+            () = tokio::time::sleep_until(idle_at.into()), if idle_timeout.is_some() => {
+                tracing::info!(conn = id, "closing idle socket (no message, not even a heartbeat)");
+                conn.close(CLOSE_NORMAL, "idle timeout: no heartbeat");
+                break;
             }
             _ = shutdown.changed() => {
                 conn.close(CLOSE_GOING_AWAY, "server shutting down");
@@ -307,13 +318,28 @@ impl Conn {
         } else {
             names::STATUS_ERROR
         };
-        let out = Frame::reply(
-            frame.join_ref.as_deref(),
-            r#ref,
-            frame.topic.clone(),
-            status,
-            Some(response),
-        );
+        let out = if self.app.config.kit_quirks {
+            let response = match (frame.event.as_str(), ok) {
+                (names::PHX_JOIN, true) => Some(Value::String("ok".to_owned())),
+                (_, true) if response.is_null() => None,
+                _ => Some(response),
+            };
+            Frame::mock_reply(
+                frame.join_ref.as_deref(),
+                r#ref,
+                frame.topic.clone(),
+                status,
+                response,
+            )
+        } else {
+            Frame::reply(
+                frame.join_ref.as_deref(),
+                r#ref,
+                frame.topic.clone(),
+                status,
+                Some(response),
+            )
+        };
         match out.encode_text() {
             Ok(text) => self.send_reply(Message::Text(text.into())),
             Err(e) => tracing::error!(conn = self.id, "cannot encode reply: {e}"),
@@ -324,6 +350,10 @@ impl Conn {
         let Some(r#ref) = frame.r#ref.as_deref() else {
             return;
         };
+        if self.app.config.kit_quirks {
+            self.reply(frame, true, byte_array(&bytes));
+            return;
+        }
         let out = Frame::binary_reply(
             frame.join_ref.as_deref(),
             r#ref,
@@ -341,9 +371,13 @@ impl Conn {
     }
 
     fn push_work_available(&self) {
-        let join_ref = self.joined.get("worker:queue").cloned().flatten();
-        let out = Frame::new("worker:queue", "work-available", json!({}))
-            .with_refs(join_ref.as_deref(), None);
+        let out = if self.app.config.kit_quirks {
+            Frame::mock_push("worker:queue", "work-available", &json!({}))
+        } else {
+            let join_ref = self.joined.get("worker:queue").cloned().flatten();
+            Frame::new("worker:queue", "work-available", json!({}))
+                .with_refs(join_ref.as_deref(), None)
+        };
         if let Ok(text) = out.encode_text() {
             self.send(Message::Text(text.into()));
         }
@@ -373,7 +407,11 @@ impl Conn {
             .unwrap_or(Value::Null);
         let topic = frame.topic.as_str();
         match frame.event.as_str() {
-            names::HEARTBEAT if topic == names::PHOENIX => self.reply(frame, true, json!({})),
+            names::HEARTBEAT if topic == names::PHOENIX => {
+                if !self.app.config.kit_quirks {
+                    self.reply(frame, true, json!({}));
+                }
+            }
             names::PHX_JOIN => self.join(frame, &payload),
             names::PHX_LEAVE => {
                 if self.joined.remove(topic).is_some() {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, broadcast};
 
@@ -29,7 +29,7 @@ pub struct Event {
 }
 
 /// Where a run is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Waiting in the queue.
@@ -460,15 +460,24 @@ impl App {
 
     /// All runs in enqueue order, as `GET /runs` shows them.
     pub(crate) fn runs_view(&self) -> Value {
+        self.runs_filtered(None, None)
+    }
+
+    /// Runs in enqueue order, only those with `status` if given, only the newest `limit` if
+    /// given.
+    pub(crate) fn runs_filtered(&self, status: Option<RunStatus>, limit: Option<usize>) -> Value {
         let inner = self.lock();
-        Value::Array(
-            inner
-                .order
-                .iter()
-                .filter_map(|id| inner.runs.get(id))
-                .map(|run| run.view(&inner.dataclips))
-                .collect(),
-        )
+        let mut runs: Vec<Value> = inner
+            .order
+            .iter()
+            .rev()
+            .filter_map(|id| inner.runs.get(id))
+            .filter(|run| status.is_none_or(|s| run.status == s))
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|run| run.view(&inner.dataclips))
+            .collect();
+        runs.reverse();
+        Value::Array(runs)
     }
 
     /// One run as `GET /runs/:id` shows it.

@@ -106,6 +106,20 @@ async fn dev_api_shapes() {
         get(&mock, "/runs").await.1.as_array().map(Vec::len),
         Some(1)
     );
+    post(&mock, "/run", json!({"id": "newest"})).await;
+    let newest = get(&mock, "/runs?limit=1").await.1;
+    assert_eq!(newest[0]["id"], "newest");
+    assert_eq!(newest.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        get(&mock, "/runs?status=queued")
+            .await
+            .1
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(get(&mock, "/runs?status=complete").await.1, json!([]));
+    assert_eq!(get(&mock, "/runs?status=bogus").await.0, 400);
     mock.shutdown().await;
 }
 
@@ -182,7 +196,19 @@ async fn server_sent_events() {
             json!({"runId": "sse1", "payload": {"timestamp": "123"}})
         )
     );
-    mock.shutdown().await;
+    // Open event streams and sockets don't hold up shutdown.
+    let _open = http()
+        .get(format!("{}/events?all=true", mock.url()))
+        .send()
+        .await
+        .expect("sse");
+    tokio::time::timeout(WAIT, mock.shutdown())
+        .await
+        .expect("shutdown completes");
+    assert!(
+        matches!(c.recv().await, Some(Incoming::Close(Some((1001, _))))),
+        "sockets closed with going-away"
+    );
 }
 
 #[tokio::test]

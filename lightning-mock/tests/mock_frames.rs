@@ -100,3 +100,90 @@ async fn oversized_messages_close_with_1009_and_others_continue() {
     assert_eq!(ok["status"], "ok");
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn silent_sockets_are_closed_heartbeating_ones_kept() {
+    let mock = start_with(Config {
+        idle_timeout: Some(std::time::Duration::from_millis(300)),
+        ..Config::default()
+    })
+    .await;
+    let mut silent = Client::connect(&mock, "token=t").await;
+    let mut beating = Client::connect(&mock, "token=t").await;
+    // Heartbeats every 100 ms for well over the idle timeout keep the other socket open.
+    let heartbeats = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        for _ in 0..8 {
+            tick.tick().await;
+            still_serving(&mut beating).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    expect_close(&mut silent, 1000, "idle timeout").await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    heartbeats
+        .await
+        .expect("the heartbeating socket stayed open");
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn kit_quirks_mode_speaks_like_the_kit_mock() {
+    let mock = start_with(Config {
+        kit_quirks: true,
+        ..Config::default()
+    })
+    .await;
+    let mut c = Client::connect(&mock, "token=t").await;
+    c.send_frame(json!(["1", "1", "worker:queue", "phx_join", {}]))
+        .await;
+    let Some(Incoming::Text(join)) = c.recv().await else {
+        panic!("join reply");
+    };
+    assert_eq!(
+        join,
+        json!(["1", "1", "worker:queue", "chan_reply_1", {"status": "ok", "response": "ok"}])
+    );
+    mock.enqueue_run(common::plan("q1")).expect("enqueue");
+    let push = c.push("work-available").await;
+    assert_eq!(
+        push,
+        json!([null, "", "worker:queue", "work-available", "{}"])
+    );
+    c.send_frame(json!(["1", "2", "worker:queue", "claim", {"demand": 1}]))
+        .await;
+    let Some(Incoming::Text(claim)) = c.recv().await else {
+        panic!("claim reply");
+    };
+    assert_eq!(claim[3], "chan_reply_2");
+    assert_eq!(claim[4]["response"]["runs"][0]["id"], "q1");
+    c.send_frame(json!(["3", "3", "run:q1", "phx_join", {"token": "x.y.z"}]))
+        .await;
+    c.recv().await;
+    c.send_frame(json!(["3", "4", "run:q1", "fetch:dataclip", {"id": "d"}]))
+        .await;
+    let Some(Incoming::Text(clip)) = c.recv().await else {
+        panic!("dataclip reply as text");
+    };
+    assert_eq!(clip[3], "chan_reply_4");
+    let bytes: Vec<u8> = clip[4]["response"]
+        .as_array()
+        .expect("byte array")
+        .iter()
+        .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+        .collect();
+    assert_eq!(bytes, br#"{"data":{}}"#);
+    c.send_frame(json!(["3", "5", "run:q1", "run:start", {}]))
+        .await;
+    let Some(Incoming::Text(start)) = c.recv().await else {
+        panic!("run:start reply");
+    };
+    assert_eq!(start[4], json!({"status": "ok"}), "no response key");
+    c.send_frame(json!([null, "6", "phoenix", "heartbeat", {}]))
+        .await;
+    assert!(
+        c.quiet_for(std::time::Duration::from_millis(200)).await,
+        "heartbeats unanswered"
+    );
+    mock.shutdown().await;
+}

@@ -185,6 +185,11 @@ async fn full_run_lifecycle_with_every_event() {
         json!({"status": "error", "response": {"reason": "unmatched topic"}})
     );
 
+    let done = mock
+        .wait_for_final("r1", common::WAIT)
+        .await
+        .expect("final");
+    assert_eq!(done["status"], "complete");
     let (status, run) = get(&mock, "/runs/r1").await;
     assert_eq!(status, 200);
     assert_eq!(run["id"], "r1");
@@ -429,6 +434,17 @@ async fn run_channel_validation_errors() {
 async fn joins_and_unknown_topics() {
     let mock = start().await;
     let mut c = Client::connect(&mock, "token=t").await;
+    mock.enqueue_run(json!({"id": "never"})).expect("enqueue");
+    assert_eq!(
+        mock.wait_for_final("never", Duration::from_millis(100))
+            .await,
+        None
+    );
+    assert_eq!(
+        mock.wait_for_final("unknown", Duration::from_millis(100))
+            .await,
+        None
+    );
     let (_, reply) = c.join("room:lobby", json!({})).await;
     assert_eq!(
         reply,
@@ -482,6 +498,9 @@ async fn joins_and_unknown_topics() {
             json!({"demand": 1, "worker_name": "w", "queues": ["*"]}),
         )
         .await;
-    assert_eq!(reply, json!({"status": "ok", "response": {"runs": []}}));
+    assert_eq!(
+        reply,
+        json!({"status": "ok", "response": {"runs": [{"id": "never", "token": "x.y.z"}]}})
+    );
     mock.shutdown().await;
 }

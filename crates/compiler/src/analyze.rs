@@ -10,9 +10,9 @@ use std::collections::HashSet;
 
 use oxc_ast::AstKind;
 use oxc_ast::ast::{
-    Argument, ArrowFunctionExpression, BindingIdentifier, CallExpression, CatchClause, Class,
-    Expression, Function, IdentifierReference, ObjectExpression, Program,
-    PropertyKey,
+    Argument, ArrowFunctionExpression, BindingIdentifier, CallExpression, CatchClause, Expression,
+    Function, IdentifierReference, LabelIdentifier, MethodDefinition, ObjectExpression, Program,
+    PropertyDefinition, PropertyKey,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_span::{GetSpan, Span};
@@ -86,8 +86,18 @@ pub(crate) struct Analysis<'a> {
 
 /// Words reserved in strict (module) code that acorn rejects as binding names.
 const STRICT_RESERVED: &[&str] = &[
-    "let", "static", "implements", "interface", "package", "private", "protected", "public",
-    "yield", "await", "eval", "arguments",
+    "let",
+    "static",
+    "implements",
+    "interface",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "yield",
+    "await",
+    "eval",
+    "arguments",
 ];
 
 struct Walker<'a> {
@@ -172,7 +182,7 @@ where
     }
 }
 
-/// Statement or Declaration in the ast-types sense.
+/// Statement or Declaration in the ast-types sense (what lazy-state may not cross).
 fn is_statement(kind: &AstKind<'_>) -> bool {
     match kind {
         AstKind::Function(f) => f.is_declaration(),
@@ -204,13 +214,19 @@ fn is_statement(kind: &AstKind<'_>) -> bool {
         | AstKind::ExportDefaultDeclaration(_)
         | AstKind::ExportAllDeclaration(_)
         | AstKind::StaticBlock(_)
+        // ast-types makes class members Declarations too.
+        | AstKind::MethodDefinition(_)
+        | AstKind::PropertyDefinition(_)
+        | AstKind::AccessorProperty(_)
         | AstKind::Program(_) => true,
         _ => false,
     }
 }
 
 /// `x.then` / `x.catch` callee: the object and the property name.
-pub(crate) fn then_catch<'b, 'a>(callee: &'b Expression<'a>) -> Option<(&'b Expression<'a>, &'b str)> {
+pub(crate) fn then_catch<'b, 'a>(
+    callee: &'b Expression<'a>,
+) -> Option<(&'b Expression<'a>, &'b str)> {
     if let Expression::StaticMemberExpression(m) = callee {
         let name = m.property.name.as_str();
         if name == "then" || name == "catch" {
@@ -277,12 +293,11 @@ impl<'a> Walker<'a> {
         let n = self.stack.len();
         let me = self.stack[n - 1];
         // Only the outermost member of a pure member chain.
-        if let Some(parent) = self.stack.get(n.wrapping_sub(2)) {
-            if let Some(obj) = member_object(parent) {
-                if obj.span() == me.span() {
-                    return;
-                }
-            }
+        if let Some(parent) = self.stack.get(n.wrapping_sub(2))
+            && let Some(obj) = member_object(parent)
+            && obj.span() == me.span()
+        {
+            return;
         }
         // Root of the chain.
         let mut obj = match member_object(&me) {
@@ -335,7 +350,10 @@ impl<'a> Walker<'a> {
                     span: member,
                 };
             }
-            if matches!(k, AstKind::FormalParameters(_) | AstKind::FormalParameter(_)) {
+            if matches!(
+                k,
+                AstKind::FormalParameters(_) | AstKind::FormalParameter(_)
+            ) {
                 continue;
             }
             last = i;
@@ -389,10 +407,8 @@ impl<'a> Walker<'a> {
             match &next.callee {
                 Expression::Identifier(_) => break next,
                 callee => match then_catch(callee) {
-                    Some((obj, _)) => match obj {
-                        Expression::CallExpression(c) => calls.push(c),
-                        _ => return false,
-                    },
+                    Some((Expression::CallExpression(c), _)) => calls.push(c),
+                    Some(_) => return false,
                     None if callee.is_member_expression() => break next,
                     None => return false,
                 },
@@ -402,7 +418,9 @@ impl<'a> Walker<'a> {
         let catch = if k >= 1 {
             let parent = calls[k - 1];
             match then_catch(&parent.callee) {
-                Some((_, "catch")) => Some((parent.span, parent.arguments.first().map(Argument::span))),
+                Some((_, "catch")) => {
+                    Some((parent.span, parent.arguments.first().map(Argument::span)))
+                }
                 _ => None,
             }
         } else {
@@ -414,6 +432,20 @@ impl<'a> Walker<'a> {
             catch,
         });
         true
+    }
+
+    /// An identifier that is not a reference in ECMAScript terms but that the kit's
+    /// identifier walk treats like one.
+    fn push_name_ref(&mut self, name: &'a str, span: Span) {
+        if name == "undefined" || name == "NaN" {
+            return;
+        }
+        self.refs.push(Reference {
+            name,
+            span,
+            scope: self.cur_scope(),
+            top: self.top,
+        });
     }
 
     fn on_reference(&mut self, it: &IdentifierReference<'a>) {
@@ -542,11 +574,11 @@ impl<'a> Visit<'a> for Walker<'a> {
     }
 
     fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
-        if it.is_declaration() {
-            if let Some(id) = &it.id {
-                let s = self.decl_scope();
-                self.scopes[s].names.insert(id.name.as_str());
-            }
+        if it.is_declaration()
+            && let Some(id) = &it.id
+        {
+            let s = self.decl_scope();
+            self.scopes[s].names.insert(id.name.as_str());
         }
         self.push_scope(false);
         walk::walk_function(self, it, flags);
@@ -573,8 +605,24 @@ impl<'a> Visit<'a> for Walker<'a> {
         self.leave_node(kind);
     }
 
-    fn visit_class(&mut self, it: &Class<'a>) {
-        walk::walk_class(self, it);
+    fn visit_label_identifier(&mut self, it: &LabelIdentifier<'a>) {
+        // ast-types visits labels as plain identifiers: the kit counts them as dangling.
+        self.push_name_ref(it.name.as_str(), it.span);
+        walk::walk_label_identifier(self, it);
+    }
+
+    fn visit_method_definition(&mut self, it: &MethodDefinition<'a>) {
+        // Likewise non-computed class member names.
+        if let PropertyKey::StaticIdentifier(k) = &it.key {
+            self.push_name_ref(k.name.as_str(), k.span);
+        }
+        walk::walk_method_definition(self, it);
+    }
+
+    fn visit_property_definition(&mut self, it: &PropertyDefinition<'a>) {
+        if let PropertyKey::StaticIdentifier(k) = &it.key {
+            self.push_name_ref(k.name.as_str(), k.span);
+        }
+        walk::walk_property_definition(self, it);
     }
 }
-

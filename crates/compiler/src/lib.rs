@@ -20,7 +20,9 @@ mod text;
 mod transform;
 
 pub use error::CompileError;
-pub use exports::{adaptor_exports, adaptor_exports_from_dts, get_exports, is_path, is_relative_specifier};
+pub use exports::{
+    adaptor_exports, adaptor_exports_from_dts, get_exports, is_path, is_relative_specifier,
+};
 pub use sourcemap::{Operation, SourceMap};
 
 use serde::{Deserialize, Serialize};
@@ -106,24 +108,67 @@ pub struct Compiled {
 }
 
 /// Compiles job source into an ES module (the kit's `compile(source, options)`).
+///
+/// ```
+/// use openfn_compiler::{AdaptorImports, Options, compile};
+///
+/// let mut options = Options::default();
+/// options.imports.adaptors.push(AdaptorImports {
+///     name: "@openfn/language-common".into(),
+///     exports: Some(vec!["get".into()]),
+///     export_all: true,
+/// });
+/// let out = compile("get($.data.url);", &options).unwrap();
+/// assert_eq!(
+///     out.code,
+///     "import { get } from \"@openfn/language-common\";\n\
+///      export * from \"@openfn/language-common\";\n\
+///      export default [get(state => state.data.url)];"
+/// );
+/// assert_eq!(out.map.sources, ["src.js"]);
+///
+/// let err = compile("fn(s => $.data);", &Options::default()).unwrap_err();
+/// assert_eq!(
+///     err.for_step("step-1"),
+///     "step-1: Lazy State Error: parameter \"s\" should be called \"state\" (1:3)"
+/// );
+/// ```
 pub fn compile(source: &str, options: &Options) -> Result<Compiled, CompileError> {
+    let src = transform::effective_source(source);
+    let lines = text::LineIndex::new(src);
+    // Iterative pre-scan: rejects nesting that would exhaust the stack.
+    let scan = parse::check_depth(src, &lines)?;
+    if scan.shallow() {
+        // Shallow sources (almost every job) compile on the caller's thread.
+        return guarded(|| transform::compile_inner(source, options, &lines, &scan));
+    }
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("openfn-compile".into())
             .stack_size(STACK_SIZE)
-            .spawn_scoped(scope, || transform::compile_inner(source, options));
+            .spawn_scoped(scope, || {
+                guarded(|| transform::compile_inner(source, options, &lines, &scan))
+            });
         match handle {
-            Ok(h) => h.join().unwrap_or_else(|panic| {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
-                Err(CompileError::Internal(msg))
-            }),
-            // No thread available: compile here (the pre-scan still bounds recursion).
-            Err(_) => transform::compile_inner(source, options),
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(CompileError::Internal("compile thread failed".into()))),
+            Err(e) => Err(CompileError::Internal(format!(
+                "cannot start the compile thread: {e}"
+            ))),
         }
+    })
+}
+
+/// Runs `f`, turning a panic (a compiler bug) into [`CompileError::Internal`].
+fn guarded(f: impl FnOnce() -> Result<Compiled, CompileError>) -> Result<Compiled, CompileError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(CompileError::Internal(msg))
     })
 }
 

@@ -13,6 +13,10 @@ use crate::text::LineIndex;
 /// Deepest nesting accepted by the pre-scan (brackets plus right-recursive operators).
 pub(crate) const MAX_DEPTH: usize = 1500;
 
+/// Longest flat chain (`a.b.c…`, `a + b + …`, `f()()…`) in one expression: the parser loops
+/// over these but the AST is as deep as the chain, and walking it recurses.
+pub(crate) const MAX_CHAIN: usize = 100_000;
+
 /// Parses `src` as an ES module. The caller must have run [`check_depth`] first.
 pub(crate) fn parse<'a>(
     alloc: &'a Allocator,
@@ -37,25 +41,91 @@ pub(crate) fn parse<'a>(
     Ok(ret.program)
 }
 
-fn translate(diag: &oxc_diagnostics::OxcDiagnostic, src: &str, lines: &LineIndex<'_>) -> CompileError {
+/// Sources with more than this many non-blanked bytes skip the semantic syntax check (it
+/// builds scope and symbol tables for the whole program).
+pub(crate) const SEMANTIC_CHECK_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The early errors acorn reports while parsing but oxc leaves to semantic analysis
+/// (redeclarations, `break` outside loops, strict-mode rules), in acorn's wording.
+pub(crate) fn semantic_check(
+    program: &Program<'_>,
+    src: &str,
+    lines: &LineIndex<'_>,
+) -> Result<(), CompileError> {
+    let ret = oxc_semantic::SemanticBuilder::new()
+        .with_check_syntax_error(true)
+        .build(program);
+    let Some(diag) = ret.diagnostics.first() else {
+        return Ok(());
+    };
+    let msg: &str = &diag.message;
+    let first = diag.labels.first().map_or(0, |l| l.offset() as usize);
+    let last = diag.labels.last().map_or(0, |l| l.offset() as usize);
+    let (message, offset) = if let Some(rest) = msg.strip_prefix("Identifier `") {
+        let name = rest.split('`').next().unwrap_or("");
+        (
+            format!("Identifier '{name}' has already been declared"),
+            last,
+        )
+    } else if let Some(rest) = msg.strip_prefix("Label `") {
+        let name = rest.split('`').next().unwrap_or("");
+        (format!("Label '{name}' is already declared"), last)
+    } else if msg.starts_with("Illegal break") {
+        ("Unsyntactic break".to_string(), first)
+    } else if msg.starts_with("Illegal continue") {
+        ("Unsyntactic continue".to_string(), first)
+    } else if msg.contains("'with' statements") {
+        ("'with' in strict mode".to_string(), first)
+    } else if msg.contains("octal") {
+        ("Octal literal in strict mode".to_string(), first)
+    } else if msg.starts_with("Delete of an unqualified identifier") {
+        let at = src[..first.min(src.len())].rfind("delete").unwrap_or(first);
+        ("Deleting local variable in strict mode".to_string(), at)
+    } else {
+        (msg.trim_end_matches('.').replace('`', "'"), first)
+    };
+    let (line, column) = lines.line_col(offset.min(src.len()) as u32);
+    Err(CompileError::Syntax {
+        message,
+        line,
+        column,
+    })
+}
+
+fn translate(
+    diag: &oxc_diagnostics::OxcDiagnostic,
+    src: &str,
+    lines: &LineIndex<'_>,
+) -> CompileError {
     let msg: &str = &diag.message;
     let label = diag.labels.first();
     let mut offset = label.map_or(0, |l| l.offset() as usize);
     let len = label.map_or(0, |l| l.len() as usize);
-    let message = if msg.contains("Unterminated string") {
+    let message = if msg.contains("Unterminated string")
+        && src.as_bytes().get(offset) == Some(&b'`')
+    {
+        // acorn points just inside the backtick.
+        offset += 1;
+        "Unterminated template".to_string()
+    } else if msg.contains("Unterminated string") {
         "Unterminated string constant".to_string()
     } else if msg.contains("Unterminated template") {
         "Unterminated template".to_string()
-    } else if msg.contains("Unterminated multiline comment") || msg.contains("Unterminated comment") {
+    } else if msg.contains("Unterminated multiline comment") || msg.contains("Unterminated comment")
+    {
         "Unterminated comment".to_string()
     } else if msg.contains("Unterminated regular expression") {
         "Unterminated regular expression".to_string()
-    } else if msg.contains("can only be used within a function") || msg.contains("'return' outside") {
+    } else if msg.contains("can only be used within a function") || msg.contains("'return' outside")
+    {
         "'return' outside of function".to_string()
     } else if let Some(word) = reserved_word(msg, src, offset, len) {
         format!("The keyword '{word}' is reserved")
     } else if msg.starts_with("Invalid Character") || msg.starts_with("Invalid character") {
-        let ch = src.get(offset..).and_then(|s| s.chars().next()).unwrap_or(' ');
+        let ch = src
+            .get(offset..)
+            .and_then(|s| s.chars().next())
+            .unwrap_or(' ');
         format!("Unexpected character '{ch}'")
     } else if msg.starts_with("Expected a semicolon") {
         // oxc points at the end of the previous token; acorn at the next token.
@@ -115,9 +185,31 @@ enum Frame {
 /// of stack. Counts bracket depth plus chains of right-recursive operators (`a = b = …`,
 /// `!!!x`, `x => y => …`, `a ? b : c ? …`, `else if` chains), skipping strings, comments,
 /// templates and regular expressions. Errs on the side of rejecting absurd inputs only.
-pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), CompileError> {
+/// What the pre-scan learnt about a source.
+pub(crate) struct Scan {
+    /// Offsets of `{` that start an object-literal initialiser (`= {`).
+    pub(crate) object_inits: Vec<usize>,
+    /// Deepest nesting seen (brackets plus right-recursive operators).
+    pub(crate) max_depth: usize,
+    /// Longest flat chain seen.
+    pub(crate) max_flat: usize,
+}
+
+impl Scan {
+    /// Whether compiling needs no more stack than any thread has.
+    pub(crate) fn shallow(&self) -> bool {
+        self.max_depth <= 48 && self.max_flat <= 1000
+    }
+}
+
+pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Scan, CompileError> {
+    let mut object_inits = Vec::new();
+    let mut max_depth = 0usize;
+    let mut max_flat = 0usize;
     let b = src.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
+    // Flat chain length per frame (index 0: top level).
+    let mut flat: Vec<usize> = vec![0];
     // Operator chain count at the top level (outside all brackets).
     let mut top_chain = 0usize;
     let mut depth = 0usize; // brackets + all chain counts
@@ -137,13 +229,28 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                 None => top_chain += 1,
             }
             depth += 1;
+            max_depth = max_depth.max(depth);
             if depth > MAX_DEPTH {
                 return too_deep(i);
             }
         }};
     }
+    macro_rules! flat_inc {
+        () => {{
+            if let Some(f) = flat.last_mut() {
+                *f += 1;
+                max_flat = max_flat.max(*f);
+                if *f > MAX_CHAIN {
+                    return too_deep(i);
+                }
+            }
+        }};
+    }
     macro_rules! chain_reset {
         () => {{
+            if let Some(f) = flat.last_mut() {
+                *f = 0;
+            }
             let c = match stack.last_mut() {
                 Some(Frame::Bracket(_, c)) | Some(Frame::TemplateExpr(c)) => c,
                 None => &mut top_chain,
@@ -154,6 +261,7 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
     }
     while i < b.len() {
         let c = b[i];
+        let prev_close_before = prev_close;
         if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
             prev_close = matches!(c, b')' | b']' | b'}');
         }
@@ -163,8 +271,16 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                 // something that starts a statement, ends the statement (ASI).
                 let statement_level = matches!(stack.last(), None | Some(Frame::Bracket(b'{', _)));
                 if statement_level && (prev_value || prev_close) {
-                    let next = src[i..].trim_start().as_bytes().first().copied().unwrap_or(b';');
-                    if next.is_ascii_alphabetic() || matches!(next, b'_' | b'$' | b'"' | b'\'' | b'`' | b';') || next >= 0x80 {
+                    let next = src[i..]
+                        .trim_start()
+                        .as_bytes()
+                        .first()
+                        .copied()
+                        .unwrap_or(b';');
+                    if next.is_ascii_alphabetic()
+                        || matches!(next, b'_' | b'$' | b'"' | b'\'' | b'`' | b';')
+                        || next >= 0x80
+                    {
                         chain_reset!();
                     }
                 }
@@ -225,6 +341,8 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
             b'`' => {
                 i += 1;
                 i = skip_template(b, i, &mut stack, &mut depth);
+                flat.resize(stack.len() + 1, 0);
+                max_depth = max_depth.max(depth);
                 if depth > MAX_DEPTH {
                     return too_deep(i);
                 }
@@ -232,21 +350,38 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                 continue;
             }
             b'(' | b'[' | b'{' => {
+                if c != b'{' && (prev_value || prev_close_before) {
+                    flat_inc!();
+                }
+                // `({`, `[{`, `([`, `[[`: a literal argument or element.
+                if c != b'{'
+                    && let Some(at) = literal_start(b, i + 1)
+                {
+                    object_inits.push(at);
+                }
                 stack.push(Frame::Bracket(c, 0));
+                flat.push(0);
                 depth += 1;
+                max_depth = max_depth.max(depth);
                 if depth > MAX_DEPTH {
                     return too_deep(i);
                 }
                 prev_value = false;
             }
             b')' | b']' | b'}' => {
-                match stack.pop() {
+                let popped = stack.pop();
+                if popped.is_some() {
+                    flat.pop();
+                }
+                match popped {
                     Some(Frame::Bracket(_, n)) => depth -= 1 + n,
                     Some(Frame::TemplateExpr(n)) => {
                         depth -= 1 + n;
                         // Back inside the template text.
                         i += 1;
                         i = skip_template(b, i, &mut stack, &mut depth);
+                        flat.resize(stack.len() + 1, 0);
+                        flat.resize(stack.len() + 1, 0);
                         if depth > MAX_DEPTH {
                             return too_deep(i);
                         }
@@ -260,6 +395,12 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
             b',' | b';' => {
                 chain_reset!();
                 prev_value = false;
+                if c == b','
+                    && matches!(stack.last(), Some(Frame::Bracket(b'(' | b'[', _)))
+                    && let Some(at) = literal_start(b, i + 1)
+                {
+                    object_inits.push(at);
+                }
             }
             b'=' => {
                 // `=`, `==`, `===`, `=>`.
@@ -277,6 +418,17 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                 }
                 chain_inc!();
                 prev_value = false;
+                // `= {`: an object literal initialiser (a candidate for blanking).
+                let rest = &b[i + 1..];
+                let ws = rest
+                    .iter()
+                    .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+                    .count();
+                if matches!(rest.get(ws), Some(b'{' | b'['))
+                    && (i == 0 || !matches!(b[i - 1], b'=' | b'!' | b'<' | b'>'))
+                {
+                    object_inits.push(i + 1 + ws);
+                }
             }
             b'?' => {
                 let next = b.get(i + 1).copied();
@@ -307,7 +459,9 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                     i += 2;
                     continue;
                 }
-                if !prev_value {
+                if prev_value || prev_close_before {
+                    flat_inc!();
+                } else {
                     chain_inc!();
                 }
                 prev_value = false;
@@ -315,7 +469,10 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
             _ if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
                 let start = i;
                 while i < b.len()
-                    && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i] >= 0x80)
                 {
                     i += 1;
                 }
@@ -344,16 +501,253 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                 }
                 continue;
             }
+            b'.' | b'*' | b'%' | b'&' | b'|' | b'^' | b'<' | b'>' | b'/' => {
+                flat_inc!();
+                prev_value = false;
+            }
             _ => prev_value = false,
         }
         i += 1;
     }
-    Ok(())
+    Ok(Scan {
+        object_inits,
+        max_depth,
+        max_flat,
+    })
+}
+
+/// Offset of a `{` or `[` that follows `from` after whitespace.
+fn literal_start(b: &[u8], from: usize) -> Option<usize> {
+    let ws = b[from.min(b.len())..]
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        .count();
+    matches!(b.get(from + ws), Some(b'{' | b'[')).then_some(from + ws)
+}
+
+/// If `b[start..]` begins with an object literal made only of literals — strings, JSON
+/// numbers, `true`/`false`/`null`, nested objects and arrays, string/number/identifier keys,
+/// trailing commas allowed — returns the index after its closing brace. Iterative.
+fn literal_object_end(b: &[u8], start: usize) -> Option<usize> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Ctx {
+        Obj,
+        Arr,
+    }
+    let mut stack: Vec<Ctx> = Vec::new();
+    let mut i = start;
+    let ws = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+            *i += 1;
+        }
+    };
+    let string = |i: &mut usize| -> Option<()> {
+        let q = b[*i];
+        *i += 1;
+        while *i < b.len() {
+            match b[*i] {
+                b'\\' => *i += 2,
+                b'\n' | b'\r' => return None,
+                c if c == q => {
+                    *i += 1;
+                    return Some(());
+                }
+                _ => *i += 1,
+            }
+        }
+        None
+    };
+    let number = |i: &mut usize| -> Option<()> {
+        if b.get(*i) == Some(&b'-') {
+            *i += 1;
+        }
+        match b.get(*i) {
+            Some(b'0') => *i += 1,
+            Some(b'1'..=b'9') => {
+                while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                    *i += 1;
+                }
+            }
+            _ => return None,
+        }
+        if b.get(*i) == Some(&b'.') {
+            *i += 1;
+            if !b.get(*i).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+        }
+        if matches!(b.get(*i), Some(b'e' | b'E')) {
+            *i += 1;
+            if matches!(b.get(*i), Some(b'+' | b'-')) {
+                *i += 1;
+            }
+            if !b.get(*i).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+        }
+        if b.get(*i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$')
+        {
+            return None;
+        }
+        Some(())
+    };
+    let word = |i: &mut usize| -> &[u8] {
+        let s = *i;
+        while *i < b.len() && (b[*i].is_ascii_alphanumeric() || b[*i] == b'_' || b[*i] == b'$') {
+            *i += 1;
+        }
+        &b[s..*i]
+    };
+    // Expect a value at i.
+    loop {
+        ws(&mut i);
+        // Parse a value (or open a container).
+        match *b.get(i)? {
+            b'{' => {
+                stack.push(Ctx::Obj);
+                i += 1;
+                ws(&mut i);
+                if b.get(i) == Some(&b'}') {
+                    i += 1;
+                    stack.pop();
+                } else {
+                    // key
+                    match *b.get(i)? {
+                        b'"' | b'\'' => string(&mut i)?,
+                        b'0'..=b'9' => number(&mut i)?,
+                        c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
+                            word(&mut i);
+                        }
+                        _ => return None,
+                    }
+                    ws(&mut i);
+                    if b.get(i) != Some(&b':') {
+                        return None;
+                    }
+                    i += 1;
+                    continue;
+                }
+            }
+            b'[' => {
+                stack.push(Ctx::Arr);
+                i += 1;
+                ws(&mut i);
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                    stack.pop();
+                } else {
+                    continue;
+                }
+            }
+            b'"' | b'\'' => string(&mut i)?,
+            b'-' | b'0'..=b'9' => number(&mut i)?,
+            b't' | b'f' | b'n' => {
+                let w = word(&mut i);
+                if !matches!(w, b"true" | b"false" | b"null") {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        // After a value: `,` or a closer, possibly several closers.
+        loop {
+            ws(&mut i);
+            let top = *stack.last()?;
+            match (b.get(i).copied()?, top) {
+                (b',', _) => {
+                    i += 1;
+                    ws(&mut i);
+                    // Trailing comma then closer.
+                    match (b.get(i).copied()?, top) {
+                        (b'}', Ctx::Obj) | (b']', Ctx::Arr) => {
+                            i += 1;
+                            stack.pop();
+                            if stack.is_empty() {
+                                return Some(i);
+                            }
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if top == Ctx::Obj {
+                        match *b.get(i)? {
+                            b'"' | b'\'' => string(&mut i)?,
+                            b'0'..=b'9' => number(&mut i)?,
+                            c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
+                                word(&mut i);
+                            }
+                            _ => return None,
+                        }
+                        ws(&mut i);
+                        if b.get(i) != Some(&b':') {
+                            return None;
+                        }
+                        i += 1;
+                    }
+                    break;
+                }
+                (b'}', Ctx::Obj) | (b']', Ctx::Arr) => {
+                    i += 1;
+                    stack.pop();
+                    if stack.is_empty() {
+                        return Some(i);
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Object/array literals at least this big are candidates for blanking.
+const BLANK_MIN: usize = 16 * 1024;
+
+/// Big object-literal initialisers that are valid JSON hold no identifiers, no `$` and no
+/// calls, so no transform ever touches them (and the kit skips top-level ones anyway). Their
+/// interior is replaced by spaces (newlines kept, so every offset stays the same) in the text
+/// oxc parses, which keeps the AST — and memory — small for jobs with huge mapping tables.
+/// Returns `None` when there is nothing to blank.
+pub(crate) fn blank_json_objects(src: &str, candidates: &[usize]) -> Option<String> {
+    let mut ranges = Vec::new();
+    let mut last_end = 0;
+    for &start in candidates {
+        if start < last_end || src.len() - start < BLANK_MIN {
+            continue;
+        }
+        if let Some(end) = literal_object_end(src.as_bytes(), start)
+            && end - start >= BLANK_MIN
+        {
+            ranges.push((start + 1, end - 1));
+            last_end = end;
+        }
+    }
+    if ranges.is_empty() {
+        return None;
+    }
+    let mut bytes = src.as_bytes().to_vec();
+    for (a, b) in ranges {
+        for c in &mut bytes[a..b] {
+            if !matches!(*c, b'\n' | b'\r') {
+                *c = b' ';
+            }
+        }
+    }
+    // Only ASCII bytes were written over whole UTF-8 sequences' bytes... every byte of a
+    // multi-byte sequence became a space, so the text stays valid UTF-8.
+    String::from_utf8(bytes).ok()
 }
 
 /// Skips template text from `i` (just after a backtick or a closing `}` of `${`), pushing a
 /// frame when a `${` opens. Returns the index after the consumed text.
 fn skip_template(b: &[u8], mut i: usize, stack: &mut Vec<Frame>, depth: &mut usize) -> usize {
+    // (frames pushed here get their flat counter from the caller's resync)
     while i < b.len() {
         match b[i] {
             b'\\' => i += 2,
@@ -367,4 +761,40 @@ fn skip_template(b: &[u8], mut i: usize, stack: &mut Vec<Frame>, depth: &mut usi
         }
     }
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_objects() {
+        let ok = |s: &str| literal_object_end(s.as_bytes(), 0);
+        assert_eq!(ok("{}"), None);
+        assert_eq!(ok("{\"a\": 1}"), Some(8));
+        assert_eq!(
+            ok("{a: [1, 'x', {b: null,},], \"c\": -1.5e3,} rest"),
+            Some(40)
+        );
+        assert_eq!(ok("{a: b}"), None);
+        assert_eq!(ok("{a: 1 + 2}"), None);
+        assert_eq!(ok("{a: `x`}"), None);
+        assert_eq!(ok("{a: 01}"), None);
+        assert_eq!(ok("{a: 1"), None);
+    }
+
+    #[test]
+    fn blanking_keeps_offsets_and_lines() {
+        let big: String = (0..3000)
+            .map(|i| format!("  \"k{i}\": [{i}, \"é\"],\n"))
+            .collect();
+        let src = format!("const m = {{\n{big}}};\nfn();");
+        let lines = LineIndex::new(&src);
+        let scan = check_depth(&src, &lines).unwrap();
+        let blanked = blank_json_objects(&src, &scan.object_inits).unwrap();
+        assert_eq!(blanked.len(), src.len());
+        assert_eq!(blanked.matches('\n').count(), src.matches('\n').count());
+        assert!(blanked.ends_with("};\nfn();"));
+        assert!(!blanked.contains("k1"));
+    }
 }

@@ -20,17 +20,79 @@ use crate::{Compiled, Options};
 
 /// Node globals never auto-imported in dumb mode (kit list, typo included).
 const GLOBALS: &[&str] = &[
-    "AggregateError", "Array", "ArrayBuffer", "AsyncFuction", "AsyncGenerator", "atob", "Atomics",
-    "BigInt", "BigInt64Array", "BigUint64Array", "Blob", "Boolean", "btoa", "Buffer",
-    "clearInterval", "clearTimeout", "console", "DataView", "Date", "decodeURI",
-    "decodeURIComponent", "encodeURI", "encodeURIComponent", "Error", "eval", "EvalError",
-    "Event", "exports", "FinalizationRegistry", "Float32Array", "Float64Array", "Function",
-    "Generator", "global", "Infinity", "Int16Array", "Int32Array", "Int8Array", "isFinite",
-    "isNaN", "JSON", "Map", "Math", "module", "Number", "Object", "parseFloat", "parseInt",
-    "process", "Promise", "Proxy", "RangeError", "ReferenceError", "Reflect", "RegExp",
-    "require", "Set", "setInterval", "setTimeout", "SharedArrayBuffer", "state", "String",
-    "Symbol", "TypedArray", "Uint16Array", "Uint32Array", "Uint8Array", "Uint8ClampedArray",
-    "URIError", "URL", "WeakMap", "WeakRef", "WeakSet",
+    "AggregateError",
+    "Array",
+    "ArrayBuffer",
+    "AsyncFuction",
+    "AsyncGenerator",
+    "atob",
+    "Atomics",
+    "BigInt",
+    "BigInt64Array",
+    "BigUint64Array",
+    "Blob",
+    "Boolean",
+    "btoa",
+    "Buffer",
+    "clearInterval",
+    "clearTimeout",
+    "console",
+    "DataView",
+    "Date",
+    "decodeURI",
+    "decodeURIComponent",
+    "encodeURI",
+    "encodeURIComponent",
+    "Error",
+    "eval",
+    "EvalError",
+    "Event",
+    "exports",
+    "FinalizationRegistry",
+    "Float32Array",
+    "Float64Array",
+    "Function",
+    "Generator",
+    "global",
+    "Infinity",
+    "Int16Array",
+    "Int32Array",
+    "Int8Array",
+    "isFinite",
+    "isNaN",
+    "JSON",
+    "Map",
+    "Math",
+    "module",
+    "Number",
+    "Object",
+    "parseFloat",
+    "parseInt",
+    "process",
+    "Promise",
+    "Proxy",
+    "RangeError",
+    "ReferenceError",
+    "Reflect",
+    "RegExp",
+    "require",
+    "Set",
+    "setInterval",
+    "setTimeout",
+    "SharedArrayBuffer",
+    "state",
+    "String",
+    "Symbol",
+    "TypedArray",
+    "Uint16Array",
+    "Uint32Array",
+    "Uint8Array",
+    "Uint8ClampedArray",
+    "URIError",
+    "URL",
+    "WeakMap",
+    "WeakRef",
+    "WeakSet",
 ];
 
 /// The kit's `new RegExp('^' + globals.join('|') + '$')`: the alternation is not grouped, so
@@ -52,13 +114,21 @@ pub(crate) fn matches_globals_regex(name: &str) -> bool {
 /// What a top-level statement is, for the program-level transforms.
 enum TopKind {
     /// `call(...);` — moved by top-level-operations.
-    Op { expr: Span, name: Option<String> },
+    Op {
+        expr: Span,
+        name: Option<String>,
+    },
     /// `export default [ ... ]`.
-    ExportArray { array: Span, elems: Vec<Span> },
+    ExportArray {
+        array: Span,
+        elems: Vec<Span>,
+    },
     /// Any other `export default`.
     ExportOther,
     /// `import … from "<source>"`.
-    Import { source: String },
+    Import {
+        source: String,
+    },
     /// `;`
     Empty,
     Other,
@@ -141,7 +211,9 @@ fn attach_comments(program: &Program<'_>, tops: &mut [Top], lines: &LineIndex<'_
         }
         // Comments in this gap: [ci, cj).
         let mut cj = ci;
-        while cj < comments.len() && (ti >= tops.len() || comments[cj].span.end <= tops[ti].span.start) {
+        while cj < comments.len()
+            && (ti >= tops.len() || comments[cj].span.end <= tops[ti].span.start)
+        {
             cj += 1;
         }
         let gap = &comments[ci..cj];
@@ -176,13 +248,28 @@ fn attach_comments(program: &Program<'_>, tops: &mut [Top], lines: &LineIndex<'_
     }
 }
 
-pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled, CompileError> {
-    // The kit strips one trailing space before parsing.
-    let src = source.strip_suffix(' ').unwrap_or(source);
-    let lines = LineIndex::new(src);
-    crate::parse::check_depth(src, &lines)?;
+/// The source the kit actually parses: one trailing space is stripped.
+pub(crate) fn effective_source(source: &str) -> &str {
+    source.strip_suffix(' ').unwrap_or(source)
+}
+
+pub(crate) fn compile_inner(
+    source: &str,
+    options: &Options,
+    lines: &LineIndex<'_>,
+    scan: &crate::parse::Scan,
+) -> Result<Compiled, CompileError> {
+    let src = effective_source(source);
+    let blanked = crate::parse::blank_json_objects(src, &scan.object_inits);
+    let parse_src: &str = blanked.as_deref().unwrap_or(src);
     let alloc = Allocator::default();
-    let program = crate::parse::parse(&alloc, src, &lines)?;
+    let program = crate::parse::parse(&alloc, parse_src, lines)?;
+    let blanked_bytes = blanked.as_ref().map_or(0, |b| {
+        b.bytes().zip(src.bytes()).filter(|(x, y)| x != y).count()
+    });
+    if src.len() - blanked_bytes <= crate::parse::SEMANTIC_CHECK_LIMIT {
+        crate::parse::semantic_check(&program, parse_src, lines)?;
+    }
     let analysis = analyze::analyze(&program);
     if let Some((message, at)) = &analysis.syntax_error {
         let (line, column) = lines.line_col(*at);
@@ -250,6 +337,7 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
     // promises
     let mut chains: Vec<Span> = Vec::new();
     let mut deferred: HashSet<u32> = HashSet::new();
+    let mut lifted: Vec<(Span, Span)> = Vec::new();
     if options.promises {
         for p in &analysis.promises {
             let inside_wrap = wraps
@@ -260,6 +348,11 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
             }
             chains.push(p.expr);
             deferred.insert(p.expr.start);
+            if let Some((call, Some(handler))) = p.catch
+                && call != p.expr
+            {
+                lifted.push((p.expr, handler));
+            }
             edits.push(Edit {
                 start: p.expr.start,
                 end: p.expr.end,
@@ -290,7 +383,7 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
             kind: classify(s),
         });
     }
-    attach_comments(&program, &mut tops, &lines);
+    attach_comments(&program, &mut tops, lines);
 
     let mut out: Vec<Out> = (0..tops.len()).map(Out::Orig).collect();
     let mut changed = false;
@@ -357,9 +450,13 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
         operations = Some(ops);
     }
 
+    let tab = guess_tab_width(src);
+
     // add-imports
     if options.add_imports && !options.imports.adaptors.is_empty() {
-        let dangling = dangling_identifiers(&analysis, &out, &tops, &moved, &renamed, &wraps, &chains);
+        let dangling = dangling_identifiers(
+            &analysis, &out, &tops, &moved, &renamed, &wraps, &chains, &lifted,
+        );
         let ignore: HashSet<&str> = options.imports.ignore.iter().map(String::as_str).collect();
         for adaptor in &options.imports.adaptors {
             if adaptor.name.is_empty() {
@@ -380,7 +477,7 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
             if used.is_empty() {
                 continue;
             }
-            out.insert(0, Out::Import(import_text(&used, &adaptor.name, 2)));
+            out.insert(0, Out::Import(import_text(&used, &adaptor.name, tab)));
             if adaptor.export_all {
                 out.insert(1, Out::ExportAll(adaptor.name.clone()));
             }
@@ -388,9 +485,13 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
         }
     }
 
+    // The AST is not needed any more: free it before building the output.
+    drop(analysis);
+    drop(alloc);
+    drop(blanked);
+
     // Print.
-    let tab = guess_tab_width(src);
-    let printer = Printer::new(src, &lines, edits, tab);
+    let printer = Printer::new(src, lines, edits, tab);
     let doc = if changed {
         let mut stmts = Vec::with_capacity(out.len());
         for o in &out {
@@ -400,9 +501,17 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
                     if matches!(t.kind, TopKind::Empty) && t.loc == (t.span.start, t.span.end) {
                         continue;
                     }
-                    if let (TopKind::ExportArray { array, elems }, false) = (&t.kind, moved.is_empty()) {
-                        if out.last().is_some_and(|l| matches!(l, Out::Orig(j) if j == i)) {
-                            let mut docs: Vec<Doc> = elems.iter().map(|e| printer.reuse(e.start, e.end)).collect();
+                    if let (TopKind::ExportArray { array, elems }, false) =
+                        (&t.kind, moved.is_empty())
+                        && out
+                            .last()
+                            .is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
+                    {
+                        {
+                            let mut docs: Vec<Doc> = elems
+                                .iter()
+                                .map(|e| printer.reuse(e.start, e.end))
+                                .collect();
                             docs.extend(moved.iter().map(|m| op_doc(&printer, &tops[*m])));
                             let arr = printer
                                 .print_array(docs)
@@ -427,7 +536,7 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
                     loc: None,
                 },
                 Out::Import(text) => Stmt {
-                    doc: Doc::text(text.replace("\t", &" ".repeat(tab))),
+                    doc: Doc::text(text.as_str()),
                     loc: None,
                 },
                 Out::ExportAll(name) => Stmt {
@@ -435,7 +544,8 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
                     loc: None,
                 },
                 Out::NewExport => {
-                    let docs: Vec<Doc> = moved.iter().map(|m| op_doc(&printer, &tops[*m])).collect();
+                    let docs: Vec<Doc> =
+                        moved.iter().map(|m| op_doc(&printer, &tops[*m])).collect();
                     let mut d = Doc::text("export default ");
                     d.append(printer.print_array(docs));
                     d.push_str(";");
@@ -461,8 +571,12 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
         printer.render_range(0, src.len() as u32, None, &[])
     };
     let code = doc.render(src);
-    let mappings = sourcemap::mappings(&doc, src, &lines);
-    let name = if options.name.is_empty() { "src" } else { options.name.as_str() };
+    let mappings = sourcemap::mappings(&doc, src, lines);
+    let name = if options.name.is_empty() {
+        "src"
+    } else {
+        options.name.as_str()
+    };
     Ok(Compiled {
         code,
         map: SourceMap {
@@ -484,12 +598,17 @@ fn op_doc(printer: &Printer<'_>, top: &Top) -> Doc {
     }
 }
 
-/// recast's import declaration with braced specifiers (tabs stand for one indent unit).
-fn import_text(names: &[&str], source: &str, _tab: usize) -> String {
+/// recast's import declaration with braced specifiers, wrapped one per line past column 74.
+fn import_text(names: &[&str], source: &str, tab: usize) -> String {
     let joined = names.join(", ");
     if joined.chars().count() > 74 {
-        let inner: Vec<String> = names.iter().map(|n| format!("\t{n}")).collect();
-        format!("import {{\n{},\n}} from {};", inner.join(",\n"), quote(source))
+        let pad = " ".repeat(tab);
+        let inner: Vec<String> = names.iter().map(|n| format!("{pad}{n}")).collect();
+        format!(
+            "import {{\n{},\n}} from {};",
+            inner.join(",\n"),
+            quote(source)
+        )
     } else {
         format!("import {{ {joined} }} from {};", quote(source))
     }
@@ -505,6 +624,7 @@ fn dangling_identifiers<'a>(
     renamed: &HashSet<u32>,
     wraps: &[Span],
     chains: &[Span],
+    lifted: &[(Span, Span)],
 ) -> Vec<&'a str> {
     // Order of top-level statements in the output (moved ops at the export array).
     let mut order: Vec<usize> = Vec::with_capacity(tops.len());
@@ -513,7 +633,9 @@ fn dangling_identifiers<'a>(
             Out::Orig(i) => {
                 order.push(*i);
                 if matches!(tops[*i].kind, TopKind::ExportArray { .. })
-                    && out.last().is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
+                    && out
+                        .last()
+                        .is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
                 {
                     order.extend_from_slice(moved);
                 }
@@ -526,16 +648,31 @@ fn dangling_identifiers<'a>(
     for (r, i) in order.iter().enumerate() {
         rank[*i] = r;
     }
-    let mut refs: Vec<(usize, usize)> = analysis
+    // `_defer(op, p => chain, handler)` puts a lifted `.catch` handler after the chain.
+    let key = |start: u32| -> (u32, u32) {
+        for (expr, handler) in lifted {
+            if handler.start <= start && start < handler.end {
+                return (expr.end, start);
+            }
+        }
+        (start, 0)
+    };
+    let mut refs: Vec<(usize, (u32, u32), usize)> = analysis
         .refs
         .iter()
         .enumerate()
-        .map(|(k, r)| (rank.get(r.top).copied().unwrap_or(usize::MAX), k))
+        .map(|(k, r)| {
+            (
+                rank.get(r.top).copied().unwrap_or(usize::MAX),
+                key(r.span.start),
+                k,
+            )
+        })
         .collect();
     refs.sort_unstable();
     let mut seen: HashSet<&'a str> = HashSet::new();
     let mut result = Vec::new();
-    for (_, k) in refs {
+    for (_, _, k) in refs {
         let r = &analysis.refs[k];
         let name = if r.name == "$" && renamed.contains(&r.span.start) {
             "state"
@@ -549,10 +686,18 @@ fn dangling_identifiers<'a>(
             continue;
         }
         // Created arrows declare `state` (lazy state) and `p` (promises).
-        if name == "state" && wraps.iter().any(|w| w.start <= r.span.start && r.span.end <= w.end) {
+        if name == "state"
+            && wraps
+                .iter()
+                .any(|w| w.start <= r.span.start && r.span.end <= w.end)
+        {
             continue;
         }
-        if name == "p" && chains.iter().any(|c| c.start <= r.span.start && r.span.end <= c.end) {
+        if name == "p"
+            && chains
+                .iter()
+                .any(|c| c.start <= r.span.start && r.span.end <= c.end)
+        {
             continue;
         }
         seen.insert(name);

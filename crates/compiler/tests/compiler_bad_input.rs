@@ -11,14 +11,20 @@ fn opts() -> Options {
 fn empty_and_blank_sources() {
     assert_eq!(compile("", &opts()).unwrap().code, "export default [];");
     assert_eq!(compile("\n", &opts()).unwrap().code, "export default [];\n");
-    assert_eq!(compile("// only a comment", &opts()).unwrap().code, "export default [];");
+    assert_eq!(
+        compile("// only a comment", &opts()).unwrap().code,
+        "export default [];"
+    );
 }
 
 #[test]
 fn non_utf8_is_an_error() {
     let err = compile_bytes(b"fn(\xff\xfe);", &opts()).unwrap_err();
     assert_eq!(err, CompileError::InvalidUtf8 { offset: 3 });
-    assert_eq!(compile_bytes(b"fn();", &opts()).unwrap().code, "export default [fn()];");
+    assert_eq!(
+        compile_bytes(b"fn();", &opts()).unwrap().code,
+        "export default [fn()];"
+    );
 }
 
 #[test]
@@ -81,7 +87,9 @@ fn fifty_megabytes() {
     src.push_str("const mapping = {\n");
     let mut i = 0;
     while src.len() < 50 * 1024 * 1024 {
-        src.push_str(&format!("  \"key_{i}\": {{ \"target\": \"field_{i}\", \"n\": {i} }},\n"));
+        src.push_str(&format!(
+            "  \"key_{i}\": {{ \"target\": \"field_{i}\", \"n\": {i} }},\n"
+        ));
         i += 1;
     }
     src.push_str("};\nfn(state => state);\n");
@@ -94,9 +102,81 @@ fn fifty_megabytes() {
 
 #[test]
 fn nesting_just_under_the_limit_does_not_overflow() {
-    for (open, mid, close) in [("(", "x", ")"), ("a=", "x", ""), ("x=>", "x", ""), ("!", "x", ""), ("[", "$.a", "]"), ("f(", "x", ")")] {
+    for (open, mid, close) in [
+        ("(", "x", ")"),
+        ("a=", "x", ""),
+        ("x=>", "x", ""),
+        ("!", "x", ""),
+        ("[", "$.a", "]"),
+        ("f(", "x", ")"),
+    ] {
         let src = deep(open, mid, close, 1400);
         // Either compiles or errors; it must not crash.
         let _ = compile(&src, &opts());
     }
+}
+
+#[test]
+fn very_long_flat_chains_are_an_error_not_a_crash() {
+    let dots = format!("fn(x{});", ".y".repeat(300_000));
+    assert!(matches!(
+        compile(&dots, &opts()),
+        Err(CompileError::TooDeep { .. })
+    ));
+    let sums = format!("fn({});", vec!["a"; 300_000].join("+"));
+    assert!(matches!(
+        compile(&sums, &opts()),
+        Err(CompileError::TooDeep { .. })
+    ));
+    let calls = format!("fn(x{});", "()".repeat(300_000));
+    assert!(matches!(
+        compile(&calls, &opts()),
+        Err(CompileError::TooDeep { .. })
+    ));
+    // Long but acceptable chains still compile.
+    let ok = format!("fn(x{});", ".y".repeat(50_000));
+    assert!(compile(&ok, &opts()).is_ok());
+    // Many statements are not one chain.
+    let many = "x.y.z = a + b;\n".repeat(100_000);
+    assert!(compile(&many, &opts()).is_ok());
+}
+
+#[test]
+fn big_literals_are_copied_verbatim() {
+    let rows: String = (0..2000)
+        .map(|i| format!("  {{ \"from\": \"f{i}\", to: 'é{i}', n: -{i}.5e1, ok: true }},\n"))
+        .collect();
+    let table = format!("[\n{rows}]");
+    let src =
+        format!("const rows = {table};\nfn(state => post('/x', {table}));\nget($.a, {table});\n");
+    let out = compile(&src, &opts()).unwrap();
+    let expected = format!(
+        "const rows = {table};\n\nexport default [fn(state => post('/x', {table})), get(state => state.a, {table})];\n"
+    );
+    if out.code != expected {
+        let at = out
+            .code
+            .bytes()
+            .zip(expected.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let lo = at.saturating_sub(60);
+        panic!(
+            "differs at {at}: got {:?}\nwant {:?}",
+            &out.code[lo..(at + 60).min(out.code.len())],
+            &expected[lo..(at + 60).min(expected.len())]
+        );
+    }
+    // A literal with a reference inside is not blanked: the reference is still seen.
+    let mut o = opts();
+    o.imports
+        .adaptors
+        .push(openfn_compiler::AdaptorImports::new("x"));
+    let with_ref = format!("fn([{rows} lookup]);");
+    let out = compile(&with_ref, &o).unwrap();
+    assert!(
+        out.code.starts_with("import { fn, lookup } from \"x\";"),
+        "{}",
+        &out.code[..80]
+    );
 }

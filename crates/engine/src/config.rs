@@ -71,6 +71,26 @@ pub struct EngineConfig {
     pub whitelist: Vec<String>,
     /// Installs adaptors before dispatch. Default: [`crate::RepoInstaller`] on `repo_dir`.
     pub installer: Option<Arc<dyn AdaptorInstaller>>,
+    /// How the child compiles job code (the CLI's `--no-compile`, `--ignore-imports`,
+    /// `--immutable`); the worker keeps the defaults.
+    pub compile: CompileSettings,
+}
+
+/// How the child compiles and feeds job code; forwarded to every run of the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CompileSettings {
+    /// Skip compilation: expressions are already ES modules with `export default [...]`.
+    #[serde(default)]
+    pub skip: bool,
+    /// Don't add adaptor imports at all.
+    #[serde(default)]
+    pub no_imports: bool,
+    /// Names never auto-imported (the workflow globals' exports are always added).
+    #[serde(default)]
+    pub ignore_imports: Vec<String>,
+    /// Pass a JSON clone of the state into every operation.
+    #[serde(default)]
+    pub immutable_state: bool,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -107,6 +127,7 @@ impl Default for EngineConfig {
             kill_grace: Duration::from_millis(500),
             whitelist: vec!["^@openfn/".into()],
             installer: None,
+            compile: CompileSettings::default(),
         }
     }
 }

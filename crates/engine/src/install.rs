@@ -42,7 +42,20 @@ pub struct RepoInstaller {
     repo: Arc<openfn_repo::Repo>,
 }
 
+impl std::fmt::Debug for RepoInstaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoInstaller")
+            .field("dir", &self.repo.dir())
+            .finish()
+    }
+}
+
 impl RepoInstaller {
+    /// An installer over an opened repository (the CLI shares its repo with `repo install`).
+    pub fn from_repo(repo: Arc<openfn_repo::Repo>) -> Arc<Self> {
+        Arc::new(Self { repo })
+    }
+
     /// Opens the repository at `dir`, with the registry configuration from the environment.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Arc<Self>, String> {
         let repo = openfn_repo::Repo::open(dir, openfn_repo::RegistryConfig::from_env())
@@ -59,6 +72,15 @@ impl AdaptorInstaller for RepoInstaller {
         let specifier = specifier.to_owned();
         Box::pin(async move {
             let spec = openfn_repo::Specifier::parse(&specifier).map_err(|e| e.to_string())?;
+            // Installed already: resolved from disk with no registry call (for a bare name,
+            // the highest installed version), so runs pay nothing for a version lookup.
+            if let Some(found) = repo.resolve(&spec) {
+                return Ok(InstalledAdaptor {
+                    name: found.name,
+                    version: found.version,
+                    path: found.path,
+                });
+            }
             match repo.install(std::slice::from_ref(&spec)).await {
                 Ok(mut installed) if !installed.is_empty() => {
                     let found = installed.remove(0);

@@ -140,6 +140,9 @@ pub struct RunSettings {
     /// Extra job globals (the worker sets `meta: {runId, startTime}`).
     #[serde(default)]
     pub globals: Option<serde_json::Map<String, serde_json::Value>>,
+    /// How to compile and feed the job code.
+    #[serde(default)]
+    pub compile: crate::config::CompileSettings,
 }
 
 /// Parent → child messages (externally tagged: the raw plan cannot sit in a buffered,

@@ -28,7 +28,7 @@ mod resolve;
 mod run;
 pub mod sys;
 
-pub use config::{CHILD_FLAG, ChildCommand, EngineConfig, RunOptions};
+pub use config::{CHILD_FLAG, ChildCommand, CompileSettings, EngineConfig, RunOptions};
 pub use engine::{Engine, RunHandle};
 pub use error::Error;
 pub use event::{EngineEvent, EngineFailure, ErrorInfo, LogLine, Mem, Severity, now_ns};

@@ -131,6 +131,7 @@ fn settings(config: &EngineConfig, workflow_id: &str, options: &RunOptions) -> R
         repo_dir: config.repo_dir.to_string_lossy().into_owned(),
         whitelist: config.whitelist.clone(),
         globals: options.globals.clone(),
+        compile: config.compile.clone(),
     }
 }
 

@@ -130,17 +130,22 @@ impl NodeHost {
 
     /// Turns `ctx` into an adaptor realm: Node globals (`Buffer`, `URL`, timers, `fetch`,
     /// `console`, `process` without any real process access…), the CommonJS module system and
-    /// the built-in modules. Call once per context, before loading modules into it.
+    /// the built-in modules. Call before loading modules into the context; calling it again on
+    /// the same context does nothing.
     pub fn install(&self, ctx: &Ctx<'_>) -> Result<(), Error> {
         self.install_inner(ctx).map_err(|e| Error::from_js(ctx, e))
     }
 
     fn install_inner<'js>(&self, ctx: &Ctx<'js>) -> rquickjs::Result<()> {
+        if ctx.globals().contains_key(INTERNAL_GLOBAL)? {
+            return Ok(());
+        }
         let host = Object::new(ctx.clone())?;
         self.add_module_functions(ctx, &host)?;
         add_timer_functions(ctx, &host)?;
         add_crypto_functions(ctx, &host)?;
         add_url_functions(ctx, &host)?;
+        add_zlib_function(ctx, &host)?;
         self.add_console_function(ctx, &host)?;
         crate::http::add_fetch_function(ctx, &host, self.shared.clone())?;
         let mut options = rquickjs::context::EvalOptions::default();
@@ -148,10 +153,8 @@ impl NodeHost {
         options.filename = Some("node:internal/bootstrap".to_owned());
         let init: Function<'js> = ctx.eval_with_options(builtins::BOOTSTRAP, options)?;
         let internal: Object<'js> = init.call((host,))?;
-        ctx.globals().prop(
-            INTERNAL_GLOBAL,
-            rquickjs::object::Property::from(internal).enumerable(),
-        )?;
+        ctx.globals()
+            .prop(INTERNAL_GLOBAL, rquickjs::object::Property::from(internal))?;
         Ok(())
     }
 
@@ -228,6 +231,7 @@ impl NodeHost {
                 },
             ),
         )?;
+        let shared = self.shared.clone();
         host.set(
             "compileInternal",
             Func::from(
@@ -242,7 +246,10 @@ impl NodeHost {
                             None,
                         ));
                     };
-                    compile_script(&ctx, source, &name, INTERNAL_PARAMS)
+                    match &shared.bytecode {
+                        Some(cache) => cache.compile_cjs(&ctx, source, &name, INTERNAL_PARAMS),
+                        None => compile_script(&ctx, source, &name, INTERNAL_PARAMS),
+                    }
                 },
             ),
         )?;
@@ -484,6 +491,23 @@ fn add_crypto_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::R
                         )
                     },
                 )?;
+                ArrayBuffer::new(ctx, out)
+            },
+        ),
+    )?;
+    Ok(())
+}
+
+fn add_zlib_function<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
+    host.set(
+        "zlib",
+        Func::from(
+            |ctx: Ctx<'js>,
+             op: String,
+             data: TypedArray<'js, u8>|
+             -> rquickjs::Result<ArrayBuffer<'js>> {
+                let out = crate::zlib::run(&op, &bytes_of(&data))
+                    .map_err(|e| throw_error(&ctx, &e, Some("Z_DATA_ERROR")))?;
                 ArrayBuffer::new(ctx, out)
             },
         ),

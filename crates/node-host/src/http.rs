@@ -34,6 +34,9 @@ impl HttpClient {
         if let Some(c) = lock(&self.clients).get(&key) {
             return Ok(c.clone());
         }
+        // reqwest is built without a default TLS crypto provider: make ring the process default
+        // unless the embedder already chose one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -119,6 +119,7 @@ async fn streams_and_timers() {
         }).catch(() => {});
         const chunks = [];
         for await (const c of Readable.from([1, 2, 3])) chunks.push(c);
+        for await (const c of Readable.from('whole')) chunks.push(c);
         const order = [];
         await new Promise((resolve) => {
           setTimeout(() => { order.push('t20'); resolve(); }, 20);
@@ -141,7 +142,7 @@ async fn streams_and_timers() {
     .await;
     assert_eq!(
         v,
-        json!({"chunks": [1, 2, 3], "order": ["micro", "immediate", "t5", "t20"], "decoded": "€",
+        json!({"chunks": [1, 2, 3, "whole"], "order": ["micro", "immediate", "t5", "t20"], "decoded": "€",
                "aborted": true, "reason": "AbortError", "clone": {"a": [1, {"b": 2}]},
                "enc": [195, 169], "dec": "€"})
     );
@@ -163,7 +164,8 @@ async fn stubs_link_and_fail_clearly() {
           fs: msg(() => fs.readFileSync('/etc/passwd')),
           fsp: typeof readFile,
           net: msg(() => net.connect(80)),
-          zlib: msg(() => zlib.gunzipSync(Buffer.from(''))),
+          zlib: zlib.gunzipSync(zlib.gzipSync('zipped')).toString() + ' ' + zlib.inflateSync(zlib.deflateSync(Buffer.from('x'))).toString()
+            + ' ' + msg(() => zlib.gunzipSync(Buffer.from('nope'))) + ' ' + msg(() => zlib.brotliDecompressSync(Buffer.from(''))),
           vm: new vm.Script('a + b').runInNewContext({ a: 1, b: 2 }),
           env: Object.keys(process.env).length,
           exit: msg(() => process.exit(1)),
@@ -176,7 +178,7 @@ async fn stubs_link_and_fail_clearly() {
         v,
         json!({"fs": "fs.readFileSync is not available in the OpenFn adaptor sandbox",
                "fsp": "function", "net": "net.connect is not available in the OpenFn adaptor sandbox",
-               "zlib": "zlib.gunzipSync is not available in the OpenFn adaptor sandbox",
+               "zlib": "zipped x incorrect header check zlib.brotliDecompressSync is not available in the OpenFn adaptor sandbox",
                "vm": 3, "env": 0, "exit": "process.exit is not available in the OpenFn adaptor sandbox",
                "als": 7})
     );
@@ -191,5 +193,24 @@ async fn console_goes_to_the_sink() {
     assert_eq!(
         r.logs.lines(),
         vec!["a b { c: 1 }".to_owned(), "boom".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn unrefd_timers_do_not_keep_the_runtime_busy() {
+    let r = common::realm(openfn_node_host::HostPolicy::deny_all(), None).await;
+    r.run("setTimeout(() => {}, 60000).unref(); export default 1;")
+        .await
+        .unwrap();
+    let idle = tokio::time::timeout(std::time::Duration::from_secs(5), r.rt.idle()).await;
+    assert!(idle.is_ok(), "an unref'd timer kept the runtime busy");
+
+    r.run("globalThis.t = setTimeout(() => {}, 60000); export default 1;")
+        .await
+        .unwrap();
+    let idle = tokio::time::timeout(std::time::Duration::from_millis(200), r.rt.idle()).await;
+    assert!(
+        idle.is_err(),
+        "a pending ref'd timer must keep the runtime busy"
     );
 }

@@ -37,9 +37,6 @@ pub enum RepoError {
         #[source]
         source: io::Error,
     },
-    /// The HTTP client for the registry could not be built.
-    #[error("cannot build the registry http client: {0}")]
-    Client(#[source] reqwest::Error),
 }
 
 impl RepoError {
@@ -61,7 +58,7 @@ impl RepoError {
         match self {
             RepoError::InvalidSpecifier { .. } => true,
             RepoError::Install { reason, .. } => reason.is_permanent(),
-            RepoError::Io { .. } | RepoError::Client(_) => false,
+            RepoError::Io { .. } => false,
         }
     }
 }
@@ -93,6 +90,14 @@ pub enum InstallError {
         /// Package version.
         version: String,
         /// What was expected and what was found.
+        reason: String,
+    },
+    /// The package name is not a valid npm name (or would escape the repo as a path).
+    #[error("invalid package name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// The registry answered with a status that retrying will not change (4xx other than 404).
@@ -142,6 +147,12 @@ pub enum InstallError {
         /// What went wrong.
         reason: String,
     },
+    /// The HTTP client could not be built (TLS setup).
+    #[error("cannot build the registry http client: {reason}")]
+    HttpClient {
+        /// What failed.
+        reason: String,
+    },
     /// A local file operation failed while installing.
     #[error("i/o error at {}: {source}", path.display())]
     Io {
@@ -159,12 +170,15 @@ impl InstallError {
         match self {
             InstallError::PackageNotFound { .. }
             | InstallError::NoMatchingVersion { .. }
+            | InstallError::InvalidName { .. }
             | InstallError::Integrity { .. }
             | InstallError::Status { .. }
             | InstallError::InvalidMetadata { .. }
             | InstallError::UnsupportedDependency { .. }
             | InstallError::Tarball { .. } => true,
-            InstallError::Unavailable { .. } | InstallError::Io { .. } => false,
+            InstallError::Unavailable { .. }
+            | InstallError::Io { .. }
+            | InstallError::HttpClient { .. } => false,
         }
     }
 

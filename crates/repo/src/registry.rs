@@ -134,28 +134,38 @@ type PackumentCell = Arc<OnceCell<(Instant, Arc<Packument>)>>;
 
 /// The registry client shared by all installs of one [`crate::Repo`].
 pub(crate) struct Registry {
-    client: reqwest::Client,
+    /// Built on first use: building it loads TLS roots (a few ms), which a run that only
+    /// resolves installed adaptors never needs.
+    client: std::sync::OnceLock<reqwest::Client>,
     config: RegistryConfig,
     packuments: Mutex<HashMap<String, PackumentCell>>,
     requests: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
-    pub(crate) fn new(config: RegistryConfig) -> Result<Registry, reqwest::Error> {
-        // reqwest is built without a bundled crypto provider; use ring unless the process has
-        // already chosen one (an `Err` here means it has, which is fine).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .user_agent(concat!("openfn-repo/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Registry {
-            client,
+    pub(crate) fn new(config: RegistryConfig) -> Registry {
+        Registry {
+            client: std::sync::OnceLock::new(),
             config,
             packuments: Mutex::new(HashMap::new()),
             requests: std::sync::atomic::AtomicU64::new(0),
-        })
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, InstallError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.config.connect_timeout)
+            .timeout(self.config.request_timeout)
+            .user_agent(concat!("openfn-repo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| InstallError::HttpClient {
+                reason: error_chain(&e),
+            })?;
+        // A concurrent caller may have won; either client is fine.
+        Ok(self.client.get_or_init(|| client))
     }
 
     pub(crate) fn config(&self) -> &RegistryConfig {
@@ -216,6 +226,7 @@ impl Registry {
     }
 
     async fn get(&self, url: &str, accept: &str) -> Result<Vec<u8>, FetchError> {
+        let client = self.client().map_err(FetchError::Failed)?;
         let policy = self.config.retry;
         let attempts = policy.attempts.max(1);
         let mut last = String::new();
@@ -225,12 +236,11 @@ impl Registry {
             }
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let response = self
-                .client
-                .get(url)
-                .header(reqwest::header::ACCEPT, accept)
-                .send()
-                .await;
+            let mut request = client.get(url).header(reqwest::header::ACCEPT, accept);
+            if let Some(token) = self.config.token_for(url) {
+                request = request.bearer_auth(&token.0);
+            }
+            let response = request.send().await;
             let response = match response {
                 Ok(response) => response,
                 Err(e) => {

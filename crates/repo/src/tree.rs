@@ -31,6 +31,8 @@ pub(crate) struct Node {
     pub children: BTreeMap<String, usize>,
     /// Reached only through optional dependencies: a failure to fetch it is not fatal.
     pub optional: bool,
+    /// An optional package left out because one of its own dependencies failed.
+    pub pruned: bool,
 }
 
 /// The resolved tree of one adaptor; `nodes[0]` is the adaptor.
@@ -66,6 +68,19 @@ enum Kind {
 }
 
 impl Tree {
+    /// Whether `id` or one of its ancestors was pruned (and so is not installed).
+    pub(crate) fn is_pruned(&self, mut id: usize) -> bool {
+        loop {
+            if self.nodes[id].pruned {
+                return true;
+            }
+            match self.nodes[id].parent {
+                Some(parent) => id = parent,
+                None => return false,
+            }
+        }
+    }
+
     /// The directory of `id` relative to the adaptor root.
     pub(crate) fn relative_path(&self, id: usize) -> PathBuf {
         let mut chain = Vec::new();
@@ -98,6 +113,7 @@ impl Tree {
                 parent: None,
                 children: BTreeMap::new(),
                 optional: false,
+                pruned: false,
             }],
         };
         let mut edges: Vec<Edge> = Vec::new();
@@ -132,6 +148,9 @@ impl Tree {
                     Ok(parsed) => parsed,
                     Err(e) if optional => {
                         tracing::debug!(dependency = dir_name, "skipping optional dependency: {e}");
+                        if kind != Kind::Optional {
+                            tree.nodes[id].pruned = true;
+                        }
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -175,6 +194,11 @@ impl Tree {
                             dependency = dep.dir_name,
                             "skipping optional dependency: {e}"
                         );
+                        // A required dependency of an optional package failed: npm leaves the
+                        // optional package out altogether.
+                        if dep.kind != Kind::Optional {
+                            tree.nodes[dep.from].pruned = true;
+                        }
                     }
                     Err(e) => return Err(e),
                 }
@@ -275,6 +299,7 @@ impl Tree {
             parent: Some(level),
             children: BTreeMap::new(),
             optional: dep.optional,
+            pruned: false,
         });
         self.nodes[level].children.insert(dep.dir_name.clone(), id);
         edges.push(Edge {
@@ -361,6 +386,9 @@ impl Tree {
     /// Checks that every edge still resolves, by Node's walk-up, to a version it accepts.
     pub(crate) fn verify(&self) -> Result<(), String> {
         for node_id in 0..self.nodes.len() {
+            if self.is_pruned(node_id) {
+                continue;
+            }
             for (dir_name, spec, kind) in dependencies_of(&self.nodes[node_id].manifest) {
                 let start = match kind {
                     Kind::Peer => self.nodes[node_id].parent.unwrap_or(node_id),
@@ -370,6 +398,7 @@ impl Tree {
                     continue;
                 };
                 match self.lookup(start, &dir_name) {
+                    Some(found) if self.is_pruned(found) => {}
                     Some(found) => {
                         let node = &self.nodes[found];
                         if node.name != name || !range.satisfies(&node.version) {
@@ -382,7 +411,8 @@ impl Tree {
                             ));
                         }
                     }
-                    None if kind == Kind::Required => {
+                    // Optional packages may lack what failed to resolve below them.
+                    None if kind == Kind::Required && !self.nodes[node_id].optional => {
                         return Err(format!(
                             "{} cannot find {dir_name}",
                             self.nodes[node_id].name

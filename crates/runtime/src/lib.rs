@@ -3,12 +3,33 @@
 //!
 //! Not here: processes, sockets or Phoenix. The runtime is handed a plan, compiled modules and
 //! callbacks, and knows nothing of who asked.
+//!
+//! # Shape of a run
+//!
+//! [`run`] takes an [`ExecutionPlan`] (steps carry compiled ESM in `expression` and the
+//! compiler's `sourceMap`), an [`Input`], [`RunOptions`] and a [`Callbacks`] implementation,
+//! and returns an [`Outcome`] (the final state as JSON text) or a [`RunError`]
+//! (`Aborted(RtError)` for crash/kill severities). Per run:
+//!
+//! - one QuickJS runtime (memory limit, stack limit, an interrupt handler for timeouts and
+//!   the out-of-memory latch, and the module linker);
+//! - one **adaptor realm** (a context set up by the [`AdaptorHost`]: [`EsmHost`] for plain
+//!   ESM, [`NodeAdaptorHost`] for real npm adaptors), shared by all steps, so module-level
+//!   adaptor state lives exactly as long as the run;
+//! - a **fresh job realm per step**: the sandbox globals of the kit, code generation blocked,
+//!   the job module linked against the allow-list, adaptor exports re-exposed through
+//!   synthetic modules (values cross realms inside one QuickJS runtime);
+//! - a console-only **condition realm** where JS edge conditions are compiled and evaluated.
+//!
+//! States cross steps as JSON text ([`StateJson`]): parsed into each fresh job realm, and
+//! written back with the kit's safe-stringify semantics.
 
 mod error;
 mod events;
 mod host;
 mod linker;
 mod messages;
+mod node;
 mod plan;
 mod runner;
 mod sourcemap;
@@ -20,7 +41,9 @@ pub use host::{
 };
 pub use linker::pattern_matches;
 pub use messages::translate;
+pub use node::NodeAdaptorHost;
 pub use openfn_lexicon::log::{Level, LogLevel, LogLine};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
-pub use plan::name_and_version;
+pub use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
+pub use plan::{name_and_version, plan_from_expression};
 pub use runner::{Input, Outcome, RunOptions, print_duration, rss_bytes, run};

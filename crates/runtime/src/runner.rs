@@ -13,7 +13,7 @@ use rquickjs::{
     AsyncContext, AsyncRuntime, Coerced, Ctx, Function, Module, Object, Persistent, Promise, Value,
 };
 use serde::Deserialize;
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 
 use crate::error::{Position, RtError, RunError, Severity};
 use crate::events::{Callbacks, Event, MemoryUse, StateJson, parse_level};
@@ -58,6 +58,9 @@ pub struct RunOptions {
     pub log_level: LogLevel,
     /// Host of the adaptor realm.
     pub adaptor_host: Rc<dyn AdaptorHost>,
+    /// Measure the QuickJS heap after each step for `job-complete.mem.job` (walks the heap:
+    /// costs ~1 ms per step on small heaps, more on big ones). Off: `mem.job` is 0.
+    pub measure_memory: bool,
 }
 
 impl Default for RunOptions {
@@ -76,6 +79,7 @@ impl Default for RunOptions {
             max_stack_size: 1024 * 1024,
             log_level: LogLevel::Info,
             adaptor_host: Rc::new(EsmHost),
+            measure_memory: false,
         }
     }
 }
@@ -116,6 +120,7 @@ pub struct Outcome {
 #[derive(Default)]
 struct Limits {
     deadline: Cell<Option<Instant>>,
+    timeout_ms: Cell<u64>,
     timed_out: Cell<bool>,
     oom: Cell<bool>,
 }
@@ -147,6 +152,19 @@ struct Thrown {
     map_to_operation: Option<bool>,
 }
 
+/// The kind of a thrown value that could not be described (the describer itself failed).
+const UNDESCRIBABLE: &str = "undescribable";
+
+impl Thrown {
+    fn undescribable() -> Thrown {
+        Thrown {
+            kind: UNDESCRIBABLE.into(),
+            message: "unknown error".into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// How a step attempt ended.
 enum Attempt {
     Done {
@@ -171,7 +189,35 @@ pub async fn run<C: Callbacks + 'static>(
     options: RunOptions,
     callbacks: Rc<C>,
 ) -> Result<Outcome, RunError> {
-    let compiled = compile(plan)?;
+    let rt_line = |level: Level, message: Json| {
+        let line = LogLine::now(level, names::RUNTIME, vec![message]);
+        if options.log_level.allows(line.level) {
+            callbacks.log(line);
+        }
+    };
+    let compiled = match compile(plan) {
+        Ok(c) => c,
+        Err(e) => {
+            rt_line(
+                Level::Error,
+                Json::String("Error validating execution plan".into()),
+            );
+            rt_line(
+                Level::Error,
+                json!({ "name": e.name, "message": e.message }),
+            );
+            rt_line(Level::Error, Json::String("Aborting".into()));
+            return Err(e.into());
+        }
+    };
+    let label = plan
+        .workflow
+        .name
+        .clone()
+        .or_else(|| plan.id.clone())
+        .or_else(|| plan.workflow.id.clone())
+        .unwrap_or_default();
+    rt_line(Level::Info, Json::String(format!("Executing {label}")));
     let mut runner = Runner::new(compiled, options, callbacks).await?;
     let result = runner.run_plan(input).await;
     runner.shutdown().await;
@@ -190,6 +236,7 @@ struct Runner<C: Callbacks + 'static> {
     conditions: BTreeMap<(String, String), Persistent<Function<'static>>>,
     log: LogSink,
     run_deadline: Option<Instant>,
+    failed_loads: std::collections::HashMap<PathBuf, RtError>,
 }
 
 impl<C: Callbacks + 'static> Runner<C> {
@@ -247,6 +294,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             conditions: BTreeMap::new(),
             log,
             run_deadline,
+            failed_loads: std::collections::HashMap::new(),
         })
     }
 
@@ -272,17 +320,23 @@ impl<C: Callbacks + 'static> Runner<C> {
             Input::State(s) => Some(s),
             Input::DataclipId(id) => {
                 let start = Instant::now();
+                self.rt_log(Level::Debug, format!("fetching intial state {id}"));
                 let value = self
                     .callbacks
                     .resolve_state(&id)
                     .await
                     .map_err(RunError::Callback)?;
+                let duration = start.elapsed().as_millis() as u64;
                 self.callbacks
                     .notify(Event::LoadState {
-                        job_id: id,
-                        duration: start.elapsed().as_millis() as u64,
+                        job_id: id.clone(),
+                        duration,
                     })
                     .await;
+                self.rt_log(
+                    Level::Success,
+                    format!("loaded state for {id} in {duration}ms"),
+                );
                 Some(StateJson::from_value(&value))
             }
         };
@@ -389,17 +443,25 @@ impl<C: Callbacks + 'static> Runner<C> {
             .await;
 
         *self.linker.modules.borrow_mut() = merge_modules(&self.options.modules, &step.linker);
-        let preload: Vec<String> = step.linker.keys().cloned().collect();
+        let mut preload: Vec<String> = step.linker.keys().cloned().collect();
+        for spec in imported_specifiers(&expression) {
+            if spec != "@openfn/runtime" && self.linker.allowed(&spec) && !preload.contains(&spec) {
+                preload.push(spec);
+            }
+        }
+        let timeout_ms = self.plan.timeout.or(self.options.default_run_timeout_ms);
+        self.arm_deadline(timeout_ms);
         for spec in preload {
             if let Ok(entry) = self.linker.entry_for(&spec)
                 && !self.linker.loaded.borrow().contains_key(&entry)
+                && let Err(e) = self.load_adaptor(&Pending { spec, entry }).await
+                && e.severity == Severity::Kill
             {
-                let _ = self.load_adaptor(&Pending { spec, entry }).await;
+                return Err(e.into());
             }
         }
         self.flush_linker_logs();
 
-        let timeout_ms = self.plan.timeout.or(self.options.default_run_timeout_ms);
         let config_json = configuration.map(|v| v.to_string());
         let default_json = default_state.map(|v| v.to_string());
         let mut attempts = 0;
@@ -407,7 +469,6 @@ impl<C: Callbacks + 'static> Runner<C> {
             attempts += 1;
             let a = self
                 .attempt_step(
-                    step,
                     &expression,
                     input.as_ref(),
                     config_json.as_deref(),
@@ -418,10 +479,22 @@ impl<C: Callbacks + 'static> Runner<C> {
             self.flush_linker_logs();
             match a {
                 Attempt::NeedAdaptors(list) if attempts < 16 => {
+                    let mut failed = None;
                     for pending in list {
-                        if let Err(_e) = self.load_adaptor(&pending).await {
+                        if let Err(e) = self.load_adaptor(&pending).await {
+                            failed = Some(e);
                             break;
                         }
+                    }
+                    if let Some(error) = failed {
+                        if error.severity == Severity::Kill {
+                            return Err(error.into());
+                        }
+                        break Attempt::Failed {
+                            state: None,
+                            removed: vec![],
+                            error: Box::new(error),
+                        };
                     }
                 }
                 Attempt::NeedAdaptors(list) => {
@@ -624,9 +697,13 @@ impl<C: Callbacks + 'static> Runner<C> {
     }
 
     async fn memory(&self) -> MemoryUse {
-        let usage = self.rt.memory_usage().await;
+        let job = if self.options.measure_memory {
+            self.rt.memory_usage().await.malloc_size.max(0) as u64
+        } else {
+            0
+        };
         MemoryUse {
-            job: usage.malloc_size.max(0) as u64,
+            job,
             system: rss_bytes(),
         }
     }
@@ -641,13 +718,15 @@ impl<C: Callbacks + 'static> Runner<C> {
             (a, b) => a.or(b),
         };
         self.limits.deadline.set(chosen.map(|c| c.0));
+        self.limits
+            .timeout_ms
+            .set(chosen.and_then(|c| c.1).unwrap_or(0));
         self.limits.timed_out.set(false);
         chosen
     }
 
     async fn attempt_step(
         &mut self,
-        step: &CompiledStep,
         expression: &str,
         input: Option<&StateJson>,
         configuration: Option<&str>,
@@ -708,6 +787,17 @@ impl<C: Callbacks + 'static> Runner<C> {
             None => work.await,
         };
         self.limits.deadline.set(None);
+        drop(ctx);
+        // free a big step's garbage (contexts hold cycles) so that the next step starts small;
+        // small steps are left to QuickJS' own GC threshold
+        let big = match &outcome {
+            StepOutcome::Done { state: Some(t), .. }
+            | StepOutcome::Failed { state: Some(t), .. } => t.len() > 1024 * 1024,
+            _ => false,
+        };
+        if big {
+            self.rt.run_gc().await;
+        }
         if self.limits.oom.get() {
             return Err(RtError::oom().into());
         }
@@ -730,7 +820,6 @@ impl<C: Callbacks + 'static> Runner<C> {
                             unique.push(p);
                         }
                     }
-                    let _ = step;
                     Attempt::NeedAdaptors(unique)
                 } else {
                     Attempt::Failed {
@@ -749,30 +838,49 @@ impl<C: Callbacks + 'static> Runner<C> {
         if self.linker.loaded.borrow().contains_key(&pending.entry) {
             return Ok(());
         }
+        if let Some(e) = self.failed_loads.get(&pending.entry) {
+            return Err(e.clone());
+        }
         let ctx = self
             .adaptor_context()
             .await
             .map_err(|e| RtError::import(e.to_string()))?;
         let entry = pending.entry.to_string_lossy().into_owned();
         let limits = self.limits.clone();
-        let result = ctx
-            .async_with(async |ctx| -> Result<LoadedAdaptor, String> {
-                let promise = Module::import(&ctx, entry.as_str())
-                    .map_err(|e| describe_engine_error(&ctx, e))?;
-                let ns: Object<'_> = promise
-                    .into_future::<Object<'_>>()
-                    .await
-                    .map_err(|e| describe_engine_error(&ctx, e))?;
-                let shaped = shape_exports(&ctx, ns).map_err(|e| describe_engine_error(&ctx, e))?;
-                let names: Vec<String> = shaped.keys::<String>().filter_map(Result::ok).collect();
-                Ok(LoadedAdaptor {
-                    names,
-                    ns: Persistent::save(&ctx, shaped),
-                })
+        let work = ctx.async_with(async |ctx| -> Result<LoadedAdaptor, String> {
+            let promise =
+                Module::import(&ctx, entry.as_str()).map_err(|e| describe_engine_error(&ctx, e))?;
+            let ns: Object<'_> = promise
+                .into_future::<Object<'_>>()
+                .await
+                .map_err(|e| describe_engine_error(&ctx, e))?;
+            let shaped = shape_exports(&ctx, ns).map_err(|e| describe_engine_error(&ctx, e))?;
+            let names: Vec<String> = shaped.keys::<String>().filter_map(Result::ok).collect();
+            Ok(LoadedAdaptor {
+                names,
+                ns: Persistent::save(&ctx, shaped),
             })
-            .await;
+        });
+        // loading runs under the step's deadline (the interrupt handler stops busy code; this
+        // stops a top-level await that never settles)
+        let result = match limits.deadline.get() {
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now()) + Duration::from_millis(5);
+                match tokio::time::timeout(wait, work).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        limits.timed_out.set(true);
+                        Err("timed out".to_string())
+                    }
+                }
+            }
+            None => work.await,
+        };
         if limits.oom.get() {
             return Err(RtError::oom());
+        }
+        if limits.timed_out.get() {
+            return Err(RtError::timeout(limits.timeout_ms.get()));
         }
         match result {
             Ok(loaded) => {
@@ -789,6 +897,7 @@ impl<C: Callbacks + 'static> Runner<C> {
                     pending.entry.display()
                 ));
                 *self.linker.import_error.borrow_mut() = Some(e.clone());
+                self.failed_loads.insert(pending.entry.clone(), e.clone());
                 Err(e)
             }
         }
@@ -1093,8 +1202,52 @@ fn setup_kit<'js>(
     limits: Rc<Limits>,
 ) -> rquickjs::Result<Object<'js>> {
     let hostobj = host_object(ctx, log, limits, names::JOB)?;
-    let prelude: Function<'_> = ctx.eval(JOB_REALM_JS)?;
+    let prelude = job_prelude(ctx)?;
     prelude.call((hostobj,))
+}
+
+thread_local! {
+    /// The job realm prelude compiled once per thread (stripped bytecode: several times faster
+    /// to load than parsing the source in every fresh context).
+    static PRELUDE_BYTECODE: std::cell::RefCell<Option<Rc<Vec<u8>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn job_prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
+    let cached = PRELUDE_BYTECODE.with(|c| c.borrow().clone());
+    let bytes = match cached {
+        Some(b) => b,
+        None => {
+            let src = format!(
+                "export default {};",
+                JOB_REALM_JS.trim().trim_end_matches(';')
+            );
+            let module = Module::declare(ctx.clone(), "openfn:job-realm", src)?;
+            let bytes = Rc::new(module.write(rquickjs::WriteOptions {
+                strip_debug: true,
+                strip_source: true,
+                ..rquickjs::WriteOptions::default()
+            })?);
+            PRELUDE_BYTECODE.with(|c| *c.borrow_mut() = Some(bytes.clone()));
+            bytes
+        }
+    };
+    let module = load_bytecode(ctx, &bytes)?;
+    let (module, _) = module.eval()?;
+    module.get("default")
+}
+
+#[allow(
+    unsafe_code,
+    reason = "rquickjs only loads module bytecode through an unsafe fn"
+)]
+fn load_bytecode<'js>(
+    ctx: &Ctx<'js>,
+    bytes: &[u8],
+) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
+    // SAFETY: the bytes were produced by `Module::write` from the prelude source by this same
+    // binary (same QuickJS version and build) on this thread, and are never modified.
+    unsafe { Module::load(ctx.clone(), bytes) }
 }
 
 fn assemble<'js>(
@@ -1240,7 +1393,12 @@ fn classify<'js>(
             ..Default::default()
         }
     };
-    if thrown.kind == "null" && null_is_oom {
+    // QuickJS throws `null` when it cannot even allocate the error object, and describing an
+    // error fails when the heap is still full: under a memory limit both mean out of memory.
+    // Likewise an InternalError whose message could not be allocated.
+    let bare_internal = thrown.ctor.as_deref() == Some("InternalError")
+        && (thrown.message.is_empty() || thrown.message == "out of memory");
+    if (thrown.kind == "null" || thrown.kind == UNDESCRIBABLE || bare_internal) && null_is_oom {
         return RtError::oom();
     }
     let mut error = classify_thrown(thrown, source);
@@ -1257,14 +1415,10 @@ fn describe<'js>(ctx: &Ctx<'js>, kit: &Object<'js>, exc: Value<'js>) -> Thrown {
         ctx.json_stringify(d)?.map(|s| s.to_string()).transpose()
     })();
     match d {
-        Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
+        Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|_| Thrown::undescribable()),
         _ => {
             let _ = ctx.catch();
-            Thrown {
-                kind: "value".into(),
-                message: "unknown error".into(),
-                ..Default::default()
-            }
+            Thrown::undescribable()
         }
     }
 }
@@ -1450,6 +1604,40 @@ fn shape_exports<'js>(ctx: &Ctx<'js>, ns: Object<'js>) -> rquickjs::Result<Objec
         return Ok(out);
     }
     Ok(out)
+}
+
+/// Module specifiers of static `import … from "x"`, `export … from "x"` and `import "x"`
+/// statements (a cheap scan used to load adaptors before the job module links; anything it
+/// misses is still loaded on demand).
+fn imported_specifiers(source: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in source.lines() {
+        let t = line.trim_start();
+        if !(t.starts_with("import") || t.starts_with("export")) {
+            continue;
+        }
+        let rest = match t.rfind(" from ") {
+            Some(i) => &t[i + 6..],
+            None if t.starts_with("import ")
+                || t.starts_with("import\"")
+                || t.starts_with("import'") =>
+            {
+                t.trim_start_matches("import")
+            }
+            None => continue,
+        };
+        let rest = rest.trim_start();
+        let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        if let Some(end) = rest[1..].find(quote) {
+            let spec = rest[1..1 + end].to_string();
+            if !out.contains(&spec) {
+                out.push(spec);
+            }
+        }
+    }
+    out
 }
 
 fn is_truthy_json(text: &str) -> bool {

@@ -109,3 +109,23 @@ fn a_new_run_works_after_a_killed_one() {
         json!({ "ok": true })
     );
 }
+
+#[test]
+fn adaptor_load_is_under_the_step_timeout() {
+    let mut p =
+        single("import { fn } from '@openfn/language-hang';\nexport default [fn((s) => s)];");
+    p.options.timeout = Some(150);
+    let mut o = options();
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/adaptor/hang");
+    o.modules.insert(
+        "@openfn/language-hang".into(),
+        openfn_runtime::ModuleInfo {
+            path: Some(dir.to_string_lossy().into_owned()),
+            version: None,
+        },
+    );
+    let e = abort_with(&p, o);
+    assert_eq!(e.name, "TimeoutError");
+    assert_eq!(e.message, "Job took longer than 150ms to complete");
+}

@@ -261,6 +261,9 @@ pub fn plan(id: &str) -> Value {
 
 /// HTTP helpers.
 pub fn http() -> reqwest::Client {
+    // reqwest is built without a bundled rustls provider; tests use ring. Installing twice is
+    // harmless (the second attempt reports the existing one).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
 

@@ -17,6 +17,7 @@ use openfn_runtime::{Callbacks, Event, Input, RtError, RunError, RunOptions, Sta
 use serde_json::Value;
 
 use super::{ChildJob, Failure, JobRequest, JobSink};
+use crate::config::CompileSettings;
 use crate::event::{ErrorInfo, Mem, Severity};
 use crate::install::split_specifier;
 
@@ -27,6 +28,9 @@ const RUNTIME_DEADLINE_SLACK_MS: u64 = 200;
 /// Compiles and runs workflows with the real compiler and QuickJS runtime.
 pub struct JsJob {
     rt: tokio::runtime::Runtime,
+    /// The node host of the adaptor realm for the last repo, shared by the runs of this child
+    /// (resolution, bytecode and HTTP connection caches).
+    node_host: std::sync::Mutex<Option<(PathBuf, Vec<PathBuf>, openfn_runtime::NodeAdaptorHost)>>,
 }
 
 impl JsJob {
@@ -35,7 +39,10 @@ impl JsJob {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(Self { rt })
+        Ok(Self {
+            rt,
+            node_host: std::sync::Mutex::new(None),
+        })
     }
 }
 
@@ -59,7 +66,18 @@ fn adaptor_dir(step: &Step, spec: &str, repo: &Path) -> Option<PathBuf> {
 }
 
 /// Compiles every step's expression in place (`expression` = module text, `sourceMap` set).
-pub fn compile_plan(plan: &mut ExecutionPlan, repo: &Path) -> Result<(), ErrorInfo> {
+pub fn compile_plan(
+    plan: &mut ExecutionPlan,
+    repo: &Path,
+    settings: &CompileSettings,
+) -> Result<(), ErrorInfo> {
+    if settings.skip {
+        return Ok(());
+    }
+    let mut ignore = settings.ignore_imports.clone();
+    if let Some(globals) = plan.workflow.globals.as_deref() {
+        ignore.extend(openfn_compiler::get_exports(globals));
+    }
     for step in &mut plan.workflow.steps {
         let Some(source) = step.expression.as_deref() else {
             continue;
@@ -80,8 +98,9 @@ pub fn compile_plan(plan: &mut ExecutionPlan, repo: &Path) -> Result<(), ErrorIn
             .collect();
         let options = CompileOptions {
             name: name_of(step).to_owned(),
+            add_imports: !settings.no_imports,
             imports: AddImports {
-                ignore: Vec::new(),
+                ignore: ignore.clone(),
                 adaptors,
             },
             ..CompileOptions::default()
@@ -214,6 +233,31 @@ fn log_line(sink: &dyn JobSink, level: &str, name: &str, text: String) {
     );
 }
 
+impl JsJob {
+    /// The node host for adaptors of `repo` (any HTTP host, as the kit; bytecode cached under
+    /// `<repo>/node_modules/.cache`).
+    /// Directories linked in by the plan (`linker[name].path`) may hold modules too.
+    fn node_host_for(&self, repo: &Path, linked: Vec<PathBuf>) -> openfn_runtime::NodeAdaptorHost {
+        let mut slot = self
+            .node_host
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slot.as_ref() {
+            Some((dir, links, host)) if dir == repo && *links == linked => host.clone(),
+            _ => {
+                let host = openfn_runtime::NodeAdaptorHost::for_repo_and_links(
+                    repo,
+                    &linked,
+                    &["*"],
+                    true,
+                );
+                *slot = Some((repo.to_path_buf(), linked, host.clone()));
+                host
+            }
+        }
+    }
+}
+
 impl ChildJob for JsJob {
     fn versions(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -235,7 +279,7 @@ impl ChildJob for JsJob {
 
         sink.compile_start();
         let started = Instant::now();
-        if let Err(error) = compile_plan(&mut plan, &repo) {
+        if let Err(error) = compile_plan(&mut plan, &repo, &settings.compile) {
             log_line(
                 sink.as_ref(),
                 "error",
@@ -260,6 +304,18 @@ impl ChildJob for JsJob {
             Some(raw) => Input::State(StateJson::from_text(raw.get())),
             None => Input::Empty,
         };
+        let mut linked: Vec<PathBuf> = plan
+            .workflow
+            .steps
+            .iter()
+            .filter_map(|step| step.linker.as_ref())
+            .flat_map(|linker| linker.iter().map(|(_, module)| module))
+            .filter_map(|module| module.path.as_deref())
+            .map(PathBuf::from)
+            .collect();
+        linked.sort();
+        linked.dedup();
+        let adaptor_host = Rc::new(self.node_host_for(&repo, linked));
         let options = RunOptions {
             repo: Some(repo),
             whitelist: settings.whitelist.clone(),
@@ -270,6 +326,8 @@ impl ChildJob for JsJob {
             state_limit_mb: settings.state_limit_mb,
             memory_limit_mb: Some(settings.memory_limit_mb),
             log_level: LogLevel::Debug,
+            immutable_state: settings.compile.immutable_state,
+            adaptor_host,
             ..RunOptions::default()
         };
         let bridge = Rc::new(Bridge {

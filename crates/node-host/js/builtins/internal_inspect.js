@@ -22,7 +22,7 @@ function fmtKey(k) {
 
 function fmt(v, o, depth, seen) {
   switch (typeof v) {
-    case 'string': return depth === 0 ? v : quote(v);
+    case 'string': return quote(v);
     case 'number': return Object.is(v, -0) ? '-0' : String(v);
     case 'bigint': return v + 'n';
     case 'boolean': case 'undefined': return String(v);
@@ -83,6 +83,7 @@ function fmt(v, o, depth, seen) {
     if (holes) items.push(`<${holes} empty item${holes > 1 ? 's' : ''}>`);
     if (v.length > 100) items.push(`... ${v.length - 100} more items`);
     for (const k of Object.keys(v)) if (!/^\d+$/.test(k)) items.push(`${fmtKey(k)}: ${fmt(v[k], o, depth + 1, seen)}`);
+    if (o.showHidden) items.push(`[length]: ${v.length}`);
     return wrap(items, '[', ']', o);
   }
   if (v instanceof Map) {
@@ -145,7 +146,8 @@ function formatWithOptions(opts, ...args) {
         case 'i': return typeof a === 'bigint' ? a + 'n' : String(parseInt(a));
         case 'f': return String(parseFloat(a));
         case 'j': try { return JSON.stringify(a); } catch (e) { return '[Circular]'; }
-        case 'o': case 'O': return inspect(a, opts);
+        case 'o': return inspect(a, Object.assign({ showHidden: true, showProxy: true, depth: 4 }, opts));
+        case 'O': return inspect(a, opts);
         case 'c': return '';
       }
       return m;

@@ -21,6 +21,15 @@ const pipelineP = (...streams) => {
 const isReadable = (s) => !!(s && typeof s.read === 'function' && !s.destroyed && s.readable !== false);
 const isErrored = (s) => !!(s && (s._readableState && s._readableState.errorEmitted || s._writableState && s._writableState.errorEmitted));
 const isDisturbed = (s) => !!(s && s._readableState && (s._readableState.dataEmitted || s._readableState.endEmitted || s._readableState.reading === false && s._readableState.ended));
+// Node emits a string or Buffer given to Readable.from as one chunk (readable-stream 3
+// would iterate it character by character).
+const originalFrom = R.Readable.from;
+R.Readable.from = function from(iterable, opts) {
+  if (typeof iterable === 'string' || iterable instanceof Uint8Array) {
+    return originalFrom.call(this, [iterable], Object.assign({ objectMode: true }, opts));
+  }
+  return originalFrom.call(this, iterable, opts);
+};
 R.Readable.prototype.toArray = async function toArray() {
   const out = [];
   for await (const chunk of this) out.push(chunk);

@@ -23,11 +23,13 @@ class Timeout {
   _start() {
     this._id = host.setTimer(this._ms, this._repeat, () => this._cb(...this._args));
   }
-  ref() { this._ref = true; return this; }
-  unref() { this._ref = false; return this; }
+  // An unref'd timer must not keep a run alive (in node it does not keep the event loop
+  // alive): it is cancelled, and `ref()` starts it again.
+  ref() { if (!this._ref && !this._closed) { this._ref = true; this._start(); } return this; }
+  unref() { if (this._ref) { this._ref = false; host.clearTimer(this._id); } return this; }
   hasRef() { return this._ref; }
-  refresh() { host.clearTimer(this._id); this._start(); return this; }
-  close() { host.clearTimer(this._id); return this; }
+  refresh() { if (this._ref) { host.clearTimer(this._id); this._start(); } return this; }
+  close() { this._closed = true; host.clearTimer(this._id); return this; }
   [Symbol.toPrimitive]() { return this._id; }
 }
 class Immediate extends Timeout {}

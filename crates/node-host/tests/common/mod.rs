@@ -112,6 +112,12 @@ pub fn _promise_type(_: Option<Promise<'_>>) {}
 /// The directory where `@openfn/language-common@3` and `@openfn/language-http@7` are installed
 /// with npm, once per build (cached under CARGO_TARGET_TMPDIR).
 pub fn adaptors_dir() -> PathBuf {
+    // Tests of one binary run on threads of one process: install once per process under a
+    // lock; separate processes (nextest) race through the staging-dir rename below.
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nodehost-adaptors");
     let done = base.join("node_modules/@openfn/language-http/package.json");
     if done.exists() {

@@ -288,6 +288,9 @@
 
   function assemble(prevText, configuration, defaultState, credentials) {
     const initial = prevText === undefined ? {} : jsonParse(prevText) || {};
+    // A primitive state (`openfn test` doubles the number 21) passes through as it is, as in
+    // the kit, where assembling a primitive leaves it unchanged.
+    if (typeof initial !== 'object') return initial;
     const defaults = defaultState || {};
     const obj = assign({}, defaults, initial);
     if (initial.references) obj.references = initial.references;
@@ -401,7 +404,10 @@
       if (e.kind === 'adaptor') {
         const inner = e.error;
         let details;
-        try { details = jsonParse(safeStringify(assign({ message: inner.message }, inner))); } catch (x) { details = { message: String(inner && inner.message) }; }
+        if (inner === null || typeof inner !== 'object') details = inner === undefined ? null : inner;
+        else {
+          try { details = jsonParse(safeStringify(assign({ message: inner.message }, inner))); } catch (x) { details = { message: String(inner.message) }; }
+        }
         return {
           kind: 'adaptor', index: e.index, mapToOperation: e.mapToOperation,
           message: typeof inner === 'string' ? inner : String((inner && inner.message) || ''),

@@ -1,0 +1,275 @@
+//! The small commands: `compile` (in-process: compiling is what the user asked for), `test`
+//! (the kit's built-in three-step check), `repo install|list|clean` and `version`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use openfn_compiler::{AdaptorImports, AddImports, Options as CompileOptions};
+use openfn_engine::CompileSettings;
+use serde_json::Value;
+
+use crate::args::{CleanArgs, CompileArgs, InstallArgs, RepoDirArgs, TestArgs};
+use crate::execute::{self, Job, default_repo_dir};
+use crate::load;
+use crate::logger::Logger;
+
+/// `openfn compile <path>`: a job prints compiled JS; a workflow prints the compiled plan JSON.
+pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
+    let adaptors: Vec<load::AdaptorArg> = args
+        .adaptors
+        .iter()
+        .map(|a| load::expand_adaptor(a, !args.no_expand_adaptors))
+        .collect();
+    let repo_dir = args.repo_dir.clone().unwrap_or_else(default_repo_dir);
+    let mut loaded = load::load(&args.path, &adaptors, logger)?;
+    let (no_imports, extra_ignore) = match args.ignore_imports.as_deref() {
+        None | Some("false") => (false, Vec::new()),
+        Some("true") => (true, Vec::new()),
+        Some(list) => (
+            false,
+            list.split(',').map(|s| s.trim().to_owned()).collect(),
+        ),
+    };
+    let mut ignore = extra_ignore;
+    if let Some(globals) = loaded.plan["workflow"]["globals"].as_str() {
+        ignore.extend(openfn_compiler::get_exports(globals));
+    }
+    let steps = loaded.plan["workflow"]["steps"]
+        .as_array_mut()
+        .ok_or_else(|| anyhow!("the workflow has no steps"))?;
+    let mut compiled_text = String::new();
+    for step in steps.iter_mut() {
+        let Some(source) = step["expression"].as_str().map(str::to_owned) else {
+            continue;
+        };
+        let name = step["name"]
+            .as_str()
+            .or(step["id"].as_str())
+            .unwrap_or("src")
+            .to_owned();
+        let imports = step["adaptors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|spec| adaptor_imports(spec, step, &repo_dir))
+            .collect();
+        let options = CompileOptions {
+            name: name.clone(),
+            add_imports: !no_imports,
+            imports: AddImports {
+                ignore: ignore.clone(),
+                adaptors: imports,
+            },
+            ..CompileOptions::default()
+        };
+        let compiled = openfn_compiler::compile(&source, &options)
+            .map_err(|e| anyhow!("CompileError: {name}: {e}"))?;
+        logger.cli("info", format!("Compiled {name}"));
+        compiled_text = compiled.code.clone();
+        step["expression"] = Value::String(compiled.code);
+    }
+    let output = if loaded.is_workflow {
+        serde_json::to_string_pretty(&loaded.plan)?
+    } else {
+        compiled_text
+    };
+    match &args.output_path {
+        Some(path) => {
+            std::fs::write(path, &output).with_context(|| format!("writing {}", path.display()))?;
+            logger.cli("success", format!("Compiled to {}", path.display()));
+        }
+        None => println!("{output}"),
+    }
+    Ok(true)
+}
+
+/// What add-imports knows about one adaptor: its exports when it is installed (or linked).
+fn adaptor_imports(spec: &str, step: &Value, repo_dir: &Path) -> AdaptorImports {
+    let parsed = load::expand_adaptor(spec, false);
+    let linked = step["linker"][&parsed.name]["path"]
+        .as_str()
+        .map(PathBuf::from);
+    let dir = linked.or_else(|| {
+        let spec = openfn_repo::Specifier::parse(spec).ok()?;
+        let repo =
+            openfn_repo::Repo::open(repo_dir, openfn_repo::RegistryConfig::default()).ok()?;
+        repo.resolve(&spec).map(|i| i.path)
+    });
+    AdaptorImports {
+        name: parsed.name,
+        exports: dir.map(|d| openfn_compiler::adaptor_exports(&d)),
+        export_all: true,
+    }
+}
+
+const SILLY_MESSAGE: &str = "Calculating the answer to life, the universe, and everything...";
+
+/// `openfn test`: doubles the input number (21 unless `-S` says otherwise) through the engine.
+pub fn test(args: TestArgs, logger: &Logger) -> Result<bool> {
+    logger.cli("info", "Running test job...");
+    let input: Value = match &args.state_stdin {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| anyhow!("invalid JSON in --state-stdin: {e}"))?
+        }
+        None => {
+            logger.cli(
+                "debug",
+                "No state provided: try -S <number> to provide some state",
+            );
+            Value::from(21)
+        }
+    };
+    let expression = format!(
+        "const fn = () => state => {{ console.log('{SILLY_MESSAGE}'); return state * 2; }} ; fn()"
+    );
+    let plan = serde_json::json!({
+        "workflow": { "name": "test", "steps": [ { "id": "test", "expression": expression } ] },
+        "options": {},
+    });
+    let job = Job {
+        plan,
+        input: Some(input),
+        repo_dir: default_repo_dir(),
+        autoinstall: false,
+        compile: CompileSettings::default(),
+        timeout_ms: 300_000,
+        memory_limit_mb: 500,
+        sanitize: None,
+        cache_dir: None,
+    };
+    let outcome = execute::run(job, logger)?;
+    if outcome.failed {
+        return Ok(false);
+    }
+    let result = match outcome.state {
+        Some(Value::String(s)) => s,
+        Some(v) => v.to_string(),
+        None => "undefined".to_owned(),
+    };
+    logger.cli("success", format!("Result: {result}"));
+    Ok(true)
+}
+
+fn open_repo(args: &RepoDirArgs) -> Result<openfn_repo::Repo> {
+    let dir = args.repo_dir.clone().unwrap_or_else(default_repo_dir);
+    openfn_repo::Repo::open(&dir, openfn_repo::RegistryConfig::from_env())
+        .map_err(|e| anyhow!("cannot open the adaptor repo at {}: {e}", dir.display()))
+}
+
+/// `openfn repo install <packages…>`.
+pub fn install(args: InstallArgs, logger: &Logger) -> Result<bool> {
+    let specs: Vec<String> = args
+        .packages
+        .iter()
+        .chain(&args.adaptors)
+        .map(|p| load::expand_adaptor(p, !args.no_expand_adaptors).specifier)
+        .collect();
+    if specs.is_empty() {
+        bail!("nothing to install (hint: openfn repo install common http@7.2.10)");
+    }
+    let repo = Arc::new(open_repo(&args.repo)?);
+    let parsed = specs
+        .iter()
+        .map(|s| openfn_repo::Specifier::parse(s).map_err(|e| anyhow!("{e}")))
+        .collect::<Result<Vec<_>>>()?;
+    logger.cli(
+        "always",
+        format!(
+            "Installing packages into {}: {}",
+            repo.dir().display(),
+            specs.join(", ")
+        ),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let spinner = crate::progress::Spinner::start(format!("installing {}", specs.join(", ")));
+    let result = runtime.block_on(repo.install(&parsed));
+    spinner.stop();
+    let installed = result.map_err(|e| {
+        anyhow!(
+            "{} (hint: check the name and version, and that the npm registry is reachable)",
+            e.autoinstall_message().unwrap_or_else(|| e.to_string())
+        )
+    })?;
+    for i in &installed {
+        logger.cli("success", format!("Installed {}@{}", i.name, i.version));
+    }
+    logger.cli("success", "Installation complete");
+    Ok(true)
+}
+
+/// `openfn repo list`.
+pub fn list(args: RepoDirArgs, logger: &Logger) -> Result<bool> {
+    let repo = open_repo(&args)?;
+    let installed = repo.list().map_err(|e| anyhow!("{e}"))?;
+    logger.cli(
+        "always",
+        format!("Repo working directory is: {}", repo.dir().display()),
+    );
+    logger.cli("always", "Installed packages:");
+    if installed.is_empty() {
+        println!("  (none)");
+    }
+    let mut by_name: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for i in &installed {
+        by_name.entry(&i.name).or_default().push(&i.version);
+    }
+    for (name, versions) in by_name {
+        println!("  {name}");
+        for v in versions {
+            println!("    {v}");
+        }
+    }
+    Ok(true)
+}
+
+/// `openfn repo clean`.
+pub fn clean(args: CleanArgs, logger: &Logger) -> Result<bool> {
+    let repo = open_repo(&args.repo)?;
+    if !args.force {
+        use std::io::{BufRead, IsTerminal, Write};
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "refusing to delete {} without confirmation (hint: pass -f)",
+                repo.dir().display()
+            );
+        }
+        print!(
+            "This will remove everything at {}. Do you wish to continue? [y/N] ",
+            repo.dir().display()
+        );
+        std::io::stdout().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).ok();
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            logger.cli("always", "Repo not cleaned");
+            return Ok(true);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(repo.clean()).map_err(|e| anyhow!("{e}"))?;
+    logger.cli("success", "Repo cleaned");
+    Ok(true)
+}
+
+/// `openfn version`.
+pub fn version(logger: &Logger) -> Result<bool> {
+    let v = env!("CARGO_PKG_VERSION");
+    if logger.json() {
+        logger.cli("always", format!("openfn {v}"));
+    } else {
+        println!("Versions:");
+        println!("  ▸ openfn (cli) {v}");
+        println!("  ▸ compiler     {v}");
+        println!("  ▸ runtime      {v}");
+        println!("  ▸ engine       {v}");
+    }
+    Ok(true)
+}

@@ -1,0 +1,475 @@
+//! `openfn execute`: load the job or workflow, apply the CLI options, run it through the engine
+//! (a child process with the same limits as the worker), print its logs and write the output.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use openfn_engine::{
+    ChildCommand, CompileSettings, Engine, EngineConfig, EngineEvent, Input, NoResolvers,
+    RepoInstaller, RunOptions,
+};
+use serde_json::{Map, Value};
+
+use crate::args::ExecuteArgs;
+use crate::load::{self, AdaptorArg};
+use crate::logger::{self, Logger};
+
+/// The result of a run, as the CLI reports it.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The final state (`None` when the workflow produced none).
+    pub state: Option<Value>,
+    /// The run failed (crash, kill or exception): exit code 1.
+    pub failed: bool,
+}
+
+/// Everything `execute` needs, from the arguments or from `openfn test`.
+pub struct Job {
+    pub plan: Value,
+    pub input: Option<Value>,
+    pub repo_dir: PathBuf,
+    pub autoinstall: bool,
+    pub compile: CompileSettings,
+    pub timeout_ms: u64,
+    pub memory_limit_mb: u64,
+    pub sanitize: Option<&'static str>,
+    /// Where to cache step outputs (`--cache-steps`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+pub fn default_repo_dir() -> PathBuf {
+    openfn_repo::default_cli_repo_dir().unwrap_or_else(|| PathBuf::from("openfn-repo"))
+}
+
+/// `openfn execute <path>`.
+pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
+    let started = Instant::now();
+    let adaptors: Vec<AdaptorArg> = args
+        .adaptors
+        .iter()
+        .map(|a| load::expand_adaptor(a, !args.no_expand_adaptors))
+        .collect();
+    let mut loaded = load::load(&args.path, &adaptors, logger)?;
+    if let Some(monorepo) = &args.monorepo {
+        point_at_monorepo(&mut loaded.plan, monorepo)?;
+    }
+
+    if let Some(path) = &args.credentials {
+        let text = load::read_text(path)?;
+        let creds = load::parse_document(path, &text)?;
+        let Value::Object(creds) = creds else {
+            bail!(
+                "{} must contain an object mapping credential ids to credentials",
+                path.display()
+            );
+        };
+        logger.cli("info", "Credential map loaded");
+        load::apply_credential_map(&mut loaded.plan, &creds, logger);
+    }
+
+    // --start / --end / --only, matched fuzzily against step ids and names.
+    if loaded.is_workflow {
+        let (start, end) = match &args.only {
+            Some(only) => {
+                let step = load::match_step(&loaded.plan, only, "only")?;
+                logger.cli("always", format!("Only running workflow step \"{step}\""));
+                (Some(step.clone()), Some(step))
+            }
+            None => {
+                let start = match &args.start {
+                    Some(s) => {
+                        let step = load::match_step(&loaded.plan, s, "start")?;
+                        logger.cli("info", format!("Starting workflow from step \"{step}\""));
+                        Some(step)
+                    }
+                    None => None,
+                };
+                let end = match &args.end {
+                    Some(s) => {
+                        let step = load::match_step(&loaded.plan, s, "end")?;
+                        logger.cli("always", format!("Ending workflow at step \"{step}\""));
+                        Some(step)
+                    }
+                    None => None,
+                };
+                (start, end)
+            }
+        };
+        let options = loaded.plan["options"]
+            .as_object_mut()
+            .ok_or_else(|| anyhow!("plan options"))?;
+        if let Some(start) = start {
+            options.insert("start".into(), Value::String(start));
+        }
+        if let Some(end) = end {
+            options.insert("end".into(), Value::String(end));
+        }
+    } else if args.start.is_some() || args.end.is_some() || args.only.is_some() {
+        bail!("--start, --end and --only need a workflow (.json or .yaml), not a job expression");
+    }
+    loaded.plan["options"]["timeout"] = Value::from(args.timeout);
+
+    let workflow_name = loaded.plan["workflow"]["name"]
+        .as_str()
+        .unwrap_or("workflow")
+        .to_owned();
+    let cache_steps = args.cache_steps.unwrap_or(false);
+    let cache_dir = cache_steps.then(|| loaded.base_dir.join(".cli-cache").join(&workflow_name));
+    // The input is read before the cache is cleared: `--start x` picks up the cached output of
+    // the step upstream of x from the previous run.
+    let input = input_state(&args, &loaded, cache_dir.as_deref(), logger)?;
+    if let Some(dir) = &cache_dir {
+        clear_cache(dir)?;
+    }
+
+    let (no_imports, ignore_imports) = parse_ignore_imports(args.ignore_imports.as_deref());
+    let job = Job {
+        plan: loaded.plan,
+        input,
+        repo_dir: args.repo_dir.clone().unwrap_or_else(default_repo_dir),
+        autoinstall: !args.no_autoinstall && args.monorepo.is_none(),
+        compile: CompileSettings {
+            skip: args.no_compile,
+            no_imports,
+            ignore_imports,
+            immutable_state: args.immutable,
+        },
+        timeout_ms: args.timeout,
+        memory_limit_mb: args.memory_limit_mb,
+        sanitize: args.sanitize.map(|s| s.as_str()),
+        cache_dir,
+    };
+    if args.no_compile {
+        logger.cli("info", "Skipping compilation as noCompile is set");
+    }
+    let outcome = run(job, logger)?;
+
+    if cache_steps {
+        logger.cli(
+            "success",
+            "Cached output written to ./cli-cache (see info logs for details)",
+        );
+    }
+    if !outcome.failed {
+        write_output(&args, &loaded.base_dir, outcome.state.as_ref(), logger)?;
+    }
+    let took = logger::duration(started.elapsed().as_millis());
+    if outcome.failed {
+        logger.cli("always", format!("Workflow failed in {took}."));
+        return Ok(false);
+    }
+    let errors = outcome
+        .state
+        .as_ref()
+        .and_then(|s| s.get("errors"))
+        .and_then(Value::as_object)
+        .map(Map::len);
+    if let Some(n) = errors {
+        logger.cli("warn", format!("Errors reported in {n} jobs"));
+        logger.cli("success", format!("Finished in {took}"));
+    } else {
+        logger.cli("success", format!("Finished in {took} ✨"));
+    }
+    Ok(true)
+}
+
+/// `--ignore-imports` alone (or `true`) disables imports; otherwise a comma list of names.
+fn parse_ignore_imports(value: Option<&str>) -> (bool, Vec<String>) {
+    match value {
+        None => (false, Vec::new()),
+        Some("true") => (true, Vec::new()),
+        Some("false") => (false, Vec::new()),
+        Some(list) => (
+            false,
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+    }
+}
+
+/// The input state: `-S` text, `-s` file, or (with `--cache-steps` and `--start`) the cached
+/// output of the step upstream of the start; otherwise the runtime's default.
+fn input_state(
+    args: &ExecuteArgs,
+    loaded: &load::Loaded,
+    cache_dir: Option<&Path>,
+    logger: &Logger,
+) -> Result<Option<Value>> {
+    if let Some(text) = &args.state_stdin {
+        let state = serde_json::from_str(text).map_err(|e| {
+            anyhow!(
+                "invalid JSON in --state-stdin at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            )
+        })?;
+        return Ok(Some(state));
+    }
+    if let Some(path) = &args.state_path {
+        let text = load::read_text(path)?;
+        return Ok(Some(load::parse_document(path, &text)?));
+    }
+    if let (Some(dir), Some(start)) = (cache_dir, loaded.plan["options"]["start"].as_str()) {
+        let steps = loaded.plan["workflow"]["steps"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let upstream = steps.iter().find(|s| {
+            let next = &s["next"];
+            next.as_str() == Some(start) || next.get(start).is_some()
+        });
+        if let Some(id) = upstream.and_then(|s| s["id"].as_str()) {
+            let file = dir.join(format!("{id}.json"));
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                logger.cli(
+                    "info",
+                    format!("Loading cached state from {}", file.display()),
+                );
+                return Ok(Some(
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("cached state {}", file.display()))?,
+                ));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn clear_cache(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(root) = dir.parent() {
+        let ignore = root.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(&ignore, "*")
+                .with_context(|| format!("writing {}", ignore.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `-m <monorepo>`: every `@openfn/language-x` adaptor loads from `<monorepo>/packages/x`.
+fn point_at_monorepo(plan: &mut Value, monorepo: &Path) -> Result<()> {
+    let steps = plan["workflow"]["steps"]
+        .as_array_mut()
+        .ok_or_else(|| anyhow!("no steps"))?;
+    for step in steps {
+        let adaptors: Vec<String> = step["adaptors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for spec in adaptors {
+            let name = load::expand_adaptor(&spec, false).name;
+            let Some(short) = name.strip_prefix("@openfn/language-") else {
+                continue;
+            };
+            let dir = monorepo.join("packages").join(short);
+            if !step["linker"].is_object() {
+                step["linker"] = Value::Object(Map::new());
+            }
+            step["linker"][&name] =
+                serde_json::json!({ "path": dir.to_string_lossy(), "version": "local" });
+        }
+    }
+    Ok(())
+}
+
+/// Runs a job through a one-child engine and prints its events. Returns the final state.
+pub fn run(job: Job, logger: &Logger) -> Result<Outcome> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(job, logger))
+}
+
+async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
+    let installer = if job.autoinstall {
+        let repo = openfn_repo::Repo::open(&job.repo_dir, openfn_repo::RegistryConfig::from_env())
+            .map_err(|e| {
+                anyhow!(
+                    "cannot open the adaptor repo at {}: {e}",
+                    job.repo_dir.display()
+                )
+            })?;
+        Some(RepoInstaller::from_repo(Arc::new(repo)) as Arc<dyn openfn_engine::AdaptorInstaller>)
+    } else {
+        None
+    };
+    let config = EngineConfig {
+        capacity: 1,
+        repo_dir: job.repo_dir.clone(),
+        memory_limit_mb: job.memory_limit_mb,
+        run_timeout_ms: job.timeout_ms,
+        state_props_to_remove: vec!["configuration".into()],
+        max_runs_per_child: 1,
+        child_command: Some(ChildCommand::current_exe().context("locating the openfn binary")?),
+        installer,
+        compile: job.compile,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))?;
+    let plan = openfn_engine::ExecutionPlan::from_value(job.plan)
+        .map_err(|e| anyhow!("invalid workflow: {e}"))?;
+    let input = match job.input {
+        Some(state) => {
+            let raw =
+                serde_json::value::to_raw_value(&state).context("encoding the input state")?;
+            Input::Value(raw)
+        }
+        None => Input::Empty,
+    };
+    let options = RunOptions {
+        sanitize: job
+            .sanitize
+            .and_then(|s| serde_json::from_value(Value::String(s.to_owned())).ok()),
+        ..RunOptions::default()
+    };
+    if job.autoinstall {
+        logger.cli("info", "Auto-installing language adaptors");
+    }
+    let mut handle = engine.execute(plan, input, options, Arc::new(NoResolvers));
+    let mut outcome = Outcome {
+        state: None,
+        failed: true,
+    };
+    while let Some(event) = handle.next().await {
+        match event {
+            EngineEvent::AutoinstallComplete {
+                module,
+                version,
+                duration,
+                ..
+            } => {
+                logger.cli(
+                    "info",
+                    format!("Resolved {module}@{version} in {duration}ms"),
+                );
+            }
+            EngineEvent::AutoinstallError {
+                module,
+                version,
+                message,
+                ..
+            } => {
+                logger.cli(
+                    "error",
+                    format!("Failed to install {module}@{version}: {message}"),
+                );
+            }
+            EngineEvent::WorkflowLog { log: line, .. } => {
+                let parts: Vec<Value> = serde_json::from_str(line.message.get())
+                    .unwrap_or_else(|_| vec![Value::String(line.message.get().to_owned())]);
+                logger.line(&line.name, &line.level, &parts, Some(&line.time));
+            }
+            EngineEvent::JobComplete { job_id, state, .. }
+            | EngineEvent::JobError { job_id, state, .. } => {
+                if let Some(dir) = &job.cache_dir {
+                    let file = dir.join(format!("{job_id}.json"));
+                    let pretty = serde_json::from_str::<Value>(state.get())
+                        .ok()
+                        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                        .unwrap_or_else(|| state.get().to_owned());
+                    std::fs::write(&file, pretty)
+                        .with_context(|| format!("writing {}", file.display()))?;
+                    logger.cli(
+                        "info",
+                        format!("Writing {job_id} output to {}", file.display()),
+                    );
+                }
+            }
+            EngineEvent::WorkflowComplete { state, .. } => {
+                let value: Value = serde_json::from_str(state.get()).unwrap_or(Value::Null);
+                outcome = Outcome {
+                    state: (!value.is_null()).then_some(value),
+                    failed: false,
+                };
+            }
+            EngineEvent::WorkflowError { error, .. } => {
+                logger.cli(
+                    "error",
+                    format!("{}: {}", error.reported_type(), error.message),
+                );
+                outcome.failed = true;
+            }
+            _ => {}
+        }
+    }
+    engine.destroy(false);
+    Ok(outcome)
+}
+
+/// Writes the output: stdout with `-O`, else `-o` or `output.json` beside the input. Objects
+/// with `data` or `configuration` lose `configuration`; no state writes an empty file.
+fn write_output(
+    args: &ExecuteArgs,
+    base_dir: &Path,
+    state: Option<&Value>,
+    logger: &Logger,
+) -> Result<()> {
+    let text = serialize_output(state);
+    if args.output_stdout {
+        logger.cli("success", "Result: ");
+        println!("{text}");
+        return Ok(());
+    }
+    let path = args
+        .output_path
+        .clone()
+        .unwrap_or_else(|| base_dir.join("output.json"));
+    logger.cli("success", format!("Writing output to {}", path.display()));
+    std::fs::write(&path, text).with_context(|| format!("writing the output to {}", path.display()))
+}
+
+/// The kit's output rule, as text.
+pub fn serialize_output(state: Option<&Value>) -> String {
+    match state {
+        None => String::new(),
+        Some(Value::Object(map))
+            if map.contains_key("data") || map.contains_key("configuration") =>
+        {
+            let mut map = map.clone();
+            map.remove("configuration");
+            serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default()
+        }
+        Some(other) => serde_json::to_string_pretty(other).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_drops_configuration() {
+        let state =
+            serde_json::json!({"data": {"a": 1}, "configuration": {"pw": "x"}, "references": []});
+        let text = serialize_output(Some(&state));
+        assert!(!text.contains("pw"));
+        assert!(text.contains("references"));
+        assert_eq!(serialize_output(None), "");
+        assert_eq!(serialize_output(Some(&Value::from(42))), "42");
+    }
+
+    #[test]
+    fn ignore_imports_forms() {
+        assert_eq!(parse_ignore_imports(None), (false, vec![]));
+        assert_eq!(parse_ignore_imports(Some("true")), (true, vec![]));
+        assert_eq!(
+            parse_ignore_imports(Some("a, b")),
+            (false, vec!["a".into(), "b".into()])
+        );
+    }
+}

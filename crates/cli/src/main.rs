@@ -1,0 +1,76 @@
+//! `openfn`: run OpenFn jobs and workflows locally. The same binary is the engine's child
+//! process (hidden flag), so runs get the worker's isolation and limits.
+
+mod args;
+mod commands;
+mod execute;
+mod load;
+mod logger;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, LogArgs, RepoCommand};
+use crate::logger::{Level, Levels, Logger};
+
+fn main() -> ExitCode {
+    openfn_engine::child::maybe_run_child();
+    let argv = args::normalize(std::env::args_os());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("Error: {}", chain.join(": "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn logger_for(log: &LogArgs, base: Level) -> anyhow::Result<Logger> {
+    let levels = Levels::parse(&log.log, base).map_err(|e| anyhow::anyhow!("{e} (in --log)"))?;
+    Ok(Logger::new(levels, log.log_json.unwrap_or(false)))
+}
+
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::Execute(args) => {
+            let logger = logger_for(&args.log, Level::Default)?;
+            execute::execute(args, &logger)
+        }
+        Command::Compile(args) => {
+            let logger = logger_for(&args.log, Level::Default)?;
+            commands::compile(args, &logger)
+        }
+        Command::Test(args) => {
+            let logger = logger_for(&args.log, Level::Info)?;
+            commands::test(args, &logger)
+        }
+        Command::Install(args) => {
+            let logger = logger_for(&args.repo.log, Level::Default)?;
+            commands::install(args, &logger)
+        }
+        Command::Repo(RepoCommand::Install(args)) => {
+            let logger = logger_for(&args.repo.log, Level::Default)?;
+            commands::install(args, &logger)
+        }
+        Command::Repo(RepoCommand::List(args)) => {
+            let logger = logger_for(&args.log, Level::Default)?;
+            commands::list(args, &logger)
+        }
+        Command::Repo(RepoCommand::Clean(args)) => {
+            let logger = logger_for(&args.repo.log, Level::Default)?;
+            commands::clean(args, &logger)
+        }
+        Command::Version(log) => {
+            let logger = logger_for(&log, Level::Info)?;
+            commands::version(&logger)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `openfn compile`, `repo list|clean`, `version` and `--help`.
+
+mod common;
+
+use common::{Env, stderr, stdout};
+
+#[test]
+fn compile_prints_the_module() {
+    let env = Env::new();
+    let job = env.path().join("job.js");
+    std::fs::write(&job, "get($.data.url);\nfn(s => s);").unwrap();
+    let out = env
+        .openfn()
+        .arg("compile")
+        .arg(&job)
+        .args(["-a", "common"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    insta::assert_snapshot!("compiled_job", stdout(&out));
+}
+
+#[test]
+fn compile_reports_syntax_errors_like_the_kit() {
+    let env = Env::new();
+    let job = env.path().join("job.js");
+    std::fs::write(&job, "fn((s) => { return s )").unwrap();
+    let out = env.openfn().arg("compile").arg(&job).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Unexpected token (1:21)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn compile_a_workflow_prints_the_plan() {
+    let env = Env::new();
+    let ex = env.examples();
+    let out = env
+        .openfn()
+        .arg("compile")
+        .arg(ex.join("plan.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let expr = plan["workflow"]["steps"][0]["expression"].as_str().unwrap();
+    assert!(expr.contains("export default [fn("), "{expr}");
+}
+
+#[test]
+fn repo_list_and_clean_on_an_empty_repo() {
+    let env = Env::new();
+    let out = env.openfn().args(["repo", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Repo working directory is:"));
+    let out = env.openfn().args(["repo", "clean"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no confirmation without a terminal"
+    );
+    let out = env.openfn().args(["repo", "clean", "-f"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn version_and_help() {
+    let env = Env::new();
+    let out = env.openfn().arg("version").output().unwrap();
+    assert!(stdout(&out).contains("openfn (cli)"));
+    let out = env.openfn().arg("--help").output().unwrap();
+    assert!(stdout(&out).contains("Examples:"));
+}

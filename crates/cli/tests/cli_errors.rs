@@ -1,0 +1,87 @@
+//! Bad input gives one clear line and exit code 1, never a panic or a backtrace.
+
+mod common;
+
+use common::{Env, stderr};
+
+fn assert_clean_error(out: &std::process::Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    let err = stderr(out);
+    assert!(err.contains(needle), "expected {needle:?} in {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file() {
+    let env = Env::new();
+    let out = env
+        .openfn()
+        .args(["nope.js", "-a", "common"])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "file not found: nope.js");
+}
+
+#[test]
+fn bad_json_and_yaml_say_where() {
+    let env = Env::new();
+    let json = env.path().join("bad.json");
+    std::fs::write(&json, "{\n  \"steps\": [\n    { \"id\": \"a\" \n  ]\n}").unwrap();
+    let out = env.openfn().arg(&json).output().unwrap();
+    assert_clean_error(&out, "invalid JSON");
+    assert!(stderr(&out).contains("line 4"), "{}", stderr(&out));
+
+    let yaml = env.path().join("bad.yaml");
+    std::fs::write(&yaml, "steps:\n  - id: a\n   expression: x\n").unwrap();
+    let out = env.openfn().arg(&yaml).output().unwrap();
+    assert_clean_error(&out, "invalid YAML");
+    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+}
+
+#[test]
+fn adaptor_with_a_workflow_is_refused() {
+    let env = Env::new();
+    let ex = env.examples();
+    let out = env
+        .openfn()
+        .arg(ex.join("workflow.json"))
+        .args(["-a", "common"])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "adaptor and workflow provided");
+}
+
+#[test]
+fn bad_state_and_log_specs() {
+    let env = Env::new();
+    let out = env.openfn().args(["test", "-S", "{nope"]).output().unwrap();
+    assert_clean_error(&out, "invalid JSON in --state-stdin");
+    let out = env.openfn().args(["test", "-l", "loud"]).output().unwrap();
+    assert_clean_error(&out, "unknown log level `loud`");
+}
+
+#[test]
+fn a_missing_adaptor_version_fails_the_run_with_the_kit_message() {
+    let env = Env::new();
+    let job = env.path().join("job.js");
+    std::fs::write(&job, "fn(s => s);").unwrap();
+    // Installing from an unreachable registry fails fast with AutoinstallError.
+    let out = env
+        .openfn()
+        .arg(&job)
+        .args(["-a", "common@0.0.0-does-not-exist"])
+        .env("NPM_CONFIG_REGISTRY", "http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    assert!(
+        text.contains(
+            "AutoinstallError: Error installing @openfn/language-common@0.0.0-does-not-exist"
+        ),
+        "{text}"
+    );
+}

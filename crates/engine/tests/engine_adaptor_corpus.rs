@@ -1,0 +1,98 @@
+//! The adaptor corpus (`tests/adaptors/` at the workspace root) through real engine children:
+//! each job is a one-step plan with its adaptor (`@openfn/language-common@3` or
+//! `@openfn/language-http@7`, installed from the npm registry by openfn-repo into a repo cached
+//! under CARGO_TARGET_TMPDIR), compiled and run by the child with the node host, against the
+//! same deterministic HTTP server the recorder used. Each final state must equal the recorded
+//! `NN-name.expected.json` (node + the kit runtime); jobs listed in `KNOWN_FAILURES` must fail
+//! and all others pass.
+
+#[path = "../../../tests/adaptors/harness.rs"]
+mod harness;
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use openfn_engine::{ChildCommand, Engine, EngineConfig, EngineEvent, Input, RunOptions};
+use openfn_repo::{Installed, RegistryConfig, Repo, Specifier};
+use serde_json::json;
+use support::{events_within, final_state, no_resolvers, xp};
+
+fn specs() -> Vec<Specifier> {
+    vec![
+        Specifier::new("@openfn/language-common", Some("3")),
+        Specifier::new("@openfn/language-http", Some("7")),
+    ]
+}
+
+/// The repo with the real adaptors, installed once per build (staged, then renamed into place,
+/// since test processes run in parallel).
+async fn repo() -> (PathBuf, Vec<Installed>) {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("engine-adaptor-repo");
+    if let Ok(repo) = Repo::open(&base, RegistryConfig::from_env()) {
+        let found: Vec<Installed> = specs().iter().filter_map(|s| repo.resolve(s)).collect();
+        if found.len() == specs().len() {
+            return (base, found);
+        }
+    }
+    let staging = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("engine-adaptor-repo.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let repo = Repo::open(&staging, RegistryConfig::from_env()).expect("open repo");
+    repo.install(&specs()).await.expect("install adaptors");
+    if std::fs::rename(&staging, &base).is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    let repo = Repo::open(&base, RegistryConfig::from_env()).expect("open repo");
+    let found = specs().iter().filter_map(|s| repo.resolve(s)).collect();
+    (base, found)
+}
+
+#[tokio::test]
+async fn corpus_matches_node_and_the_kit_through_engine_children() {
+    let (repo_dir, installed) = repo().await;
+    let engine = Engine::new(EngineConfig {
+        capacity: 2,
+        repo_dir,
+        memory_limit_mb: 256,
+        // The kit runtime's default (the recorder ran it); the worker also drops `response`.
+        state_props_to_remove: vec!["configuration".into()],
+        run_timeout_ms: 30_000,
+        kill_grace: Duration::from_millis(500),
+        child_command: Some(ChildCommand::binary(env!(
+            "CARGO_BIN_EXE_openfn-engine-child"
+        ))),
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let server = harness::Server::start();
+    let jobs = harness::jobs(&server);
+    let mut handles = Vec::new();
+    for job in &jobs {
+        let adaptor = &installed[usize::from(job.http)];
+        let plan = json!({
+            "id": job.name,
+            "workflow": {"steps": [{
+                "id": "job",
+                "expression": job.source,
+                "adaptors": [format!("{}@{}", adaptor.name, adaptor.version)],
+            }]},
+            "options": {},
+        });
+        let input = match &job.input {
+            Some(v) => Input::Value(serde_json::value::to_raw_value(v).expect("input state json")),
+            None => Input::Empty,
+        };
+        handles.push(engine.execute(xp(plan), input, RunOptions::default(), no_resolvers()));
+    }
+    let mut report = harness::Report::default();
+    for (job, handle) in jobs.iter().zip(handles) {
+        let events: Vec<EngineEvent> = events_within(handle, 120).await;
+        let state = final_state(&events).unwrap_or_else(|| {
+            let error = support::workflow_error(&events);
+            json!({"workflowError": format!("{error:?}")})
+        });
+        report.check(job, &server, &state);
+    }
+    report.finish();
+}

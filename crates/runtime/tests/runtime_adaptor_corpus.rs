@@ -1,0 +1,33 @@
+//! The adaptor corpus (`tests/adaptors/` at the workspace root) in process: every job compiled
+//! with openfn-compiler and run by the runtime with the node host against the real
+//! `@openfn/language-common@3` / `@openfn/language-http@7` installed by openfn-repo, with the
+//! same deterministic HTTP server the recorder used. Each final state must equal the recorded
+//! `NN-name.expected.json` (node + the kit runtime); jobs listed in `KNOWN_FAILURES` must fail
+//! and all others pass. The engine runs the same corpus through real children.
+
+#[path = "../../../tests/adaptors/harness.rs"]
+mod harness;
+mod node;
+
+#[test]
+fn corpus_matches_node_and_the_kit() {
+    let repo = node::repo_dir();
+    let common = node::installed(&repo, node::COMMON);
+    let http = node::installed(&repo, node::HTTP);
+    let host = node::host(&repo);
+    let rt = node::tokio_rt();
+    let server = harness::Server::start();
+    let mut report = harness::Report::default();
+    for job in harness::jobs(&server) {
+        let adaptor = if job.http { &http } else { &common };
+        let code = node::compile_job(&job.source, adaptor);
+        let state = node::run_job(
+            &rt,
+            &code,
+            job.input.clone(),
+            node::options(&repo, adaptor, &host),
+        );
+        report.check(&job, &server, &state);
+    }
+    report.finish();
+}

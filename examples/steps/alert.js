@@ -1,0 +1,1 @@
+fn(state => ({ ...state, data: { ...state.data, alert: 'the transform step failed' } }));

@@ -1,0 +1,4 @@
+each('$.data.items[*]', fn((state) => {
+  state.seen = (state.seen || []).concat(state.data.id);
+  return state;
+}));

@@ -1,0 +1,1 @@
+parseCsv('name,age\nann,30\nbob,41');

@@ -1,0 +1,1 @@
+parseCsv('a;b\n1;2\n3;4', { delimiter: ';', columns: false });

@@ -1,0 +1,1 @@
+parseCsv($.data.csv, { cast: true }, (state, rows) => ({ ...state, rows, count: rows.length }));

@@ -1,0 +1,1 @@
+validate({ type: 'object', properties: { id: { type: 'number' }, name: { type: 'string' } }, required: ['id', 'name'] }, 'data');

@@ -1,0 +1,1 @@
+as('out', fn((state) => ({ ...state, data: { inner: true } })));

@@ -1,0 +1,3 @@
+log('hello', $.data.n);
+debug('quiet');
+fn((state) => ({ ...state, logged: true }));

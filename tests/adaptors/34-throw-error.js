@@ -1,0 +1,3 @@
+fn((state) => {
+  throw new Error('something broke');
+});

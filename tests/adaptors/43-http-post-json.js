@@ -1,0 +1,1 @@
+post('/echo', { x: 1, nested: { y: [1, 2] } });

@@ -1,0 +1,1 @@
+post('/echo', { field: 'value', other: '2' }, { contentType: 'form' });

@@ -1,0 +1,1 @@
+request('PUT', '/echo/put', { body: { up: true } });

@@ -1,0 +1,1 @@
+get('/echo/q', { query: { a: 1, b: 'x y' } });

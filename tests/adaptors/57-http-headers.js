@@ -1,0 +1,1 @@
+get('/echo/h', { headers: { 'x-custom': 'yes' } });

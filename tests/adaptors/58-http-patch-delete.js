@@ -1,0 +1,3 @@
+patch('/echo/p', { p: 1 });
+fn((state) => ({ ...state, patched: state.data }));
+del('/echo/d');

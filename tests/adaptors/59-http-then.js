@@ -1,0 +1,1 @@
+get('/json').then((state) => ({ ...state, hello: state.data.hello }));

@@ -1,0 +1,2 @@
+get('/csv', { parseAs: 'text' });
+parseCsv($.data);

@@ -1,0 +1,1 @@
+post('/created', { make: 'it' });

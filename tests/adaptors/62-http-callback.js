@@ -1,0 +1,1 @@
+get('/json', {}, (state) => ({ ...state, fromCallback: state.data.n }));

@@ -1,0 +1,1 @@
+each('$.data.ids[*]', get((state) => `/echo/${state.data}`));

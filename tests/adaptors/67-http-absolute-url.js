@@ -1,0 +1,2 @@
+fn((state) => ({ ...state, url: `${state.configuration.baseUrl}/json` }));
+get($.url);
