@@ -372,7 +372,7 @@ async fn a_ten_megabyte_state_flows_through_three_javascript_steps() {
 #[tokio::test]
 async fn a_step_too_big_to_compile_within_the_memory_limit_is_an_oom_error() {
     let engine = js_engine(2);
-    let entries: String = (0..400_000)
+    let entries: String = (0..1_500_000)
         .map(|i| format!("\"key{i}\": {{ \"a\": [{i}, \"v{i}\"] }},\n"))
         .collect();
     let huge = format!("fn(s => {{ s.data.map = {{\n{entries}}}; return s; }})");
