@@ -297,7 +297,7 @@ async fn run_channel_validation_errors() {
         ),
         (
             "step:start",
-            json!({"step_id": "s1", "job_id": "j1"}),
+            json!({"step_id": "s1", "job_id": "j1", "timestamp": "1"}),
             json!({"errors": {"step_id": ["has already been taken"]}}),
         ),
         (
@@ -502,5 +502,44 @@ async fn joins_and_unknown_topics() {
         reply,
         json!({"status": "ok", "response": {"runs": [{"id": "never", "token": "x.y.z"}]}})
     );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn exact_replays_are_acknowledged_and_recorded_once() {
+    let mock = start().await;
+    post(&mock, "/run", plan("rp")).await;
+    let mut c = Client::connect(&mock, "token=t").await;
+    let q = c.join_queue().await;
+    c.claim(&q, 1, &["*"]).await;
+    let (j, _) = c.join("run:rp", json!({"token": "x.y.z"})).await;
+    let j = Some(j.as_str());
+    let t = "run:rp";
+    let start = json!({"timestamp": ts()});
+    let step = json!({"step_id": "s1", "job_id": "j1", "timestamp": ts()});
+    let logs = json!({"logs": [{"message": ["once"], "source": "JOB", "level": "info", "timestamp": ts(), "step_id": "s1"}]});
+    let done = json!({"step_id": "s1", "job_id": "j1", "reason": "success", "output_dataclip_id": "o", "output_dataclip": "{}", "timestamp": ts()});
+    let complete = json!({"reason": "success", "final_state": {}, "timestamp": ts()});
+    for (event, payload) in [
+        ("run:start", &start),
+        ("step:start", &step),
+        ("run:batch_logs", &logs),
+        ("step:complete", &done),
+        ("run:complete", &complete),
+    ] {
+        let first = c.call(j, t, event, payload.clone()).await;
+        // The socket dropped before the ack: the worker sends the very same event again.
+        let again = c.call(j, t, event, payload.clone()).await;
+        assert_eq!(first["status"], "ok", "{event}");
+        assert_eq!(first, again, "{event} replay answered the same");
+    }
+    let run = get(&mock, "/runs/rp").await.1;
+    assert_eq!(run["status"], "complete");
+    assert_eq!(run["steps"].as_array().map(Vec::len), Some(1));
+    assert_eq!(run["logs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(run["replays"], 5);
+    // A different second completion is still refused.
+    let other = c.call(j, t, "step:complete", json!({"step_id": "s1", "reason": "fail", "output_dataclip_id": "o2", "output_dataclip": "{}"})).await;
+    assert_eq!(other["status"], "error");
     mock.shutdown().await;
 }
