@@ -543,3 +543,54 @@ async fn exact_replays_are_acknowledged_and_recorded_once() {
     assert_eq!(other["status"], "error");
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_run_survives_a_dropped_socket_and_completes_once() {
+    let mock = start().await;
+    post(&mock, "/run", plan("drop")).await;
+    let mut c = Client::connect(&mock, "token=t").await;
+    let q = c.join_queue().await;
+    let token = c.claim(&q, 1, &["*"]).await[0]["token"].clone();
+    let (j, _) = c.join("run:drop", json!({"token": token})).await;
+    let t = "run:drop";
+    c.call(Some(&j), t, "run:start", json!({"timestamp": ts()}))
+        .await;
+    // The socket goes down right after the next message is handled: its reply is lost.
+    mock.set_faults(&openfn_lightning_mock::Faults {
+        drop_after: Some(1),
+        ..Default::default()
+    });
+    let step = json!({"step_id": "s1", "job_id": "j1", "timestamp": ts()});
+    let r = c.fresh_ref();
+    c.send_frame(json!([j, r, t, "step:start", step])).await;
+    loop {
+        match c.recv().await {
+            None | Some(Incoming::Close(_)) => break,
+            Some(_) => {}
+        }
+    }
+    // Reconnect, rejoin both channels, re-send the unacknowledged event, carry on.
+    let mut c = Client::connect(&mock, "token=t").await;
+    c.join_queue().await;
+    let (j, reply) = c.join(t, json!({"token": token})).await;
+    assert_eq!(reply["status"], "ok");
+    let j = Some(j.as_str());
+    assert_eq!(c.call(j, t, "step:start", step).await["status"], "ok");
+    c.call(j, t, "step:complete", json!({"step_id": "s1", "reason": "success", "output_dataclip_id": "o", "output_dataclip": "{}"})).await;
+    let done = c
+        .call(
+            j,
+            t,
+            "run:complete",
+            json!({"reason": "success", "final_state": {}}),
+        )
+        .await;
+    assert_eq!(done["status"], "ok");
+    let run = mock
+        .wait_for_final("drop", common::WAIT)
+        .await
+        .expect("final");
+    assert_eq!(run["status"], "complete");
+    assert_eq!(run["steps"].as_array().map(Vec::len), Some(1));
+    mock.shutdown().await;
+}
