@@ -11,8 +11,7 @@ use std::collections::HashSet;
 use oxc_ast::AstKind;
 use oxc_ast::ast::{
     Argument, ArrowFunctionExpression, BindingIdentifier, CallExpression, CatchClause, Class,
-    Expression, Function, IdentifierReference, ObjectExpression, Program,
-    PropertyKey,
+    Expression, Function, IdentifierReference, ObjectExpression, Program, PropertyKey,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_span::{GetSpan, Span};
@@ -86,8 +85,18 @@ pub(crate) struct Analysis<'a> {
 
 /// Words reserved in strict (module) code that acorn rejects as binding names.
 const STRICT_RESERVED: &[&str] = &[
-    "let", "static", "implements", "interface", "package", "private", "protected", "public",
-    "yield", "await", "eval", "arguments",
+    "let",
+    "static",
+    "implements",
+    "interface",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "yield",
+    "await",
+    "eval",
+    "arguments",
 ];
 
 struct Walker<'a> {
@@ -210,7 +219,9 @@ fn is_statement(kind: &AstKind<'_>) -> bool {
 }
 
 /// `x.then` / `x.catch` callee: the object and the property name.
-pub(crate) fn then_catch<'b, 'a>(callee: &'b Expression<'a>) -> Option<(&'b Expression<'a>, &'b str)> {
+pub(crate) fn then_catch<'b, 'a>(
+    callee: &'b Expression<'a>,
+) -> Option<(&'b Expression<'a>, &'b str)> {
     if let Expression::StaticMemberExpression(m) = callee {
         let name = m.property.name.as_str();
         if name == "then" || name == "catch" {
@@ -277,12 +288,11 @@ impl<'a> Walker<'a> {
         let n = self.stack.len();
         let me = self.stack[n - 1];
         // Only the outermost member of a pure member chain.
-        if let Some(parent) = self.stack.get(n.wrapping_sub(2)) {
-            if let Some(obj) = member_object(parent) {
-                if obj.span() == me.span() {
-                    return;
-                }
-            }
+        if let Some(parent) = self.stack.get(n.wrapping_sub(2))
+            && let Some(obj) = member_object(parent)
+            && obj.span() == me.span()
+        {
+            return;
         }
         // Root of the chain.
         let mut obj = match member_object(&me) {
@@ -335,7 +345,10 @@ impl<'a> Walker<'a> {
                     span: member,
                 };
             }
-            if matches!(k, AstKind::FormalParameters(_) | AstKind::FormalParameter(_)) {
+            if matches!(
+                k,
+                AstKind::FormalParameters(_) | AstKind::FormalParameter(_)
+            ) {
                 continue;
             }
             last = i;
@@ -389,10 +402,8 @@ impl<'a> Walker<'a> {
             match &next.callee {
                 Expression::Identifier(_) => break next,
                 callee => match then_catch(callee) {
-                    Some((obj, _)) => match obj {
-                        Expression::CallExpression(c) => calls.push(c),
-                        _ => return false,
-                    },
+                    Some((Expression::CallExpression(c), _)) => calls.push(c),
+                    Some(_) => return false,
                     None if callee.is_member_expression() => break next,
                     None => return false,
                 },
@@ -402,7 +413,9 @@ impl<'a> Walker<'a> {
         let catch = if k >= 1 {
             let parent = calls[k - 1];
             match then_catch(&parent.callee) {
-                Some((_, "catch")) => Some((parent.span, parent.arguments.first().map(Argument::span))),
+                Some((_, "catch")) => {
+                    Some((parent.span, parent.arguments.first().map(Argument::span)))
+                }
                 _ => None,
             }
         } else {
@@ -542,11 +555,11 @@ impl<'a> Visit<'a> for Walker<'a> {
     }
 
     fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
-        if it.is_declaration() {
-            if let Some(id) = &it.id {
-                let s = self.decl_scope();
-                self.scopes[s].names.insert(id.name.as_str());
-            }
+        if it.is_declaration()
+            && let Some(id) = &it.id
+        {
+            let s = self.decl_scope();
+            self.scopes[s].names.insert(id.name.as_str());
         }
         self.push_scope(false);
         walk::walk_function(self, it, flags);
@@ -577,4 +590,3 @@ impl<'a> Visit<'a> for Walker<'a> {
         walk::walk_class(self, it);
     }
 }
-

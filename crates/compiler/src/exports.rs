@@ -23,7 +23,9 @@ pub fn is_relative_specifier(specifier: &str) -> bool {
     let b = specifier.as_bytes();
     match b.first() {
         Some(b'/' | b'.' | b'~') => true,
-        Some(c) if c.is_ascii_alphanumeric() || *c == b'_' => b.get(1) == Some(&b':') && b.get(2) == Some(&b'\\'),
+        Some(c) if c.is_ascii_alphanumeric() || *c == b'_' => {
+            b.get(1) == Some(&b':') && b.get(2) == Some(&b'\\')
+        }
         _ => false,
     }
 }
@@ -173,7 +175,14 @@ mod tests {
 
     #[test]
     fn paths() {
-        for p in ["script.js", "my script.js", "../x.js", "/p/x.ojs", "/p/x.ts", "/p/x.json"] {
+        for p in [
+            "script.js",
+            "my script.js",
+            "../x.js",
+            "/p/x.ojs",
+            "/p/x.ts",
+            "/p/x.json",
+        ] {
             assert!(is_path(p), "{p}");
         }
         for p in [
@@ -193,7 +202,14 @@ mod tests {
         for s in ["./x", "/x", "~/x", ".", "..", "C:\\repo\\x"] {
             assert!(is_relative_specifier(s), "{s}");
         }
-        for s in ["module", "module/sub", "namespace@module", "module@^3.2.1", "@ns@module@=3.2.1", "ab:\\repo\\module"] {
+        for s in [
+            "module",
+            "module/sub",
+            "namespace@module",
+            "module@^3.2.1",
+            "@ns@module@=3.2.1",
+            "ab:\\repo\\module",
+        ] {
             assert!(!is_relative_specifier(s), "{s}");
         }
     }
@@ -202,12 +218,18 @@ mod tests {
     fn exports_of_js() {
         let src = "export const x = 1, y = 2;\nexport function zomething() {}\nexport default 10;";
         assert_eq!(get_exports(src), ["x", "y", "zomething"]);
-        assert_eq!(get_exports("const a = 1; export { a, a as b }; export { c } from 'z';"), ["a", "b", "c"]);
+        assert_eq!(
+            get_exports("const a = 1; export { a, a as b }; export { c } from 'z';"),
+            ["a", "b", "c"]
+        );
     }
 
     #[test]
     fn exports_of_dts() {
         let dts = "export declare function fn(f: any): any;\nexport declare const x: number;\nexport interface Foo {}\nexport type T = string;\nexport * as beta from './beta';\nexport { each, _ } from './x';\nexport default fn;\nexport declare namespace util { function helper(): void; }\n";
-        assert_eq!(adaptor_exports_from_dts(dts), ["fn", "beta", "each", "_", "util.helper"]);
+        assert_eq!(
+            adaptor_exports_from_dts(dts),
+            ["fn", "beta", "each", "_", "util.helper"]
+        );
     }
 }

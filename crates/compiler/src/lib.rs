@@ -20,7 +20,9 @@ mod text;
 mod transform;
 
 pub use error::CompileError;
-pub use exports::{adaptor_exports, adaptor_exports_from_dts, get_exports, is_path, is_relative_specifier};
+pub use exports::{
+    adaptor_exports, adaptor_exports_from_dts, get_exports, is_path, is_relative_specifier,
+};
 pub use sourcemap::{Operation, SourceMap};
 
 use serde::{Deserialize, Serialize};

@@ -37,7 +37,11 @@ pub(crate) fn parse<'a>(
     Ok(ret.program)
 }
 
-fn translate(diag: &oxc_diagnostics::OxcDiagnostic, src: &str, lines: &LineIndex<'_>) -> CompileError {
+fn translate(
+    diag: &oxc_diagnostics::OxcDiagnostic,
+    src: &str,
+    lines: &LineIndex<'_>,
+) -> CompileError {
     let msg: &str = &diag.message;
     let label = diag.labels.first();
     let mut offset = label.map_or(0, |l| l.offset() as usize);
@@ -46,16 +50,21 @@ fn translate(diag: &oxc_diagnostics::OxcDiagnostic, src: &str, lines: &LineIndex
         "Unterminated string constant".to_string()
     } else if msg.contains("Unterminated template") {
         "Unterminated template".to_string()
-    } else if msg.contains("Unterminated multiline comment") || msg.contains("Unterminated comment") {
+    } else if msg.contains("Unterminated multiline comment") || msg.contains("Unterminated comment")
+    {
         "Unterminated comment".to_string()
     } else if msg.contains("Unterminated regular expression") {
         "Unterminated regular expression".to_string()
-    } else if msg.contains("can only be used within a function") || msg.contains("'return' outside") {
+    } else if msg.contains("can only be used within a function") || msg.contains("'return' outside")
+    {
         "'return' outside of function".to_string()
     } else if let Some(word) = reserved_word(msg, src, offset, len) {
         format!("The keyword '{word}' is reserved")
     } else if msg.starts_with("Invalid Character") || msg.starts_with("Invalid character") {
-        let ch = src.get(offset..).and_then(|s| s.chars().next()).unwrap_or(' ');
+        let ch = src
+            .get(offset..)
+            .and_then(|s| s.chars().next())
+            .unwrap_or(' ');
         format!("Unexpected character '{ch}'")
     } else if msg.starts_with("Expected a semicolon") {
         // oxc points at the end of the previous token; acorn at the next token.
@@ -115,7 +124,8 @@ enum Frame {
 /// of stack. Counts bracket depth plus chains of right-recursive operators (`a = b = …`,
 /// `!!!x`, `x => y => …`, `a ? b : c ? …`, `else if` chains), skipping strings, comments,
 /// templates and regular expressions. Errs on the side of rejecting absurd inputs only.
-pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), CompileError> {
+pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<Vec<usize>, CompileError> {
+    let mut object_inits = Vec::new();
     let b = src.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
     // Operator chain count at the top level (outside all brackets).
@@ -163,8 +173,16 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                 // something that starts a statement, ends the statement (ASI).
                 let statement_level = matches!(stack.last(), None | Some(Frame::Bracket(b'{', _)));
                 if statement_level && (prev_value || prev_close) {
-                    let next = src[i..].trim_start().as_bytes().first().copied().unwrap_or(b';');
-                    if next.is_ascii_alphabetic() || matches!(next, b'_' | b'$' | b'"' | b'\'' | b'`' | b';') || next >= 0x80 {
+                    let next = src[i..]
+                        .trim_start()
+                        .as_bytes()
+                        .first()
+                        .copied()
+                        .unwrap_or(b';');
+                    if next.is_ascii_alphabetic()
+                        || matches!(next, b'_' | b'$' | b'"' | b'\'' | b'`' | b';')
+                        || next >= 0x80
+                    {
                         chain_reset!();
                     }
                 }
@@ -277,6 +295,17 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
                 }
                 chain_inc!();
                 prev_value = false;
+                // `= {`: an object literal initialiser (a candidate for blanking).
+                let rest = &b[i + 1..];
+                let ws = rest
+                    .iter()
+                    .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+                    .count();
+                if rest.get(ws) == Some(&b'{')
+                    && (i == 0 || !matches!(b[i - 1], b'=' | b'!' | b'<' | b'>'))
+                {
+                    object_inits.push(i + 1 + ws);
+                }
             }
             b'?' => {
                 let next = b.get(i + 1).copied();
@@ -315,7 +344,10 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
             _ if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
                 let start = i;
                 while i < b.len()
-                    && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i] >= 0x80)
                 {
                     i += 1;
                 }
@@ -348,7 +380,226 @@ pub(crate) fn check_depth(src: &str, lines: &LineIndex<'_>) -> Result<(), Compil
         }
         i += 1;
     }
-    Ok(())
+    Ok(object_inits)
+}
+
+/// If `b[start..]` begins with an object literal made only of literals — strings, JSON
+/// numbers, `true`/`false`/`null`, nested objects and arrays, string/number/identifier keys,
+/// trailing commas allowed — returns the index after its closing brace. Iterative.
+fn literal_object_end(b: &[u8], start: usize) -> Option<usize> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Ctx {
+        Obj,
+        Arr,
+    }
+    let mut stack: Vec<Ctx> = Vec::new();
+    let mut i = start;
+    let ws = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+            *i += 1;
+        }
+    };
+    let string = |i: &mut usize| -> Option<()> {
+        let q = b[*i];
+        *i += 1;
+        while *i < b.len() {
+            match b[*i] {
+                b'\\' => *i += 2,
+                b'\n' | b'\r' => return None,
+                c if c == q => {
+                    *i += 1;
+                    return Some(());
+                }
+                _ => *i += 1,
+            }
+        }
+        None
+    };
+    let number = |i: &mut usize| -> Option<()> {
+        if b.get(*i) == Some(&b'-') {
+            *i += 1;
+        }
+        match b.get(*i) {
+            Some(b'0') => *i += 1,
+            Some(b'1'..=b'9') => {
+                while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                    *i += 1;
+                }
+            }
+            _ => return None,
+        }
+        if b.get(*i) == Some(&b'.') {
+            *i += 1;
+            if !b.get(*i).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+        }
+        if matches!(b.get(*i), Some(b'e' | b'E')) {
+            *i += 1;
+            if matches!(b.get(*i), Some(b'+' | b'-')) {
+                *i += 1;
+            }
+            if !b.get(*i).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+        }
+        if b.get(*i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$')
+        {
+            return None;
+        }
+        Some(())
+    };
+    let word = |i: &mut usize| -> &[u8] {
+        let s = *i;
+        while *i < b.len() && (b[*i].is_ascii_alphanumeric() || b[*i] == b'_' || b[*i] == b'$') {
+            *i += 1;
+        }
+        &b[s..*i]
+    };
+    // Expect a value at i.
+    loop {
+        ws(&mut i);
+        // Parse a value (or open a container).
+        match *b.get(i)? {
+            b'{' => {
+                stack.push(Ctx::Obj);
+                i += 1;
+                ws(&mut i);
+                if b.get(i) == Some(&b'}') {
+                    i += 1;
+                    stack.pop();
+                } else {
+                    // key
+                    match *b.get(i)? {
+                        b'"' | b'\'' => string(&mut i)?,
+                        b'0'..=b'9' => number(&mut i)?,
+                        c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
+                            word(&mut i);
+                        }
+                        _ => return None,
+                    }
+                    ws(&mut i);
+                    if b.get(i) != Some(&b':') {
+                        return None;
+                    }
+                    i += 1;
+                    continue;
+                }
+            }
+            b'[' => {
+                stack.push(Ctx::Arr);
+                i += 1;
+                ws(&mut i);
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                    stack.pop();
+                } else {
+                    continue;
+                }
+            }
+            b'"' | b'\'' => string(&mut i)?,
+            b'-' | b'0'..=b'9' => number(&mut i)?,
+            b't' | b'f' | b'n' => {
+                let w = word(&mut i);
+                if !matches!(w, b"true" | b"false" | b"null") {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        // After a value: `,` or a closer, possibly several closers.
+        loop {
+            ws(&mut i);
+            let top = *stack.last()?;
+            match (b.get(i).copied()?, top) {
+                (b',', _) => {
+                    i += 1;
+                    ws(&mut i);
+                    // Trailing comma then closer.
+                    match (b.get(i).copied()?, top) {
+                        (b'}', Ctx::Obj) | (b']', Ctx::Arr) => {
+                            i += 1;
+                            stack.pop();
+                            if stack.is_empty() {
+                                return Some(i);
+                            }
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if top == Ctx::Obj {
+                        match *b.get(i)? {
+                            b'"' | b'\'' => string(&mut i)?,
+                            b'0'..=b'9' => number(&mut i)?,
+                            c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
+                                word(&mut i);
+                            }
+                            _ => return None,
+                        }
+                        ws(&mut i);
+                        if b.get(i) != Some(&b':') {
+                            return None;
+                        }
+                        i += 1;
+                    }
+                    break;
+                }
+                (b'}', Ctx::Obj) | (b']', Ctx::Arr) => {
+                    i += 1;
+                    stack.pop();
+                    if stack.is_empty() {
+                        return Some(i);
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Object literals at least this big are candidates for blanking.
+const BLANK_MIN: usize = 16 * 1024;
+
+/// Big object-literal initialisers that are valid JSON hold no identifiers, no `$` and no
+/// calls, so no transform ever touches them (and the kit skips top-level ones anyway). Their
+/// interior is replaced by spaces (newlines kept, so every offset stays the same) in the text
+/// oxc parses, which keeps the AST — and memory — small for jobs with huge mapping tables.
+/// Returns `None` when there is nothing to blank.
+pub(crate) fn blank_json_objects(src: &str, candidates: &[usize]) -> Option<String> {
+    let mut ranges = Vec::new();
+    let mut last_end = 0;
+    for &start in candidates {
+        if start < last_end || src.len() - start < BLANK_MIN {
+            continue;
+        }
+        if let Some(end) = literal_object_end(src.as_bytes(), start)
+            && end - start >= BLANK_MIN
+        {
+            ranges.push((start + 1, end - 1));
+            last_end = end;
+        }
+    }
+    if ranges.is_empty() {
+        return None;
+    }
+    let mut bytes = src.as_bytes().to_vec();
+    for (a, b) in ranges {
+        for c in &mut bytes[a..b] {
+            if !matches!(*c, b'\n' | b'\r') {
+                *c = b' ';
+            }
+        }
+    }
+    // Only ASCII bytes were written over whole UTF-8 sequences' bytes... every byte of a
+    // multi-byte sequence became a space, so the text stays valid UTF-8.
+    String::from_utf8(bytes).ok()
 }
 
 /// Skips template text from `i` (just after a backtick or a closing `}` of `${`), pushing a
@@ -367,4 +618,40 @@ fn skip_template(b: &[u8], mut i: usize, stack: &mut Vec<Frame>, depth: &mut usi
         }
     }
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_objects() {
+        let ok = |s: &str| literal_object_end(s.as_bytes(), 0);
+        assert_eq!(ok("{}"), None);
+        assert_eq!(ok("{\"a\": 1}"), Some(8));
+        assert_eq!(
+            ok("{a: [1, 'x', {b: null,},], \"c\": -1.5e3,} rest"),
+            Some(40)
+        );
+        assert_eq!(ok("{a: b}"), None);
+        assert_eq!(ok("{a: 1 + 2}"), None);
+        assert_eq!(ok("{a: `x`}"), None);
+        assert_eq!(ok("{a: 01}"), None);
+        assert_eq!(ok("{a: 1"), None);
+    }
+
+    #[test]
+    fn blanking_keeps_offsets_and_lines() {
+        let big: String = (0..3000)
+            .map(|i| format!("  \"k{i}\": [{i}, \"é\"],\n"))
+            .collect();
+        let src = format!("const m = {{\n{big}}};\nfn();");
+        let lines = LineIndex::new(&src);
+        let cands = check_depth(&src, &lines).unwrap();
+        let blanked = blank_json_objects(&src, &cands).unwrap();
+        assert_eq!(blanked.len(), src.len());
+        assert_eq!(blanked.matches('\n').count(), src.matches('\n').count());
+        assert!(blanked.ends_with("};\nfn();"));
+        assert!(!blanked.contains("k1"));
+    }
 }

@@ -14,6 +14,9 @@ pub(crate) struct Edit {
     pub(crate) kind: EditKind,
 }
 
+/// A `.catch(handler)` directly on the operation: the catch call's range and the handler's.
+pub(crate) type CatchParts = ((u32, u32), Option<(u32, u32)>);
+
 pub(crate) enum EditKind {
     /// Replace the text (e.g. `$` → `state`).
     Replace(&'static str),
@@ -28,7 +31,7 @@ pub(crate) enum EditKind {
     Defer {
         op: (u32, u32),
         /// The catch call directly on the op and its handler.
-        catch: Option<((u32, u32), Option<(u32, u32)>)>,
+        catch: Option<CatchParts>,
     },
 }
 
@@ -41,7 +44,12 @@ pub(crate) struct Printer<'s> {
 }
 
 impl<'s> Printer<'s> {
-    pub(crate) fn new(src: &'s str, lines: &'s LineIndex<'s>, mut edits: Vec<Edit>, tab: usize) -> Self {
+    pub(crate) fn new(
+        src: &'s str,
+        lines: &'s LineIndex<'s>,
+        mut edits: Vec<Edit>,
+        tab: usize,
+    ) -> Self {
         edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         Self {
             src,
@@ -58,7 +66,13 @@ impl<'s> Printer<'s> {
     /// Original text of `[start, end)` with every edit inside it applied (outermost first).
     /// `skip` excludes one edit (the one being printed); `extra` are one-off replacements
     /// that win over edits of the same range.
-    pub(crate) fn render_range(&self, start: u32, end: u32, skip: Option<usize>, extra: &[(u32, u32, &str)]) -> Doc {
+    pub(crate) fn render_range(
+        &self,
+        start: u32,
+        end: u32,
+        skip: Option<usize>,
+        extra: &[(u32, u32, &str)],
+    ) -> Doc {
         // (start, end, is_extra (0 first), index)
         let mut cands: Vec<(u32, u32, u8, usize)> = Vec::new();
         for (xi, x) in extra.iter().enumerate() {
@@ -96,7 +110,8 @@ impl<'s> Printer<'s> {
     /// A node reused in a new context: its text with edits, tail de-indented (recast
     /// `indentTail(-loc.indent)`).
     pub(crate) fn reuse(&self, start: u32, end: u32) -> Doc {
-        self.render_range(start, end, None, &[]).indent_tail(-self.ind(start), self.src)
+        self.render_range(start, end, None, &[])
+            .indent_tail(-self.ind(start), self.src)
     }
 
     fn render_edit(&self, idx: usize) -> Doc {
@@ -120,7 +135,10 @@ impl<'s> Printer<'s> {
                         doc.push_str(")");
                     }
                     None => {
-                        doc.append(self.render_range(e.start, e.end, Some(idx), &[]).indent_tail(-ind, self.src));
+                        doc.append(
+                            self.render_range(e.start, e.end, Some(idx), &[])
+                                .indent_tail(-ind, self.src),
+                        );
                     }
                 }
                 if *parens {

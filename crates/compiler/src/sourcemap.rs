@@ -52,7 +52,11 @@ impl SourceMap {
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn vlq(out: &mut String, value: i64) {
-    let mut v = if value < 0 { ((-value) << 1) | 1 } else { value << 1 };
+    let mut v = if value < 0 {
+        ((-value) << 1) | 1
+    } else {
+        value << 1
+    };
     loop {
         let mut digit = (v & 31) as usize;
         v >>= 5;
@@ -86,7 +90,10 @@ impl Builder {
         if self.line_has_segment {
             self.mappings.push(',');
         }
-        vlq(&mut self.mappings, i64::from(self.gen_col) - self.prev_gen_col);
+        vlq(
+            &mut self.mappings,
+            i64::from(self.gen_col) - self.prev_gen_col,
+        );
         vlq(&mut self.mappings, 0);
         vlq(&mut self.mappings, i64::from(src_line) - self.prev_src_line);
         vlq(&mut self.mappings, i64::from(src_col) - self.prev_src_col);

@@ -119,11 +119,11 @@ impl Doc {
         if end <= start {
             return;
         }
-        if let Some(Piece::Orig(_, e)) = self.pieces.last_mut() {
-            if *e == start {
-                *e = end;
-                return;
-            }
+        if let Some(Piece::Orig(_, e)) = self.pieces.last_mut()
+            && *e == start
+        {
+            *e = end;
+            return;
         }
         self.pieces.push(Piece::Orig(start, end));
     }

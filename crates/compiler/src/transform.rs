@@ -20,17 +20,79 @@ use crate::{Compiled, Options};
 
 /// Node globals never auto-imported in dumb mode (kit list, typo included).
 const GLOBALS: &[&str] = &[
-    "AggregateError", "Array", "ArrayBuffer", "AsyncFuction", "AsyncGenerator", "atob", "Atomics",
-    "BigInt", "BigInt64Array", "BigUint64Array", "Blob", "Boolean", "btoa", "Buffer",
-    "clearInterval", "clearTimeout", "console", "DataView", "Date", "decodeURI",
-    "decodeURIComponent", "encodeURI", "encodeURIComponent", "Error", "eval", "EvalError",
-    "Event", "exports", "FinalizationRegistry", "Float32Array", "Float64Array", "Function",
-    "Generator", "global", "Infinity", "Int16Array", "Int32Array", "Int8Array", "isFinite",
-    "isNaN", "JSON", "Map", "Math", "module", "Number", "Object", "parseFloat", "parseInt",
-    "process", "Promise", "Proxy", "RangeError", "ReferenceError", "Reflect", "RegExp",
-    "require", "Set", "setInterval", "setTimeout", "SharedArrayBuffer", "state", "String",
-    "Symbol", "TypedArray", "Uint16Array", "Uint32Array", "Uint8Array", "Uint8ClampedArray",
-    "URIError", "URL", "WeakMap", "WeakRef", "WeakSet",
+    "AggregateError",
+    "Array",
+    "ArrayBuffer",
+    "AsyncFuction",
+    "AsyncGenerator",
+    "atob",
+    "Atomics",
+    "BigInt",
+    "BigInt64Array",
+    "BigUint64Array",
+    "Blob",
+    "Boolean",
+    "btoa",
+    "Buffer",
+    "clearInterval",
+    "clearTimeout",
+    "console",
+    "DataView",
+    "Date",
+    "decodeURI",
+    "decodeURIComponent",
+    "encodeURI",
+    "encodeURIComponent",
+    "Error",
+    "eval",
+    "EvalError",
+    "Event",
+    "exports",
+    "FinalizationRegistry",
+    "Float32Array",
+    "Float64Array",
+    "Function",
+    "Generator",
+    "global",
+    "Infinity",
+    "Int16Array",
+    "Int32Array",
+    "Int8Array",
+    "isFinite",
+    "isNaN",
+    "JSON",
+    "Map",
+    "Math",
+    "module",
+    "Number",
+    "Object",
+    "parseFloat",
+    "parseInt",
+    "process",
+    "Promise",
+    "Proxy",
+    "RangeError",
+    "ReferenceError",
+    "Reflect",
+    "RegExp",
+    "require",
+    "Set",
+    "setInterval",
+    "setTimeout",
+    "SharedArrayBuffer",
+    "state",
+    "String",
+    "Symbol",
+    "TypedArray",
+    "Uint16Array",
+    "Uint32Array",
+    "Uint8Array",
+    "Uint8ClampedArray",
+    "URIError",
+    "URL",
+    "WeakMap",
+    "WeakRef",
+    "WeakSet",
 ];
 
 /// The kit's `new RegExp('^' + globals.join('|') + '$')`: the alternation is not grouped, so
@@ -52,13 +114,21 @@ pub(crate) fn matches_globals_regex(name: &str) -> bool {
 /// What a top-level statement is, for the program-level transforms.
 enum TopKind {
     /// `call(...);` — moved by top-level-operations.
-    Op { expr: Span, name: Option<String> },
+    Op {
+        expr: Span,
+        name: Option<String>,
+    },
     /// `export default [ ... ]`.
-    ExportArray { array: Span, elems: Vec<Span> },
+    ExportArray {
+        array: Span,
+        elems: Vec<Span>,
+    },
     /// Any other `export default`.
     ExportOther,
     /// `import … from "<source>"`.
-    Import { source: String },
+    Import {
+        source: String,
+    },
     /// `;`
     Empty,
     Other,
@@ -141,7 +211,9 @@ fn attach_comments(program: &Program<'_>, tops: &mut [Top], lines: &LineIndex<'_
         }
         // Comments in this gap: [ci, cj).
         let mut cj = ci;
-        while cj < comments.len() && (ti >= tops.len() || comments[cj].span.end <= tops[ti].span.start) {
+        while cj < comments.len()
+            && (ti >= tops.len() || comments[cj].span.end <= tops[ti].span.start)
+        {
             cj += 1;
         }
         let gap = &comments[ci..cj];
@@ -180,9 +252,11 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
     // The kit strips one trailing space before parsing.
     let src = source.strip_suffix(' ').unwrap_or(source);
     let lines = LineIndex::new(src);
-    crate::parse::check_depth(src, &lines)?;
+    let object_inits = crate::parse::check_depth(src, &lines)?;
+    let blanked = crate::parse::blank_json_objects(src, &object_inits);
+    let parse_src: &str = blanked.as_deref().unwrap_or(src);
     let alloc = Allocator::default();
-    let program = crate::parse::parse(&alloc, src, &lines)?;
+    let program = crate::parse::parse(&alloc, parse_src, &lines)?;
     let analysis = analyze::analyze(&program);
     if let Some((message, at)) = &analysis.syntax_error {
         let (line, column) = lines.line_col(*at);
@@ -359,7 +433,8 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
 
     // add-imports
     if options.add_imports && !options.imports.adaptors.is_empty() {
-        let dangling = dangling_identifiers(&analysis, &out, &tops, &moved, &renamed, &wraps, &chains);
+        let dangling =
+            dangling_identifiers(&analysis, &out, &tops, &moved, &renamed, &wraps, &chains);
         let ignore: HashSet<&str> = options.imports.ignore.iter().map(String::as_str).collect();
         for adaptor in &options.imports.adaptors {
             if adaptor.name.is_empty() {
@@ -400,9 +475,17 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
                     if matches!(t.kind, TopKind::Empty) && t.loc == (t.span.start, t.span.end) {
                         continue;
                     }
-                    if let (TopKind::ExportArray { array, elems }, false) = (&t.kind, moved.is_empty()) {
-                        if out.last().is_some_and(|l| matches!(l, Out::Orig(j) if j == i)) {
-                            let mut docs: Vec<Doc> = elems.iter().map(|e| printer.reuse(e.start, e.end)).collect();
+                    if let (TopKind::ExportArray { array, elems }, false) =
+                        (&t.kind, moved.is_empty())
+                        && out
+                            .last()
+                            .is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
+                    {
+                        {
+                            let mut docs: Vec<Doc> = elems
+                                .iter()
+                                .map(|e| printer.reuse(e.start, e.end))
+                                .collect();
                             docs.extend(moved.iter().map(|m| op_doc(&printer, &tops[*m])));
                             let arr = printer
                                 .print_array(docs)
@@ -435,7 +518,8 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
                     loc: None,
                 },
                 Out::NewExport => {
-                    let docs: Vec<Doc> = moved.iter().map(|m| op_doc(&printer, &tops[*m])).collect();
+                    let docs: Vec<Doc> =
+                        moved.iter().map(|m| op_doc(&printer, &tops[*m])).collect();
                     let mut d = Doc::text("export default ");
                     d.append(printer.print_array(docs));
                     d.push_str(";");
@@ -462,7 +546,11 @@ pub(crate) fn compile_inner(source: &str, options: &Options) -> Result<Compiled,
     };
     let code = doc.render(src);
     let mappings = sourcemap::mappings(&doc, src, &lines);
-    let name = if options.name.is_empty() { "src" } else { options.name.as_str() };
+    let name = if options.name.is_empty() {
+        "src"
+    } else {
+        options.name.as_str()
+    };
     Ok(Compiled {
         code,
         map: SourceMap {
@@ -489,7 +577,11 @@ fn import_text(names: &[&str], source: &str, _tab: usize) -> String {
     let joined = names.join(", ");
     if joined.chars().count() > 74 {
         let inner: Vec<String> = names.iter().map(|n| format!("\t{n}")).collect();
-        format!("import {{\n{},\n}} from {};", inner.join(",\n"), quote(source))
+        format!(
+            "import {{\n{},\n}} from {};",
+            inner.join(",\n"),
+            quote(source)
+        )
     } else {
         format!("import {{ {joined} }} from {};", quote(source))
     }
@@ -513,7 +605,9 @@ fn dangling_identifiers<'a>(
             Out::Orig(i) => {
                 order.push(*i);
                 if matches!(tops[*i].kind, TopKind::ExportArray { .. })
-                    && out.last().is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
+                    && out
+                        .last()
+                        .is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
                 {
                     order.extend_from_slice(moved);
                 }
@@ -549,10 +643,18 @@ fn dangling_identifiers<'a>(
             continue;
         }
         // Created arrows declare `state` (lazy state) and `p` (promises).
-        if name == "state" && wraps.iter().any(|w| w.start <= r.span.start && r.span.end <= w.end) {
+        if name == "state"
+            && wraps
+                .iter()
+                .any(|w| w.start <= r.span.start && r.span.end <= w.end)
+        {
             continue;
         }
-        if name == "p" && chains.iter().any(|c| c.start <= r.span.start && r.span.end <= c.end) {
+        if name == "p"
+            && chains
+                .iter()
+                .any(|c| c.start <= r.span.start && r.span.end <= c.end)
+        {
             continue;
         }
         seen.insert(name);

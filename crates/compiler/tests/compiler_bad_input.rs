@@ -11,14 +11,20 @@ fn opts() -> Options {
 fn empty_and_blank_sources() {
     assert_eq!(compile("", &opts()).unwrap().code, "export default [];");
     assert_eq!(compile("\n", &opts()).unwrap().code, "export default [];\n");
-    assert_eq!(compile("// only a comment", &opts()).unwrap().code, "export default [];");
+    assert_eq!(
+        compile("// only a comment", &opts()).unwrap().code,
+        "export default [];"
+    );
 }
 
 #[test]
 fn non_utf8_is_an_error() {
     let err = compile_bytes(b"fn(\xff\xfe);", &opts()).unwrap_err();
     assert_eq!(err, CompileError::InvalidUtf8 { offset: 3 });
-    assert_eq!(compile_bytes(b"fn();", &opts()).unwrap().code, "export default [fn()];");
+    assert_eq!(
+        compile_bytes(b"fn();", &opts()).unwrap().code,
+        "export default [fn()];"
+    );
 }
 
 #[test]
@@ -81,7 +87,9 @@ fn fifty_megabytes() {
     src.push_str("const mapping = {\n");
     let mut i = 0;
     while src.len() < 50 * 1024 * 1024 {
-        src.push_str(&format!("  \"key_{i}\": {{ \"target\": \"field_{i}\", \"n\": {i} }},\n"));
+        src.push_str(&format!(
+            "  \"key_{i}\": {{ \"target\": \"field_{i}\", \"n\": {i} }},\n"
+        ));
         i += 1;
     }
     src.push_str("};\nfn(state => state);\n");
@@ -94,7 +102,14 @@ fn fifty_megabytes() {
 
 #[test]
 fn nesting_just_under_the_limit_does_not_overflow() {
-    for (open, mid, close) in [("(", "x", ")"), ("a=", "x", ""), ("x=>", "x", ""), ("!", "x", ""), ("[", "$.a", "]"), ("f(", "x", ")")] {
+    for (open, mid, close) in [
+        ("(", "x", ")"),
+        ("a=", "x", ""),
+        ("x=>", "x", ""),
+        ("!", "x", ""),
+        ("[", "$.a", "]"),
+        ("f(", "x", ")"),
+    ] {
         let src = deep(open, mid, close, 1400);
         // Either compiles or errors; it must not crash.
         let _ = compile(&src, &opts());

@@ -11,7 +11,11 @@ use openfn_compiler::{Options, compile};
 fn run(input: &str, options: &Options) -> (String, Option<String>) {
     match compile(input, options) {
         Ok(c) => {
-            let ops = c.map.operations.as_ref().map(|o| serde_json::to_string(o).unwrap_or_default());
+            let ops = c
+                .map
+                .operations
+                .as_ref()
+                .map(|o| serde_json::to_string(o).unwrap_or_default());
             (c.code, ops)
         }
         Err(e) => (format!("ERROR: {e}"), None),

@@ -14,13 +14,19 @@ const SEEDS: &[&str] = &[
 
 fn options() -> Options {
     let mut o = Options::default();
-    o.imports.adaptors.push(AdaptorImports::new("@openfn/language-common"));
+    o.imports
+        .adaptors
+        .push(AdaptorImports::new("@openfn/language-common"));
     o
 }
 
 /// Panics inside the compiler surface as `CompileError::Internal`: that is the failure.
 fn no_panic(r: Result<Compiled, CompileError>) -> Result<(), TestCaseError> {
-    prop_assert!(!matches!(r, Err(CompileError::Internal(_))), "{:?}", r.err());
+    prop_assert!(
+        !matches!(r, Err(CompileError::Internal(_))),
+        "{:?}",
+        r.err()
+    );
     Ok(())
 }
 

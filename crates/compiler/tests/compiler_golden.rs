@@ -4,7 +4,8 @@
 use openfn_compiler::{AdaptorImports, CompileError, Options, compile};
 
 fn check_with(input: &str, options: &Options, expected: &str) {
-    let out = compile(input, options).unwrap_or_else(|e| panic!("compile failed for {input:?}: {e}"));
+    let out =
+        compile(input, options).unwrap_or_else(|e| panic!("compile failed for {input:?}: {e}"));
     assert_eq!(out.code, expected, "\ninput: {input:?}");
 }
 
@@ -37,15 +38,33 @@ fn golden_basic() {
     check("fn() ", "export default [fn()];");
     check("fn();fn();fn();", "export default [fn(), fn(), fn()];");
     check("http.get();", "export default [http.get()];");
-    check("const x = dateFns.parse()", "const x = dateFns.parse()\nexport default [];");
-    check("export const x = 10;export default [];", "export const x = 10;export default [];");
-    check("export const x = 10;", "export const x = 10;\nexport default [];");
+    check(
+        "const x = dateFns.parse()",
+        "const x = dateFns.parse()\nexport default [];",
+    );
+    check(
+        "export const x = 10;export default [];",
+        "export const x = 10;export default [];",
+    );
+    check(
+        "export const x = 10;",
+        "export const x = 10;\nexport default [];",
+    );
     check("fn(a.b?.c);", "export default [fn(a.b?.c)];");
     check("fn(a ?? b);", "export default [fn(a ?? b)];");
-    check("// c\nfn(); // t\n/* b */\nfn2();", "export default [fn(), fn2()];");
-    check("fn(s => s);\n\nconst x = 10;\n\nfn(s => s);", "const x = 10;\n\nexport default [fn(s => s), fn(s => s)];");
+    check(
+        "// c\nfn(); // t\n/* b */\nfn2();",
+        "export default [fn(), fn2()];",
+    );
+    check(
+        "fn(s => s);\n\nconst x = 10;\n\nfn(s => s);",
+        "const x = 10;\n\nexport default [fn(s => s), fn(s => s)];",
+    );
     check("await fn();", "await fn();\nexport default [];");
-    check("export const y = 1; fn();", "export const y = 1;\nexport default [fn()];");
+    check(
+        "export const y = 1; fn();",
+        "export const y = 1;\nexport default [fn()];",
+    );
     check(
         "fn(state => { console.log(\"a really long line that goes on and on and on\"); return state; });",
         "export default [\n  fn(state => { console.log(\"a really long line that goes on and on and on\"); return state; })\n];",
@@ -66,26 +85,56 @@ fn golden_top_level_operations() {
     check("fn()();", "export default [fn()()];");
     check("(fn());", "export default [fn()];");
     check("a.b.c();", "export default [a.b.c()];");
-    check("[1,2].forEach(x => x);", "export default [[1,2].forEach(x => x)];");
+    check(
+        "[1,2].forEach(x => x);",
+        "export default [[1,2].forEach(x => x)];",
+    );
 }
 
 #[test]
 fn golden_lazy_state() {
-    check("get($.data.url);", "export default [get(state => state.data.url)];");
-    check("get($.a?.b.c.d)", "export default [get(state => state.a?.b.c.d)];");
-    check("get(`hello ${$.a} ${$.b}`)", "export default [get(state => `hello ${state.a} ${state.b}`)];");
-    check("get($.firstname + \" \" + $.lastname)", "export default [get(state => state.firstname + \" \" + state.lastname)];");
-    check("get(city[$.location])", "export default [get(state => city[state.location])];");
-    check("get(!$.data.x)", "export default [get(state => !state.data.x)];");
-    check("fn($.callMeMaybe($.age))", "export default [fn(state => state.callMeMaybe(state.age))];");
+    check(
+        "get($.data.url);",
+        "export default [get(state => state.data.url)];",
+    );
+    check(
+        "get($.a?.b.c.d)",
+        "export default [get(state => state.a?.b.c.d)];",
+    );
+    check(
+        "get(`hello ${$.a} ${$.b}`)",
+        "export default [get(state => `hello ${state.a} ${state.b}`)];",
+    );
+    check(
+        "get($.firstname + \" \" + $.lastname)",
+        "export default [get(state => state.firstname + \" \" + state.lastname)];",
+    );
+    check(
+        "get(city[$.location])",
+        "export default [get(state => city[state.location])];",
+    );
+    check(
+        "get(!$.data.x)",
+        "export default [get(state => !state.data.x)];",
+    );
+    check(
+        "fn($.callMeMaybe($.age))",
+        "export default [fn(state => state.callMeMaybe(state.age))];",
+    );
     check(
         "each($.data.items, post(\"/x\", $.data));",
         "export default [each(state => state.data.items, post(\"/x\", state => state.data))];",
     );
-    check("fn(state => $.data);", "export default [fn(state => state.data)];");
+    check(
+        "fn(state => $.data);",
+        "export default [fn(state => state.data)];",
+    );
     check("fn($ => $.data);", "export default [fn($ => $.data)];");
     check("get(\"$.a.b\")", "export default [get(\"$.a.b\")];");
-    check("fn(() => {\n  get($.data)\n})", "export default [fn(() => {\n  get(state => state.data)\n})];");
+    check(
+        "fn(() => {\n  get($.data)\n})",
+        "export default [fn(() => {\n  get(state => state.data)\n})];",
+    );
     check(
         "const x = { x: $.data };\nfn($.data)",
         "const x = { x: $.data };\nexport default [fn(state => state.data)];",
@@ -94,16 +143,34 @@ fn golden_lazy_state() {
         "get($.data.url, { headers: { a: $.configuration.token } });",
         "export default [get(state => state.data.url, state => ({\n  headers: { a: state.configuration.token }\n}))];",
     );
-    check("get($.data.endpoint);", "export default [get(state => state.data.endpoint)];");
+    check(
+        "get($.data.endpoint);",
+        "export default [get(state => state.data.endpoint)];",
+    );
 }
 
 #[test]
 fn golden_lazy_state_errors() {
-    assert_eq!(err("fn(s => $.data);"), "Lazy State Error: parameter \"s\" should be called \"state\" (1:3)");
-    assert_eq!(err("fn((a, b) => $.data);"), "Lazy State Error: parent has wrong arity (1:3)");
-    assert_eq!(err("const x = $.data;"), "Lazy State Error: Must be inside an operation (1:10)");
-    assert_eq!(err("$.data = 20;"), "Lazy State Error: Must be inside an operation (1:0)");
-    assert_eq!(err("fn(() => { $.data = 20; })"), "Lazy State Error: Must be inside an operation (1:11)");
+    assert_eq!(
+        err("fn(s => $.data);"),
+        "Lazy State Error: parameter \"s\" should be called \"state\" (1:3)"
+    );
+    assert_eq!(
+        err("fn((a, b) => $.data);"),
+        "Lazy State Error: parent has wrong arity (1:3)"
+    );
+    assert_eq!(
+        err("const x = $.data;"),
+        "Lazy State Error: Must be inside an operation (1:10)"
+    );
+    assert_eq!(
+        err("$.data = 20;"),
+        "Lazy State Error: Must be inside an operation (1:0)"
+    );
+    assert_eq!(
+        err("fn(() => { $.data = 20; })"),
+        "Lazy State Error: Must be inside an operation (1:11)"
+    );
 }
 
 #[test]
@@ -118,15 +185,30 @@ fn golden_promises() {
         "import { defer as _defer } from \"@openfn/runtime\";\n\nexport default [each(\n  \"$.data[*]\",\n  _defer(post(\"/upsert\", (state) => state.data), p => p.then((s) => s))\n)];",
     );
     let imp = "import { defer as _defer } from \"@openfn/runtime\";\n";
-    check("fn(x).then(() => {})", &format!("{imp}export default [_defer(fn(x), p => p.then(() => {{}}))];"));
-    check("fn(x).catch((e) => e)", &format!("{imp}export default [_defer(fn(x), undefined, (e) => e)];"));
-    check("fn(x).then(a).then(b)", &format!("{imp}export default [_defer(fn(x), p => p.then(a).then(b))];"));
-    check("fn(x).catch(e).then(s)", &format!("{imp}export default [_defer(fn(x), p => p.then(s), e)];"));
+    check(
+        "fn(x).then(() => {})",
+        &format!("{imp}export default [_defer(fn(x), p => p.then(() => {{}}))];"),
+    );
+    check(
+        "fn(x).catch((e) => e)",
+        &format!("{imp}export default [_defer(fn(x), undefined, (e) => e)];"),
+    );
+    check(
+        "fn(x).then(a).then(b)",
+        &format!("{imp}export default [_defer(fn(x), p => p.then(a).then(b))];"),
+    );
+    check(
+        "fn(x).catch(e).then(s)",
+        &format!("{imp}export default [_defer(fn(x), p => p.then(s), e)];"),
+    );
     check(
         "fn(x).catch(e).then(s).catch(e2)",
         &format!("{imp}export default [_defer(fn(x), p => p.then(s).catch(e2), e)];"),
     );
-    check("fn(get(x).then(s => s));", &format!("{imp}export default [fn(_defer(get(x), p => p.then(s => s)))];"));
+    check(
+        "fn(get(x).then(s => s));",
+        &format!("{imp}export default [fn(_defer(get(x), p => p.then(s => s)))];"),
+    );
     check(
         "fn((state) => { return get().then((s) => s) });",
         "export default [fn((state) => { return get().then((s) => s) })];",
@@ -135,7 +217,11 @@ fn golden_promises() {
 
 #[test]
 fn golden_add_imports() {
-    check_with("fn();", &adaptor(Some(&["fn"]), false), "import { fn } from \"@openfn/language-common\";\nexport default [fn()];");
+    check_with(
+        "fn();",
+        &adaptor(Some(&["fn"]), false),
+        "import { fn } from \"@openfn/language-common\";\nexport default [fn()];",
+    );
     check_with(
         "fn();",
         &adaptor(Some(&["fn"]), true),
@@ -165,8 +251,16 @@ fn golden_add_imports() {
     );
     let mut two = Options::default();
     two.imports.adaptors = vec![
-        AdaptorImports { name: "adaptor-a".into(), exports: Some(vec!["fn".into()]), export_all: true },
-        AdaptorImports { name: "adaptor-b".into(), exports: Some(vec!["get".into()]), export_all: true },
+        AdaptorImports {
+            name: "adaptor-a".into(),
+            exports: Some(vec!["fn".into()]),
+            export_all: true,
+        },
+        AdaptorImports {
+            name: "adaptor-b".into(),
+            exports: Some(vec!["get".into()]),
+            export_all: true,
+        },
     ];
     check_with(
         "fn(s => s); get(\"x\");",

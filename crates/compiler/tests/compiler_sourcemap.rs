@@ -14,7 +14,9 @@ fn lookup(map_json: &str, line: u32, col: u32) -> (u32, u32) {
 
 /// 0-based (line, column) of the first occurrence of `needle`.
 fn find(text: &str, needle: &str) -> (u32, u32) {
-    let at = text.find(needle).unwrap_or_else(|| panic!("{needle:?} not in {text:?}"));
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {text:?}"));
     let before = &text[..at];
     let line = before.matches('\n').count() as u32;
     let col = (at - before.rfind('\n').map_or(0, |i| i + 1)) as u32;
@@ -29,16 +31,30 @@ fn map_shape() {
     assert_eq!(json["sources"], serde_json::json!(["src.js"]));
     assert_eq!(json["file"], "src.map.js");
     assert_eq!(json["sourcesContent"], serde_json::json!(["fn();"]));
-    assert_eq!(json["operations"], serde_json::json!([{ "name": "fn", "line": 1, "order": 1 }]));
+    assert_eq!(
+        json["operations"],
+        serde_json::json!([{ "name": "fn", "line": 1, "order": 1 }])
+    );
 
-    let named = compile("fn();", &Options { name: "job".into(), ..Options::default() }).unwrap();
+    let named = compile(
+        "fn();",
+        &Options {
+            name: "job".into(),
+            ..Options::default()
+        },
+    )
+    .unwrap();
     assert_eq!(named.map.sources, ["job.js"]);
     assert_eq!(named.map.file, "job.map.js");
 }
 
 #[test]
 fn operations_index() {
-    let out = compile("// c\nfn(); // t\n/* b */\nhttp.get();\nx.then(y);\nfn(s).then(y);", &Options::default()).unwrap();
+    let out = compile(
+        "// c\nfn(); // t\n/* b */\nhttp.get();\nx.then(y);\nfn(s).then(y);",
+        &Options::default(),
+    )
+    .unwrap();
     let json: serde_json::Value = serde_json::from_str(&out.map.to_json()).unwrap();
     assert_eq!(
         json["operations"],

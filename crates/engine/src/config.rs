@@ -69,7 +69,7 @@ pub struct EngineConfig {
     pub kill_grace: Duration,
     /// Whitelist of importable modules (regular-expression sources). Default `^@openfn/`.
     pub whitelist: Vec<String>,
-    /// Installs adaptors before dispatch. Default: adaptors must already be in `repo_dir`.
+    /// Installs adaptors before dispatch. Default: [`crate::RepoInstaller`] on `repo_dir`.
     pub installer: Option<Arc<dyn AdaptorInstaller>>,
 }
 

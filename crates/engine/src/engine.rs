@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{ChildCommand, EngineConfig, RunOptions};
 use crate::error::Error;
 use crate::event::EngineEvent;
-use crate::install::PreinstalledRepo;
+use crate::install::RepoInstaller;
 use crate::plan::{self, ExecutionPlan};
 use crate::pool::Pool;
 use crate::resolve::{Input, Resolvers};
@@ -41,10 +41,10 @@ impl Engine {
             config.capacity,
             config.max_runs_per_child,
         );
-        let installer = config
-            .installer
-            .clone()
-            .unwrap_or_else(|| PreinstalledRepo::new(&config.repo_dir));
+        let installer = match &config.installer {
+            Some(installer) => Arc::clone(installer),
+            None => RepoInstaller::open(config.repo_dir.clone()).map_err(Error::Repo)?,
+        };
         let (kill_all, kill_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             config,

@@ -26,6 +26,9 @@ pub enum Error {
     /// The current executable could not be found (for the default child command).
     #[error("cannot find the current executable: {0}")]
     CurrentExe(io::Error),
+    /// The adaptor repository could not be opened.
+    #[error("cannot open the adaptor repository: {0}")]
+    Repo(String),
     /// The engine was destroyed.
     #[error("engine is destroyed")]
     Destroyed,

@@ -36,7 +36,47 @@ pub fn split_specifier(spec: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The default installer: only finds adaptors already installed in the repository
+/// The default installer: the adaptor repository of `openfn-repo` (npm registry installs into
+/// `<repo>/node_modules/<name>_<version>`, no `npm` needed).
+pub struct RepoInstaller {
+    repo: Arc<openfn_repo::Repo>,
+}
+
+impl RepoInstaller {
+    /// Opens the repository at `dir`, with the registry configuration from the environment.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Arc<Self>, String> {
+        let repo = openfn_repo::Repo::open(dir, openfn_repo::RegistryConfig::from_env())
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(Self {
+            repo: Arc::new(repo),
+        }))
+    }
+}
+
+impl AdaptorInstaller for RepoInstaller {
+    fn install(&self, specifier: &str) -> InstallFuture {
+        let repo = Arc::clone(&self.repo);
+        let specifier = specifier.to_owned();
+        Box::pin(async move {
+            let spec = openfn_repo::Specifier::parse(&specifier).map_err(|e| e.to_string())?;
+            match repo.install(std::slice::from_ref(&spec)).await {
+                Ok(mut installed) if !installed.is_empty() => {
+                    let found = installed.remove(0);
+                    Ok(InstalledAdaptor {
+                        name: found.name,
+                        version: found.version,
+                        path: found.path,
+                    })
+                }
+                Ok(_) => Err(format!("{specifier} was not installed")),
+                Err(openfn_repo::RepoError::Install { reason, .. }) => Err(reason.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+/// An offline installer: only finds adaptors already installed in the repository
 /// (`<repo>/node_modules/<name>_<version>`); anything else is an install error.
 #[derive(Debug, Clone)]
 pub struct PreinstalledRepo {

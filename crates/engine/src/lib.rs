@@ -33,7 +33,8 @@ pub use engine::{Engine, RunHandle};
 pub use error::Error;
 pub use event::{EngineEvent, EngineFailure, ErrorInfo, LogLine, Mem, Severity, now_ns};
 pub use install::{
-    AdaptorInstaller, InstallFuture, InstalledAdaptor, PreinstalledRepo, split_specifier,
+    AdaptorInstaller, InstallFuture, InstalledAdaptor, PreinstalledRepo, RepoInstaller,
+    split_specifier,
 };
 pub use plan::ExecutionPlan;
 pub use resolve::{Input, NoResolvers, ResolveFuture, Resolved, Resolvers};

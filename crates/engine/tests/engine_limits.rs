@@ -199,7 +199,7 @@ async fn compile_errors_name_the_step_and_log_first() {
         ("CompileError", "Step 2: Unexpected token (1:9)", "crash")
     );
     assert!(logs(&events).contains(&(
-        "RTE".to_owned(),
+        "R/T".to_owned(),
         r#"["Error occurred during compilation"]"#.to_owned()
     )));
     assert!(!names(&events).contains(&"job-start"));

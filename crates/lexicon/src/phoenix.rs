@@ -776,6 +776,19 @@ impl Reply {
         parse_json_bytes(&self.bytes()?)
     }
 
+    /// The reason of an error reply: `response.reason` when it is a string (Lightning's
+    /// `{"reason": "unauthorized"}`), else [`Reply::response_text`] (the mock's bare
+    /// `"invalid_run_id"`).
+    pub fn reason(&self) -> String {
+        match &self.response {
+            Response::Json(Value::Object(map)) => match map.get("reason") {
+                Some(Value::String(reason)) => reason.clone(),
+                _ => self.response_text(),
+            },
+            _ => self.response_text(),
+        }
+    }
+
     /// The response as text for error messages, the way the kit prints it: strings as they
     /// are, other JSON as compact JSON text, bytes as (lossy) UTF-8, absent as `null`.
     pub fn response_text(&self) -> String {

@@ -361,3 +361,21 @@ fn bad_replies_and_unencodable_frames() {
         "binary frame field `topic`: 256 bytes is over the 255-byte limit"
     );
 }
+
+#[test]
+fn error_reasons_from_lightning_and_the_mock() {
+    let lightning = reply_of(
+        r#"["1","1","run:a","phx_reply",{"status":"error","response":{"reason":"unauthorized"}}]"#,
+    );
+    assert_eq!(lightning.reason(), "unauthorized");
+    let mock = reply_of(
+        r#"["1","1","run:a","chan_reply_1",{"status":"error","response":"invalid_run_id"}]"#,
+    );
+    assert_eq!(mock.reason(), "invalid_run_id");
+    let other = reply_of(
+        r#"["1","2","run:a","phx_reply",{"status":"error","response":{"errors":{"id":["x"]}}}]"#,
+    );
+    assert_eq!(other.reason(), r#"{"errors":{"id":["x"]}}"#);
+    let absent = reply_of(r#"["1","3","run:a","phx_reply",{"status":"error"}]"#);
+    assert_eq!(absent.reason(), "null");
+}

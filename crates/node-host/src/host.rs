@@ -228,6 +228,7 @@ impl NodeHost {
                 },
             ),
         )?;
+        let shared = self.shared.clone();
         host.set(
             "compileInternal",
             Func::from(
@@ -242,7 +243,10 @@ impl NodeHost {
                             None,
                         ));
                     };
-                    compile_script(&ctx, source, &name, INTERNAL_PARAMS)
+                    match &shared.bytecode {
+                        Some(cache) => cache.compile_cjs(&ctx, source, &name, INTERNAL_PARAMS),
+                        None => compile_script(&ctx, source, &name, INTERNAL_PARAMS),
+                    }
                 },
             ),
         )?;

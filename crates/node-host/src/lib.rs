@@ -39,18 +39,51 @@ pub use loader::NodeLoader;
 pub use policy::HostPolicy;
 pub use resolve::{ModuleKind, NodeResolver};
 
-/// The ESM entry point of the package in `package_dir` (its `exports` with the `import`
-/// condition, else `main`, else `index.js`).
+/// The ESM entry point of the package in `package_dir`, the way the kit's linker finds it:
+/// `exports` (a string, `exports["."]`, or its `import`/`node`/`default` condition), else
+/// `main`, else `index.js`.
 pub fn package_entry(host: &NodeHost, package_dir: &Path) -> Result<std::path::PathBuf, Error> {
     let dir = package_dir.canonicalize().map_err(|source| Error::Io {
         path: package_dir.to_path_buf(),
         source,
     })?;
+    let pj_path = dir.join("package.json");
+    let text = std::fs::read_to_string(&pj_path).map_err(|source| Error::Io {
+        path: pj_path.clone(),
+        source,
+    })?;
+    let pj: serde_json::Value =
+        serde_json::from_str(&text).map_err(|_| Error::NoEntry(dir.clone()))?;
+    let from_exports = pj.get("exports").and_then(|e| {
+        let dot = match e {
+            serde_json::Value::Object(m) if m.keys().any(|k| k.starts_with('.')) => m.get("."),
+            other => Some(other),
+        }?;
+        pick_condition(dot)
+    });
+    let rel = from_exports
+        .or_else(|| pj.get("main").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "index.js".to_owned());
+    let spec = if rel.starts_with("./") || rel.starts_with("../") {
+        rel
+    } else {
+        format!("./{rel}")
+    };
     host.shared
         .resolvers
-        .resolve_import(&dir.to_string_lossy(), Path::new("/"))
-        .or_else(|_| host.shared.resolvers.resolve_import("./", &dir))
+        .resolve_import(&spec, &dir)
         .map_err(|_| Error::NoEntry(dir.clone()))
+}
+
+fn pick_condition(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(m) => ["import", "node", "default"]
+            .iter()
+            .find_map(|c| m.get(*c).and_then(pick_condition)),
+        serde_json::Value::Array(a) => a.iter().find_map(pick_condition),
+        _ => None,
+    }
 }
 
 /// Imports the package in `adaptor_dir` into `ctx` (which must have the host installed and

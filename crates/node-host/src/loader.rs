@@ -51,10 +51,22 @@ impl rquickjs::loader::Loader for NodeLoader {
             ModuleKind::Esm => {
                 let source = std::fs::read_to_string(path)
                     .map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
-                match &self.shared.bytecode {
-                    Some(cache) => cache.declare_module(ctx, name, &source),
-                    None => Module::declare(ctx.clone(), name, source),
+                let module = match &self.shared.bytecode {
+                    Some(cache) => cache.declare_module(ctx, name, &source)?,
+                    None => Module::declare(ctx.clone(), name, source)?,
+                };
+                if let Ok(meta) = module.meta() {
+                    let url = url::Url::from_file_path(path)
+                        .map(String::from)
+                        .unwrap_or_else(|()| format!("file://{name}"));
+                    meta.set("url", url)?;
+                    meta.set("filename", name)?;
+                    meta.set(
+                        "dirname",
+                        path.parent().map(|p| p.to_string_lossy().into_owned()),
+                    )?;
                 }
+                Ok(module)
             }
             ModuleKind::CommonJs | ModuleKind::Json => facade(ctx, name),
         }

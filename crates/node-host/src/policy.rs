@@ -61,10 +61,14 @@ impl HostPolicy {
 
     /// Whether a module file may be read. `path` must be absolute.
     pub fn path_allowed(&self, path: &Path) -> bool {
+        // Resolved paths are normalized real paths: check them as they are first, and only
+        // canonicalize (a readlink per component) when that fails.
+        let path = &crate::resolve::normalize(path);
+        if self.module_roots.iter().any(|root| path.starts_with(root)) {
+            return true;
+        }
         let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        self.module_roots
-            .iter()
-            .any(|root| real.starts_with(root) || path.starts_with(root))
+        self.module_roots.iter().any(|root| real.starts_with(root))
     }
 }
 

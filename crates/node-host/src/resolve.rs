@@ -57,7 +57,7 @@ impl Resolvers {
     pub(crate) fn resolve_import(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
         self.esm
             .resolve(dir, spec)
-            .map(|r| r.full_path())
+            .map(|r| normalize(&r.full_path()))
             .map_err(|e| e.to_string())
     }
 
@@ -65,7 +65,7 @@ impl Resolvers {
     pub(crate) fn resolve_require(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
         self.cjs
             .resolve(dir, spec)
-            .map(|r| r.full_path())
+            .map(|r| normalize(&r.full_path()))
             .map_err(|e| e.to_string())
     }
 
@@ -118,6 +118,22 @@ impl Resolvers {
         }
         result
     }
+}
+
+/// Removes `.` and `..` components lexically, so one file always has one module name.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// The rquickjs module resolver of the node host. Resolves built-ins (`node:x` and bare `x`,

@@ -290,3 +290,39 @@ const out = {
 };
 export default out;
 "#;
+
+/// `load_adaptor` picks the ESM entry (package `exports` import condition) like the kit's
+/// linker; the namespace keys equal node's (`Object.keys(await import(pkg))`).
+#[tokio::test]
+async fn load_adaptor_exports_match_node() {
+    let dir = common::adaptors_dir();
+    let r = common::realm(common::policy_for(&dir), None).await;
+    let host = r.host.clone();
+    let keys = r
+        .ctx
+        .async_with(async |ctx| {
+            let mut out = Vec::new();
+            for pkg in ["@openfn/language-common", "@openfn/language-http"] {
+                let ns = openfn_node_host::load_adaptor(
+                    &host,
+                    &ctx,
+                    &dir.join("node_modules").join(pkg),
+                )
+                .await
+                .unwrap();
+                let mut keys: Vec<String> = ns.keys::<String>().map(|k| k.unwrap()).collect();
+                keys.sort();
+                out.push(keys.join(","));
+            }
+            out
+        })
+        .await;
+    assert_eq!(
+        keys[0],
+        "_,alterState,arrayToString,as,asData,assert,beta,chunk,combine,composeNextState,cursor,dataPath,dataValue,dateFns,debug,default,each,execute,field,fields,fn,fnIf,group,http,humanProper,index,join,jsonValue,lastReferenceValue,log,map,merge,parseCsv,referencePath,scrubEmojis,source,sourceValue,splitKeys,toArray,util,validate"
+    );
+    assert_eq!(
+        keys[1],
+        "alterState,arrayToString,as,chunk,combine,cursor,dataPath,dataValue,dateFns,default,del,each,execute,field,fields,fn,fnIf,get,group,humanProper,lastReferenceValue,map,merge,parseCsv,parseXML,patch,post,put,request,scrubEmojis,sourceValue,splitKeys,toArray,util"
+    );
+}

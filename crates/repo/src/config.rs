@@ -15,6 +15,9 @@ pub struct RegistryConfig {
     pub registry: String,
     /// Per-scope registries (`@scope:registry=` in `.npmrc`), keyed by `@scope`, each ending in `/`.
     pub scopes: BTreeMap<String, String>,
+    /// Bearer tokens (`//host/path/:_authToken=` in `.npmrc`), keyed by the `//host/path/` prefix
+    /// of the URLs they apply to.
+    pub auth_tokens: BTreeMap<String, AuthToken>,
     /// Retry policy for transient registry errors.
     pub retry: RetryPolicy,
     /// How many tarballs are downloaded at once.
@@ -23,6 +26,16 @@ pub struct RegistryConfig {
     pub connect_timeout: Duration,
     /// Timeout for one whole request (packument or tarball).
     pub request_timeout: Duration,
+}
+
+/// A registry token; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthToken(pub String);
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthToken(****)")
+    }
 }
 
 /// Exponential backoff with jitter for transient errors (5xx, 429, timeouts, refused
@@ -60,6 +73,7 @@ impl RegistryConfig {
         RegistryConfig {
             registry: with_slash(registry),
             scopes: BTreeMap::new(),
+            auth_tokens: BTreeMap::new(),
             retry: RetryPolicy::default(),
             concurrency: 16,
             connect_timeout: Duration::from_secs(10),
@@ -70,7 +84,8 @@ impl RegistryConfig {
     /// Reads the configuration the way npm does, at the edge of the program:
     /// `NPM_CONFIG_REGISTRY` (or `npm_config_registry`) wins over `registry=` in the user npmrc
     /// (`NPM_CONFIG_USERCONFIG`, default `~/.npmrc`); `@scope:registry=` lines set scoped
-    /// registries. Unreadable files count as empty.
+    /// registries, `//host/path/:_authToken=` lines set tokens, and `${VAR}` in npmrc values
+    /// reads the environment. Unreadable files count as empty.
     pub fn from_env() -> Self {
         let env = |key: &str| {
             std::env::var(key)
@@ -82,11 +97,20 @@ impl RegistryConfig {
             .map(PathBuf::from)
             .or_else(|| dirs::home_dir().map(|home| home.join(".npmrc")));
         let npmrc = npmrc_path.as_deref().and_then(read_optional);
-        Self::from_sources(env("NPM_CONFIG_REGISTRY").as_deref(), npmrc.as_deref())
+        Self::from_sources(
+            env("NPM_CONFIG_REGISTRY").as_deref(),
+            npmrc.as_deref(),
+            |key| std::env::var(key).ok(),
+        )
     }
 
-    /// Builds the configuration from an env registry value and the text of an npmrc file.
-    pub fn from_sources(env_registry: Option<&str>, npmrc: Option<&str>) -> Self {
+    /// Builds the configuration from an env registry value and the text of an npmrc file;
+    /// `lookup` expands `${VAR}` in npmrc values.
+    pub fn from_sources(
+        env_registry: Option<&str>,
+        npmrc: Option<&str>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
         let mut config = RegistryConfig::default();
         if let Some(text) = npmrc {
             for line in text.lines() {
@@ -97,11 +121,18 @@ impl RegistryConfig {
                 let Some((key, value)) = line.split_once('=') else {
                     continue;
                 };
-                let (key, value) = (key.trim(), unquote(value.trim()));
+                let (key, value) = (key.trim(), expand(unquote(value.trim()), &lookup));
+                let value = value.as_str();
                 if value.is_empty() {
                     continue;
                 }
-                if key == "registry" {
+                if let Some(prefix) = key.strip_suffix(":_authToken")
+                    && prefix.starts_with("//")
+                {
+                    config
+                        .auth_tokens
+                        .insert(with_slash(prefix), AuthToken(value.to_owned()));
+                } else if key == "registry" {
                     config.registry = with_slash(value);
                 } else if let Some(scope) = key.strip_suffix(":registry")
                     && scope.starts_with('@')
@@ -123,6 +154,34 @@ impl RegistryConfig {
             .and_then(|(scope, _)| self.scopes.get(scope))
             .unwrap_or(&self.registry)
     }
+}
+
+impl RegistryConfig {
+    /// The token for a URL: the longest configured `//host/path/` prefix of it.
+    pub(crate) fn token_for(&self, url: &str) -> Option<&AuthToken> {
+        let rest = url.split_once(':').map_or(url, |(_, rest)| rest);
+        self.auth_tokens
+            .iter()
+            .filter(|(prefix, _)| rest.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, token)| token)
+    }
+}
+
+/// Replaces `${VAR}` with the variable's value (empty when unset), as npm does in npmrc.
+fn expand(value: &str, lookup: &impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&lookup(&rest[start + 2..start + 2 + len]).unwrap_or_default());
+        rest = &rest[start + 2 + len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn read_optional(path: &Path) -> Option<String> {
@@ -152,8 +211,9 @@ mod tests {
 
     #[test]
     fn npmrc_and_env_precedence() {
-        let npmrc = "# comment\nregistry = https://npm.example.com\n@acme:registry=\"https://acme.example.com/npm\"\n//npm.example.com/:_authToken=secret\n";
-        let config = RegistryConfig::from_sources(None, Some(npmrc));
+        let npmrc = "# comment\nregistry = https://npm.example.com\n@acme:registry=\"https://acme.example.com/npm\"\n//npm.example.com/:_authToken=secret\n//acme.example.com/npm/:_authToken=${NPM_TOKEN}\n";
+        let lookup = |key: &str| (key == "NPM_TOKEN").then(|| "from-env".to_owned());
+        let config = RegistryConfig::from_sources(None, Some(npmrc), lookup);
         assert_eq!(config.registry, "https://npm.example.com/");
         assert_eq!(
             config.registry_for("@acme/pkg"),
@@ -164,11 +224,20 @@ mod tests {
             "https://npm.example.com/"
         );
         assert_eq!(config.registry_for("lodash"), "https://npm.example.com/");
-        let config = RegistryConfig::from_sources(Some("http://127.0.0.1:4873"), Some(npmrc));
-        assert_eq!(config.registry, "http://127.0.0.1:4873/");
         assert_eq!(
-            RegistryConfig::from_sources(None, None).registry,
-            DEFAULT_REGISTRY
+            config.token_for("https://npm.example.com/lodash/-/lodash-4.17.21.tgz"),
+            Some(&AuthToken("secret".to_owned()))
         );
+        assert_eq!(
+            config.token_for("https://acme.example.com/npm/@acme%2fpkg"),
+            Some(&AuthToken("from-env".to_owned()))
+        );
+        assert_eq!(config.token_for("https://registry.npmjs.org/lodash"), None);
+        assert!(!format!("{config:?}").contains("secret"));
+        let config =
+            RegistryConfig::from_sources(Some("http://127.0.0.1:4873"), Some(npmrc), lookup);
+        assert_eq!(config.registry, "http://127.0.0.1:4873/");
+        let config = RegistryConfig::from_sources(None, None, lookup);
+        assert_eq!(config.registry, DEFAULT_REGISTRY);
     }
 }

@@ -95,6 +95,14 @@ pub enum InstallError {
         /// What was expected and what was found.
         reason: String,
     },
+    /// The package name is not a valid npm name (or would escape the repo as a path).
+    #[error("invalid package name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The registry answered with a status that retrying will not change (4xx other than 404).
     #[error("registry request {url} failed with status {status}")]
     Status {
@@ -159,6 +167,7 @@ impl InstallError {
         match self {
             InstallError::PackageNotFound { .. }
             | InstallError::NoMatchingVersion { .. }
+            | InstallError::InvalidName { .. }
             | InstallError::Integrity { .. }
             | InstallError::Status { .. }
             | InstallError::InvalidMetadata { .. }

@@ -27,7 +27,7 @@ mod spec;
 mod tarball;
 mod tree;
 
-pub use config::{DEFAULT_REGISTRY, RegistryConfig, RetryPolicy};
+pub use config::{AuthToken, DEFAULT_REGISTRY, RegistryConfig, RetryPolicy};
 pub use error::{InstallError, RepoError};
 pub use repo::{
     CLI_REPO_SUBDIR, Installed, Repo, WORKER_REPO_SUBDIR, default_cli_repo_dir,

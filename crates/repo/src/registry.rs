@@ -225,12 +225,11 @@ impl Registry {
             }
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let response = self
-                .client
-                .get(url)
-                .header(reqwest::header::ACCEPT, accept)
-                .send()
-                .await;
+            let mut request = self.client.get(url).header(reqwest::header::ACCEPT, accept);
+            if let Some(token) = self.config.token_for(url) {
+                request = request.bearer_auth(&token.0);
+            }
+            let response = request.send().await;
             let response = match response {
                 Ok(response) => response,
                 Err(e) => {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::config::RegistryConfig;
 use crate::error::{InstallError, RepoError};
 use crate::registry::{Manifest, Registry};
-use crate::spec::{Requirement, Specifier, alias, split_alias};
+use crate::spec::{Requirement, Specifier, alias, split_alias, validate_name};
 use crate::tarball;
 use crate::tree::{Tree, pick};
 
@@ -100,6 +100,7 @@ impl Repo {
     /// no version picks the highest installed (semver order, where the kit compares strings).
     /// Dist-tags (`latest`, `next`) need the registry, so they give `None`.
     pub fn resolve(&self, spec: &Specifier) -> Option<Installed> {
+        validate_name(&spec.name).ok()?;
         let deps = read_dependencies(&self.dir).ok()?;
         let installed = |alias: &str, version: &str| {
             let path = self.dir.join("node_modules").join(alias);
@@ -196,13 +197,14 @@ impl Repo {
                 path: lock_path,
                 source,
             })?;
-        for name in ["node_modules", ".staging"] {
-            let path = self.dir.join(name);
-            match fs::remove_dir_all(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(RepoError::Io { path, source }),
-            }
+        // `.staging` is left alone: another process may be building a tree there right now
+        // (it holds only its alias lock until it commits); leftovers of crashed installs are
+        // removed by the next install of the same alias.
+        let path = self.dir.join("node_modules");
+        match fs::remove_dir_all(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RepoError::Io { path, source }),
         }
         let path = self.dir.join("package.json");
         match fs::remove_file(&path) {
@@ -231,6 +233,11 @@ impl Repo {
     }
 
     async fn install_one(&self, spec: &Specifier) -> Result<Installed, InstallError> {
+        // `Specifier` fields are public: check the name again before it becomes a path.
+        validate_name(&spec.name).map_err(|reason| InstallError::InvalidName {
+            name: spec.name.clone(),
+            reason,
+        })?;
         let requirement = spec.requirement();
         if matches!(requirement, Requirement::Exact(_))
             && let Some(found) = self.resolve(spec)
@@ -291,6 +298,8 @@ impl Repo {
         if let Some(found) = self.resolve(&exact) {
             return Ok(found);
         }
+        // Only the holder of the alias lock stages this alias: anything left is from a crash.
+        remove_stale_staging(&self.dir, &alias);
         self.install_tree(&spec.name, version, manifest, &alias)
             .await
     }
@@ -303,7 +312,14 @@ impl Repo {
         alias: &str,
     ) -> Result<Installed, InstallError> {
         let version_text = version.to_string();
+        let started = std::time::Instant::now();
         let tree = Tree::resolve(&self.registry, name, version, manifest).await?;
+        tracing::debug!(
+            alias,
+            packages = tree.nodes.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "resolved dependency tree"
+        );
         tree.verify()
             .map_err(|reason| InstallError::InvalidMetadata {
                 name: name.to_owned(),
@@ -311,11 +327,17 @@ impl Repo {
             })?;
         let staging = self.dir.join(".staging").join(format!(
             "{}-{}-{:08x}",
-            alias.replace('/', "+"),
+            staging_prefix(alias),
             std::process::id(),
             rand::random::<u32>()
         ));
+        let started = std::time::Instant::now();
         let result = self.fill_staging(&tree, &staging).await;
+        tracing::debug!(
+            alias,
+            elapsed_ms = started.elapsed().as_millis(),
+            "downloaded and unpacked"
+        );
         let result = match result {
             Ok(()) => self.commit(&staging, name, &version_text, alias).await,
             Err(e) => Err(e),
@@ -363,14 +385,24 @@ impl Repo {
     ) -> Result<(), InstallError> {
         let node = &tree.nodes[id];
         let dist = &node.manifest.dist;
+        let started = std::time::Instant::now();
         let bytes = self.registry.tarball(&dist.tarball).await?;
+        let downloaded = started.elapsed();
         // Nothing is written before the bytes match the registry's integrity.
         tarball::verify(dist, &bytes).map_err(|reason| InstallError::Integrity {
             name: node.name.clone(),
             version: node.version.to_string(),
             reason,
         })?;
+        let size = bytes.len();
         let unpacked = tokio::task::spawn_blocking(move || tarball::unpack(&bytes, &dest)).await;
+        tracing::debug!(
+            package = node.name,
+            size,
+            download_ms = downloaded.as_millis(),
+            unpack_ms = (started.elapsed() - downloaded).as_millis(),
+            "fetched package"
+        );
         let tarball_error = |reason: String| InstallError::Tarball {
             name: node.name.clone(),
             version: node.version.to_string(),
@@ -413,6 +445,23 @@ impl Repo {
             version: version.to_owned(),
             path: target,
         })
+    }
+}
+
+fn staging_prefix(alias: &str) -> String {
+    alias.replace('/', "+")
+}
+
+fn remove_stale_staging(dir: &Path, alias: &str) {
+    let prefix = format!("{}-", staging_prefix(alias));
+    let Ok(entries) = fs::read_dir(dir.join(".staging")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            tracing::debug!("removing stale staging dir {}", entry.path().display());
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -493,4 +542,35 @@ fn add_dependency(dir: &Path, alias: &str, value: &str) -> Result<(), InstallErr
     ));
     fs::write(&temp, text).map_err(|e| InstallError::io(&temp, e))?;
     fs::rename(&temp, &path).map_err(|e| InstallError::io(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: T) {}
+
+    #[test]
+    fn repo_and_install_future_can_be_shared_and_spawned() {
+        let dir = std::env::temp_dir().join("openfn-repo-never-created");
+        let repo = Repo::open(&dir, RegistryConfig::default()).expect("open");
+        assert_send_sync(&repo);
+        let specs = [Specifier::new("x", Some("1.0.0"))];
+        assert_send(repo.install(&specs));
+        assert_send(repo.clean());
+        assert!(!dir.exists(), "open does not touch the disk");
+    }
+
+    #[tokio::test]
+    async fn hand_built_specifiers_cannot_escape_the_repo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo =
+            Repo::open(dir.path(), RegistryConfig::new("http://127.0.0.1:9/")).expect("open");
+        let evil = Specifier::new("../../evil", Some("1.0.0"));
+        assert_eq!(repo.resolve(&evil), None);
+        let err = repo.install(&[evil]).await.expect_err("refused");
+        assert!(err.is_permanent(), "{err}");
+        assert_eq!(repo.registry_requests(), 0);
+    }
 }

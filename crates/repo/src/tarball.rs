@@ -2,6 +2,7 @@
 //! anything is unpacked, and a safe unpacker that strips the `package/` prefix, refuses path
 //! traversal, writes only regular files and directories, and never follows or creates links.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -46,6 +47,9 @@ pub(crate) fn unpack(bytes: &[u8], dest: &Path) -> Result<(), String> {
     };
     let mut archive = tar::Archive::new(reader);
     fs::create_dir_all(dest).map_err(|e| io_reason(dest, &e))?;
+    // Directories known to exist, so each file costs one `open` (big packages such as
+    // date-fns hold thousands of files).
+    let mut made: HashSet<PathBuf> = HashSet::from([dest.to_path_buf()]);
     let entries = archive.entries().map_err(|e| e.to_string())?;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("corrupt archive: {e}"))?;
@@ -59,10 +63,15 @@ pub(crate) fn unpack(bytes: &[u8], dest: &Path) -> Result<(), String> {
         let target = dest.join(&relative);
         let kind = entry.header().entry_type();
         if kind.is_dir() {
-            fs::create_dir_all(&target).map_err(|e| io_reason(&target, &e))?;
+            if made.insert(target.clone()) {
+                fs::create_dir_all(&target).map_err(|e| io_reason(&target, &e))?;
+            }
         } else if kind.is_file() {
-            if let Some(parent) = target.parent() {
+            if let Some(parent) = target.parent()
+                && !made.contains(parent)
+            {
                 fs::create_dir_all(parent).map_err(|e| io_reason(parent, &e))?;
+                made.insert(parent.to_path_buf());
             }
             let mode = entry.header().mode().unwrap_or(0o644);
             write_file(&mut entry, &target, mode).map_err(|e| io_reason(&target, &e))?;

@@ -282,3 +282,47 @@ async fn peers_installed_and_optional_failures_skipped() {
     assert!(node_resolve(root, "missing-optional").is_none());
     assert!(node_resolve(root, "broken-optional").is_none());
 }
+
+#[tokio::test]
+async fn stale_staging_from_a_crash_is_cleared() {
+    let registry = FakeRegistry::start().await;
+    registry.publish(Pkg::new("adaptor", "1.0.0"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir.path().join(".staging/adaptor_1.0.0-4242-deadbeef");
+    std::fs::create_dir_all(stale.join("node_modules")).expect("mkdir");
+    // And a half-written alias dir not recorded in package.json.
+    let half = dir.path().join("node_modules/adaptor_1.0.0");
+    std::fs::create_dir_all(&half).expect("mkdir");
+    std::fs::write(half.join("junk.js"), "partial").expect("write");
+    let repo = Repo::open(dir.path(), registry.config()).expect("open");
+    let installed = within(repo.install(&[spec("adaptor@1.0.0")]))
+        .await
+        .expect("install");
+    assert!(!stale.exists());
+    assert!(!installed[0].path.join("junk.js").exists());
+    assert_eq!(version_at(&installed[0].path), "1.0.0");
+}
+
+#[tokio::test]
+async fn npmrc_token_is_sent_to_its_registry() {
+    let registry = FakeRegistry::start().await;
+    registry.publish(Pkg::new("@acme/adaptor", "1.0.0").dep("dep", "1"));
+    registry.publish(Pkg::new("dep", "1.0.0"));
+    let host = registry.url.trim_start_matches("http:");
+    let npmrc = format!(
+        "registry={url}\n@acme:registry={url}\n{host}:_authToken=${{ACME_TOKEN}}\n",
+        url = registry.url
+    );
+    let mut config = openfn_repo::RegistryConfig::from_sources(None, Some(&npmrc), |key| {
+        (key == "ACME_TOKEN").then(|| "t0ken".to_owned())
+    });
+    config.retry = registry.config().retry;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Repo::open(dir.path(), config).expect("open");
+    within(repo.install(&[spec("@acme/adaptor@1.0.0")]))
+        .await
+        .expect("install");
+    let seen = registry.authorizations();
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().all(|a| a == "Bearer t0ken"), "{seen:?}");
+}

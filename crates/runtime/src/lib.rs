@@ -9,6 +9,7 @@ mod events;
 mod host;
 mod linker;
 mod messages;
+mod node;
 mod plan;
 mod runner;
 mod sourcemap;
@@ -20,7 +21,9 @@ pub use host::{
 };
 pub use linker::pattern_matches;
 pub use messages::translate;
+pub use node::NodeAdaptorHost;
 pub use openfn_lexicon::log::{Level, LogLevel, LogLine};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
-pub use plan::name_and_version;
+pub use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
+pub use plan::{name_and_version, plan_from_expression};
 pub use runner::{Input, Outcome, RunOptions, print_duration, rss_bytes, run};

@@ -48,6 +48,9 @@ pub(crate) struct Pending {
     pub entry: PathBuf,
 }
 
+/// Cache key of a resolved entry: specifier, module path, module version.
+type EntryKey = (String, Option<String>, Option<String>);
+
 /// Linker state shared by the resolver, the loader and the synthetic modules of one run.
 pub(crate) struct Linker {
     pub host: Rc<dyn AdaptorHost>,
@@ -60,6 +63,7 @@ pub(crate) struct Linker {
     pub import_error: RefCell<Option<RtError>>,
     pub resolved_logs: RefCell<Vec<String>>,
     announced: RefCell<Vec<String>>,
+    entries: RefCell<HashMap<EntryKey, PathBuf>>,
 }
 
 impl Linker {
@@ -75,6 +79,7 @@ impl Linker {
             import_error: RefCell::new(None),
             resolved_logs: RefCell::new(Vec::new()),
             announced: RefCell::new(Vec::new()),
+            entries: RefCell::new(HashMap::new()),
         }
     }
 
@@ -101,6 +106,14 @@ impl Linker {
             return Ok(PathBuf::from(spec));
         }
         let info = self.modules.borrow().get(spec).cloned();
+        let key = (
+            spec.to_string(),
+            info.as_ref().and_then(|i| i.path.clone()),
+            info.as_ref().and_then(|i| i.version.clone()),
+        );
+        if let Some(entry) = self.entries.borrow().get(&key) {
+            return Ok(entry.clone());
+        }
         let root = match (&info, &self.repo) {
             (
                 Some(ModuleInfo {
@@ -141,6 +154,7 @@ impl Linker {
                 .borrow_mut()
                 .push(format!("Resolved adaptor {spec} to version {version}"));
         }
+        self.entries.borrow_mut().insert(key, entry.clone());
         Ok(entry)
     }
 }

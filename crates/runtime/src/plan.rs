@@ -245,3 +245,21 @@ pub(crate) fn merge_modules(
     }
     out
 }
+
+/// A one-step plan for a single compiled expression (the kit's `run(expression)` form): the
+/// step id is `default_step_id` or `job-1`.
+pub fn plan_from_expression(
+    expression: &str,
+    source_map: Option<Value>,
+    default_step_id: Option<&str>,
+) -> ExecutionPlan {
+    let mut plan = ExecutionPlan::default();
+    plan.workflow.id = Some("workflow".to_string());
+    plan.workflow.steps.push(Step {
+        id: default_step_id.map(str::to_string),
+        expression: Some(expression.to_string()),
+        source_map,
+        ..Step::default()
+    });
+    plan
+}

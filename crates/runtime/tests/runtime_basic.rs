@@ -44,3 +44,36 @@ fn events_and_logs_of_a_step() {
     assert_eq!(j["name"], "JOB");
     assert_eq!(j["time"].as_str().map(str::len), Some(19));
 }
+
+#[test]
+fn expression_plan_uses_job_1_and_logs_the_workflow() {
+    let p = openfn_runtime::plan_from_expression(
+        &job("fn", "fn(() => { throw new Error('x'); })"),
+        None,
+        None,
+    );
+    let (r, rec) = exec(&p, state(json!({})), options());
+    let out = r.expect("ok").expect("state");
+    assert_eq!(out["errors"]["job-1"]["message"], "x");
+    assert!(
+        rec.has_log("R/T Executing workflow"),
+        "{:?}",
+        rec.log_texts()
+    );
+    let p = openfn_runtime::plan_from_expression(&job("fn", "fn(s => s)"), None, Some("main"));
+    let (r, rec) = exec(&p, state(json!({})), options());
+    assert!(r.is_ok());
+    assert!(rec.has_log("R/T Starting step main"));
+}
+
+#[test]
+fn validation_failure_is_logged() {
+    let p = plan(
+        json!({ "workflow": { "steps": [{ "id": "a", "expression": "export default [];", "next": "b" }] } }),
+    );
+    let (r, rec) = exec(&p, state(json!({})), options());
+    assert!(r.is_err());
+    assert!(rec.has_log("R/T Error validating execution plan"));
+    assert!(rec.has_log("Cannot find job: b"));
+    assert!(rec.has_log("R/T Aborting"));
+}

@@ -242,3 +242,46 @@ fn source_mapped_position_and_stack() {
     assert_eq!(e["pos"]["src"], "  return s.data.x.y;");
     assert_eq!(e["step"], "job1");
 }
+
+#[test]
+fn v8_style_stack_frames() {
+    let e = aborted(
+        &single("function fn(f) { return f() }\nexport default [fn((s) => z)];"),
+        Input::Empty,
+    );
+    assert_eq!(e.message, "ReferenceError: z is not defined");
+    let stack = e.stack.expect("stack");
+    let lines: Vec<&str> = stack.lines().collect();
+    assert_eq!(lines[0], "ReferenceError: z is not defined");
+    assert!(lines[1].starts_with("    at vm:module(0):2:"), "{stack}");
+    assert!(
+        lines[2].starts_with("    at fn (vm:module(0):1:"),
+        "{stack}"
+    );
+    assert!(lines[3].starts_with("    at vm:module(0):2:"), "{stack}");
+    assert!(
+        !stack.contains("<anonymous>") && !stack.contains("native"),
+        "{stack}"
+    );
+}
+
+#[test]
+fn dynamic_import_is_linked_too() {
+    let out = ok(
+        &single(
+            "export default [async (s) => { try { await import('lodash'); } catch (e) { s.msg = String(e.message); } return s; }];",
+        ),
+        state(json!({})),
+    );
+    assert!(
+        out["msg"].as_str().is_some_and(|m| m.contains("lodash")),
+        "{out}"
+    );
+}
+
+#[test]
+fn adaptor_error_from_a_thrown_string() {
+    let e = step_error(&job("throwString", "throwString()"));
+    assert_eq!(e["name"], "JobError", "a string has no stack, so the kit cannot attribute it: {e}");
+    assert_eq!(e["message"], "adaptor string");
+}

@@ -285,7 +285,9 @@ fn job_complete_event_payload() {
     let p = plan(json!({ "workflow": { "steps": [
         { "id": "a", "expression": job("fn", "fn(s => s)"), "next": "b" }, inc("b", json!(null))
     ] } }));
-    let (r, rec) = exec(&p, state(json!({ "data": {} })), options());
+    let mut o = options();
+    o.measure_memory = true;
+    let (r, rec) = exec(&p, state(json!({ "data": {} })), o);
     assert!(r.is_ok());
     let events = rec.events.borrow();
     let complete = events

@@ -77,7 +77,7 @@ impl ChildJob for Script {
             if let Some(msg) = expr.strip_prefix("compile-error ") {
                 sink.log(
                     "error",
-                    "RTE",
+                    "R/T",
                     json!(["Error occurred during compilation"]).to_string(),
                 );
                 let mut e = error("CompileError", &format!("{name}: {msg}"), Severity::Crash);

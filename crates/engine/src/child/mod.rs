@@ -7,7 +7,7 @@
 //! [`CHILD_FLAG`] it becomes a child and never returns.
 
 mod job;
-mod unavailable;
+mod js;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,6 +21,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 pub use job::{ChildJob, Failure, JobRequest, JobSink};
+pub use js::{JsJob, compile_plan};
 
 pub use crate::config::CHILD_FLAG;
 use crate::event::{ErrorInfo, Mem, Severity, now_ns};
@@ -34,7 +35,13 @@ const EXIT_CHANNEL_LOST: i32 = 3;
 /// child loop with the real compiler and runtime and exits; otherwise returns at once.
 pub fn maybe_run_child() {
     if is_child_invocation() {
-        run_child(&unavailable::Unavailable);
+        match JsJob::new() {
+            Ok(job) => run_child(&job),
+            Err(e) => {
+                eprintln!("openfn-engine child: cannot start the async runtime: {e}");
+                std::process::exit(EXIT_CHANNEL_LOST);
+            }
+        }
     }
 }
 
@@ -167,7 +174,7 @@ fn child_loop(job: &dyn ChildJob) -> std::io::Result<()> {
 /// limit above what the idle child already maps. Past it allocations fail and the child dies;
 /// the supervisor reports `OOMError`.
 fn apply_memory_backstop(base_vm: u64, memory_limit_mb: u64) {
-    let limit = base_vm + memory_limit_mb.saturating_mul(3 << 20) + (256 << 20);
+    let limit = base_vm + memory_limit_mb.saturating_mul(3 << 20) + (512 << 20);
     if let Err(e) = sys::set_address_space_limit(limit) {
         eprintln!("openfn-engine child: cannot set RLIMIT_AS: {e}");
     }

@@ -119,6 +119,8 @@ struct State {
     failures: Mutex<HashMap<String, usize>>,
     requests: AtomicUsize,
     log: Mutex<Vec<String>>,
+    /// The `Authorization` header of every request (empty when absent).
+    authorizations: Mutex<Vec<String>>,
     /// Latency added to every tarball response (widens race windows in concurrency tests).
     tarball_delay: Mutex<Duration>,
 }
@@ -148,9 +150,19 @@ impl FakeRegistry {
             ..State::default()
         });
         let served = state.clone();
-        let app = Router::new().fallback(move |uri: Uri| {
+        let app = Router::new().fallback(move |uri: Uri, headers: axum::http::HeaderMap| {
             let state = served.clone();
             async move {
+                let authorization = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                state
+                    .authorizations
+                    .lock()
+                    .expect("lock")
+                    .push(authorization);
                 if state
                     .tarballs
                     .lock()
@@ -274,6 +286,11 @@ impl FakeRegistry {
             *counts.entry(path).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// The `Authorization` header of every request so far ("" when absent).
+    pub fn authorizations(&self) -> Vec<String> {
+        self.state.authorizations.lock().expect("lock").clone()
     }
 
     /// Total requests served so far.

@@ -401,7 +401,10 @@
       if (e.kind === 'adaptor') {
         const inner = e.error;
         let details;
-        try { details = jsonParse(safeStringify(assign({ message: inner.message }, inner))); } catch (x) { details = { message: String(inner && inner.message) }; }
+        if (inner === null || typeof inner !== 'object') details = inner === undefined ? null : inner;
+        else {
+          try { details = jsonParse(safeStringify(assign({ message: inner.message }, inner))); } catch (x) { details = { message: String(inner.message) }; }
+        }
         return {
           kind: 'adaptor', index: e.index, mapToOperation: e.mapToOperation,
           message: typeof inner === 'string' ? inner : String((inner && inner.message) || ''),

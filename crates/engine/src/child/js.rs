@@ -1,0 +1,302 @@
+//! The real child job: compile every step with `openfn-compiler` (adaptor exports read from the
+//! installed packages), then run the plan in QuickJS with `openfn-runtime`, forwarding the
+//! runtime's events, logs and resolution requests to the supervisor.
+//!
+//! This is the only place where the engine touches job code, and it only ever runs in a child.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use openfn_compiler::{AdaptorImports, AddImports, Options as CompileOptions};
+use openfn_lexicon::log::{Level, LogLevel, LogLine};
+use openfn_lexicon::plan::{ExecutionPlan, Step};
+use openfn_runtime::{Callbacks, Event, Input, RtError, RunError, RunOptions, StateJson};
+use serde_json::Value;
+
+use super::{ChildJob, Failure, JobRequest, JobSink};
+use crate::event::{ErrorInfo, Mem, Severity};
+use crate::install::split_specifier;
+
+/// Extra time the runtime's own deadline gets beyond the run timeout: the supervisor's timer
+/// fires first and reports `TimeoutError`; the runtime then stops the JavaScript by itself.
+const RUNTIME_DEADLINE_SLACK_MS: u64 = 200;
+
+/// Compiles and runs workflows with the real compiler and QuickJS runtime.
+pub struct JsJob {
+    rt: tokio::runtime::Runtime,
+}
+
+impl JsJob {
+    /// A job with its own single-threaded async runtime (QuickJS needs timers).
+    pub fn new() -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Self { rt })
+    }
+}
+
+fn name_of(step: &Step) -> &str {
+    step.name.as_deref().or(step.id.as_deref()).unwrap_or("")
+}
+
+/// Where an adaptor of a step lives: its `linker` path, else the repository alias directory.
+fn adaptor_dir(step: &Step, spec: &str, repo: &Path) -> Option<PathBuf> {
+    let (name, version) = split_specifier(spec);
+    if let Some(path) = step
+        .linker
+        .as_ref()
+        .and_then(|l| l.get(name))
+        .and_then(|m| m.path.as_ref())
+    {
+        return Some(PathBuf::from(path));
+    }
+    let version = version?;
+    Some(repo.join("node_modules").join(format!("{name}_{version}")))
+}
+
+/// Compiles every step's expression in place (`expression` = module text, `sourceMap` set).
+pub fn compile_plan(plan: &mut ExecutionPlan, repo: &Path) -> Result<(), ErrorInfo> {
+    for step in &mut plan.workflow.steps {
+        let Some(source) = step.expression.as_deref() else {
+            continue;
+        };
+        let adaptors = step
+            .adaptors
+            .iter()
+            .flatten()
+            .map(|spec| {
+                let exports =
+                    adaptor_dir(step, spec, repo).map(|dir| openfn_compiler::adaptor_exports(&dir));
+                AdaptorImports {
+                    name: split_specifier(spec).0.to_owned(),
+                    exports,
+                    export_all: true,
+                }
+            })
+            .collect();
+        let options = CompileOptions {
+            name: name_of(step).to_owned(),
+            imports: AddImports {
+                ignore: Vec::new(),
+                adaptors,
+            },
+            ..CompileOptions::default()
+        };
+        match openfn_compiler::compile(source, &options) {
+            Ok(compiled) => {
+                step.expression = Some(compiled.code);
+                step.source_map = serde_json::to_value(&compiled.map).ok();
+            }
+            Err(e) => {
+                let mut error = ErrorInfo::new(
+                    "CompileError",
+                    format!("{}: {e}", name_of(step)),
+                    Severity::Crash,
+                );
+                error.name = Some(e.kind().to_owned());
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A runtime error as the engine reports it.
+fn error_info(e: &RtError) -> ErrorInfo {
+    ErrorInfo {
+        error_type: e.name.clone(),
+        name: Some(e.name.clone()),
+        subtype: e.subtype.clone(),
+        message: e.message.clone(),
+        severity: e.severity,
+    }
+}
+
+/// Forwards runtime callbacks to the supervisor through the sink.
+struct Bridge {
+    sink: Arc<dyn JobSink>,
+    job_log_level: Option<String>,
+}
+
+impl Bridge {
+    fn job_line_allowed(&self, level: Level) -> bool {
+        match self.job_log_level.as_deref() {
+            None => true,
+            Some("none") => false,
+            Some(other) => serde_json::from_value::<LogLevel>(Value::String(other.to_owned()))
+                .map(|l| l.allows(level))
+                .unwrap_or(true),
+        }
+    }
+}
+
+fn state_text(state: Option<StateJson>) -> String {
+    state
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|| "null".to_owned())
+}
+
+impl Callbacks for Bridge {
+    fn notify(&self, event: Event) -> impl std::future::Future<Output = ()> {
+        match event {
+            Event::JobStart { job_id } => self.sink.job_start(&job_id),
+            Event::JobComplete {
+                job_id,
+                duration,
+                state,
+                next,
+                mem,
+            } => {
+                let mem = Mem {
+                    job: mem.job,
+                    system: mem.system,
+                };
+                self.sink
+                    .job_complete(&job_id, duration, next, mem, state_text(state));
+            }
+            Event::JobError {
+                job_id,
+                duration,
+                error,
+                state,
+                next,
+            } => {
+                self.sink.job_error(
+                    &job_id,
+                    duration,
+                    next,
+                    error_info(&error),
+                    state_text(state),
+                );
+            }
+            Event::InitStart { .. } | Event::InitComplete { .. } | Event::LoadState { .. } => {}
+        }
+        async {}
+    }
+
+    fn log(&self, line: LogLine) {
+        if line.name == "JOB" && !self.job_line_allowed(line.level) {
+            return;
+        }
+        let message = serde_json::to_string(&line.message).unwrap_or_else(|_| "[]".to_owned());
+        self.sink.log(line.level.as_str(), &line.name, message);
+    }
+
+    fn resolve_credential(
+        &self,
+        id: &str,
+    ) -> impl std::future::Future<Output = Result<Value, String>> {
+        let result = self
+            .sink
+            .credential(id)
+            .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()));
+        async move { result }
+    }
+
+    fn resolve_state(&self, id: &str) -> impl std::future::Future<Output = Result<Value, String>> {
+        let result = self
+            .sink
+            .state(id)
+            .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()));
+        async move { result }
+    }
+}
+
+fn log_line(sink: &dyn JobSink, level: &str, name: &str, text: String) {
+    sink.log(
+        level,
+        name,
+        Value::Array(vec![Value::String(text)]).to_string(),
+    );
+}
+
+impl ChildJob for JsJob {
+    fn versions(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("compiler".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+            ("runtime".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+        ])
+    }
+
+    fn run(&self, request: JobRequest, sink: Arc<dyn JobSink>) -> Result<String, Failure> {
+        let settings = request.settings;
+        let mut plan = ExecutionPlan::from_json_str(request.plan.get()).map_err(|e| {
+            Failure::new(ErrorInfo::new(
+                "ValidationError",
+                e.to_string(),
+                Severity::Crash,
+            ))
+        })?;
+        let repo = PathBuf::from(&settings.repo_dir);
+
+        sink.compile_start();
+        let started = Instant::now();
+        if let Err(error) = compile_plan(&mut plan, &repo) {
+            log_line(
+                sink.as_ref(),
+                "error",
+                "R/T",
+                "Error occurred during compilation".to_owned(),
+            );
+            return Err(Failure::new(error));
+        }
+        let duration = started.elapsed();
+        log_line(
+            sink.as_ref(),
+            "info",
+            "R/T",
+            format!(
+                "Workflow compilation complete in {}s",
+                duration.as_millis() as f64 / 1000.0
+            ),
+        );
+        sink.compile_complete(duration.as_millis() as u64);
+
+        let input = match request.input {
+            Some(raw) => Input::State(StateJson::from_text(raw.get())),
+            None => Input::Empty,
+        };
+        let options = RunOptions {
+            repo: Some(repo),
+            whitelist: settings.whitelist.clone(),
+            globals: settings.globals.clone().map(Value::Object),
+            state_props_to_remove: Some(settings.state_props_to_remove.clone()),
+            run_timeout_ms: (settings.run_timeout_ms > 0)
+                .then(|| settings.run_timeout_ms + RUNTIME_DEADLINE_SLACK_MS),
+            state_limit_mb: settings.state_limit_mb,
+            memory_limit_mb: Some(settings.memory_limit_mb),
+            log_level: LogLevel::Debug,
+            ..RunOptions::default()
+        };
+        let bridge = Rc::new(Bridge {
+            sink: Arc::clone(&sink),
+            job_log_level: settings.job_log_level.clone(),
+        });
+        let result = self
+            .rt
+            .block_on(openfn_runtime::run(&plan, input, options, bridge));
+        match result {
+            Ok(outcome) => Ok(state_text(outcome.state)),
+            Err(RunError::Aborted(e)) => {
+                let mut error = error_info(&e);
+                // The kit's workflow-error `type` is `subtype || type || name`.
+                if let Some(subtype) = &e.subtype {
+                    error.error_type = subtype.clone();
+                }
+                Err(Failure {
+                    recycle: e.name == "OOMError",
+                    error,
+                })
+            }
+            Err(other) => Err(Failure::new(ErrorInfo::new(
+                "ExecutionError",
+                other.to_string(),
+                Severity::Exception,
+            ))),
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! End to end through real children running the real compiler and QuickJS runtime: every
+//! error class the engine and runtime produce (protocol.md §4.3), limits, isolation of runaway
+//! runs, a SIGKILLed child, and a 10 MB state through three steps.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use openfn_engine::{ChildCommand, Engine, EngineConfig, EngineEvent, Input, RunOptions};
+use serde_json::{Value, json};
+use support::*;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo")
+}
+
+fn js_engine(capacity: usize) -> Engine {
+    Engine::new(EngineConfig {
+        capacity,
+        repo_dir: repo(),
+        memory_limit_mb: 64,
+        run_timeout_ms: 2000,
+        kill_grace: Duration::from_millis(500),
+        child_command: Some(ChildCommand::binary(env!(
+            "CARGO_BIN_EXE_openfn-engine-child"
+        ))),
+        ..EngineConfig::default()
+    })
+    .expect("engine")
+}
+
+/// A plan of job steps (source code) chained a → b → c, each using the fixture adaptor.
+fn js_plan(id: &str, jobs: &[&str]) -> Value {
+    let steps: Vec<Value> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, src)| {
+            let mut step = json!({
+                "id": format!("job-{}", i + 1),
+                "name": format!("Job {}", i + 1),
+                "expression": src,
+                "adaptors": ["@openfn/language-common@1.0.0"],
+            });
+            if i + 1 < jobs.len() {
+                step["next"] = json!({ format!("job-{}", i + 2): true });
+            }
+            step
+        })
+        .collect();
+    json!({ "id": id, "workflow": { "steps": steps }, "options": {} })
+}
+
+async fn js_run(engine: &Engine, plan: Value) -> Vec<EngineEvent> {
+    events_within(run(engine, plan), 60).await
+}
+
+fn job_error(events: &[EngineEvent]) -> Option<(String, openfn_engine::ErrorInfo)> {
+    events.iter().find_map(|e| match e {
+        EngineEvent::JobError { job_id, error, .. } => Some((job_id.clone(), error.clone())),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn a_javascript_workflow_runs_and_streams_events() {
+    let engine = js_engine(1);
+    let events = js_run(
+        &engine,
+        js_plan(
+            "ok",
+            &[
+                "fn(s => { console.log('hi'); s.data.x = 1; return s; })",
+                "fn(s => { s.data.y = s.data.x + 1; return s; })",
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        final_state(&events),
+        Some(json!({ "data": { "x": 1, "y": 2 } })),
+        "{:?}",
+        workflow_error(&events)
+    );
+    let n = names(&events);
+    for expected in [
+        "workflow-start",
+        "compile-start",
+        "compile-complete",
+        "job-start",
+        "job-complete",
+        "workflow-complete",
+    ] {
+        assert!(n.contains(&expected), "missing {expected} in {n:?}");
+    }
+    assert!(
+        logs(&events)
+            .iter()
+            .any(|(name, msg)| name == "JOB" && msg == r#"["hi"]"#)
+    );
+    // The adaptor came from the repository (already installed: no registry needed).
+    assert!(
+        matches!(&events[0], EngineEvent::AutoinstallComplete { module, version, .. }
+        if module == "@openfn/language-common" && version == "1.0.0")
+    );
+    let versions = events.iter().find_map(|e| match e {
+        EngineEvent::WorkflowStart { versions, .. } => Some(versions.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        versions.unwrap()["@openfn/language-common"],
+        json!(["1.0.0"])
+    );
+}
+
+#[tokio::test]
+async fn job_errors_fail_the_step_and_the_workflow_carries_on() {
+    let engine = js_engine(1);
+    let events = js_run(
+        &engine,
+        js_plan("f", &["fn(s => { throw new Error('boom'); })"]),
+    )
+    .await;
+    let (job, e) = job_error(&events).unwrap();
+    assert_eq!(
+        (job.as_str(), error_tuple(&e)),
+        ("job-1", ("JobError", "boom", "fail"))
+    );
+    assert!(final_state(&events).is_some());
+
+    let events = js_run(&engine, js_plan("t", &["fn(s => s.data.nope.map(x => x))"])).await;
+    let (_, e) = job_error(&events).unwrap();
+    assert_eq!(e.error_type, "RuntimeError");
+    assert_eq!(e.severity.as_str(), "fail");
+    assert_eq!(e.subtype.as_deref(), Some("TypeError"));
+
+    let events = js_run(&engine, js_plan("a", &["fail('adaptor err')"])).await;
+    let (_, e) = job_error(&events).unwrap();
+    assert_eq!(error_tuple(&e), ("AdaptorError", "adaptor err", "fail"));
+}
+
+#[tokio::test]
+async fn crashes_end_the_run() {
+    let engine = js_engine(1);
+    let events = js_run(&engine, js_plan("r", &["fn(s => wibble)", "fn(s => s)"])).await;
+    let e = workflow_error(&events).unwrap();
+    assert_eq!(
+        (e.reported_type(), e.severity.as_str()),
+        ("ReferenceError", "crash")
+    );
+    assert_eq!(e.message, "ReferenceError: wibble is not defined");
+    assert_eq!(
+        names(&events).iter().filter(|n| **n == "job-start").count(),
+        1
+    );
+
+    let events = js_run(
+        &engine,
+        js_plan("i", &["import _ from 'lodash';\nfn(s => s)"]),
+    )
+    .await;
+    assert_eq!(
+        error_tuple(workflow_error(&events).unwrap()),
+        ("ImportError", "module blacklisted: lodash", "crash")
+    );
+
+    let mut p = js_plan("v", &["fn(s => s)"]);
+    p["options"]["start"] = json!("nope");
+    let events = js_run(&engine, p).await;
+    assert_eq!(
+        error_tuple(workflow_error(&events).unwrap()),
+        ("ValidationError", "Could not find start job: nope", "crash")
+    );
+
+    let mut p = js_plan("e", &["fn(s => s)", "fn(s => s)"]);
+    p["workflow"]["steps"][0]["next"] = json!({ "job-2": { "condition": "wibble" } });
+    let events = js_run(&engine, p).await;
+    let e = workflow_error(&events).unwrap();
+    assert_eq!(
+        (e.error_type.as_str(), e.severity.as_str()),
+        ("EdgeConditionError", "crash")
+    );
+}
+
+#[tokio::test]
+async fn a_syntax_error_is_a_compile_error_from_the_child() {
+    let engine = js_engine(1);
+    let events = js_run(
+        &engine,
+        js_plan("c", &["fn(s => s)", "fn(s => s);\nfn(s => ~@]"]),
+    )
+    .await;
+    let e = workflow_error(&events).unwrap();
+    assert_eq!(
+        (e.error_type.as_str(), e.severity.as_str()),
+        ("CompileError", "crash")
+    );
+    assert!(e.message.starts_with("Job 2: "), "{}", e.message);
+    assert!(logs(&events).contains(&(
+        "R/T".to_owned(),
+        r#"["Error occurred during compilation"]"#.to_owned()
+    )));
+    assert!(!names(&events).contains(&"job-start"));
+}
+
+#[tokio::test]
+async fn kill_errors_from_the_runtime() {
+    let engine = js_engine(1);
+    let events = js_run(
+        &engine,
+        js_plan("s", &["fn(s => { eval('1'); return s; })"]),
+    )
+    .await;
+    assert_eq!(
+        error_tuple(workflow_error(&events).unwrap()),
+        ("SecurityError", "Illegal eval statement detected", "kill")
+    );
+    // The state limit is a quarter of the 64 MB memory limit.
+    let events = js_run(
+        &engine,
+        js_plan(
+            "b",
+            &["fn(s => { s.data.big = 'x'.repeat(20 * 1024 * 1024); return s; })"],
+        ),
+    )
+    .await;
+    assert_eq!(
+        error_tuple(workflow_error(&events).unwrap()),
+        (
+            "StateTooLargeError",
+            "State exceeds the limit of 16mb",
+            "kill"
+        )
+    );
+}
+
+#[tokio::test]
+async fn oom_and_timeout_in_javascript_do_not_disturb_four_other_runs() {
+    let engine = js_engine(3);
+    let oom = run(
+        &engine,
+        js_plan(
+            "oom",
+            &["fn(s => { const a = []; while (true) a.push(new Array(100000).fill(1)); })"],
+        ),
+    );
+    let forever = run(
+        &engine,
+        js_plan("forever", &["fn(s => { while (true) {} })"]),
+    );
+    let others: Vec<_> = (0..4)
+        .map(|i| {
+            run(
+                &engine,
+                js_plan(
+                    &format!("ok-{i}"),
+                    &[
+                        "fn(s => { s.data.i = 1; return s; })",
+                        "fn(s => { s.data.j = 2; return s; })",
+                    ],
+                ),
+            )
+        })
+        .collect();
+    let oom = tokio::spawn(events_within(oom, 60));
+    let forever = tokio::spawn(events_within(forever, 60));
+    for handle in others {
+        let events = events_within(handle, 60).await;
+        assert_eq!(
+            final_state(&events),
+            Some(json!({ "data": { "i": 1, "j": 2 } })),
+            "{:?}",
+            workflow_error(&events)
+        );
+    }
+    assert_eq!(
+        error_tuple(workflow_error(&oom.await.unwrap()).unwrap()),
+        ("OOMError", "Run exceeded maximum memory usage", "kill")
+    );
+    assert_eq!(
+        error_tuple(workflow_error(&forever.await.unwrap()).unwrap()),
+        (
+            "TimeoutError",
+            "Workflow failed to return within 2000ms",
+            "kill"
+        )
+    );
+    let events = js_run(&engine, js_plan("after", &["fn(s => s)"])).await;
+    assert!(
+        final_state(&events).is_some(),
+        "pool healed: {:?}",
+        workflow_error(&events)
+    );
+}
+
+#[tokio::test]
+async fn a_javascript_child_killed_mid_run_is_an_exit_error() {
+    let engine = js_engine(1);
+    let mut handle = run(
+        &engine,
+        js_plan(
+            "k",
+            &["fn(s => new Promise(r => setTimeout(() => r(s), 30000)))"],
+        ),
+    );
+    let pid = loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), handle.next())
+            .await
+            .unwrap()
+            .unwrap();
+        if event.name() == "job-start" {
+            break match event {
+                EngineEvent::JobStart { thread_id, .. } => thread_id,
+                _ => unreachable!(),
+            };
+        }
+    };
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let rest = events_within(handle, 30).await;
+    assert_eq!(
+        error_tuple(workflow_error(&rest).unwrap()),
+        ("ExitError", "Process exited with code: 137", "crash")
+    );
+    let events = js_run(&engine, js_plan("n", &["fn(s => s)"])).await;
+    assert!(final_state(&events).is_some());
+}
+
+#[tokio::test]
+async fn a_ten_megabyte_state_flows_through_three_javascript_steps() {
+    let engine = Engine::new(EngineConfig {
+        capacity: 1,
+        repo_dir: repo(),
+        payload_limit_mb: 50.0,
+        child_command: Some(ChildCommand::binary(env!(
+            "CARGO_BIN_EXE_openfn-engine-child"
+        ))),
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let input = serde_json::value::RawValue::from_string(
+        json!({ "data": { "big": "z".repeat(10 << 20), "n": 0 } }).to_string(),
+    )
+    .unwrap();
+    let step = "fn(s => { s.data.n += 1; return s; })";
+    let handle = engine.execute(
+        xp(js_plan("big", &[step, step, step])),
+        Input::Value(input),
+        RunOptions::default(),
+        no_resolvers(),
+    );
+    let events = events_within(handle, 120).await;
+    let state = final_state(&events).unwrap_or_else(|| panic!("{:?}", workflow_error(&events)));
+    assert_eq!(state["data"]["n"], json!(3));
+    assert_eq!(state["data"]["big"].as_str().map(str::len), Some(10 << 20));
+    assert_eq!(
+        names(&events)
+            .iter()
+            .filter(|n| **n == "job-complete")
+            .count(),
+        3
+    );
+}

@@ -1,0 +1,222 @@
+//! The real [`Executor`]: converts the Lightning plan with `openfn-lexicon`, runs it on
+//! `openfn-engine` (child processes; nothing of the job runs in the worker process), and maps
+//! the engine's events onto the worker's seam.
+
+use std::sync::Arc;
+
+use openfn_engine::{
+    Engine, EngineConfig, EngineEvent as Ev, Input, ResolveFuture, Resolvers as EngineResolvers,
+};
+use openfn_lexicon::lightning::{CollectionsConfig, ConvertOptions, LightningPlan};
+use serde_json::{Map, Value, value::RawValue};
+use tokio::sync::mpsc;
+
+use crate::WorkerError;
+use crate::config::Config;
+use crate::executor::{EngineEvent, Executor, Resolvers, RunRequest, StepError};
+
+/// Runs plans on `openfn-engine`.
+pub struct EngineExecutor {
+    engine: Arc<Engine>,
+}
+
+impl EngineExecutor {
+    /// Creates the engine with the worker's settings (§6.1: `maxWorkers` = capacity).
+    pub fn new(config: &Config) -> Result<EngineExecutor, WorkerError> {
+        let mut ec = EngineConfig {
+            capacity: config.capacity(),
+            memory_limit_mb: config.run_memory_mb,
+            run_timeout_ms: u64::try_from(config.max_run_duration.as_millis()).unwrap_or(u64::MAX),
+            payload_limit_mb: config.payload_limit_mb,
+            log_payload_limit_mb: config.log_payload_limit_mb,
+            state_props_to_remove: config.state_props_to_remove.clone(),
+            ..EngineConfig::default()
+        };
+        if let Some(dir) = &config.repo_dir {
+            ec.repo_dir = dir.clone();
+        }
+        let engine = Engine::new(ec)
+            .map_err(|e| WorkerError::Engine(format!("cannot start the engine: {e}")))?;
+        Ok(EngineExecutor {
+            engine: Arc::new(engine),
+        })
+    }
+
+    /// Stops the engine's children.
+    pub fn destroy(&self) {
+        self.engine.destroy(false);
+    }
+}
+
+struct Bridge(Arc<dyn Resolvers>);
+
+impl EngineResolvers for Bridge {
+    fn credential(&self, id: &str) -> ResolveFuture {
+        let fut = self.0.credential(id.to_string());
+        Box::pin(async move {
+            let v = fut.await?;
+            serde_json::value::to_raw_value(&v).map_err(|e| e.to_string())
+        })
+    }
+
+    fn state(&self, id: &str) -> ResolveFuture {
+        let id = id.to_string();
+        Box::pin(async move { Err(format!("state {id} is not available from lightning")) })
+    }
+}
+
+fn parse(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+fn severity(s: &openfn_engine::Severity) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "crash".into())
+}
+
+/// Maps one engine event; `None` for events the worker doesn't forward.
+fn map_event(ev: Ev) -> Option<EngineEvent> {
+    Some(match ev {
+        Ev::WorkflowStart { versions, .. } => EngineEvent::WorkflowStart {
+            versions: versions.into_iter().collect::<Map<_, _>>(),
+        },
+        Ev::JobStart { job_id, .. } => EngineEvent::JobStart { job_id },
+        Ev::JobComplete {
+            job_id,
+            state,
+            duration,
+            next,
+            mem,
+            redacted,
+            thread_id,
+            ..
+        } => EngineEvent::JobComplete {
+            job_id,
+            state: parse(&state),
+            duration_ms: duration,
+            next,
+            mem: serde_json::to_value(mem).ok(),
+            thread_id: Some(Value::from(thread_id)),
+            redacted,
+        },
+        Ev::JobError {
+            job_id,
+            state,
+            error,
+            duration,
+            next,
+            redacted,
+            thread_id,
+            ..
+        } => EngineEvent::JobError {
+            job_id,
+            state: parse(&state),
+            error: StepError {
+                severity: severity(&error.severity),
+                error_type: error.reported_type().to_string(),
+                message: error.message.clone(),
+            },
+            duration_ms: duration,
+            next,
+            thread_id: Some(Value::from(thread_id)),
+            redacted,
+        },
+        Ev::WorkflowLog { log, .. } => EngineEvent::Log {
+            level: log.level,
+            source: log.name,
+            message: parse(&log.message),
+            // ns → µs.
+            timestamp: (log.time.len() > 3).then(|| log.time[..log.time.len() - 3].to_string()),
+            redacted: log.redacted,
+        },
+        Ev::WorkflowComplete { state, .. } => EngineEvent::WorkflowComplete {
+            state: parse(&state),
+        },
+        Ev::WorkflowError { error, .. } => EngineEvent::WorkflowError {
+            error_type: error.reported_type().to_string(),
+            message: error.message.clone(),
+            severity: severity(&error.severity),
+        },
+        other => {
+            tracing::debug!(event = other.name(), "engine event");
+            return None;
+        }
+    })
+}
+
+impl Executor for EngineExecutor {
+    fn execute(
+        &self,
+        request: RunRequest,
+        resolvers: Arc<dyn Resolvers>,
+    ) -> mpsc::UnboundedReceiver<EngineEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let plan = match LightningPlan::from_value(request.plan) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(EngineEvent::WorkflowError {
+                    error_type: "ExecutionError".into(),
+                    message: format!("invalid plan: {e}"),
+                    severity: "exception".into(),
+                });
+                return rx;
+            }
+        };
+        let convert = ConvertOptions {
+            collections: request.collections.map(|c| CollectionsConfig {
+                version: c.version,
+                endpoint: c.url,
+                token: c.token,
+            }),
+            monorepo_roots: request.monorepo_dir.into_iter().collect(),
+            start_time_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok()),
+            ..ConvertOptions::default()
+        };
+        let converted = plan.to_execution_plan(&convert);
+        let mut options = converted.options;
+        let o = &request.options;
+        options.run_timeout_ms = Some(u64::try_from(o.run_timeout.as_millis()).unwrap_or(u64::MAX));
+        options.memory_limit_mb = Some(o.memory_limit_mb);
+        options.payload_limit_mb = Some(o.payload_limit_mb as u64);
+        options.log_payload_limit_mb = o.log_payload_limit_mb.map(|l| l as u64);
+        let input = match request.input {
+            None => Input::Empty,
+            Some(bytes) => match String::from_utf8(bytes)
+                .ok()
+                .and_then(|t| RawValue::from_string(t).ok())
+            {
+                Some(raw) => Input::Value(raw),
+                None => {
+                    let _ = tx.send(EngineEvent::WorkflowError {
+                        error_type: "DataClipError".into(),
+                        message: "the input dataclip is not valid JSON".into(),
+                        severity: "exception".into(),
+                    });
+                    return rx;
+                }
+            },
+        };
+        let mut handle =
+            self.engine
+                .execute(converted.plan, input, options, Arc::new(Bridge(resolvers)));
+        tokio::spawn(async move {
+            while let Some(ev) = handle.next().await {
+                if let Some(mapped) = map_event(ev)
+                    && tx.send(mapped).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_string()
+    }
+}

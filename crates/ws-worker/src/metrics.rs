@@ -1,0 +1,281 @@
+//! Worker metrics, rendered as Prometheus text for `GET /metrics`: slots per workloop, claims,
+//! runs by reason, a run-duration histogram, event retries, payload sizes and reconnects.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Run-duration histogram buckets (seconds).
+const DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+/// Payload-size histogram buckets (bytes).
+const SIZE_BUCKETS: &[f64] = &[1e3, 1e4, 1e5, 1e6, 1e7];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, buckets: &[f64], v: f64) {
+        if self.counts.len() != buckets.len() {
+            self.counts = vec![0; buckets.len()];
+        }
+        for (i, b) in buckets.iter().enumerate() {
+            if v <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str, buckets: &[f64]) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in buckets.iter().enumerate() {
+            let c = self.counts.get(i).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// Slot usage of one workloop, as reported by the workloop itself.
+#[derive(Debug, Clone)]
+pub struct SlotReport {
+    /// The workloop's queue chain, e.g. `manual>*`.
+    pub workloop: String,
+    /// Slots in total.
+    pub capacity: usize,
+    /// Running runs.
+    pub active: usize,
+    /// Claims in flight.
+    pub open_claims: usize,
+}
+
+/// Counters shared by the whole worker.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    claims: AtomicU64,
+    claims_empty: AtomicU64,
+    claims_failed: AtomicU64,
+    claimed_runs: AtomicU64,
+    reconnects: AtomicU64,
+    event_retries: AtomicU64,
+    events_dropped: AtomicU64,
+    runs_by_reason: Mutex<BTreeMap<String, u64>>,
+    run_duration: Mutex<Histogram>,
+    payload_bytes: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Metrics {
+    /// A claim was sent.
+    pub fn inc_claims(&self) {
+        self.claims.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A claim came back with no runs.
+    pub fn inc_claims_empty(&self) {
+        self.claims_empty.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A claim failed (error reply or timeout).
+    pub fn inc_claims_failed(&self) {
+        self.claims_failed.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Runs received from claims.
+    pub fn add_claimed_runs(&self, n: u64) {
+        self.claimed_runs.fetch_add(n, Ordering::Relaxed);
+    }
+    /// The socket reconnected.
+    pub fn inc_reconnects(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+    /// How many reconnects so far.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+    /// An event push was retried.
+    pub fn inc_event_retries(&self) {
+        self.event_retries.fetch_add(1, Ordering::Relaxed);
+    }
+    /// An event was given up after its retries.
+    pub fn inc_events_dropped(&self) {
+        self.events_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A run finished with `reason` after `duration`.
+    pub fn run_finished(&self, reason: &str, duration: Duration) {
+        if let Ok(mut m) = self.runs_by_reason.lock() {
+            *m.entry(reason.to_string()).or_default() += 1;
+        }
+        if let Ok(mut h) = self.run_duration.lock() {
+            h.observe(DURATION_BUCKETS, duration.as_secs_f64());
+        }
+    }
+    /// An event of `event` with a payload of `bytes` was sent.
+    pub fn payload(&self, event: &str, bytes: usize) {
+        if let Ok(mut m) = self.payload_bytes.lock() {
+            m.entry(event.to_string())
+                .or_default()
+                .observe(SIZE_BUCKETS, bytes as f64);
+        }
+    }
+
+    /// Renders everything in the Prometheus text exposition format.
+    pub fn render(&self, slots: &[SlotReport], ready: bool) -> String {
+        let mut out = String::new();
+        let c = |o: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        let _ = writeln!(
+            out,
+            "# HELP openfn_worker_ready 1 while joined to worker:queue\n# TYPE openfn_worker_ready gauge"
+        );
+        let _ = writeln!(out, "openfn_worker_ready {}", u8::from(ready));
+        let _ = writeln!(
+            out,
+            "# HELP openfn_worker_slots Slots per workloop by state\n# TYPE openfn_worker_slots gauge"
+        );
+        for s in slots {
+            let free = s.capacity.saturating_sub(s.active + s.open_claims);
+            let w = &s.workloop;
+            let _ = writeln!(
+                out,
+                "openfn_worker_slots{{workloop=\"{w}\",state=\"busy\"}} {}",
+                s.active
+            );
+            let _ = writeln!(
+                out,
+                "openfn_worker_slots{{workloop=\"{w}\",state=\"claiming\"}} {}",
+                s.open_claims
+            );
+            let _ = writeln!(
+                out,
+                "openfn_worker_slots{{workloop=\"{w}\",state=\"free\"}} {free}"
+            );
+        }
+        c(
+            &mut out,
+            "openfn_worker_claims_total",
+            "Claims sent",
+            self.claims.load(Ordering::Relaxed),
+        );
+        c(
+            &mut out,
+            "openfn_worker_claims_empty_total",
+            "Claims answered with no runs",
+            self.claims_empty.load(Ordering::Relaxed),
+        );
+        c(
+            &mut out,
+            "openfn_worker_claims_failed_total",
+            "Claims that errored or timed out",
+            self.claims_failed.load(Ordering::Relaxed),
+        );
+        c(
+            &mut out,
+            "openfn_worker_claimed_runs_total",
+            "Runs received from claims",
+            self.claimed_runs.load(Ordering::Relaxed),
+        );
+        c(
+            &mut out,
+            "openfn_worker_reconnects_total",
+            "Socket reconnects",
+            self.reconnects.load(Ordering::Relaxed),
+        );
+        c(
+            &mut out,
+            "openfn_worker_event_retries_total",
+            "Event pushes retried",
+            self.event_retries.load(Ordering::Relaxed),
+        );
+        c(
+            &mut out,
+            "openfn_worker_events_dropped_total",
+            "Events given up after retries",
+            self.events_dropped.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP openfn_worker_runs_total Finished runs by reason\n# TYPE openfn_worker_runs_total counter"
+        );
+        if let Ok(m) = self.runs_by_reason.lock() {
+            for (reason, n) in m.iter() {
+                let _ = writeln!(out, "openfn_worker_runs_total{{reason=\"{reason}\"}} {n}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP openfn_worker_run_duration_seconds Claim-to-complete run duration\n# TYPE openfn_worker_run_duration_seconds histogram"
+        );
+        if let Ok(h) = self.run_duration.lock() {
+            h.render(
+                &mut out,
+                "openfn_worker_run_duration_seconds",
+                "",
+                DURATION_BUCKETS,
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP openfn_worker_payload_bytes Size of event payloads sent\n# TYPE openfn_worker_payload_bytes histogram"
+        );
+        if let Ok(m) = self.payload_bytes.lock() {
+            for (event, h) in m.iter() {
+                h.render(
+                    &mut out,
+                    "openfn_worker_payload_bytes",
+                    &format!("event=\"{event}\""),
+                    SIZE_BUCKETS,
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.inc_claims();
+        m.run_finished("success", Duration::from_millis(30));
+        m.payload("step:complete", 2000);
+        let text = m.render(
+            &[SlotReport {
+                workloop: "manual>*".into(),
+                capacity: 5,
+                active: 2,
+                open_claims: 1,
+            }],
+            true,
+        );
+        assert!(text.contains("openfn_worker_claims_total 1"));
+        assert!(text.contains("openfn_worker_slots{workloop=\"manual>*\",state=\"free\"} 2"));
+        assert!(text.contains("openfn_worker_runs_total{reason=\"success\"} 1"));
+        assert!(text.contains("openfn_worker_run_duration_seconds_bucket{le=\"0.05\"} 1"));
+        assert!(text.contains("openfn_worker_run_duration_seconds_bucket{le=\"0.01\"} 0"));
+        assert!(text.contains(
+            "openfn_worker_payload_bytes_bucket{event=\"step:complete\",le=\"10000\"} 1"
+        ));
+        assert!(text.contains("openfn_worker_ready 1"));
+    }
+}

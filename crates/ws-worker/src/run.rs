@@ -1,0 +1,892 @@
+//! One run's lifecycle (§3.4–§3.14): join `run:<id>`, `fetch:plan`, `fetch:dataclip`, start the
+//! engine, map its events to `run:start` / `step:*` / logs / `run:complete`, send them through
+//! the run's [`Outbox`] in strict order, leave the channel.
+//!
+//! Two tasks per run: the *producer* turns engine events into wire events and appends them to
+//! the outbox without ever waiting for the socket; the *sender* pushes the outbox head, waits
+//! for the acknowledgement, and survives reconnects by rejoining and re-sending.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+use tracing::Instrument as _;
+
+use crate::channel::{Channel, ChannelError};
+use crate::config::Config;
+use crate::executor::{
+    BoxFuture, Collections, EngineEvent, Executor, Resolvers, RunOptions, RunRequest, StepError,
+};
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, Outgoing};
+use crate::redact::Redactor;
+use crate::socket::Socket;
+
+/// Upper bound of one run's outbox (payload bytes held while Lightning is unreachable or slow).
+pub const OUTBOX_BUDGET: usize = 64 * 1024 * 1024;
+/// Retries of an event push that timed out or was rejected.
+const MAX_EVENT_RETRIES: u32 = 3;
+/// First retry delay of a rejected or timed-out event push.
+const RETRY_BASE: Duration = Duration::from_millis(100);
+
+/// What every run needs from the worker.
+pub struct RunContext {
+    pub config: Arc<Config>,
+    pub socket: Socket,
+    pub executor: Arc<dyn Executor>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A run handed out by a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedRun {
+    pub id: String,
+    pub token: String,
+}
+
+/// Microseconds since the epoch as a string (16 digits), `offset_ms` earlier.
+pub fn timestamp_us(offset_ms: u64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    now.saturating_sub(u128::from(offset_ms) * 1000).to_string()
+}
+
+struct Shared {
+    outbox: Mutex<Outbox>,
+    notify: Notify,
+}
+
+impl Shared {
+    /// Reads or takes from the outbox.
+    fn with<T>(&self, f: impl FnOnce(&mut Outbox) -> T) -> T {
+        match self.outbox.lock() {
+            Ok(mut o) => f(&mut o),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Adds to the outbox and wakes the sender.
+    fn push<T>(&self, f: impl FnOnce(&mut Outbox) -> T) -> T {
+        let out = self.with(f);
+        self.notify.notify_one();
+        out
+    }
+}
+
+/// Executes one claimed run to the end; returns the reason sent in `run:complete`, or `None`
+/// if the run was lost (join refused, plan unavailable, completion never acknowledged).
+pub async fn execute(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<String> {
+    let span = tracing::info_span!("run", run_id = %claimed.id);
+    execute_inner(ctx, claimed).instrument(span).await
+}
+
+async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<String> {
+    let cfg = ctx.config.clone();
+    let msg_timeout = cfg.message_timeout;
+    let topic = format!("run:{}", claimed.id);
+    let channel = Arc::new(Channel::new(
+        ctx.socket.clone(),
+        topic,
+        json!({ "token": claimed.token }),
+        msg_timeout,
+    ));
+    if let Err(e) = channel.ensure_joined().await {
+        tracing::error!("failed to join run channel: {e}; the run will be lost");
+        channel.leave();
+        return None;
+    }
+    tracing::info!("joined run channel");
+
+    let plan = match channel.request("fetch:plan", json!({}), msg_timeout).await {
+        Ok(r) if r.is_ok() => match r.into_json() {
+            Ok(v) if v.is_object() => v,
+            Ok(_) | Err(_) => {
+                tracing::error!(
+                    "fetch:plan returned something that is not a plan; the run will be lost"
+                );
+                channel.leave();
+                return None;
+            }
+        },
+        Ok(r) => {
+            tracing::error!(
+                "fetch:plan refused: {}; the run will be lost",
+                r.response_text()
+            );
+            channel.leave();
+            return None;
+        }
+        Err(e) => {
+            tracing::error!("fetch:plan failed: {e}; the run will be lost");
+            channel.leave();
+            return None;
+        }
+    };
+
+    let options = plan
+        .get("options")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let payload_limit_mb = options
+        .get("payload_limit_mb")
+        .and_then(Value::as_f64)
+        .unwrap_or(cfg.payload_limit_mb);
+    let log_payload_limit_mb = options
+        .get("log_payload_limit_mb")
+        .and_then(Value::as_f64)
+        .or(cfg.log_payload_limit_mb);
+    let run_options = RunOptions {
+        run_timeout: options
+            .get("run_timeout_ms")
+            .and_then(Value::as_u64)
+            .map(Duration::from_millis)
+            .unwrap_or(cfg.max_run_duration),
+        memory_limit_mb: options
+            .get("run_memory_limit_mb")
+            .and_then(Value::as_u64)
+            .unwrap_or(cfg.run_memory_mb),
+        payload_limit_mb,
+        log_payload_limit_mb,
+        sanitize: options
+            .get("sanitize")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        job_log_level: options
+            .get("job_log_level")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        state_props_to_remove: cfg.state_props_to_remove.clone(),
+    };
+    let output_dataclips = options.get("output_dataclips") != Some(&Value::Bool(false));
+
+    let shared = Arc::new(Shared {
+        outbox: Mutex::new(Outbox::new(OUTBOX_BUDGET)),
+        notify: Notify::new(),
+    });
+    let redactor = Redactor::new();
+    let sender = tokio::spawn(
+        sender(
+            ctx.clone(),
+            channel.clone(),
+            shared.clone(),
+            redactor.clone(),
+            claimed.id.clone(),
+        )
+        .instrument(tracing::Span::current()),
+    );
+
+    let dataclip_id = plan
+        .get("dataclip_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut mapper = Mapper::new(
+        &plan,
+        dataclip_id.clone(),
+        output_dataclips,
+        &run_options,
+        &ctx,
+    );
+
+    let input = match &dataclip_id {
+        None => Ok(None),
+        Some(id) => match channel
+            .request("fetch:dataclip", json!({ "id": id }), msg_timeout)
+            .await
+        {
+            Ok(r) if r.is_ok() => r
+                .bytes()
+                .map(|b| Some(b.into_owned()))
+                .map_err(|e| e.to_string()),
+            Ok(r) => Err(r.response_text()),
+            Err(e) => Err(e.to_string()),
+        }
+        .map_err(|text| format!("Failed to load dataclip {id}: [fetch:dataclip] {text}")),
+    };
+
+    match input {
+        Err(message) => {
+            tracing::error!("{message}");
+            mapper.error_completion(&shared, "exception", "DataClipError", &message);
+        }
+        Ok(input) => {
+            let collections = cfg.collections_url.as_ref().map(|url| Collections {
+                url: url.clone(),
+                version: cfg
+                    .collections_version
+                    .clone()
+                    .unwrap_or_else(|| "latest".into()),
+                token: claimed.token.clone(),
+            });
+            let request = RunRequest {
+                run_id: claimed.id.clone(),
+                plan,
+                input,
+                options: run_options,
+                collections,
+                monorepo_dir: cfg.monorepo_dir.clone(),
+            };
+            let resolvers: Arc<dyn Resolvers> = Arc::new(LightningResolvers {
+                channel: channel.clone(),
+                timeout: msg_timeout,
+                redactor: redactor.clone(),
+            });
+            let mut events = ctx.executor.execute(request, resolvers);
+            let mut finished = false;
+            while let Some(event) = events.recv().await {
+                if mapper.on_event(event, &shared) {
+                    finished = true;
+                    break;
+                }
+            }
+            if !finished {
+                mapper.error_completion(
+                    &shared,
+                    "exception",
+                    "ExecutionError",
+                    "the engine stopped without completing the run",
+                );
+            }
+        }
+    }
+    shared.push(Outbox::close);
+    let sent = match sender.await {
+        Ok(sent) => sent,
+        Err(e) => {
+            tracing::error!("run sender failed: {e}");
+            false
+        }
+    };
+    channel.leave();
+    if sent {
+        tracing::info!(reason = %mapper.final_reason, "run complete");
+        Some(mapper.final_reason)
+    } else {
+        tracing::error!("run:complete was not acknowledged: this run will be lost");
+        None
+    }
+}
+
+struct LightningResolvers {
+    channel: Arc<Channel>,
+    timeout: Duration,
+    redactor: Redactor,
+}
+
+impl Resolvers for LightningResolvers {
+    fn credential(&self, id: String) -> BoxFuture<'static, Result<Value, String>> {
+        let channel = self.channel.clone();
+        let timeout = self.timeout;
+        let redactor = self.redactor.clone();
+        Box::pin(async move {
+            match channel
+                .request("fetch:credential", json!({ "id": id }), timeout)
+                .await
+            {
+                Ok(r) if r.is_ok() => {
+                    let body = r
+                        .into_json()
+                        .map_err(|e| format!("[fetch:credential] {e}"))?;
+                    redactor.add_credential(&body);
+                    Ok(body)
+                }
+                Ok(r) => Err(format!("[fetch:credential] {}", r.response_text())),
+                Err(e) => Err(format!("[fetch:credential] {e}")),
+            }
+        })
+    }
+}
+
+struct Leaf {
+    job_id: String,
+    reason: String,
+    error_type: Option<String>,
+    error_message: Option<String>,
+    dataclip_id: Option<String>,
+}
+
+/// Turns engine events into wire events (the kit's event processor).
+struct Mapper {
+    dataclip_id: Option<String>,
+    start_jobs: HashSet<String>,
+    input_for: HashMap<String, Option<String>>,
+    active: Option<(String, String)>,
+    leaves: Vec<Leaf>,
+    output_dataclips: bool,
+    payload_limit_mb: f64,
+    log_limit_mb: f64,
+    worker_version: String,
+    engine_version: String,
+    final_reason: String,
+}
+
+fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(Value::as_str)
+}
+
+impl Mapper {
+    fn new(
+        plan: &Value,
+        dataclip_id: Option<String>,
+        output_dataclips: bool,
+        opts: &RunOptions,
+        ctx: &RunContext,
+    ) -> Mapper {
+        let empty = Vec::new();
+        let jobs = plan.get("jobs").and_then(Value::as_array).unwrap_or(&empty);
+        let edges = plan
+            .get("edges")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty);
+        let triggers = plan
+            .get("triggers")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty);
+        let start = str_of(plan, "starting_node_id");
+        let mut start_jobs = HashSet::new();
+        if let Some(s) = start
+            && jobs.iter().any(|j| str_of(j, "id") == Some(s))
+        {
+            start_jobs.insert(s.to_string());
+        } else {
+            let trigger = start.or_else(|| triggers.first().and_then(|t| str_of(t, "id")));
+            for e in edges {
+                if trigger.is_some()
+                    && str_of(e, "source_trigger_id") == trigger
+                    && let Some(t) = str_of(e, "target_job_id")
+                {
+                    start_jobs.insert(t.to_string());
+                }
+            }
+            if start_jobs.is_empty()
+                && let Some(first) = jobs.first().and_then(|j| str_of(j, "id"))
+            {
+                start_jobs.insert(first.to_string());
+            }
+        }
+        Mapper {
+            dataclip_id,
+            start_jobs,
+            input_for: HashMap::new(),
+            active: None,
+            leaves: Vec::new(),
+            output_dataclips,
+            payload_limit_mb: opts.payload_limit_mb,
+            log_limit_mb: opts.log_payload_limit_mb.unwrap_or(opts.payload_limit_mb),
+            worker_version: env!("CARGO_PKG_VERSION").to_string(),
+            engine_version: ctx.executor.version(),
+            final_reason: "exception".into(),
+        }
+    }
+
+    fn worker_log(&self, shared: &Shared, source: &str, level: &str, message: Value) {
+        let line = json!({
+            "message": message,
+            "source": source,
+            "level": level,
+            "timestamp": timestamp_us(10),
+        });
+        shared.push(|o| o.push_log(line, true));
+    }
+
+    fn reason_logs(
+        &self,
+        shared: &Shared,
+        reason: &str,
+        error_type: Option<&str>,
+        message: Option<&str>,
+    ) {
+        self.worker_log(
+            shared,
+            "R/T",
+            "info",
+            json!([format!("Run complete with status: {reason}")]),
+        );
+        if reason != "success" {
+            let t = error_type.unwrap_or("Error");
+            let m = message.unwrap_or("unknown");
+            self.worker_log(shared, "R/T", "info", json!([format!("{t}: {m}")]));
+        }
+    }
+
+    /// Queues the error completion (§3.12 b), preceded by the kill-form `step:complete` of the
+    /// active step.
+    fn error_completion(&mut self, shared: &Shared, reason: &str, error_type: &str, message: &str) {
+        if let Some((job_id, step_id)) = self.active.take() {
+            let payload = json!({
+                "step_id": step_id,
+                "job_id": job_id,
+                "output_dataclip_id": uuid::Uuid::new_v4().to_string(),
+                "output_dataclip": "{}",
+                "reason": reason,
+                "error_type": error_type,
+                "error_message": message,
+            });
+            shared.push(|o| o.push_event("step:complete", payload));
+        }
+        self.reason_logs(shared, reason, Some(error_type), Some(message));
+        let payload =
+            json!({ "reason": reason, "error_type": error_type, "error_message": message });
+        shared.push(|o| o.push_event("run:complete", payload));
+        self.final_reason = reason.to_string();
+    }
+
+    /// Handles one engine event; true when the run is complete.
+    fn on_event(&mut self, event: EngineEvent, shared: &Shared) -> bool {
+        match event {
+            EngineEvent::WorkflowStart { versions } => {
+                let mut all = Map::new();
+                all.insert("worker".into(), json!(self.worker_version));
+                all.insert("engine".into(), json!(self.engine_version));
+                for (k, v) in versions {
+                    all.insert(k, v);
+                }
+                let text = all
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::String(s) => s.clone(),
+                            Value::Array(a) => a
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            other => other.to_string(),
+                        };
+                        format!("    {k:<22}{v}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                shared.push(|o| {
+                    o.push_event(
+                        "run:start",
+                        json!({ "versions": all, "timestamp": timestamp_us(0) }),
+                    )
+                });
+                self.worker_log(
+                    shared,
+                    "RTE",
+                    "info",
+                    json!([format!("Payload limit: {}mb", self.payload_limit_mb)]),
+                );
+                self.worker_log(shared, "VER", "info", json!([format!("Versions:\n{text}")]));
+                false
+            }
+            EngineEvent::JobStart { job_id } => {
+                let step_id = uuid::Uuid::new_v4().to_string();
+                let input = match self.input_for.get(&job_id) {
+                    Some(id) => id.clone(),
+                    None if self.start_jobs.contains(&job_id) => self.dataclip_id.clone(),
+                    None => None,
+                };
+                let input = input.filter(|id| !shared.with(|o| o.is_withheld(id)));
+                let mut payload =
+                    json!({ "step_id": step_id, "job_id": job_id, "timestamp": timestamp_us(0) });
+                if let (Some(id), Some(map)) = (input, payload.as_object_mut()) {
+                    map.insert("input_dataclip_id".into(), json!(id));
+                }
+                shared.push(|o| o.push_event("step:start", payload));
+                self.active = Some((job_id, step_id));
+                false
+            }
+            EngineEvent::JobComplete {
+                job_id,
+                state,
+                duration_ms,
+                next,
+                mem,
+                thread_id,
+                redacted,
+            } => {
+                let (reason, error_type, error_message) =
+                    match state.get("errors").and_then(|e| e.get(&job_id)) {
+                        Some(err) => (
+                            "fail".to_string(),
+                            str_of(err, "name")
+                                .or_else(|| str_of(err, "type"))
+                                .map(str::to_string),
+                            str_of(err, "message").map(str::to_string),
+                        ),
+                        None => ("success".to_string(), None, None),
+                    };
+                self.step_complete(
+                    shared,
+                    job_id,
+                    state,
+                    duration_ms,
+                    next,
+                    mem,
+                    thread_id,
+                    redacted,
+                    reason,
+                    error_type,
+                    error_message,
+                );
+                false
+            }
+            EngineEvent::JobError {
+                job_id,
+                state,
+                error,
+                duration_ms,
+                next,
+                thread_id,
+                redacted,
+            } => {
+                let StepError {
+                    severity,
+                    error_type,
+                    message,
+                } = error;
+                let (reason, t, m) = match state.get("errors").and_then(|e| e.get(&job_id)) {
+                    Some(err) if severity == "fail" || severity.is_empty() => (
+                        "fail".to_string(),
+                        str_of(err, "name").map(str::to_string).or(Some(error_type)),
+                        str_of(err, "message").map(str::to_string).or(Some(message)),
+                    ),
+                    _ => (
+                        if severity.is_empty() {
+                            "crash".to_string()
+                        } else {
+                            severity
+                        },
+                        Some(error_type),
+                        Some(message),
+                    ),
+                };
+                self.step_complete(
+                    shared,
+                    job_id,
+                    state,
+                    duration_ms,
+                    next,
+                    None,
+                    thread_id,
+                    redacted,
+                    reason,
+                    t,
+                    m,
+                );
+                false
+            }
+            EngineEvent::Log {
+                level,
+                source,
+                message,
+                timestamp,
+                redacted,
+            } => {
+                let message = if redacted {
+                    json!([format!(
+                        "(Log message redacted: exceeds {}mb memory limit)",
+                        self.log_limit_mb
+                    )])
+                } else {
+                    match message {
+                        Value::String(s) => match serde_json::from_str::<Value>(&s) {
+                            Ok(Value::Array(a)) => Value::Array(a),
+                            _ => json!([s]),
+                        },
+                        Value::Array(a) => Value::Array(a),
+                        other => json!([other]),
+                    }
+                };
+                if message.as_array().is_some_and(Vec::is_empty) {
+                    return false;
+                }
+                let mut line = json!({
+                    "message": message,
+                    "source": source,
+                    "level": level,
+                    "timestamp": timestamp.unwrap_or_else(|| timestamp_us(0)),
+                });
+                if let (Some((_, step_id)), Some(map)) = (&self.active, line.as_object_mut()) {
+                    map.insert("step_id".into(), json!(step_id));
+                }
+                shared.push(|o| o.push_log(line, false));
+                false
+            }
+            EngineEvent::WorkflowComplete { state } => {
+                let failed = self.leaves.iter().find(|l| l.reason == "fail");
+                let (reason, error_type, error_message) = match failed {
+                    Some(l) => (
+                        "fail".to_string(),
+                        l.error_type.clone(),
+                        l.error_message.clone(),
+                    ),
+                    None => ("success".to_string(), None, None),
+                };
+                self.reason_logs(
+                    shared,
+                    &reason,
+                    error_type.as_deref(),
+                    error_message.as_deref(),
+                );
+                let mut payload = json!({
+                    "timestamp": timestamp_us(0),
+                    "final_state": state,
+                    "reason": reason,
+                    "error_type": error_type,
+                    "error_message": error_message,
+                });
+                if self.leaves.len() == 1
+                    && let Some(id) = &self.leaves[0].dataclip_id
+                    && !shared.with(|o| o.is_withheld(id))
+                    && let Some(map) = payload.as_object_mut()
+                {
+                    map.insert("final_dataclip_id".into(), json!(id));
+                }
+                tracing::debug!(leaves = ?self.leaves.iter().map(|l| l.job_id.as_str()).collect::<Vec<_>>(), "workflow complete");
+                shared.push(|o| o.push_event("run:complete", payload));
+                self.final_reason = reason;
+                true
+            }
+            EngineEvent::WorkflowError {
+                error_type,
+                message,
+                severity,
+            } => {
+                let reason = if severity.is_empty() {
+                    "exception".to_string()
+                } else {
+                    severity
+                };
+                self.error_completion(shared, &reason, &error_type, &message);
+                true
+            }
+        }
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per engine event kind; a struct would only rename the fields"
+    )]
+    fn step_complete(
+        &mut self,
+        shared: &Shared,
+        job_id: String,
+        state: Value,
+        duration_ms: u64,
+        next: Vec<String>,
+        mem: Option<Value>,
+        thread_id: Option<Value>,
+        redacted: bool,
+        reason: String,
+        error_type: Option<String>,
+        error_message: Option<String>,
+    ) {
+        let step_id = match self.active.take() {
+            Some((j, s)) if j == job_id => s,
+            other => {
+                self.active = other;
+                uuid::Uuid::new_v4().to_string()
+            }
+        };
+        let mut p = Map::new();
+        p.insert("step_id".into(), json!(step_id));
+        p.insert("job_id".into(), json!(job_id));
+        if let Some(mem) = mem {
+            p.insert("mem".into(), mem);
+        }
+        p.insert("duration".into(), json!(duration_ms));
+        p.insert("thread_id".into(), thread_id.unwrap_or(Value::Null));
+        p.insert("timestamp".into(), json!(timestamp_us(0)));
+        let dataclip_id = if redacted {
+            self.worker_log(
+                shared,
+                "R/T",
+                "info",
+                json!(["Dataclip exceeds payload limit: output will not be sent back to the app."]),
+            );
+            p.insert("output_dataclip_error".into(), json!("DATACLIP_TOO_LARGE"));
+            None
+        } else {
+            let id = uuid::Uuid::new_v4().to_string();
+            p.insert("output_dataclip_id".into(), json!(id));
+            if self.output_dataclips {
+                p.insert("output_dataclip".into(), json!(state.to_string()));
+            }
+            Some(id)
+        };
+        p.insert("reason".into(), json!(reason));
+        p.insert("error_type".into(), json!(error_type));
+        p.insert("error_message".into(), json!(error_message));
+        if let Some(hook) = state.get("webhookResponse") {
+            let mut w = Map::new();
+            if let Some(s) = hook.get("status") {
+                w.insert("status".into(), s.clone());
+            }
+            if let Some(b) = hook.get("body") {
+                w.insert("body".into(), b.clone());
+            }
+            p.insert("webhook_response".into(), Value::Object(w));
+        }
+        shared.push(|o| o.push_event("step:complete", Value::Object(p)));
+        for n in &next {
+            self.input_for.insert(n.clone(), dataclip_id.clone());
+        }
+        if next.is_empty() {
+            self.leaves.push(Leaf {
+                job_id,
+                reason,
+                error_type,
+                error_message,
+                dataclip_id,
+            });
+        }
+    }
+}
+
+/// Drains the outbox in order; returns whether `run:complete` was acknowledged.
+async fn sender(
+    ctx: Arc<RunContext>,
+    channel: Arc<Channel>,
+    shared: Arc<Shared>,
+    redactor: Redactor,
+    run_id: String,
+) -> bool {
+    let cfg = &ctx.config;
+    loop {
+        let notified = shared.notify.notified();
+        let next = shared.with(|o| {
+            let item = o.take(cfg.batch_logs, cfg.batch_limit);
+            (item, o.is_closed(), o.is_empty())
+        });
+        let item = match next {
+            (Some(item), _, _) => item,
+            (None, true, _) => return false,
+            (None, false, _) => {
+                notified.await;
+                continue;
+            }
+        };
+        match item {
+            Outgoing::Event { event, mut payload } => {
+                if let Some(map) = payload.as_object_mut()
+                    && let Some(Value::String(m)) = map.get_mut("error_message")
+                {
+                    *m = redactor.redact_str(m);
+                }
+                let is_complete = event == "run:complete";
+                let acked = send_with_retry(&ctx, &channel, &event, payload).await;
+                if is_complete {
+                    return acked;
+                }
+            }
+            Outgoing::Logs(mut lines) => {
+                if cfg.batch_logs {
+                    // Wait up to the batch interval for more lines, unless full or an event waits.
+                    let deadline = tokio::time::Instant::now() + cfg.batch_interval;
+                    while lines.len() < cfg.batch_limit {
+                        let notified = shared.notify.notified();
+                        let (more, blocked) = shared.with(|o| {
+                            let more = o.take_more_logs(cfg.batch_limit - lines.len());
+                            (
+                                more,
+                                (!o.is_empty() && !o.head_is_batchable_log()) || o.is_closed(),
+                            )
+                        });
+                        lines.extend(more);
+                        if blocked || lines.len() >= cfg.batch_limit {
+                            break;
+                        }
+                        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                            let more =
+                                shared.with(|o| o.take_more_logs(cfg.batch_limit - lines.len()));
+                            lines.extend(more);
+                            break;
+                        }
+                    }
+                    for l in &mut lines {
+                        redact_line(&redactor, l);
+                    }
+                    send_with_retry(
+                        &ctx,
+                        &channel,
+                        "run:batch_logs",
+                        json!({ "run_id": run_id, "logs": lines }),
+                    )
+                    .await;
+                } else {
+                    for mut l in lines {
+                        redact_line(&redactor, &mut l);
+                        if let Some(map) = l.as_object_mut() {
+                            let mut with_id = Map::new();
+                            with_id.insert("run_id".into(), json!(run_id));
+                            with_id.extend(std::mem::take(map));
+                            *map = with_id;
+                        }
+                        send_with_retry(&ctx, &channel, "run:log", l).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn redact_line(redactor: &Redactor, line: &mut Value) {
+    if let Some(m) = line.get_mut("message") {
+        redactor.redact_value(m);
+    }
+}
+
+/// Pushes one event: a dropped connection is handled by the channel (rejoin, resend); a
+/// timeout or rejection is retried with backoff; a rejected `run:complete` falls back to a
+/// payload without `final_state`. Returns whether it was acknowledged.
+async fn send_with_retry(
+    ctx: &RunContext,
+    channel: &Channel,
+    event: &str,
+    mut payload: Value,
+) -> bool {
+    let timeout = ctx.config.message_timeout;
+    let size = serde_json::to_vec(&payload).map(|b| b.len()).unwrap_or(0);
+    ctx.metrics.payload(event, size);
+    let mut attempt = 0u32;
+    loop {
+        let result = channel.request(event, payload.clone(), timeout).await;
+        let problem = match result {
+            Ok(r) if r.is_ok() => return true,
+            Ok(r) => {
+                let text = r.response_text();
+                if event == "run:complete"
+                    && let Some(map) = payload.as_object_mut()
+                    && map.remove("final_state").is_some()
+                {
+                    tracing::warn!("run:complete refused ({text}); retrying without final_state");
+                    ctx.metrics.inc_event_retries();
+                    continue;
+                }
+                // A rejection is deterministic more often than not: retry once only.
+                if attempt >= 1 {
+                    tracing::error!("{event} refused by lightning: {text}");
+                    ctx.metrics.inc_events_dropped();
+                    return false;
+                }
+                format!("refused: {text}")
+            }
+            Err(ChannelError::Timeout) => {
+                if attempt >= MAX_EVENT_RETRIES {
+                    tracing::error!("[{event}] timeout");
+                    ctx.metrics.inc_events_dropped();
+                    return false;
+                }
+                "timeout".to_string()
+            }
+            Err(e) => {
+                tracing::error!("{event} could not be sent: {e}");
+                ctx.metrics.inc_events_dropped();
+                return false;
+            }
+        };
+        attempt += 1;
+        ctx.metrics.inc_event_retries();
+        let delay = RETRY_BASE * 2u32.saturating_pow(attempt - 1);
+        tracing::warn!(attempt, "{event} {problem}; retrying in {delay:?}");
+        tokio::time::sleep(delay).await;
+    }
+}

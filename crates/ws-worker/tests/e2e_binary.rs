@@ -1,0 +1,235 @@
+//! Black-box end to end: the `ws-worker` binary against the `lightning-mock` binary, both
+//! spawned as processes and driven over HTTP, as a deployment would run them.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{http_body, http_request, one_job};
+use tokio::process::{Child, Command};
+
+fn mock_binary() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let worker = PathBuf::from(env!("CARGO_BIN_EXE_ws-worker"));
+        let path = worker.with_file_name("lightning-mock");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "openfn-lightning-mock",
+                "--bin",
+                "lightning-mock",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building lightning-mock failed");
+        assert!(path.exists(), "no binary at {}", path.display());
+        path
+    })
+    .clone()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct Procs {
+    mock: Child,
+    worker: Child,
+    mock_addr: SocketAddr,
+    worker_addr: SocketAddr,
+}
+
+async fn wait_http(addr: SocketAddr, path: &str, want: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some((code, _)) = http_body(addr, "GET", path, None).await
+            && code == want
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr}{path} never answered {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn spawn(extra_worker_args: &[&str]) -> Procs {
+    let mock_port = free_port();
+    let mock = Command::new(mock_binary())
+        .args([
+            "--port",
+            &mock_port.to_string(),
+            "--secret",
+            "s3cret",
+            "--log",
+            "warn",
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mock spawns");
+    let mock_addr: SocketAddr = format!("127.0.0.1:{mock_port}").parse().expect("addr");
+    wait_http(mock_addr, "/livez", 200).await;
+    let worker_port = free_port();
+    let mut args = vec![
+        format!("-l ws://localhost:{mock_port}/worker"),
+        format!("--port={worker_port}"),
+        "--backoff=0.01/0.1".into(),
+    ];
+    args.extend(extra_worker_args.iter().map(|s| s.to_string()));
+    let worker = Command::new(env!("CARGO_BIN_EXE_ws-worker"))
+        .args(&args)
+        .env("WORKER_SECRET", "s3cret")
+        .env("WORKER_LOG_LEVEL", "info")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("worker spawns");
+    let worker_addr: SocketAddr = format!("127.0.0.1:{worker_port}").parse().expect("addr");
+    wait_http(worker_addr, "/readyz", 200).await;
+    Procs {
+        mock,
+        worker,
+        mock_addr,
+        worker_addr,
+    }
+}
+
+async fn post_run(p: &Procs, plan: &Value) -> String {
+    let (code, body) = http_body(p.mock_addr, "POST", "/run", Some(plan))
+        .await
+        .expect("post run");
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    v["id"].as_str().expect("id").to_string()
+}
+
+async fn run_view(p: &Procs, id: &str) -> Value {
+    let (_, body) = http_request(p.mock_addr, "GET", &format!("/runs/{id}")).await;
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+async fn wait_status(p: &Procs, id: &str, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = run_view(p, id).await;
+        if v["status"] == status {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {id} never reached {status}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn binary_happy_path_and_sigterm_drain() {
+    let mut p = spawn(&["--mock"]).await;
+    let id = post_run(&p, &one_job(json!({"data": {"n": 1}}))).await;
+    let run = wait_status(&p, &id, "complete").await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"n": 1}}));
+
+    // A slow run is in flight when SIGTERM arrives: it completes, then the worker exits 0.
+    let id = post_run(&p, &one_job(json!({"data": {}, "__sleep": 700}))).await;
+    wait_status(&p, &id, "started").await;
+    let pid = p.worker.id().expect("pid");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // The HTTP server closes at once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while http_body(p.worker_addr, "GET", "/", None).await.is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "http still up after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // No new claims after SIGTERM: this run stays queued.
+    let queued = post_run(&p, &one_job(json!({"data": {}}))).await;
+    let exit = tokio::time::timeout(Duration::from_secs(15), p.worker.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert_eq!(exit.code(), Some(0));
+    let run = run_view(&p, &id).await;
+    assert_eq!(run["status"], "complete", "{run}");
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run_view(&p, &queued).await["status"], "queued");
+    let _ = p.mock.kill().await;
+}
+
+#[tokio::test]
+async fn binary_socket_drop_mid_run() {
+    let mut p = spawn(&["--mock"]).await;
+    let (code, _) = http_body(
+        p.mock_addr,
+        "POST",
+        "/faults",
+        Some(&json!({"drop_after": 5})),
+    )
+    .await
+    .expect("faults");
+    assert_eq!(code, 200);
+    let id = post_run(
+        &p,
+        &one_job(json!({"data": {"ok": 1}, "__log": "x", "__sleep": 100})),
+    )
+    .await;
+    let run = wait_status(&p, &id, "complete").await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"ok": 1}}));
+    let (_, metrics) = http_request(p.worker_addr, "GET", "/metrics").await;
+    assert!(
+        metrics.contains("openfn_worker_reconnects_total 1"),
+        "{metrics}"
+    );
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+#[tokio::test]
+async fn binary_refuses_to_start_without_a_secret() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ws-worker"))
+        .env_remove("WORKER_SECRET")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WORKER_SECRET is not set"));
+}
+
+#[tokio::test]
+async fn binary_with_the_real_engine_reports_every_run_back() {
+    let mut p = spawn(&[]).await;
+    let id = post_run(&p, &one_job(json!("fn(s => s)"))).await;
+    let run = wait_status(&p, &id, "complete").await;
+    // Whatever the engine concludes (the runtime may not be wired in this build), the run is
+    // reported with a valid reason and never lost.
+    assert!(
+        run["reason"]
+            .as_str()
+            .is_some_and(|r| ["success", "fail", "crash", "kill", "exception"].contains(&r)),
+        "{run}"
+    );
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}

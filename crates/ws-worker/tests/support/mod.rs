@@ -1,0 +1,188 @@
+//! Test harness: an in-process lightning-mock plus an in-process worker (mock engine) wired to
+//! it, and helpers that wait for outcomes with timeouts.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses a different subset of the helpers"
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser as _;
+use openfn_lightning_mock::{Config as MockConfig, Event, Server, ServerHandle};
+use openfn_ws_worker::config::{Args, Config};
+use openfn_ws_worker::executor::MockExecutor;
+use openfn_ws_worker::{Worker, http};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+pub struct Harness {
+    pub mock: ServerHandle,
+    pub worker: Worker,
+    pub http: SocketAddr,
+    pub events: broadcast::Receiver<Event>,
+}
+
+pub fn worker_config(ws_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Config {
+    let mut argv = vec![
+        "ws-worker".to_string(),
+        "-l".into(),
+        ws_url.to_string(),
+        "--debug".into(),
+        "--backoff=0.01/0.05".into(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    let args = Args::try_parse_from(argv).expect("args");
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::resolve(args, &|k| {
+        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })
+    .expect("config")
+}
+
+pub async fn start(mock_config: MockConfig, extra: &[&str]) -> Harness {
+    start_env(mock_config, extra, &[]).await
+}
+
+pub async fn start_env(mock_config: MockConfig, extra: &[&str], env: &[(&str, &str)]) -> Harness {
+    let mock = Server::start(mock_config).await.expect("mock starts");
+    let events = mock.subscribe();
+    let config = worker_config(&mock.ws_url(), extra, env);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let http_addr = listener.local_addr().expect("addr");
+    let worker = Worker::start(config, Arc::new(MockExecutor)).expect("worker starts");
+    tokio::spawn(http::serve(listener, worker.clone()));
+    Harness {
+        mock,
+        worker,
+        http: http_addr,
+        events,
+    }
+}
+
+/// A one-job plan whose job body is `body` (JSON text for the mock engine).
+pub fn one_job(body: Value) -> Value {
+    json!({
+        "triggers": [{"id": "t"}],
+        "jobs": [{"id": "j1", "name": "job one", "adaptor": "@openfn/language-common@1.0.0", "body": body.to_string(), "credential_id": null}],
+        "edges": [{"id": "e1", "source_trigger_id": "t", "source_job_id": null, "target_job_id": "j1", "condition": "always", "enabled": true}],
+        "starting_node_id": "t",
+        "dataclip_id": null,
+        "options": {}
+    })
+}
+
+impl Harness {
+    /// Waits until the mock reports the run final; returns the run view.
+    pub async fn wait_final(&self, id: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(run) = self.mock.run(id)
+                && matches!(run["status"].as_str(), Some("complete") | Some("lost"))
+            {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {id} did not finish: {:?}",
+                self.mock.run(id)
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits until `pred` holds.
+    pub async fn wait_until(&self, what: &str, within: Duration, mut pred: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !pred() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Drains the mock's event bus so far.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Ok(e) = self.events.try_recv() {
+            out.push(e);
+        }
+        out
+    }
+
+    /// Log messages the mock stored for a run, each joined to one string.
+    pub fn log_texts(run: &Value) -> Vec<String> {
+        run["logs"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|line| {
+                        line["message"]
+                            .as_array()
+                            .map(|m| {
+                                m.iter()
+                                    .map(|p| {
+                                        p.as_str()
+                                            .map(str::to_string)
+                                            .unwrap_or_else(|| p.to_string())
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        http_request(self.http, "GET", path).await
+    }
+}
+
+/// A minimal HTTP/1.1 client (no extra dependency): returns status and body.
+pub async fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    http_body(addr, method, path, None)
+        .await
+        .unwrap_or((0, String::new()))
+}
+
+/// Like [`http_request`] with an optional JSON body; `None` if the connection failed.
+pub async fn http_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
