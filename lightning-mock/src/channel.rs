@@ -160,7 +160,18 @@ fn final_state_error(status: RunStatus) -> Outcome {
     )
 }
 
-/// Handles one push on `run:<run_id>`. Events are published on the bus by the caller.
+/// Acknowledges an exact replay of an accepted event without recording it again.
+fn replayed(inner: &mut Inner, run_id: &str, response: Value) -> Outcome {
+    if let Some(run) = inner.runs.get_mut(run_id) {
+        run.accepted.replays += 1;
+    }
+    tracing::info!(run = run_id, "replayed event acknowledged again");
+    Outcome::Ok(response)
+}
+
+/// Handles one push on `run:<run_id>`. Events are published on the bus by the caller. An event
+/// identical to one already accepted (a worker re-sending after a reconnect) is acknowledged
+/// again without being recorded twice; an exact duplicate log line is stored once.
 pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> Outcome {
     let mut guard = app.lock();
     let inner = &mut *guard;
@@ -189,6 +200,9 @@ pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> O
             }
         }
         "run:start" => {
+            if run.accepted.run_start.as_ref() == Some(payload) {
+                return replayed(inner, run_id, Value::Null);
+            }
             if status != RunStatus::Claimed {
                 let status = serde_json::to_value(status).unwrap_or(Value::Null);
                 return errors(
@@ -207,10 +221,16 @@ pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> O
             }
             if let Some(run) = inner.runs.get_mut(run_id) {
                 run.mark_started();
+                run.accepted.run_start = Some(payload.clone());
             }
             Outcome::Ok(Value::Null)
         }
         "step:start" => {
+            if let Some(id) = payload.get("step_id").and_then(Value::as_str)
+                && run.accepted.step_starts.get(id) == Some(payload)
+            {
+                return replayed(inner, run_id, json!({"step_id": id}));
+            }
             if status.is_final() {
                 return final_state_error(status);
             }
@@ -250,16 +270,27 @@ pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> O
             let entry = payload.as_object().cloned().unwrap_or_default();
             if let Some(run) = inner.runs.get_mut(run_id) {
                 run.steps.push(entry);
+                run.accepted
+                    .step_starts
+                    .insert(step_id.clone(), payload.clone());
             }
             Outcome::Ok(json!({"step_id": step_id}))
         }
         "step:complete" => {
+            if let Some(id) = payload.get("step_id").and_then(Value::as_str)
+                && run.accepted.step_completes.get(id) == Some(payload)
+            {
+                return replayed(inner, run_id, json!({"step_id": id}));
+            }
             if status.is_final() {
                 return final_state_error(status);
             }
             let Some(step_id) = payload.get("step_id").and_then(Value::as_str) else {
                 return errors("step_id", BLANK);
             };
+            if run.accepted.step_completes.contains_key(step_id) {
+                return errors("step_id", "this step is already complete");
+            }
             if !run
                 .steps
                 .iter()
@@ -303,14 +334,16 @@ pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> O
                 inner.dataclips.insert(id.clone(), parsed);
             }
             let step_id = step_id.to_owned();
-            if let Some(entry) = inner
-                .runs
-                .get_mut(run_id)
-                .and_then(|r| r.step_mut(&step_id))
-                && let Some(fields) = payload.as_object()
-            {
-                for (k, v) in fields {
-                    entry.insert(k.clone(), v.clone());
+            if let Some(run) = inner.runs.get_mut(run_id) {
+                run.accepted
+                    .step_completes
+                    .insert(step_id.clone(), payload.clone());
+                if let Some(entry) = run.step_mut(&step_id)
+                    && let Some(fields) = payload.as_object()
+                {
+                    for (k, v) in fields {
+                        entry.insert(k.clone(), v.clone());
+                    }
                 }
             }
             Outcome::Ok(json!({"step_id": step_id}))
@@ -321,7 +354,7 @@ pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> O
                 return Outcome::Error(json!({ "errors": errs }));
             }
             if let Some(run) = inner.runs.get_mut(run_id) {
-                run.logs.push(payload.clone());
+                run.append_log(payload);
             }
             Outcome::Ok(json!({"log_line_id": uuid::Uuid::new_v4().to_string()}))
         }
@@ -337,11 +370,16 @@ pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> O
                 return Outcome::Error(json!({ "errors": { "logs": per_line } }));
             }
             if let Some(run) = inner.runs.get_mut(run_id) {
-                run.logs.extend(lines.iter().cloned());
+                for line in lines {
+                    run.append_log(line);
+                }
             }
             Outcome::Ok(json!({}))
         }
         "run:complete" => {
+            if run.accepted.run_complete.as_ref() == Some(payload) {
+                return replayed(inner, run_id, Value::Null);
+            }
             if let Some(fields) = payload.as_object() {
                 let unexpected: Vec<&str> = fields
                     .keys()
@@ -375,6 +413,7 @@ pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> O
                 run.error_message = payload.get("error_message").cloned();
                 run.final_state = payload.get("final_state").cloned();
                 run.final_dataclip_id = payload.get("final_dataclip_id").cloned();
+                run.accepted.run_complete = Some(payload.clone());
                 run.mark_complete();
             }
             Outcome::Ok(Value::Null)

@@ -1,7 +1,7 @@
 //! The mock's shared state: runs, the queue, credential/dataclip/collection stores, connected
 //! workers, the event bus behind `GET /events`, and the janitor's sweep.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -76,6 +76,20 @@ pub(crate) struct Run {
     pub claimed_at: Option<Instant>,
     pub started_at: Option<Instant>,
     pub times: BTreeMap<&'static str, u64>,
+    /// Accepted payloads, to acknowledge exact replays (a worker re-sending unacknowledged
+    /// events after a reconnect) without recording them twice.
+    pub accepted: Accepted,
+}
+
+/// Payloads already accepted for a run, by what they did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Accepted {
+    pub run_start: Option<Value>,
+    pub run_complete: Option<Value>,
+    pub step_starts: HashMap<String, Value>,
+    pub step_completes: HashMap<String, Value>,
+    pub log_lines: HashSet<String>,
+    pub replays: u64,
 }
 
 impl Run {
@@ -102,6 +116,7 @@ impl Run {
             "worker_name": self.worker_name,
             "worker_id": self.worker_id,
             "times": self.times,
+            "replays": self.accepted.replays,
         })
     }
 
@@ -311,6 +326,7 @@ impl App {
                 claimed_at: None,
                 started_at: None,
                 times: BTreeMap::new(),
+                accepted: Accepted::default(),
             };
             run.stamp("enqueued_at");
             inner.queue.push(&queue, priority, seq, id.clone());
@@ -538,6 +554,15 @@ impl Run {
         self.status = RunStatus::Started;
         self.started_at = Some(Instant::now());
         self.stamp("started_at");
+    }
+
+    /// Stores a log line unless the very same line was stored before (a replay).
+    pub(crate) fn append_log(&mut self, line: &Value) {
+        if self.accepted.log_lines.insert(line.to_string()) {
+            self.logs.push(line.clone());
+        } else {
+            self.accepted.replays += 1;
+        }
     }
 
     /// Marks the run complete.

@@ -297,7 +297,7 @@ async fn run_channel_validation_errors() {
         ),
         (
             "step:start",
-            json!({"step_id": "s1", "job_id": "j1"}),
+            json!({"step_id": "s1", "job_id": "j1", "timestamp": "1"}),
             json!({"errors": {"step_id": ["has already been taken"]}}),
         ),
         (
@@ -502,5 +502,95 @@ async fn joins_and_unknown_topics() {
         reply,
         json!({"status": "ok", "response": {"runs": [{"id": "never", "token": "x.y.z"}]}})
     );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn exact_replays_are_acknowledged_and_recorded_once() {
+    let mock = start().await;
+    post(&mock, "/run", plan("rp")).await;
+    let mut c = Client::connect(&mock, "token=t").await;
+    let q = c.join_queue().await;
+    c.claim(&q, 1, &["*"]).await;
+    let (j, _) = c.join("run:rp", json!({"token": "x.y.z"})).await;
+    let j = Some(j.as_str());
+    let t = "run:rp";
+    let start = json!({"timestamp": ts()});
+    let step = json!({"step_id": "s1", "job_id": "j1", "timestamp": ts()});
+    let logs = json!({"logs": [{"message": ["once"], "source": "JOB", "level": "info", "timestamp": ts(), "step_id": "s1"}]});
+    let done = json!({"step_id": "s1", "job_id": "j1", "reason": "success", "output_dataclip_id": "o", "output_dataclip": "{}", "timestamp": ts()});
+    let complete = json!({"reason": "success", "final_state": {}, "timestamp": ts()});
+    for (event, payload) in [
+        ("run:start", &start),
+        ("step:start", &step),
+        ("run:batch_logs", &logs),
+        ("step:complete", &done),
+        ("run:complete", &complete),
+    ] {
+        let first = c.call(j, t, event, payload.clone()).await;
+        // The socket dropped before the ack: the worker sends the very same event again.
+        let again = c.call(j, t, event, payload.clone()).await;
+        assert_eq!(first["status"], "ok", "{event}");
+        assert_eq!(first, again, "{event} replay answered the same");
+    }
+    let run = get(&mock, "/runs/rp").await.1;
+    assert_eq!(run["status"], "complete");
+    assert_eq!(run["steps"].as_array().map(Vec::len), Some(1));
+    assert_eq!(run["logs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(run["replays"], 5);
+    // A different second completion is still refused.
+    let other = c.call(j, t, "step:complete", json!({"step_id": "s1", "reason": "fail", "output_dataclip_id": "o2", "output_dataclip": "{}"})).await;
+    assert_eq!(other["status"], "error");
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_run_survives_a_dropped_socket_and_completes_once() {
+    let mock = start().await;
+    post(&mock, "/run", plan("drop")).await;
+    let mut c = Client::connect(&mock, "token=t").await;
+    let q = c.join_queue().await;
+    let token = c.claim(&q, 1, &["*"]).await[0]["token"].clone();
+    let (j, _) = c.join("run:drop", json!({"token": token})).await;
+    let t = "run:drop";
+    c.call(Some(&j), t, "run:start", json!({"timestamp": ts()}))
+        .await;
+    // The socket goes down right after the next message is handled: its reply is lost.
+    mock.set_faults(&openfn_lightning_mock::Faults {
+        drop_after: Some(1),
+        ..Default::default()
+    });
+    let step = json!({"step_id": "s1", "job_id": "j1", "timestamp": ts()});
+    let r = c.fresh_ref();
+    c.send_frame(json!([j, r, t, "step:start", step])).await;
+    loop {
+        match c.recv().await {
+            None | Some(Incoming::Close(_)) => break,
+            Some(_) => {}
+        }
+    }
+    // Reconnect, rejoin both channels, re-send the unacknowledged event, carry on.
+    let mut c = Client::connect(&mock, "token=t").await;
+    c.join_queue().await;
+    let (j, reply) = c.join(t, json!({"token": token})).await;
+    assert_eq!(reply["status"], "ok");
+    let j = Some(j.as_str());
+    assert_eq!(c.call(j, t, "step:start", step).await["status"], "ok");
+    c.call(j, t, "step:complete", json!({"step_id": "s1", "reason": "success", "output_dataclip_id": "o", "output_dataclip": "{}"})).await;
+    let done = c
+        .call(
+            j,
+            t,
+            "run:complete",
+            json!({"reason": "success", "final_state": {}}),
+        )
+        .await;
+    assert_eq!(done["status"], "ok");
+    let run = mock
+        .wait_for_final("drop", common::WAIT)
+        .await
+        .expect("final");
+    assert_eq!(run["status"], "complete");
+    assert_eq!(run["steps"].as_array().map(Vec::len), Some(1));
     mock.shutdown().await;
 }
