@@ -84,6 +84,12 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|source| Error::Bind { addr, source })?;
+        // Replies go out as soon as they are written: without TCP_NODELAY, Nagle's algorithm
+        // holds small frames back ~40 ms behind the peer's delayed ACK, which caps a worker
+        // at a few dozen runs a second.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let janitor_interval = config.janitor_interval;
         let app = Arc::new(App::new(config, tokens));
         let (shutdown, shutdown_rx) = watch::channel(false);
