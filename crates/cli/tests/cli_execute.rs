@@ -274,3 +274,38 @@ fn no_compile_runs_an_es_module_as_it_is() {
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(result_json(&out), json!({"data": {"n": 7}}));
 }
+
+#[test]
+fn sanitize_summarizes_objects_in_logs() {
+    let env = Env::new();
+    let adaptor = format!("common={}", common::fixture_common().display());
+    let job = env.path().join("log.js");
+    std::fs::write(
+        &job,
+        "fn(s => { console.log('got', { a: 1, b: 2 }, [1, 2]); return s; });",
+    )
+    .unwrap();
+    let out = env
+        .openfn()
+        .arg(&job)
+        .args(["-a", &adaptor, "-O", "--sanitize", "summarize"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("[JOB] ℹ got (object with keys a, b) (array with 2 items)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env
+        .openfn()
+        .arg(&job)
+        .args(["-a", &adaptor, "-O", "--sanitize", "obfuscate"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("got [object] [array]"),
+        "{}",
+        stdout(&out)
+    );
+}

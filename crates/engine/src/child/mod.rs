@@ -8,6 +8,7 @@
 
 mod job;
 mod js;
+mod sanitize;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -359,6 +360,10 @@ impl JobSink for Sink {
     }
 
     fn log(&self, level: &str, name: &str, message_json: String) {
+        let policy = self.settings.sanitize.unwrap_or_default();
+        let Some(message_json) = sanitize::sanitize(message_json, policy) else {
+            return;
+        };
         let redacted = (message_json.len() as u64) > self.settings.log_payload_limit_bytes;
         let body = if redacted {
             REDACTED_LOG.as_bytes()
