@@ -8,11 +8,14 @@ use anyhow::{Context, Result, bail};
 
 /// The benchmark areas: name, package, example.
 pub const AREAS: &[(&str, &str, &str)] = &[
+    ("lexicon", "openfn-lexicon", "bench_codec"),
     ("compiler", "openfn-compiler", "bench_compiler"),
     ("runtime", "openfn-runtime", "bench_runtime"),
     ("repo", "openfn-repo", "bench_repo"),
     ("nodehost", "openfn-node-host", "bench_nodehost"),
+    ("adaptors", "openfn-runtime", "bench_node_adaptors"),
     ("engine", "openfn-engine", "bench_engine"),
+    ("mock", "openfn-lightning-mock", "bench_mock"),
     ("worker", "openfn-ws-worker", "bench_worker"),
     ("cli", "openfn-cli", "bench_cli"),
 ];
