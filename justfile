@@ -19,7 +19,7 @@ tidy:
 
 # The Lightning stand-in on :8888 (dashboard at http://localhost:8888/).
 mock:
-    cargo run -p openfn-lightning-mock
+    cargo run -p openfn-lightning-mock -- --no-auth
 
 # A worker against the mock on :8888, rebuilt and restarted whenever the code changes
 # (start `just mock` in another terminal first).
