@@ -37,7 +37,8 @@ mod sourcemap;
 pub use error::{Position, RtError, RunError, Severity};
 pub use events::{Callbacks, Event, MemoryUse, NoCallbacks, StateJson, line_text, parse_level};
 pub use host::{
-    AdaptorHost, EsmHost, aliased_name, package_entry, package_version, repo_module_path,
+    AdaptorHost, CODEGEN_LIBRARIES, EsmHost, aliased_name, codegen_allowed, package_entry,
+    package_version, repo_module_path,
 };
 pub use linker::pattern_matches;
 pub use messages::translate;

@@ -916,6 +916,11 @@ impl<C: Callbacks + 'static> Runner<C> {
             *linker.adaptor_ctx.borrow_mut() = Some(ctx.as_raw());
             let _ = ctx.store_userdata(LinkerData(linker.clone()));
             let hostobj = host_object(&ctx, log, limits, names::ADAPTOR)?;
+            let policy = host.clone();
+            hostobj.set(
+                "codegenAllowed",
+                Func::from(move |file: String| policy.codegen_allowed(&file)),
+            )?;
             let prelude: Function<'_> = ctx.eval(ADAPTOR_REALM_JS)?;
             prelude.call::<_, ()>((hostobj,))?;
             host.init_realm(&ctx)

@@ -29,9 +29,85 @@
     }
     return out;
   }
-  Error.prepareStackTrace = prepareStackTrace;
+  // While `rawFrames` is set, stacks are the call sites themselves (for the code generation
+  // guard below), not text.
+  let rawFrames = false;
+  function prepareStackTraceOrFrames(err, callsites) {
+    return rawFrames ? callsites : prepareStackTrace(err, callsites);
+  }
+  Error.prepareStackTrace = prepareStackTraceOrFrames;
   const d = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
   if (d && d.get) Object.defineProperty(Error, 'prepareStackTrace', { get: d.get, set: function () {}, configurable: false });
+
+  // ---- code generation from strings: allowed only to the libraries that need it.
+  // Job code holds adaptor functions and objects, and so could reach this realm's function
+  // constructors (`someAdaptorFn.constructor('…')`) or call a library's own code generator with
+  // its own string (lodash's `_.template`). So:
+  // - the `constructor` of every function prototype here (`Function`, `AsyncFunction`,
+  //   `GeneratorFunction`, `AsyncGeneratorFunction`) is a stub that always throws;
+  // - the realm's global `Function` and `eval` generate code only when the nearest non-native
+  //   caller is a file of an allowed library (`host.codegenAllowed(file)`: ajv, which compiles
+  //   JSON schemas with `new Function`). Any other caller (job code, other adaptor code, a
+  //   callback run by a built-in or a promise job) is refused.
+  // Refusals throw the EvalError V8 throws when code generation is off; the runtime reports
+  // it as SecurityError. The caller's file comes from the engine's call sites, which job code
+  // cannot forge (its module name is fixed by the runtime).
+  const reflectConstruct = Reflect.construct;
+  const reflectApply = Reflect.apply;
+  const defineProperty = Object.defineProperty;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const captureStackTrace = Error.captureStackTrace;
+  const limitDesc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
+  const evalError = () => new EvalError('Code generation from strings disallowed for this context');
+  function callerAllowed(guard) {
+    const holder = {};
+    const savedLimit = limitDesc.get.call(Error);
+    rawFrames = true;
+    try {
+      limitDesc.set.call(Error, 16);
+      captureStackTrace(holder, guard);
+    } finally {
+      rawFrames = false;
+      limitDesc.set.call(Error, savedLimit);
+    }
+    const frames = holder.stack;
+    if (!frames || typeof frames !== 'object') return false;
+    for (let i = 0; i < frames.length; i++) {
+      const cs = frames[i];
+      if (cs.isNative()) continue;
+      const file = cs.getFileName();
+      return typeof file === 'string' && host.codegenAllowed(file) === true;
+    }
+    return false;
+  }
+  const lockConstructor = (proto, ctor) =>
+    defineProperty(proto, 'constructor', { value: ctor, writable: false, configurable: false, enumerable: false });
+  const RealFunction = Function;
+  for (const sample of [function () {}, async function () {}, function* () {}, async function* () {}]) {
+    const proto = getPrototypeOf(sample);
+    const name = proto.constructor.name;
+    const Blocked = { [name]: function () { throw evalError(); } }[name];
+    Blocked.prototype = proto;
+    lockConstructor(proto, Blocked);
+  }
+  const GuardedFunction = {
+    Function: function (...args) {
+      if (!callerAllowed(GuardedFunction)) throw evalError();
+      return new.target === undefined || new.target === GuardedFunction
+        ? reflectApply(RealFunction, undefined, args)
+        : reflectConstruct(RealFunction, args, new.target);
+    },
+  }.Function;
+  GuardedFunction.prototype = RealFunction.prototype;
+  const realEval = globalThis.eval;
+  const GuardedEval = {
+    eval: function (code) {
+      if (!callerAllowed(GuardedEval)) throw evalError();
+      return realEval(code);
+    },
+  }.eval;
+  defineProperty(globalThis, 'Function', { value: GuardedFunction, writable: false, configurable: false, enumerable: false });
+  defineProperty(globalThis, 'eval', { value: GuardedEval, writable: false, configurable: false, enumerable: false });
 
   function safe(args) {
     try {

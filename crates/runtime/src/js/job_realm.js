@@ -343,7 +343,9 @@
       try {
         result = await op(state);
       } catch (e) {
-        if (e && typeof e.stack === 'string' && !internal.has(e)) {
+        // An EvalError is code generation refused (in this realm or by the adaptor realm's
+        // guard): a SecurityError whoever threw it, never an AdaptorError.
+        if (e && typeof e.stack === 'string' && !internal.has(e) && ctorName(e) !== 'EvalError') {
           const frames = e.stack.split('\n');
           frames.shift();
           let frame;
