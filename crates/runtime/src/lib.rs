@@ -31,6 +31,7 @@ mod linker;
 mod messages;
 mod node;
 mod plan;
+mod positions;
 mod runner;
 mod sourcemap;
 

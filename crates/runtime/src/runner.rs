@@ -1480,6 +1480,20 @@ fn classify_thrown(t: Thrown, source: &str) -> RtError {
                 e.subtype = Some(ctor);
                 e.pos = stack.as_deref().and_then(position_of);
                 e.stack = stack.as_deref().map(vm_stack);
+                // QuickJS' position in the job → the one V8 gives (positions.rs), in the
+                // position and in the stack's first frame
+                if let (Some(pos), Some(at)) = (e.pos.as_mut(), at.as_ref())
+                    && (at.line, at.column) == (pos.line, pos.column)
+                    && let Some(column) =
+                        crate::positions::v8_column(source, pos.line, pos.column, &message)
+                {
+                    let (from, to) = (
+                        format!("vm:module(0):{}:{}", pos.line, pos.column),
+                        format!("vm:module(0):{}:{column}", pos.line),
+                    );
+                    e.stack = e.stack.map(|s| s.replacen(&from, &to, 1));
+                    pos.column = column;
+                }
                 return e;
             }
             if t.severity.as_deref() == Some("crash")
