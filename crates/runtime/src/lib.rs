@@ -48,4 +48,6 @@ pub use openfn_lexicon::log::{Level, LogLevel, LogLine};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
 pub use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
 pub use plan::{name_and_version, plan_from_expression};
-pub use runner::{Input, Outcome, RunOptions, print_duration, rss_bytes, run};
+pub use runner::{
+    Input, Outcome, RunOptions, peak_rss_bytes, print_duration, reset_peak_rss, rss_bytes, run,
+};

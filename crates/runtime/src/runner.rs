@@ -401,6 +401,9 @@ impl<C: Callbacks + 'static> Runner<C> {
             return Ok((input, next));
         };
         let init_start = Instant::now();
+        if self.options.measure_memory {
+            reset_peak_rss();
+        }
         let job_id = step.id.clone();
         self.callbacks
             .notify(Event::InitStart {
@@ -522,11 +525,19 @@ impl<C: Callbacks + 'static> Runner<C> {
                 let mem = self.memory().await;
                 self.rt_log(
                     Level::Debug,
-                    format!(
-                        "Step memory usage: [step {}mb] [system {}mb]",
-                        mem.job / 1024 / 1024,
-                        mem.system / 1024 / 1024
-                    ),
+                    match mem.peak {
+                        Some(peak) => format!(
+                            "Step memory usage: [step {}mb] [system {}mb] [peak {}mb]",
+                            mem.job / 1024 / 1024,
+                            mem.system / 1024 / 1024,
+                            peak / 1024 / 1024
+                        ),
+                        None => format!(
+                            "Step memory usage: [step {}mb] [system {}mb]",
+                            mem.job / 1024 / 1024,
+                            mem.system / 1024 / 1024
+                        ),
+                    },
                 );
                 let next = self.calculate_next(step, state.as_ref()).await?;
                 self.callbacks
@@ -705,6 +716,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         MemoryUse {
             job,
             system: rss_bytes(),
+            peak: self.options.measure_memory.then(peak_rss_bytes).flatten(),
         }
     }
 
@@ -1675,7 +1687,28 @@ pub fn print_duration(d: Duration) -> String {
     }
 }
 
-/// Resident set size of this process in bytes (Linux; 0 elsewhere).
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Reset the process's peak resident set size to its current size (Linux `clear_refs` 5), so
+/// that [`peak_rss_bytes`] measures from here. Best effort: without it the peak is the
+/// process's high-water mark.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Resident set size of this process in bytes (Linux `/proc/self/statm`; 0 elsewhere).
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
