@@ -26,6 +26,7 @@ use openfn_lexicon::log::{Level, LogLevel, LogLine, names};
 use openfn_lexicon::plan::{ExecutionPlan, Lazy, ModuleInfo};
 
 const JOB_REALM_JS: &str = include_str!("js/job_realm.js");
+const REALM_COMMON_JS: &str = include_str!("js/realm_common.js");
 const ADAPTOR_REALM_JS: &str = include_str!("js/adaptor_realm.js");
 const JOB_MODULE: &str = "vm:module(0)";
 
@@ -933,8 +934,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                 "codegenAllowed",
                 Func::from(move |file: String| policy.codegen_allowed(&file)),
             )?;
+            let common = realm_common(&ctx, &hostobj)?;
             let prelude: Function<'_> = ctx.eval(ADAPTOR_REALM_JS)?;
-            prelude.call::<_, ()>((hostobj,))?;
+            prelude.call::<_, ()>((hostobj, common))?;
             host.init_realm(&ctx)
         })
         .await?;
@@ -968,8 +970,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                 let mut errors = Vec::new();
                 let setup = (|| -> rquickjs::Result<()> {
                     let hostobj = host_object(&ctx, log, limits, names::RUNTIME)?;
+                    let common = realm_common(&ctx, &hostobj)?;
                     let prelude: Function<'_> = ctx.eval(CONDITION_REALM_JS)?;
-                    prelude.call::<_, ()>((hostobj,))
+                    prelude.call::<_, ()>((hostobj, common))
                 })();
                 if let Err(e) = setup {
                     errors.push(describe_engine_error(&ctx, e));
@@ -1057,22 +1060,18 @@ impl<C: Callbacks + 'static> Runner<C> {
     }
 }
 
-const CONDITION_REALM_JS: &str = r#"(function (host) {
+const CONDITION_REALM_JS: &str = r#"(function (host, common) {
   'use strict';
-  const evalError = () => new EvalError('Code generation from strings disallowed for this context');
-  const F = Function;
-  const Blocked = function Function() { throw evalError(); };
-  Blocked.prototype = F.prototype;
-  Object.defineProperty(F.prototype, 'constructor', { value: Blocked, writable: false, configurable: false });
-  for (const s of [async function () {}, function* () {}, async function* () {}]) {
-    const B = function () { throw evalError(); };
-    Object.defineProperty(Object.getPrototypeOf(s), 'constructor', { value: B, writable: false, configurable: false });
-  }
-  Object.defineProperty(globalThis, 'eval', { value: function () { throw evalError(); }, writable: false, configurable: false });
-  Object.defineProperty(globalThis, 'Function', { value: Blocked, writable: false, configurable: false });
+  common.blockCodeGeneration(globalThis);
   const emit = (level) => (...args) => { try { host.log(level, JSON.stringify(args)); } catch (e) {} };
   globalThis.console = Object.freeze({ log: emit('info'), info: emit('info'), debug: emit('debug'), warn: emit('warn'), error: emit('error') });
 })"#;
+
+/// Evaluate `realm_common.js` in `ctx`: the helpers every realm's prelude is given.
+fn realm_common<'js>(ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<Object<'js>> {
+    let f: Function<'js> = ctx.eval(REALM_COMMON_JS)?;
+    f.call((host.clone(),))
+}
 
 struct StepJsOptions {
     immutable: bool,
@@ -1236,8 +1235,9 @@ fn job_prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
         Some(b) => b,
         None => {
             let src = format!(
-                "export default {};",
-                JOB_REALM_JS.trim().trim_end_matches(';')
+                "export default function (host) {{ return ({})(host, ({})(host)); }}",
+                JOB_REALM_JS.trim().trim_end_matches(';'),
+                REALM_COMMON_JS.trim().trim_end_matches(';')
             );
             let module = Module::declare(ctx.clone(), "openfn:job-realm", src)?;
             let bytes = Rc::new(module.write(rquickjs::WriteOptions {

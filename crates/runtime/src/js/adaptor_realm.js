@@ -1,43 +1,17 @@
 // Adaptor realm prelude: evaluated once per run in the adaptor context before the adaptor host
 // sets it up. Gives adaptor code a console (ADA lines) and V8-style stack traces, and latches
 // out-of-memory errors so that no code can catch one and carry on.
-(function (host) {
+// `common` is realm_common.js.
+(function (host, common) {
   'use strict';
   const toTag = (v) => Object.prototype.toString.call(v);
-  function header(err) {
-    let name = 'Error';
-    let message = '';
-    try {
-      name = err && err.name !== undefined ? String(err.name) : 'Error';
-      message = err && err.message !== undefined ? String(err.message) : '';
-    } catch (e) {}
-    return message ? name + ': ' + message : name;
-  }
-  function prepareStackTrace(err, callsites) {
-    if (err && err.name === 'InternalError' && err.message === 'out of memory') host.oom();
-    let out = header(err);
-    if (!callsites) return out;
-    for (const cs of callsites) {
-      if (cs.isNative()) continue;
-      const file = cs.getFileName();
-      if (file === undefined || file === null) continue;
-      const line = cs.getLineNumber();
-      const col = cs.getColumnNumber();
-      const where = file + (line > 0 ? ':' + line + ':' + col : '');
-      const fname = cs.getFunctionName();
-      out += '\n    at ' + (fname ? fname + ' (' + where + ')' : where);
-    }
-    return out;
-  }
   // While `rawFrames` is set, stacks are the call sites themselves (for the code generation
   // guard below), not text.
   let rawFrames = false;
   function prepareStackTraceOrFrames(err, callsites) {
-    return rawFrames ? callsites : prepareStackTrace(err, callsites);
+    return rawFrames ? callsites : common.formatStack(err, callsites);
   }
-  Error.prepareStackTrace = prepareStackTraceOrFrames;
-  const d = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
-  if (d && d.get) Object.defineProperty(Error, 'prepareStackTrace', { get: d.get, set: function () {}, configurable: false });
+  common.lockPrepareStackTrace(prepareStackTraceOrFrames);
 
   // ---- code generation from strings: allowed only to the libraries that need it.
   // Job code holds adaptor functions and objects, and so could reach this realm's function
@@ -54,11 +28,9 @@
   // cannot forge (its module name is fixed by the runtime).
   const reflectConstruct = Reflect.construct;
   const reflectApply = Reflect.apply;
-  const defineProperty = Object.defineProperty;
-  const getPrototypeOf = Object.getPrototypeOf;
   const captureStackTrace = Error.captureStackTrace;
   const limitDesc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
-  const evalError = () => new EvalError('Code generation from strings disallowed for this context');
+  const evalError = common.evalError;
   function callerAllowed(guard) {
     const holder = {};
     const savedLimit = limitDesc.get.call(Error);
@@ -80,16 +52,8 @@
     }
     return false;
   }
-  const lockConstructor = (proto, ctor) =>
-    defineProperty(proto, 'constructor', { value: ctor, writable: false, configurable: false, enumerable: false });
+  common.blockFunctionConstructors();
   const RealFunction = Function;
-  for (const sample of [function () {}, async function () {}, function* () {}, async function* () {}]) {
-    const proto = getPrototypeOf(sample);
-    const name = proto.constructor.name;
-    const Blocked = { [name]: function () { throw evalError(); } }[name];
-    Blocked.prototype = proto;
-    lockConstructor(proto, Blocked);
-  }
   const GuardedFunction = {
     Function: function (...args) {
       if (!callerAllowed(GuardedFunction)) throw evalError();
@@ -106,8 +70,8 @@
       return realEval(code);
     },
   }.eval;
-  defineProperty(globalThis, 'Function', { value: GuardedFunction, writable: false, configurable: false, enumerable: false });
-  defineProperty(globalThis, 'eval', { value: GuardedEval, writable: false, configurable: false, enumerable: false });
+  common.lock(globalThis, 'Function', GuardedFunction);
+  common.lock(globalThis, 'eval', GuardedEval);
 
   function safe(args) {
     try {
