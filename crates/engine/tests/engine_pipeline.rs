@@ -64,6 +64,7 @@ async fn a_run_streams_the_kit_events_in_order() {
             next,
             redacted,
             state,
+            mem,
             ..
         } => {
             assert_eq!(
@@ -71,6 +72,8 @@ async fn a_run_streams_the_kit_events_in_order() {
                 ("step-1", &["step-2".to_owned()][..], false)
             );
             assert_eq!(state.get(), r#"{"data":{"x":1}}"#);
+            // the child's QuickJS heap and RSS, as the kit's heapUsed and rss
+            assert!(mem.job > 0 && mem.system > mem.job, "{mem:?}");
         }
         other => panic!("unexpected {other:?}"),
     }

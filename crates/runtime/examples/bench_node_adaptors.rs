@@ -53,11 +53,16 @@ fn main() -> anyhow::Result<()> {
         "workflow": {"steps": [{"id": "job", "expression": code}]}
     }))?;
     let _ = std::fs::remove_dir_all(dir.join("node_modules/.cache/openfn-bytecode"));
-    for (label, cache) in [("no bytecode cache", false), ("bytecode cache", true)] {
+    for (label, cache, measure) in [
+        ("no bytecode cache", false, false),
+        ("bytecode cache", true, false),
+        ("bytecode cache, heap measured after each step", true, true),
+    ] {
         let host = NodeAdaptorHost::for_repo(&dir, &[], cache);
         let mut times = Vec::new();
         for _ in 0..RUNS {
             let mut o = RunOptions::with_node_host(&dir, host.clone());
+            o.measure_memory = measure;
             o.modules.insert(
                 common.name.clone(),
                 ModuleInfo {
