@@ -34,7 +34,20 @@ async function encodeBody(body) {
   return { bytes: Buffer.from(String(body)), contentType: 'text/plain;charset=UTF-8' };
 }
 
-// One HTTP exchange through the host. `req.headers` is an array of [name, value].
+// A TLS option that Node accepts as a string, a Buffer, an array of those, or (for `key`)
+// objects `{ pem }`, as PEM text.
+function pemText(v) {
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v)) return v.map(pemText).filter((x) => x !== undefined).join('\n');
+  if (typeof v === 'string') return v;
+  if (ArrayBuffer.isView(v)) return utf8Decode(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), false);
+  if (v instanceof ArrayBuffer) return utf8Decode(new Uint8Array(v), false);
+  if (typeof v === 'object' && v.pem !== undefined) return pemText(v.pem);
+  return String(v);
+}
+
+// One HTTP exchange through the host. `req.headers` is an array of [name, value]; the TLS
+// options are undici's `connect` options.
 async function performHttp(req, signal) {
   if (signal && signal.aborted) throw signal.reason;
   const p = host.http({
@@ -44,7 +57,10 @@ async function performHttp(req, signal) {
     body: req.body,
     maxRedirections: req.maxRedirections || 0,
     rejectUnauthorized: req.rejectUnauthorized !== false,
-    ca: req.ca === undefined || req.ca === null ? undefined : Array.isArray(req.ca) ? req.ca.map(String).join('\n') : String(req.ca),
+    ca: pemText(req.ca),
+    cert: pemText(req.cert),
+    key: pemText(req.key),
+    pfx: req.pfx !== undefined && req.pfx !== null,
     timeout: req.timeout,
   });
   if (!signal) return p;

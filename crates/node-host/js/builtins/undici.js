@@ -109,8 +109,7 @@ class Dispatcher extends require('events') {
     const connect = o.connect && typeof o.connect === 'object' ? o.connect : {};
     return {
       maxRedirections: o.maxRedirections,
-      rejectUnauthorized: connect.rejectUnauthorized,
-      ca: connect.ca,
+      tls: { rejectUnauthorized: connect.rejectUnauthorized, ca: connect.ca, cert: connect.cert, key: connect.key, pfx: connect.pfx },
       timeout: o.headersTimeout || o.bodyTimeout,
     };
   }
@@ -133,7 +132,7 @@ class Dispatcher extends require('events') {
     }
     const maxRedirections = opts.maxRedirections !== undefined ? opts.maxRedirections : settings.maxRedirections;
     const timeout = opts.headersTimeout || opts.bodyTimeout || settings.timeout;
-    const res = await this._perform({ method, url, headers: pairs, body: bytes, maxRedirections, rejectUnauthorized: settings.rejectUnauthorized, ca: settings.ca, timeout }, opts);
+    const res = await this._perform(Object.assign({ method, url, headers: pairs, body: bytes, maxRedirections, timeout }, settings.tls), opts);
     const headers = headersObject(res.headers);
     const out = {
       statusCode: res.status,
