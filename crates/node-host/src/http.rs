@@ -298,6 +298,21 @@ fn tls_failure(e: &rustls::Error) -> (&'static str, &'static str) {
             ),
             _ => ("the server certificate was rejected", "CERT_REJECTED"),
         },
+        rustls::Error::AlertReceived(alert) => match alert {
+            rustls::AlertDescription::CertificateRequired => (
+                "the server requires a client certificate",
+                "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+            ),
+            rustls::AlertDescription::BadCertificate => (
+                "the server rejected the client certificate",
+                "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+            ),
+            rustls::AlertDescription::UnknownCA => (
+                "the server does not trust the client certificate",
+                "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+            ),
+            _ => ("the server ended the TLS handshake", "ECONNRESET"),
+        },
         _ => ("the TLS handshake failed", "ECONNRESET"),
     }
 }

@@ -14,19 +14,24 @@ use axum::Router;
 use axum::http::{HeaderMap, header};
 use axum::routing::get;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-/// A CA, a server certificate for 127.0.0.1 signed by it, and the PEM of an unrelated CA.
+/// A CA, a server certificate for 127.0.0.1 and a client certificate signed by it, and the PEM
+/// of an unrelated CA.
 struct Pki {
     ca_pem: String,
+    ca_der: CertificateDer<'static>,
     other_ca_pem: String,
     chain: Vec<CertificateDer<'static>>,
     key_der: Vec<u8>,
+    client_cert_pem: String,
+    client_key_pem: String,
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -46,11 +51,21 @@ fn pki() -> Pki {
         .distinguished_name
         .push(DnType::CommonName, "openfn test server");
     let leaf = params.signed_by(&key, &ca).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "openfn test client");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = params.signed_by(&client_key, &ca).unwrap();
     Pki {
         ca_pem: ca.pem(),
+        ca_der: ca.der().clone(),
         other_ca_pem: self::ca("another ca").pem(),
         chain: vec![leaf.der().clone()],
         key_der: key.serialize_der(),
+        client_cert_pem: client.pem(),
+        client_key_pem: client_key.serialize_pem(),
     }
 }
 
@@ -88,12 +103,29 @@ struct Server {
     handshakes: Arc<AtomicUsize>,
 }
 
+/// Serves `/hello` over TLS with the server certificate of `pki`; with `client_auth` it requires
+/// a client certificate signed by the CA.
 async fn https_server(pki: &Pki) -> Server {
+    serve(pki, false).await
+}
+
+async fn serve(pki: &Pki, client_auth: bool) -> Server {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
+        .unwrap();
+    let builder = if client_auth {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pki.ca_der.clone()).unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder
         .with_single_cert(
             pki.chain.clone(),
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key_der.clone())),
@@ -125,6 +157,14 @@ fn with_pems(src: &str, addr: SocketAddr, pki: &Pki) -> String {
         .replace(
             "OTHER_PEM",
             &serde_json::to_string(&pki.other_ca_pem).unwrap(),
+        )
+        .replace(
+            "CLIENT_CERT",
+            &serde_json::to_string(&pki.client_cert_pem).unwrap(),
+        )
+        .replace(
+            "CLIENT_KEY",
+            &serde_json::to_string(&pki.client_key_pem).unwrap(),
         )
 }
 
@@ -238,9 +278,12 @@ async fn expired_certificate_is_reported() {
     let leaf = params.signed_by(&key, &ca).unwrap();
     let pki = Pki {
         ca_pem: ca.pem(),
+        ca_der: ca.der().clone(),
         other_ca_pem: String::new(),
         chain: vec![leaf.der().clone()],
         key_der: key.serialize_der(),
+        client_cert_pem: String::new(),
+        client_key_pem: String::new(),
     };
     let server = https_server(&pki).await;
     let dir = tempfile::tempdir().unwrap();
@@ -260,4 +303,104 @@ async fn expired_certificate_is_reported() {
         server.addr
     );
     assert!(v[1].as_str().unwrap().starts_with(&prefix), "{v}");
+}
+
+/// The real `@openfn/language-common` (`util.request` with `tls`) and `@openfn/language-http`
+/// (`configuration.tls`) against the HTTPS server.
+#[tokio::test]
+async fn language_common_and_http_tls_option() {
+    let pki = pki();
+    let server = https_server(&pki).await;
+    let dir = common::adaptors_dir();
+    let r = common::realm(common::policy_for(&dir), None).await;
+    let src = r#"
+        import { util } from '@openfn/language-common';
+        import { get, execute } from '@openfn/language-http';
+        const CA = CA_PEM;
+        const url = 'https://ADDR/hello';
+        const fail = async (p) => { try { await p; return 'succeeded'; } catch (e) { return [e.code, e.message]; } };
+        const common = async (opts) => { const r = await util.request('GET', url, opts); return [r.statusCode, r.body]; };
+        const http = async (configuration) => (await execute(get('/hello'))({ configuration, data: {} })).data;
+        export default {
+          commonDefault: await fail(util.request('GET', url, { headers: { authorization: 'Bearer s3cret' } })),
+          commonCa: await common({ tls: { ca: CA } }),
+          commonInsecure: await common({ tls: { rejectUnauthorized: false } }),
+          httpCa: await http({ baseUrl: 'https://ADDR', tls: { ca: CA }, username: 'u', password: 'pa55word' }),
+          httpDefault: await fail(http({ baseUrl: 'https://ADDR', username: 'u', password: 'pa55word' })),
+        };
+    "#;
+    let v = r
+        .run_at(
+            &dir.join("job.mjs").to_string_lossy(),
+            &with_pems(src, server.addr, &pki),
+        )
+        .await
+        .unwrap();
+    let addr = server.addr;
+    let untrusted = json!([
+        "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        format!(
+            "request to https://{addr}/hello failed: the server certificate is not signed by a trusted CA (invalid peer certificate: UnknownIssuer)"
+        )
+    ]);
+    assert_eq!(
+        v,
+        json!({
+            "commonDefault": untrusted,
+            "commonCa": [200, {"hello": "tls", "auth": false}],
+            "commonInsecure": [200, {"hello": "tls", "auth": false}],
+            "httpCa": {"hello": "tls", "auth": true},
+            "httpDefault": untrusted,
+        })
+    );
+    let logs = r.logs.lines().join("\n");
+    for secret in ["pa55word", "s3cret", "dTpwYTU1d29yZA"] {
+        assert!(!logs.contains(secret), "{secret} leaked: {logs}");
+    }
+}
+
+/// Mutual TLS: `cert`/`key` (strings or Buffers) give the client certificate; without them
+/// the server refuses the connection; `pfx` is refused clearly; key material never appears in
+/// errors.
+#[tokio::test]
+async fn client_certificates() {
+    let pki = pki();
+    let server = serve(&pki, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let r = common::realm(common::policy_for(dir.path()), None).await;
+    let src = r#"
+        import { request, Agent } from 'undici';
+        import { Buffer } from 'node:buffer';
+        const CA = CA_PEM;
+        const attempt = async (connect) => {
+          try {
+            const res = await request('https://ADDR/hello', { dispatcher: new Agent({ connect }) });
+            return [res.statusCode, await res.body.json()];
+          } catch (e) {
+            return [e.code, e.message];
+          }
+        };
+        export default {
+          noCert: await attempt({ ca: CA }),
+          strings: await attempt({ ca: CA, cert: CLIENT_CERT, key: CLIENT_KEY }),
+          buffers: await attempt({ ca: CA, cert: Buffer.from(CLIENT_CERT), key: [{ pem: Buffer.from(CLIENT_KEY) }] }),
+          keyOnly: await attempt({ ca: CA, key: CLIENT_KEY }),
+          badKey: await attempt({ ca: CA, cert: CLIENT_CERT, key: CLIENT_KEY.slice(0, 80) }),
+          pfx: await attempt({ ca: CA, pfx: Buffer.from('not used') }),
+        };
+    "#;
+    let v = r.run(&with_pems(src, server.addr, &pki)).await.unwrap();
+    let addr = server.addr;
+    let ok = json!([200, {"hello": "tls", "auth": false}]);
+    assert_eq!(
+        v,
+        json!({
+            "noCert": ["ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED", format!("request to https://{addr}/hello failed: the server requires a client certificate (received fatal alert: CertificateRequired)")],
+            "strings": ok,
+            "buffers": ok,
+            "keyOnly": ["UND_ERR_INVALID_ARG", "the tls option key needs a cert"],
+            "badKey": ["UND_ERR_INVALID_ARG", "invalid tls cert/key: expected a PEM certificate and an unencrypted PEM private key"],
+            "pfx": ["UND_ERR_INVALID_ARG", "the tls option pfx is not supported: pass cert and key as PEM"],
+        })
+    );
 }
