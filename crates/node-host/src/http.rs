@@ -1,6 +1,9 @@
 //! The host HTTP client behind `fetch` and the `undici` module: one `reqwest` client per TLS
-//! configuration, redirects followed here (so every hop is checked against the policy and
-//! credentials are dropped on cross-origin hops), bodies buffered, errors free of credentials.
+//! configuration (Node's `rejectUnauthorized`, `ca` replacing the default roots, `cert`/`key`
+//! for mutual TLS), redirects followed here (so every hop is checked against the policy and
+//! credentials are dropped on cross-origin hops), bodies buffered and decoded (br, gzip,
+//! deflate), errors free of credentials with Node-style codes (`ECONNREFUSED`,
+//! `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`, …).
 
 use std::collections::HashMap;
 use std::error::Error as _;

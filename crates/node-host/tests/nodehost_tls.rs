@@ -175,7 +175,7 @@ async fn undici_agent_tls_options() {
     let dir = tempfile::tempdir().unwrap();
     let r = common::realm(common::policy_for(dir.path()), None).await;
     let src = r#"
-        import { request, Agent, fetch as undiciFetch } from 'undici';
+        import { request, Agent, fetch as undiciFetch, setGlobalDispatcher } from 'undici';
         import { Buffer } from 'node:buffer';
         const CA = CA_PEM;
         const OTHER = OTHER_PEM;
@@ -195,10 +195,18 @@ async fn undici_agent_tls_options() {
         let viaFetch;
         try { await fetch(url); } catch (e) { viaFetch = [e.message, e.cause.code]; }
         const viaUndiciFetch = await (await undiciFetch(url, { dispatcher: new Agent({ connect: { ca: CA } }) })).json();
+        const viaGlobalFetch = await (await fetch(url, { dispatcher: new Agent({ connect: { ca: CA } }) })).json();
+        setGlobalDispatcher(new Agent({ connect: { ca: CA } }));
+        const viaGlobalDispatcher = await (await fetch(url)).json();
+        const requestViaGlobalDispatcher = (await request(url)).statusCode;
+        setGlobalDispatcher(new Agent());
         export default {
           plain,
           viaFetch,
           viaUndiciFetch,
+          viaGlobalFetch,
+          viaGlobalDispatcher,
+          requestViaGlobalDispatcher,
           insecure: await attempt({ rejectUnauthorized: false }),
           strict: await attempt({ rejectUnauthorized: true }),
           caString: await attempt({ ca: CA }),
@@ -225,6 +233,9 @@ async fn undici_agent_tls_options() {
             "plain": untrusted,
             "viaFetch": ["fetch failed", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
             "viaUndiciFetch": {"hello": "tls", "auth": false},
+            "viaGlobalFetch": {"hello": "tls", "auth": false},
+            "viaGlobalDispatcher": {"hello": "tls", "auth": false},
+            "requestViaGlobalDispatcher": 200,
             "insecure": ok,
             "strict": untrusted,
             "caString": ok,

@@ -159,6 +159,18 @@ class Response extends Body {
 
 const STATUS_TEXT = { 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 
+// undici's global dispatcher (set by `undici.setGlobalDispatcher`).
+const kGlobalDispatcher = Symbol.for('undici.globalDispatcher.1');
+
+// Sends through `dispatcher` (an undici Agent/MockAgent: its TLS options, its mocks) if any.
+function dispatch(dispatcher, req, signal) {
+  if (!dispatcher || typeof dispatcher._perform !== 'function') return performHttp(req, signal);
+  const tls = typeof dispatcher._settings === 'function' ? dispatcher._settings().tls : {};
+  return dispatcher._perform(Object.assign({}, tls, req), { signal });
+}
+
+// Node's fetch is undici's: `init.dispatcher`, else the global dispatcher, carries the
+// connection options.
 async function fetch(input, init = {}) {
   const req = new Request(input, init);
   const { bytes, contentType } = await encodeBody(req._rawBody);
@@ -166,7 +178,7 @@ async function fetch(input, init = {}) {
   if (contentType && !req.headers.has('content-type')) headers.push(['content-type', contentType]);
   let res;
   try {
-    res = await performHttp({ method: req.method, url: req.url, headers, body: bytes, maxRedirections: req.redirect === 'follow' ? 20 : 0 }, req.signal);
+    res = await dispatch(init.dispatcher || globalThis[kGlobalDispatcher], { method: req.method, url: req.url, headers, body: bytes, maxRedirections: req.redirect === 'follow' ? 20 : 0 }, req.signal);
   } catch (e) {
     if (req.signal && req.signal.aborted) throw e;
     const err = new TypeError('fetch failed');
