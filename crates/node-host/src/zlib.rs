@@ -169,6 +169,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn truncated_deflate_streams_are_buf_errors() {
+        // Node 20: gunzipSync / inflateSync / inflateRawSync of a truncated stream fail with
+        // "unexpected end of file", Z_BUF_ERROR, -5.
+        let o = ZlibOptions::default();
+        let text = b"hello world hello world";
+        for (pack, unpack, keep) in [
+            ("gzip", "gunzip", 12),
+            ("deflate", "inflate", 6),
+            ("deflateRaw", "inflateRaw", 4),
+        ] {
+            let packed = run(pack, text, o).unwrap();
+            assert_eq!(run(unpack, &packed, o).unwrap(), text);
+            assert_eq!(
+                run(unpack, &packed[..keep], o),
+                Err(ZlibError::truncated()),
+                "{unpack}"
+            );
+        }
+    }
+
+    #[test]
     fn brotli_round_trip_and_node_errors() {
         let text = "hello brotli ".repeat(100);
         let packed = run("brotliCompress", text.as_bytes(), ZlibOptions::default()).unwrap();
