@@ -2,7 +2,7 @@
 //!
 //! Everything that crosses a boundary between our crates, or between the worker and Lightning,
 //! is defined here as a serde type: the Lightning plan (`fetch:plan` reply), worker→Lightning
-//! event payloads, claims, the runtime execution plan, engine events, log lines, error classes
+//! event payloads, claims, the runtime execution plan, log lines, error classes
 //! with their severities, and the Phoenix Channels v2 frame codec.
 //!
 //! Not here: any I/O, any JavaScript, any policy. This crate only describes data.
@@ -12,14 +12,12 @@
 //! - [`plan`]: the runtime execution plan (execution.md §2.2) and per-run engine options.
 //! - [`lightning`]: topics, event names, the Lightning plan and its conversion to an
 //!   execution plan, claims and every worker→Lightning payload.
-//! - [`engine`]: engine and runtime events.
 //! - [`error`]: the kit's error classes, their severities and the run exit reasons.
 //! - [`log`]: JSON log lines, levels and the ns/µs timestamp helpers.
 //!
 //! Every decoder returns [`Error`], which names the field at fault.
 
 mod de;
-pub mod engine;
 pub mod error;
 mod failure;
 pub mod lightning;

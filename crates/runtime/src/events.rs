@@ -43,6 +43,10 @@ pub struct MemoryUse {
     pub job: u64,
     /// Resident set size of the process (bytes).
     pub system: u64,
+    /// Peak resident set size of the process during the step (bytes), where the OS reports it
+    /// (Linux: `VmHWM`, reset when the step starts; the process's high-water mark if the reset
+    /// is refused). Not part of the Lightning wire format (`mem: {job, system}`).
+    pub peak: Option<u64>,
 }
 
 /// A runtime event (`callbacks.notify(name, payload)` in the kit).
@@ -133,10 +137,16 @@ impl Event {
                 state: s,
                 next,
                 mem,
-            } => serde_json::json!({
-                "jobId": job_id, "duration": duration, "state": state(s), "next": next,
-                "mem": { "job": mem.job, "system": mem.system },
-            }),
+            } => {
+                let mut m = serde_json::json!({ "job": mem.job, "system": mem.system });
+                if let Some(peak) = mem.peak {
+                    m["peak"] = peak.into();
+                }
+                serde_json::json!({
+                    "jobId": job_id, "duration": duration, "state": state(s), "next": next,
+                    "mem": m,
+                })
+            }
             Event::JobError {
                 job_id,
                 duration,

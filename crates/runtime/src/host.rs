@@ -29,10 +29,34 @@ pub trait AdaptorHost {
     /// Declare (not evaluate) the module called `name` in the adaptor realm.
     fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>>;
 
+    /// Whether code in the adaptor-realm module file `file` may generate code from strings
+    /// (`new Function(…)`, `eval`). Everything else in the realm, and all job code, is refused
+    /// (SecurityError). Default: [`codegen_allowed`].
+    fn codegen_allowed(&self, file: &str) -> bool {
+        codegen_allowed(file)
+    }
+
     /// The entry file of the package installed at `root` (default: §2.10 step 3).
     fn entry_point(&self, root: &Path) -> Result<PathBuf, String> {
         package_entry(root)
     }
+}
+
+/// The libraries whose own files may generate code in the adaptor realm: ajv compiles every
+/// JSON schema (language-common's `validate`) to a function with `new Function`.
+pub const CODEGEN_LIBRARIES: &[&str] = &["ajv"];
+
+/// The default code generation rule: `file` is an absolute path inside
+/// `node_modules/<library>/` for one of [`CODEGEN_LIBRARIES`]. Job modules (`vm:module(0)`)
+/// and the runtime's own scripts never match.
+pub fn codegen_allowed(file: &str) -> bool {
+    if !file.starts_with('/') || file.split('/').any(|part| part == "..") {
+        return false;
+    }
+    let parts: Vec<&str> = file.split('/').collect();
+    parts
+        .windows(3)
+        .any(|w| w[0] == "node_modules" && CODEGEN_LIBRARIES.contains(&w[1]) && !w[2].is_empty())
 }
 
 /// The entry point of an installed package: `exports` (string) or `exports["."]` (string) or

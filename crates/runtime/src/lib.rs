@@ -31,13 +31,15 @@ mod linker;
 mod messages;
 mod node;
 mod plan;
+mod positions;
 mod runner;
 mod sourcemap;
 
 pub use error::{Position, RtError, RunError, Severity};
 pub use events::{Callbacks, Event, MemoryUse, NoCallbacks, StateJson, line_text, parse_level};
 pub use host::{
-    AdaptorHost, EsmHost, aliased_name, package_entry, package_version, repo_module_path,
+    AdaptorHost, CODEGEN_LIBRARIES, EsmHost, aliased_name, codegen_allowed, package_entry,
+    package_version, repo_module_path,
 };
 pub use linker::pattern_matches;
 pub use messages::translate;
@@ -46,4 +48,6 @@ pub use openfn_lexicon::log::{Level, LogLevel, LogLine};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
 pub use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
 pub use plan::{name_and_version, plan_from_expression};
-pub use runner::{Input, Outcome, RunOptions, print_duration, rss_bytes, run};
+pub use runner::{
+    Input, Outcome, RunOptions, peak_rss_bytes, print_duration, reset_peak_rss, rss_bytes, run,
+};

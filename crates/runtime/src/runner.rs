@@ -26,6 +26,7 @@ use openfn_lexicon::log::{Level, LogLevel, LogLine, names};
 use openfn_lexicon::plan::{ExecutionPlan, Lazy, ModuleInfo};
 
 const JOB_REALM_JS: &str = include_str!("js/job_realm.js");
+const REALM_COMMON_JS: &str = include_str!("js/realm_common.js");
 const ADAPTOR_REALM_JS: &str = include_str!("js/adaptor_realm.js");
 const JOB_MODULE: &str = "vm:module(0)";
 
@@ -401,6 +402,9 @@ impl<C: Callbacks + 'static> Runner<C> {
             return Ok((input, next));
         };
         let init_start = Instant::now();
+        if self.options.measure_memory {
+            reset_peak_rss();
+        }
         let job_id = step.id.clone();
         self.callbacks
             .notify(Event::InitStart {
@@ -522,11 +526,19 @@ impl<C: Callbacks + 'static> Runner<C> {
                 let mem = self.memory().await;
                 self.rt_log(
                     Level::Debug,
-                    format!(
-                        "Step memory usage: [step {}mb] [system {}mb]",
-                        mem.job / 1024 / 1024,
-                        mem.system / 1024 / 1024
-                    ),
+                    match mem.peak {
+                        Some(peak) => format!(
+                            "Step memory usage: [step {}mb] [system {}mb] [peak {}mb]",
+                            mem.job / 1024 / 1024,
+                            mem.system / 1024 / 1024,
+                            peak / 1024 / 1024
+                        ),
+                        None => format!(
+                            "Step memory usage: [step {}mb] [system {}mb]",
+                            mem.job / 1024 / 1024,
+                            mem.system / 1024 / 1024
+                        ),
+                    },
                 );
                 let next = self.calculate_next(step, state.as_ref()).await?;
                 self.callbacks
@@ -705,6 +717,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         MemoryUse {
             job,
             system: rss_bytes(),
+            peak: self.options.measure_memory.then(peak_rss_bytes).flatten(),
         }
     }
 
@@ -916,8 +929,14 @@ impl<C: Callbacks + 'static> Runner<C> {
             *linker.adaptor_ctx.borrow_mut() = Some(ctx.as_raw());
             let _ = ctx.store_userdata(LinkerData(linker.clone()));
             let hostobj = host_object(&ctx, log, limits, names::ADAPTOR)?;
+            let policy = host.clone();
+            hostobj.set(
+                "codegenAllowed",
+                Func::from(move |file: String| policy.codegen_allowed(&file)),
+            )?;
+            let common = realm_common(&ctx, &hostobj)?;
             let prelude: Function<'_> = ctx.eval(ADAPTOR_REALM_JS)?;
-            prelude.call::<_, ()>((hostobj,))?;
+            prelude.call::<_, ()>((hostobj, common))?;
             host.init_realm(&ctx)
         })
         .await?;
@@ -951,8 +970,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                 let mut errors = Vec::new();
                 let setup = (|| -> rquickjs::Result<()> {
                     let hostobj = host_object(&ctx, log, limits, names::RUNTIME)?;
+                    let common = realm_common(&ctx, &hostobj)?;
                     let prelude: Function<'_> = ctx.eval(CONDITION_REALM_JS)?;
-                    prelude.call::<_, ()>((hostobj,))
+                    prelude.call::<_, ()>((hostobj, common))
                 })();
                 if let Err(e) = setup {
                     errors.push(describe_engine_error(&ctx, e));
@@ -1040,22 +1060,18 @@ impl<C: Callbacks + 'static> Runner<C> {
     }
 }
 
-const CONDITION_REALM_JS: &str = r#"(function (host) {
+const CONDITION_REALM_JS: &str = r#"(function (host, common) {
   'use strict';
-  const evalError = () => new EvalError('Code generation from strings disallowed for this context');
-  const F = Function;
-  const Blocked = function Function() { throw evalError(); };
-  Blocked.prototype = F.prototype;
-  Object.defineProperty(F.prototype, 'constructor', { value: Blocked, writable: false, configurable: false });
-  for (const s of [async function () {}, function* () {}, async function* () {}]) {
-    const B = function () { throw evalError(); };
-    Object.defineProperty(Object.getPrototypeOf(s), 'constructor', { value: B, writable: false, configurable: false });
-  }
-  Object.defineProperty(globalThis, 'eval', { value: function () { throw evalError(); }, writable: false, configurable: false });
-  Object.defineProperty(globalThis, 'Function', { value: Blocked, writable: false, configurable: false });
+  common.blockCodeGeneration(globalThis);
   const emit = (level) => (...args) => { try { host.log(level, JSON.stringify(args)); } catch (e) {} };
   globalThis.console = Object.freeze({ log: emit('info'), info: emit('info'), debug: emit('debug'), warn: emit('warn'), error: emit('error') });
 })"#;
+
+/// Evaluate `realm_common.js` in `ctx`: the helpers every realm's prelude is given.
+fn realm_common<'js>(ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<Object<'js>> {
+    let f: Function<'js> = ctx.eval(REALM_COMMON_JS)?;
+    f.call((host.clone(),))
+}
 
 struct StepJsOptions {
     immutable: bool,
@@ -1219,8 +1235,9 @@ fn job_prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
         Some(b) => b,
         None => {
             let src = format!(
-                "export default {};",
-                JOB_REALM_JS.trim().trim_end_matches(';')
+                "export default function (host) {{ return ({})(host, ({})(host)); }}",
+                JOB_REALM_JS.trim().trim_end_matches(';'),
+                REALM_COMMON_JS.trim().trim_end_matches(';')
             );
             let module = Module::declare(ctx.clone(), "openfn:job-realm", src)?;
             let bytes = Rc::new(module.write(rquickjs::WriteOptions {
@@ -1475,6 +1492,20 @@ fn classify_thrown(t: Thrown, source: &str) -> RtError {
                 e.subtype = Some(ctor);
                 e.pos = stack.as_deref().and_then(position_of);
                 e.stack = stack.as_deref().map(vm_stack);
+                // QuickJS' position in the job → the one V8 gives (positions.rs), in the
+                // position and in the stack's first frame
+                if let (Some(pos), Some(at)) = (e.pos.as_mut(), at.as_ref())
+                    && (at.line, at.column) == (pos.line, pos.column)
+                    && let Some(column) =
+                        crate::positions::v8_column(source, pos.line, pos.column, &message)
+                {
+                    let (from, to) = (
+                        format!("vm:module(0):{}:{}", pos.line, pos.column),
+                        format!("vm:module(0):{}:{column}", pos.line),
+                    );
+                    e.stack = e.stack.map(|s| s.replacen(&from, &to, 1));
+                    pos.column = column;
+                }
                 return e;
             }
             if t.severity.as_deref() == Some("crash")
@@ -1656,7 +1687,28 @@ pub fn print_duration(d: Duration) -> String {
     }
 }
 
-/// Resident set size of this process in bytes (Linux; 0 elsewhere).
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Reset the process's peak resident set size to its current size (Linux `clear_refs` 5), so
+/// that [`peak_rss_bytes`] measures from here. Best effort: without it the peak is the
+/// process's high-water mark.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Resident set size of this process in bytes (Linux `/proc/self/statm`; 0 elsewhere).
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()

@@ -240,6 +240,9 @@ fn source_mapped_position_and_stack() {
     assert_eq!(e["name"], "RuntimeError");
     assert_eq!(e["pos"]["line"], 2);
     assert_eq!(e["pos"]["src"], "  return s.data.x.y;");
+    // V8's column (at `y`, 1-based 19, looked up as if 0-based as the kit does), not QuickJS'
+    // (the start of the member chain)
+    assert_eq!(e["pos"]["column"], 19);
     assert_eq!(e["step"], "job1");
 }
 

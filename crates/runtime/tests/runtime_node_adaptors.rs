@@ -68,3 +68,34 @@ fn adaptor_console_goes_to_the_ada_logger() {
     );
     assert!(logs.contains(&"JOB from job".to_owned()), "{logs:#?}");
 }
+
+/// The real adaptor's functions and libraries give job code no way to generate code: not the
+/// adaptor realm's function constructors, not lodash's `_.template`, not jsonpath-plus with
+/// native evaluation (through the `vm` built-in); ajv (`validate`) still compiles schemas.
+#[test]
+fn real_adaptor_gives_jobs_no_code_generation() {
+    for code in [
+        "fn.constructor('return globalThis')()",
+        "Object.getPrototypeOf(fn).constructor.call(null, 'return 1')",
+        "_.template('<%= 1 + 1 %>')()",
+        // lodash catches the refusal and returns it
+        "const r = _.attempt(fn.constructor, 'return 1'); if (typeof r === 'function') s.escaped = true; else throw r",
+        "Object.getPrototypeOf(each('$.x', fn((s) => s))).constructor('return 1')",
+    ] {
+        let state = run_common(&format!("fn((s) => {{ {code}; return s; }});"), None);
+        assert_eq!(
+            state["thrown"],
+            json!({"name": "SecurityError", "message": "Illegal eval statement detected"}),
+            "{code}: {state}"
+        );
+    }
+    let state = run_common(
+        "validate({ type: 'object', required: ['a'] }, 'data');",
+        Some(json!({"data": {"b": 1}})),
+    );
+    assert_eq!(
+        state["validationErrors"][0]["errors"][0]["message"],
+        json!("must have required property 'a'"),
+        "{state}"
+    );
+}

@@ -299,6 +299,38 @@ fn job_complete_event_payload() {
     assert_eq!(payload["next"], json!(["b"]));
     assert_eq!(payload["state"], json!({ "data": {} }));
     assert!(payload["mem"]["job"].as_u64().is_some_and(|m| m > 0));
+    let (system, peak) = (
+        payload["mem"]["system"].as_u64(),
+        payload["mem"]["peak"].as_u64(),
+    );
+    assert!(peak >= system && system.is_some(), "{payload}");
+}
+
+/// `mem.peak` is the process's peak RSS during the step: reset when each step starts, so a
+/// step that briefly holds 96 MB reports it and the next, small step does not.
+#[test]
+fn job_complete_reports_the_step_peak_rss() {
+    let big = "export default [(s) => { let x = 'x'.repeat(96 * 1024 * 1024); s.data.len = x.length; x = null; return s; }];";
+    let p = plan(json!({ "workflow": { "steps": [
+        { "id": "big", "expression": big, "next": "small" },
+        { "id": "small", "expression": "export default [(s) => s];" }
+    ] } }));
+    let mut o = options();
+    o.measure_memory = true;
+    let (r, rec) = exec(&p, state(json!({ "data": {} })), o);
+    assert!(r.is_ok(), "{r:?}");
+    let events = rec.events.borrow();
+    let peak_of = |id: &str| {
+        events
+            .iter()
+            .map(|e| e.payload())
+            .find(|p| p["jobId"] == id && p["mem"].is_object())
+            .and_then(|p| p["mem"]["peak"].as_u64())
+            .expect("peak")
+    };
+    let (big, small) = (peak_of("big"), peak_of("small"));
+    assert!(big >= 96 * 1024 * 1024, "big step peak {big}");
+    assert!(small + 48 * 1024 * 1024 < big, "small {small} vs big {big}");
 }
 
 #[test]

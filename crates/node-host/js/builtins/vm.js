@@ -1,8 +1,14 @@
 // The `vm` built-in, as far as libraries like jsonpath-plus use it: Script#runInNewContext,
 // runInNewContext/runInContext/createContext/runInThisContext. Code runs in the adaptor realm
-// with the context object's properties in scope (not a separate realm).
+// with the context object's properties in scope (not a separate realm). Code generation is the
+// embedder's to allow: the OpenFn runtime refuses it here (only ajv may generate code), so the
+// evaluator is made on first use, never at import.
 'use strict';
-const evalIn = new Function('__ctx', '__code', 'with (__ctx) { return eval(__code); }');
+let evaluator;
+const evalIn = (ctx, code) => {
+  if (evaluator === undefined) evaluator = new Function('__ctx', '__code', 'with (__ctx) { return eval(__code); }');
+  return evaluator(ctx, code);
+};
 const kContext = Symbol('vm.context');
 function createContext(obj = {}) { Object.defineProperty(obj, kContext, { value: true }); return obj; }
 class Script {

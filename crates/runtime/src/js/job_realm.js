@@ -1,7 +1,7 @@
 // Job realm prelude: evaluated once in every fresh job context, before any job code.
 // It returns the runtime's private toolkit (never reachable from job code) and installs the
-// sandbox globals of the kit runtime (execution.md §2.9).
-(function (host) {
+// sandbox globals of the kit runtime (execution.md §2.9). `common` is realm_common.js.
+(function (host, common) {
   'use strict';
   const g = globalThis;
   const jsonStringify = JSON.stringify;
@@ -38,57 +38,9 @@
     });
   }
 
-  function lockPrepareStackTrace(fn) {
-    Error.prepareStackTrace = fn;
-    const d = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
-    if (d && d.get) defineProperty(Error, 'prepareStackTrace', { get: d.get, set: function () {}, configurable: false });
-  }
-
-  // ---- error stacks in V8 style: "    at name (file:line:col)" / "    at file:line:col"
-  function header(err) {
-    let name = 'Error';
-    let message = '';
-    try {
-      name = err && err.name !== undefined ? String(err.name) : 'Error';
-      message = err && err.message !== undefined ? String(err.message) : '';
-    } catch (e) {}
-    return message ? name + ': ' + message : name;
-  }
-  function prepareStackTrace(err, callsites) {
-    if (err && err.name === 'InternalError' && err.message === 'out of memory') host.oom();
-    let out = header(err);
-    if (!callsites) return out;
-    for (const cs of callsites) {
-      if (cs.isNative()) continue;
-      const file = cs.getFileName();
-      if (file === undefined || file === null) continue;
-      const line = cs.getLineNumber();
-      const col = cs.getColumnNumber();
-      const where = file + (line > 0 ? ':' + line + ':' + col : '');
-      const fname = cs.getFunctionName();
-      out += '\n    at ' + (fname ? fname + ' (' + where + ')' : where);
-    }
-    return out;
-  }
-  lockPrepareStackTrace(prepareStackTrace);
-
-  // ---- code generation from strings is disabled
-  const evalError = () => new EvalError('Code generation from strings disallowed for this context');
-  const RealFunction = Function;
-  const BlockedFunction = function Function() { throw evalError(); };
-  BlockedFunction.prototype = RealFunction.prototype;
-  const lockConstructor = (proto, ctor) =>
-    defineProperty(proto, 'constructor', { value: ctor, writable: false, configurable: false, enumerable: false });
-  lockConstructor(RealFunction.prototype, BlockedFunction);
-  for (const sample of [async function () {}, function* () {}, async function* () {}]) {
-    const proto = getPrototypeOf(sample);
-    const Blocked = function () { throw evalError(); };
-    Blocked.prototype = proto;
-    lockConstructor(proto, Blocked);
-  }
-  const blockedEval = function () { throw evalError(); };
-  defineProperty(g, 'eval', { value: blockedEval, writable: false, configurable: false, enumerable: false });
-  defineProperty(g, 'Function', { value: BlockedFunction, writable: false, configurable: false, enumerable: false });
+  // ---- V8-style stacks; code generation from strings is disabled
+  common.lockPrepareStackTrace(common.formatStack);
+  common.blockCodeGeneration(g);
 
   // ---- console (job logger)
   function sanitize(arg) {
@@ -343,7 +295,9 @@
       try {
         result = await op(state);
       } catch (e) {
-        if (e && typeof e.stack === 'string' && !internal.has(e)) {
+        // An EvalError is code generation refused (in this realm or by the adaptor realm's
+        // guard): a SecurityError whoever threw it, never an AdaptorError.
+        if (e && typeof e.stack === 'string' && !internal.has(e) && ctorName(e) !== 'EvalError') {
           const frames = e.stack.split('\n');
           frames.shift();
           let frame;
