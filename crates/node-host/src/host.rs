@@ -504,10 +504,24 @@ fn add_zlib_function<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Resu
         Func::from(
             |ctx: Ctx<'js>,
              op: String,
-             data: TypedArray<'js, u8>|
+             data: TypedArray<'js, u8>,
+             level: Opt<Option<i32>>,
+             window: Opt<Option<i32>>|
              -> rquickjs::Result<ArrayBuffer<'js>> {
-                let out = crate::zlib::run(&op, &bytes_of(&data))
-                    .map_err(|e| throw_error(&ctx, &e, Some("Z_DATA_ERROR")))?;
+                let opts = crate::zlib::ZlibOptions {
+                    level: level.0.flatten(),
+                    window: window.0.flatten(),
+                };
+                let out = crate::zlib::run(&op, &bytes_of(&data), opts).map_err(|e| {
+                    match Exception::from_message(ctx.clone(), &e.message) {
+                        Ok(exc) => {
+                            let _ = exc.set("code", e.code);
+                            let _ = exc.set("errno", e.errno);
+                            exc.throw()
+                        }
+                        Err(err) => err,
+                    }
+                })?;
                 ArrayBuffer::new(ctx, out)
             },
         ),

@@ -1,6 +1,9 @@
 //! The host HTTP client behind `fetch` and the `undici` module: one `reqwest` client per TLS
-//! configuration, redirects followed here (so every hop is checked against the policy and
-//! credentials are dropped on cross-origin hops), bodies buffered, errors free of credentials.
+//! configuration (Node's `rejectUnauthorized`, `ca` replacing the default roots, `cert`/`key`
+//! for mutual TLS), redirects followed here (so every hop is checked against the policy and
+//! credentials are dropped on cross-origin hops), bodies buffered and decoded (br, gzip,
+//! deflate), errors free of credentials with Node-style codes (`ECONNREFUSED`,
+//! `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`, …).
 
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -12,10 +15,23 @@ use rquickjs::{ArrayBuffer, Ctx, Object, TypedArray, Value};
 
 use crate::host::{Shared, bytes_of, lock, throw_error};
 
-type ClientKey = (bool, Option<String>);
+/// The TLS options of a request (undici's `connect` options); one client is built per distinct
+/// set and reused, so connections are pooled per set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct TlsOptions {
+    /// Verify the server certificate (Node's `rejectUnauthorized`, default true).
+    reject_unauthorized: bool,
+    /// PEM certificates that replace the default trusted roots (Node's `ca`).
+    ca: Option<String>,
+    /// PEM client certificate chain and private key for mutual TLS (Node's `cert`/`key`).
+    cert: Option<String>,
+    key: Option<String>,
+    /// Node's `pfx` (PKCS#12) was given: not supported, reported as such.
+    pfx: bool,
+}
 
 pub(crate) struct HttpClient {
-    clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
+    clients: Mutex<HashMap<TlsOptions, reqwest::Client>>,
 }
 
 impl HttpClient {
@@ -25,35 +41,94 @@ impl HttpClient {
         }
     }
 
-    fn client(
-        &self,
-        reject_unauthorized: bool,
-        ca: Option<String>,
-    ) -> Result<reqwest::Client, String> {
-        let key = (reject_unauthorized, ca);
-        if let Some(c) = lock(&self.clients).get(&key) {
+    /// The client for `tls`, built on first use. Build errors are not cached (they are cheap
+    /// and the request fails anyway).
+    fn client(&self, mut tls: TlsOptions) -> Result<reqwest::Client, String> {
+        if !tls.reject_unauthorized {
+            // Without verification the trusted roots do not matter.
+            tls.ca = None;
+        }
+        if let Some(c) = lock(&self.clients).get(&tls) {
             return Ok(c.clone());
         }
-        // reqwest is built without a default TLS crypto provider: make ring the process default
-        // unless the embedder already chose one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .tls_danger_accept_invalid_certs(!reject_unauthorized);
-        if let Some(pem) = &key.1 {
-            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| format!("invalid ca certificate: {}", e.without_url()))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot build the http client: {}", e.without_url()))?;
-        lock(&self.clients).insert(key, client.clone());
+        let client = build_client(&tls)?;
+        lock(&self.clients).insert(tls, client.clone());
         Ok(client)
     }
+
+    /// How many clients have been built (one per distinct TLS option set).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.clients).len()
+    }
+}
+
+fn build_client(tls: &TlsOptions) -> Result<reqwest::Client, String> {
+    // reqwest is built without a default TLS crypto provider: make ring the process default
+    // unless the embedder already chose one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if tls.pfx {
+        return Err("the tls option pfx is not supported: pass cert and key as PEM".to_owned());
+    }
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if !tls.reject_unauthorized {
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    } else if let Some(pem) = &tls.ca {
+        // As in Node, `ca` replaces the default roots rather than adding to them.
+        builder = builder.tls_certs_only(ca_certificates(pem)?);
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let pem = format!("{cert}\n{key}\n");
+            // The key is secret: the error says what is wrong without quoting the input.
+            let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|_| {
+                "invalid tls cert/key: expected a PEM certificate and an unencrypted PEM private key"
+                    .to_owned()
+            })?;
+            builder = builder.identity(identity);
+        }
+        (Some(_), None) => return Err("the tls option cert needs a key".to_owned()),
+        (None, Some(_)) => return Err("the tls option key needs a cert".to_owned()),
+        (None, None) => {}
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the http client: {}", error_text(&e)))
+}
+
+/// Parses the PEM certificates of a `ca` option, checking each is usable as a trust anchor.
+fn ca_certificates(pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::{Error as PemError, PemObject};
+    let mut out = Vec::new();
+    let mut store = rustls::RootCertStore::empty();
+    for (i, der) in CertificateDer::pem_slice_iter(pem.as_bytes()).enumerate() {
+        let der = der.map_err(|e| {
+            let what = match e {
+                PemError::MissingSectionEnd { .. } => "a PEM section has no END line",
+                PemError::IllegalSectionStart { .. } => "a PEM section header is malformed",
+                PemError::Base64Decode(_) => "a PEM section is not valid base64",
+                _ => "malformed PEM",
+            };
+            format!("invalid tls ca: {what}")
+        })?;
+        store
+            .add(der.clone())
+            .map_err(|e| format!("invalid tls ca: certificate {} is not usable: {e}", i + 1))?;
+        out.push(
+            reqwest::Certificate::from_der(&der)
+                .map_err(|_| format!("invalid tls ca: certificate {} is not usable", i + 1))?,
+        );
+    }
+    if out.is_empty() {
+        return Err(
+            "invalid tls ca: no PEM certificate found (expected -----BEGIN CERTIFICATE-----)"
+                .to_owned(),
+        );
+    }
+    Ok(out)
 }
 
 struct Req {
@@ -62,8 +137,7 @@ struct Req {
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
     max_redirections: u32,
-    reject_unauthorized: bool,
-    ca: Option<String>,
+    tls: TlsOptions,
     timeout_ms: Option<f64>,
 }
 
@@ -98,10 +172,15 @@ fn parse_req<'js>(req: &Object<'js>) -> rquickjs::Result<Req> {
             .get::<_, Option<f64>>("maxRedirections")?
             .map(|n| n.clamp(0.0, 100.0) as u32)
             .unwrap_or(0),
-        reject_unauthorized: req
-            .get::<_, Option<bool>>("rejectUnauthorized")?
-            .unwrap_or(true),
-        ca: req.get("ca")?,
+        tls: TlsOptions {
+            reject_unauthorized: req
+                .get::<_, Option<bool>>("rejectUnauthorized")?
+                .unwrap_or(true),
+            ca: req.get("ca")?,
+            cert: req.get("cert")?,
+            key: req.get("key")?,
+            pfx: req.get::<_, Option<bool>>("pfx")?.unwrap_or(false),
+        },
         timeout_ms: req.get("timeout")?,
     })
 }
@@ -150,10 +229,101 @@ impl WithoutUrlRef for reqwest::Error {
 /// `(message, code)` of a failed request.
 type Failure = (String, &'static str);
 
+/// Why sending to `url` failed, with a Node-style code: TLS failures get OpenSSL's codes
+/// (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`, …). The URL is shown without
+/// credentials or query; headers never appear.
+fn send_failure(e: &reqwest::Error, url: &url::Url) -> Failure {
+    let target = redact(url);
+    if let Some(tls) = chain(e).find_map(|err| err.downcast_ref::<rustls::Error>()) {
+        let (what, code) = tls_failure(tls);
+        return (format!("request to {target} failed: {what} ({tls})"), code);
+    }
+    let code = if e.is_timeout() {
+        "UND_ERR_HEADERS_TIMEOUT"
+    } else {
+        let io_kind = chain(e)
+            .filter_map(|err| err.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind)
+            .find(|k| *k != std::io::ErrorKind::Other);
+        match io_kind {
+            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) => {
+                "ECONNRESET"
+            }
+            Some(std::io::ErrorKind::TimedOut) => "ETIMEDOUT",
+            _ => "ECONNREFUSED",
+        }
+    };
+    (
+        format!("request to {target} failed: {}", error_text(e)),
+        code,
+    )
+}
+
+/// The errors behind `e`, looking inside `io::Error`s too (whose `source()` skips the error
+/// they wrap).
+fn chain<'a>(e: &'a reqwest::Error) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(
+        e.source(),
+        |&err: &&'a (dyn std::error::Error + 'static)| match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        },
+    )
+}
+
+/// What a TLS error means for the user, and Node's code for it.
+fn tls_failure(e: &rustls::Error) -> (&'static str, &'static str) {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => (
+                "the server certificate is not signed by a trusted CA",
+                "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+            ),
+            C::NotValidForName | C::NotValidForNameContext { .. } => (
+                "the server certificate is not valid for this host",
+                "ERR_TLS_CERT_ALTNAME_INVALID",
+            ),
+            C::Expired | C::ExpiredContext { .. } => {
+                ("the server certificate has expired", "CERT_HAS_EXPIRED")
+            }
+            C::NotValidYet | C::NotValidYetContext { .. } => (
+                "the server certificate is not yet valid",
+                "CERT_NOT_YET_VALID",
+            ),
+            C::Revoked => ("the server certificate is revoked", "CERT_REVOKED"),
+            C::BadSignature => (
+                "the server certificate has a bad signature",
+                "CERT_SIGNATURE_FAILURE",
+            ),
+            _ => ("the server certificate was rejected", "CERT_REJECTED"),
+        },
+        rustls::Error::AlertReceived(alert) => match alert {
+            rustls::AlertDescription::CertificateRequired => (
+                "the server requires a client certificate",
+                "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+            ),
+            rustls::AlertDescription::BadCertificate => (
+                "the server rejected the client certificate",
+                "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+            ),
+            rustls::AlertDescription::UnknownCA => (
+                "the server does not trust the client certificate",
+                "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+            ),
+            _ => ("the server ended the TLS handshake", "ECONNRESET"),
+        },
+        _ => ("the TLS handshake failed", "ECONNRESET"),
+    }
+}
+
 async fn perform(shared: Arc<Shared>, req: Req) -> Result<Resp, Failure> {
     let client = shared
         .http
-        .client(req.reject_unauthorized, req.ca.clone())
+        .client(req.tls.clone())
         .map_err(|m| (m, "UND_ERR_INVALID_ARG"))?;
     let mut url =
         url::Url::parse(&req.url).map_err(|_| ("Invalid URL".to_owned(), "ERR_INVALID_URL"))?;
@@ -196,16 +366,7 @@ async fn perform(shared: Arc<Shared>, req: Req) -> Result<Resp, Failure> {
         {
             rb = rb.timeout(Duration::from_secs_f64(t / 1000.0));
         }
-        let resp = rb.send().await.map_err(|e| {
-            (
-                format!("request to {} failed: {}", redact(&url), error_text(&e)),
-                if e.is_timeout() {
-                    "UND_ERR_HEADERS_TIMEOUT"
-                } else {
-                    "ECONNREFUSED"
-                },
-            )
-        })?;
+        let resp = rb.send().await.map_err(|e| send_failure(&e, &url))?;
         let status = resp.status().as_u16();
         let location = resp
             .headers()
@@ -297,4 +458,60 @@ pub(crate) fn add_fetch_function<'js>(
         })),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls(reject_unauthorized: bool, ca: Option<&str>) -> TlsOptions {
+        TlsOptions {
+            reject_unauthorized,
+            ca: ca.map(str::to_owned),
+            ..TlsOptions::default()
+        }
+    }
+
+    #[test]
+    fn one_client_per_tls_option_set() {
+        let http = HttpClient::new();
+        http.client(tls(true, None)).unwrap();
+        http.client(tls(true, None)).unwrap();
+        assert_eq!(http.len(), 1);
+        http.client(tls(false, None)).unwrap();
+        // Without verification the roots are irrelevant: same client.
+        http.client(tls(false, Some("anything"))).unwrap();
+        assert_eq!(http.len(), 2);
+        // A bad `ca` fails each time and caches nothing.
+        let e = http.client(tls(true, Some("nope"))).unwrap_err();
+        assert!(
+            e.starts_with("invalid tls ca: no PEM certificate found"),
+            "{e}"
+        );
+        assert_eq!(http.len(), 2);
+    }
+
+    #[test]
+    fn client_certificate_needs_both_halves() {
+        let http = HttpClient::new();
+        let only_cert = TlsOptions {
+            reject_unauthorized: true,
+            cert: Some("x".to_owned()),
+            ..TlsOptions::default()
+        };
+        assert_eq!(
+            http.client(only_cert).unwrap_err(),
+            "the tls option cert needs a key"
+        );
+        let secret = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n";
+        let bad_pair = TlsOptions {
+            reject_unauthorized: true,
+            cert: Some("not a cert".to_owned()),
+            key: Some(secret.to_owned()),
+            ..TlsOptions::default()
+        };
+        let e = http.client(bad_pair).unwrap_err();
+        assert!(e.starts_with("invalid tls cert/key"), "{e}");
+        assert!(!e.contains("c2VjcmV0"), "{e}");
+    }
 }

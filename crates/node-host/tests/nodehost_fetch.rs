@@ -62,3 +62,35 @@ async fn fetch_and_undici_request() {
                "denied": ["TypeError", "fetch failed", "ERR_HOST_NOT_ALLOWED"]})
     );
 }
+
+/// Node's global `fetch` is undici's: it honours `init.dispatcher` and the global dispatcher
+/// (here a `MockAgent`), and a mock miss fails as `fetch failed` with the cause.
+#[tokio::test]
+async fn fetch_uses_undici_dispatchers() {
+    let addr = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let r = common::realm(common::policy_for(dir.path()), None).await;
+    let src = r#"
+        import { MockAgent, setGlobalDispatcher, getGlobalDispatcher, fetch as undiciFetch } from 'undici';
+        const original = getGlobalDispatcher();
+        const mock = new MockAgent();
+        mock.disableNetConnect();
+        mock.get('https://api.test').intercept({ path: '/m', method: 'GET' }).reply(200, { mocked: true }, { headers: { 'content-type': 'application/json' } });
+        const viaInit = await (await fetch('https://api.test/m', { dispatcher: mock })).json();
+        mock.get('https://api.test').intercept({ path: '/g', method: 'GET' }).reply(201, 'global');
+        setGlobalDispatcher(mock);
+        const g = await fetch('https://api.test/g');
+        let miss;
+        try { await fetch('https://api.test/none'); } catch (e) { miss = [e.message, e.cause.code]; }
+        setGlobalDispatcher(original);
+        const real = await (await undiciFetch('http://ADDR/hello', { headers: { 'x-test': 'back' } })).json();
+        export default { viaInit, global: [g.status, await g.text()], miss, real };
+    "#
+    .replace("ADDR", &addr.to_string());
+    let v = r.run(&src).await.unwrap();
+    assert_eq!(
+        v,
+        json!({"viaInit": {"mocked": true}, "global": [201, "global"],
+               "miss": ["fetch failed", "UND_MOCK_ERR_MOCK_NOT_MATCHED"], "real": {"x": "back"}})
+    );
+}

@@ -34,7 +34,20 @@ async function encodeBody(body) {
   return { bytes: Buffer.from(String(body)), contentType: 'text/plain;charset=UTF-8' };
 }
 
-// One HTTP exchange through the host. `req.headers` is an array of [name, value].
+// A TLS option that Node accepts as a string, a Buffer, an array of those, or (for `key`)
+// objects `{ pem }`, as PEM text.
+function pemText(v) {
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v)) return v.map(pemText).filter((x) => x !== undefined).join('\n');
+  if (typeof v === 'string') return v;
+  if (ArrayBuffer.isView(v)) return utf8Decode(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), false);
+  if (v instanceof ArrayBuffer) return utf8Decode(new Uint8Array(v), false);
+  if (typeof v === 'object' && v.pem !== undefined) return pemText(v.pem);
+  return String(v);
+}
+
+// One HTTP exchange through the host. `req.headers` is an array of [name, value]; the TLS
+// options are undici's `connect` options.
 async function performHttp(req, signal) {
   if (signal && signal.aborted) throw signal.reason;
   const p = host.http({
@@ -44,7 +57,10 @@ async function performHttp(req, signal) {
     body: req.body,
     maxRedirections: req.maxRedirections || 0,
     rejectUnauthorized: req.rejectUnauthorized !== false,
-    ca: req.ca === undefined || req.ca === null ? undefined : Array.isArray(req.ca) ? req.ca.map(String).join('\n') : String(req.ca),
+    ca: pemText(req.ca),
+    cert: pemText(req.cert),
+    key: pemText(req.key),
+    pfx: req.pfx !== undefined && req.pfx !== null,
     timeout: req.timeout,
   });
   if (!signal) return p;
@@ -143,6 +159,18 @@ class Response extends Body {
 
 const STATUS_TEXT = { 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 
+// undici's global dispatcher (set by `undici.setGlobalDispatcher`).
+const kGlobalDispatcher = Symbol.for('undici.globalDispatcher.1');
+
+// Sends through `dispatcher` (an undici Agent/MockAgent: its TLS options, its mocks) if any.
+function dispatch(dispatcher, req, signal) {
+  if (!dispatcher || typeof dispatcher._perform !== 'function') return performHttp(req, signal);
+  const tls = typeof dispatcher._settings === 'function' ? dispatcher._settings().tls : {};
+  return dispatcher._perform(Object.assign({}, tls, req), { signal });
+}
+
+// Node's fetch is undici's: `init.dispatcher`, else the global dispatcher, carries the
+// connection options.
 async function fetch(input, init = {}) {
   const req = new Request(input, init);
   const { bytes, contentType } = await encodeBody(req._rawBody);
@@ -150,7 +178,7 @@ async function fetch(input, init = {}) {
   if (contentType && !req.headers.has('content-type')) headers.push(['content-type', contentType]);
   let res;
   try {
-    res = await performHttp({ method: req.method, url: req.url, headers, body: bytes, maxRedirections: req.redirect === 'follow' ? 20 : 0 }, req.signal);
+    res = await dispatch(init.dispatcher || globalThis[kGlobalDispatcher], { method: req.method, url: req.url, headers, body: bytes, maxRedirections: req.redirect === 'follow' ? 20 : 0 }, req.signal);
   } catch (e) {
     if (req.signal && req.signal.aborted) throw e;
     const err = new TypeError('fetch failed');

@@ -1,8 +1,10 @@
 // `undici`, host-backed: request(), Agent/Pool/Client (+compose), interceptors.redirect /
-// decompress / retry, TLS options, FormData, response { statusCode, headers, body.json() /
-// text() / arrayBuffer() }, MockAgent/MockPool and the global dispatcher. Requests go through
-// the host HTTP client (tokio + reqwest) under the embedder's host policy; decompression is
-// always done by the host.
+// decompress / retry, TLS options (`connect: { rejectUnauthorized, ca, cert, key }`; one host
+// client per distinct set), FormData, response { statusCode, headers, body.json() / text() /
+// arrayBuffer() }, MockAgent/MockPool and the global dispatcher. Requests go through the host
+// HTTP client (tokio + reqwest) under the embedder's host policy. Decompression (br, gzip,
+// deflate) is always done by the host, which drops content-encoding/content-length as the
+// decompress interceptor does, with or without the interceptor.
 'use strict';
 const { Readable } = require('stream');
 const { Buffer } = require('buffer');
@@ -109,8 +111,7 @@ class Dispatcher extends require('events') {
     const connect = o.connect && typeof o.connect === 'object' ? o.connect : {};
     return {
       maxRedirections: o.maxRedirections,
-      rejectUnauthorized: connect.rejectUnauthorized,
-      ca: connect.ca,
+      tls: { rejectUnauthorized: connect.rejectUnauthorized, ca: connect.ca, cert: connect.cert, key: connect.key, pfx: connect.pfx },
       timeout: o.headersTimeout || o.bodyTimeout,
     };
   }
@@ -133,7 +134,7 @@ class Dispatcher extends require('events') {
     }
     const maxRedirections = opts.maxRedirections !== undefined ? opts.maxRedirections : settings.maxRedirections;
     const timeout = opts.headersTimeout || opts.bodyTimeout || settings.timeout;
-    const res = await this._perform({ method, url, headers: pairs, body: bytes, maxRedirections, rejectUnauthorized: settings.rejectUnauthorized, ca: settings.ca, timeout }, opts);
+    const res = await this._perform(Object.assign({ method, url, headers: pairs, body: bytes, maxRedirections, timeout }, settings.tls), opts);
     const headers = headersObject(res.headers);
     const out = {
       statusCode: res.status,
@@ -339,28 +340,21 @@ class MockAgent extends Agent {
 }
 class MockClient extends MockPool {}
 
-let globalDispatcher = new Agent();
-function setGlobalDispatcher(d) { globalDispatcher = d; }
-function getGlobalDispatcher() { return globalDispatcher; }
+// The global dispatcher lives where undici keeps it, so the global `fetch` uses it too.
+const kGlobalDispatcher = Symbol.for('undici.globalDispatcher.1');
+if (!globalThis[kGlobalDispatcher]) Object.defineProperty(globalThis, kGlobalDispatcher, { value: new Agent(), writable: true, enumerable: false, configurable: false });
+function setGlobalDispatcher(d) { globalThis[kGlobalDispatcher] = d; }
+function getGlobalDispatcher() { return globalThis[kGlobalDispatcher]; }
 
 function request(url, opts = {}) {
   const u = typeof url === 'string' ? new URL(url) : url instanceof URL ? url : new URL(url.origin + (url.path || url.pathname || '/'));
-  const dispatcher = opts.dispatcher || globalDispatcher;
+  const dispatcher = opts.dispatcher || getGlobalDispatcher();
   return dispatcher.request(Object.assign({}, opts, { origin: u.origin, path: u.pathname + u.search, method: opts.method || 'GET' }));
-}
-
-function undiciFetch(input, init = {}) {
-  if (init.dispatcher && init.dispatcher !== globalDispatcher || globalDispatcher instanceof MockAgent) {
-    const d = init.dispatcher || globalDispatcher;
-    const req = new Request(input, init);
-    return d.request({ origin: new URL(req.url).origin, path: new URL(req.url).pathname + new URL(req.url).search, method: req.method, headers: [...req.headers.entries()], body: init.body }).then(async (r) => new Response(await r.body.arrayBuffer(), { status: r.statusCode, headers: headerPairs(r.headers), url: req.url }));
-  }
-  return fetch(input, init);
 }
 
 module.exports = {
   request,
-  fetch: undiciFetch,
+  fetch,
   Headers,
   Request,
   Response,
