@@ -369,4 +369,3 @@ impl SerializedError {
         ExitReason::with_severity(self.severity, self.name.clone(), self.message.clone())
     }
 }
-
