@@ -239,6 +239,7 @@ fn repo_layout_resolves_aliased_versions() {
         "index.js",
         "util.js",
         "node_modules/ajv/compile.js",
+        "node_modules/ajv/package.json",
     ] {
         std::fs::copy(adaptor_dir().join(f), alias.join(f)).expect("copy");
     }

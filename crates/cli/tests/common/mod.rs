@@ -29,11 +29,7 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         // A monorepo layout: <dir>/monorepo/packages/common.
         let common = dir.path().join("monorepo/packages/common");
-        std::fs::create_dir_all(&common).expect("mkdir");
-        for entry in std::fs::read_dir(fixture_common()).expect("fixture") {
-            let entry = entry.expect("entry");
-            std::fs::copy(entry.path(), common.join(entry.file_name())).expect("copy");
-        }
+        copy_dir(&fixture_common(), &common);
         Env { dir }
     }
 
