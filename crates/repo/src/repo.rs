@@ -234,24 +234,38 @@ impl Repo {
             .collect()
     }
 
-    async fn install_one(&self, spec: &Specifier) -> Result<Installed, InstallError> {
-        // `Specifier` fields are public: check the name again before it becomes a path.
-        validate_name(&spec.name).map_err(|reason| InstallError::InvalidName {
-            name: spec.name.clone(),
-            reason,
+    /// The exact version `spec` names in the registry now (a dist-tag such as `latest`, a
+    /// range, or an exact version), without installing anything. For settings that name a
+    /// moving target, resolved once at start-up (the worker's `--collections-version latest`).
+    pub async fn resolve_version(&self, spec: &Specifier) -> Result<String, RepoError> {
+        validate_name(&spec.name).map_err(|reason| RepoError::Install {
+            specifier: spec.to_string(),
+            reason: InstallError::InvalidName {
+                name: spec.name.clone(),
+                reason,
+            },
         })?;
-        let requirement = spec.requirement();
-        if matches!(requirement, Requirement::Exact(_))
-            && let Some(found) = self.resolve(spec)
-        {
-            return Ok(found);
-        }
+        self.registry_match(spec)
+            .await
+            .map(|(version, _)| version.to_string())
+            .map_err(|reason| RepoError::Install {
+                specifier: spec.to_string(),
+                reason,
+            })
+    }
+
+    /// The registry's version (and manifest) matching `spec`.
+    async fn registry_match(
+        &self,
+        spec: &Specifier,
+    ) -> Result<(Version, Arc<Manifest>), InstallError> {
         let packument = self.registry.packument(&spec.name).await?;
         let no_match = || InstallError::NoMatchingVersion {
             name: spec.name.clone(),
             requirement: spec.version.clone().unwrap_or_else(|| "latest".to_owned()),
         };
-        let (version, manifest) = match requirement {
+        let requirement = spec.requirement();
+        let matched = match requirement {
             Requirement::Exact(v) => {
                 let manifest = packument.version(&v).ok_or_else(no_match)?.clone();
                 (v, manifest)
@@ -272,6 +286,22 @@ impl Repo {
                 }
             }
         };
+        Ok(matched)
+    }
+
+    async fn install_one(&self, spec: &Specifier) -> Result<Installed, InstallError> {
+        // `Specifier` fields are public: check the name again before it becomes a path.
+        validate_name(&spec.name).map_err(|reason| InstallError::InvalidName {
+            name: spec.name.clone(),
+            reason,
+        })?;
+        let requirement = spec.requirement();
+        if matches!(requirement, Requirement::Exact(_))
+            && let Some(found) = self.resolve(spec)
+        {
+            return Ok(found);
+        }
+        let (version, manifest) = self.registry_match(spec).await?;
         let exact = Specifier::new(spec.name.clone(), Some(version.to_string()));
         if let Some(found) = self.resolve(&exact) {
             return Ok(found);

@@ -331,3 +331,35 @@ async fn npmrc_token_is_sent_to_its_registry() {
     assert_eq!(seen.len(), 4);
     assert!(seen.iter().all(|a| a == "Bearer t0ken"), "{seen:?}");
 }
+
+#[tokio::test]
+async fn resolve_version_asks_the_registry_and_installs_nothing() {
+    let registry = FakeRegistry::start().await;
+    for v in ["1.0.0", "1.2.0", "2.0.0"] {
+        registry.publish(Pkg::new("@openfn/language-collections", v));
+    }
+    registry.set_tag("@openfn/language-collections", "next", "1.2.0");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Repo::open(dir.path(), registry.config()).expect("open");
+    for (text, expected) in [
+        ("@openfn/language-collections@latest", "2.0.0"),
+        ("@openfn/language-collections", "2.0.0"),
+        ("@openfn/language-collections@next", "1.2.0"),
+        ("@openfn/language-collections@^1", "1.2.0"),
+        ("@openfn/language-collections@1.0.0", "1.0.0"),
+    ] {
+        let version = within(repo.resolve_version(&spec(text)))
+            .await
+            .expect("resolved");
+        assert_eq!(version, expected, "{text}");
+    }
+    assert!(registry.tarball_requests().is_empty(), "nothing downloaded");
+    assert!(!dir.path().join("node_modules").exists());
+    let err = within(repo.resolve_version(&spec("@openfn/language-collections@9")))
+        .await
+        .expect_err("no such version");
+    assert!(
+        err.to_string().contains("@openfn/language-collections@9"),
+        "{err}"
+    );
+}

@@ -18,6 +18,7 @@ use crate::executor::{EngineEvent, Executor, Resolvers, RunRequest, StepError};
 /// Runs plans on `openfn-engine`.
 pub struct EngineExecutor {
     engine: Arc<Engine>,
+    repo_dir: std::path::PathBuf,
 }
 
 impl EngineExecutor {
@@ -35,11 +36,18 @@ impl EngineExecutor {
         if let Some(dir) = &config.repo_dir {
             ec.repo_dir = dir.clone();
         }
+        let repo_dir = ec.repo_dir.clone();
         let engine = Engine::new(ec)
             .map_err(|e| WorkerError::Engine(format!("cannot start the engine: {e}")))?;
         Ok(EngineExecutor {
             engine: Arc::new(engine),
+            repo_dir,
         })
+    }
+
+    /// The adaptor repository the engine installs into.
+    pub fn repo_dir(&self) -> &std::path::Path {
+        &self.repo_dir
     }
 
     /// Stops the engine's children.

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod channel;
+pub mod collections;
 pub mod config;
 pub mod engine;
 pub mod executor;

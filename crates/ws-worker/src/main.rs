@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use openfn_ws_worker::config::{Config, LogFormat};
 use openfn_ws_worker::engine::EngineExecutor;
 use openfn_ws_worker::executor::{Executor, MockExecutor};
-use openfn_ws_worker::{http, worker::Worker};
+use openfn_ws_worker::{collections, http, worker::Worker};
 
 fn init_tracing(config: &Config) {
     let level = match config.log_level.as_str() {
@@ -78,16 +78,30 @@ async fn async_main(config: Config) -> anyhow::Result<i32> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let executor: Arc<dyn Executor> = if config.mock {
-        Arc::new(MockExecutor)
+    let mut config = config;
+    let engine = if config.mock {
+        None
     } else {
-        Arc::new(EngineExecutor::new(&config)?)
+        Some(Arc::new(EngineExecutor::new(&config)?))
     };
     // Listen before anything is claimed.
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
         .await
         .with_context(|| format!("cannot listen on port {}", config.port))?;
     tracing::info!(port = config.port, "http server listening");
+    if let Some(engine) = &engine {
+        let repo_dir = engine.repo_dir().to_path_buf();
+        collections::resolve_collections_version(
+            &mut config,
+            &repo_dir,
+            openfn_repo::RegistryConfig::from_env(),
+        )
+        .await;
+    }
+    let executor: Arc<dyn Executor> = match engine {
+        Some(engine) => engine,
+        None => Arc::new(MockExecutor),
+    };
     let worker = Worker::start(config, executor)?;
     let server = tokio::spawn(http::serve(listener, worker.clone()));
 
