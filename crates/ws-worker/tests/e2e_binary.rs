@@ -89,7 +89,12 @@ async fn spawn(extra_worker_args: &[&str]) -> Procs {
         format!("--port={worker_port}"),
         "--backoff=0.01/0.1".into(),
     ];
-    args.extend(extra_worker_args.iter().map(|s| s.to_string()));
+    // `{mock_port}` in an argument stands for the mock's port
+    args.extend(
+        extra_worker_args
+            .iter()
+            .map(|s| s.replace("{mock_port}", &mock_port.to_string())),
+    );
     let worker = Command::new(env!("CARGO_BIN_EXE_ws-worker"))
         .args(&args)
         .env("WORKER_SECRET", "s3cret")
@@ -123,7 +128,11 @@ async fn run_view(p: &Procs, id: &str) -> Value {
 }
 
 async fn wait_status(p: &Procs, id: &str, status: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    wait_status_within(p, id, status, Duration::from_secs(20)).await
+}
+
+async fn wait_status_within(p: &Procs, id: &str, status: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         let v = run_view(p, id).await;
         if v["status"] == status {
@@ -236,6 +245,88 @@ async fn binary_with_the_real_engine() {
     let run = wait_status(&p, &id, "complete").await;
     assert_eq!(run["reason"], "crash", "{run}");
     assert_eq!(run["error_type"], "ReferenceError", "{run}");
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+/// Collections through the real binaries: the worker resolves the collections adaptor's
+/// version at start-up, adds it to a job that mentions `collections.`, installs it from the npm
+/// registry, and hands the run token and `--collections-url` to the adaptor, which writes to and
+/// reads from the mock's collections API (the token is checked there).
+#[tokio::test]
+async fn binary_collections_end_to_end() {
+    let repo = tempfile::tempdir().expect("tmp");
+    let repo_arg = format!("--repo-dir={}", repo.path().display());
+    let mut p = spawn(&[
+        "--collections-url=http://127.0.0.1:{mock_port}/collections",
+        &repo_arg,
+    ])
+    .await;
+    let mut plan = one_job(json!(null));
+    plan["jobs"][0]["adaptor"] = json!("");
+    plan["jobs"][0]["body"] = json!(
+        "collections.set('e2e-things', 'k1', { n: 1 });\ncollections.get('e2e-things', 'k1');"
+    );
+    let id = post_run(&p, &plan).await;
+    let run = wait_status_within(&p, &id, "complete", Duration::from_secs(120)).await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"]["data"], json!({"n": 1}), "{run}");
+    // installed once, under an exact version resolved at start-up
+    let installed: Vec<String> = std::fs::read_dir(repo.path().join("node_modules/@openfn"))
+        .expect("installed adaptors")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        installed.len() == 1
+            && installed[0].starts_with("language-collections_")
+            && !installed[0].ends_with("latest"),
+        "{installed:?}"
+    );
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+/// `--monorepo-dir`: a step's `@local` adaptor is loaded from `<monorepo>/packages/<name>`,
+/// with nothing installed.
+#[tokio::test]
+async fn binary_monorepo_adaptor() {
+    let monorepo = tempfile::tempdir().expect("tmp");
+    let common = monorepo.path().join("packages/common");
+    std::fs::create_dir_all(common.join("dist")).expect("mkdir");
+    std::fs::write(
+        common.join("package.json"),
+        r#"{"name":"@openfn/language-common","version":"9.9.9","type":"module","exports":{".":{"import":"./dist/index.js"}}}"#,
+    )
+    .expect("package.json");
+    std::fs::write(
+        common.join("dist/index.js"),
+        "export const fn = (f) => (s) => f(s);\nexport const local = () => (s) => ({ ...s, data: { from: 'monorepo' } });\n",
+    )
+    .expect("index.js");
+    let repo = tempfile::tempdir().expect("tmp");
+    let mono_arg = format!("--monorepo-dir={}", monorepo.path().display());
+    let repo_arg = format!("--repo-dir={}", repo.path().display());
+    let mut p = spawn(&[&mono_arg, &repo_arg]).await;
+    let mut plan = one_job(json!(null));
+    plan["jobs"][0]["adaptor"] = json!("@openfn/language-common@local");
+    plan["jobs"][0]["body"] = json!("local();");
+    let id = post_run(&p, &plan).await;
+    let run = wait_status_within(&p, &id, "complete", Duration::from_secs(60)).await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(
+        run["final_state"],
+        json!({"data": {"from": "monorepo"}}),
+        "{run}"
+    );
+    let installed: Vec<String> = std::fs::read_dir(repo.path().join("node_modules/@openfn"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(installed.is_empty(), "nothing installed: {installed:?}");
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }
