@@ -74,6 +74,8 @@ pub struct EngineConfig {
     /// How the child compiles job code (the CLI's `--no-compile`, `--ignore-imports`,
     /// `--immutable`); the worker keeps the defaults.
     pub compile: CompileSettings,
+    /// Report each step's peak memory (`mem.peak` on job-complete): the worker's `--profile`.
+    pub profile: bool,
 }
 
 /// How the child compiles and feeds job code; forwarded to every run of the engine.
@@ -128,6 +130,7 @@ impl Default for EngineConfig {
             whitelist: vec!["^@openfn/".into()],
             installer: None,
             compile: CompileSettings::default(),
+            profile: false,
         }
     }
 }

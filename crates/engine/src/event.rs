@@ -135,6 +135,10 @@ pub struct Mem {
     pub job: u64,
     /// Resident set size of the child process.
     pub system: u64,
+    /// Peak resident set size of the child during the step; only when the engine profiles
+    /// ([`crate::EngineConfig::profile`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak: Option<u64>,
 }
 
 /// One log line of a run.

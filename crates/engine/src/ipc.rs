@@ -143,6 +143,9 @@ pub struct RunSettings {
     /// How to compile and feed the job code.
     #[serde(default)]
     pub compile: crate::config::CompileSettings,
+    /// Report each step's peak memory.
+    #[serde(default)]
+    pub profile: bool,
 }
 
 /// Parent → child messages (externally tagged: the raw plan cannot sit in a buffered,

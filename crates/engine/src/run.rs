@@ -132,6 +132,7 @@ fn settings(config: &EngineConfig, workflow_id: &str, options: &RunOptions) -> R
         whitelist: config.whitelist.clone(),
         globals: options.globals.clone(),
         compile: config.compile.clone(),
+        profile: config.profile,
     }
 }
 

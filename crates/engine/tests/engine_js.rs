@@ -113,6 +113,47 @@ async fn a_javascript_workflow_runs_and_streams_events() {
     );
 }
 
+/// `mem` on job-complete: the child's QuickJS heap and RSS always; the step's peak RSS only
+/// when the engine profiles (the worker's `--profile`).
+#[tokio::test]
+async fn job_complete_memory_and_profiled_peak() {
+    let mems = |events: &[EngineEvent]| -> Vec<openfn_engine::Mem> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::JobComplete { mem, .. } => Some(*mem),
+                _ => None,
+            })
+            .collect()
+    };
+    let job =
+        "fn(s => { const big = 'x'.repeat(32 * 1024 * 1024); s.data.n = big.length; return s; })";
+    let plain = js_run(&js_engine(1), js_plan("mem", &[job])).await;
+    let m = mems(&plain);
+    assert_eq!(m.len(), 1, "{:?}", workflow_error(&plain));
+    assert!(
+        m[0].job > 0 && m[0].system > 0 && m[0].peak.is_none(),
+        "{m:?}"
+    );
+
+    let profiling = Engine::new(EngineConfig {
+        capacity: 1,
+        repo_dir: repo(),
+        memory_limit_mb: 128,
+        profile: true,
+        child_command: Some(ChildCommand::binary(env!(
+            "CARGO_BIN_EXE_openfn-engine-child"
+        ))),
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let profiled = js_run(&profiling, js_plan("mem", &[job])).await;
+    let m = mems(&profiled);
+    assert_eq!(m.len(), 1, "{:?}", workflow_error(&profiled));
+    let peak = m[0].peak.expect("peak when profiling");
+    assert!(peak >= 32 * 1024 * 1024 && peak >= m[0].system, "{m:?}");
+}
+
 #[tokio::test]
 async fn job_errors_fail_the_step_and_the_workflow_carries_on() {
     let engine = js_engine(1);

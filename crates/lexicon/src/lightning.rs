@@ -660,6 +660,10 @@ pub struct Mem {
     pub job: u64,
     /// Process resident size.
     pub system: u64,
+    /// Peak resident size during the step; only with the worker's `--profile` (the kit sends
+    /// it then too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak: Option<u64>,
 }
 
 /// `webhook_response` of `step:complete`.

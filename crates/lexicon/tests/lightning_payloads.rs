@@ -33,6 +33,7 @@ fn step_complete_success() -> StepComplete {
         mem: Some(Mem {
             job: 100,
             system: 200,
+            peak: None,
         }),
         duration: Some(12),
         thread_id: Some(json!(1)),
@@ -377,4 +378,27 @@ fn reasons_parse_and_print() {
         );
         assert_eq!(reason.to_string(), name);
     }
+}
+
+#[test]
+fn step_memory_peak_only_when_present() {
+    let plain = Mem {
+        job: 1,
+        system: 2,
+        peak: None,
+    };
+    assert_eq!(
+        serde_json::to_string(&plain).unwrap(),
+        r#"{"job":1,"system":2}"#
+    );
+    let profiled = Mem {
+        peak: Some(3),
+        ..plain
+    };
+    assert_eq!(
+        serde_json::to_string(&profiled).unwrap(),
+        r#"{"job":1,"system":2,"peak":3}"#
+    );
+    let back: Mem = serde_json::from_str(r#"{"job":1,"system":2}"#).unwrap();
+    assert_eq!(back, plain);
 }

@@ -133,10 +133,11 @@ pub struct Args {
     /// Engine self-check retries (env WORKER_VALIDATION_RETRIES)
     #[arg(long)]
     pub engine_validation_retries: Option<String>,
-    /// Profile memory (env WORKER_PROFILE)
+    /// Report each step's peak memory as `mem.peak` on step:complete (env WORKER_PROFILE)
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub profile: Option<String>,
-    /// Profile poll interval (env WORKER_PROFILE_POLL_INTERVAL_MS)
+    /// Profile poll interval (env WORKER_PROFILE_POLL_INTERVAL_MS); accepted, not needed: the
+    /// peak is the OS's high-water mark, not a poll
     #[arg(long)]
     pub profile_poll_interval_ms: Option<String>,
     /// Extra CA certificate file (PEM) trusted for wss:// (env WORKER_CA_FILE)

@@ -31,6 +31,7 @@ impl EngineExecutor {
             payload_limit_mb: config.payload_limit_mb,
             log_payload_limit_mb: config.log_payload_limit_mb,
             state_props_to_remove: config.state_props_to_remove.clone(),
+            profile: config.profile,
             ..EngineConfig::default()
         };
         if let Some(dir) = &config.repo_dir {

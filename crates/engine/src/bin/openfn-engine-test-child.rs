@@ -122,7 +122,11 @@ impl ChildJob for Script {
                     &id,
                     duration,
                     next,
-                    Mem { job: 1, system: 0 },
+                    Mem {
+                        job: 1,
+                        system: 0,
+                        peak: None,
+                    },
                     state.to_string(),
                 ),
                 Err(e) => {

@@ -139,6 +139,8 @@ fn error_info(e: &RtError) -> ErrorInfo {
 struct Bridge {
     sink: Arc<dyn JobSink>,
     job_log_level: Option<String>,
+    /// Pass each step's peak memory on (`mem.peak`).
+    profile: bool,
 }
 
 impl Bridge {
@@ -173,6 +175,7 @@ impl Callbacks for Bridge {
                 let mem = Mem {
                     job: mem.job,
                     system: mem.system,
+                    peak: mem.peak.filter(|_| self.profile),
                 };
                 self.sink
                     .job_complete(&job_id, duration, next, mem, state_text(state));
@@ -336,6 +339,7 @@ impl ChildJob for JsJob {
         let bridge = Rc::new(Bridge {
             sink: Arc::clone(&sink),
             job_log_level: settings.job_log_level.clone(),
+            profile: settings.profile,
         });
         let result = self
             .rt
