@@ -364,10 +364,12 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                 message,
                 ..
             } => {
-                logger.cli(
-                    "error",
-                    format!("Failed to install {module}@{version}: {message}"),
-                );
+                let specifier = if version.is_empty() {
+                    module
+                } else {
+                    format!("{module}@{version}")
+                };
+                logger.cli("error", format!("Failed to install {specifier}: {message}"));
             }
             EngineEvent::WorkflowLog { log: line, .. } => {
                 let parts: Vec<Value> = serde_json::from_str(line.message.get())

@@ -85,3 +85,24 @@ fn a_missing_adaptor_version_fails_the_run_with_the_kit_message() {
         "{text}"
     );
 }
+
+#[test]
+fn an_adaptor_without_a_version_is_named_without_a_dangling_at() {
+    let env = Env::new();
+    let job = env.path().join("job.js");
+    std::fs::write(&job, "fn(s => s);").unwrap();
+    let out = env
+        .openfn()
+        .arg(&job)
+        .args(["-a", "nothere"])
+        .env("NPM_CONFIG_REGISTRY", "http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("Failed to install @openfn/language-nothere: "),
+        "{text}"
+    );
+    assert!(!text.contains("language-nothere@:"), "{text}");
+}
