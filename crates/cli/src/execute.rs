@@ -400,10 +400,15 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                 };
             }
             EngineEvent::WorkflowError { error, .. } => {
-                logger.cli(
-                    "error",
-                    format!("{}: {}", error.reported_type(), error.message),
-                );
+                // crash messages already lead with their type (`ReferenceError: x is not
+                // defined`): say it once
+                let kind = error.reported_type();
+                let text = if error.message.starts_with(&format!("{kind}: ")) {
+                    error.message.clone()
+                } else {
+                    format!("{kind}: {}", error.message)
+                };
+                logger.cli("error", text);
                 outcome.failed = true;
             }
             _ => {}

@@ -234,7 +234,16 @@ fn a_failing_step_is_reported_and_a_crash_exits_1() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("ReferenceError"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("[CLI] ✖ ReferenceError: nope is not defined"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !stdout(&out).contains("ReferenceError: ReferenceError"),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         stdout(&out).contains("Workflow failed in"),
         "{}",
