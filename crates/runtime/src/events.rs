@@ -39,7 +39,8 @@ impl StateJson {
 /// Memory figures of a `job-complete` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryUse {
-    /// JS heap in use by the run's QuickJS runtime (bytes).
+    /// Heap in use (bytes): the process allocator's bytes in use where it reports them (glibc),
+    /// else the run's QuickJS heap.
     pub job: u64,
     /// Resident set size of the process (bytes).
     pub system: u64,

@@ -330,8 +330,7 @@ impl ChildJob for JsJob {
             memory_limit_mb: Some(settings.memory_limit_mb),
             log_level: LogLevel::Debug,
             immutable_state: settings.compile.immutable_state,
-            // `mem.job` on step:complete is the QuickJS heap, as the kit sends heapUsed
-            // (~0.7 ms a step with language-common loaded)
+            // `mem.job` on step:complete is the heap in use, as the kit sends heapUsed
             measure_memory: true,
             adaptor_host,
             ..RunOptions::default()
