@@ -3,7 +3,7 @@
 //! conditions, limits enforced through the interrupt handler and the memory limit.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -237,7 +237,7 @@ struct Runner<C: Callbacks + 'static> {
     conditions: BTreeMap<(String, String), Persistent<Function<'static>>>,
     log: LogSink,
     run_deadline: Option<Instant>,
-    failed_loads: std::collections::HashMap<PathBuf, RtError>,
+    failed_loads: HashMap<PathBuf, RtError>,
 }
 
 impl<C: Callbacks + 'static> Runner<C> {
@@ -295,7 +295,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             conditions: BTreeMap::new(),
             log,
             run_deadline,
-            failed_loads: std::collections::HashMap::new(),
+            failed_loads: HashMap::new(),
         })
     }
 
@@ -936,9 +936,8 @@ impl<C: Callbacks + 'static> Runner<C> {
                 "codegenAllowed",
                 Func::from(move |file: String| policy.codegen_allowed(&file)),
             )?;
-            let common = realm_common(&ctx, &hostobj)?;
-            let prelude: Function<'_> = ctx.eval(ADAPTOR_REALM_JS)?;
-            prelude.call::<_, ()>((hostobj, common))?;
+            let prelude = realm_prelude(&ctx, "openfn:adaptor-realm", ADAPTOR_REALM_JS)?;
+            prelude.call::<_, ()>((hostobj,))?;
             host.init_realm(&ctx)
         })
         .await?;
@@ -972,9 +971,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                 let mut errors = Vec::new();
                 let setup = (|| -> rquickjs::Result<()> {
                     let hostobj = host_object(&ctx, log, limits, names::RUNTIME)?;
-                    let common = realm_common(&ctx, &hostobj)?;
-                    let prelude: Function<'_> = ctx.eval(CONDITION_REALM_JS)?;
-                    prelude.call::<_, ()>((hostobj, common))
+                    let prelude =
+                        realm_prelude(&ctx, "openfn:condition-realm", CONDITION_REALM_JS)?;
+                    prelude.call::<_, ()>((hostobj,))
                 })();
                 if let Err(e) = setup {
                     errors.push(describe_engine_error(&ctx, e));
@@ -1068,12 +1067,6 @@ const CONDITION_REALM_JS: &str = r#"(function (host, common) {
   const emit = (level) => (...args) => { try { host.log(level, JSON.stringify(args)); } catch (e) {} };
   globalThis.console = Object.freeze({ log: emit('info'), info: emit('info'), debug: emit('debug'), warn: emit('warn'), error: emit('error') });
 })"#;
-
-/// Evaluate `realm_common.js` in `ctx`: the helpers every realm's prelude is given.
-fn realm_common<'js>(ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<Object<'js>> {
-    let f: Function<'js> = ctx.eval(REALM_COMMON_JS)?;
-    f.call((host.clone(),))
-}
 
 struct StepJsOptions {
     immutable: bool,
@@ -1220,34 +1213,41 @@ fn setup_kit<'js>(
     limits: Rc<Limits>,
 ) -> rquickjs::Result<Object<'js>> {
     let hostobj = host_object(ctx, log, limits, names::JOB)?;
-    let prelude = job_prelude(ctx)?;
+    let prelude = realm_prelude(ctx, "openfn:job-realm", JOB_REALM_JS)?;
     prelude.call((hostobj,))
 }
 
 thread_local! {
-    /// The job realm prelude compiled once per thread (stripped bytecode: several times faster
-    /// to load than parsing the source in every fresh context).
-    static PRELUDE_BYTECODE: std::cell::RefCell<Option<Rc<Vec<u8>>>> =
-        const { std::cell::RefCell::new(None) };
+    /// Realm preludes compiled once per thread, by name (stripped bytecode: several times
+    /// faster to load than parsing the source in every fresh context).
+    static PRELUDE_BYTECODE: std::cell::RefCell<HashMap<&'static str, Rc<Vec<u8>>>> =
+        std::cell::RefCell::new(HashMap::new());
 }
 
-fn job_prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
-    let cached = PRELUDE_BYTECODE.with(|c| c.borrow().clone());
+/// A realm's setup function: `prelude` (a `(host, common) => …` function expression) with
+/// `realm_common.js` evaluated in the same realm and passed as `common`; call it with the
+/// host object.
+fn realm_prelude<'js>(
+    ctx: &Ctx<'js>,
+    name: &'static str,
+    prelude: &str,
+) -> rquickjs::Result<Function<'js>> {
+    let cached = PRELUDE_BYTECODE.with(|c| c.borrow().get(name).cloned());
     let bytes = match cached {
         Some(b) => b,
         None => {
             let src = format!(
                 "export default function (host) {{ return ({})(host, ({})(host)); }}",
-                JOB_REALM_JS.trim().trim_end_matches(';'),
+                prelude.trim().trim_end_matches(';'),
                 REALM_COMMON_JS.trim().trim_end_matches(';')
             );
-            let module = Module::declare(ctx.clone(), "openfn:job-realm", src)?;
+            let module = Module::declare(ctx.clone(), name, src)?;
             let bytes = Rc::new(module.write(rquickjs::WriteOptions {
                 strip_debug: true,
                 strip_source: true,
                 ..rquickjs::WriteOptions::default()
             })?);
-            PRELUDE_BYTECODE.with(|c| *c.borrow_mut() = Some(bytes.clone()));
+            PRELUDE_BYTECODE.with(|c| c.borrow_mut().insert(name, bytes.clone()));
             bytes
         }
     };
