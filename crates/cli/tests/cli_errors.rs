@@ -63,21 +63,26 @@ fn bad_state_and_log_specs() {
     assert_clean_error(&out, "unknown log level `loud`");
 }
 
-#[test]
-fn a_missing_adaptor_version_fails_the_run_with_the_kit_message() {
+/// Runs `fn(s => s);` with adaptor `adaptor` against an unreachable registry (installing fails
+/// fast); returns stdout after checking the exit code.
+fn run_with_uninstallable_adaptor(adaptor: &str) -> String {
     let env = Env::new();
     let job = env.path().join("job.js");
     std::fs::write(&job, "fn(s => s);").unwrap();
-    // Installing from an unreachable registry fails fast with AutoinstallError.
     let out = env
         .openfn()
         .arg(&job)
-        .args(["-a", "common@0.0.0-does-not-exist"])
+        .args(["-a", adaptor])
         .env("NPM_CONFIG_REGISTRY", "http://127.0.0.1:9/")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let text = common::stdout(&out);
+    common::stdout(&out)
+}
+
+#[test]
+fn a_missing_adaptor_version_fails_the_run_with_the_kit_message() {
+    let text = run_with_uninstallable_adaptor("common@0.0.0-does-not-exist");
     assert!(
         text.contains(
             "AutoinstallError: Error installing @openfn/language-common@0.0.0-does-not-exist"
@@ -88,18 +93,7 @@ fn a_missing_adaptor_version_fails_the_run_with_the_kit_message() {
 
 #[test]
 fn an_adaptor_without_a_version_is_named_without_a_dangling_at() {
-    let env = Env::new();
-    let job = env.path().join("job.js");
-    std::fs::write(&job, "fn(s => s);").unwrap();
-    let out = env
-        .openfn()
-        .arg(&job)
-        .args(["-a", "nothere"])
-        .env("NPM_CONFIG_REGISTRY", "http://127.0.0.1:9/")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = common::stdout(&out);
+    let text = run_with_uninstallable_adaptor("nothere");
     assert!(
         text.contains("Failed to install @openfn/language-nothere: "),
         "{text}"
