@@ -28,19 +28,21 @@
   // cannot forge (its module name is fixed by the runtime).
   const reflectConstruct = Reflect.construct;
   const reflectApply = Reflect.apply;
+  // captured now: adaptor code may replace the globals later
+  const ErrorCtor = Error;
   const captureStackTrace = Error.captureStackTrace;
   const limitDesc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
   const evalError = common.evalError;
   function callerAllowed(guard) {
     const holder = {};
-    const savedLimit = limitDesc.get.call(Error);
+    const savedLimit = limitDesc.get.call(ErrorCtor);
     rawFrames = true;
     try {
-      limitDesc.set.call(Error, 16);
+      limitDesc.set.call(ErrorCtor, 16);
       captureStackTrace(holder, guard);
     } finally {
       rawFrames = false;
-      limitDesc.set.call(Error, savedLimit);
+      limitDesc.set.call(ErrorCtor, savedLimit);
     }
     const frames = holder.stack;
     if (!frames || typeof frames !== 'object') return false;

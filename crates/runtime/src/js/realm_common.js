@@ -43,7 +43,8 @@
 
   // ---- code generation from strings
   // What V8 throws when code generation is off; the runtime reports it as SecurityError.
-  const evalError = () => new EvalError('Code generation from strings disallowed for this context');
+  const EvalErrorCtor = EvalError;
+  const evalError = () => new EvalErrorCtor('Code generation from strings disallowed for this context');
   const lock = (obj, key, value) =>
     defineProperty(obj, key, { value, writable: false, configurable: false, enumerable: false });
   // The `constructor` of every function prototype (`Function`, `AsyncFunction`,
