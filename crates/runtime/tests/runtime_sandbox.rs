@@ -315,6 +315,18 @@ fn adaptor_realm_function_prototype_constructors_are_always_blocked() {
 }
 
 #[test]
+fn the_guard_survives_adaptor_code_replacing_error_globals() {
+    let e = aborted(
+        &single(&job(
+            "clobberThenGenerate",
+            "clobberThenGenerate('return 1')",
+        )),
+        Input::Empty,
+    );
+    assert_eq!(e.name, "SecurityError", "{e:?}");
+}
+
+#[test]
 fn allowed_libraries_generate_code_in_the_adaptor_realm() {
     // The fixture's `node_modules/ajv/compile.js` stands for ajv, which compiles schemas with
     // `new Function`: its own calls work, synchronous, async and `eval`.
