@@ -2,14 +2,21 @@
 //! when Lightning acknowledged it, so a socket drop loses nothing (the sender rejoins and
 //! re-sends). The engine never waits for the socket: it appends and carries on.
 //!
-//! The outbox is bounded in memory. Over budget, dataclip bodies go first (the step is then
+//! The outbox is bounded in memory. Over budget, an outbox with a spill directory first moves
+//! its largest waiting items (oldest first) to files there, within a disk budget, and reads
+//! them back when they are sent: nothing is lost while Lightning is away. Past that (no spill
+//! directory, disk budget spent, a write failing), dataclip bodies go (the step is then
 //! reported as withheld, `DATACLIP_TOO_LARGE`, and later references to that dataclip are
 //! dropped, exactly as for an over-limit output), then the completion's `final_state`, then
 //! the oldest log lines. Step events and the completion itself are never dropped.
 
 use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+/// Items smaller than this stay in memory (a file each would cost more than it saves).
+const SPILL_MIN_BYTES: usize = 16 * 1024;
 
 /// What the sender sends next.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,14 +39,32 @@ enum Item {
         size: usize,
         direct: bool,
     },
+    /// An event or log line moved to a file to keep memory within the budget; `on_disk` is
+    /// its estimated size, counted against the disk budget.
+    Spilled {
+        path: PathBuf,
+        log: Option<bool>,
+        on_disk: usize,
+    },
 }
 
 impl Item {
+    /// Estimated bytes held in memory.
     fn size(&self) -> usize {
         match self {
             Item::Event { size, .. } | Item::Log { size, .. } => *size,
+            Item::Spilled { .. } => 0,
         }
     }
+}
+
+/// Where an outbox may spill, and how much.
+#[derive(Debug, Clone)]
+pub struct Spill {
+    /// A directory of this outbox's own (created on first spill, removed with the outbox).
+    pub dir: PathBuf,
+    /// At most this many bytes (estimated) on disk at a time.
+    pub budget: usize,
 }
 
 fn estimate(v: &Value) -> usize {
@@ -57,8 +82,10 @@ fn estimate(v: &Value) -> usize {
     }
 }
 
-/// The queue of one run's unacknowledged events.
-#[derive(Debug, Clone)]
+/// The queue of one run's unacknowledged events. Not `Clone` outside tests: an outbox owns
+/// its spill files.
+#[derive(Debug)]
+#[cfg_attr(test, derive(Clone))]
 pub struct Outbox {
     queue: VecDeque<Item>,
     bytes: usize,
@@ -66,10 +93,14 @@ pub struct Outbox {
     closed: bool,
     withheld: HashSet<String>,
     dropped_logs: usize,
+    spill: Option<Spill>,
+    spilled_bytes: usize,
+    spilled_total: usize,
+    next_file: u64,
 }
 
 impl Outbox {
-    /// An empty outbox holding at most about `budget` bytes of payload.
+    /// An empty outbox holding at most about `budget` bytes of payload in memory.
     pub fn new(budget: usize) -> Outbox {
         Outbox {
             queue: VecDeque::new(),
@@ -78,7 +109,28 @@ impl Outbox {
             closed: false,
             withheld: HashSet::new(),
             dropped_logs: 0,
+            spill: None,
+            spilled_bytes: 0,
+            spilled_total: 0,
+            next_file: 0,
         }
+    }
+
+    /// As [`Outbox::new`], spilling to `spill.dir` before anything is dropped.
+    pub fn with_spill(budget: usize, spill: Spill) -> Outbox {
+        let mut outbox = Outbox::new(budget);
+        outbox.spill = Some(spill);
+        outbox
+    }
+
+    /// Estimated bytes on disk now.
+    pub fn spilled_bytes(&self) -> usize {
+        self.spilled_bytes
+    }
+
+    /// Items spilled to disk so far.
+    pub fn spilled_total(&self) -> usize {
+        self.spilled_total
     }
 
     /// Queues an event.
@@ -141,6 +193,7 @@ impl Outbox {
     pub fn take(&mut self, batch: bool, limit: usize) -> Option<Outgoing> {
         let first = self.queue.pop_front()?;
         self.bytes = self.bytes.saturating_sub(first.size());
+        let first = self.restore(first);
         match first {
             Item::Event { event, payload, .. } => Some(Outgoing::Event { event, payload }),
             Item::Log { line, direct, .. } => {
@@ -150,6 +203,88 @@ impl Outbox {
                 }
                 Some(Outgoing::Logs(lines))
             }
+            // a spilled item that could not be read back: nothing left to send for it
+            Item::Spilled { .. } => self.take(batch, limit),
+        }
+    }
+
+    /// A spilled item read back from its file (which is removed); others as they are. An
+    /// unreadable file is logged and stays `Spilled`.
+    fn restore(&mut self, item: Item) -> Item {
+        let Item::Spilled { path, log, on_disk } = item else {
+            return item;
+        };
+        self.spilled_bytes = self.spilled_bytes.saturating_sub(on_disk);
+        let read = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()));
+        let _ = std::fs::remove_file(&path);
+        match (read, log) {
+            (Ok(line), Some(direct)) => Item::Log {
+                line,
+                size: 0,
+                direct,
+            },
+            (Ok(mut v), None) => {
+                let event = v["event"].as_str().unwrap_or_default().to_string();
+                Item::Event {
+                    event,
+                    payload: v["payload"].take(),
+                    size: 0,
+                }
+            }
+            (Err(e), _) => {
+                tracing::error!(path = %path.display(), "a spilled outbox item is lost: {e}");
+                Item::Spilled { path, log, on_disk }
+            }
+        }
+    }
+
+    /// Moves the largest waiting items (at least [`SPILL_MIN_BYTES`], oldest first among
+    /// equals) to disk until memory is within budget, the disk budget is spent or a write
+    /// fails.
+    fn spill_to_disk(&mut self) {
+        let Some(spill) = self.spill.clone() else {
+            return;
+        };
+        let mut order: Vec<usize> = (0..self.queue.len())
+            .filter(|&i| self.queue[i].size() >= SPILL_MIN_BYTES)
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.queue[i].size()));
+        for i in order {
+            if self.bytes <= self.budget {
+                return;
+            }
+            let size = self.queue[i].size();
+            if self.spilled_bytes + size > spill.budget {
+                continue;
+            }
+            let (body, log) = match &self.queue[i] {
+                Item::Event { event, payload, .. } => {
+                    (json!({"event": event, "payload": payload}), None)
+                }
+                Item::Log { line, direct, .. } => (line.clone(), Some(*direct)),
+                Item::Spilled { .. } => continue,
+            };
+            let path = spill.dir.join(format!("{:08}.json", self.next_file));
+            let written = std::fs::create_dir_all(&spill.dir).and_then(|_| {
+                let bytes = serde_json::to_vec(&body).map_err(std::io::Error::other)?;
+                std::fs::write(&path, bytes)
+            });
+            if let Err(e) = written {
+                tracing::warn!(dir = %spill.dir.display(), "cannot spill the outbox to disk: {e}");
+                let _ = std::fs::remove_file(&path);
+                return;
+            }
+            self.next_file += 1;
+            self.queue[i] = Item::Spilled {
+                path,
+                log,
+                on_disk: size,
+            };
+            self.bytes = self.bytes.saturating_sub(size);
+            self.spilled_bytes += size;
+            self.spilled_total += 1;
         }
     }
 
@@ -166,6 +301,11 @@ impl Outbox {
     }
 
     fn compact(&mut self) {
+        if self.bytes <= self.budget {
+            return;
+        }
+        // 0. Spill to disk.
+        self.spill_to_disk();
         if self.bytes <= self.budget {
             return;
         }
@@ -256,6 +396,20 @@ impl Outbox {
     }
 }
 
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // Files of items never sent, then the directory (if this outbox made it and it is empty).
+        for item in &self.queue {
+            if let Item::Spilled { path, .. } = item {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        if let Some(spill) = &self.spill {
+            let _ = std::fs::remove_dir(&spill.dir);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +449,111 @@ mod tests {
         o.push_log(log(0), false);
         o.push_log(log(1), false);
         assert!(matches!(o.take(false, 50), Some(Outgoing::Logs(l)) if l.len() == 1));
+    }
+
+    fn spill_in(dir: &std::path::Path, disk: usize) -> Spill {
+        Spill {
+            dir: dir.join("run-1"),
+            budget: disk,
+        }
+    }
+
+    /// A run's events while Lightning is away: five 30 KB dataclips, a 30 KB final state and
+    /// logs, in an outbox with 40 KB of memory.
+    fn fill(o: &mut Outbox, big: &str) {
+        for i in 0..5 {
+            o.push_event(
+                "step:start",
+                json!({"step_id": format!("s{i}"), "job_id": "j"}),
+            );
+            o.push_log(log(i), false);
+            o.push_event(
+                "step:complete",
+                json!({"step_id": format!("s{i}"), "output_dataclip_id": format!("d{i}"), "output_dataclip": big, "reason": "success"}),
+            );
+        }
+        o.push_event(
+            "run:complete",
+            json!({"final_state": {"data": big}, "final_dataclip_id": "d4", "reason": "success"}),
+        );
+    }
+
+    fn drain(o: &mut Outbox) -> Vec<Outgoing> {
+        std::iter::from_fn(|| o.take(false, 1)).collect()
+    }
+
+    #[test]
+    fn over_budget_spills_to_disk_and_loses_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let big = "x".repeat(30 * 1024);
+        let mut o = Outbox::with_spill(40 * 1024, spill_in(tmp.path(), 10 << 20));
+        fill(&mut o, &big);
+        assert!(o.bytes() <= 40 * 1024, "{}", o.bytes());
+        assert!(o.spilled_total() >= 5, "{}", o.spilled_total());
+        assert_eq!(o.dropped_logs(), 0);
+        assert!((0..5).all(|i| !o.is_withheld(&format!("d{i}"))));
+        let files = std::fs::read_dir(tmp.path().join("run-1")).unwrap().count();
+        assert_eq!(files, o.spilled_total());
+        let out = drain(&mut o);
+        // everything, in order, whole
+        let mut expected = Outbox::new(usize::MAX);
+        fill(&mut expected, &big);
+        assert_eq!(out, drain(&mut expected));
+        assert_eq!(o.spilled_bytes(), 0);
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("run-1")).unwrap().count(),
+            0
+        );
+        drop(o);
+        assert!(!tmp.path().join("run-1").exists(), "spill dir removed");
+    }
+
+    #[test]
+    fn past_the_disk_budget_it_withholds_as_before() {
+        let tmp = tempfile::tempdir().unwrap();
+        let big = "x".repeat(30 * 1024);
+        let mut o = Outbox::with_spill(40 * 1024, spill_in(tmp.path(), 70 * 1024));
+        fill(&mut o, &big);
+        assert!(o.bytes() <= 40 * 1024, "{}", o.bytes());
+        assert_eq!(o.spilled_total(), 2);
+        assert!((0..5).any(|i| o.is_withheld(&format!("d{i}"))));
+        let events = drain(&mut o);
+        let completes = events
+            .iter()
+            .filter(|x| matches!(x, Outgoing::Event { event, .. } if event == "run:complete"))
+            .count();
+        assert_eq!(completes, 1);
+    }
+
+    #[test]
+    fn an_unwritable_spill_dir_falls_back_to_withholding() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let big = "x".repeat(30 * 1024);
+        let mut o = Outbox::with_spill(
+            40 * 1024,
+            Spill {
+                dir: file.join("run-1"),
+                budget: 10 << 20,
+            },
+        );
+        fill(&mut o, &big);
+        assert_eq!(o.spilled_total(), 0);
+        assert!(o.bytes() <= 40 * 1024);
+        assert!(o.is_withheld("d0"));
+        assert_eq!(drain(&mut o).len(), 16);
+    }
+
+    #[test]
+    fn dropping_an_undrained_outbox_removes_its_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let big = "x".repeat(30 * 1024);
+        let mut o = Outbox::with_spill(40 * 1024, spill_in(tmp.path(), 10 << 20));
+        fill(&mut o, &big);
+        assert!(o.spilled_total() > 0);
+        drop(o);
+        assert!(!tmp.path().join("run-1").exists());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::executor::{
     BoxFuture, Collections, EngineEvent, Executor, Resolvers, RunOptions, RunRequest, StepError,
 };
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, Outgoing};
+use crate::outbox::{Outbox, Outgoing, Spill};
 use crate::redact::Redactor;
 use crate::socket::Socket;
 use openfn_lexicon::error::{ExitReason, RunReason};
@@ -28,8 +28,28 @@ use openfn_lexicon::lightning::{
     DATACLIP_TOO_LARGE, Mem, RunComplete, RunStart, StepComplete, StepStart, WebhookResponse,
 };
 
-/// Upper bound of one run's outbox (payload bytes held while Lightning is unreachable or slow).
+/// Upper bound of one run's outbox in memory (payload bytes held while Lightning is unreachable
+/// or slow); past it, large items spill to disk.
 pub const OUTBOX_BUDGET: usize = 64 * 1024 * 1024;
+/// Upper bound of one run's outbox on disk; past it, dataclip bodies are withheld.
+pub const OUTBOX_SPILL_BUDGET: usize = 1024 * 1024 * 1024;
+
+/// Where run `run_id`'s outbox spills: a directory of its own under the system temp dir.
+fn spill_dir(run_id: &str) -> std::path::PathBuf {
+    let safe: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    std::env::temp_dir()
+        .join("openfn-ws-worker-outbox")
+        .join(format!("{}-{safe}", std::process::id()))
+}
 /// Retries of an event push that timed out or was rejected.
 const MAX_EVENT_RETRIES: u32 = 3;
 /// First retry delay of a rejected or timed-out event push.
@@ -169,7 +189,13 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
     let output_dataclips = options.get("output_dataclips") != Some(&Value::Bool(false));
 
     let shared = Arc::new(Shared {
-        outbox: Mutex::new(Outbox::new(OUTBOX_BUDGET)),
+        outbox: Mutex::new(Outbox::with_spill(
+            OUTBOX_BUDGET,
+            Spill {
+                dir: spill_dir(&claimed.id),
+                budget: OUTBOX_SPILL_BUDGET,
+            },
+        )),
         notify: Notify::new(),
     });
     let redactor = Redactor::new();
