@@ -1,5 +1,6 @@
 //! Worker metrics, rendered as Prometheus text for `GET /metrics`: slots per workloop, claims,
-//! runs by reason, a run-duration histogram, event retries, payload sizes and reconnects.
+//! runs by reason, a run-duration histogram, event retries, payload sizes, reconnects and
+//! outbox pressure (spills, withheld dataclips, dropped log lines).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -79,6 +80,9 @@ pub struct Metrics {
     reconnects: AtomicU64,
     event_retries: AtomicU64,
     events_dropped: AtomicU64,
+    outbox_spilled: AtomicU64,
+    outbox_withheld: AtomicU64,
+    outbox_dropped_logs: AtomicU64,
     runs_by_reason: Mutex<BTreeMap<String, u64>>,
     run_duration: Mutex<Histogram>,
     payload_bytes: Mutex<BTreeMap<String, Histogram>>,
@@ -116,6 +120,16 @@ impl Metrics {
     /// An event was given up after its retries.
     pub fn inc_events_dropped(&self) {
         self.events_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    /// What a finished run's outbox did under memory pressure: items spilled to disk,
+    /// dataclips withheld, log lines dropped.
+    pub fn outbox_pressure(&self, spilled: usize, withheld: usize, dropped_logs: usize) {
+        self.outbox_spilled
+            .fetch_add(spilled as u64, Ordering::Relaxed);
+        self.outbox_withheld
+            .fetch_add(withheld as u64, Ordering::Relaxed);
+        self.outbox_dropped_logs
+            .fetch_add(dropped_logs as u64, Ordering::Relaxed);
     }
     /// A run finished with `reason` after `duration`.
     pub fn run_finished(&self, reason: &str, duration: Duration) {
@@ -210,6 +224,24 @@ impl Metrics {
             "Events given up after retries",
             self.events_dropped.load(Ordering::Relaxed),
         );
+        c(
+            &mut out,
+            "openfn_worker_outbox_spilled_total",
+            "Outbox items moved to disk while Lightning was slow or away",
+            self.outbox_spilled.load(Ordering::Relaxed),
+        );
+        c(
+            &mut out,
+            "openfn_worker_outbox_withheld_dataclips_total",
+            "Dataclips withheld because a run's outbox was full on disk too",
+            self.outbox_withheld.load(Ordering::Relaxed),
+        );
+        c(
+            &mut out,
+            "openfn_worker_outbox_dropped_logs_total",
+            "Log lines dropped because a run's outbox was full",
+            self.outbox_dropped_logs.load(Ordering::Relaxed),
+        );
         let _ = writeln!(
             out,
             "# HELP openfn_worker_runs_total Finished runs by reason\n# TYPE openfn_worker_runs_total counter"
@@ -259,6 +291,8 @@ mod tests {
         m.inc_claims();
         m.run_finished("success", Duration::from_millis(30));
         m.payload("step:complete", 2000);
+        m.outbox_pressure(3, 1, 0);
+        m.outbox_pressure(2, 0, 4);
         let text = m.render(
             &[SlotReport {
                 workloop: "manual>*".into(),
@@ -277,5 +311,8 @@ mod tests {
             "openfn_worker_payload_bytes_bucket{event=\"step:complete\",le=\"10000\"} 1"
         ));
         assert!(text.contains("openfn_worker_ready 1"));
+        assert!(text.contains("openfn_worker_outbox_spilled_total 5"));
+        assert!(text.contains("openfn_worker_outbox_withheld_dataclips_total 1"));
+        assert!(text.contains("openfn_worker_outbox_dropped_logs_total 4"));
     }
 }

@@ -178,6 +178,11 @@ impl Outbox {
         self.dropped_logs
     }
 
+    /// Dataclips withheld because the outbox was full.
+    pub fn withheld_total(&self) -> usize {
+        self.withheld.len()
+    }
+
     /// Whether dataclip `id` was withheld because the outbox was full.
     pub fn is_withheld(&self, id: &str) -> bool {
         self.withheld.contains(id)

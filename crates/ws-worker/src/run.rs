@@ -292,6 +292,9 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
         }
     };
     channel.leave();
+    let (spilled, withheld, dropped_logs) =
+        shared.with(|o| (o.spilled_total(), o.withheld_total(), o.dropped_logs()));
+    ctx.metrics.outbox_pressure(spilled, withheld, dropped_logs);
     if sent {
         tracing::info!(reason = %mapper.final_reason, "run complete");
         Some(mapper.final_reason)
