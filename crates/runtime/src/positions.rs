@@ -235,7 +235,7 @@ impl<'a> Visit<'a> for Finder<'_> {
 mod tests {
     use super::*;
 
-    /// V8's columns for these, measured with node 22 (`function job(state) { const nofn = 1;
+    /// V8's columns for these, measured with node 20 (`function job(state) { const nofn = 1;
     /// return <expr>; }`), against the positions QuickJS gives.
     #[test]
     fn matches_v8_columns() {
