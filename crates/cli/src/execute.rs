@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::args::ExecuteArgs;
 use crate::load::{self, AdaptorArg};
-use crate::logger::{self, Logger};
+use crate::logger::Logger;
 
 /// The result of a run, as the CLI reports it.
 #[derive(Debug)]
@@ -155,7 +155,7 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     if !outcome.failed {
         write_output(&args, &loaded.base_dir, outcome.state.as_ref(), logger)?;
     }
-    let took = logger::duration(started.elapsed().as_millis());
+    let took = openfn_lexicon::log::print_duration(started.elapsed());
     if outcome.failed {
         logger.cli("always", format!("Workflow failed in {took}."));
         return Ok(false);

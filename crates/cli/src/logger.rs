@@ -3,9 +3,9 @@
 //! (`{"level","name","message","time"}`), as the kit logger prints them.
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anstyle::{AnsiColor, Style};
+use openfn_lexicon::log::now_nanos;
 use serde_json::Value;
 
 /// Minimum priority a component prints (the kit's levels).
@@ -155,7 +155,7 @@ impl Logger {
         let mut out = anstream::stdout().lock();
         let result = if self.json {
             let level = if method == "log" { "info" } else { method };
-            let time = time_ns.map(str::to_owned).unwrap_or_else(now_ns);
+            let time = time_ns.map(str::to_owned).unwrap_or_else(now_nanos);
             let line = serde_json::json!({ "level": level, "name": name, "message": message, "time": time });
             writeln!(out, "{line}")
         } else {
@@ -193,26 +193,6 @@ pub fn render_part(part: &Value) -> String {
     }
 }
 
-/// Nanoseconds since the epoch as a decimal string (the kit logger's `time`).
-pub fn now_ns() -> String {
-    let ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    ns.to_string()
-}
-
-/// The kit's duration format: `Nms` under a second, `N.NNNs` under a minute, else `Xm Ys`.
-pub fn duration(ms: u128) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.3}s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,12 +224,5 @@ mod tests {
         assert_eq!(levels.runtime, Level::Info);
         assert!(Levels::parse(&["loud".into()], Level::Default).is_err());
         assert!(Levels::parse(&["db=debug".into()], Level::Default).is_err());
-    }
-
-    #[test]
-    fn durations_read_like_the_kit() {
-        assert_eq!(duration(12), "12ms");
-        assert_eq!(duration(1500), "1.500s");
-        assert_eq!(duration(125_000), "2m 5s");
     }
 }

@@ -167,6 +167,19 @@ pub fn micros_string(t: SystemTime) -> String {
     since_epoch(t).as_micros().to_string()
 }
 
+/// A duration as the kit's logs print it: `Nms` under a second, `N.NNNs` under a minute, else
+/// `Xm Ys` (`<step> completed in …`, `Workflow completed in …`).
+pub fn print_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.3}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
 /// Nanoseconds now.
 pub fn now_nanos() -> String {
     nanos_string(SystemTime::now())

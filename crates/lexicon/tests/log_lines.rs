@@ -4,7 +4,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use openfn_lexicon::log::{
     Level, LogLevel, LogLine, micros_from_nanos, micros_string, nanos_minus_millis, nanos_string,
-    now_micros, now_nanos,
+    now_micros, now_nanos, print_duration,
 };
 use serde_json::json;
 
@@ -71,4 +71,11 @@ fn levels_and_filters() {
     ] {
         assert_eq!(serde_json::to_value(level).unwrap(), json!(level.as_str()));
     }
+}
+
+#[test]
+fn durations_read_like_the_kit() {
+    assert_eq!(print_duration(Duration::from_millis(12)), "12ms");
+    assert_eq!(print_duration(Duration::from_millis(1500)), "1.500s");
+    assert_eq!(print_duration(Duration::from_millis(125_000)), "2m 5s");
 }

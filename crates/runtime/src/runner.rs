@@ -22,7 +22,7 @@ use crate::linker::{Linker, LinkerData, LoadedAdaptor, Pending, RunLoader, RunRe
 use crate::messages::translate_at;
 use crate::plan::{CompiledPlan, CompiledStep, Edge, compile, merge_modules};
 use crate::sourcemap::{frame_position, map_error};
-use openfn_lexicon::log::{Level, LogLevel, LogLine, names};
+use openfn_lexicon::log::{Level, LogLevel, LogLine, names, print_duration};
 use openfn_lexicon::plan::{ExecutionPlan, Lazy, ModuleInfo};
 
 const JOB_REALM_JS: &str = include_str!("js/job_realm.js");
@@ -1675,18 +1675,6 @@ fn imported_specifiers(source: &str) -> Vec<String> {
 
 fn is_truthy_json(text: &str) -> bool {
     !matches!(text.trim(), "" | "null" | "false" | "0" | "\"\"")
-}
-
-/// The logger's duration format: `Nms`, `N.NNNs`, `Xm Ys`.
-pub fn print_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.3}s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1000)
-    }
 }
 
 /// Bytes the process's allocator has handed out and not had back (glibc `mallinfo2`: small
