@@ -152,9 +152,6 @@ impl Metrics {
     /// Renders everything in the Prometheus text exposition format.
     pub fn render(&self, slots: &[SlotReport], ready: bool) -> String {
         let mut out = String::new();
-        let c = |o: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-        };
         let _ = writeln!(
             out,
             "# HELP openfn_worker_ready 1 while joined to worker:queue\n# TYPE openfn_worker_ready gauge"
@@ -182,66 +179,61 @@ impl Metrics {
                 "openfn_worker_slots{{workloop=\"{w}\",state=\"free\"}} {free}"
             );
         }
-        c(
-            &mut out,
-            "openfn_worker_claims_total",
-            "Claims sent",
-            self.claims.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_claims_empty_total",
-            "Claims answered with no runs",
-            self.claims_empty.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_claims_failed_total",
-            "Claims that errored or timed out",
-            self.claims_failed.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_claimed_runs_total",
-            "Runs received from claims",
-            self.claimed_runs.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_reconnects_total",
-            "Socket reconnects",
-            self.reconnects.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_event_retries_total",
-            "Event pushes retried",
-            self.event_retries.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_events_dropped_total",
-            "Events given up after retries",
-            self.events_dropped.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_outbox_spilled_total",
-            "Outbox items moved to disk while Lightning was slow or away",
-            self.outbox_spilled.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_outbox_withheld_dataclips_total",
-            "Dataclips withheld because a run's outbox was full on disk too",
-            self.outbox_withheld.load(Ordering::Relaxed),
-        );
-        c(
-            &mut out,
-            "openfn_worker_outbox_dropped_logs_total",
-            "Log lines dropped because a run's outbox was full",
-            self.outbox_dropped_logs.load(Ordering::Relaxed),
-        );
+        let counters: [(&str, &str, &AtomicU64); 10] = [
+            ("openfn_worker_claims_total", "Claims sent", &self.claims),
+            (
+                "openfn_worker_claims_empty_total",
+                "Claims answered with no runs",
+                &self.claims_empty,
+            ),
+            (
+                "openfn_worker_claims_failed_total",
+                "Claims that errored or timed out",
+                &self.claims_failed,
+            ),
+            (
+                "openfn_worker_claimed_runs_total",
+                "Runs received from claims",
+                &self.claimed_runs,
+            ),
+            (
+                "openfn_worker_reconnects_total",
+                "Socket reconnects",
+                &self.reconnects,
+            ),
+            (
+                "openfn_worker_event_retries_total",
+                "Event pushes retried",
+                &self.event_retries,
+            ),
+            (
+                "openfn_worker_events_dropped_total",
+                "Events given up after retries",
+                &self.events_dropped,
+            ),
+            (
+                "openfn_worker_outbox_spilled_total",
+                "Outbox items moved to disk while Lightning was slow or away",
+                &self.outbox_spilled,
+            ),
+            (
+                "openfn_worker_outbox_withheld_dataclips_total",
+                "Dataclips withheld because a run's outbox was full on disk too",
+                &self.outbox_withheld,
+            ),
+            (
+                "openfn_worker_outbox_dropped_logs_total",
+                "Log lines dropped because a run's outbox was full",
+                &self.outbox_dropped_logs,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP openfn_worker_runs_total Finished runs by reason\n# TYPE openfn_worker_runs_total counter"
