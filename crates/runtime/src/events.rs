@@ -44,9 +44,9 @@ pub struct MemoryUse {
     pub job: u64,
     /// Resident set size of the process (bytes).
     pub system: u64,
-    /// Peak resident set size of the process during the step (bytes), where the OS reports it
-    /// (Linux: `VmHWM`, reset when the step starts; the process's high-water mark if the reset
-    /// is refused). Not part of the Lightning wire format (`mem: {job, system}`).
+    /// Peak resident set size of the process during the step (bytes), when profiling and where
+    /// the OS reports it (Linux: `VmHWM`, reset when the step starts; the process's high-water
+    /// mark if the reset is refused).
     pub peak: Option<u64>,
 }
 

@@ -59,9 +59,12 @@ pub struct RunOptions {
     pub log_level: LogLevel,
     /// Host of the adaptor realm.
     pub adaptor_host: Rc<dyn AdaptorHost>,
-    /// Measure memory after each step for `job-complete.mem` (`job`: heap in use, see
-    /// [`MemoryUse`]; `peak`: the step's peak RSS). Off: `mem.job` is 0 and `peak` absent.
+    /// Measure the heap in use after each step for `job-complete.mem.job` (see
+    /// [`MemoryUse`]). Off: `mem.job` is 0.
     pub measure_memory: bool,
+    /// Profile each step's peak RSS for `job-complete.mem.peak` (the kit runtime's `profile`).
+    /// Off: `peak` is absent.
+    pub profile: bool,
 }
 
 impl Default for RunOptions {
@@ -81,6 +84,7 @@ impl Default for RunOptions {
             log_level: LogLevel::Info,
             adaptor_host: Rc::new(EsmHost),
             measure_memory: false,
+            profile: false,
         }
     }
 }
@@ -402,7 +406,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             return Ok((input, next));
         };
         let init_start = Instant::now();
-        if self.options.measure_memory {
+        if self.options.profile {
             reset_peak_rss();
         }
         let job_id = step.id.clone();
@@ -719,7 +723,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         MemoryUse {
             job,
             system: rss_bytes(),
-            peak: self.options.measure_memory.then(peak_rss_bytes).flatten(),
+            peak: self.options.profile.then(peak_rss_bytes).flatten(),
         }
     }
 

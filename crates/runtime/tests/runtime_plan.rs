@@ -287,6 +287,7 @@ fn job_complete_event_payload() {
     ] } }));
     let mut o = options();
     o.measure_memory = true;
+    o.profile = true;
     let (r, rec) = exec(&p, state(json!({ "data": {} })), o);
     assert!(r.is_ok());
     let events = rec.events.borrow();
@@ -306,8 +307,8 @@ fn job_complete_event_payload() {
     assert!(peak >= system && system.is_some(), "{payload}");
 }
 
-/// `mem.peak` is the process's peak RSS during the step: reset when each step starts, so a
-/// step that briefly holds 96 MB reports it and the next, small step does not.
+/// `mem.peak` (when profiling) is the process's peak RSS during the step: reset when each step
+/// starts, so a step that briefly holds 96 MB reports it and the next, small step does not.
 #[test]
 fn job_complete_reports_the_step_peak_rss() {
     let big = "export default [(s) => { let x = 'x'.repeat(96 * 1024 * 1024); s.data.len = x.length; x = null; return s; }];";
@@ -316,7 +317,7 @@ fn job_complete_reports_the_step_peak_rss() {
         { "id": "small", "expression": "export default [(s) => s];" }
     ] } }));
     let mut o = options();
-    o.measure_memory = true;
+    o.profile = true;
     let (r, rec) = exec(&p, state(json!({ "data": {} })), o);
     assert!(r.is_ok(), "{r:?}");
     let events = rec.events.borrow();
@@ -331,6 +332,22 @@ fn job_complete_reports_the_step_peak_rss() {
     let (big, small) = (peak_of("big"), peak_of("small"));
     assert!(big >= 96 * 1024 * 1024, "big step peak {big}");
     assert!(small + 48 * 1024 * 1024 < big, "small {small} vs big {big}");
+    drop(events);
+
+    // not profiling: no peak
+    let mut o = options();
+    o.measure_memory = true;
+    let (r, rec) = exec(&p, state(json!({ "data": {} })), o);
+    assert!(r.is_ok(), "{r:?}");
+    let events = rec.events.borrow();
+    let mems: Vec<Value> = events
+        .iter()
+        .map(|e| e.payload())
+        .filter(|p| p["mem"].is_object())
+        .map(|p| p["mem"].clone())
+        .collect();
+    assert_eq!(mems.len(), 2);
+    assert!(mems.iter().all(|m| m.get("peak").is_none()), "{mems:?}");
 }
 
 #[test]

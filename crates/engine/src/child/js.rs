@@ -139,8 +139,6 @@ fn error_info(e: &RtError) -> ErrorInfo {
 struct Bridge {
     sink: Arc<dyn JobSink>,
     job_log_level: Option<String>,
-    /// Pass each step's peak memory on (`mem.peak`).
-    profile: bool,
 }
 
 impl Bridge {
@@ -175,7 +173,7 @@ impl Callbacks for Bridge {
                 let mem = Mem {
                     job: mem.job,
                     system: mem.system,
-                    peak: mem.peak.filter(|_| self.profile),
+                    peak: mem.peak,
                 };
                 self.sink
                     .job_complete(&job_id, duration, next, mem, state_text(state));
@@ -332,13 +330,13 @@ impl ChildJob for JsJob {
             immutable_state: settings.compile.immutable_state,
             // `mem.job` on step:complete is the heap in use, as the kit sends heapUsed
             measure_memory: true,
+            profile: settings.profile,
             adaptor_host,
             ..RunOptions::default()
         };
         let bridge = Rc::new(Bridge {
             sink: Arc::clone(&sink),
             job_log_level: settings.job_log_level.clone(),
-            profile: settings.profile,
         });
         let result = self
             .rt
