@@ -10,7 +10,6 @@
   const keys = Object.keys;
   const assign = Object.assign;
   const defineProperty = Object.defineProperty;
-  const getPrototypeOf = Object.getPrototypeOf;
   const isArray = Array.isArray;
   const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
   const toTag = (v) => Object.prototype.toString.call(v);
