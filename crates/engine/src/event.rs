@@ -128,18 +128,9 @@ impl EngineFailure {
     }
 }
 
-/// Memory figures of a completed step, in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mem {
-    /// Memory used by the job's JS heap.
-    pub job: u64,
-    /// Resident set size of the child process.
-    pub system: u64,
-    /// Peak resident set size of the child during the step; only when the engine profiles
-    /// ([`crate::EngineConfig::profile`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peak: Option<u64>,
-}
+/// Memory figures of a completed step, in bytes: the `mem` of `step:complete` (the child's
+/// heap in use and RSS; `peak` only when the engine profiles, [`crate::EngineConfig::profile`]).
+pub use openfn_lexicon::lightning::Mem;
 
 /// One log line of a run.
 #[derive(Debug, Clone, Serialize)]

@@ -654,7 +654,7 @@ pub struct StepStart {
 }
 
 /// Memory use of a step, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mem {
     /// Heap used by the job.
     pub job: u64,

@@ -106,7 +106,7 @@ fn map_event(ev: Ev) -> Option<EngineEvent> {
             state: parse(&state),
             duration_ms: duration,
             next,
-            mem: serde_json::to_value(mem).ok(),
+            mem: Some(mem),
             thread_id: Some(Value::from(thread_id)),
             redacted,
         },

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openfn_lexicon::lightning::Mem;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
@@ -84,7 +85,7 @@ pub enum EngineEvent {
         state: Value,
         duration_ms: u64,
         next: Vec<String>,
-        mem: Option<Value>,
+        mem: Option<Mem>,
         thread_id: Option<Value>,
         /// Output over the payload limit: withhold the dataclip.
         redacted: bool,
@@ -379,7 +380,11 @@ async fn mock_run(
                 state: out.clone(),
                 duration_ms,
                 next: next.clone(),
-                mem: Some(json!({"job": 1024, "system": 4096})),
+                mem: Some(Mem {
+                    job: 1024,
+                    system: 4096,
+                    peak: None,
+                }),
                 thread_id: Some(json!(1)),
                 redacted,
             });

@@ -735,7 +735,7 @@ impl Mapper {
         state: Value,
         duration_ms: u64,
         next: Vec<String>,
-        mem: Option<Value>,
+        mem: Option<Mem>,
         thread_id: Option<Value>,
         redacted: bool,
         reason: String,
@@ -752,7 +752,7 @@ impl Mapper {
         let mut payload = StepComplete {
             step_id,
             job_id,
-            mem: mem.and_then(|m| serde_json::from_value::<Mem>(m).ok()),
+            mem,
             duration: Some(duration_ms),
             thread_id: Some(thread_id.unwrap_or(Value::Null)),
             timestamp: Some(timestamp_us(0)),
