@@ -20,17 +20,24 @@ struct Seen {
     frames: Vec<Value>,
 }
 
+/// What the fake kit mock saw, and a signal for each frame it records.
+#[derive(Default)]
+struct Shared {
+    seen: Mutex<Seen>,
+    frame: tokio::sync::Notify,
+}
+
 #[allow(
     clippy::result_large_err,
     reason = "the handshake callback's error type is tungstenite's"
 )]
-async fn kit_mock(listener: tokio::net::TcpListener, seen: Arc<Mutex<Seen>>) {
+async fn kit_mock(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     let Ok((tcp, _)) = listener.accept().await else {
         return;
     };
-    let seen2 = seen.clone();
+    let shared2 = shared.clone();
     let ws = tokio_tungstenite::accept_hdr_async(tcp, move |req: &Request, resp: Response| {
-        if let Ok(mut s) = seen2.lock() {
+        if let Ok(mut s) = shared2.seen.lock() {
             s.query = req.uri().query().unwrap_or_default().to_string();
         }
         Ok(resp)
@@ -45,9 +52,10 @@ async fn kit_mock(listener: tokio::net::TcpListener, seen: Arc<Mutex<Seen>>) {
         let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
             continue;
         };
-        if let Ok(mut s) = seen.lock() {
+        if let Ok(mut s) = shared.seen.lock() {
             s.frames.push(frame.clone());
         }
+        shared.frame.notify_waiters();
         let (join_ref, r, topic, event) = (
             frame[0].clone(),
             frame[1].as_str().unwrap_or("").to_string(),
@@ -129,13 +137,15 @@ async fn speaks_to_the_kit_mock_quirks() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    tokio::spawn(kit_mock(listener, seen.clone()));
+    let shared = Arc::new(Shared::default());
+    tokio::spawn(kit_mock(listener, shared.clone()));
     let config = support::worker_config(&format!("ws://{addr}/worker"), &["--batch-logs"], &[]);
     let worker = Worker::start(config, Arc::new(MockExecutor)).expect("worker");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let complete = loop {
-        let found = seen.lock().ok().and_then(|s| {
+        // registered before looking, so a frame recorded in between still wakes us
+        let next_frame = shared.frame.notified();
+        let found = shared.seen.lock().ok().and_then(|s| {
             let left = s
                 .frames
                 .iter()
@@ -150,14 +160,14 @@ async fn speaks_to_the_kit_mock_quirks() {
             break f;
         }
         assert!(
-            tokio::time::Instant::now() < deadline,
+            tokio::time::timeout_at(deadline, next_frame).await.is_ok(),
             "no run:complete and leave"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(complete[4]["reason"], "success", "{complete}");
     assert_eq!(complete[4]["final_state"], json!({"data": {"n": 7}}));
-    let s = seen
+    let s = shared
+        .seen
         .lock()
         .map(|s| (s.query.clone(), s.frames.clone()))
         .expect("lock");

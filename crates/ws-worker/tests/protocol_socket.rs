@@ -10,18 +10,22 @@ use futures_util::{SinkExt, StreamExt};
 use openfn_ws_worker::metrics::Metrics;
 use openfn_ws_worker::socket::{Socket, SocketConfig};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Accepts connections forever; answers the first `answer` heartbeats of each connection.
+/// Signals `seen` on every heartbeat it receives.
 async fn server(
     listener: tokio::net::TcpListener,
     answer: usize,
     heartbeats: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
+    seen: Arc<Notify>,
 ) {
     while let Ok((tcp, _)) = listener.accept().await {
         connections.fetch_add(1, Ordering::SeqCst);
         let heartbeats = heartbeats.clone();
+        let seen = seen.clone();
         tokio::spawn(async move {
             let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
                 return;
@@ -34,6 +38,7 @@ async fn server(
                 };
                 if f[3] == "heartbeat" {
                     heartbeats.fetch_add(1, Ordering::SeqCst);
+                    seen.notify_waiters();
                     if answered < answer {
                         answered += 1;
                         let reply = json!([null, f[1], "phoenix", "phx_reply", {"status": "ok", "response": {}}]);
@@ -47,18 +52,29 @@ async fn server(
     }
 }
 
-async fn setup(answer: usize) -> (Socket, Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<Metrics>) {
+struct Setup {
+    socket: Socket,
+    heartbeats: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+    /// Signalled on every heartbeat the server receives.
+    heartbeat_seen: Arc<Notify>,
+}
+
+async fn setup(answer: usize) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let heartbeats = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
+    let heartbeat_seen = Arc::new(Notify::new());
     tokio::spawn(server(
         listener,
         answer,
         heartbeats.clone(),
         connections.clone(),
+        heartbeat_seen.clone(),
     ));
     let metrics = Arc::new(Metrics::default());
     let socket = Socket::start(
@@ -73,38 +89,49 @@ async fn setup(answer: usize) -> (Socket, Arc<AtomicUsize>, Arc<AtomicUsize>, Ar
         },
         metrics.clone(),
     );
-    (socket, heartbeats, connections, metrics)
-}
-
-async fn wait(what: &str, mut pred: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !pred() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    Setup {
+        socket,
+        heartbeats,
+        connections,
+        metrics,
+        heartbeat_seen,
     }
 }
 
+const WAIT: Duration = Duration::from_secs(10);
+
 #[tokio::test]
 async fn a_peer_that_never_answers_heartbeats_is_tolerated() {
-    let (socket, heartbeats, connections, metrics) = setup(0).await;
-    wait("five heartbeats", || heartbeats.load(Ordering::SeqCst) >= 5).await;
-    assert_eq!(connections.load(Ordering::SeqCst), 1);
-    assert_eq!(metrics.reconnects(), 0);
-    assert!(socket.state().connected);
-    socket.close();
+    let s = setup(0).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        // registered before looking, so a heartbeat in between still wakes us
+        let next = s.heartbeat_seen.notified();
+        if s.heartbeats.load(Ordering::SeqCst) >= 5 {
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, next).await.is_ok(),
+            "timed out waiting for five heartbeats"
+        );
+    }
+    assert_eq!(s.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(s.metrics.reconnects(), 0);
+    assert!(s.socket.state().connected);
+    s.socket.close();
 }
 
 #[tokio::test]
 async fn a_peer_that_stops_answering_heartbeats_is_reconnected() {
-    let (socket, _heartbeats, connections, metrics) = setup(1).await;
-    wait("a reconnect", || {
-        connections.load(Ordering::SeqCst) >= 2 && metrics.reconnects() >= 1
-    })
-    .await;
-    wait("connected again", || socket.state().connected).await;
-    assert!(socket.state().epoch >= 2);
-    socket.close();
+    let s = setup(1).await;
+    // the socket's own state: connected again on a newer connection
+    let epoch = tokio::time::timeout(WAIT, s.socket.connected_after(1))
+        .await
+        .expect("timed out waiting for a reconnect")
+        .expect("socket open");
+    assert!(epoch >= 2);
+    assert!(s.connections.load(Ordering::SeqCst) >= 2);
+    assert!(s.metrics.reconnects() >= 1);
+    assert!(s.socket.state().epoch >= 2);
+    s.socket.close();
 }
