@@ -78,23 +78,20 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
                 (Some(step.clone()), Some(step))
             }
             None => {
-                let start = match &args.start {
-                    Some(s) => {
-                        let step = load::match_step(&loaded.plan, s, "start")?;
-                        logger.cli("info", format!("Starting workflow from step \"{step}\""));
-                        Some(step)
-                    }
-                    None => None,
+                // the fuzzy match of `--start`/`--end`, announced at `level`
+                let pick = |arg: &Option<String>, which: &str, level: &str, says: &str| {
+                    arg.as_deref()
+                        .map(|s| {
+                            let step = load::match_step(&loaded.plan, s, which)?;
+                            logger.cli(level, format!("{says} \"{step}\""));
+                            anyhow::Ok(step)
+                        })
+                        .transpose()
                 };
-                let end = match &args.end {
-                    Some(s) => {
-                        let step = load::match_step(&loaded.plan, s, "end")?;
-                        logger.cli("always", format!("Ending workflow at step \"{step}\""));
-                        Some(step)
-                    }
-                    None => None,
-                };
-                (start, end)
+                (
+                    pick(&args.start, "start", "info", "Starting workflow from step")?,
+                    pick(&args.end, "end", "always", "Ending workflow at step")?,
+                )
             }
         };
         let options = loaded.plan["options"]
