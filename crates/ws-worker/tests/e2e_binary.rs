@@ -148,7 +148,12 @@ async fn wait_status_within(p: &Procs, id: &str, status: &str, within: Duration)
 
 #[tokio::test]
 async fn binary_happy_path_and_sigterm_drain() {
-    let mut p = spawn(&["--mock"]).await;
+    // Without the workloop the worker claims only when Lightning pushes `work-available` (the
+    // mock does when a run is created) or on `POST /claim`. Each push gets one claim, which
+    // settles before its run starts; after SIGTERM pushes are ignored. So no claim is in flight
+    // when SIGTERM arrives and what stays queued afterwards is certain (a claim already in
+    // flight would rightly still take a run, as the kit does).
+    let mut p = spawn(&["--mock", "--no-loop"]).await;
     let id = post_run(&p, &one_job(json!({"data": {"n": 1}}))).await;
     let run = wait_status(&p, &id, "complete").await;
     assert_eq!(run["reason"], "success", "{run}");
