@@ -2,8 +2,8 @@
 //! after a reconnect or a `phx_error`/`phx_close`, and (for [`Channel::request`]) re-sends a push
 //! whose connection dropped before it was acknowledged.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -12,6 +12,7 @@ use openfn_lexicon::phoenix::{Frame, Reply};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::metrics::Metrics;
 use crate::socket::{PushError, Socket};
 
 /// Why a channel push failed.
@@ -92,6 +93,8 @@ pub struct Channel {
     join_deadline: Option<Instant>,
     /// Retries spent by [`Channel::request_with`] so far.
     retries: AtomicU64,
+    /// Where retries are counted as they happen.
+    metrics: Option<Arc<Metrics>>,
     pushes: tokio::sync::Mutex<mpsc::UnboundedReceiver<Frame>>,
     buffered: Mutex<Vec<Frame>>,
     /// Whether the first join succeeded (later joins are rejoins).
@@ -116,6 +119,7 @@ impl Channel {
             joined: Mutex::new(None),
             join_deadline: None,
             retries: AtomicU64::new(0),
+            metrics: None,
             pushes: tokio::sync::Mutex::new(pushes),
             buffered: Mutex::new(Vec::new()),
             ever_joined: Mutex::new(false),
@@ -126,6 +130,19 @@ impl Channel {
     pub fn with_join_deadline(mut self, deadline: Instant) -> Channel {
         self.join_deadline = Some(deadline);
         self
+    }
+
+    /// Counts retries in `metrics` (`openfn_worker_event_retries_total`) as they happen.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Channel {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.inc_event_retries();
+        }
     }
 
     /// Retries spent by [`Channel::request_with`] so far (timed-out waits and re-sends).
@@ -325,7 +342,7 @@ impl Channel {
                 match pending.wait(timeout).await {
                     Err(PushError::Timeout) if spent < patience.retries => {
                         spent += 1;
-                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        self.count_retry();
                         tracing::warn!(
                             topic = %self.topic,
                             "no reply to {event} within {timeout:?} (retry {spent} of {}); still waiting for it",
@@ -355,7 +372,7 @@ impl Channel {
                             return Err(ChannelError::Disconnected);
                         }
                         spent += 1;
-                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        self.count_retry();
                         let delay = patience.delay(spent);
                         tracing::warn!(
                             topic = %self.topic,

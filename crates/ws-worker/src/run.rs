@@ -120,7 +120,8 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
             json!({ "token": claimed.token }),
             msg_timeout,
         )
-        .with_join_deadline(tokio::time::Instant::now() + lifetime),
+        .with_join_deadline(tokio::time::Instant::now() + lifetime)
+        .with_metrics(ctx.metrics.clone()),
     );
     if let Err(e) = channel.ensure_joined().await {
         tracing::error!(
@@ -310,9 +311,6 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
     let (spilled, withheld, dropped_logs) =
         shared.with(|o| (o.spilled_total(), o.withheld_total(), o.dropped_logs()));
     ctx.metrics.outbox_pressure(spilled, withheld, dropped_logs);
-    for _ in 0..channel.retries() {
-        ctx.metrics.inc_event_retries();
-    }
     if sent {
         tracing::info!(reason = %mapper.final_reason, "run complete");
         Some(mapper.final_reason)

@@ -101,3 +101,103 @@ async fn input_dataclips_over_the_limit_fail_only_their_run() {
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }
+
+/// A two-step plan (`j1` → `j2`) for the real engine.
+fn two_steps() -> Value {
+    json!({
+        "triggers": [{"id": "t"}],
+        "jobs": [
+            {"id": "j1", "adaptor": "", "body": "export default [s => { console.log('one'); return { data: { one: 1 } }; }]"},
+            {"id": "j2", "adaptor": "", "body": "export default [s => ({ data: { ...s.data, two: 2 } })]"}
+        ],
+        "edges": [
+            {"id": "e1", "source_trigger_id": "t", "target_job_id": "j1", "condition": "always", "enabled": true},
+            {"id": "e2", "source_job_id": "j1", "target_job_id": "j2", "condition": "always", "enabled": true}
+        ],
+        "starting_node_id": "t",
+        "dataclip_id": null,
+        "options": {}
+    })
+}
+
+/// Every reply delayed past `--message-timeout`: the run claimed in that window still joins
+/// (the late join reply is waited for, and logged), and every late reply counts as the
+/// acknowledgement it is, so nothing is sent twice.
+#[tokio::test]
+async fn replies_delayed_past_the_message_timeout_lose_nothing() {
+    let mut p = spawn(&["--message-timeout=1", "--batch-logs"]).await;
+    p.faults(&json!({"reply_delay_ms": 1500})).await;
+    let id = post_run(&p, &two_steps()).await;
+    let run = wait_status_within(&p, &id, "complete", LONG).await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));
+    let steps = run["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(steps.len(), 2, "{run}");
+    let log = p.worker_log();
+    assert!(
+        log.contains(&format!("no reply to join run:{id} within 1s")),
+        "{log}"
+    );
+    assert!(log.contains("still waiting for it"), "{log}");
+    assert!(!log.contains("will be lost"), "{log}");
+    assert!(p.metric("openfn_worker_event_retries_total").await >= 1.0);
+    p.faults(&json!({"reply_delay_ms": 0})).await;
+    still_online(&p).await;
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+/// `error` replies are final: a refused `run:start` and a refused `step:complete` are logged
+/// and not sent again; the run carries on and completes. Lightning's record: no start time
+/// from the worker, `j1`'s step without an exit reason, `j2`'s step without an input dataclip
+/// (Lightning never got `j1`'s output), the run complete with its reason and final state.
+#[tokio::test]
+async fn refused_events_are_final_and_the_record_stays_consistent() {
+    let mut p = spawn(&[]).await;
+    p.faults(&json!({"reject": {"run:start": 1, "step:complete": 1}}))
+        .await;
+    let id = post_run(&p, &two_steps()).await;
+    let run = wait_status_within(&p, &id, "complete", LONG).await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));
+    let steps = run["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(steps.len(), 2, "{run}");
+    assert_eq!(steps[0]["job_id"], "j1");
+    assert!(steps[0].get("reason").is_none_or(Value::is_null), "{run}");
+    assert_eq!(steps[1]["job_id"], "j2");
+    assert!(steps[1].get("input_dataclip_id").is_none(), "{run}");
+    assert_eq!(steps[1]["reason"], "success", "{run}");
+    let log = p.worker_log();
+    assert!(log.contains("run:start refused by lightning"), "{log}");
+    assert!(log.contains("step:complete refused by lightning"), "{log}");
+    assert_eq!(p.metric("openfn_worker_event_retries_total").await, 0.0);
+    still_online(&p).await;
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+/// A push whose reply never comes is given up once the budget is spent
+/// (`--timeout-retry-count 2`: three waits of `--message-timeout`), logged, and the run ends
+/// consistently: `j1`'s `step:complete` was recorded but never acknowledged, so the worker
+/// does not point `j2` at its output dataclip; the run completes.
+#[tokio::test]
+async fn a_push_never_answered_is_given_up_within_the_budget() {
+    let mut p = spawn(&["--message-timeout=1", "--timeout-retry-count=2"]).await;
+    p.faults(&json!({"silence": {"step:complete": 1}})).await;
+    let id = post_run(&p, &two_steps()).await;
+    let run = wait_status_within(&p, &id, "complete", LONG).await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));
+    let steps = run["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(steps.len(), 2, "{run}");
+    assert!(steps[1].get("input_dataclip_id").is_none(), "{run}");
+    let log = p.worker_log();
+    assert!(
+        log.contains("step:complete given up: timeout (retry budget of 2 spent)"),
+        "{log}"
+    );
+    assert_eq!(p.metric("openfn_worker_event_retries_total").await, 2.0);
+    still_online(&p).await;
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
