@@ -13,15 +13,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 mod lifetime;
+mod resolvers;
 mod sender;
 mod versions;
+
+use resolvers::{LightningResolvers, spill_dir};
 use tokio::sync::Notify;
 use tracing::Instrument as _;
 
 use crate::channel::Channel;
 use crate::config::Config;
 use crate::executor::{
-    BoxFuture, Collections, EngineEvent, Executor, Resolvers, RunOptions, RunRequest, StepError,
+    Collections, EngineEvent, Executor, Resolvers, RunOptions, RunRequest, StepError,
 };
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Spill};
@@ -35,25 +38,11 @@ use openfn_lexicon::lightning::{
 /// Upper bound of one run's outbox in memory (payload bytes held while Lightning is unreachable
 /// or slow); past it, large items spill to disk.
 pub const OUTBOX_BUDGET: usize = 64 * 1024 * 1024;
+/// Log lines of one run held in memory at most (estimated bytes, about 10 000 lines); while
+/// Lightning is slower than the job, further lines go to segment files under the spill dir.
+pub const OUTBOX_LOG_MEMORY: usize = 2 * 1024 * 1024;
 /// Upper bound of one run's outbox on disk; past it, dataclip bodies are withheld.
 pub const OUTBOX_SPILL_BUDGET: usize = 1024 * 1024 * 1024;
-
-/// Where run `run_id`'s outbox spills: a directory of its own under the system temp dir.
-fn spill_dir(run_id: &str) -> std::path::PathBuf {
-    let safe: String = run_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    std::env::temp_dir()
-        .join("openfn-ws-worker-outbox")
-        .join(format!("{}-{safe}", std::process::id()))
-}
 
 /// What every run needs from the worker.
 pub struct RunContext {
@@ -205,6 +194,7 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
             Spill {
                 dir: spill_dir(&claimed.id),
                 budget: OUTBOX_SPILL_BUDGET,
+                log_memory: OUTBOX_LOG_MEMORY,
             },
         )),
         notify: Notify::new(),
@@ -338,36 +328,6 @@ fn exit_reason(
 /// A wire payload as JSON (the outbox edits payloads when it must shed memory).
 fn to_json<T: serde::Serialize>(payload: &T) -> Value {
     serde_json::to_value(payload).unwrap_or(Value::Null)
-}
-
-struct LightningResolvers {
-    channel: Arc<Channel>,
-    timeout: Duration,
-    redactor: Redactor,
-}
-
-impl Resolvers for LightningResolvers {
-    fn credential(&self, id: String) -> BoxFuture<'static, Result<Value, String>> {
-        let channel = self.channel.clone();
-        let timeout = self.timeout;
-        let redactor = self.redactor.clone();
-        Box::pin(async move {
-            match channel
-                .request("fetch:credential", json!({ "id": id }), timeout)
-                .await
-            {
-                Ok(r) if r.is_ok() => {
-                    let body = r
-                        .into_json()
-                        .map_err(|e| format!("[fetch:credential] {e}"))?;
-                    redactor.add_credential(&body);
-                    Ok(body)
-                }
-                Ok(r) => Err(format!("[fetch:credential] {}", r.response_text())),
-                Err(e) => Err(format!("[fetch:credential] {e}")),
-            }
-        })
-    }
 }
 
 struct Leaf {
