@@ -298,9 +298,16 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
         }
     };
     channel.leave();
-    let (spilled, withheld, dropped_logs) =
-        shared.with(|o| (o.spilled_total(), o.withheld_total(), o.dropped_logs()));
+    let (spilled, withheld, dropped_logs, log_peak) = shared.with(|o| {
+        (
+            o.spilled_total(),
+            o.withheld_total(),
+            o.dropped_logs(),
+            o.log_bytes_peak(),
+        )
+    });
     ctx.metrics.outbox_pressure(spilled, withheld, dropped_logs);
+    ctx.metrics.outbox_log_peak(log_peak);
     if sent {
         tracing::info!(reason = %mapper.final_reason, "run complete");
         Some(mapper.final_reason)
