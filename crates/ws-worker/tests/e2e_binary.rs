@@ -199,3 +199,58 @@ async fn binary_monorepo_adaptor() {
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }
+
+/// The run's wire events in the kit's order (§3.13, kit engine-multi and ws-worker): the
+/// engine's `Memory limit` and `Timeout` lines, then `run:start`, then the worker's `Payload
+/// limit` and `Versions` lines (laid out as the kit lays them out), then compile and step logs.
+#[tokio::test]
+async fn binary_events_in_the_kits_order() {
+    let mut p = spawn(&[]).await;
+    let events = support::binary::record_events(
+        p.mock_addr,
+        "event: run:complete".into(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let mut plan = one_job(json!(null));
+    plan["jobs"][0]["adaptor"] = json!("");
+    plan["jobs"][0]["body"] = json!("export default [s => { console.log('hi'); return s; }]");
+    let id = post_run(&p, &plan).await;
+    wait_status(&p, &id, "complete").await;
+    let text = events.await.expect("sse");
+    let mut order = Vec::new();
+    for block in text.split("\n\n") {
+        let name = block.lines().find_map(|l| l.strip_prefix("event: "));
+        let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+        let (Some(name), Some(data)) = (name, data) else {
+            continue;
+        };
+        let data: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        if data["runId"] != id.as_str() || name.starts_with("fetch:") {
+            continue;
+        }
+        order.push(match name {
+            "run:log" => format!(
+                "log {}",
+                data["payload"]["message"][0].as_str().unwrap_or("")
+            ),
+            other => other.to_string(),
+        });
+    }
+    assert!(order.len() > 6, "{order:#?}");
+    assert_eq!(order[0], "log Memory limit: 500mb", "{order:#?}");
+    assert_eq!(order[1], "log Timeout: 300s", "{order:#?}");
+    assert_eq!(order[2], "run:start", "{order:#?}");
+    assert_eq!(order[3], "log Payload limit: 10mb", "{order:#?}");
+    assert!(
+        order[4].starts_with("log Versions:\n    ▸ node.js   ")
+            && order[4].contains("\n    ▸ worker    "),
+        "{order:#?}"
+    );
+    let step_start = order.iter().position(|e| e == "step:start");
+    let hi = order.iter().position(|e| e == "log hi");
+    assert!(step_start.is_some() && step_start < hi, "{order:#?}");
+    assert_eq!(order.last().map(String::as_str), Some("run:complete"));
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}

@@ -171,3 +171,41 @@ pub async fn wait_status_within(p: &Procs, id: &str, status: &str, within: Durat
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Subscribes to the mock's SSE stream (`GET /events`) and collects it until `until` appears
+/// in it or `within` passes; the subscription is open when this returns.
+pub async fn record_events(
+    addr: SocketAddr,
+    until: String,
+    within: Duration,
+) -> tokio::task::JoinHandle<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("sse connect");
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .expect("sse request");
+    // the response head: the stream is subscribed once it has come
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 8192];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if String::from_utf8_lossy(&seen).contains(&until) {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    })
+}
