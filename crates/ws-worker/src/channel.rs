@@ -420,3 +420,21 @@ impl Channel {
         self.socket.unsubscribe(&self.topic);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resend_backoff_doubles_up_to_the_cap() {
+        let p = Patience {
+            retries: 10,
+            count_drops: true,
+            max_delay: Duration::from_millis(1000),
+        };
+        let delays: Vec<u128> = (1..=6).map(|n| p.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(p.delay(u32::MAX), Duration::from_millis(1000));
+        assert_eq!(Patience::STRICT.delay(1), Duration::ZERO);
+    }
+}

@@ -326,3 +326,34 @@ fn log_payload_limit_is_unset_unless_configured() {
         0.5
     );
 }
+
+#[test]
+fn message_limit_and_retry_budget() {
+    let c = ok(&[], &[("WORKER_SECRET", "s")]);
+    assert_eq!(c.max_message_bytes, 100 * 1024 * 1024);
+    assert_eq!(c.timeout_retry_count, 10);
+    assert_eq!(c.timeout_retry_delay, Duration::from_secs(30));
+    let c = ok(
+        &["--max-message-mb=12.5", "--timeout-retry-count", "3"],
+        &[
+            ("WORKER_SECRET", "s"),
+            ("WORKER_MAX_MESSAGE_MB", "1"),
+            ("WORKER_TIMEOUT_RETRY_DELAY_MS", "250"),
+        ],
+    );
+    assert_eq!(c.max_message_bytes, 12 * 1024 * 1024 + 512 * 1024);
+    assert_eq!(c.timeout_retry_count, 3);
+    assert_eq!(c.timeout_retry_delay, Duration::from_millis(250));
+    let c = ok(
+        &[],
+        &[("WORKER_SECRET", "s"), ("WORKER_MAX_MESSAGE_MB", "2")],
+    );
+    assert_eq!(c.max_message_bytes, 2 * 1024 * 1024);
+    for bad in ["0", "abc", "0.0001"] {
+        let e = cfg(&["--max-message-mb", bad], &[("WORKER_SECRET", "s")]);
+        assert!(
+            matches!(&e, Err(WorkerError::Config(m)) if m.contains("max-message-mb")),
+            "{bad}: {e:?}"
+        );
+    }
+}
