@@ -269,6 +269,7 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
             let resolvers: Arc<dyn Resolvers> = Arc::new(LightningResolvers {
                 channel: channel.clone(),
                 timeout: msg_timeout,
+                patience: sender::patience(&ctx),
                 redactor: redactor.clone(),
             });
             let mut events = ctx.executor.execute(request, resolvers);

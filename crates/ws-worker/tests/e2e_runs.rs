@@ -160,7 +160,10 @@ async fn credential_timeout() {
     let h2 = support::start_env(
         MockConfig::default(),
         &[],
-        &[("WORKER_MESSAGE_TIMEOUT_SECONDS", "1")],
+        &[
+            ("WORKER_MESSAGE_TIMEOUT_SECONDS", "1"),
+            ("WORKER_TIMEOUT_RETRY_COUNT", "1"),
+        ],
     )
     .await;
     let mut plan = one_job(json!({"data": {}}));

@@ -121,13 +121,16 @@ fn two_steps() -> Value {
 }
 
 /// Every reply delayed past `--message-timeout`: the run claimed in that window still joins
-/// (the late join reply is waited for, and logged), and every late reply counts as the
-/// acknowledgement it is, so nothing is sent twice.
+/// (the late join reply is waited for, and logged), loads its plan and credential, and every
+/// late reply counts as the acknowledgement it is, so nothing is sent twice.
 #[tokio::test]
 async fn replies_delayed_past_the_message_timeout_lose_nothing() {
     let mut p = spawn(&["--message-timeout=1", "--batch-logs"]).await;
     p.faults(&json!({"reply_delay_ms": 1500})).await;
-    let id = post_run(&p, &two_steps()).await;
+    let mut plan = two_steps();
+    // the mock's seeded credential `c`: its late reply is waited for too
+    plan["jobs"][0]["credential_id"] = json!("c");
+    let id = post_run(&p, &plan).await;
     let run = wait_status_within(&p, &id, "complete", LONG).await;
     assert_eq!(run["reason"], "success", "{run}");
     assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Patience};
 use crate::executor::{BoxFuture, Resolvers};
 use crate::redact::Redactor;
 
@@ -30,6 +30,9 @@ pub(super) fn spill_dir(run_id: &str) -> std::path::PathBuf {
 pub(super) struct LightningResolvers {
     pub(super) channel: Arc<Channel>,
     pub(super) timeout: Duration,
+    /// The retry budget: a late credential reply is waited for (the kit gives up after one
+    /// timeout; the error text is the same, `[fetch:credential] timeout`, once it is spent).
+    pub(super) patience: Patience,
     pub(super) redactor: Redactor,
 }
 
@@ -37,10 +40,11 @@ impl Resolvers for LightningResolvers {
     fn credential(&self, id: String) -> BoxFuture<'static, Result<Value, String>> {
         let channel = self.channel.clone();
         let timeout = self.timeout;
+        let patience = self.patience;
         let redactor = self.redactor.clone();
         Box::pin(async move {
             match channel
-                .request("fetch:credential", json!({ "id": id }), timeout)
+                .request_with("fetch:credential", json!({ "id": id }), timeout, patience)
                 .await
             {
                 Ok(r) if r.is_ok() => {
