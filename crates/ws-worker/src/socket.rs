@@ -410,8 +410,18 @@ enum End {
     Lost(String),
 }
 
-/// Requests waiting for their reply, by ref, with the event each one sent.
-type Pending = HashMap<String, (String, ReplyTx)>;
+/// A request waiting for its reply: the event it sent and that message's size.
+struct Waiting {
+    event: String,
+    size: usize,
+    tx: ReplyTx,
+}
+
+/// Requests waiting for their reply, by ref.
+type Pending = HashMap<String, Waiting>;
+
+/// Below this size a message is never blamed for a `1009 message too big` close.
+const BLAME_MIN_BYTES: usize = 64 * 1024;
 
 /// Runs one connection until it ends.
 async fn connection(
@@ -462,7 +472,7 @@ async fn connection(
                         continue;
                     }
                     if let (Some(tx), Some(r)) = (reply, frame.r#ref.clone()) {
-                        pending.insert(r, (frame.event.clone(), tx));
+                        pending.insert(r, Waiting { event: frame.event.clone(), size: text.len(), tx });
                     }
                     if let Err(e) = sink.send(Message::text(text)).await {
                         break End::Lost(format!("send failed: {e}"));
@@ -488,10 +498,17 @@ async fn connection(
                         (Frame::decode_text(t.as_str()), size)
                     }
                     Some(Ok(Message::Binary(b))) => (Frame::decode_binary(&b), b.len()),
-                    Some(Ok(Message::Close(frame))) => break End::Lost(match frame {
-                        Some(f) => format!("closed by the server with {} {}", u16::from(f.code), f.reason),
-                        None => "closed by the server".into(),
-                    }),
+                    Some(Ok(Message::Close(frame))) => {
+                        let code = frame.as_ref().map(|f| u16::from(f.code));
+                        let cause = match frame {
+                            Some(f) => format!("closed by the server with {} {}", u16::from(f.code), f.reason),
+                            None => "closed by the server".into(),
+                        };
+                        if code == Some(1009) {
+                            blame_too_big(&mut pending);
+                        }
+                        break End::Lost(cause);
+                    }
                     Some(Ok(_)) => continue,
                 };
                 let frame = match frame {
@@ -509,8 +526,8 @@ async fn connection(
                             if topic == "phoenix" && hb_ref.as_deref() == Some(reply.r#ref.as_str()) {
                                 hb_ref = None;
                                 peer_answers_heartbeats = true;
-                            } else if let Some((_, tx)) = pending.remove(&reply.r#ref) {
-                                let _ = tx.send(Ok(reply));
+                            } else if let Some(w) = pending.remove(&reply.r#ref) {
+                                let _ = w.tx.send(Ok(reply));
                             }
                         }
                         Err(e) => tracing::warn!("ignoring malformed reply: {e}"),
@@ -534,8 +551,8 @@ async fn connection(
             }
         }
     };
-    for (_, (_, tx)) in pending.drain() {
-        let _ = tx.send(Err(PushError::Disconnected));
+    for (_, w) in pending.drain() {
+        let _ = w.tx.send(Err(PushError::Disconnected));
     }
     end
 }
@@ -565,17 +582,39 @@ fn read_error(e: &tokio_tungstenite::tungstenite::Error, limit: usize) -> (Strin
 fn fail_fetches(pending: &mut Pending, why: &str) {
     let refs: Vec<String> = pending
         .iter()
-        .filter(|(_, (event, _))| event.starts_with("fetch:"))
+        .filter(|(_, w)| w.event.starts_with("fetch:"))
         .map(|(r, _)| r.clone())
         .collect();
     for r in refs {
-        if let Some((event, tx)) = pending.remove(&r) {
+        if let Some(w) = pending.remove(&r) {
             tracing::error!(
-                "{event} failed: its reply may be the message that broke the connection"
+                "{} failed: its reply may be the message that broke the connection",
+                w.event
             );
-            let _ = tx.send(Err(PushError::TooLarge(why.to_string())));
+            let _ = w.tx.send(Err(PushError::TooLarge(why.to_string())));
         }
     }
+}
+
+/// Lightning closed the connection with `1009 message too big`: it refuses a message of ours
+/// (its frame limit is 11 MB). The largest unanswered message (at least [`BLAME_MIN_BYTES`]) is
+/// the one: it fails with [`PushError::TooLarge`] instead of being sent again after the
+/// reconnect, to be refused again, forever; the others are re-sent as after any drop.
+fn blame_too_big(pending: &mut Pending) {
+    let culprit = pending
+        .iter()
+        .filter(|(_, w)| w.size >= BLAME_MIN_BYTES)
+        .max_by_key(|(_, w)| w.size)
+        .map(|(r, _)| r.clone());
+    let Some(w) = culprit.and_then(|r| pending.remove(&r)) else {
+        return;
+    };
+    let why = format!(
+        "lightning closed the connection with 1009 (message too big) after {} of {} bytes",
+        w.event, w.size
+    );
+    tracing::error!("{why}: not sent again");
+    let _ = w.tx.send(Err(PushError::TooLarge(why)));
 }
 
 /// A reply over the message limit: fails the request it answers (found by its ref) with
@@ -590,14 +629,14 @@ fn refuse_oversized(
     let request = r.and_then(|r| pending.remove(&r));
     let what = request
         .as_ref()
-        .map(|(event, _)| format!("the reply to {event}"))
+        .map(|w| format!("the reply to {}", w.event))
         .unwrap_or_else(|| "a message".into());
     let why = format!(
         "{what} on {topic} is {size} bytes, over the worker's message limit of {limit} bytes (--max-message-mb)"
     );
     tracing::error!("{why}: refused; the connection stays up");
-    if let Some((_, tx)) = request {
-        let _ = tx.send(Err(PushError::TooLarge(why)));
+    if let Some(w) = request {
+        let _ = w.tx.send(Err(PushError::TooLarge(why)));
     }
 }
 

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::binary::{Procs, post_run, spawn, wait_status_within};
+use support::binary::{Procs, post_run, spawn, spawn_with, wait_status_within};
 use support::{http_body, http_request, one_job};
 
 const LONG: Duration = Duration::from_secs(120);
@@ -289,6 +289,39 @@ async fn a_log_storm_is_buffered_within_bounds_and_memory_comes_back() {
         after < before + 64 * 1024,
         "before {before} kB, after {after} kB"
     );
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+/// Lightning refuses frames over its limit (11 MB; 2 MB here) by closing the connection with
+/// `1009`. The push that caused it (the largest unanswered one) is not sent again after the
+/// reconnect, where it would be refused again, forever: a too-large `step:complete` is a final
+/// refusal, and a too-large `run:complete` goes again without `final_state`. The run completes
+/// and the next one runs.
+#[tokio::test]
+async fn a_push_lightning_refuses_as_too_big_is_not_sent_again() {
+    let mut p = spawn_with(&["--max-frame-size", "2000000"], &[]).await;
+    let mut plan = one_job(json!(null));
+    plan["jobs"][0]["adaptor"] = json!("");
+    plan["jobs"][0]["body"] =
+        json!("export default [s => ({ data: { n: 1 }, big: 'x'.repeat(3000000) })]");
+    let id = post_run(&p, &plan).await;
+    let run = wait_status_within(&p, &id, "complete", LONG).await;
+    assert_eq!(run["reason"], "success", "{run}");
+    let log = p.worker_log();
+    assert!(
+        log.contains(
+            "lightning closed the connection with 1009 (message too big) after step:complete"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("run:complete refused")
+            && log.contains("sending it again without final_state"),
+        "{log}"
+    );
+    assert_eq!(p.metric("openfn_worker_reconnects_total").await, 2.0);
+    still_online(&p).await;
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }

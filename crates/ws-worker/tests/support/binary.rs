@@ -91,6 +91,11 @@ pub async fn wait_http(addr: SocketAddr, path: &str, want: u16) {
 }
 
 pub async fn spawn(extra_worker_args: &[&str]) -> Procs {
+    spawn_with(&[], extra_worker_args).await
+}
+
+/// As [`spawn`], with extra arguments for the mock too.
+pub async fn spawn_with(extra_mock_args: &[&str], extra_worker_args: &[&str]) -> Procs {
     let mock_port = free_port();
     let mock = Command::new(mock_binary())
         .args([
@@ -101,6 +106,7 @@ pub async fn spawn(extra_worker_args: &[&str]) -> Procs {
             "--log",
             "warn",
         ])
+        .args(extra_mock_args)
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
