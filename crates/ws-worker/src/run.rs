@@ -11,13 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
-
-mod lifetime;
-mod resolvers;
-mod sender;
-mod versions;
-
-use resolvers::{LightningResolvers, spill_dir};
 use tokio::sync::Notify;
 use tracing::Instrument as _;
 
@@ -34,6 +27,12 @@ use openfn_lexicon::error::{ExitReason, RunReason};
 use openfn_lexicon::lightning::{
     DATACLIP_TOO_LARGE, Mem, RunComplete, RunStart, StepComplete, StepStart, WebhookResponse,
 };
+use resolvers::{LightningResolvers, spill_dir};
+
+mod lifetime;
+mod resolvers;
+mod sender;
+mod versions;
 
 /// Upper bound of one run's outbox in memory (payload bytes held while Lightning is unreachable
 /// or slow); past it, large items spill to disk.
