@@ -116,6 +116,22 @@ pub struct Outbox {
     log_bytes: usize,
     /// The most of `log_bytes` seen.
     log_bytes_peak: usize,
+    /// The segment file being appended to, kept open.
+    tail: TailFile,
+}
+
+/// The open segment file at the tail of the queue.
+#[derive(Debug, Default)]
+struct TailFile(Option<(PathBuf, std::fs::File)>);
+
+impl Clone for TailFile {
+    fn clone(&self) -> Self {
+        TailFile(
+            self.0
+                .as_ref()
+                .and_then(|(p, f)| Some((p.clone(), f.try_clone().ok()?))),
+        )
+    }
 }
 
 impl Outbox {
@@ -134,6 +150,7 @@ impl Outbox {
             next_file: 0,
             log_bytes: 0,
             log_bytes_peak: 0,
+            tail: TailFile::default(),
         }
     }
 
@@ -221,12 +238,19 @@ impl Outbox {
         let path = reuse
             .clone()
             .unwrap_or_else(|| spill.dir.join(format!("{:08}.log", self.next_file)));
-        let written = std::fs::create_dir_all(&spill.dir).and_then(|_| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?
-                .write_all(&text)
+        let open = match self.tail.0.take() {
+            Some((p, f)) if p == path => Ok(f),
+            _ => std::fs::create_dir_all(&spill.dir).and_then(|_| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+            }),
+        };
+        let written = open.and_then(|mut f| {
+            f.write_all(&text)?;
+            self.tail.0 = Some((path.clone(), f));
+            Ok(())
         });
         if let Err(e) = written {
             tracing::warn!(dir = %spill.dir.display(), "cannot write log lines to disk: {e}");
@@ -264,6 +288,9 @@ impl Outbox {
             return;
         };
         self.spilled_bytes = self.spilled_bytes.saturating_sub(on_disk);
+        if self.tail.0.as_ref().is_some_and(|(p, _)| *p == path) {
+            self.tail.0 = None;
+        }
         let read = std::fs::read(&path);
         let _ = std::fs::remove_file(&path);
         let bytes = match read {
