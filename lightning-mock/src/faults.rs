@@ -19,6 +19,10 @@ pub struct Faults {
     /// `phx_join`, `heartbeat`, …).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub reject: BTreeMap<String, u32>,
+    /// Handle the next N messages of each named event but never reply to them (the reply is
+    /// lost: the sender times out although the event was recorded).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub silence: BTreeMap<String, u32>,
     /// Drop (close without a close frame) the socket that handles the N-th next message,
     /// after handling it. One-shot.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +37,7 @@ pub struct Faults {
 pub(crate) struct FaultState {
     reply_delay: Duration,
     reject: BTreeMap<String, u32>,
+    silence: BTreeMap<String, u32>,
     drop_after: Option<u64>,
     refuse_until: Option<Instant>,
 }
@@ -43,6 +48,8 @@ pub(crate) struct Verdict {
     pub reject: bool,
     /// Close the socket after handling the message.
     pub drop_socket: bool,
+    /// Handle the message but send no reply.
+    pub silent: bool,
 }
 
 impl FaultState {
@@ -51,11 +58,16 @@ impl FaultState {
         if let Some(ms) = faults.reply_delay_ms {
             self.reply_delay = Duration::from_millis(ms);
         }
-        for (event, times) in &faults.reject {
-            if *times == 0 {
-                self.reject.remove(event);
-            } else {
-                self.reject.insert(event.clone(), *times);
+        for (counts, posted) in [
+            (&mut self.reject, &faults.reject),
+            (&mut self.silence, &faults.silence),
+        ] {
+            for (event, times) in posted {
+                if *times == 0 {
+                    counts.remove(event);
+                } else {
+                    counts.insert(event.clone(), *times);
+                }
             }
         }
         if let Some(n) = faults.drop_after {
@@ -84,14 +96,8 @@ impl FaultState {
 
     /// Counts one incoming message with this event name.
     pub(crate) fn on_message(&mut self, event: &str) -> Verdict {
-        let mut reject = false;
-        if let Some(left) = self.reject.get_mut(event) {
-            reject = true;
-            *left -= 1;
-            if *left == 0 {
-                self.reject.remove(event);
-            }
-        }
+        let reject = count_down(&mut self.reject, event);
+        let silent = !reject && count_down(&mut self.silence, event);
         let mut drop_socket = false;
         if let Some(left) = self.drop_after.as_mut() {
             *left -= 1;
@@ -103,6 +109,7 @@ impl FaultState {
         Verdict {
             reject,
             drop_socket,
+            silent,
         }
     }
 
@@ -115,10 +122,23 @@ impl FaultState {
         json!({
             "reply_delay_ms": u64::try_from(self.reply_delay.as_millis()).unwrap_or(u64::MAX),
             "reject": self.reject,
+            "silence": self.silence,
             "drop_after": self.drop_after,
             "refuse_connections_ms": refuse_ms,
         })
     }
+}
+
+/// Takes one from `event`'s count; true if it had one.
+fn count_down(counts: &mut BTreeMap<String, u32>, event: &str) -> bool {
+    let Some(left) = counts.get_mut(event) else {
+        return false;
+    };
+    *left = left.saturating_sub(1);
+    if *left == 0 {
+        counts.remove(event);
+    }
+    true
 }
 
 /// The error response of a rejected message.
@@ -129,6 +149,20 @@ pub(crate) fn rejection(event: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silence_counts_down() {
+        let mut state = FaultState::default();
+        state.apply(&Faults {
+            silence: BTreeMap::from([("step:complete".to_owned(), 2)]),
+            ..Faults::default()
+        });
+        let silent: Vec<bool> = ["step:complete", "x", "step:complete", "step:complete"]
+            .into_iter()
+            .map(|e| state.on_message(e).silent)
+            .collect();
+        assert_eq!(silent, [true, false, true, false]);
+    }
 
     #[test]
     fn reject_counts_down_and_drop_is_one_shot() {

@@ -72,6 +72,10 @@ struct Cli {
     /// N defaults to 1; repeatable).
     #[arg(long, value_name = "EVENT[:N]")]
     reject: Vec<String>,
+    /// Fault: handle the next N messages of EVENT but never reply (`EVENT` or `EVENT:N`;
+    /// repeatable).
+    #[arg(long, value_name = "EVENT[:N]")]
+    silence: Vec<String>,
     /// Fault: drop the socket that handles the N-th message (once).
     #[arg(long, value_name = "N")]
     drop_after: Option<u64>,
@@ -87,17 +91,18 @@ enum Command {
     GenKeys,
 }
 
-fn parse_reject(specs: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
+fn parse_counts(flag: &str, specs: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
     let mut reject = BTreeMap::new();
     for spec in specs {
         let (event, times) = match spec.rsplit_once(':') {
-            Some((event, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => {
-                (event, n.parse::<u32>().context("--reject count")?)
-            }
+            Some((event, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => (
+                event,
+                n.parse::<u32>().with_context(|| format!("{flag} count"))?,
+            ),
             _ => (spec.as_str(), 1),
         };
         if event.is_empty() {
-            bail!("--reject needs an event name, got {spec:?}");
+            bail!("{flag} needs an event name, got {spec:?}");
         }
         reject.insert(event.to_owned(), times);
     }
@@ -142,7 +147,8 @@ async fn main() -> anyhow::Result<()> {
         seed: !cli.no_seed,
         faults: Faults {
             reply_delay_ms: cli.reply_delay_ms,
-            reject: parse_reject(&cli.reject)?,
+            reject: parse_counts("--reject", &cli.reject)?,
+            silence: parse_counts("--silence", &cli.silence)?,
             drop_after: cli.drop_after,
             refuse_connections_ms: cli.refuse_connections_ms,
         },

@@ -91,6 +91,8 @@ struct Conn {
     tx: mpsc::UnboundedSender<Outgoing>,
     /// Joined topics → their join_ref.
     joined: HashMap<String, Option<String>>,
+    /// Replies are dropped (a `silence` fault) while set.
+    muted: bool,
 }
 
 async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Option<String>) {
@@ -139,6 +141,7 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
         id,
         tx,
         joined: HashMap::new(),
+        muted: false,
     };
     let debounce = app.config.work_available_debounce;
     let mut last_push: Option<Instant> = None;
@@ -297,6 +300,9 @@ impl Conn {
 
     /// Sends a reply now or after the injected delay.
     fn send_reply(&self, msg: Message) {
+        if self.muted {
+            return;
+        }
         let delay = self.app.faults().reply_delay();
         if delay.is_zero() {
             self.send(msg);
@@ -389,6 +395,11 @@ impl Conn {
         if verdict.reject {
             tracing::info!(conn = self.id, event = %frame.event, "fault: rejecting");
             self.reply(&frame, false, faults::rejection(&frame.event));
+        } else if verdict.silent {
+            tracing::info!(conn = self.id, event = %frame.event, "fault: no reply");
+            self.muted = true;
+            self.dispatch(&frame);
+            self.muted = false;
         } else {
             self.dispatch(&frame);
         }

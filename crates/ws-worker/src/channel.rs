@@ -2,13 +2,17 @@
 //! after a reconnect or a `phx_error`/`phx_close`, and (for [`Channel::request`]) re-sends a push
 //! whose connection dropped before it was acknowledged.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use openfn_lexicon::phoenix::{Frame, Reply};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::metrics::Metrics;
 use crate::socket::{PushError, Socket};
 
 /// Why a channel push failed.
@@ -23,9 +27,57 @@ pub enum ChannelError {
     /// The socket was shut down.
     #[error("socket closed")]
     Closed,
-    /// The connection dropped (only from [`Channel::request_once`]).
+    /// The connection dropped (from [`Channel::request_once`], or when a request's budget of
+    /// re-sends is spent).
     #[error("disconnected")]
     Disconnected,
+    /// The request or its reply is over the message limit (final).
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+impl From<PushError> for ChannelError {
+    fn from(e: PushError) -> ChannelError {
+        match e {
+            PushError::Timeout => ChannelError::Timeout,
+            PushError::Disconnected => ChannelError::Disconnected,
+            PushError::Closed => ChannelError::Closed,
+            PushError::TooLarge(m) => ChannelError::TooLarge(m),
+        }
+    }
+}
+
+/// How hard a request tries before it gives up. Only transient failures are retried: a reply
+/// that does not come within the timeout (the worker keeps waiting for the same reply; the
+/// push is not sent again on the same connection, where it could only be late, and a second
+/// copy would duplicate the event in Lightning) and a connection that dropped before the reply
+/// (the push is sent again after the rejoin). An `error` reply is an answer, never retried here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patience {
+    /// Transient failures tolerated: each timed-out wait and (with `count_drops`) each re-send
+    /// after a dropped connection spends one.
+    pub retries: u32,
+    /// Whether re-sends after a dropped connection count against `retries` (and wait a
+    /// backoff first); when false they are unlimited, as while Lightning is away.
+    pub count_drops: bool,
+    /// Cap of the backoff before a re-send: 100 ms, doubling per re-send.
+    pub max_delay: Duration,
+}
+
+impl Patience {
+    /// One timeout, final; re-sent after every drop.
+    pub const STRICT: Patience = Patience {
+        retries: 0,
+        count_drops: false,
+        max_delay: Duration::ZERO,
+    };
+
+    /// The backoff before re-send number `n` (1-based).
+    pub fn delay(&self, n: u32) -> Duration {
+        let base =
+            Duration::from_millis(100).saturating_mul(2u32.saturating_pow(n.saturating_sub(1)));
+        base.min(self.max_delay)
+    }
 }
 
 /// One channel topic and its join state.
@@ -36,6 +88,13 @@ pub struct Channel {
     params: Value,
     join_timeout: Duration,
     joined: Mutex<Option<(String, u64)>>,
+    /// Until when a join keeps waiting for its reply (a claimed run's lifetime); without it a
+    /// join gives up after one timeout.
+    join_deadline: Option<Instant>,
+    /// Retries spent by [`Channel::request_with`] so far.
+    retries: AtomicU64,
+    /// Where retries are counted as they happen.
+    metrics: Option<Arc<Metrics>>,
     pushes: tokio::sync::Mutex<mpsc::UnboundedReceiver<Frame>>,
     buffered: Mutex<Vec<Frame>>,
     /// Whether the first join succeeded (later joins are rejoins).
@@ -58,10 +117,37 @@ impl Channel {
             params,
             join_timeout,
             joined: Mutex::new(None),
+            join_deadline: None,
+            retries: AtomicU64::new(0),
+            metrics: None,
             pushes: tokio::sync::Mutex::new(pushes),
             buffered: Mutex::new(Vec::new()),
             ever_joined: Mutex::new(false),
         }
+    }
+
+    /// Joins keep waiting for their reply, and rejoin after drops, until `deadline`.
+    pub fn with_join_deadline(mut self, deadline: Instant) -> Channel {
+        self.join_deadline = Some(deadline);
+        self
+    }
+
+    /// Counts retries in `metrics` (`openfn_worker_event_retries_total`) as they happen.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Channel {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.inc_event_retries();
+        }
+    }
+
+    /// Retries spent by [`Channel::request_with`] so far (timed-out waits and re-sends).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// The topic.
@@ -128,27 +214,46 @@ impl Channel {
     }
 
     /// Joins on the current connection if not joined yet, waiting for a connection first.
+    /// With a join deadline, a join whose reply is late is waited for (and logged each
+    /// timeout) until the deadline, and a join cut by a dropped connection is sent again after
+    /// the reconnect; a join refused with an `error` reply is final.
     pub async fn ensure_joined(&self) -> Result<(String, u64), ChannelError> {
         self.drain_pushes();
+        let mut attempt = 0u32;
         loop {
             if let Some(j) = self.joined() {
                 return Ok(j);
             }
-            let state = self.socket.state();
-            let epoch = if state.connected {
-                state.epoch
-            } else {
-                self.socket
-                    .connected_after(state.epoch)
-                    .await
-                    .map_err(|_| ChannelError::Closed)?
+            let epoch = self.wait_connected().await?;
+            attempt += 1;
+            let (join_ref, mut pending) =
+                match self
+                    .socket
+                    .send_join(&self.topic, self.params.clone(), epoch)
+                {
+                    Ok(x) => x,
+                    Err(PushError::Disconnected) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+            let mut waits = 0u32;
+            let result = loop {
+                match pending.wait(self.join_timeout).await {
+                    Err(PushError::Timeout) => {
+                        waits += 1;
+                        let Some(left) = self.time_left() else {
+                            break Err(PushError::Timeout);
+                        };
+                        tracing::warn!(
+                            topic = %self.topic,
+                            "no reply to join {} within {:?} (attempt {attempt}, wait {waits}); still waiting for it, for at most {}s more",
+                            self.topic, self.join_timeout, left.as_secs()
+                        );
+                    }
+                    other => break other,
+                }
             };
-            match self
-                .socket
-                .join(&self.topic, self.params.clone(), epoch, self.join_timeout)
-                .await
-            {
-                Ok((join_ref, reply)) => {
+            match result {
+                Ok(reply) => {
                     if reply.is_ok() {
                         if let Ok(mut j) = self.joined.lock() {
                             *j = Some((join_ref.clone(), epoch));
@@ -156,40 +261,98 @@ impl Channel {
                         if let Ok(mut e) = self.ever_joined.lock() {
                             *e = true;
                         }
+                        if attempt > 1 || waits > 0 {
+                            tracing::info!(topic = %self.topic, attempt, "joined {} after waiting", self.topic);
+                        }
                         return Ok((join_ref, epoch));
                     }
                     return Err(ChannelError::JoinRefused(reply.response_text()));
                 }
-                Err(PushError::Disconnected) => continue,
-                Err(PushError::Timeout) => return Err(ChannelError::Timeout),
-                Err(PushError::Closed) => return Err(ChannelError::Closed),
+                Err(PushError::Disconnected) => {
+                    if self.join_deadline.is_some() {
+                        tracing::warn!(topic = %self.topic, attempt, "the connection dropped while joining {}; joining again after the reconnect", self.topic);
+                    }
+                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
 
+    /// Time left before the join deadline; `None` without a deadline or once it passed.
+    fn time_left(&self) -> Option<Duration> {
+        let deadline = self.join_deadline?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// The epoch of the live connection, waiting for one (until the join deadline, if any).
+    async fn wait_connected(&self) -> Result<u64, ChannelError> {
+        let state = self.socket.state();
+        if state.connected {
+            return Ok(state.epoch);
+        }
+        let wait = self.socket.connected_after(state.epoch);
+        match self.join_deadline {
+            None => wait.await.map_err(|_| ChannelError::Closed),
+            Some(deadline) => match tokio::time::timeout_at(deadline, wait).await {
+                Ok(r) => r.map_err(|_| ChannelError::Closed),
+                Err(_) => Err(ChannelError::Timeout),
+            },
+        }
+    }
+
     /// Pushes an event and waits for its reply. If the connection drops first, waits for the
-    /// reconnect, rejoins, and sends it again: the push is delivered at least once.
+    /// reconnect, rejoins, and sends it again: the push is delivered at least once. One
+    /// timeout is final.
     pub async fn request(
         &self,
         event: &str,
         payload: Value,
         timeout: Duration,
     ) -> Result<Reply, ChannelError> {
+        self.request_with(event, payload, timeout, Patience::STRICT)
+            .await
+    }
+
+    /// As [`Channel::request`], retrying transient failures within `patience`.
+    pub async fn request_with(
+        &self,
+        event: &str,
+        payload: Value,
+        timeout: Duration,
+        patience: Patience,
+    ) -> Result<Reply, ChannelError> {
         let mut unmatched = 0;
+        let mut spent = 0u32;
         loop {
             let (join_ref, epoch) = self.ensure_joined().await?;
-            match self
-                .socket
-                .push(
-                    &self.topic,
-                    &join_ref,
-                    event,
-                    payload.clone(),
-                    epoch,
-                    timeout,
-                )
-                .await
-            {
+            let mut pending =
+                match self
+                    .socket
+                    .send_push(&self.topic, &join_ref, event, payload.clone(), epoch)
+                {
+                    Ok(p) => p,
+                    Err(PushError::Disconnected) => {
+                        self.mark_unjoined();
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+            let result = loop {
+                match pending.wait(timeout).await {
+                    Err(PushError::Timeout) if spent < patience.retries => {
+                        spent += 1;
+                        self.count_retry();
+                        tracing::warn!(
+                            topic = %self.topic,
+                            "no reply to {event} within {timeout:?} (retry {spent} of {}); still waiting for it",
+                            patience.retries
+                        );
+                    }
+                    other => break other,
+                }
+            };
+            match result {
                 Ok(reply) => {
                     if !reply.is_ok()
                         && reply.response_text().contains("unmatched topic")
@@ -204,10 +367,22 @@ impl Channel {
                 }
                 Err(PushError::Disconnected) => {
                     self.mark_unjoined();
-                    continue;
+                    if patience.count_drops {
+                        if spent >= patience.retries {
+                            return Err(ChannelError::Disconnected);
+                        }
+                        spent += 1;
+                        self.count_retry();
+                        let delay = patience.delay(spent);
+                        tracing::warn!(
+                            topic = %self.topic,
+                            "the connection dropped before {event} was answered (retry {spent} of {}); sending it again after the rejoin, in {delay:?}",
+                            patience.retries
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
                 }
-                Err(PushError::Timeout) => return Err(ChannelError::Timeout),
-                Err(PushError::Closed) => return Err(ChannelError::Closed),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -232,8 +407,7 @@ impl Channel {
                 self.mark_unjoined();
                 Err(ChannelError::Disconnected)
             }
-            Err(PushError::Timeout) => Err(ChannelError::Timeout),
-            Err(PushError::Closed) => Err(ChannelError::Closed),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -244,5 +418,23 @@ impl Channel {
         }
         self.mark_unjoined();
         self.socket.unsubscribe(&self.topic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resend_backoff_doubles_up_to_the_cap() {
+        let p = Patience {
+            retries: 10,
+            count_drops: true,
+            max_delay: Duration::from_millis(1000),
+        };
+        let delays: Vec<u128> = (1..=6).map(|n| p.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(p.delay(u32::MAX), Duration::from_millis(1000));
+        assert_eq!(Patience::STRICT.delay(1), Duration::ZERO);
     }
 }

@@ -83,6 +83,7 @@ pub struct Metrics {
     outbox_spilled: AtomicU64,
     outbox_withheld: AtomicU64,
     outbox_dropped_logs: AtomicU64,
+    outbox_log_bytes_peak: AtomicU64,
     runs_by_reason: Mutex<BTreeMap<String, u64>>,
     run_duration: Mutex<Histogram>,
     payload_bytes: Mutex<BTreeMap<String, Histogram>>,
@@ -130,6 +131,11 @@ impl Metrics {
             .fetch_add(withheld as u64, Ordering::Relaxed);
         self.outbox_dropped_logs
             .fetch_add(dropped_logs as u64, Ordering::Relaxed);
+    }
+    /// The most log-line bytes (estimated) a run's outbox held in memory at once.
+    pub fn outbox_log_peak(&self, bytes: usize) {
+        self.outbox_log_bytes_peak
+            .fetch_max(bytes as u64, Ordering::Relaxed);
     }
     /// A run finished with `reason` after `duration`.
     pub fn run_finished(&self, reason: &str, duration: Duration) {
@@ -234,6 +240,11 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP openfn_worker_outbox_log_bytes_peak Most log-line bytes one run's outbox held in memory (estimated)\n# TYPE openfn_worker_outbox_log_bytes_peak gauge\nopenfn_worker_outbox_log_bytes_peak {}",
+            self.outbox_log_bytes_peak.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP openfn_worker_runs_total Finished runs by reason\n# TYPE openfn_worker_runs_total counter"

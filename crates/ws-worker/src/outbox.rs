@@ -46,6 +46,14 @@ enum Item {
         log: Option<bool>,
         on_disk: usize,
     },
+    /// Consecutive batchable log lines written straight to a file (one JSON text a line)
+    /// because the run's log lines in memory were at their budget; read back, in order, when
+    /// they reach the head.
+    LogSegment {
+        path: PathBuf,
+        lines: usize,
+        on_disk: usize,
+    },
 }
 
 impl Item {
@@ -53,7 +61,7 @@ impl Item {
     fn size(&self) -> usize {
         match self {
             Item::Event { size, .. } | Item::Log { size, .. } => *size,
-            Item::Spilled { .. } => 0,
+            Item::Spilled { .. } | Item::LogSegment { .. } => 0,
         }
     }
 }
@@ -65,7 +73,14 @@ pub struct Spill {
     pub dir: PathBuf,
     /// At most this many bytes (estimated) on disk at a time.
     pub budget: usize,
+    /// Batchable log lines held in memory at most (estimated bytes); further lines go to
+    /// segment files until the queue drains.
+    pub log_memory: usize,
 }
+
+/// A log segment file is closed at this size (estimated bytes) and a new one started, so
+/// reading one back costs at most this much memory.
+const SEGMENT_BYTES: usize = 1024 * 1024;
 
 fn estimate(v: &Value) -> usize {
     match v {
@@ -97,6 +112,26 @@ pub struct Outbox {
     spilled_bytes: usize,
     spilled_total: usize,
     next_file: u64,
+    /// Estimated bytes of batchable log lines in memory.
+    log_bytes: usize,
+    /// The most of `log_bytes` seen.
+    log_bytes_peak: usize,
+    /// The segment file being appended to, kept open.
+    tail: TailFile,
+}
+
+/// The open segment file at the tail of the queue.
+#[derive(Debug, Default)]
+struct TailFile(Option<(PathBuf, std::fs::File)>);
+
+impl Clone for TailFile {
+    fn clone(&self) -> Self {
+        TailFile(
+            self.0
+                .as_ref()
+                .and_then(|(p, f)| Some((p.clone(), f.try_clone().ok()?))),
+        )
+    }
 }
 
 impl Outbox {
@@ -113,6 +148,9 @@ impl Outbox {
             spilled_bytes: 0,
             spilled_total: 0,
             next_file: 0,
+            log_bytes: 0,
+            log_bytes_peak: 0,
+            tail: TailFile::default(),
         }
     }
 
@@ -146,11 +184,141 @@ impl Outbox {
     }
 
     /// Queues a log line. `direct` lines (the worker's own) are never merged into a batch.
+    /// Past the log memory budget, batchable lines go to a segment file.
     pub fn push_log(&mut self, line: Value, direct: bool) {
         let size = estimate(&line);
+        if !direct && self.over_log_memory(size) && self.append_to_segment(&line, size) {
+            return;
+        }
+        if !direct {
+            self.log_bytes += size;
+            self.log_bytes_peak = self.log_bytes_peak.max(self.log_bytes);
+        }
         self.bytes += size;
         self.queue.push_back(Item::Log { line, size, direct });
         self.compact();
+    }
+
+    /// Estimated bytes of batchable log lines held in memory now.
+    pub fn log_bytes(&self) -> usize {
+        self.log_bytes
+    }
+
+    /// The most batchable log bytes held in memory at once.
+    pub fn log_bytes_peak(&self) -> usize {
+        self.log_bytes_peak
+    }
+
+    fn over_log_memory(&self, size: usize) -> bool {
+        self.spill
+            .as_ref()
+            .is_some_and(|s| self.log_bytes + size > s.log_memory)
+    }
+
+    /// Appends a batchable line to the segment at the tail (a new one if the tail is not a
+    /// segment or is full); false if there is no room on disk or the write failed.
+    fn append_to_segment(&mut self, line: &Value, size: usize) -> bool {
+        use std::io::Write as _;
+        let Some(spill) = self.spill.clone() else {
+            return false;
+        };
+        if self.spilled_bytes + size > spill.budget {
+            return false;
+        }
+        let Ok(mut text) = serde_json::to_vec(line) else {
+            return false;
+        };
+        text.push(b'\n');
+        let reuse = match self.queue.back() {
+            Some(Item::LogSegment { path, on_disk, .. }) if *on_disk + size <= SEGMENT_BYTES => {
+                Some(path.clone())
+            }
+            _ => None,
+        };
+        let path = reuse
+            .clone()
+            .unwrap_or_else(|| spill.dir.join(format!("{:08}.log", self.next_file)));
+        let open = match self.tail.0.take() {
+            Some((p, f)) if p == path => Ok(f),
+            _ => std::fs::create_dir_all(&spill.dir).and_then(|_| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+            }),
+        };
+        let written = open.and_then(|mut f| {
+            f.write_all(&text)?;
+            self.tail.0 = Some((path.clone(), f));
+            Ok(())
+        });
+        if let Err(e) = written {
+            tracing::warn!(dir = %spill.dir.display(), "cannot write log lines to disk: {e}");
+            return false;
+        }
+        self.spilled_bytes += size;
+        if reuse.is_some() {
+            if let Some(Item::LogSegment { lines, on_disk, .. }) = self.queue.back_mut() {
+                *lines += 1;
+                *on_disk += size;
+            }
+        } else {
+            self.next_file += 1;
+            self.spilled_total += 1;
+            self.queue.push_back(Item::LogSegment {
+                path,
+                lines: 1,
+                on_disk: size,
+            });
+        }
+        true
+    }
+
+    /// Reads back the segment at the head, if it is one, into log lines in memory.
+    fn expand_head(&mut self) {
+        let Some(Item::LogSegment { .. }) = self.queue.front() else {
+            return;
+        };
+        let Some(Item::LogSegment {
+            path,
+            lines,
+            on_disk,
+        }) = self.queue.pop_front()
+        else {
+            return;
+        };
+        self.spilled_bytes = self.spilled_bytes.saturating_sub(on_disk);
+        if self.tail.0.as_ref().is_some_and(|(p, _)| *p == path) {
+            self.tail.0 = None;
+        }
+        let read = std::fs::read(&path);
+        let _ = std::fs::remove_file(&path);
+        let bytes = match read {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(path = %path.display(), "{lines} spilled log lines are lost: {e}");
+                self.dropped_logs += lines;
+                return;
+            }
+        };
+        let mut restored = Vec::with_capacity(lines);
+        for text in bytes.split(|b| *b == b'\n').filter(|t| !t.is_empty()) {
+            match serde_json::from_slice::<Value>(text) {
+                Ok(line) => restored.push(line),
+                Err(_) => self.dropped_logs += 1,
+            }
+        }
+        for line in restored.into_iter().rev() {
+            let size = estimate(&line);
+            self.bytes += size;
+            self.log_bytes += size;
+            self.queue.push_front(Item::Log {
+                line,
+                size,
+                direct: false,
+            });
+        }
+        self.log_bytes_peak = self.log_bytes_peak.max(self.log_bytes);
     }
 
     /// No more events will be queued.
@@ -190,14 +358,26 @@ impl Outbox {
 
     /// Whether the head is a log line that may be batched with what follows.
     pub fn head_is_batchable_log(&self) -> bool {
-        matches!(self.queue.front(), Some(Item::Log { direct: false, .. }))
+        matches!(
+            self.queue.front(),
+            Some(Item::Log { direct: false, .. } | Item::LogSegment { .. })
+        )
     }
 
     /// Takes the next thing to send. With `batch`, consecutive non-direct log lines are
     /// taken together (up to `limit`); a direct line goes alone.
     pub fn take(&mut self, batch: bool, limit: usize) -> Option<Outgoing> {
+        self.expand_head();
         let first = self.queue.pop_front()?;
         self.bytes = self.bytes.saturating_sub(first.size());
+        if let Item::Log {
+            direct: false,
+            size,
+            ..
+        } = &first
+        {
+            self.log_bytes = self.log_bytes.saturating_sub(*size);
+        }
         let first = self.restore(first);
         match first {
             Item::Event { event, payload, .. } => Some(Outgoing::Event { event, payload }),
@@ -209,7 +389,7 @@ impl Outbox {
                 Some(Outgoing::Logs(lines))
             }
             // a spilled item that could not be read back: nothing left to send for it
-            Item::Spilled { .. } => self.take(batch, limit),
+            Item::Spilled { .. } | Item::LogSegment { .. } => self.take(batch, limit),
         }
     }
 
@@ -269,7 +449,7 @@ impl Outbox {
                     (json!({"event": event, "payload": payload}), None)
                 }
                 Item::Log { line, direct, .. } => (line.clone(), Some(*direct)),
-                Item::Spilled { .. } => continue,
+                Item::Spilled { .. } | Item::LogSegment { .. } => continue,
             };
             let path = spill.dir.join(format!("{:08}.json", self.next_file));
             let written = std::fs::create_dir_all(&spill.dir).and_then(|_| {
@@ -288,6 +468,9 @@ impl Outbox {
                 on_disk: size,
             };
             self.bytes = self.bytes.saturating_sub(size);
+            if log == Some(false) {
+                self.log_bytes = self.log_bytes.saturating_sub(size);
+            }
             self.spilled_bytes += size;
             self.spilled_total += 1;
         }
@@ -297,8 +480,13 @@ impl Outbox {
     pub fn take_more_logs(&mut self, max: usize) -> Vec<Value> {
         let mut out = Vec::new();
         while out.len() < max && self.head_is_batchable_log() {
+            self.expand_head();
+            if !matches!(self.queue.front(), Some(Item::Log { direct: false, .. })) {
+                break;
+            }
             if let Some(Item::Log { line, size, .. }) = self.queue.pop_front() {
                 self.bytes = self.bytes.saturating_sub(size);
+                self.log_bytes = self.log_bytes.saturating_sub(size);
                 out.push(line);
             }
         }
@@ -395,6 +583,14 @@ impl Outbox {
             };
             if let Some(item) = self.queue.remove(pos) {
                 self.bytes = self.bytes.saturating_sub(item.size());
+                if let Item::Log {
+                    direct: false,
+                    size,
+                    ..
+                } = item
+                {
+                    self.log_bytes = self.log_bytes.saturating_sub(size);
+                }
                 self.dropped_logs += 1;
             }
         }
@@ -405,7 +601,7 @@ impl Drop for Outbox {
     fn drop(&mut self) {
         // Files of items never sent, then the directory (if this outbox made it and it is empty).
         for item in &self.queue {
-            if let Item::Spilled { path, .. } = item {
+            if let Item::Spilled { path, .. } | Item::LogSegment { path, .. } = item {
                 let _ = std::fs::remove_file(path);
             }
         }
@@ -416,270 +612,4 @@ impl Drop for Outbox {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn log(i: usize) -> Value {
-        json!({"message": [format!("line {i}")], "source": "JOB", "level": "info", "timestamp": "1"})
-    }
-
-    #[test]
-    fn keeps_order_and_batches() {
-        let mut o = Outbox::new(1 << 20);
-        o.push_event("run:start", json!({}));
-        for i in 0..5 {
-            o.push_log(log(i), false);
-        }
-        o.push_log(log(99), true);
-        o.push_log(log(5), false);
-        o.push_event("run:complete", json!({"reason": "success"}));
-        assert!(
-            matches!(o.take(true, 3), Some(Outgoing::Event { event, .. }) if event == "run:start")
-        );
-        assert!(matches!(o.take(true, 3), Some(Outgoing::Logs(l)) if l.len() == 3));
-        assert!(matches!(o.take(true, 3), Some(Outgoing::Logs(l)) if l.len() == 2));
-        assert!(matches!(o.take(true, 3), Some(Outgoing::Logs(l)) if l == vec![log(99)]));
-        assert!(matches!(o.take(true, 3), Some(Outgoing::Logs(l)) if l == vec![log(5)]));
-        assert!(
-            matches!(o.take(false, 3), Some(Outgoing::Event { event, .. }) if event == "run:complete")
-        );
-        assert!(o.take(true, 3).is_none());
-        assert_eq!(o.bytes(), 0);
-    }
-
-    #[test]
-    fn unbatched_logs_go_one_by_one() {
-        let mut o = Outbox::new(1 << 20);
-        o.push_log(log(0), false);
-        o.push_log(log(1), false);
-        assert!(matches!(o.take(false, 50), Some(Outgoing::Logs(l)) if l.len() == 1));
-    }
-
-    fn spill_in(dir: &std::path::Path, disk: usize) -> Spill {
-        Spill {
-            dir: dir.join("run-1"),
-            budget: disk,
-        }
-    }
-
-    /// A run's events while Lightning is away: five 30 KB dataclips, a 30 KB final state and
-    /// logs, in an outbox with 40 KB of memory.
-    fn fill(o: &mut Outbox, big: &str) {
-        for i in 0..5 {
-            o.push_event(
-                "step:start",
-                json!({"step_id": format!("s{i}"), "job_id": "j"}),
-            );
-            o.push_log(log(i), false);
-            o.push_event(
-                "step:complete",
-                json!({"step_id": format!("s{i}"), "output_dataclip_id": format!("d{i}"), "output_dataclip": big, "reason": "success"}),
-            );
-        }
-        o.push_event(
-            "run:complete",
-            json!({"final_state": {"data": big}, "final_dataclip_id": "d4", "reason": "success"}),
-        );
-    }
-
-    fn drain(o: &mut Outbox) -> Vec<Outgoing> {
-        std::iter::from_fn(|| o.take(false, 1)).collect()
-    }
-
-    #[test]
-    fn over_budget_spills_to_disk_and_loses_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
-        let big = "x".repeat(30 * 1024);
-        let mut o = Outbox::with_spill(40 * 1024, spill_in(tmp.path(), 10 << 20));
-        fill(&mut o, &big);
-        assert!(o.bytes() <= 40 * 1024, "{}", o.bytes());
-        assert!(o.spilled_total() >= 5, "{}", o.spilled_total());
-        assert_eq!(o.dropped_logs(), 0);
-        assert!((0..5).all(|i| !o.is_withheld(&format!("d{i}"))));
-        let files = std::fs::read_dir(tmp.path().join("run-1")).unwrap().count();
-        assert_eq!(files, o.spilled_total());
-        let out = drain(&mut o);
-        // everything, in order, whole
-        let mut expected = Outbox::new(usize::MAX);
-        fill(&mut expected, &big);
-        assert_eq!(out, drain(&mut expected));
-        assert_eq!(o.spilled_bytes(), 0);
-        assert_eq!(
-            std::fs::read_dir(tmp.path().join("run-1")).unwrap().count(),
-            0
-        );
-        drop(o);
-        assert!(!tmp.path().join("run-1").exists(), "spill dir removed");
-    }
-
-    #[test]
-    fn past_the_disk_budget_it_withholds_as_before() {
-        let tmp = tempfile::tempdir().unwrap();
-        let big = "x".repeat(30 * 1024);
-        let mut o = Outbox::with_spill(40 * 1024, spill_in(tmp.path(), 70 * 1024));
-        fill(&mut o, &big);
-        assert!(o.bytes() <= 40 * 1024, "{}", o.bytes());
-        assert_eq!(o.spilled_total(), 2);
-        assert!((0..5).any(|i| o.is_withheld(&format!("d{i}"))));
-        let events = drain(&mut o);
-        let completes = events
-            .iter()
-            .filter(|x| matches!(x, Outgoing::Event { event, .. } if event == "run:complete"))
-            .count();
-        assert_eq!(completes, 1);
-    }
-
-    #[test]
-    fn an_unwritable_spill_dir_falls_back_to_withholding() {
-        let tmp = tempfile::tempdir().unwrap();
-        let file = tmp.path().join("not-a-dir");
-        std::fs::write(&file, "x").unwrap();
-        let big = "x".repeat(30 * 1024);
-        let mut o = Outbox::with_spill(
-            40 * 1024,
-            Spill {
-                dir: file.join("run-1"),
-                budget: 10 << 20,
-            },
-        );
-        fill(&mut o, &big);
-        assert_eq!(o.spilled_total(), 0);
-        assert!(o.bytes() <= 40 * 1024);
-        assert!(o.is_withheld("d0"));
-        assert_eq!(drain(&mut o).len(), 16);
-    }
-
-    #[test]
-    fn dropping_an_undrained_outbox_removes_its_files() {
-        let tmp = tempfile::tempdir().unwrap();
-        let big = "x".repeat(30 * 1024);
-        let mut o = Outbox::with_spill(40 * 1024, spill_in(tmp.path(), 10 << 20));
-        fill(&mut o, &big);
-        assert!(o.spilled_total() > 0);
-        drop(o);
-        assert!(!tmp.path().join("run-1").exists());
-    }
-
-    #[test]
-    fn over_budget_drops_dataclips_first_then_final_state_then_logs_never_completion() {
-        let big = "x".repeat(1000);
-        let mut o = Outbox::new(1500);
-        o.push_event("step:start", json!({"step_id": "s1", "job_id": "j1"}));
-        o.push_event(
-            "step:complete",
-            json!({"step_id": "s1", "output_dataclip_id": "d1", "output_dataclip": big.clone(), "reason": "success"}),
-        );
-        o.push_event(
-            "step:start",
-            json!({"step_id": "s2", "job_id": "j2", "input_dataclip_id": "d1"}),
-        );
-        o.push_event(
-            "step:complete",
-            json!({"step_id": "s2", "output_dataclip_id": "d2", "output_dataclip": big.clone(), "reason": "success"}),
-        );
-        assert!(o.is_withheld("d1"));
-        assert!(!o.is_withheld("d2"));
-        for i in 0..50 {
-            o.push_log(log(i), false);
-        }
-        o.push_event(
-            "run:complete",
-            json!({"final_state": {"data": big}, "final_dataclip_id": "d2", "reason": "success"}),
-        );
-        assert!(o.bytes() <= 1500, "{}", o.bytes());
-        assert!(o.dropped_logs() > 0);
-        let mut events = Vec::new();
-        while let Some(x) = o.take(true, 50) {
-            if let Outgoing::Event { event, payload } = x {
-                events.push((event, payload));
-            }
-        }
-        let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "step:start",
-                "step:complete",
-                "step:start",
-                "step:complete",
-                "run:complete"
-            ]
-        );
-        assert_eq!(events[1].1["output_dataclip_error"], "DATACLIP_TOO_LARGE");
-        assert!(events[1].1.get("output_dataclip_id").is_none());
-        assert!(
-            events[2].1.get("input_dataclip_id").is_none(),
-            "reference to a withheld dataclip dropped"
-        );
-        assert_eq!(events[4].1["reason"], "success");
-    }
-
-    /// Deterministic model of the outbox and its sender under a flaky link: a producer appends
-    /// events to a real [`Outbox`] while the sender takes one at a time and keeps it until
-    /// acknowledged. Every interleaving (up to a depth) of produce, take, "delivered and
-    /// acked" and "delivered but the ack was lost to a drop" (re-sent after rejoin) is
-    /// explored. The receiver must see every event in production order,
-    /// duplicates only as immediate re-sends, and nothing lost.
-    #[test]
-    fn model_outbox_delivers_in_order_across_drops() {
-        #[derive(Clone)]
-        struct S {
-            produced: usize,
-            outbox: Outbox,
-            in_flight: Option<usize>,
-            received: Vec<usize>,
-        }
-        const N: usize = 4;
-        fn explore(s: S, depth: usize, checked: &mut u64) {
-            let mut distinct: Vec<usize> = Vec::new();
-            for r in &s.received {
-                if distinct.last() != Some(r) {
-                    distinct.push(*r);
-                }
-            }
-            for (i, r) in distinct.iter().enumerate() {
-                assert_eq!(*r, i, "out of order or lost: {:?}", s.received);
-            }
-            if s.produced == N && s.outbox.is_empty() && s.in_flight.is_none() {
-                assert_eq!(distinct, (0..N).collect::<Vec<_>>());
-                *checked += 1;
-                return;
-            }
-            if depth == 0 {
-                return;
-            }
-            if s.produced < N {
-                let mut n = s.clone();
-                n.outbox.push_event("e", json!(n.produced));
-                n.produced += 1;
-                explore(n, depth - 1, checked);
-            }
-            if s.in_flight.is_none() {
-                let mut n = s.clone();
-                if let Some(Outgoing::Event { payload, .. }) = n.outbox.take(true, 10) {
-                    n.in_flight = payload.as_u64().map(|v| v as usize);
-                    explore(n, depth - 1, checked);
-                }
-            }
-            if let Some(x) = s.in_flight {
-                let mut n = s.clone();
-                n.received.push(x);
-                n.in_flight = None;
-                explore(n, depth - 1, checked);
-                let mut n = s.clone();
-                n.received.push(x);
-                explore(n, depth - 1, checked);
-            }
-        }
-        let mut checked = 0;
-        let s = S {
-            produced: 0,
-            outbox: Outbox::new(1 << 20),
-            in_flight: None,
-            received: Vec::new(),
-        };
-        explore(s, 14, &mut checked);
-        assert!(checked > 100, "complete schedules checked: {checked}");
-    }
-}
+mod tests;

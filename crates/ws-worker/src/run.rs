@@ -14,46 +14,34 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 use tracing::Instrument as _;
 
-use crate::channel::{Channel, ChannelError};
+use crate::channel::Channel;
 use crate::config::Config;
 use crate::executor::{
-    BoxFuture, Collections, EngineEvent, Executor, Resolvers, RunOptions, RunRequest, StepError,
+    Collections, EngineEvent, Executor, Resolvers, RunOptions, RunRequest, StepError,
 };
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, Outgoing, Spill};
+use crate::outbox::{Outbox, Spill};
 use crate::redact::Redactor;
 use crate::socket::Socket;
 use openfn_lexicon::error::{ExitReason, RunReason};
 use openfn_lexicon::lightning::{
     DATACLIP_TOO_LARGE, Mem, RunComplete, RunStart, StepComplete, StepStart, WebhookResponse,
 };
+use resolvers::{LightningResolvers, spill_dir};
+
+mod lifetime;
+mod resolvers;
+mod sender;
+mod versions;
 
 /// Upper bound of one run's outbox in memory (payload bytes held while Lightning is unreachable
 /// or slow); past it, large items spill to disk.
 pub const OUTBOX_BUDGET: usize = 64 * 1024 * 1024;
+/// Log lines of one run held in memory at most (estimated bytes, about 10 000 lines); while
+/// Lightning is slower than the job, further lines go to segment files under the spill dir.
+pub const OUTBOX_LOG_MEMORY: usize = 2 * 1024 * 1024;
 /// Upper bound of one run's outbox on disk; past it, dataclip bodies are withheld.
 pub const OUTBOX_SPILL_BUDGET: usize = 1024 * 1024 * 1024;
-
-/// Where run `run_id`'s outbox spills: a directory of its own under the system temp dir.
-fn spill_dir(run_id: &str) -> std::path::PathBuf {
-    let safe: String = run_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    std::env::temp_dir()
-        .join("openfn-ws-worker-outbox")
-        .join(format!("{}-{safe}", std::process::id()))
-}
-/// Retries of an event push that timed out or was rejected.
-const MAX_EVENT_RETRIES: u32 = 3;
-/// First retry delay of a rejected or timed-out event push.
-const RETRY_BASE: Duration = Duration::from_millis(100);
 
 /// What every run needs from the worker.
 pub struct RunContext {
@@ -112,20 +100,31 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
     let cfg = ctx.config.clone();
     let msg_timeout = cfg.message_timeout;
     let topic = format!("run:{}", claimed.id);
-    let channel = Arc::new(Channel::new(
-        ctx.socket.clone(),
-        topic,
-        json!({ "token": claimed.token }),
-        msg_timeout,
-    ));
+    let lifetime = lifetime::claim_lifetime(&claimed.token, cfg.max_run_duration);
+    let channel = Arc::new(
+        Channel::new(
+            ctx.socket.clone(),
+            topic,
+            json!({ "token": claimed.token }),
+            msg_timeout,
+        )
+        .with_join_deadline(tokio::time::Instant::now() + lifetime)
+        .with_metrics(ctx.metrics.clone()),
+    );
     if let Err(e) = channel.ensure_joined().await {
-        tracing::error!("failed to join run channel: {e}; the run will be lost");
+        tracing::error!(
+            "failed to join run channel: {e} (the claim expires {}s after it was made); the run will be lost",
+            lifetime.as_secs()
+        );
         channel.leave();
         return None;
     }
     tracing::info!("joined run channel");
 
-    let plan = match channel.request("fetch:plan", json!({}), msg_timeout).await {
+    let plan = match channel
+        .request_with("fetch:plan", json!({}), msg_timeout, sender::patience(&ctx))
+        .await
+    {
         Ok(r) if r.is_ok() => match r.into_json() {
             Ok(v) if v.is_object() => v,
             Ok(_) | Err(_) => {
@@ -194,13 +193,14 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
             Spill {
                 dir: spill_dir(&claimed.id),
                 budget: OUTBOX_SPILL_BUDGET,
+                log_memory: OUTBOX_LOG_MEMORY,
             },
         )),
         notify: Notify::new(),
     });
     let redactor = Redactor::new();
     let sender = tokio::spawn(
-        sender(
+        sender::sender(
             ctx.clone(),
             channel.clone(),
             shared.clone(),
@@ -225,7 +225,12 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
     let input = match &dataclip_id {
         None => Ok(None),
         Some(id) => match channel
-            .request("fetch:dataclip", json!({ "id": id }), msg_timeout)
+            .request_with(
+                "fetch:dataclip",
+                json!({ "id": id }),
+                msg_timeout,
+                sender::patience(&ctx),
+            )
             .await
         {
             Ok(r) if r.is_ok() => r
@@ -263,6 +268,7 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
             let resolvers: Arc<dyn Resolvers> = Arc::new(LightningResolvers {
                 channel: channel.clone(),
                 timeout: msg_timeout,
+                patience: sender::patience(&ctx),
                 redactor: redactor.clone(),
             });
             let mut events = ctx.executor.execute(request, resolvers);
@@ -292,9 +298,16 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
         }
     };
     channel.leave();
-    let (spilled, withheld, dropped_logs) =
-        shared.with(|o| (o.spilled_total(), o.withheld_total(), o.dropped_logs()));
+    let (spilled, withheld, dropped_logs, log_peak) = shared.with(|o| {
+        (
+            o.spilled_total(),
+            o.withheld_total(),
+            o.dropped_logs(),
+            o.log_bytes_peak(),
+        )
+    });
     ctx.metrics.outbox_pressure(spilled, withheld, dropped_logs);
+    ctx.metrics.outbox_log_peak(log_peak);
     if sent {
         tracing::info!(reason = %mapper.final_reason, "run complete");
         Some(mapper.final_reason)
@@ -322,36 +335,6 @@ fn exit_reason(
 /// A wire payload as JSON (the outbox edits payloads when it must shed memory).
 fn to_json<T: serde::Serialize>(payload: &T) -> Value {
     serde_json::to_value(payload).unwrap_or(Value::Null)
-}
-
-struct LightningResolvers {
-    channel: Arc<Channel>,
-    timeout: Duration,
-    redactor: Redactor,
-}
-
-impl Resolvers for LightningResolvers {
-    fn credential(&self, id: String) -> BoxFuture<'static, Result<Value, String>> {
-        let channel = self.channel.clone();
-        let timeout = self.timeout;
-        let redactor = self.redactor.clone();
-        Box::pin(async move {
-            match channel
-                .request("fetch:credential", json!({ "id": id }), timeout)
-                .await
-            {
-                Ok(r) if r.is_ok() => {
-                    let body = r
-                        .into_json()
-                        .map_err(|e| format!("[fetch:credential] {e}"))?;
-                    redactor.add_credential(&body);
-                    Ok(body)
-                }
-                Ok(r) => Err(format!("[fetch:credential] {}", r.response_text())),
-                Err(e) => Err(format!("[fetch:credential] {e}")),
-            }
-        })
-    }
 }
 
 struct Leaf {
@@ -505,22 +488,7 @@ impl Mapper {
                 for (k, v) in versions {
                     all.insert(k, v);
                 }
-                let text = all
-                    .iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            Value::String(s) => s.clone(),
-                            Value::Array(a) => a
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            other => other.to_string(),
-                        };
-                        format!("    {k:<22}{v}")
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                let text = versions::version_text(&all);
                 shared.push(|o| {
                     o.push_event(
                         "run:start",
@@ -536,7 +504,7 @@ impl Mapper {
                     "info",
                     json!([format!("Payload limit: {}mb", self.payload_limit_mb)]),
                 );
-                self.worker_log(shared, "VER", "info", json!([format!("Versions:\n{text}")]));
+                self.worker_log(shared, "VER", "info", json!([text]));
                 false
             }
             EngineEvent::JobStart { job_id } => {
@@ -799,155 +767,5 @@ impl Mapper {
                 dataclip_id,
             });
         }
-    }
-}
-
-/// Drains the outbox in order; returns whether `run:complete` was acknowledged.
-async fn sender(
-    ctx: Arc<RunContext>,
-    channel: Arc<Channel>,
-    shared: Arc<Shared>,
-    redactor: Redactor,
-    run_id: String,
-) -> bool {
-    let cfg = &ctx.config;
-    loop {
-        let notified = shared.notify.notified();
-        let next = shared.with(|o| {
-            let item = o.take(cfg.batch_logs, cfg.batch_limit);
-            (item, o.is_closed(), o.is_empty())
-        });
-        let item = match next {
-            (Some(item), _, _) => item,
-            (None, true, _) => return false,
-            (None, false, _) => {
-                notified.await;
-                continue;
-            }
-        };
-        match item {
-            Outgoing::Event { event, mut payload } => {
-                if let Some(map) = payload.as_object_mut()
-                    && let Some(Value::String(m)) = map.get_mut("error_message")
-                {
-                    *m = redactor.redact_str(m);
-                }
-                let is_complete = event == "run:complete";
-                let acked = send_with_retry(&ctx, &channel, &event, payload).await;
-                if is_complete {
-                    return acked;
-                }
-            }
-            Outgoing::Logs(mut lines) => {
-                if cfg.batch_logs {
-                    // Wait up to the batch interval for more lines, unless full or an event waits.
-                    let deadline = tokio::time::Instant::now() + cfg.batch_interval;
-                    while lines.len() < cfg.batch_limit {
-                        let notified = shared.notify.notified();
-                        let (more, blocked) = shared.with(|o| {
-                            let more = o.take_more_logs(cfg.batch_limit - lines.len());
-                            (
-                                more,
-                                (!o.is_empty() && !o.head_is_batchable_log()) || o.is_closed(),
-                            )
-                        });
-                        lines.extend(more);
-                        if blocked || lines.len() >= cfg.batch_limit {
-                            break;
-                        }
-                        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                            let more =
-                                shared.with(|o| o.take_more_logs(cfg.batch_limit - lines.len()));
-                            lines.extend(more);
-                            break;
-                        }
-                    }
-                    for l in &mut lines {
-                        redact_line(&redactor, l);
-                    }
-                    send_with_retry(
-                        &ctx,
-                        &channel,
-                        "run:batch_logs",
-                        json!({ "run_id": run_id, "logs": lines }),
-                    )
-                    .await;
-                } else {
-                    for mut l in lines {
-                        redact_line(&redactor, &mut l);
-                        if let Some(map) = l.as_object_mut() {
-                            let mut with_id = Map::new();
-                            with_id.insert("run_id".into(), json!(run_id));
-                            with_id.extend(std::mem::take(map));
-                            *map = with_id;
-                        }
-                        send_with_retry(&ctx, &channel, "run:log", l).await;
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn redact_line(redactor: &Redactor, line: &mut Value) {
-    if let Some(m) = line.get_mut("message") {
-        redactor.redact_value(m);
-    }
-}
-
-/// Pushes one event: a dropped connection is handled by the channel (rejoin, resend); a
-/// timeout or rejection is retried with backoff; a rejected `run:complete` falls back to a
-/// payload without `final_state`. Returns whether it was acknowledged.
-async fn send_with_retry(
-    ctx: &RunContext,
-    channel: &Channel,
-    event: &str,
-    mut payload: Value,
-) -> bool {
-    let timeout = ctx.config.message_timeout;
-    let size = serde_json::to_vec(&payload).map(|b| b.len()).unwrap_or(0);
-    ctx.metrics.payload(event, size);
-    let mut attempt = 0u32;
-    loop {
-        let result = channel.request(event, payload.clone(), timeout).await;
-        let problem = match result {
-            Ok(r) if r.is_ok() => return true,
-            Ok(r) => {
-                let text = r.response_text();
-                if event == "run:complete"
-                    && let Some(map) = payload.as_object_mut()
-                    && map.remove("final_state").is_some()
-                {
-                    tracing::warn!("run:complete refused ({text}); retrying without final_state");
-                    ctx.metrics.inc_event_retries();
-                    continue;
-                }
-                // A rejection is deterministic more often than not: retry once only.
-                if attempt >= 1 {
-                    tracing::error!("{event} refused by lightning: {text}");
-                    ctx.metrics.inc_events_dropped();
-                    return false;
-                }
-                format!("refused: {text}")
-            }
-            Err(ChannelError::Timeout) => {
-                if attempt >= MAX_EVENT_RETRIES {
-                    tracing::error!("[{event}] timeout");
-                    ctx.metrics.inc_events_dropped();
-                    return false;
-                }
-                "timeout".to_string()
-            }
-            Err(e) => {
-                tracing::error!("{event} could not be sent: {e}");
-                ctx.metrics.inc_events_dropped();
-                return false;
-            }
-        };
-        attempt += 1;
-        ctx.metrics.inc_event_retries();
-        let delay = RETRY_BASE * 2u32.saturating_pow(attempt - 1);
-        tracing::warn!(attempt, "{event} {problem}; retrying in {delay:?}");
-        tokio::time::sleep(delay).await;
     }
 }

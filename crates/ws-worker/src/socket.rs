@@ -7,7 +7,6 @@
 //! to an epoch, and callers rejoin after a reconnect (see `channel.rs`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,11 +15,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use openfn_lexicon::phoenix::{Frame, Reply};
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::metrics::Metrics;
 
@@ -39,6 +35,10 @@ pub enum PushError {
     /// The socket was shut down for good.
     #[error("socket closed")]
     Closed,
+    /// The message (the request, or its reply) is over the worker's message limit; the text
+    /// says which and by how much. Final: sending it again would fail the same way.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// Socket settings.
@@ -58,6 +58,20 @@ pub struct SocketConfig {
     pub heartbeat: Duration,
     /// Reconnect backoff step: attempt n waits n × step (plus jitter), capped at 30 steps.
     pub reconnect_step: Duration,
+    /// The largest message accepted in either direction (`--max-message-mb`). A bigger reply
+    /// fails only the request it answers; the WebSocket itself accepts up to
+    /// [`transport_limit`] of it so that the connection survives.
+    pub max_message_bytes: usize,
+}
+
+/// The WebSocket's own frame and message limit for a message limit of `max_message_bytes`:
+/// twice that (at least 1 MiB more), so a message somewhat over the limit is read whole and
+/// refused on its own, while the connection stays up. Only a message past this breaks the
+/// connection (tungstenite cannot skip a frame it refused).
+pub fn transport_limit(max_message_bytes: usize) -> usize {
+    max_message_bytes
+        .saturating_mul(2)
+        .max(max_message_bytes.saturating_add(1 << 20))
 }
 
 /// Connection state published by the actor.
@@ -69,11 +83,13 @@ pub struct ConnState {
     pub connected: bool,
 }
 
+type ReplyTx = oneshot::Sender<Result<Reply, PushError>>;
+
 enum Cmd {
     Send {
         frame: Frame,
         epoch: u64,
-        reply: Option<oneshot::Sender<Result<Reply, PushError>>>,
+        reply: Option<ReplyTx>,
     },
     Forget(String),
     Close,
@@ -169,10 +185,17 @@ impl Socket {
     /// Sends `frame` (its `ref` is set here) on connection `epoch` and waits for the reply.
     pub async fn request(
         &self,
-        mut frame: Frame,
+        frame: Frame,
         epoch: u64,
         timeout: Duration,
     ) -> Result<Reply, PushError> {
+        self.send(frame, epoch)?.wait(timeout).await
+    }
+
+    /// Sends `frame` (its `ref` is set here) on connection `epoch`; the reply is awaited with
+    /// [`PendingReply::wait`], as often as needed: a reply that comes after one wait timed
+    /// out is still delivered to the next.
+    pub fn send(&self, mut frame: Frame, epoch: u64) -> Result<PendingReply, PushError> {
         let r = match &frame.r#ref {
             Some(r) => r.clone(),
             None => {
@@ -189,28 +212,39 @@ impl Socket {
                 reply: Some(tx),
             })
             .map_err(|_| PushError::Closed)?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(PushError::Closed),
-            Err(_) => {
-                let _ = self.cmd.send(Cmd::Forget(r));
-                Err(PushError::Timeout)
-            }
-        }
+        Ok(PendingReply {
+            rx,
+            r#ref: r,
+            cmd: self.cmd.clone(),
+            settled: false,
+        })
     }
 
-    /// Joins `topic` on connection `epoch`; returns the join ref and the reply.
-    pub async fn join(
+    /// Sends the join of `topic` on connection `epoch`; returns the join ref and the pending
+    /// reply.
+    pub fn send_join(
         &self,
         topic: &str,
         params: Value,
         epoch: u64,
-        timeout: Duration,
-    ) -> Result<(String, Reply), PushError> {
+    ) -> Result<(String, PendingReply), PushError> {
         let r = self.make_ref();
         let frame = Frame::join(&r, topic, params);
-        let reply = self.request(frame, epoch, timeout).await?;
-        Ok((r, reply))
+        Ok((r, self.send(frame, epoch)?))
+    }
+
+    /// Sends `event` to a joined channel; the reply is awaited on the returned handle.
+    pub fn send_push(
+        &self,
+        topic: &str,
+        join_ref: &str,
+        event: &str,
+        payload: Value,
+        epoch: u64,
+    ) -> Result<PendingReply, PushError> {
+        let r = self.make_ref();
+        let frame = Frame::new(topic, event, payload).with_refs(Some(join_ref), Some(&r));
+        self.send(frame, epoch)
     }
 
     /// Pushes `event` to a joined channel and waits for the reply.
@@ -223,9 +257,9 @@ impl Socket {
         epoch: u64,
         timeout: Duration,
     ) -> Result<Reply, PushError> {
-        let r = self.make_ref();
-        let frame = Frame::new(topic, event, payload).with_refs(Some(join_ref), Some(&r));
-        self.request(frame, epoch, timeout).await
+        self.send_push(topic, join_ref, event, payload, epoch)?
+            .wait(timeout)
+            .await
     }
 
     /// Leaves a channel without waiting; errors are ignored (the mock errors on leave).
@@ -243,6 +277,42 @@ impl Socket {
     /// Disconnects for good.
     pub fn close(&self) {
         let _ = self.cmd.send(Cmd::Close);
+    }
+}
+
+/// A request on the wire whose reply has not been taken yet. Dropping it forgets the request
+/// (a reply that comes later is ignored).
+#[derive(Debug)]
+pub struct PendingReply {
+    rx: oneshot::Receiver<Result<Reply, PushError>>,
+    r#ref: String,
+    cmd: mpsc::UnboundedSender<Cmd>,
+    settled: bool,
+}
+
+impl PendingReply {
+    /// Waits up to `timeout` for the reply. `Err(Timeout)` leaves the request pending: the
+    /// next call keeps waiting for the same reply (nothing is sent again).
+    pub async fn wait(&mut self, timeout: Duration) -> Result<Reply, PushError> {
+        match tokio::time::timeout(timeout, &mut self.rx).await {
+            Ok(Ok(result)) => {
+                self.settled = true;
+                result
+            }
+            Ok(Err(_)) => {
+                self.settled = true;
+                Err(PushError::Closed)
+            }
+            Err(_) => Err(PushError::Timeout),
+        }
+    }
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        if !self.settled {
+            let _ = self.cmd.send(Cmd::Forget(std::mem::take(&mut self.r#ref)));
+        }
     }
 }
 
@@ -264,160 +334,9 @@ pub fn connect_url(base: &str, token: &str, worker_version: &str) -> Result<url:
     Ok(url)
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+mod connect;
 
-fn tls_connector(ca_file: &Option<PathBuf>) -> Result<Connector, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
-        let mut reader = std::io::BufReader::new(pem.as_slice());
-        for cert in rustls_pemfile::certs(&mut reader) {
-            let cert = cert.map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| format!("tls setup failed: {e}"))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Connector::Rustls(Arc::new(config)))
-}
-
-/// Resolves the host and tries every address (IPv6 and IPv4) until one connects.
-async fn connect(config: &SocketConfig) -> Result<Ws, String> {
-    let url = connect_url(&config.base_url, &config.token, &config.worker_version)?;
-    let host = url
-        .host_str()
-        .ok_or("lightning url has no host")?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = url
-        .port_or_known_default()
-        .ok_or("lightning url has no port")?;
-    let connector = if url.scheme() == "wss" {
-        Some(tls_connector(&config.ca_file)?)
-    } else {
-        None
-    };
-    let handshake = |tcp: TcpStream, what: String| {
-        let connector = connector.clone();
-        let url = url.clone();
-        async move {
-            let request = url
-                .as_str()
-                .into_client_request()
-                .map_err(|e| e.to_string())?;
-            tokio_tungstenite::client_async_tls_with_config(request, tcp, None, connector)
-                .await
-                .map(|(ws, _)| ws)
-                .map_err(|e| format!("websocket handshake with {what}: {e}"))
-        }
-    };
-    if let Some(proxy) = &config.proxy {
-        let tcp = connect_via_proxy(proxy, &host, port).await?;
-        return handshake(tcp, format!("{host}:{port} via {proxy}")).await;
-    }
-    let mut last = String::new();
-    for addr in resolve(&host, port).await? {
-        match connect_tcp(addr).await {
-            Ok(tcp) => match handshake(tcp, addr.to_string()).await {
-                Ok(ws) => return Ok(ws),
-                Err(e) => last = e,
-            },
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(format!("{host} resolved to no address"));
-    }
-    Ok(addrs)
-}
-
-async fn connect_tcp(addr: SocketAddr) -> Result<TcpStream, String> {
-    match tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await {
-        Ok(Ok(tcp)) => {
-            let _ = tcp.set_nodelay(true);
-            Ok(tcp)
-        }
-        Ok(Err(e)) => Err(format!("connect {addr}: {e}")),
-        Err(_) => Err(format!("connect {addr}: timed out")),
-    }
-}
-
-/// Opens a tunnel to `host:port` through an HTTP CONNECT proxy (trying each proxy address).
-async fn connect_via_proxy(proxy: &str, host: &str, port: u16) -> Result<TcpStream, String> {
-    use base64::Engine as _;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let p = url::Url::parse(proxy).map_err(|e| format!("invalid proxy url {proxy:?}: {e}"))?;
-    let phost = p
-        .host_str()
-        .ok_or("proxy url has no host")?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let pport = p.port_or_known_default().unwrap_or(80);
-    let mut last = String::new();
-    for addr in resolve(&phost, pport).await? {
-        let mut tcp = match connect_tcp(addr).await {
-            Ok(t) => t,
-            Err(e) => {
-                last = e;
-                continue;
-            }
-        };
-        let target = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-        if !p.username().is_empty() {
-            let creds = format!("{}:{}", p.username(), p.password().unwrap_or(""));
-            let b64 = base64::engine::general_purpose::STANDARD.encode(creds);
-            req.push_str(&format!("Proxy-Authorization: Basic {b64}\r\n"));
-        }
-        req.push_str("\r\n");
-        if let Err(e) = tcp.write_all(req.as_bytes()).await {
-            last = format!("proxy {addr}: {e}");
-            continue;
-        }
-        // Read the response head byte by byte so nothing of the tunnel is consumed.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-            match tcp.read(&mut byte).await {
-                Ok(1) => head.push(byte[0]),
-                _ => break,
-            }
-        }
-        let status = String::from_utf8_lossy(&head);
-        let ok = status.split_whitespace().nth(1) == Some("200");
-        if ok {
-            return Ok(tcp);
-        }
-        last = format!(
-            "proxy {addr} refused CONNECT {target}: {}",
-            status.lines().next().unwrap_or("")
-        );
-    }
-    Err(last)
-}
+use connect::{Ws, connect};
 
 async fn actor(
     config: SocketConfig,
@@ -441,16 +360,20 @@ async fn actor(
                     epoch,
                     connected: true,
                 });
-                let closed = connection(&config, ws, epoch, &mut cmd_rx, &subs).await;
+                let end = connection(&config, ws, epoch, &mut cmd_rx, &subs).await;
                 state_tx.send_replace(ConnState {
                     epoch,
                     connected: false,
                 });
-                if closed {
-                    tracing::info!("socket closed");
-                    return;
+                match end {
+                    End::Closed => {
+                        tracing::info!("socket closed");
+                        return;
+                    }
+                    End::Lost(cause) => {
+                        tracing::warn!(epoch, "disconnected from lightning: {cause}");
+                    }
                 }
-                tracing::warn!(epoch, "disconnected from lightning");
             }
             Err(e) => {
                 tries = tries.saturating_add(1);
@@ -479,16 +402,37 @@ async fn actor(
     }
 }
 
-/// Runs one connection; returns true if the socket was closed for good.
+/// How a connection ended.
+enum End {
+    /// [`Socket::close`]: for good.
+    Closed,
+    /// Lost, for this reason; the actor reconnects.
+    Lost(String),
+}
+
+/// A request waiting for its reply: the event it sent and that message's size.
+struct Waiting {
+    event: String,
+    size: usize,
+    tx: ReplyTx,
+}
+
+/// Requests waiting for their reply, by ref.
+type Pending = HashMap<String, Waiting>;
+
+/// Below this size a message is never blamed for a `1009 message too big` close.
+const BLAME_MIN_BYTES: usize = 64 * 1024;
+
+/// Runs one connection until it ends.
 async fn connection(
     config: &SocketConfig,
     ws: Ws,
     epoch: u64,
     cmd_rx: &mut mpsc::UnboundedReceiver<Cmd>,
     subs: &Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>,
-) -> bool {
+) -> End {
     let (mut sink, mut stream) = ws.split();
-    let mut pending: HashMap<String, oneshot::Sender<Result<Reply, PushError>>> = HashMap::new();
+    let mut pending: Pending = HashMap::new();
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + config.heartbeat,
         config.heartbeat,
@@ -496,12 +440,13 @@ async fn connection(
     let mut hb_ref: Option<String> = None;
     let mut hb_counter = 0u64;
     let mut peer_answers_heartbeats = false;
-    let closed = loop {
+    let limit = config.max_message_bytes;
+    let end = loop {
         tokio::select! {
             cmd = cmd_rx.recv() => match cmd {
                 None | Some(Cmd::Close) => {
                     let _ = sink.send(Message::Close(None)).await;
-                    break true;
+                    break End::Closed;
                 }
                 Some(Cmd::Forget(r)) => { pending.remove(&r); }
                 Some(Cmd::Send { frame, epoch: e, reply }) => {
@@ -517,26 +462,63 @@ async fn connection(
                             continue;
                         }
                     };
-                    if let (Some(tx), Some(r)) = (reply, frame.r#ref.clone()) {
-                        pending.insert(r, tx);
+                    if text.len() > limit {
+                        let why = format!(
+                            "{} on {} is {} bytes, over the message limit of {limit} bytes (--max-message-mb): not sent",
+                            frame.event, frame.topic, text.len()
+                        );
+                        tracing::error!("{why}");
+                        if let Some(tx) = reply { let _ = tx.send(Err(PushError::TooLarge(why))); }
+                        continue;
                     }
-                    if sink.send(Message::text(text)).await.is_err() {
-                        break false;
+                    if let (Some(tx), Some(r)) = (reply, frame.r#ref.clone()) {
+                        pending.insert(r, Waiting { event: frame.event.clone(), size: text.len(), tx });
+                    }
+                    if let Err(e) = sink.send(Message::text(text)).await {
+                        break End::Lost(format!("send failed: {e}"));
                     }
                 }
             },
             msg = stream.next() => {
-                let frame = match msg {
-                    None | Some(Err(_)) => break false,
-                    Some(Ok(Message::Text(t))) => Frame::decode_text(t.as_str()),
-                    Some(Ok(Message::Binary(b))) => Frame::decode_binary(&b),
-                    Some(Ok(Message::Close(_))) => break false,
+                let (frame, size) = match msg {
+                    None => break End::Lost("the server closed the connection".into()),
+                    Some(Err(e)) => {
+                        let cause = read_error(&e, limit);
+                        if cause.1 {
+                            fail_fetches(&mut pending, &cause.0);
+                        }
+                        break End::Lost(cause.0);
+                    }
+                    Some(Ok(Message::Text(t))) => {
+                        let size = t.len();
+                        if size > limit {
+                            refuse_oversized(&mut pending, header_of_text(t.as_str()), size, limit);
+                            continue;
+                        }
+                        (Frame::decode_text(t.as_str()), size)
+                    }
+                    Some(Ok(Message::Binary(b))) => (Frame::decode_binary(&b), b.len()),
+                    Some(Ok(Message::Close(frame))) => {
+                        let code = frame.as_ref().map(|f| u16::from(f.code));
+                        let cause = match frame {
+                            Some(f) => format!("closed by the server with {} {}", u16::from(f.code), f.reason),
+                            None => "closed by the server".into(),
+                        };
+                        if code == Some(1009) {
+                            blame_too_big(&mut pending);
+                        }
+                        break End::Lost(cause);
+                    }
                     Some(Ok(_)) => continue,
                 };
                 let frame = match frame {
                     Ok(f) => f,
                     Err(e) => { tracing::warn!("ignoring undecodable frame: {e}"); continue; }
                 };
+                if size > limit {
+                    refuse_oversized(&mut pending, Some((frame.topic.clone(), frame.r#ref.clone())), size, limit);
+                    continue;
+                }
                 if frame.is_reply() {
                     let topic = frame.topic.clone();
                     match frame.into_reply() {
@@ -544,8 +526,8 @@ async fn connection(
                             if topic == "phoenix" && hb_ref.as_deref() == Some(reply.r#ref.as_str()) {
                                 hb_ref = None;
                                 peer_answers_heartbeats = true;
-                            } else if let Some(tx) = pending.remove(&reply.r#ref) {
-                                let _ = tx.send(Ok(reply));
+                            } else if let Some(w) = pending.remove(&reply.r#ref) {
+                                let _ = w.tx.send(Ok(reply));
                             }
                         }
                         Err(e) => tracing::warn!("ignoring malformed reply: {e}"),
@@ -557,21 +539,126 @@ async fn connection(
             },
             _ = heartbeat.tick() => {
                 if hb_ref.is_some() && peer_answers_heartbeats {
-                    tracing::warn!("heartbeat timeout: reconnecting");
-                    break false;
+                    break End::Lost("heartbeat timeout".into());
                 }
                 hb_counter += 1;
                 let r = format!("hb{epoch}-{hb_counter}");
                 hb_ref = Some(r.clone());
                 let Ok(text) = Frame::heartbeat(&r).encode_text() else { continue };
-                if sink.send(Message::text(text)).await.is_err() { break false; }
+                if let Err(e) = sink.send(Message::text(text)).await {
+                    break End::Lost(format!("heartbeat send failed: {e}"));
+                }
             }
         }
     };
-    for (_, tx) in pending.drain() {
-        let _ = tx.send(Err(PushError::Disconnected));
+    for (_, w) in pending.drain() {
+        let _ = w.tx.send(Err(PushError::Disconnected));
     }
-    closed
+    end
+}
+
+/// Describes a read error; true when it was a message over the transport limit.
+fn read_error(e: &tokio_tungstenite::tungstenite::Error, limit: usize) -> (String, bool) {
+    use tokio_tungstenite::tungstenite::Error as E;
+    use tokio_tungstenite::tungstenite::error::CapacityError;
+    match e {
+        E::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
+            format!(
+                "lightning sent a message of {size} bytes, over the transport limit of {max_size} bytes (twice the message limit of {limit} bytes, --max-message-mb)"
+            ),
+            true,
+        ),
+        E::Capacity(c) => (
+            format!("lightning sent a message over the limits: {c}"),
+            true,
+        ),
+        other => (format!("read failed: {other}"), false),
+    }
+}
+
+/// After the connection broke on a message too large to read, fails the requests that may
+/// have asked for it (the `fetch:*` requests; only they have large replies) so that their runs
+/// fail instead of asking again after the reconnect, forever.
+fn fail_fetches(pending: &mut Pending, why: &str) {
+    let refs: Vec<String> = pending
+        .iter()
+        .filter(|(_, w)| w.event.starts_with("fetch:"))
+        .map(|(r, _)| r.clone())
+        .collect();
+    for r in refs {
+        if let Some(w) = pending.remove(&r) {
+            tracing::error!(
+                "{} failed: its reply may be the message that broke the connection",
+                w.event
+            );
+            let _ = w.tx.send(Err(PushError::TooLarge(why.to_string())));
+        }
+    }
+}
+
+/// Lightning closed the connection with `1009 message too big`: it refuses a message of ours
+/// (its frame limit is 11 MB). The largest unanswered message (at least [`BLAME_MIN_BYTES`]) is
+/// the one: it fails with [`PushError::TooLarge`] instead of being sent again after the
+/// reconnect, to be refused again, forever; the others are re-sent as after any drop.
+fn blame_too_big(pending: &mut Pending) {
+    let culprit = pending
+        .iter()
+        .filter(|(_, w)| w.size >= BLAME_MIN_BYTES)
+        .max_by_key(|(_, w)| w.size)
+        .map(|(r, _)| r.clone());
+    let Some(w) = culprit.and_then(|r| pending.remove(&r)) else {
+        return;
+    };
+    let why = format!(
+        "lightning closed the connection with 1009 (message too big) after {} of {} bytes",
+        w.event, w.size
+    );
+    tracing::error!("{why}: not sent again");
+    let _ = w.tx.send(Err(PushError::TooLarge(why)));
+}
+
+/// A reply over the message limit: fails the request it answers (found by its ref) with
+/// [`PushError::TooLarge`]; the connection carries on.
+fn refuse_oversized(
+    pending: &mut Pending,
+    header: Option<(String, Option<String>)>,
+    size: usize,
+    limit: usize,
+) {
+    let (topic, r) = header.unwrap_or_default();
+    let request = r.and_then(|r| pending.remove(&r));
+    let what = request
+        .as_ref()
+        .map(|w| format!("the reply to {}", w.event))
+        .unwrap_or_else(|| "a message".into());
+    let why = format!(
+        "{what} on {topic} is {size} bytes, over the worker's message limit of {limit} bytes (--max-message-mb)"
+    );
+    tracing::error!("{why}: refused; the connection stays up");
+    if let Some(w) = request {
+        let _ = w.tx.send(Err(PushError::TooLarge(why)));
+    }
+}
+
+/// The topic and ref of a text frame, read without decoding its payload.
+fn header_of_text(text: &str) -> Option<(String, Option<String>)> {
+    use serde::de::{Deserializer as _, IgnoredAny, SeqAccess, Visitor};
+    struct Header;
+    impl<'de> Visitor<'de> for Header {
+        type Value = (String, Option<String>);
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a phoenix frame")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let _join_ref: Option<String> = seq.next_element()?.flatten();
+            let r: Option<String> = seq.next_element()?.flatten();
+            let topic: String = seq.next_element()?.unwrap_or_default();
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok((topic, r))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_seq(Header).ok()
 }
 
 #[cfg(test)]
@@ -591,5 +678,25 @@ mod tests {
         assert!(
             connect_url("wss://x/worker/", "t", "v").is_ok_and(|u| u.path() == "/worker/websocket")
         );
+    }
+
+    #[test]
+    fn header_of_a_text_frame() {
+        assert_eq!(
+            header_of_text(r#"["1","7","run:a","phx_reply",{"status":"ok","response":[1,2,3]}]"#),
+            Some(("run:a".to_string(), Some("7".to_string())))
+        );
+        assert_eq!(
+            header_of_text(r#"[null,null,"worker:queue","work-available",{}]"#),
+            Some(("worker:queue".to_string(), None))
+        );
+        assert_eq!(header_of_text("not json"), None);
+    }
+
+    #[test]
+    fn the_transport_limit_is_above_the_message_limit() {
+        assert_eq!(transport_limit(100 << 20), 200 << 20);
+        assert_eq!(transport_limit(10), 10 + (1 << 20));
+        assert_eq!(transport_limit(usize::MAX), usize::MAX);
     }
 }

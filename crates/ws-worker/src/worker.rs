@@ -78,6 +78,7 @@ impl Worker {
                 proxy: config.proxy_for_lightning(),
                 heartbeat: Duration::from_secs(30),
                 reconnect_step: Duration::from_secs(1),
+                max_message_bytes: config.max_message_bytes,
             },
             metrics.clone(),
         );
@@ -375,6 +376,8 @@ pub async fn claim(s: Arc<Shared>, wl: Arc<Workloop>) -> ClaimOutcome {
                     None
                 }
             };
+            // Everything the run held is dropped now: hand the freed memory back.
+            crate::memory::release();
             wl2.with_slots(Slots::finish_run);
             s2.metrics
                 .run_finished(reason.as_deref().unwrap_or("lost"), claimed_at.elapsed());

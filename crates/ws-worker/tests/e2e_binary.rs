@@ -3,148 +3,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
+use support::binary::{post_run, run_view, spawn, wait_status, wait_status_within};
 use support::{http_body, http_request, one_job};
-use tokio::process::{Child, Command};
-
-fn mock_binary() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let worker = PathBuf::from(env!("CARGO_BIN_EXE_ws-worker"));
-        let path = worker.with_file_name("lightning-mock");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "openfn-lightning-mock",
-                "--bin",
-                "lightning-mock",
-            ])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building lightning-mock failed");
-        assert!(path.exists(), "no binary at {}", path.display());
-        path
-    })
-    .clone()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Procs {
-    mock: Child,
-    worker: Child,
-    mock_addr: SocketAddr,
-    worker_addr: SocketAddr,
-}
-
-async fn wait_http(addr: SocketAddr, path: &str, want: u16) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some((code, _)) = http_body(addr, "GET", path, None).await
-            && code == want
-        {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{addr}{path} never answered {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn spawn(extra_worker_args: &[&str]) -> Procs {
-    let mock_port = free_port();
-    let mock = Command::new(mock_binary())
-        .args([
-            "--port",
-            &mock_port.to_string(),
-            "--secret",
-            "s3cret",
-            "--log",
-            "warn",
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mock spawns");
-    let mock_addr: SocketAddr = format!("127.0.0.1:{mock_port}").parse().expect("addr");
-    wait_http(mock_addr, "/livez", 200).await;
-    let worker_port = free_port();
-    let mut args = vec![
-        format!("-l ws://localhost:{mock_port}/worker"),
-        format!("--port={worker_port}"),
-        "--backoff=0.01/0.1".into(),
-    ];
-    // `{mock_port}` in an argument stands for the mock's port
-    args.extend(
-        extra_worker_args
-            .iter()
-            .map(|s| s.replace("{mock_port}", &mock_port.to_string())),
-    );
-    let worker = Command::new(env!("CARGO_BIN_EXE_ws-worker"))
-        .args(&args)
-        .env("WORKER_SECRET", "s3cret")
-        .env("WORKER_LOG_LEVEL", "info")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("worker spawns");
-    let worker_addr: SocketAddr = format!("127.0.0.1:{worker_port}").parse().expect("addr");
-    wait_http(worker_addr, "/readyz", 200).await;
-    Procs {
-        mock,
-        worker,
-        mock_addr,
-        worker_addr,
-    }
-}
-
-async fn post_run(p: &Procs, plan: &Value) -> String {
-    let (code, body) = http_body(p.mock_addr, "POST", "/run", Some(plan))
-        .await
-        .expect("post run");
-    assert_eq!(code, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).expect("json");
-    v["id"].as_str().expect("id").to_string()
-}
-
-async fn run_view(p: &Procs, id: &str) -> Value {
-    let (_, body) = http_request(p.mock_addr, "GET", &format!("/runs/{id}")).await;
-    serde_json::from_str(&body).unwrap_or(Value::Null)
-}
-
-async fn wait_status(p: &Procs, id: &str, status: &str) -> Value {
-    wait_status_within(p, id, status, Duration::from_secs(20)).await
-}
-
-async fn wait_status_within(p: &Procs, id: &str, status: &str, within: Duration) -> Value {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let v = run_view(p, id).await;
-        if v["status"] == status {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "run {id} never reached {status}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use tokio::process::Command;
 
 #[tokio::test]
 async fn binary_happy_path_and_sigterm_drain() {
@@ -332,6 +196,61 @@ async fn binary_monorepo_adaptor() {
         })
         .unwrap_or_default();
     assert!(installed.is_empty(), "nothing installed: {installed:?}");
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+/// The run's wire events in the kit's order (§3.13, kit engine-multi and ws-worker): the
+/// engine's `Memory limit` and `Timeout` lines, then `run:start`, then the worker's `Payload
+/// limit` and `Versions` lines (laid out as the kit lays them out), then compile and step logs.
+#[tokio::test]
+async fn binary_events_in_the_kits_order() {
+    let mut p = spawn(&[]).await;
+    let events = support::binary::record_events(
+        p.mock_addr,
+        "event: run:complete".into(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let mut plan = one_job(json!(null));
+    plan["jobs"][0]["adaptor"] = json!("");
+    plan["jobs"][0]["body"] = json!("export default [s => { console.log('hi'); return s; }]");
+    let id = post_run(&p, &plan).await;
+    wait_status(&p, &id, "complete").await;
+    let text = events.await.expect("sse");
+    let mut order = Vec::new();
+    for block in text.split("\n\n") {
+        let name = block.lines().find_map(|l| l.strip_prefix("event: "));
+        let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+        let (Some(name), Some(data)) = (name, data) else {
+            continue;
+        };
+        let data: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        if data["runId"] != id.as_str() || name.starts_with("fetch:") {
+            continue;
+        }
+        order.push(match name {
+            "run:log" => format!(
+                "log {}",
+                data["payload"]["message"][0].as_str().unwrap_or("")
+            ),
+            other => other.to_string(),
+        });
+    }
+    assert!(order.len() > 6, "{order:#?}");
+    assert_eq!(order[0], "log Memory limit: 500mb", "{order:#?}");
+    assert_eq!(order[1], "log Timeout: 300s", "{order:#?}");
+    assert_eq!(order[2], "run:start", "{order:#?}");
+    assert_eq!(order[3], "log Payload limit: 10mb", "{order:#?}");
+    assert!(
+        order[4].starts_with("log Versions:\n    ▸ node.js   ")
+            && order[4].contains("\n    ▸ worker    "),
+        "{order:#?}"
+    );
+    let step_start = order.iter().position(|e| e == "step:start");
+    let hi = order.iter().position(|e| e == "log hi");
+    assert!(step_start.is_some() && step_start < hi, "{order:#?}");
+    assert_eq!(order.last().map(String::as_str), Some("run:complete"));
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }

@@ -160,7 +160,10 @@ async fn credential_timeout() {
     let h2 = support::start_env(
         MockConfig::default(),
         &[],
-        &[("WORKER_MESSAGE_TIMEOUT_SECONDS", "1")],
+        &[
+            ("WORKER_MESSAGE_TIMEOUT_SECONDS", "1"),
+            ("WORKER_TIMEOUT_RETRY_COUNT", "1"),
+        ],
     )
     .await;
     let mut plan = one_job(json!({"data": {}}));
@@ -374,17 +377,16 @@ async fn socket_dropped_mid_run_completes_exactly_once() {
     assert!(h.worker.shared.metrics.reconnects() >= 1);
 }
 
+/// An `error` reply is final (§3.14: the kit logs it and goes on): nothing is sent again, and
+/// the `step:complete` of a refused `step:start` is not sent either, so Lightning's record
+/// holds no half step. A refused `step:complete` is not sent again and its `step:start` is
+/// never repeated.
 #[tokio::test]
-async fn rejected_events_are_retried() {
-    let h = start(MockConfig::default(), &[]).await;
+async fn a_refused_event_is_final_and_never_sent_again() {
+    let mut h = start(MockConfig::default(), &[]).await;
     h.wait_until("ready", T, || h.worker.ready()).await;
     h.mock.set_faults(&Faults {
-        reject: [
-            ("step:start".to_string(), 1),
-            ("step:complete".to_string(), 1),
-        ]
-        .into_iter()
-        .collect(),
+        reject: [("step:start".to_string(), 1)].into_iter().collect(),
         ..Faults::default()
     });
     let id = h
@@ -393,14 +395,47 @@ async fn rejected_events_are_retried() {
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success", "{run:#}");
-    let s = steps(&run);
-    assert_eq!(s.len(), 1, "{s:?}");
-    assert_eq!(s[0]["reason"], "success", "{s:?}");
+    assert_eq!(run["final_state"], json!({"data": {"r": 1}}), "{run:#}");
+    assert!(steps(&run).is_empty(), "{run:#}");
+    // Refused events are not recorded by the mock; a second copy would have been.
+    let names = run_event_names(&mut h, &id);
+    assert_eq!(names, ["run:start", "run:complete"], "{names:?}");
+
+    h.mock.set_faults(&Faults {
+        reject: [("step:complete".to_string(), 1)].into_iter().collect(),
+        ..Faults::default()
+    });
+    let id = h
+        .mock
+        .enqueue_run(one_job(json!({"data": {"r": 2}})))
+        .expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "success", "{run:#}");
+    let names = run_event_names(&mut h, &id);
+    assert_eq!(
+        names,
+        ["run:start", "step:start", "run:complete"],
+        "{names:?}"
+    );
     let (_, metrics) = h.http_get("/metrics").await;
     assert!(
-        metrics.contains("openfn_worker_event_retries_total 2"),
+        metrics.contains("openfn_worker_event_retries_total 0"),
         "{metrics}"
     );
+}
+
+/// The run's events the mock saw, in order, without logs.
+fn run_event_names(h: &mut support::Harness, id: &str) -> Vec<String> {
+    h.drain_events()
+        .into_iter()
+        .filter(|e| {
+            e.data["runId"] == id && !e.name.starts_with("run:log") && e.name != "run:batch_logs"
+        })
+        .filter(|e| {
+            ["run:start", "step:start", "step:complete", "run:complete"].contains(&e.name.as_str())
+        })
+        .map(|e| e.name)
+        .collect()
 }
 
 #[tokio::test]

@@ -86,6 +86,7 @@ async fn setup(answer: usize) -> Setup {
             proxy: None,
             heartbeat: Duration::from_millis(40),
             reconnect_step: Duration::from_millis(20),
+            max_message_bytes: 1 << 20,
         },
         metrics.clone(),
     );
