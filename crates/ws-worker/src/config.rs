@@ -99,6 +99,11 @@ pub struct Args {
     /// doubles (env WORKER_TIMEOUT_RETRY_DELAY_MS, default 30000)
     #[arg(long)]
     pub timeout_retry_delay: Option<String>,
+    /// Times an event Lightning refused (an `error` reply) is sent again, after the same
+    /// backoff, before the refusal is taken as final; 0 = the kit's behaviour, final at once
+    /// (env WORKER_REFUSED_RETRY_COUNT, default 3)
+    #[arg(long)]
+    pub refused_retry_count: Option<String>,
     /// Largest WebSocket message, in MiB, sent or accepted; a bigger reply fails only the run
     /// that asked for it (env WORKER_MAX_MESSAGE_MB, default 100: the kit's `ws` maxPayload)
     #[arg(long)]
@@ -208,6 +213,9 @@ pub struct Config {
     pub timeout_retry_count: u64,
     /// Cap of the backoff between re-sends of one event (`--timeout-retry-delay`).
     pub timeout_retry_delay: Duration,
+    /// Re-sends of an event Lightning refused before the refusal is final
+    /// (`--refused-retry-count`).
+    pub refused_retry_count: u64,
     /// Largest WebSocket message in bytes, either way (`--max-message-mb`).
     pub max_message_bytes: usize,
     pub collections_url: Option<String>,
@@ -454,6 +462,12 @@ impl Config {
                 "timeout-retry-delay",
                 30_000,
             )?),
+            refused_retry_count: num(
+                &args.refused_retry_count,
+                "WORKER_REFUSED_RETRY_COUNT",
+                "refused-retry-count",
+                3,
+            )?,
             max_message_bytes: max_message_bytes(&args, &pick)?,
             collections_url,
             collections_version,

@@ -383,7 +383,13 @@ async fn socket_dropped_mid_run_completes_exactly_once() {
 /// never repeated.
 #[tokio::test]
 async fn a_refused_event_is_final_and_never_sent_again() {
-    let mut h = start(MockConfig::default(), &[]).await;
+    // `--refused-retry-count 0`: the kit's behaviour, a refusal is final at once.
+    let mut h = support::start_env(
+        MockConfig::default(),
+        &[],
+        &[("WORKER_REFUSED_RETRY_COUNT", "0")],
+    )
+    .await;
     h.wait_until("ready", T, || h.worker.ready()).await;
     h.mock.set_faults(&Faults {
         reject: [("step:start".to_string(), 1)].into_iter().collect(),
@@ -443,7 +449,8 @@ async fn a_rejected_completion_falls_back_to_no_final_state() {
     let h = start(MockConfig::default(), &[]).await;
     h.wait_until("ready", T, || h.worker.ready()).await;
     h.mock.set_faults(&Faults {
-        reject: [("run:complete".to_string(), 1)].into_iter().collect(),
+        // the first send and its 3 retries (the default budget) refused: then without final_state
+        reject: [("run:complete".to_string(), 4)].into_iter().collect(),
         ..Faults::default()
     });
     let id = h

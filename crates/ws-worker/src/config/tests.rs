@@ -333,10 +333,12 @@ fn message_limit_and_retry_budget() {
     assert_eq!(c.max_message_bytes, 100 * 1024 * 1024);
     assert_eq!(c.timeout_retry_count, 10);
     assert_eq!(c.timeout_retry_delay, Duration::from_secs(30));
+    assert_eq!(c.refused_retry_count, 3);
     let c = ok(
         &["--max-message-mb=12.5", "--timeout-retry-count", "3"],
         &[
             ("WORKER_SECRET", "s"),
+            ("WORKER_REFUSED_RETRY_COUNT", "0"),
             ("WORKER_MAX_MESSAGE_MB", "1"),
             ("WORKER_TIMEOUT_RETRY_DELAY_MS", "250"),
         ],
@@ -344,6 +346,7 @@ fn message_limit_and_retry_budget() {
     assert_eq!(c.max_message_bytes, 12 * 1024 * 1024 + 512 * 1024);
     assert_eq!(c.timeout_retry_count, 3);
     assert_eq!(c.timeout_retry_delay, Duration::from_millis(250));
+    assert_eq!(c.refused_retry_count, 0);
     let c = ok(
         &[],
         &[("WORKER_SECRET", "s"), ("WORKER_MAX_MESSAGE_MB", "2")],

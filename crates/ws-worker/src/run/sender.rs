@@ -2,9 +2,11 @@
 //! failed push means (§3.14 and the retry policy in the README).
 //!
 //! - `ok` reply: acknowledged; the event is never sent again.
-//! - `error` reply: final. Lightning validates what it is sent, so the same payload would be
-//!   refused again; the kit logs the refusal and goes on, and so does this. The one exception
-//!   is `run:complete`, sent again once without `final_state`.
+//! - `error` reply: Lightning did not record the event, so sending it again cannot duplicate
+//!   it. It is sent again after the same backoff, up to `--refused-retry-count` times (a
+//!   refusal may be transient); then the refusal is final: logged, and the run goes on, as
+//!   the kit does at once (`--refused-retry-count 0`). A `run:complete` refused that often is
+//!   sent once more without `final_state`, with a fresh budget.
 //! - no reply in time, or the connection dropped under the push: transient, retried within
 //!   the budget (`--timeout-retry-count`, backoff capped by `--timeout-retry-delay`; see
 //!   [`Patience`]). Past it the event is given up.
@@ -219,8 +221,8 @@ pub(crate) fn patience(ctx: &RunContext) -> Patience {
     }
 }
 
-/// Pushes one event within the retry budget (see the module docs). A refused `run:complete`
-/// is sent once more without `final_state` (`payload` is edited then).
+/// Pushes one event within the retry budgets (see the module docs). A `run:complete` refused
+/// past its budget is sent once more without `final_state` (`payload` is edited then).
 pub(crate) async fn send_event(
     ctx: &RunContext,
     channel: &Channel,
@@ -230,15 +232,18 @@ pub(crate) async fn send_event(
     let timeout = ctx.config.message_timeout;
     let size = serde_json::to_vec(&*payload).map(|b| b.len()).unwrap_or(0);
     ctx.metrics.payload(event, size);
+    let budget = u32::try_from(ctx.config.refused_retry_count).unwrap_or(u32::MAX);
+    let mut refusals = 0u32;
     loop {
-        let refusal = match channel
+        // (why, whether sending the same payload again could change the answer)
+        let (refusal, retry) = match channel
             .request_with(event, payload.clone(), timeout, patience(ctx))
             .await
         {
             Ok(r) if r.is_ok() => return Sent::Acked,
-            Ok(r) => r.response_text(),
-            Err(ChannelError::TooLarge(why)) => why,
-            Err(ChannelError::JoinRefused(why)) => format!("join refused: {why}"),
+            Ok(r) => (r.response_text(), true),
+            Err(ChannelError::TooLarge(why)) => (why, false),
+            Err(ChannelError::JoinRefused(why)) => (format!("join refused: {why}"), false),
             Err(e) => {
                 tracing::error!(
                     "{event} given up: {e} (retry budget of {} spent)",
@@ -248,6 +253,17 @@ pub(crate) async fn send_event(
                 return Sent::GaveUp(e.to_string());
             }
         };
+        if retry && refusals < budget {
+            refusals += 1;
+            let wait = patience(ctx).delay(refusals);
+            tracing::warn!(
+                "{event} refused by lightning: {refusal}; sending it again in {wait:?} \
+                 (retry {refusals} of {budget})"
+            );
+            ctx.metrics.inc_event_retries();
+            tokio::time::sleep(wait).await;
+            continue;
+        }
         if event == "run:complete"
             && let Some(map) = payload.as_object_mut()
             && map.remove("final_state").is_some()
@@ -256,12 +272,18 @@ pub(crate) async fn send_event(
                 "run:complete refused ({refusal}); sending it again without final_state"
             );
             ctx.metrics.inc_event_retries();
+            refusals = 0;
             continue;
         }
-        tracing::error!("{event} refused by lightning: {refusal} (final: not sent again)");
-        ctx.metrics.inc_events_dropped();
-        return Sent::Refused(refusal);
+        return refused(ctx, event, refusal);
     }
+}
+
+/// A final refusal: logged and counted.
+fn refused(ctx: &RunContext, event: &str, refusal: String) -> Sent {
+    tracing::error!("{event} refused by lightning: {refusal} (final: not sent again)");
+    ctx.metrics.inc_events_dropped();
+    Sent::Refused(refusal)
 }
 
 #[cfg(test)]
