@@ -13,18 +13,21 @@
   }
   common.lockPrepareStackTrace(prepareStackTraceOrFrames);
 
-  // ---- code generation from strings: allowed only to the libraries that need it.
+  // ---- code generation from strings: allowed only where an adaptor needs it.
   // Job code holds adaptor functions and objects, and so could reach this realm's function
   // constructors (`someAdaptorFn.constructor('…')`) or call a library's own code generator with
   // its own string (lodash's `_.template`). So:
   // - the `constructor` of every function prototype here (`Function`, `AsyncFunction`,
   //   `GeneratorFunction`, `AsyncGeneratorFunction`) is a stub that always throws;
-  // - the realm's global `Function` and `eval` generate code only when the nearest non-native
-  //   caller is a file of an allowed library (`host.codegenAllowed(file)`: ajv, which compiles
-  //   JSON schemas with `new Function`). Any other caller (job code, other adaptor code, a
-  //   callback run by a built-in or a promise job) is refused.
+  // - the realm's global `Function` and `eval` generate code only when the host allows the
+  //   request's stack (`host.codegenAllowed(files, complete)`: the files of the non-native
+  //   frames, nearest caller first, and whether that is the whole stack, QuickJS recording at
+  //   most 64 frames; by default, ajv called by language-common's `validate`), and only
+  //   while this realm's intrinsics are as they were when it was set up (`seal`): a job that
+  //   polluted `Object.prototype` (say with ajv's `code.process` option) or replaced `JSON`
+  //   would otherwise choose the code ajv generates. Any other request is refused.
   // Refusals throw the EvalError V8 throws when code generation is off; the runtime reports
-  // it as SecurityError. The caller's file comes from the engine's call sites, which job code
+  // it as SecurityError. The callers' files come from the engine's call sites, which job code
   // cannot forge (its module name is fixed by the runtime).
   const reflectConstruct = Reflect.construct;
   const reflectApply = Reflect.apply;
@@ -33,26 +36,112 @@
   const captureStackTrace = Error.captureStackTrace;
   const limitDesc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
   const evalError = common.evalError;
-  function callerAllowed(guard) {
+  const MAX_FRAMES = 64; // the most QuickJS records
+  function callerFiles(guard) {
     const holder = {};
     const savedLimit = limitDesc.get.call(ErrorCtor);
     rawFrames = true;
     try {
-      limitDesc.set.call(ErrorCtor, 16);
+      limitDesc.set.call(ErrorCtor, MAX_FRAMES);
       captureStackTrace(holder, guard);
     } finally {
       rawFrames = false;
       limitDesc.set.call(ErrorCtor, savedLimit);
     }
     const frames = holder.stack;
-    if (!frames || typeof frames !== 'object') return false;
+    const files = [];
+    if (!frames || typeof frames !== 'object') return { files, complete: true };
     for (let i = 0; i < frames.length; i++) {
       const cs = frames[i];
       if (cs.isNative()) continue;
       const file = cs.getFileName();
-      return typeof file === 'string' && host.codegenAllowed(file) === true;
+      files[files.length] = typeof file === 'string' ? file : '';
     }
-    return false;
+    return { files, complete: frames.length < MAX_FRAMES };
+  }
+  function callerAllowed(guard) {
+    if (!intrinsicsIntact()) return false;
+    const { files, complete } = callerFiles(guard);
+    return files.length > 0 && host.codegenAllowed(files, complete) === true;
+  }
+
+  // ---- the realm's intrinsics as set up: every own property (value or accessor pair) of the
+  // built-in constructors, their prototypes, the namespaces and iterator prototypes, and the
+  // global bindings of their names.
+  const ownKeys = Reflect.ownKeys;
+  const describe = Object.getOwnPropertyDescriptor;
+  const protoOf = Object.getPrototypeOf;
+  const INTRINSIC_NAMES = [
+    'Object', 'Function', 'Array', 'String', 'Number', 'Boolean', 'Symbol', 'BigInt', 'RegExp',
+    'Date', 'Error', 'TypeError', 'RangeError', 'SyntaxError', 'ReferenceError', 'EvalError',
+    'Map', 'Set', 'WeakMap', 'WeakSet', 'Promise', 'Proxy', 'ArrayBuffer', 'DataView',
+    'Uint8Array', 'JSON', 'Math', 'Reflect', 'parseInt', 'parseFloat', 'isNaN', 'isFinite',
+    'encodeURIComponent', 'decodeURIComponent', 'encodeURI', 'decodeURI',
+  ];
+  let sealed = null;
+  function intrinsicObjects() {
+    const g = globalThis;
+    const objects = [];
+    for (const name of INTRINSIC_NAMES) {
+      const v = g[name];
+      if ((typeof v === 'object' || typeof v === 'function') && v !== null) {
+        objects.push(v);
+        if (typeof v === 'function' && v.prototype) objects.push(v.prototype);
+      }
+    }
+    const arrayIter = protoOf([][Symbol.iterator]());
+    const gen = protoOf(function* () {});
+    const agen = protoOf(async function* () {});
+    const typed = protoOf(Uint8Array);
+    objects.push(arrayIter, protoOf(arrayIter), protoOf(''[Symbol.iterator]()),
+      protoOf(new Map().entries()), protoOf(new Set().values()), protoOf('a'.matchAll(/a/g)),
+      gen, gen.prototype, agen, agen.prototype, protoOf(async function () {}), typed,
+      typed.prototype);
+    return objects;
+  }
+  function record(obj) {
+    const keys = ownKeys(obj);
+    const descs = [];
+    for (let i = 0; i < keys.length; i++) descs[i] = describe(obj, keys[i]);
+    return { obj, proto: protoOf(obj), keys, descs };
+  }
+  function same(a, b) {
+    return a === b || (a !== a && b !== b);
+  }
+  function unchanged(r) {
+    if (r.obj === null) return r.check();
+    if (protoOf(r.obj) !== r.proto) return false;
+    const keys = ownKeys(r.obj);
+    if (keys.length !== r.keys.length) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const d = describe(r.obj, r.keys[i]);
+      const s = r.descs[i];
+      if (!d || !same(d.value, s.value) || d.get !== s.get || d.set !== s.set) return false;
+    }
+    return true;
+  }
+  function intrinsicsIntact() {
+    if (sealed === null) return false;
+    for (let i = 0; i < sealed.length; i++) {
+      if (!unchanged(sealed[i])) return false;
+    }
+    return true;
+  }
+  // Called by the runtime once the host has set the realm up, before any adaptor code runs.
+  function seal() {
+    if (sealed !== null) return;
+    const globals = { obj: globalThis, names: INTRINSIC_NAMES.slice() };
+    sealed = intrinsicObjects().map(record);
+    // the global bindings of the intrinsics' names (other globals may come and go)
+    const values = globals.names.map((n) => describe(globalThis, n));
+    sealed.push({
+      obj: null,
+      check: () => globals.names.every((n, i) => {
+        const d = describe(globalThis, n);
+        const s = values[i];
+        return !s ? !d : !!d && same(d.value, s.value) && d.get === s.get && d.set === s.set;
+      }),
+    });
   }
   common.blockFunctionConstructors();
   const RealFunction = Function;
@@ -90,4 +179,5 @@
     log: emit('info'), info: emit('info'), debug: emit('debug'), trace: emit('debug'),
     warn: emit('warn'), error: emit('error'), success: emit('success'), always: emit('always'),
   };
+  return seal;
 })
