@@ -827,11 +827,7 @@ async fn sender(
         };
         match item {
             Outgoing::Event { event, mut payload } => {
-                if let Some(map) = payload.as_object_mut()
-                    && let Some(Value::String(m)) = map.get_mut("error_message")
-                {
-                    *m = redactor.redact_str(m);
-                }
+                redactor.redact_event(&mut payload);
                 let is_complete = event == "run:complete";
                 let acked = send_with_retry(&ctx, &channel, &event, payload).await;
                 if is_complete {
