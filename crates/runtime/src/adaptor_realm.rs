@@ -1,7 +1,8 @@
 //! Setting up a run's adaptor realm: the realm prelude (`js/adaptor_realm.js`: the `ADA`
 //! console, V8-style stacks, the code generation guard) with the host's code generation rule,
-//! then the [`AdaptorHost`]'s own setup, then the seal of the realm's intrinsics, which the
-//! code generation guard checks before every allowed request.
+//! then the [`AdaptorHost`]'s own setup, then the seal: the realm's intrinsics are frozen
+//! (no job pollutes `Object.prototype` and friends) and recorded, and the code generation
+//! guard checks them before every allowed request.
 
 use std::rc::Rc;
 
@@ -38,7 +39,7 @@ pub(crate) async fn create(
         let prelude = realm_prelude(&ctx, "openfn:adaptor-realm", ADAPTOR_REALM_JS)?;
         let seal: Function<'_> = prelude.call((hostobj,))?;
         host.init_realm(&ctx)?;
-        // from here on, a changed intrinsic (by adaptor or job code) turns code generation off
+        // from here on, adaptor and job code alike find the intrinsics frozen
         seal.call::<_, ()>(())
     })
     .await?;

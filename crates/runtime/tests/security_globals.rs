@@ -121,9 +121,10 @@ fn adaptor_objects_lead_only_to_guarded_intrinsics() {
     sb.assert_next_run_unaffected();
 }
 
-/// Adaptor-realm pollution lives for the run, as on the kit (one adaptor realm per run, shared
-/// by its steps): a step that changes the realm's `Object.prototype` or globals affects
-/// adaptor code in later steps of the same run, and nothing of the next run.
+/// The adaptor realm's intrinsics (`Object.prototype`, `Array.prototype`, `JSON`, …) are frozen
+/// once the realm is set up, so no job pollutes them. What else a step changes there (its
+/// global object, adaptor module state such as lodash's) lives for the run, as on the kit (one
+/// adaptor realm per run, shared by its steps), and nothing of it reaches the next run.
 #[test]
 fn adaptor_realm_pollution_lives_for_the_run_only() {
     let sb = Sandbox::new();
@@ -141,18 +142,31 @@ fn adaptor_realm_pollution_lives_for_the_run_only() {
     let plan: ExecutionPlan = serde_json::from_value(json!({"workflow": {"steps": [
         step(
             "a",
-            "fn((s) => { Object.getPrototypeOf(Object.getPrototypeOf(fn)).polluted = 'yes'; _.noConflict.call(undefined).attacked = 1; return s; })",
+            "fn((s) => { const proto = Object.getPrototypeOf(Object.getPrototypeOf(fn));
+                const refused = [];
+                for (const f of [() => { proto.polluted = 'yes'; }, () => { proto.toString = () => 'x'; },
+                                 () => { Object.getPrototypeOf(_.toArray('ab')).polluted = 1; },
+                                 () => { _.noConflict.call(undefined).JSON = {}; }]) {
+                  try { f(); refused.push('no'); } catch (e) { refused.push(e.name); }
+                }
+                _.noConflict.call(undefined).attacked = 1; _.polluted = 'yes';
+                return { ...s, refused }; })",
             Some("b"),
         ),
         step(
             "b",
-            "fn((s) => ({ ...s, inRun: [probe('polluted'), _.noConflict.call(undefined).Object().polluted, typeof _.noConflict.call(undefined).attacked] }))",
+            "fn((s) => ({ ...s, inRun: [probe('polluted'), _.noConflict.call(undefined).Object().polluted,
+                typeof _.noConflict.call(undefined).attacked, _.polluted] }))",
             None,
         ),
     ]}}))
     .expect("plan");
     let out = sb.run_plan(&plan, json!({}), sb.options());
-    assert_eq!(out["inRun"], json!(["yes", "yes", "number"]), "{out}");
-    // the job realm of each step is its own: the pollution is the adaptor realm's
+    assert_eq!(
+        out["refused"],
+        json!(["TypeError", "TypeError", "TypeError", "TypeError"]),
+        "{out}"
+    );
+    assert_eq!(out["inRun"], json!([null, null, "number", "yes"]), "{out}");
     sb.assert_next_run_unaffected();
 }

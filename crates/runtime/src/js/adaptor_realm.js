@@ -67,7 +67,8 @@
 
   // ---- the realm's intrinsics as set up: every own property (value or accessor pair) of the
   // built-in constructors, their prototypes, the namespaces and iterator prototypes, and the
-  // global bindings of their names.
+  // global bindings of their names. Frozen by `seal`, and checked again before every allowed
+  // code generation.
   const ownKeys = Reflect.ownKeys;
   const describe = Object.getOwnPropertyDescriptor;
   const protoOf = Object.getPrototypeOf;
@@ -128,10 +129,58 @@
     return true;
   }
   // Called by the runtime once the host has set the realm up, before any adaptor code runs.
+  // Properties that code commonly assigns on its own objects although a prototype has them
+  // (`this.name = …` in an Error subclass, `X.prototype.toString = …`): on the frozen
+  // prototypes they become accessors whose setter defines the property on the receiver, so
+  // that such assignments keep working (the "override mistake" SES tames the same way).
+  const OVERRIDABLE = new Set(['constructor', 'toString', 'toLocaleString', 'valueOf', 'name',
+    'message', 'stack', 'cause', 'code', 'toJSON', 'hasOwnProperty', 'isPrototypeOf',
+    'propertyIsEnumerable', 'then']);
+  const defineProperty = Object.defineProperty;
+  const preventExtensions = Object.preventExtensions;
+  function harden(obj, isPrototype) {
+    const keys = ownKeys(obj);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const d = describe(obj, key);
+      if (!d || !d.configurable) continue;
+      if ('value' in d) {
+        if (isPrototype && typeof key === 'string' && OVERRIDABLE.has(key)) {
+          const value = d.value;
+          defineProperty(obj, key, {
+            get: { [key]() { return value; } }[key],
+            set: {
+              [key](v) {
+                if (this === obj) throw new TypeError(`Cannot assign to read only property '${key}' of a built-in`);
+                defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
+              },
+            }[key],
+            enumerable: d.enumerable,
+            configurable: false,
+          });
+        } else {
+          defineProperty(obj, key, { value: d.value, writable: false, enumerable: d.enumerable, configurable: false });
+        }
+      } else {
+        defineProperty(obj, key, { get: d.get, set: d.set, enumerable: d.enumerable, configurable: false });
+      }
+    }
+    preventExtensions(obj);
+  }
   function seal() {
     if (sealed !== null) return;
     const globals = { obj: globalThis, names: INTRINSIC_NAMES.slice() };
-    sealed = intrinsicObjects().map(record);
+    // frozen: no job can pollute them (nor adaptor code change them) for the rest of the run
+    const objects = intrinsicObjects();
+    const prototypes = new Set(objects.filter((o) => typeof o !== 'function' && o !== JSON && o !== Math && o !== Reflect));
+    for (const o of objects) harden(o, prototypes.has(o));
+    for (const name of INTRINSIC_NAMES) {
+      const d = describe(globalThis, name);
+      if (d && d.configurable && 'value' in d) {
+        defineProperty(globalThis, name, { value: d.value, writable: false, enumerable: d.enumerable, configurable: false });
+      }
+    }
+    sealed = objects.map(record);
     // the global bindings of the intrinsics' names (other globals may come and go)
     const values = globals.names.map((n) => describe(globalThis, n));
     sealed.push({

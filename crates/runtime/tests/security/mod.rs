@@ -123,7 +123,7 @@ impl Sandbox {
                    each('$.data.items[*]', fn((s) => { s.seen = (s.seen || []).concat(s.data); return s; })),
                    fn((s) => ({ ...s, chunks: _.chunk([1, 2, 3], 2),
                      clean: [probe('polluted'), typeof probe('constructor'), typeof globalThis.attacked,
-                       typeof _.noConflict.call(undefined).attacked, typeof _.noConflict.call(undefined).stash] }))"#,
+                       typeof _.noConflict.call(undefined).attacked, typeof _.noConflict.call(undefined).stash, typeof _.polluted] }))"#,
             ),
             json!({"data": {"items": [1, 2]}}),
         );
@@ -132,7 +132,14 @@ impl Sandbox {
         assert_eq!(out["chunks"], json!([[1, 2], [3]]), "{out}");
         assert_eq!(
             out["clean"],
-            json!([null, "function", "undefined", "undefined", "undefined"]),
+            json!([
+                null,
+                "function",
+                "undefined",
+                "undefined",
+                "undefined",
+                "undefined"
+            ]),
             "{out}"
         );
     }
