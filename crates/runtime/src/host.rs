@@ -30,13 +30,12 @@ pub trait AdaptorHost {
     fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>>;
 
     /// Whether the adaptor realm may generate code from strings (`new Function(…)`, `eval`)
-    /// for a request whose stack has the non-native frames in the files `frames`, nearest
-    /// caller first; `complete` tells whether that is the whole stack (QuickJS records at most
-    /// 64 frames). Asked only while the realm's intrinsics are as they were when the realm was
-    /// set up. Everything else in the realm, and all job code, is refused (SecurityError).
-    /// Default: [`codegen_allowed`].
-    fn codegen_allowed(&self, frames: &[String], complete: bool) -> bool {
-        codegen_allowed(frames, complete)
+    /// for a request whose whole stack has the non-native frames in the files `frames`,
+    /// nearest caller first. Asked only while the realm's intrinsics are as they were when the
+    /// realm was set up. Everything else in the realm, and all job code, is refused
+    /// (SecurityError). Default: [`codegen_allowed`].
+    fn codegen_allowed(&self, frames: &[String]) -> bool {
+        codegen_allowed(frames)
     }
 
     /// The entry file of the package installed at `root` (default: §2.10 step 3).
@@ -53,20 +52,16 @@ pub const CODEGEN_LIBRARIES: &[&str] = &["ajv"];
 /// (nearest caller first): the nearest caller is a file of one of [`CODEGEN_LIBRARIES`], and
 /// below that library's own frames the first caller is language-common itself (its
 /// `validate`). So ajv compiles the schemas `validate` hands it, and nothing else: not for job
-/// code, not for another library, not for a callback the job passed anywhere. When the stack is
-/// deeper than QuickJS records (`complete` false: ajv compiling a deep schema, or its
-/// meta-schemas in its constructor) and every recorded frame is the library's, the request is
-/// allowed: its caller is out of sight. Job modules (`vm:module(0)`) and the runtime's own
-/// scripts never match.
-pub fn codegen_allowed<S: AsRef<str>>(frames: &[S], complete: bool) -> bool {
+/// code, not for another library, not for a callback the job passed anywhere. Job modules
+/// (`vm:module(0)`) and the runtime's own scripts never match.
+pub fn codegen_allowed<S: AsRef<str>>(frames: &[S]) -> bool {
     let mut files = frames.iter().map(AsRef::as_ref);
     if !files.next().is_some_and(library_file) {
         return false;
     }
-    match files.find(|file| !library_file(file)) {
-        Some(caller) => codegen_caller_file(caller),
-        None => !complete,
-    }
+    files
+        .find(|file| !library_file(file))
+        .is_some_and(codegen_caller_file)
 }
 
 /// The components of an absolute module path, or `None` for anything else.

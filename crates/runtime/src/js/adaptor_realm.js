@@ -5,13 +5,7 @@
 (function (host, common) {
   'use strict';
   const toTag = (v) => Object.prototype.toString.call(v);
-  // While `rawFrames` is set, stacks are the call sites themselves (for the code generation
-  // guard below), not text.
-  let rawFrames = false;
-  function prepareStackTraceOrFrames(err, callsites) {
-    return rawFrames ? callsites : common.formatStack(err, callsites);
-  }
-  common.lockPrepareStackTrace(prepareStackTraceOrFrames);
+  common.lockPrepareStackTrace(common.formatStack);
 
   // ---- code generation from strings: allowed only where an adaptor needs it.
   // Job code holds adaptor functions and objects, and so could reach this realm's function
@@ -20,49 +14,21 @@
   // - the `constructor` of every function prototype here (`Function`, `AsyncFunction`,
   //   `GeneratorFunction`, `AsyncGeneratorFunction`) is a stub that always throws;
   // - the realm's global `Function` and `eval` generate code only when the host allows the
-  //   request's stack (`host.codegenAllowed(files, complete)`: the files of the non-native
-  //   frames, nearest caller first, and whether that is the whole stack, QuickJS recording at
-  //   most 64 frames; by default, ajv called by language-common's `validate`), and only
-  //   while this realm's intrinsics are as they were when it was set up (`seal`): a job that
-  //   polluted `Object.prototype` (say with ajv's `code.process` option) or replaced `JSON`
-  //   would otherwise choose the code ajv generates. Any other request is refused.
+  //   request's stack (`host.codegenAllowed()` reads the files of its non-native frames,
+  //   nearest caller first, from the engine; by default, ajv called by language-common's
+  //   `validate`), and only while this realm's intrinsics are as they were when it was set
+  //   up. `seal` freezes them then: a job that polluted `Object.prototype` (say with ajv's
+  //   `code.process` option) or replaced `JSON.stringify` would otherwise choose the code ajv
+  //   generates. Any other request is refused.
   // Refusals throw the EvalError V8 throws when code generation is off; the runtime reports
-  // it as SecurityError. The callers' files come from the engine's call sites, which job code
-  // cannot forge (its module name is fixed by the runtime).
+  // it as SecurityError. The callers' files come from the engine's stack frames, which job
+  // code cannot forge (its module name is fixed by the runtime).
   const reflectConstruct = Reflect.construct;
   const reflectApply = Reflect.apply;
-  // captured now: adaptor code may replace the globals later
-  const ErrorCtor = Error;
-  const captureStackTrace = Error.captureStackTrace;
-  const limitDesc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
   const evalError = common.evalError;
-  const MAX_FRAMES = 64; // the most QuickJS records
-  function callerFiles(guard) {
-    const holder = {};
-    const savedLimit = limitDesc.get.call(ErrorCtor);
-    rawFrames = true;
-    try {
-      limitDesc.set.call(ErrorCtor, MAX_FRAMES);
-      captureStackTrace(holder, guard);
-    } finally {
-      rawFrames = false;
-      limitDesc.set.call(ErrorCtor, savedLimit);
-    }
-    const frames = holder.stack;
-    const files = [];
-    if (!frames || typeof frames !== 'object') return { files, complete: true };
-    for (let i = 0; i < frames.length; i++) {
-      const cs = frames[i];
-      if (cs.isNative()) continue;
-      const file = cs.getFileName();
-      files[files.length] = typeof file === 'string' ? file : '';
-    }
-    return { files, complete: frames.length < MAX_FRAMES };
-  }
-  function callerAllowed(guard) {
-    if (!intrinsicsIntact()) return false;
-    const { files, complete } = callerFiles(guard);
-    return files.length > 0 && host.codegenAllowed(files, complete) === true;
+  function callerAllowed() {
+    // the host reads the files of the whole stack itself (QuickJS' call sites stop at 64)
+    return intrinsicsIntact() && host.codegenAllowed() === true;
   }
 
   // ---- the realm's intrinsics as set up: every own property (value or accessor pair) of the
@@ -196,7 +162,7 @@
   const RealFunction = Function;
   const GuardedFunction = {
     Function: function (...args) {
-      if (!callerAllowed(GuardedFunction)) throw evalError();
+      if (!callerAllowed()) throw evalError();
       return new.target === undefined || new.target === GuardedFunction
         ? reflectApply(RealFunction, undefined, args)
         : reflectConstruct(RealFunction, args, new.target);
@@ -206,7 +172,7 @@
   const realEval = globalThis.eval;
   const GuardedEval = {
     eval: function (code) {
-      if (!callerAllowed(GuardedEval)) throw evalError();
+      if (!callerAllowed()) throw evalError();
       return realEval(code);
     },
   }.eval;
