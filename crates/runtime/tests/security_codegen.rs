@@ -278,7 +278,7 @@ fn ajv_with_job_supplied_options_is_refused() {
         // ajv called back through another adaptor
         "callWith((x) => new Ajv().compile(x), { type: 'object' })",
         // compilations deeper than the 64 call sites QuickJS records: the whole stack counts
-        "let d = { type: 'string' }; for (let i = 0; i < 12; i++) d = { type: 'object', properties: { a: d } }; new Ajv({ code: { process: (c) => 'globalThis.attacked = 1;' + c } }).compile(d)",
+        "let d = { type: 'string' }; for (let i = 0; i < 30; i++) d = { type: 'object', properties: { a: d } }; new Ajv({ code: { process: (c) => 'globalThis.attacked = 1;' + c } }).compile(d)",
         "new (load(ajvDir + '/dist/2020.js').default)({ code: { process: (c) => 'globalThis.attacked = 1;' + c } }).compile({ type: 'object' })",
     ] {
         let out = sb.run(
