@@ -59,8 +59,9 @@
     return makeRequire(this)(spec);
   };
 
-  function notFound(spec, from) {
-    const e = new Error(`Cannot find module '${spec}' from '${from}'`);
+  // The one error for missing and not allowed modules: the specifier as given, nothing else.
+  function notFound(spec) {
+    const e = new Error(`Cannot find module '${spec}'`);
     e.code = 'MODULE_NOT_FOUND';
     return e;
   }
@@ -71,7 +72,7 @@
     const privileged = parentId.startsWith('internal:') || parentId.startsWith('node:');
     if (privileged && spec.startsWith('internal:')) {
       if (internalNames.has(spec.slice(9))) return spec;
-      throw notFound(spec, parentId);
+      throw notFound(spec);
     }
     if (parentId.startsWith('internal:')) {
       const key = parentId.slice(9);
@@ -80,13 +81,13 @@
         for (const cand of [base, base + '.js', base + '/index.js']) {
           if (internalNames.has(cand)) return 'internal:' + cand;
         }
-        throw notFound(spec, parentId);
+        throw notFound(spec);
       }
       const mapped = internalPackages[spec];
       if (mapped) return mapped.startsWith('node:') ? mapped : 'internal:' + mapped;
-      throw notFound(spec, parentId);
+      throw notFound(spec);
     }
-    if (parentId.startsWith('node:')) throw notFound(spec, parentId);
+    if (parentId.startsWith('node:')) throw notFound(spec);
     return host.resolve(spec, dirname(parentId), 'require');
   }
 

@@ -20,8 +20,33 @@ use crate::http::HttpClient;
 use crate::policy::HostPolicy;
 use crate::resolve::{ModuleKind, Resolvers};
 
-/// The name under which the internal object lives on the adaptor realm's global object.
-pub(crate) const INTERNAL_GLOBAL: &str = "__openfn_node_host";
+/// The internal objects of the installed realms of one QuickJS runtime, by context. They live
+/// in the runtime's userdata, never on a realm's global object: nothing in a realm can reach
+/// them, only the Rust loader.
+struct RealmInternals<'js> {
+    realms: RefCell<Vec<RealmInternal<'js>>>,
+}
+
+#[allow(
+    unsafe_code,
+    reason = "rquickjs userdata must implement the unsafe JsLifetime trait"
+)]
+// SAFETY: the only `'js` values held are the `Object<'js>`s of `RealmInternal`, and `Changed`
+// replaces exactly that lifetime, as the trait requires.
+unsafe impl<'js> rquickjs::JsLifetime<'js> for RealmInternals<'js> {
+    type Changed<'to> = RealmInternals<'to>;
+}
+
+/// The internal object of the realm whose context is at address `ctx`.
+struct RealmInternal<'js> {
+    ctx: usize,
+    internal: Object<'js>,
+}
+
+/// The address of a context, as the key of its realm's internal object.
+fn context_key(ctx: &Ctx<'_>) -> usize {
+    ctx.as_raw().as_ptr() as usize
+}
 
 /// Log levels of `console` calls made by adaptor code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +162,7 @@ impl NodeHost {
     }
 
     fn install_inner<'js>(&self, ctx: &Ctx<'js>) -> rquickjs::Result<()> {
-        if ctx.globals().contains_key(INTERNAL_GLOBAL)? {
+        if internal(ctx).is_ok() {
             return Ok(());
         }
         let host = Object::new(ctx.clone())?;
@@ -153,8 +178,20 @@ impl NodeHost {
         options.filename = Some("node:internal/bootstrap".to_owned());
         let init: Function<'js> = ctx.eval_with_options(builtins::BOOTSTRAP, options)?;
         let internal: Object<'js> = init.call((host,))?;
-        ctx.globals()
-            .prop(INTERNAL_GLOBAL, rquickjs::object::Property::from(internal))?;
+        if ctx.userdata::<RealmInternals<'js>>().is_none() {
+            let fresh = RealmInternals {
+                realms: RefCell::new(Vec::new()),
+            };
+            ctx.store_userdata(fresh)
+                .map_err(|_| loading_error("the runtime's userdata is busy"))?;
+        }
+        let store = ctx
+            .userdata::<RealmInternals<'js>>()
+            .ok_or_else(|| loading_error("the runtime's userdata is busy"))?;
+        store.realms.borrow_mut().push(RealmInternal {
+            ctx: context_key(ctx),
+            internal,
+        });
         Ok(())
     }
 
@@ -185,19 +222,8 @@ impl NodeHost {
                     Ok(path) if shared.policy.path_allowed(&path) => {
                         Ok(path.to_string_lossy().into_owned())
                     }
-                    Ok(path) => Err(throw_error(
-                        &ctx,
-                        &format!(
-                            "Cannot load module '{spec}': {} is outside the allowed module roots",
-                            path.display()
-                        ),
-                        Some("ERR_ACCESS_DENIED"),
-                    )),
-                    Err(_) => Err(throw_error(
-                        &ctx,
-                        &format!("Cannot find module '{spec}' from '{dir}'"),
-                        Some("MODULE_NOT_FOUND"),
-                    )),
+                    // missing and not allowed are the same error (no file-system oracle)
+                    _ => Err(not_found(&ctx, &spec)),
                 },
             ),
         )?;
@@ -330,14 +356,20 @@ fn strip_hashbang(source: &str) -> &str {
 fn read_module_text(ctx: &Ctx<'_>, shared: &Shared, path: &str) -> rquickjs::Result<String> {
     let p = Path::new(path);
     if !p.is_absolute() || !shared.policy.path_allowed(p) {
-        return Err(throw_error(
-            ctx,
-            &format!("access to {path} is not allowed in the adaptor sandbox"),
-            Some("ERR_ACCESS_DENIED"),
-        ));
+        return Err(not_found(ctx, path));
     }
-    std::fs::read_to_string(p)
-        .map_err(|e| throw_error(ctx, &format!("cannot read module {path}: {e}"), None))
+    std::fs::read_to_string(p).map_err(|_| not_found(ctx, path))
+}
+
+/// Node's error for a module that cannot be loaded: `Cannot find module '<specifier>'`, code
+/// `MODULE_NOT_FOUND`. The one error for missing, unreadable and not allowed, naming only the
+/// specifier as given: never a resolved path, a symlink's target or anything of the process.
+pub(crate) fn not_found(ctx: &Ctx<'_>, specifier: &str) -> rquickjs::Error {
+    throw_error(
+        ctx,
+        &format!("Cannot find module '{specifier}'"),
+        Some("MODULE_NOT_FOUND"),
+    )
 }
 
 /// Throws a JS `Error` with `message` and an optional `code` property.
@@ -638,15 +670,23 @@ fn url_parts(u: &url::Url) -> Vec<String> {
     ]
 }
 
-/// The internal object of an installed realm.
+/// The internal object of an installed realm (kept by the runtime, out of the realm's reach).
 pub(crate) fn internal<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
-    let v: Value<'js> = ctx.globals().get(INTERNAL_GLOBAL)?;
-    v.into_object().ok_or_else(|| {
-        rquickjs::Error::new_loading_message(
-            "node host",
-            "the node host is not installed in this context",
-        )
-    })
+    let key = context_key(ctx);
+    ctx.userdata::<RealmInternals<'js>>()
+        .and_then(|store| {
+            store
+                .realms
+                .borrow()
+                .iter()
+                .find(|r| r.ctx == key)
+                .map(|r| r.internal.clone())
+        })
+        .ok_or_else(|| loading_error("the node host is not installed in this context"))
+}
+
+fn loading_error(message: &str) -> rquickjs::Error {
+    rquickjs::Error::new_loading_message("node host", message)
 }
 
 /// Mutex helper that ignores poisoning (the protected maps stay consistent on panic).

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rquickjs::loader::ImportAttributes;
-use rquickjs::module::Declared;
-use rquickjs::{Ctx, Function, Module};
+use rquickjs::module::{Declarations, Declared, Exports, ModuleDef};
+use rquickjs::{Ctx, Function, Module, Value};
 
 use crate::builtins::builtin_id;
-use crate::host::{INTERNAL_GLOBAL, Shared, internal};
+use crate::host::{Shared, internal, not_found};
 use crate::resolve::ModuleKind;
 
 /// The rquickjs module loader of the node host. Loads `node:<name>` built-ins and module files
@@ -41,16 +41,13 @@ impl rquickjs::loader::Loader for NodeLoader {
         if !path.is_absolute() {
             return Err(rquickjs::Error::new_loading(name));
         }
+        // missing, unreadable and not allowed look the same (no file-system oracle)
         if !self.shared.policy.path_allowed(path) {
-            return Err(rquickjs::Error::new_loading_message(
-                name,
-                "outside the allowed module roots",
-            ));
+            return Err(not_found(ctx, name));
         }
         match self.shared.resolvers.kind(path) {
             ModuleKind::Esm => {
-                let source = std::fs::read_to_string(path)
-                    .map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
+                let source = std::fs::read_to_string(path).map_err(|_| not_found(ctx, name))?;
                 let module = match &self.shared.bytecode {
                     Some(cache) => cache.declare_module(ctx, name, &source)?,
                     None => Module::declare(ctx.clone(), name, source)?,
@@ -73,25 +70,50 @@ impl rquickjs::loader::Loader for NodeLoader {
     }
 }
 
-/// Declares the facade module over the CommonJS exports of `id` (evaluating it now).
+/// Declares the facade module over the CommonJS exports of `id` (evaluating it now, so that its
+/// errors are load errors). The facade is a native module: it reaches the realm's internal
+/// object through the runtime, not through anything the realm can see.
 fn facade<'js>(ctx: &Ctx<'js>, id: &str) -> rquickjs::Result<Module<'js, Declared>> {
-    let internal = internal(ctx)?;
-    let names_fn: Function<'js> = internal.get("exportNames")?;
-    let names: Vec<String> = match names_fn.call((id,)) {
-        Ok(n) => n,
-        Err(e) => {
-            let text = crate::error::describe_js_error(ctx, e);
-            return Err(rquickjs::Error::new_loading_message(id, text));
-        }
-    };
-    let id_lit = serde_json::to_string(id).unwrap_or_else(|_| "\"\"".to_owned());
-    let mut src = format!(
-        "const __m = globalThis.{INTERNAL_GLOBAL}.esmExports({id_lit});\nexport default __m;\n"
-    );
-    for (i, n) in names.iter().enumerate() {
-        src.push_str(&format!(
-            "const __e{i} = __m[\"{n}\"];\nexport {{ __e{i} as {n} }};\n"
-        ));
+    if let Err(e) = export_names(ctx, id) {
+        let text = crate::error::describe_js_error(ctx, e);
+        return Err(rquickjs::Error::new_loading_message(id, text));
     }
-    Module::declare(ctx.clone(), id, src)
+    Module::declare_def::<Facade, _>(ctx.clone(), id)
+}
+
+/// The identifier keys of `module.exports` of `id` (loading it on first use).
+fn export_names(ctx: &Ctx<'_>, id: &str) -> rquickjs::Result<Vec<String>> {
+    let names: Function<'_> = internal(ctx)?.get("exportNames")?;
+    names.call((id,))
+}
+
+/// The ES module view of a CommonJS module, built-in or JSON file: `default` is
+/// `module.exports`, the named exports are its identifier keys.
+struct Facade;
+
+impl ModuleDef for Facade {
+    fn declare<'js>(decl: &Declarations<'js>) -> rquickjs::Result<()> {
+        let id: String = decl.module().name()?;
+        decl.declare("default")?;
+        for name in export_names(decl.module().ctx(), &id)? {
+            decl.declare(name)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate<'js>(ctx: &Ctx<'js>, exports: &Exports<'js>) -> rquickjs::Result<()> {
+        let id: String = exports.module().name()?;
+        let esm: Function<'js> = internal(ctx)?.get("esmExports")?;
+        let value: Value<'js> = esm.call((id.as_str(),))?;
+        exports.export("default", value.clone())?;
+        let object = value.as_object().cloned();
+        for name in export_names(ctx, &id)? {
+            let v: Value<'js> = match &object {
+                Some(o) => o.get::<_, Value<'js>>(name.as_str())?,
+                None => Value::new_undefined(ctx.clone()),
+            };
+            exports.export(name, v)?;
+        }
+        Ok(())
+    }
 }

@@ -165,12 +165,15 @@ impl NodeResolver {
         } else {
             return Err(format!("not a node module importer: {base}"));
         };
-        let path = self.shared.resolvers.resolve_import(name, dir)?;
+        // missing and not allowed are the same error, naming only the specifier
+        let not_found = || format!("Cannot find module '{name}'");
+        let path = self
+            .shared
+            .resolvers
+            .resolve_import(name, dir)
+            .map_err(|_| not_found())?;
         if !self.shared.policy.path_allowed(&path) {
-            return Err(format!(
-                "{} is outside the allowed module roots",
-                path.display()
-            ));
+            return Err(not_found());
         }
         Ok(path.to_string_lossy().into_owned())
     }
@@ -179,12 +182,20 @@ impl NodeResolver {
 impl rquickjs::loader::Resolver for NodeResolver {
     fn resolve<'js>(
         &mut self,
-        _ctx: &Ctx<'js>,
+        ctx: &Ctx<'js>,
         base: &str,
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
+        if !base.starts_with('/') && builtin_id(name).is_none() && !Path::new(name).is_absolute() {
+            // not an importer of ours: leave it to the next resolver of a tuple
+            return Err(rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                "not a node module importer",
+            ));
+        }
         self.resolve_path(base, name)
-            .map_err(|message| rquickjs::Error::new_resolving_message(base, name, message))
+            .map_err(|_| crate::host::not_found(ctx, name))
     }
 }

@@ -191,6 +191,79 @@ async fn files_outside_the_module_roots_are_denied() {
     }
 }
 
+/// Loader errors are no oracle on the host's file system: for a missing file, a file outside
+/// the module roots, a symlink out of them and the process' own `/proc` files, `require` and
+/// `import()` fail with the same error naming only the specifier as given.
+#[tokio::test]
+async fn loader_errors_name_only_the_specifier() {
+    let dir = tree();
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "target.js", "module.exports = 'secret';");
+    std::os::unix::fs::symlink(
+        outside.path().join("target.js"),
+        dir.path().join("node_modules/escape.js"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("node_modules/outdir")).unwrap();
+    let r = common::realm(common::policy_for(dir.path()), None).await;
+    let job = dir.path().join("job.mjs").to_string_lossy().into_owned();
+    let outside_file = outside
+        .path()
+        .join("target.js")
+        .to_string_lossy()
+        .into_owned();
+    let specs = [
+        "/proc/self/exe".to_owned(),
+        "/proc/self/environ".to_owned(),
+        "/proc/self/cwd/x".to_owned(),
+        "/etc/passwd".to_owned(),
+        "/no/such/file.js".to_owned(),
+        outside_file.clone(),
+        "./node_modules/escape.js".to_owned(),
+        "outdir/target.js".to_owned(),
+        "no-such-package".to_owned(),
+        "../../../../../../../../etc/hostname".to_owned(),
+    ];
+    let src = r#"
+        import { createRequire } from 'module';
+        const require = createRequire('ROOT/x.js');
+        const attempt = async (f) => { try { await f(); return 'loaded'; } catch (e) { return [e.message, e.code ?? null]; } };
+        const out = [];
+        for (const spec of SPECS) out.push([spec, await attempt(() => require(spec)), await attempt(() => import(spec))]);
+        export default out;
+    "#
+    .replace("ROOT", &dir.path().to_string_lossy())
+    .replace("SPECS", &serde_json::to_string(&specs).unwrap());
+    let v = r.run_at(&job, &src).await.unwrap();
+    let pid = std::process::id().to_string();
+    let exe = std::env::current_exe()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let outside_dir = outside.path().to_string_lossy().into_owned();
+    for entry in v.as_array().unwrap() {
+        let spec = entry[0].as_str().unwrap();
+        let expected =
+            serde_json::json!([format!("Cannot find module '{spec}'"), "MODULE_NOT_FOUND"]);
+        assert_eq!(entry[1], expected, "require({spec})");
+        let imported = entry[2][0].as_str().unwrap_or_default();
+        assert!(
+            imported.contains(&format!("Cannot find module '{spec}'")),
+            "import({spec}): {entry}"
+        );
+        let text = entry.to_string();
+        for leak in [pid.as_str(), exe.as_str()] {
+            assert!(!text.contains(leak), "{spec} leaks {leak}: {text}");
+        }
+        if spec != outside_file {
+            assert!(
+                !text.contains(&outside_dir),
+                "{spec} leaks the target: {text}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn missing_modules_fail_with_clear_errors() {
     let dir = tree();

@@ -29,11 +29,13 @@ pub trait AdaptorHost {
     /// Declare (not evaluate) the module called `name` in the adaptor realm.
     fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>>;
 
-    /// Whether code in the adaptor-realm module file `file` may generate code from strings
-    /// (`new Function(…)`, `eval`). Everything else in the realm, and all job code, is refused
+    /// Whether the adaptor realm may generate code from strings (`new Function(…)`, `eval`)
+    /// for a request whose whole stack has the non-native frames in the files `frames`,
+    /// nearest caller first. Asked only while the realm's intrinsics are as they were when the
+    /// realm was set up. Everything else in the realm, and all job code, is refused
     /// (SecurityError). Default: [`codegen_allowed`].
-    fn codegen_allowed(&self, file: &str) -> bool {
-        codegen_allowed(file)
+    fn codegen_allowed(&self, frames: &[String]) -> bool {
+        codegen_allowed(frames)
     }
 
     /// The entry file of the package installed at `root` (default: §2.10 step 3).
@@ -46,17 +48,57 @@ pub trait AdaptorHost {
 /// JSON schema (language-common's `validate`) to a function with `new Function`.
 pub const CODEGEN_LIBRARIES: &[&str] = &["ajv"];
 
-/// The default code generation rule: `file` is an absolute path inside
-/// `node_modules/<library>/` for one of [`CODEGEN_LIBRARIES`]. Job modules (`vm:module(0)`)
-/// and the runtime's own scripts never match.
-pub fn codegen_allowed(file: &str) -> bool {
-    if !file.starts_with('/') || file.split('/').any(|part| part == "..") {
+/// The default code generation rule, on the files of a request's non-native stack frames
+/// (nearest caller first): the nearest caller is a file of one of [`CODEGEN_LIBRARIES`], and
+/// below that library's own frames the first caller is language-common itself (its
+/// `validate`). So ajv compiles the schemas `validate` hands it, and nothing else: not for job
+/// code, not for another library, not for a callback the job passed anywhere. Job modules
+/// (`vm:module(0)`) and the runtime's own scripts never match.
+pub fn codegen_allowed<S: AsRef<str>>(frames: &[S]) -> bool {
+    let mut files = frames.iter().map(AsRef::as_ref);
+    if !files.next().is_some_and(library_file) {
         return false;
     }
-    let parts: Vec<&str> = file.split('/').collect();
-    parts
-        .windows(3)
-        .any(|w| w[0] == "node_modules" && CODEGEN_LIBRARIES.contains(&w[1]) && !w[2].is_empty())
+    files
+        .find(|file| !library_file(file))
+        .is_some_and(codegen_caller_file)
+}
+
+/// The components of an absolute module path, or `None` for anything else.
+fn path_parts(file: &str) -> Option<Vec<&str>> {
+    if !file.starts_with('/') || file.split('/').any(|part| part == "..") {
+        return None;
+    }
+    Some(file.split('/').collect())
+}
+
+/// `file` is inside `node_modules/<library>/` for one of [`CODEGEN_LIBRARIES`].
+fn library_file(file: &str) -> bool {
+    path_parts(file).is_some_and(|parts| {
+        parts.windows(3).any(|w| {
+            w[0] == "node_modules" && CODEGEN_LIBRARIES.contains(&w[1]) && !w[2].is_empty()
+        })
+    })
+}
+
+/// `file` is one of language-common's own files: `@openfn/language-common/…` (or a repo alias
+/// `@openfn/language-common_<version>/…`), or a monorepo's `packages/common/…`; not a file of
+/// one of its dependencies.
+fn codegen_caller_file(file: &str) -> bool {
+    let Some(parts) = path_parts(file) else {
+        return false;
+    };
+    let package = parts.windows(2).rposition(|w| {
+        (w[0] == "@openfn" && (w[1] == "language-common" || w[1].starts_with("language-common_")))
+            || (w[0] == "packages" && w[1] == "common")
+    });
+    match package {
+        Some(at) => {
+            let inside = &parts[at + 2..];
+            !inside.is_empty() && !inside.contains(&"node_modules")
+        }
+        None => false,
+    }
 }
 
 /// The entry point of an installed package: `exports` (string) or `exports["."]` (string) or

@@ -27,7 +27,6 @@ use openfn_lexicon::plan::{ExecutionPlan, Lazy, ModuleInfo};
 
 const JOB_REALM_JS: &str = include_str!("js/job_realm.js");
 const REALM_COMMON_JS: &str = include_str!("js/realm_common.js");
-const ADAPTOR_REALM_JS: &str = include_str!("js/adaptor_realm.js");
 const JOB_MODULE: &str = "vm:module(0)";
 
 /// Options of a run (the kit runtime's `run` options that make sense here).
@@ -123,7 +122,7 @@ pub struct Outcome {
 
 /// Why the interrupt handler stopped JS.
 #[derive(Default)]
-struct Limits {
+pub(crate) struct Limits {
     deadline: Cell<Option<Instant>>,
     timeout_ms: Cell<u64>,
     timed_out: Cell<bool>,
@@ -184,7 +183,7 @@ enum Attempt {
     NeedAdaptors(Vec<Pending>),
 }
 
-type LogSink = Rc<dyn Fn(LogLine)>;
+pub(crate) type LogSink = Rc<dyn Fn(LogLine)>;
 
 /// Run a plan. Crash and kill severity errors reject (`RunError::Aborted`); fail errors are
 /// written to `state.errors[stepId]` and the workflow goes on.
@@ -926,24 +925,13 @@ impl<C: Callbacks + 'static> Runner<C> {
         if let Some(ctx) = &self.adaptor_ctx {
             return Ok(ctx.clone());
         }
-        let ctx = AsyncContext::full(&self.rt).await?;
-        let log = self.log.clone();
-        let limits = self.limits.clone();
-        let host = self.options.adaptor_host.clone();
-        let linker = self.linker.clone();
-        ctx.async_with(async |ctx| -> rquickjs::Result<()> {
-            *linker.adaptor_ctx.borrow_mut() = Some(ctx.as_raw());
-            let _ = ctx.store_userdata(LinkerData(linker.clone()));
-            let hostobj = host_object(&ctx, log, limits, names::ADAPTOR)?;
-            let policy = host.clone();
-            hostobj.set(
-                "codegenAllowed",
-                Func::from(move |file: String| policy.codegen_allowed(&file)),
-            )?;
-            let prelude = realm_prelude(&ctx, "openfn:adaptor-realm", ADAPTOR_REALM_JS)?;
-            prelude.call::<_, ()>((hostobj,))?;
-            host.init_realm(&ctx)
-        })
+        let ctx = crate::adaptor_realm::create(
+            &self.rt,
+            self.log.clone(),
+            self.limits.clone(),
+            self.options.adaptor_host.clone(),
+            self.linker.clone(),
+        )
         .await?;
         self.adaptor_ctx = Some(ctx.clone());
         Ok(ctx)
@@ -1099,7 +1087,7 @@ enum StepOutcome {
 }
 
 /// The host functions a realm prelude gets: log, rt (runtime log), sleep, oom.
-fn host_object<'js>(
+pub(crate) fn host_object<'js>(
     ctx: &Ctx<'js>,
     log: LogSink,
     limits: Rc<Limits>,
@@ -1231,7 +1219,7 @@ thread_local! {
 /// A realm's setup function: `prelude` (a `(host, common) => …` function expression) with
 /// `realm_common.js` evaluated in the same realm and passed as `common`; call it with the
 /// host object.
-fn realm_prelude<'js>(
+pub(crate) fn realm_prelude<'js>(
     ctx: &Ctx<'js>,
     name: &'static str,
     prelude: &str,

@@ -1,10 +1,10 @@
-//! The job realm (§2.9): globals, frozen values, blocked code generation, isolation between
-//! steps and runs; the adaptor realm shared by the steps of one run; `defer`.
+//! The job realm (§2.9): globals, frozen values, isolation between steps and runs; the
+//! adaptor realm shared by the steps of one run; `defer`. Attacks are in `security_*.rs`.
 
 mod common;
 
 use common::*;
-use openfn_runtime::{Input, Severity};
+use openfn_runtime::Input;
 use serde_json::{Value, json};
 
 fn run_ops(ops: &str) -> Value {
@@ -42,29 +42,6 @@ fn node_globals_are_absent() {
         Input::Empty,
     );
     assert_eq!(e.message, "ReferenceError: process is not defined");
-}
-
-#[test]
-fn eval_and_function_constructors_are_blocked() {
-    for code in [
-        "eval('1')",
-        "new Function('return 1')",
-        "Function('return 1')()",
-        "({}).constructor.constructor('return this')()",
-        "(async function () {}).constructor('return 1')",
-        "(function* () {}).constructor('yield 1')",
-        "(async function* () {}).constructor('yield 1')",
-        "(() => {}).constructor('return 1')",
-        "Reflect.construct(Function, ['return 1'])",
-    ] {
-        let e = aborted(
-            &single(&format!("export default [(s) => {{ {code}; return s; }}];")),
-            Input::Empty,
-        );
-        assert_eq!(e.name, "SecurityError", "{code}");
-        assert_eq!(e.severity, Severity::Kill);
-        assert_eq!(e.message, "Illegal eval statement detected");
-    }
 }
 
 #[test]
@@ -259,107 +236,4 @@ fn repo_layout_resolves_aliased_versions() {
         json!({ "data": { "ok": true } })
     );
     assert!(rec.has_log("Resolved adaptor @openfn/language-common to version 1.0.0"));
-}
-
-#[test]
-fn adaptor_realm_function_constructors_are_blocked_for_jobs() {
-    // Values from the adaptor realm carry that realm's intrinsics: job code must not be able
-    // to generate code through them.
-    for code in [
-        "fn.constructor('return globalThis')()",
-        "new fn.constructor('return 1')",
-        "Reflect.construct(fn.constructor, ['return 1'])",
-        "fn.constructor.call(null, 'return 1')",
-        "fn.constructor.bind(null, 'return 1')()",
-        "['return 1'].map(fn.constructor)",
-        "adaptorObject.constructor.constructor('return 1')",
-        "Object.getPrototypeOf(adaptorObject.nested).constructor.constructor('return 1')",
-        "Object.getPrototypeOf(execute(fn((s) => s))).constructor('return 1')",
-        "Object.getPrototypeOf(Object.getPrototypeOf(each('x', fn((s) => s)))).constructor('return 1')",
-        "Object.getPrototypeOf(async function () {}).constructor('return 1')",
-        "template('return globalThis')",
-        "indirect(fn.constructor, 'return 1')",
-        "deputy(fn.constructor, 'return 1')",
-        "deputy(Object.getPrototypeOf(execute).constructor, 'return 1')",
-    ] {
-        let p = single(&job(
-            "fn, each, execute, template, indirect, deputy, adaptorObject",
-            &format!("(s) => {{ {code}; return s; }}"),
-        ));
-        let e = match exec(&p, Input::Empty, options()).0 {
-            Err(openfn_runtime::RunError::Aborted(e)) => *e,
-            other => panic!("{code}: expected abort, got {other:?}"),
-        };
-        assert_eq!(e.name, "SecurityError", "{code}: {e:?}");
-        assert_eq!(e.severity, Severity::Kill, "{code}");
-        assert_eq!(e.message, "Illegal eval statement detected", "{code}");
-    }
-}
-
-#[test]
-fn adaptor_realm_function_prototype_constructors_are_always_blocked() {
-    // Reached through an adaptor's async operation, and even from an allowed library.
-    for code in [
-        "Object.getPrototypeOf(compiledAsync('return 1')).constructor('return 1')",
-        "constructed('return 1')()",
-    ] {
-        let e = aborted(
-            &single(&job(
-                "compiledAsync, constructed",
-                &format!("(s) => {{ {code}; return s; }}"),
-            )),
-            Input::Empty,
-        );
-        assert_eq!(e.name, "SecurityError", "{code}: {e:?}");
-    }
-}
-
-#[test]
-fn the_guard_survives_adaptor_code_replacing_error_globals() {
-    let e = aborted(
-        &single(&job(
-            "clobberThenGenerate",
-            "clobberThenGenerate('return 1')",
-        )),
-        Input::Empty,
-    );
-    assert_eq!(e.name, "SecurityError", "{e:?}");
-}
-
-#[test]
-fn allowed_libraries_generate_code_in_the_adaptor_realm() {
-    // The fixture's `node_modules/ajv/compile.js` stands for ajv, which compiles schemas with
-    // `new Function`: its own calls work, synchronous, async and `eval`.
-    let out = ok(
-        &single(&job(
-            "compiled, compiledAsync, evaluated",
-            "compiled('return data.a * 2'), compiledAsync('return await Promise.resolve(data.compiled + 1)'), evaluated('6 * 7')",
-        )),
-        state(json!({ "data": { "a": 21 } })),
-    );
-    assert_eq!(
-        out["data"],
-        json!({ "a": 21, "compiled": 43, "evaluated": 42 })
-    );
-}
-
-#[test]
-fn codegen_rule_matches_only_allowed_library_files() {
-    use openfn_runtime::codegen_allowed;
-    assert!(codegen_allowed(
-        "/repo/node_modules/@openfn/language-common_3.3.4/node_modules/ajv/dist/compile/index.js"
-    ));
-    assert!(codegen_allowed("/repo/node_modules/ajv/dist/core.js"));
-    for file in [
-        "vm:module(0)",
-        "node_modules/ajv/dist/core.js",
-        "/repo/node_modules/lodash/lodash.js",
-        "/repo/node_modules/ajv-formats/dist/index.js",
-        "/repo/node_modules/ajv",
-        "/repo/node_modules/x/../ajv/dist/core.js",
-        "/repo/ajv/dist/core.js",
-        "",
-    ] {
-        assert!(!codegen_allowed(file), "{file}");
-    }
 }

@@ -1,6 +1,8 @@
 //! Value-based credential redaction: every credential value fetched for a run, plus its base64
 //! and URL-encoded forms (and `user:password` basic-auth strings), is replaced by `[REDACTED]`
-//! in every log line and error message the worker sends out.
+//! in every log line and error message the worker sends out, and in the error objects
+//! (`state.errors`) of every state it sends (`step:complete`'s `output_dataclip`,
+//! `run:complete`'s `final_state`). The rest of a state is the job's data and is sent as is.
 
 use std::sync::{Arc, RwLock};
 
@@ -128,6 +130,43 @@ impl Redactor {
     }
 }
 
+impl Redactor {
+    /// Redacts what an outgoing event may carry of a credential: `error_message`, and the
+    /// error objects (`errors.<step>`, every string inside) of the state it carries, whether
+    /// as JSON text (`output_dataclip`) or as a value (`final_state`).
+    pub fn redact_event(&self, payload: &mut Value) {
+        if self.is_empty() {
+            return;
+        }
+        let Some(map) = payload.as_object_mut() else {
+            return;
+        };
+        if let Some(Value::String(m)) = map.get_mut("error_message") {
+            *m = self.redact_str(m);
+        }
+        if let Some(state) = map.get_mut("final_state") {
+            self.redact_state_errors(state);
+        }
+        if let Some(Value::String(text)) = map.get_mut("output_dataclip")
+            && text.contains("\"errors\"")
+            && let Ok(mut state) = serde_json::from_str::<Value>(text)
+            && self.redact_state_errors(&mut state)
+        {
+            *text = state.to_string();
+        }
+    }
+
+    /// Redacts every string of `state.errors`; returns whether anything changed.
+    fn redact_state_errors(&self, state: &mut Value) -> bool {
+        let Some(errors) = state.get_mut("errors") else {
+            return false;
+        };
+        let before = errors.clone();
+        self.redact_value(errors);
+        *errors != before
+    }
+}
+
 fn collect_leaves(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::String(s) => out.push(s.clone()),
@@ -185,6 +224,47 @@ mod tests {
             v,
             json!(["key is [REDACTED]", {"nested": ["[REDACTED]"], "[REDACTED]": 1}])
         );
+    }
+
+    #[test]
+    fn redacts_error_objects_in_outgoing_states_only() {
+        let r = Redactor::new();
+        r.add_credential(&json!({"password": "hunter2-secret"}));
+        let state = json!({
+            "data": {"note": "hunter2-secret"},
+            "errors": {"job": {"name": "Error", "message": "bad hunter2-secret",
+                "stack": "Error: bad hunter2-secret\n    at x", "source": "JOB"}},
+        });
+        let mut step =
+            json!({"error_message": "bad hunter2-secret", "output_dataclip": state.to_string()});
+        r.redact_event(&mut step);
+        assert_eq!(step["error_message"], "bad [REDACTED]");
+        let out: Value =
+            serde_json::from_str(step["output_dataclip"].as_str().expect("text")).expect("json");
+        assert_eq!(out["errors"]["job"]["message"], "bad [REDACTED]");
+        assert_eq!(
+            out["errors"]["job"]["stack"],
+            "Error: bad [REDACTED]\n    at x"
+        );
+        assert_eq!(
+            out["data"]["note"], "hunter2-secret",
+            "data is the job's own"
+        );
+        let mut complete = json!({"final_state": state, "reason": "fail"});
+        r.redact_event(&mut complete);
+        assert_eq!(
+            complete["final_state"]["errors"]["job"]["message"],
+            "bad [REDACTED]"
+        );
+        // what is not redacted: other encodings than the ones listed
+        let hex: String = "hunter2-secret"
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let reversed: String = "hunter2-secret".chars().rev().collect();
+        for text in [hex, reversed, "hunter2-secre".to_string()] {
+            assert_eq!(r.redact_str(&text), text);
+        }
     }
 
     #[test]

@@ -133,11 +133,7 @@ pub(crate) async fn sender(
         };
         match item {
             Outgoing::Event { event, mut payload } => {
-                if let Some(map) = payload.as_object_mut()
-                    && let Some(Value::String(m)) = map.get_mut("error_message")
-                {
-                    *m = redactor.redact_str(m);
-                }
+                redactor.redact_event(&mut payload);
                 if !record.prepare(&event, &mut payload) {
                     ctx.metrics.inc_events_dropped();
                     continue;
