@@ -672,7 +672,8 @@ impl<C: Callbacks + 'static> Runner<C> {
                 Level::Error,
                 format!("{} ({}:{})", error.message, pos.line, pos.column),
             ),
-            _ => self.rt_log(Level::Error, format!("{}: {}", error.name, error.message)),
+            // as the kit: the message alone, without the error's class
+            _ => self.rt_log(Level::Error, error.message.clone()),
         }
         if let Some(fix) = &error.fix {
             self.rt_log(Level::Error, fix.clone());
@@ -690,7 +691,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         if error.severity == Severity::Fail {
             self.rt_log(
                 Level::Error,
-                format!("Check state.errors.{job_id} for details."),
+                format!("Check state.errors.{job_id} for details"),
             );
             let mut value: Json = state
                 .as_deref()
