@@ -64,11 +64,33 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
             },
             ..CompileOptions::default()
         };
-        let compiled = openfn_compiler::compile(&source, &options)
-            .map_err(|e| anyhow!("CompileError: {name}: {e}"))?;
-        logger.cli("info", format!("Compiled {name}"));
+        let compiled = match openfn_compiler::compile(&source, &options) {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                let (reason, help) = if loaded.is_workflow {
+                    (format!("Failed to compile job {name}"), source.clone())
+                } else {
+                    // the kit shows the job's path here, not its source
+                    (
+                        "Failed to compile job".to_owned(),
+                        args.path.display().to_string(),
+                    )
+                };
+                crate::report::compile_abort(logger, &reason, &e, &help);
+                return Ok(false);
+            }
+        };
+        if !loaded.is_workflow {
+            logger.cli(
+                "success",
+                format!("Compiled expression from {}", args.path.display()),
+            );
+        }
         compiled_text = compiled.code.clone();
         step["expression"] = Value::String(compiled.code);
+    }
+    if loaded.is_workflow {
+        logger.cli("success", "Compiled all expressions in workflow");
     }
     let output = if loaded.is_workflow {
         serde_json::to_string_pretty(&loaded.plan)?
@@ -80,7 +102,7 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
             std::fs::write(path, &output).with_context(|| format!("writing {}", path.display()))?;
             logger.cli("success", format!("Compiled to {}", path.display()));
         }
-        None => println!("{output}"),
+        None => logger.cli("success", format!("Result:\n\n{output}")),
     }
     Ok(true)
 }

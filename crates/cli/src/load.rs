@@ -89,12 +89,6 @@ pub fn load(path: &Path, adaptors: &[AdaptorArg], logger: &Logger) -> Result<Loa
             base_dir,
         })
     } else {
-        if adaptors.is_empty() {
-            logger.cli(
-                "warn",
-                "WARNING: no adaptor provided! This job will probably fail. Pass an adaptor with the -a flag, eg: openfn job.js -a common",
-            );
-        }
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("job");
         let mut step = Map::new();
         step.insert("expression".into(), Value::String(text));

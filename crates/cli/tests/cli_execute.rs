@@ -234,11 +234,18 @@ fn a_failing_step_is_reported_and_a_crash_exits_1() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // as the kit: the runtime's crash report, and no second line from the CLI
+    let text = stdout(&out);
     assert!(
-        stdout(&out).contains("[CLI] ✖ ReferenceError: nope is not defined"),
-        "{}",
-        stdout(&out)
+        text.contains("[R/T] ✘ CRITICAL ERROR! Aborting execution\n"),
+        "{text}"
     );
+    assert!(
+        text.contains("ReferenceError: nope is not defined"),
+        "{text}"
+    );
+    assert!(!text.contains("[CLI] ✘ ReferenceError"), "{text}");
+    assert!(text.contains("[CLI] ♦ Workflow failed in "), "{text}");
     assert!(
         !stdout(&out).contains("ReferenceError: ReferenceError"),
         "{}",
