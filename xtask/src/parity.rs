@@ -148,7 +148,7 @@ fn install(program: &[String], repo: &Path, args: &[&str]) -> Result<()> {
 }
 
 fn record(case: &Case, outcome: &Outcome) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(&outcome.to_json())?;
+    let mut text = serde_json::to_string_pretty(&outcome.renormalised().to_json())?;
     text.push('\n');
     std::fs::write(case.dir.join(FIXTURE), text)
         .with_context(|| format!("writing {}/{FIXTURE}", case.name))
