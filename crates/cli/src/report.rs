@@ -179,13 +179,14 @@ pub fn compile_abort(logger: &Logger, reason: &str, error: &CompileError, source
 }
 
 /// Where the kit's runtime prints an empty line (`logger.break()`) in an error report: after
-/// `<step> aborted with error (…)`, after a positioned error's stack, after the additional
-/// details and after a fix hint. Our runtime sends only the lines, so the CLI puts them back.
+/// `<step> aborted with error (…)`, after a positioned error's stack and after the additional
+/// details. Our runtime sends only the lines, so the CLI puts
+/// them back.
 #[derive(Debug, Default)]
 pub struct Breaks {
-    /// The last runtime error line was `Error reported by "op()" operation line n:` (an
-    /// adaptor error, whose stack the kit does not follow with a break).
-    after_operation: bool,
+    /// The previous runtime error line (an adaptor error's `Error reported by …` is not
+    /// followed by a break after its stack; the details follow their heading).
+    previous: String,
     /// The runtime reported a crash (`CRITICAL ERROR! Aborting execution`).
     crash: bool,
 }
@@ -202,14 +203,15 @@ impl Breaks {
         }
         let first = parts.first().and_then(Value::as_str).unwrap_or("");
         self.crash |= first == "CRITICAL ERROR! Aborting execution";
-        let operation = first.starts_with("Error reported by \"");
-        let after_operation = std::mem::replace(&mut self.after_operation, operation);
-        if parts.len() == 1 && first.contains(" aborted with error (") {
+        let previous = std::mem::replace(&mut self.previous, first.to_owned());
+        if previous == "Additional error details:" {
             return true;
         }
-        if first.starts_with("Additional error details:") {
-            return true;
+        if parts.len() != 1 {
+            return false;
         }
-        parts.len() == 1 && first.contains("\n    at ") && !after_operation
+        let aborted = first.contains(" aborted with error (");
+        let stack = first.contains("\n    at ") && !previous.starts_with("Error reported by \"");
+        aborted || stack
     }
 }

@@ -2,6 +2,7 @@
 //! `tests/parity` and compares with the kit's recorded outcome (`<case>/kit.json`, written by
 //! `cargo xtask parity --record`). The differences must be exactly those listed in
 //! `tests/parity/KNOWN_DIFFERENCES`: a new one fails, and so does a listed one that is gone.
+//! `PARITY_SHOW=<part of a case name>` prints the differences of those cases.
 
 #[path = "../../../xtask/src/parity_case.rs"]
 #[allow(dead_code, reason = "shared with the xtask, which uses more of it")]
@@ -62,6 +63,10 @@ fn every_case_matches_the_kit_or_is_a_known_difference() {
         let ours =
             parity_case::run_case(case, &program, &repo, work.path(), &[]).expect("run openfn");
         for d in parity_case::compare(&case.name, &kit, &ours) {
+            // PARITY_SHOW=<part of a case name> prints its known differences too
+            if std::env::var("PARITY_SHOW").is_ok_and(|f| case.name.contains(&f)) {
+                println!("{} {} (- kit, + ours):\n{}\n", d.case, d.field, d.detail);
+            }
             let key = (d.case.clone(), d.field.clone());
             if !known.contains(&key) {
                 report.push(format!(

@@ -634,26 +634,6 @@ impl<C: Callbacks + 'static> Runner<C> {
         if error.aborts() {
             self.rt_log(Level::Error, "CRITICAL ERROR! Aborting execution");
         }
-        if let Some(pos) = &error.pos
-            && let Some(src) = &pos.src
-        {
-            self.rt_log(
-                Level::Error,
-                format!(
-                    "Error occurred at: {}",
-                    error.step.as_deref().unwrap_or(job_id)
-                ),
-            );
-            let marker = format!("{}^", " ".repeat(pos.column as usize));
-            self.rt_log(
-                Level::Error,
-                format!(
-                    "{}: {src}\n{}{marker}",
-                    pos.line,
-                    " ".repeat(pos.line.to_string().len() + 2)
-                ),
-            );
-        }
         if error.name == "AdaptorError" && error.line.is_some_and(|l| l >= 0) {
             self.rt_log(
                 Level::Error,
@@ -675,17 +655,39 @@ impl<C: Callbacks + 'static> Runner<C> {
             // as the kit: the message alone, without the error's class
             _ => self.rt_log(Level::Error, error.message.clone()),
         }
-        if let Some(fix) = &error.fix {
-            self.rt_log(Level::Error, fix.clone());
-        }
-        if let Some(details) = &error.details {
+        // as the kit: after the stack, the source line with a caret under the column
+        if let Some(pos) = &error.pos
+            && let Some(src) = &pos.src
+        {
+            let step = error.step.as_deref().unwrap_or(job_id);
             (self.log)(LogLine::now(
                 Level::Error,
                 names::RUNTIME,
                 vec![
-                    Json::String("Additional error details:".into()),
-                    details.clone(),
+                    Json::String("Error occurred at:".into()),
+                    Json::String(step.to_owned()),
                 ],
+            ));
+            let prefix = format!("{}: ", pos.line);
+            self.rt_log(Level::Error, format!("{prefix}{src}"));
+            self.rt_log(
+                Level::Error,
+                format!(
+                    "{}{}",
+                    " ".repeat(prefix.len()),
+                    caret_line(src, pos.column)
+                ),
+            );
+        }
+        if let Some(fix) = &error.fix {
+            self.rt_log(Level::Error, fix.clone());
+        }
+        if let Some(details) = &error.details {
+            self.rt_log(Level::Error, "Additional error details:");
+            (self.log)(LogLine::now(
+                Level::Error,
+                names::RUNTIME,
+                vec![details.clone()],
             ));
         }
         if error.severity == Severity::Fail {
@@ -1733,4 +1735,16 @@ pub fn rss_bytes() -> u64 {
         })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
+}
+
+/// The kit's caret line: as many spaces as the source line has characters, with `^` at the
+/// 1-based `column` (after the spaces when the column is past the end; none for column 0).
+fn caret_line(src: &str, column: u32) -> String {
+    let mut pointer = vec![' '; src.encode_utf16().count()];
+    match (column as usize).checked_sub(1) {
+        Some(at) if at < pointer.len() => pointer[at] = '^',
+        Some(_) => pointer.push('^'),
+        None => {}
+    }
+    pointer.into_iter().collect()
 }
