@@ -65,6 +65,9 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     if !loaded.is_workflow && adaptors.is_empty() {
         report::no_adaptor_warning(logger);
     }
+    if let Some(name) = loaded.plan["workflow"]["name"].as_str() {
+        logger.cli("info", format!("Loaded workflow {name}"));
+    }
     if let Some(monorepo) = &args.monorepo {
         point_at_monorepo(&mut loaded.plan, monorepo)?;
     }
@@ -396,9 +399,6 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             .and_then(|s| serde_json::from_value(Value::String(s.to_owned())).ok()),
         ..RunOptions::default()
     };
-    if job.autoinstall {
-        logger.cli("info", "Auto-installing language adaptors");
-    }
     let mut handle = engine.execute(plan, input, options, Arc::new(NoResolvers));
     let mut breaks = report::Breaks::default();
     let mut outcome = Outcome {
@@ -414,7 +414,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                 ..
             } => {
                 logger.cli(
-                    "info",
+                    "debug",
                     format!("Resolved {module}@{version} in {duration}ms"),
                 );
             }
@@ -434,7 +434,19 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             EngineEvent::WorkflowLog { log: line, .. } => {
                 let parts: Vec<Value> = serde_json::from_str(line.message.get())
                     .unwrap_or_else(|_| vec![Value::String(line.message.get().to_owned())]);
-                logger.line(&line.name, &line.level, &parts, Some(&line.time));
+                // the engine's own notes (limits, compile time) are not kit lines: debug only
+                let level = if line.name == "RTE"
+                    || (line.name == "R/T"
+                        && parts
+                            .first()
+                            .and_then(Value::as_str)
+                            .is_some_and(|t| t.starts_with("Workflow compilation complete in")))
+                {
+                    "debug"
+                } else {
+                    line.level.as_str()
+                };
+                logger.line(&line.name, level, &parts, Some(&line.time));
                 if breaks.after(&line.name, &line.level, &parts) {
                     logger.blank();
                 }

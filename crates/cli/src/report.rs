@@ -103,6 +103,7 @@ pub fn install(logger: &Logger, plan: &Value, repo_dir: &Path) -> Result<()> {
         return Ok(());
     }
     let started = Instant::now();
+    logger.cli("info", "Auto-installing language adaptors");
     logger.cli("success", "Installing packages...");
     let parsed = specs
         .iter()
@@ -116,6 +117,11 @@ pub fn install(logger: &Logger, plan: &Value, repo_dir: &Path) -> Result<()> {
             )
         },
     )?;
+    for (text, spec) in specs.iter().zip(&parsed) {
+        if repo.resolve(spec).is_some() {
+            logger.cli("info", format!("Skipping {text} as already installed"));
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -134,6 +140,7 @@ pub fn install(logger: &Logger, plan: &Value, repo_dir: &Path) -> Result<()> {
 /// abort report (`Failed to compile job [<step>]`, the compiler's message, its details, the
 /// source, `Critical error: aborting command`). Returns whether everything compiled.
 pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool {
+    let all = Instant::now();
     for step in plan["workflow"]["steps"].as_array().into_iter().flatten() {
         let Some(source) = step["expression"].as_str() else {
             continue;
@@ -142,7 +149,13 @@ pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool 
             add_imports: false,
             ..CompileOptions::default()
         };
+        let started = Instant::now();
         let Err(error) = openfn_compiler::compile(source, &options) else {
+            if is_workflow {
+                let name = step["name"].as_str().or(step["id"].as_str()).unwrap_or("");
+                let took = openfn_lexicon::log::print_duration(started.elapsed());
+                logger.cli("info", format!("Compiled {name} in {took}"));
+            }
             continue;
         };
         let reason = match step["id"].as_str().filter(|_| is_workflow) {
@@ -151,6 +164,10 @@ pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool 
         };
         compile_abort(logger, &reason, &error, source);
         return false;
+    }
+    if !is_workflow {
+        let took = openfn_lexicon::log::print_duration(all.elapsed());
+        logger.cli("info", format!("Compilation complete in {took}"));
     }
     true
 }
