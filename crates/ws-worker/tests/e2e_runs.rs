@@ -112,8 +112,7 @@ async fn multi_step_with_failure_edges() {
         logs.iter().any(|l| l == "Run complete with status: fail"),
         "{logs:?}"
     );
-    // the kit's runtime logs the message without the class
-    assert!(logs.iter().any(|l| l == "boom"), "{logs:?}");
+    assert!(logs.iter().any(|l| l == "JobError: boom"), "{logs:?}");
 }
 
 #[tokio::test]
