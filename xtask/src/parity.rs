@@ -82,6 +82,9 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let corpus = root.join("tests/parity");
     let cases = parity_case::load_cases(&corpus, opts.filter.as_deref())?;
+    let known_text = std::fs::read_to_string(corpus.join(parity_case::KNOWN)).unwrap_or_default();
+    let known = parity_case::parse_known(&known_text).map_err(anyhow::Error::msg)?;
+    let mut new = 0;
     let mut differing = 0;
     let mut fields = 0;
     for case in &cases {
@@ -102,17 +105,22 @@ pub fn run(args: &[String]) -> Result<()> {
         fields += diffs.len();
         println!("DIFF  {}  ({})", case.name, case.args.join(" "));
         for d in diffs {
-            println!("  -- {} (- kit, + ours)", d.field);
+            let listed = known.contains(&(d.case.clone(), d.field.clone()));
+            new += usize::from(!listed);
+            let tag = if listed { "known" } else { "NEW" };
+            println!("  -- {} [{tag}] (- kit, + ours)", d.field);
             for line in d.detail.lines() {
                 println!("    {line}");
             }
         }
     }
     println!(
-        "parity: {} cases, {} differ ({} fields){}",
+        "parity: {} cases, {} differ ({} fields, {} not in {}){}",
         cases.len(),
         differing,
         fields,
+        new,
+        parity_case::KNOWN,
         if opts.record {
             ", kit fixtures recorded"
         } else {
