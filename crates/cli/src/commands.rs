@@ -88,6 +88,10 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
         }
         compiled_text = compiled.code.clone();
         step["expression"] = Value::String(compiled.code);
+        if loaded.is_workflow {
+            // as the kit: each compiled step carries its source map
+            step["sourceMap"] = serde_json::to_value(&compiled.map)?;
+        }
     }
     if loaded.is_workflow {
         logger.cli("success", "Compiled all expressions in workflow");

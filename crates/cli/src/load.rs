@@ -273,7 +273,10 @@ fn normalise_step(step: &mut Map<String, Value>, base_dir: &Path) -> Result<()> 
             .filter_map(Value::as_str)
             .map(|a| expand_adaptor(a, true))
             .collect();
-        step.remove("adaptors");
+        // replaced in place, so the step keeps the file's key order (as the kit's output does)
+        if parsed.is_empty() {
+            step.shift_remove("adaptors");
+        }
         set_step_adaptors(step, &parsed);
     }
     if let Some(Value::String(expr)) = step.get("expression")
