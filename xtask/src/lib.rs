@@ -2,4 +2,6 @@
 //! runs and benchmarks.
 
 pub mod bench;
+pub mod parity;
+pub mod parity_case;
 pub mod tidy;

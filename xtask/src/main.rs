@@ -19,6 +19,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("bench") => xtask::bench::run(&args[1..]),
+        Some("parity") => xtask::parity::run(&args[1..]),
         Some(other) => bail!("unknown task `{other}`; tasks: tidy, bench"),
         None => bail!("usage: cargo xtask <task>; tasks: tidy, bench"),
     }

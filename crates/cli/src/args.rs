@@ -181,7 +181,7 @@ pub struct CompileArgs {
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// The input number (state) as JSON text; default 21.
+    /// Input state as JSON text; `{"data": {"answer": n}}` makes the answer n (default 42).
     #[arg(short = 'S', long = "state-stdin", value_name = "JSON")]
     pub state_stdin: Option<String>,
     #[command(flatten)]

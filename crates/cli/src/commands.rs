@@ -64,11 +64,37 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
             },
             ..CompileOptions::default()
         };
-        let compiled = openfn_compiler::compile(&source, &options)
-            .map_err(|e| anyhow!("CompileError: {name}: {e}"))?;
-        logger.cli("info", format!("Compiled {name}"));
+        let compiled = match openfn_compiler::compile(&source, &options) {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                let (reason, help) = if loaded.is_workflow {
+                    (format!("Failed to compile job {name}"), source.clone())
+                } else {
+                    // the kit shows the job's path here, not its source
+                    (
+                        "Failed to compile job".to_owned(),
+                        args.path.display().to_string(),
+                    )
+                };
+                crate::report::compile_abort(logger, &reason, &e, &help);
+                return Ok(false);
+            }
+        };
+        if !loaded.is_workflow {
+            logger.cli(
+                "success",
+                format!("Compiled expression from {}", args.path.display()),
+            );
+        }
         compiled_text = compiled.code.clone();
         step["expression"] = Value::String(compiled.code);
+        if loaded.is_workflow {
+            // as the kit: each compiled step carries its source map
+            step["sourceMap"] = serde_json::to_value(&compiled.map)?;
+        }
+    }
+    if loaded.is_workflow {
+        logger.cli("success", "Compiled all expressions in workflow");
     }
     let output = if loaded.is_workflow {
         serde_json::to_string_pretty(&loaded.plan)?
@@ -80,7 +106,7 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
             std::fs::write(path, &output).with_context(|| format!("writing {}", path.display()))?;
             logger.cli("success", format!("Compiled to {}", path.display()));
         }
-        None => println!("{output}"),
+        None => logger.cli("success", format!("Result:\n\n{output}")),
     }
     Ok(true)
 }
@@ -104,30 +130,68 @@ fn adaptor_imports(spec: &str, step: &Value, repo_dir: &Path) -> AdaptorImports 
     }
 }
 
-const SILLY_MESSAGE: &str = "Calculating the answer to life, the universe, and everything...";
+/// The kit's built-in test workflow: three steps that log, then answer 42 (or
+/// `state.data.answer` from `-S`).
+fn test_plan() -> Value {
+    serde_json::json!({
+        "options": { "start": "start" },
+        "workflow": { "steps": [
+            {
+                "id": "start",
+                "state": { "data": { "defaultAnswer": 42 } },
+                "expression": "const fn = () => (state) => { console.log('Starting computer...'); return state; }; fn()",
+                "next": { "calculate": "!state.error" }
+            },
+            {
+                "id": "calculate",
+                "expression": "const fn = () => (state) => { console.log('Calculating life, the universe, and everything...'); return state }; fn()",
+                "next": { "result": true }
+            },
+            {
+                "id": "result",
+                "expression": "const fn = () => (state) => ({ data: { answer: state.data.answer || state.data.defaultAnswer } }); fn()"
+            }
+        ]}
+    })
+}
 
-/// `openfn test`: doubles the input number (21 unless `-S` says otherwise) through the engine.
+/// `openfn test`: runs the kit's test workflow through the engine and prints `Result: 42`.
 pub fn test(args: TestArgs, logger: &Logger) -> Result<bool> {
-    logger.cli("info", "Running test job...");
-    let input: Value = match &args.state_stdin {
+    crate::report::versions(logger, &[], false);
+    logger.cli("info", "Running test workflow...");
+    logger.blank();
+    logger.cli("info", "Execution plan:");
+    let mut plan = test_plan();
+    logger.line("CLI", "info", &[plan.clone()], None);
+    logger.blank();
+    let mut input = plan["workflow"]["steps"][0]["state"].take();
+    if let Some(steps) = plan["workflow"]["steps"].as_array_mut()
+        && let Some(first) = steps.first_mut().and_then(Value::as_object_mut)
+    {
+        first.remove("state");
+    }
+    match &args.state_stdin {
         Some(text) => {
-            serde_json::from_str(text).map_err(|e| anyhow!("invalid JSON in --state-stdin: {e}"))?
+            let given: Value = serde_json::from_str(text)
+                .map_err(|e| anyhow!("invalid JSON in --state-stdin: {e}"))?;
+            if let (Some(data), Some(extra)) =
+                (input["data"].as_object_mut(), given["data"].as_object())
+            {
+                data.extend(extra.clone());
+            }
         }
         None => {
             logger.cli(
                 "debug",
-                "No state provided: try -S <number> to provide some state",
+                "No state provided: pass an object with state.data.answer to provide custom input",
             );
-            Value::from(21)
+            logger.cli("debug", "eg: -S \"{ \"data\": { \"answer\": 33 }  }\"");
         }
-    };
-    let expression = format!(
-        "const fn = () => state => {{ console.log('{SILLY_MESSAGE}'); return state * 2; }} ; fn()"
-    );
-    let plan = serde_json::json!({
-        "workflow": { "name": "test", "steps": [ { "id": "test", "expression": expression } ] },
-        "options": {},
-    });
+    }
+    if !crate::report::check_compiles(logger, &plan, true) {
+        return Ok(false);
+    }
+    logger.cli("success", "Compiled all expressions in workflow");
     let job = Job {
         plan,
         input: Some(input),
@@ -143,10 +207,15 @@ pub fn test(args: TestArgs, logger: &Logger) -> Result<bool> {
     if outcome.failed {
         return Ok(false);
     }
-    let result = match outcome.state {
-        Some(Value::String(s)) => s,
-        Some(v) => v.to_string(),
-        None => "undefined".to_owned(),
+    let answer = outcome
+        .state
+        .as_ref()
+        .map(|s| s["data"]["answer"].clone())
+        .unwrap_or(Value::Null);
+    let result = match answer {
+        Value::String(s) => s,
+        Value::Null => "undefined".to_owned(),
+        v => v.to_string(),
     };
     logger.cli("success", format!("Result: {result}"));
     Ok(true)

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::args::ExecuteArgs;
 use crate::load::{self, AdaptorArg};
 use crate::logger::Logger;
+use crate::report;
 
 /// The result of a run, as the CLI reports it.
 #[derive(Debug)]
@@ -51,7 +52,22 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         .iter()
         .map(|a| load::expand_adaptor(a, !args.no_expand_adaptors))
         .collect();
+    report::versions(
+        logger,
+        if load::is_workflow_path(&args.path) {
+            &[]
+        } else {
+            &adaptors
+        },
+        args.monorepo.is_some(),
+    );
     let mut loaded = load::load(&args.path, &adaptors, logger)?;
+    if !loaded.is_workflow && adaptors.is_empty() {
+        report::no_adaptor_warning(logger);
+    }
+    if let Some(name) = loaded.plan["workflow"]["name"].as_str() {
+        logger.cli("info", format!("Loaded workflow {name}"));
+    }
     if let Some(monorepo) = &args.monorepo {
         point_at_monorepo(&mut loaded.plan, monorepo)?;
     }
@@ -69,6 +85,11 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         load::apply_credential_map(&mut loaded.plan, &creds, logger);
     }
 
+    let repo_dir = args.repo_dir.clone().unwrap_or_else(default_repo_dir);
+    let autoinstall = !args.no_autoinstall && args.monorepo.is_none();
+    if autoinstall {
+        report::install(logger, &loaded.plan, &repo_dir)?;
+    }
     // --start / --end / --only, matched fuzzily against step ids and names.
     if loaded.is_workflow {
         let (start, end) = match &args.only {
@@ -116,17 +137,26 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     let cache_dir = cache_steps.then(|| loaded.base_dir.join(".cli-cache").join(&workflow_name));
     // The input is read before the cache is cleared: `--start x` picks up the cached output of
     // the step upstream of x from the previous run.
-    let input = input_state(&args, &loaded, cache_dir.as_deref(), logger)?;
+    let cache_root = loaded.base_dir.join(".cli-cache").join(&workflow_name);
+    let input = input_state(&args, &loaded, &cache_root, logger)?;
     if let Some(dir) = &cache_dir {
         clear_cache(dir)?;
+    }
+
+    if args.no_compile {
+        logger.cli("info", "Skipping compilation as noCompile is set");
+    } else if report::check_compiles(logger, &loaded.plan, loaded.is_workflow) {
+        logger.cli("success", "Compiled all expressions in workflow");
+    } else {
+        return Ok(false);
     }
 
     let (no_imports, ignore_imports) = parse_ignore_imports(args.ignore_imports.as_deref());
     let job = Job {
         plan: loaded.plan,
         input,
-        repo_dir: args.repo_dir.clone().unwrap_or_else(default_repo_dir),
-        autoinstall: !args.no_autoinstall && args.monorepo.is_none(),
+        repo_dir,
+        autoinstall,
         compile: CompileSettings {
             skip: args.no_compile,
             no_imports,
@@ -138,9 +168,6 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         sanitize: args.sanitize.map(|s| s.as_str()),
         cache_dir,
     };
-    if args.no_compile {
-        logger.cli("info", "Skipping compilation as noCompile is set");
-    }
     let outcome = run(job, logger)?;
 
     if cache_steps {
@@ -189,12 +216,12 @@ fn parse_ignore_imports(value: Option<&str>) -> (bool, Vec<String>) {
     }
 }
 
-/// The input state: `-S` text, `-s` file, or (with `--cache-steps` and `--start`) the cached
-/// output of the step upstream of the start; otherwise the runtime's default.
+/// The input state: `-S` text, `-s` file, or (with `--start`, as the kit) the cached output of
+/// the step upstream of the start; otherwise the runtime's default.
 fn input_state(
     args: &ExecuteArgs,
     loaded: &load::Loaded,
-    cache_dir: Option<&Path>,
+    cache_dir: &Path,
     logger: &Logger,
 ) -> Result<Option<Value>> {
     if let Some(text) = &args.state_stdin {
@@ -205,13 +232,25 @@ fn input_state(
                 e.column()
             )
         })?;
+        logger.cli("success", "Read state from stdin");
         return Ok(Some(state));
     }
     if let Some(path) = &args.state_path {
         let text = load::read_text(path)?;
-        return Ok(Some(load::parse_document(path, &text)?));
+        let state = load::parse_document(path, &text)?;
+        logger.cli("success", format!("Loaded state from {}", path.display()));
+        return Ok(Some(state));
     }
-    if let (Some(dir), Some(start)) = (cache_dir, loaded.plan["options"]["start"].as_str()) {
+    if let Some(start) = loaded.plan["options"]["start"].as_str() {
+        // as the kit: a start step without state looks for the cached output upstream
+        logger.cli(
+            "info",
+            "No state provided to CLI. Will attempt to load state from cache instead",
+        );
+        logger.cli(
+            "always",
+            format!("Attempting to load cached input state for starting step \"{start}\""),
+        );
         let steps = loaded.plan["workflow"]["steps"]
             .as_array()
             .cloned()
@@ -220,20 +259,46 @@ fn input_state(
             let next = &s["next"];
             next.as_str() == Some(start) || next.get(start).is_some()
         });
-        if let Some(id) = upstream.and_then(|s| s["id"].as_str()) {
-            let file = dir.join(format!("{id}.json"));
-            if let Ok(text) = std::fs::read_to_string(&file) {
+        match upstream.and_then(|s| s["id"].as_str()) {
+            Some(id) => {
+                let file = cache_dir.join(format!("{id}.json"));
+                let cached = std::fs::read_to_string(&file)
+                    .ok()
+                    .and_then(|text| serde_json::from_str(&text).ok());
+                if let Some(state) = cached {
+                    logger.cli(
+                        "success",
+                        format!(
+                            "Loaded cached state for step \"{start}\" from {}",
+                            file.display()
+                        ),
+                    );
+                    logger.cli(
+                        "info",
+                        "  To force disable the cache, run again with --no-cache",
+                    );
+                    return Ok(Some(state));
+                }
                 logger.cli(
-                    "info",
-                    format!("Loading cached state from {}", file.display()),
+                    "warn",
+                    format!("No cached state found for step \"{start}\""),
                 );
-                return Ok(Some(
-                    serde_json::from_str(&text)
-                        .with_context(|| format!("cached state {}", file.display()))?,
-                ));
+                logger.cli(
+                    "warn",
+                    "Re-run this workflow with --cache to save the output of each step",
+                );
+                logger.blank();
             }
+            None => logger.cli(
+                "warn",
+                format!("Could not find an input step for step \"{start}\""),
+            ),
         }
     }
+    logger.cli(
+        "info",
+        "No state provided - using default state { data: {}, configuration: {} }",
+    );
     Ok(None)
 }
 
@@ -334,10 +399,8 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             .and_then(|s| serde_json::from_value(Value::String(s.to_owned())).ok()),
         ..RunOptions::default()
     };
-    if job.autoinstall {
-        logger.cli("info", "Auto-installing language adaptors");
-    }
     let mut handle = engine.execute(plan, input, options, Arc::new(NoResolvers));
+    let mut breaks = report::Breaks::default();
     let mut outcome = Outcome {
         state: None,
         failed: true,
@@ -351,7 +414,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                 ..
             } => {
                 logger.cli(
-                    "info",
+                    "debug",
                     format!("Resolved {module}@{version} in {duration}ms"),
                 );
             }
@@ -371,7 +434,22 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             EngineEvent::WorkflowLog { log: line, .. } => {
                 let parts: Vec<Value> = serde_json::from_str(line.message.get())
                     .unwrap_or_else(|_| vec![Value::String(line.message.get().to_owned())]);
-                logger.line(&line.name, &line.level, &parts, Some(&line.time));
+                // the engine's own notes (limits, compile time) are not kit lines: debug only
+                let level = if line.name == "RTE"
+                    || (line.name == "R/T"
+                        && parts
+                            .first()
+                            .and_then(Value::as_str)
+                            .is_some_and(|t| t.starts_with("Workflow compilation complete in")))
+                {
+                    "debug"
+                } else {
+                    line.level.as_str()
+                };
+                logger.line(&line.name, level, &parts, Some(&line.time));
+                if breaks.after(&line.name, &line.level, &parts) {
+                    logger.blank();
+                }
             }
             EngineEvent::JobComplete { job_id, state, .. }
             | EngineEvent::JobError { job_id, state, .. } => {
@@ -397,6 +475,17 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                 };
             }
             EngineEvent::WorkflowError { error, .. } => {
+                outcome.failed = true;
+                if breaks.crash_reported() {
+                    // the runtime's report (`CRITICAL ERROR! …`) is all the kit prints
+                    continue;
+                }
+                if error.error_type == "TimeoutError" {
+                    // the kit's runtime enforces the timeout and says so itself
+                    let text = format!("Error: Timeout expired ({}ms)", job.timeout_ms);
+                    logger.line("R/T", "error", &[Value::String(text)], None);
+                    continue;
+                }
                 // crash messages already lead with their type (`ReferenceError: x is not
                 // defined`): say it once
                 let kind = error.reported_type();
@@ -426,15 +515,22 @@ fn write_output(
     let text = serialize_output(state);
     if args.output_stdout {
         logger.cli("success", "Result: ");
-        println!("{text}");
+        logger.cli("always", text);
         return Ok(());
     }
     let path = args
         .output_path
         .clone()
         .unwrap_or_else(|| base_dir.join("output.json"));
-    logger.cli("success", format!("Writing output to {}", path.display()));
-    std::fs::write(&path, text).with_context(|| format!("writing the output to {}", path.display()))
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let shown = path.strip_prefix(".").unwrap_or(&path);
+    logger.cli("debug", format!("Writing output to {}", shown.display()));
+    std::fs::write(&path, text)
+        .with_context(|| format!("writing the output to {}", path.display()))?;
+    logger.cli("success", format!("State written to {}", shown.display()));
+    Ok(())
 }
 
 /// The kit's output rule, as text.

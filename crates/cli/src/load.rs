@@ -89,12 +89,6 @@ pub fn load(path: &Path, adaptors: &[AdaptorArg], logger: &Logger) -> Result<Loa
             base_dir,
         })
     } else {
-        if adaptors.is_empty() {
-            logger.cli(
-                "warn",
-                "WARNING: no adaptor provided! This job will probably fail. Pass an adaptor with the -a flag, eg: openfn job.js -a common",
-            );
-        }
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("job");
         let mut step = Map::new();
         step.insert("expression".into(), Value::String(text));
@@ -279,7 +273,10 @@ fn normalise_step(step: &mut Map<String, Value>, base_dir: &Path) -> Result<()> 
             .filter_map(Value::as_str)
             .map(|a| expand_adaptor(a, true))
             .collect();
-        step.remove("adaptors");
+        // replaced in place, so the step keeps the file's key order (as the kit's output does)
+        if parsed.is_empty() {
+            step.shift_remove("adaptors");
+        }
         set_step_adaptors(step, &parsed);
     }
     if let Some(Value::String(expr)) = step.get("expression")

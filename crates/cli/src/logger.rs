@@ -143,6 +143,29 @@ impl Logger {
         self.print("CLI", method, &parts, None);
     }
 
+    /// A CLI line whose one part is any JSON value (the versions block in JSON mode).
+    pub fn cli_value(&self, method: &str, value: Value) {
+        self.print("CLI", method, &[value], None);
+    }
+
+    /// The kit logger's `print()`: the text alone (no name or icon), unless the CLI is at
+    /// `none`; in JSON mode an info line.
+    pub fn plain(&self, text: &str) {
+        if self.levels.cli == Level::None {
+            return;
+        }
+        if self.json {
+            self.print("CLI", "info", &[Value::String(text.to_owned())], None);
+        } else {
+            let _ = writeln!(anstream::stdout().lock(), "{text}");
+        }
+    }
+
+    /// The kit logger's `break()`: an empty line, at every level and in JSON mode too.
+    pub fn blank(&self) {
+        let _ = writeln!(anstream::stdout().lock());
+    }
+
     /// An engine log line: `message` is the JSON array of message parts.
     pub fn line(&self, name: &str, method: &str, message: &[Value], time_ns: Option<&str>) {
         self.print(name, method, message, time_ns);
@@ -176,7 +199,7 @@ impl Logger {
 fn icon(method: &str) -> (&'static str, Style) {
     let color = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
     match method {
-        "error" => ("✖", color(AnsiColor::Red)),
+        "error" => ("✘", color(AnsiColor::Red)),
         "warn" => ("⚠", color(AnsiColor::Yellow)),
         "success" => ("✔", color(AnsiColor::Green)),
         "always" => ("♦", color(AnsiColor::Magenta)),

@@ -7,6 +7,7 @@ mod execute;
 mod load;
 mod logger;
 mod progress;
+mod report;
 
 use std::process::ExitCode;
 

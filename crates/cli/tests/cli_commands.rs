@@ -11,9 +11,8 @@ fn compile_prints_the_module() {
     std::fs::write(&job, "get($.data.url);\nfn(s => s);").unwrap();
     let out = env
         .openfn()
-        .arg("compile")
-        .arg(&job)
-        .args(["-a", "common"])
+        .current_dir(env.path())
+        .args(["compile", "job.js", "-a", "common"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -27,10 +26,13 @@ fn compile_reports_syntax_errors_like_the_kit() {
     std::fs::write(&job, "fn((s) => { return s )").unwrap();
     let out = env.openfn().arg("compile").arg(&job).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // the kit's abort report: reason, the compiler's message, help, `Critical error`
+    let text = stdout(&out);
+    assert!(text.contains("[CLI] ✘ Failed to compile job\n"), "{text}");
+    assert!(text.contains("[CLI] ✘ Unexpected token (1:21)\n"), "{text}");
     assert!(
-        stderr(&out).contains("Unexpected token (1:21)"),
-        "{}",
-        stderr(&out)
+        text.contains("[CLI] ✘ Critical error: aborting command"),
+        "{text}"
     );
 }
 
@@ -45,7 +47,11 @@ fn compile_a_workflow_prints_the_plan() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let text = stdout(&out);
+    let json = text
+        .split_once("Result:\n\n")
+        .map_or(text.as_str(), |(_, j)| j);
+    let plan: serde_json::Value = serde_json::from_str(json).unwrap();
     let expr = plan["workflow"]["steps"][0]["expression"].as_str().unwrap();
     assert!(expr.contains("export default [fn("), "{expr}");
 }

@@ -132,7 +132,35 @@ impl RtError {
 
     /// The error as the JSON object written to `state.errors[stepId]`.
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        // the kit's key order (the order its error classes assign their fields), which users
+        // see in the CLI's printed state
+        let order: &[&str] = match self.name.as_str() {
+            "RuntimeError" => &[
+                "source", "name", "pos", "step", "severity", "subtype", "message",
+            ],
+            "AdaptorError" => &[
+                "source",
+                "name",
+                "details",
+                "severity",
+                "message",
+                "line",
+                "operationName",
+            ],
+            _ => return value,
+        };
+        let Value::Object(mut map) = value else {
+            return value;
+        };
+        let mut ordered = serde_json::Map::new();
+        for key in order {
+            if let Some(v) = map.remove(*key) {
+                ordered.insert((*key).to_owned(), v);
+            }
+        }
+        ordered.extend(map);
+        Value::Object(ordered)
     }
 
     /// Whether the run must stop.

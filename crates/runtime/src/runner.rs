@@ -633,26 +633,6 @@ impl<C: Callbacks + 'static> Runner<C> {
         if error.aborts() {
             self.rt_log(Level::Error, "CRITICAL ERROR! Aborting execution");
         }
-        if let Some(pos) = &error.pos
-            && let Some(src) = &pos.src
-        {
-            self.rt_log(
-                Level::Error,
-                format!(
-                    "Error occurred at: {}",
-                    error.step.as_deref().unwrap_or(job_id)
-                ),
-            );
-            let marker = format!("{}^", " ".repeat(pos.column as usize));
-            self.rt_log(
-                Level::Error,
-                format!(
-                    "{}: {src}\n{}{marker}",
-                    pos.line,
-                    " ".repeat(pos.line.to_string().len() + 2)
-                ),
-            );
-        }
         if error.name == "AdaptorError" && error.line.is_some_and(|l| l >= 0) {
             self.rt_log(
                 Level::Error,
@@ -671,25 +651,48 @@ impl<C: Callbacks + 'static> Runner<C> {
                 Level::Error,
                 format!("{} ({}:{})", error.message, pos.line, pos.column),
             ),
-            _ => self.rt_log(Level::Error, format!("{}: {}", error.name, error.message)),
+            // as the kit: the message alone, without the error's class
+            _ => self.rt_log(Level::Error, error.message.clone()),
+        }
+        // as the kit: after the stack, the source line with a caret under the column
+        if let Some(pos) = &error.pos
+            && let Some(src) = &pos.src
+        {
+            let step = error.step.as_deref().unwrap_or(job_id);
+            (self.log)(LogLine::now(
+                Level::Error,
+                names::RUNTIME,
+                vec![
+                    Json::String("Error occurred at:".into()),
+                    Json::String(step.to_owned()),
+                ],
+            ));
+            let prefix = format!("{}: ", pos.line);
+            self.rt_log(Level::Error, format!("{prefix}{src}"));
+            self.rt_log(
+                Level::Error,
+                format!(
+                    "{}{}",
+                    " ".repeat(prefix.len()),
+                    caret_line(src, pos.column)
+                ),
+            );
         }
         if let Some(fix) = &error.fix {
             self.rt_log(Level::Error, fix.clone());
         }
         if let Some(details) = &error.details {
+            self.rt_log(Level::Error, "Additional error details:");
             (self.log)(LogLine::now(
                 Level::Error,
                 names::RUNTIME,
-                vec![
-                    Json::String("Additional error details:".into()),
-                    details.clone(),
-                ],
+                vec![details.clone()],
             ));
         }
         if error.severity == Severity::Fail {
             self.rt_log(
                 Level::Error,
-                format!("Check state.errors.{job_id} for details."),
+                format!("Check state.errors.{job_id} for details"),
             );
             let mut value: Json = state
                 .as_deref()
@@ -1720,4 +1723,16 @@ pub fn rss_bytes() -> u64 {
         })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
+}
+
+/// The kit's caret line: as many spaces as the source line has characters, with `^` at the
+/// 1-based `column` (after the spaces when the column is past the end; none for column 0).
+fn caret_line(src: &str, column: u32) -> String {
+    let mut pointer = vec![' '; src.encode_utf16().count()];
+    match (column as usize).checked_sub(1) {
+        Some(at) if at < pointer.len() => pointer[at] = '^',
+        Some(_) => pointer.push('^'),
+        None => {}
+    }
+    pointer.into_iter().collect()
 }

@@ -90,6 +90,8 @@ pub fn result_json(output: &std::process::Output) -> serde_json::Value {
         .map(|i| i + "Result: ".len())
         .expect("a Result: line");
     let rest = &out[start..];
+    // the kit prints the state as an `always` line: `[CLI] ♦ {`
+    let rest = rest.find("♦ ").map_or(rest, |i| &rest[i + "♦ ".len()..]);
     let json_start = rest.find(['{', '[']).expect("json after Result:");
     let mut de =
         serde_json::Deserializer::from_str(&rest[json_start..]).into_iter::<serde_json::Value>();

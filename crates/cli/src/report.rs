@@ -1,0 +1,234 @@
+//! The kit CLI's fixed blocks, line for line: the versions block, the missing-adaptor warning,
+//! the install lines and the compile-error report.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use openfn_compiler::{CompileError, Options as CompileOptions};
+use serde_json::{Map, Value};
+
+use crate::load::AdaptorArg;
+use crate::logger::Logger;
+
+/// The Node.js API version the adaptor host implements (`process.version` in the sandbox).
+const NODE_API: &str = "20.20.0";
+
+/// `Versions:` with node.js, cli and each `-a` adaptor (a workflow's adaptors are not listed,
+/// as in the kit), padded to the longest name; in JSON mode one `{versions: {…}}` object.
+pub fn versions(logger: &Logger, adaptors: &[AdaptorArg], monorepo: bool) {
+    let rows: Vec<(String, String)> = adaptors
+        .iter()
+        .map(|a| {
+            let version = if let Some(path) = &a.path {
+                local_version(path)
+            } else if monorepo {
+                "monorepo".to_owned()
+            } else {
+                a.specifier
+                    .strip_prefix(&a.name)
+                    .and_then(|v| v.strip_prefix('@'))
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or("latest")
+                    .to_owned()
+            };
+            (a.name.clone(), version)
+        })
+        .collect();
+    let cli = env!("CARGO_PKG_VERSION");
+    if logger.json() {
+        let mut map = Map::new();
+        map.insert("node.js".into(), Value::from(NODE_API));
+        map.insert("cli".into(), Value::from(cli));
+        for (name, version) in &rows {
+            map.insert(name.clone(), Value::from(version.as_str()));
+        }
+        let mut wrapper = Map::new();
+        wrapper.insert("versions".into(), Value::Object(map));
+        logger.cli_value("always", Value::Object(wrapper));
+        return;
+    }
+    let longest = ["node.js", "cli", "runtime", "compiler"]
+        .iter()
+        .map(|s| s.chars().count())
+        .chain(rows.iter().map(|(n, _)| n.chars().count()))
+        .max()
+        .unwrap_or(0);
+    let row =
+        |name: &str, version: &str| format!("\n         ▸ {name:<w$}{version}", w = longest + 4);
+    let mut text = String::from("Versions:");
+    text.push_str(&row("node.js", NODE_API));
+    text.push_str(&row("cli", cli));
+    for (name, version) in &rows {
+        text.push_str(&row(name, version));
+    }
+    logger.cli("always", text);
+}
+
+fn local_version(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The kit's warning for a job run without `-a`.
+pub fn no_adaptor_warning(logger: &Logger) {
+    logger.cli("warn", "WARNING: No adaptor provided!");
+    logger.cli(
+        "warn",
+        "This job will probably fail. Pass an adaptor with the -a flag, eg:",
+    );
+    logger.blank();
+    logger.plain("          openfn job.js -a common");
+    logger.blank();
+}
+
+/// Installs every step's adaptor that is not linked to a local build, between the kit's
+/// `Installing packages...` and `Installation complete in …` lines.
+pub fn install(logger: &Logger, plan: &Value, repo_dir: &Path) -> Result<()> {
+    let mut specs = Vec::new();
+    for step in plan["workflow"]["steps"].as_array().into_iter().flatten() {
+        for spec in step["adaptors"].as_array().into_iter().flatten() {
+            let Some(spec) = spec.as_str() else { continue };
+            let name = crate::load::expand_adaptor(spec, false).name;
+            if step["linker"][&name].is_object() || specs.iter().any(|s: &String| s == spec) {
+                continue;
+            }
+            specs.push(spec.to_owned());
+        }
+    }
+    if specs.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    logger.cli("info", "Auto-installing language adaptors");
+    logger.cli("success", "Installing packages...");
+    let parsed = specs
+        .iter()
+        .map(|s| openfn_repo::Specifier::parse(s).map_err(|e| anyhow!("{e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let repo = openfn_repo::Repo::open(repo_dir, openfn_repo::RegistryConfig::from_env()).map_err(
+        |e| {
+            anyhow!(
+                "cannot open the adaptor repo at {}: {e}",
+                repo_dir.display()
+            )
+        },
+    )?;
+    for (text, spec) in specs.iter().zip(&parsed) {
+        if repo.resolve(spec).is_some() {
+            logger.cli("info", format!("Skipping {text} as already installed"));
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    if runtime.block_on(repo.install(&parsed)).is_err() {
+        // the engine's autoinstall tries again and reports the failure as the kit does
+        // (`AutoinstallError: Error installing …`)
+        return Ok(());
+    }
+    let took = openfn_lexicon::log::print_duration(started.elapsed());
+    logger.cli("success", format!("Installation complete in {took}"));
+    Ok(())
+}
+
+/// Compiles every step as a check before the run and, on the first error, prints the kit's
+/// abort report (`Failed to compile job [<step>]`, the compiler's message, its details, the
+/// source, `Critical error: aborting command`). Returns whether everything compiled.
+pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool {
+    let all = Instant::now();
+    for step in plan["workflow"]["steps"].as_array().into_iter().flatten() {
+        let Some(source) = step["expression"].as_str() else {
+            continue;
+        };
+        let options = CompileOptions {
+            add_imports: false,
+            ..CompileOptions::default()
+        };
+        let started = Instant::now();
+        let Err(error) = openfn_compiler::compile(source, &options) else {
+            if is_workflow {
+                let name = step["name"].as_str().or(step["id"].as_str()).unwrap_or("");
+                let took = openfn_lexicon::log::print_duration(started.elapsed());
+                logger.cli("info", format!("Compiled {name} in {took}"));
+            }
+            continue;
+        };
+        let reason = match step["id"].as_str().filter(|_| is_workflow) {
+            Some(id) => format!("Failed to compile job {id}"),
+            None => "Failed to compile job".to_owned(),
+        };
+        compile_abort(logger, &reason, &error, source);
+        return false;
+    }
+    if !is_workflow {
+        let took = openfn_lexicon::log::print_duration(all.elapsed());
+        logger.cli("info", format!("Compilation complete in {took}"));
+    }
+    true
+}
+
+/// The kit's `abort()` for a compile error.
+pub fn compile_abort(logger: &Logger, reason: &str, error: &CompileError, source: &str) {
+    logger.blank();
+    logger.cli("error", reason);
+    logger.cli("error", error.to_string());
+    logger.blank();
+    if let CompileError::LazyState {
+        details: Some(details),
+        ..
+    } = error
+    {
+        logger.cli("error", "ERROR DETAILS:");
+        logger.cli("error", details.clone());
+        logger.blank();
+    }
+    logger.cli(
+        "always",
+        format!("Check the syntax of the job expression:\n\n{source}"),
+    );
+    logger.blank();
+    logger.cli("error", "Critical error: aborting command");
+}
+
+/// Where the kit's runtime prints an empty line (`logger.break()`) in an error report: after
+/// `<step> aborted with error (…)`, after a positioned error's stack and after the additional
+/// details. Our runtime sends only the lines, so the CLI puts
+/// them back.
+#[derive(Debug, Default)]
+pub struct Breaks {
+    /// The previous runtime error line (an adaptor error's `Error reported by …` is not
+    /// followed by a break after its stack; the details follow their heading).
+    previous: String,
+    /// The runtime reported a crash (`CRITICAL ERROR! Aborting execution`).
+    crash: bool,
+}
+
+impl Breaks {
+    /// Whether the runtime already reported the run's crash.
+    pub fn crash_reported(&self) -> bool {
+        self.crash
+    }
+
+    pub fn after(&mut self, name: &str, level: &str, parts: &[Value]) -> bool {
+        if name != "R/T" || level != "error" {
+            return false;
+        }
+        let first = parts.first().and_then(Value::as_str).unwrap_or("");
+        self.crash |= first == "CRITICAL ERROR! Aborting execution";
+        let previous = std::mem::replace(&mut self.previous, first.to_owned());
+        if previous == "Additional error details:" {
+            return true;
+        }
+        if parts.len() != 1 {
+            return false;
+        }
+        let aborted = first.contains(" aborted with error (");
+        let stack = first.contains("\n    at ") && !previous.starts_with("Error reported by \"");
+        aborted || stack
+    }
+}

@@ -1,0 +1,95 @@
+//! The CLI half of the kit parity check, without a kit: runs `openfn` on every case of
+//! `tests/parity` and compares with the kit's recorded outcome (`<case>/kit.json`, written by
+//! `cargo xtask parity --record`). The differences must be exactly those listed in
+//! `tests/parity/KNOWN_DIFFERENCES`: a new one fails, and so does a listed one that is gone.
+//! `PARITY_SHOW=<part of a case name>` prints the differences of those cases.
+
+#[path = "../../../xtask/src/parity_case.rs"]
+#[allow(dead_code, reason = "shared with the xtask, which uses more of it")]
+mod parity_case;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use parity_case::{FIXTURE, KNOWN, Outcome};
+
+const ADAPTOR: &str = "@openfn/language-common@3.3.4";
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/parity")
+}
+
+/// The repo with the corpus' adaptor, installed once per build.
+fn repo(openfn: &Path) -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-parity-repo");
+    let out = Command::new(openfn)
+        .args(["repo", "install", ADAPTOR])
+        .env("OPENFN_REPO_DIR", &repo)
+        .output()
+        .expect("run openfn repo install");
+    assert!(
+        out.status.success(),
+        "installing {ADAPTOR}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repo
+}
+
+#[test]
+fn every_case_matches_the_kit_or_is_a_known_difference() {
+    let openfn = PathBuf::from(env!("CARGO_BIN_EXE_openfn"));
+    let repo = repo(&openfn);
+    let work = tempfile::tempdir().expect("temp dir");
+    let cases = parity_case::load_cases(&corpus(), None).expect("read the corpus");
+    assert!(cases.len() >= 60, "the corpus has {} cases", cases.len());
+    let known_text = std::fs::read_to_string(corpus().join(KNOWN)).expect("read KNOWN_DIFFERENCES");
+    let known = parity_case::parse_known(&known_text).expect("parse KNOWN_DIFFERENCES");
+
+    let program = vec![openfn.to_string_lossy().into_owned()];
+    let mut found = BTreeSet::new();
+    let mut report = Vec::new();
+    for case in &cases {
+        let fixture = case.dir.join(FIXTURE);
+        let text = std::fs::read_to_string(&fixture).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (record with cargo xtask parity --record)",
+                fixture.display()
+            )
+        });
+        let value: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
+        let kit = Outcome::from_json(&value).expect("fixture has exit, stdout, stderr, files");
+        let ours =
+            parity_case::run_case(case, &program, &repo, work.path(), &[]).expect("run openfn");
+        for d in parity_case::compare(&case.name, &kit, &ours) {
+            // PARITY_SHOW=<part of a case name> prints its known differences too
+            if std::env::var("PARITY_SHOW").is_ok_and(|f| case.name.contains(&f)) {
+                println!("{} {} (- kit, + ours):\n{}\n", d.case, d.field, d.detail);
+            }
+            let key = (d.case.clone(), d.field.clone());
+            if !known.contains(&key) {
+                report.push(format!(
+                    "NEW difference {} {} (- kit, + ours):\n{}",
+                    d.case, d.field, d.detail
+                ));
+            }
+            found.insert(key);
+        }
+    }
+    for (case, field) in known.difference(&found) {
+        if cases.iter().any(|c| &c.name == case) {
+            report.push(format!(
+                "{case} {field} now matches the kit: remove it from {KNOWN}"
+            ));
+        } else {
+            report.push(format!("{KNOWN} lists `{case}`, which is not a case"));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "{} problem(s):\n{}",
+        report.len(),
+        report.join("\n\n")
+    );
+}

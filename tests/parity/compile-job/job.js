@@ -1,0 +1,3 @@
+// header comment
+fn(s => ({ ...s, a: 1 }));
+each("$.items[*]", fn(s => s));

@@ -1,0 +1,2 @@
+const x = $.data;
+fn(s => s);

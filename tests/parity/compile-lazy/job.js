@@ -1,0 +1,2 @@
+fn(s => s);
+field("x", $.data.x);

@@ -1,0 +1,1 @@
+fn(s => { console.log("hi"); return { ...s, x: 1 }; });

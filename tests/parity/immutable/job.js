@@ -1,0 +1,1 @@
+fn(s => { s.data.x = 2; return s; });

@@ -1,0 +1,2 @@
+fn(s => ({ ...s, copied: true }));
+field("name", $.data.name);

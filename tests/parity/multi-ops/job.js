@@ -1,0 +1,3 @@
+fn(s => ({ ...s, a: 1 }));
+fn(s => ({ ...s, b: s.a + 1 }));
+fn(s => { s.c = [s.a, s.b]; return s; });

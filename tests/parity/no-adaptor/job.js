@@ -1,0 +1,1 @@
+export default [s => ({ ...s, plain: true })];

@@ -1,0 +1,1 @@
+fn(s => Promise.reject(new Error("rejected")));

@@ -1,0 +1,1 @@
+fn(s => ({ ...s, errors: { "job-1": { message: "set by job" } } }));

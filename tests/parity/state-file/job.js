@@ -1,0 +1,1 @@
+fn(s => ({ ...s, data: { sum: s.data.a + s.data.b } }));

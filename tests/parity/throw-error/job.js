@@ -1,0 +1,1 @@
+fn(s => { throw new Error("boom"); });

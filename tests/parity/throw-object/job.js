@@ -1,0 +1,1 @@
+fn(s => { throw { code: 42, reason: "plain object" }; });

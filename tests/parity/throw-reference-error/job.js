@@ -1,0 +1,1 @@
+fn(s => { return notDefinedAnywhere + 1; });

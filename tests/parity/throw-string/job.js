@@ -1,0 +1,1 @@
+fn(s => { throw "just a string"; });

@@ -1,0 +1,1 @@
+fn(s => s.data.missing.deeper);

@@ -1,0 +1,1 @@
+fn(s => new Promise(r => setTimeout(() => r(s), 3000)));
