@@ -1,5 +1,6 @@
 //! Project automation behind `cargo xtask`: the tidy checks that `cargo test` runs, end-to-end
-//! runs and benchmarks.
+//! runs, benchmarks and the fault-injection suite (`chaos`).
 
 pub mod bench;
+pub mod chaos;
 pub mod tidy;

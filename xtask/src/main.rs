@@ -1,5 +1,6 @@
 //! `cargo xtask <task>`: project automation. Tasks: `tidy` (the checks `cargo test` also runs),
-//! `bench [area…]` (release benchmarks that print figures).
+//! `bench [area…]` (release benchmarks that print figures), `chaos [--short] [--debug]
+//! [--filter <substr>]` (the fault-injection suite, see `xtask::chaos`).
 
 use anyhow::{Context, Result, bail};
 
@@ -19,7 +20,8 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("bench") => xtask::bench::run(&args[1..]),
-        Some(other) => bail!("unknown task `{other}`; tasks: tidy, bench"),
-        None => bail!("usage: cargo xtask <task>; tasks: tidy, bench"),
+        Some("chaos") => xtask::chaos::run(&args[1..]),
+        Some(other) => bail!("unknown task `{other}`; tasks: tidy, bench, chaos"),
+        None => bail!("usage: cargo xtask <task>; tasks: tidy, bench, chaos"),
     }
 }
