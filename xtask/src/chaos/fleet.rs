@@ -13,7 +13,8 @@ use super::report::Row;
 use super::stack::{Expect, Stack, mb};
 use super::{Env, Scenario};
 
-/// How many more fds than at the start the worker may hold after the soak.
+/// How many more fds than at the start the worker may hold after the soak (read once they
+/// settle: engine children retired and respawned hold pipes for a moment).
 const FD_SLACK: usize = 10;
 
 pub fn scenarios() -> Vec<Scenario> {
@@ -39,11 +40,9 @@ async fn soak(env: &Env) -> Result<Row> {
                 .await?;
         }
         st.wait_final(env.secs(600)).await?;
-        figures.push((
-            half * total / 2,
-            harness::rss_kb(pid),
-            harness::open_fds(pid),
-        ));
+        let start_fds = figures[0].2.unwrap_or(0);
+        let fds = harness::settled_fds(pid, start_fds + FD_SLACK, env.secs(10)).await;
+        figures.push((half * total / 2, harness::rss_kb(pid), fds));
     }
     let secs = started.elapsed().as_secs_f64();
     let show = |f: &[(usize, Option<u64>, Option<usize>)]| {

@@ -314,3 +314,16 @@ pub async fn settled_rss(pid: u32, target_kb: u64, tolerance: f64, within: Durat
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Open fds of `pid` sampled until at most `target` or `within` passes; the last value read
+/// (children being retired and respawned hold pipes for a moment after a run).
+pub async fn settled_fds(pid: u32, target: usize, within: Duration) -> Option<usize> {
+    let deadline = Instant::now() + within;
+    loop {
+        let now = open_fds(pid)?;
+        if now <= target || Instant::now() >= deadline {
+            return Some(now);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

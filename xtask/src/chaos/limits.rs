@@ -28,7 +28,7 @@ pub fn scenarios() -> Vec<Scenario> {
             .known("#14 item 6: memory is not returned after a big run"),
     );
     out.push(
-        Scenario::new("dataclip-30mb", false, |env| Box::pin(dataclip(env, 30)))
+        Scenario::new("dataclip-30mb", true, |env| Box::pin(dataclip(env, 30)))
             .known("#14 item 1: a dataclip over 16 MiB takes the worker offline"),
     );
     out

@@ -152,7 +152,7 @@ async fn delay_above(env: &Env) -> Result<Row> {
     let cleared = Instant::now();
     st.wait_final(env.secs(30)).await?;
     st.notes.push(format!(
-        "replies delayed 3 s past a {MESSAGE_TIMEOUT_S} s timeout; runs settled {:.1}s after the delay was lifted",
+        "replies delayed 3 s past a {MESSAGE_TIMEOUT_S} s timeout; waited {:.1}s for the runs after the delay was lifted",
         cleared.elapsed().as_secs_f64()
     ));
     Ok(st.finish(name).await)
