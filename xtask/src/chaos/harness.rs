@@ -43,6 +43,21 @@ pub fn build(root: &Path, debug: bool) -> Result<Binaries> {
     if !debug {
         cmd.arg("--release");
     }
+    // `cargo xtask` runs us with the package variables of xtask set (CARGO_PKG_NAME,
+    // CARGO_MANIFEST_DIR, …). Build scripts that watch them (ring's) would see a change and
+    // rebuild half the tree, then again on the next plain `cargo build`: drop them.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     println!("== chaos: building the binaries ({profile})");
     let status = cmd.status().context("starting cargo build")?;
     if !status.success() {
