@@ -1,7 +1,8 @@
 //! Project automation behind `cargo xtask`: the tidy checks that `cargo test` runs, end-to-end
-//! runs and benchmarks.
+//! runs, benchmarks and the fault-injection suite (`chaos`).
 
 pub mod bench;
+pub mod chaos;
 pub mod parity;
 pub mod parity_case;
 pub mod tidy;

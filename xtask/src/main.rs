@@ -1,5 +1,7 @@
 //! `cargo xtask <task>`: project automation. Tasks: `tidy` (the checks `cargo test` also runs),
-//! `bench [area…]` (release benchmarks that print figures).
+//! `bench [area…]` (release benchmarks that print figures), `chaos [--short] [--debug]
+//! [--filter <substr>]` (the fault-injection suite, see `xtask::chaos`), `parity --kit-dir <dir>`
+//! (the differential check against the kit CLI, see `xtask::parity`).
 
 use anyhow::{Context, Result, bail};
 
@@ -20,7 +22,8 @@ fn main() -> Result<()> {
         }
         Some("bench") => xtask::bench::run(&args[1..]),
         Some("parity") => xtask::parity::run(&args[1..]),
-        Some(other) => bail!("unknown task `{other}`; tasks: tidy, bench"),
-        None => bail!("usage: cargo xtask <task>; tasks: tidy, bench"),
+        Some("chaos") => xtask::chaos::run(&args[1..]),
+        Some(other) => bail!("unknown task `{other}`; tasks: tidy, bench, parity, chaos"),
+        None => bail!("usage: cargo xtask <task>; tasks: tidy, bench, parity, chaos"),
     }
 }
