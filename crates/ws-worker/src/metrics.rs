@@ -78,6 +78,7 @@ pub struct Metrics {
     claims_failed: AtomicU64,
     claimed_runs: AtomicU64,
     reconnects: AtomicU64,
+    recycles: AtomicU64,
     event_retries: AtomicU64,
     events_dropped: AtomicU64,
     outbox_spilled: AtomicU64,
@@ -109,6 +110,10 @@ impl Metrics {
     /// The socket reconnected.
     pub fn inc_reconnects(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+    /// The socket was recycled while idle after a large message (not a reconnect).
+    pub fn inc_recycles(&self) {
+        self.recycles.fetch_add(1, Ordering::Relaxed);
     }
     /// How many reconnects so far.
     pub fn reconnects(&self) -> u64 {
@@ -185,7 +190,7 @@ impl Metrics {
                 "openfn_worker_slots{{workloop=\"{w}\",state=\"free\"}} {free}"
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             ("openfn_worker_claims_total", "Claims sent", &self.claims),
             (
                 "openfn_worker_claims_empty_total",
@@ -206,6 +211,11 @@ impl Metrics {
                 "openfn_worker_reconnects_total",
                 "Socket reconnects",
                 &self.reconnects,
+            ),
+            (
+                "openfn_worker_connection_recycles_total",
+                "Connections closed while idle after a large message, to free its buffers",
+                &self.recycles,
             ),
             (
                 "openfn_worker_event_retries_total",

@@ -347,12 +347,16 @@ async fn actor(
 ) {
     let mut epoch = 0u64;
     let mut tries = 0u32;
+    let mut recycled = false;
     loop {
         match connect(&config).await {
             Ok(ws) => {
-                if epoch > 0 {
+                if recycled {
+                    metrics.inc_recycles();
+                } else if epoch > 0 {
                     metrics.inc_reconnects();
                 }
+                recycled = false;
                 epoch += 1;
                 tries = 0;
                 tracing::info!(epoch, "connected to lightning");
@@ -369,6 +373,14 @@ async fn actor(
                     End::Closed => {
                         tracing::info!("socket closed");
                         return;
+                    }
+                    End::Recycle => {
+                        tracing::info!(
+                            epoch,
+                            "reconnecting while idle to free the buffers of a large message"
+                        );
+                        recycled = true;
+                        continue;
                     }
                     End::Lost(cause) => {
                         tracing::warn!(epoch, "disconnected from lightning: {cause}");
@@ -408,6 +420,20 @@ enum End {
     Closed,
     /// Lost, for this reason; the actor reconnects.
     Lost(String),
+    /// Closed by us while idle after a large message: the WebSocket's read and write buffers
+    /// keep the capacity of the largest message for the connection's life, so a new
+    /// connection gives that memory back. The actor reconnects at once.
+    Recycle,
+}
+
+/// A message at least this large makes the connection recycled once the worker is idle.
+const RECYCLE_AFTER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Whether no run channel is subscribed (only `worker:queue`, or nothing).
+fn no_run_channels(subs: &Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>) -> bool {
+    subs.lock()
+        .map(|s| s.keys().all(|t| !t.starts_with("run:")))
+        .unwrap_or(false)
 }
 
 /// A request waiting for its reply: the event it sent and that message's size.
@@ -441,6 +467,9 @@ async fn connection(
     let mut hb_counter = 0u64;
     let mut peer_answers_heartbeats = false;
     let limit = config.max_message_bytes;
+    // Set once a message of RECYCLE_AFTER_BYTES or more went either way.
+    let mut large_message = false;
+    let mut idle_check = tokio::time::interval(Duration::from_millis(500));
     let end = loop {
         tokio::select! {
             cmd = cmd_rx.recv() => match cmd {
@@ -474,9 +503,16 @@ async fn connection(
                     if let (Some(tx), Some(r)) = (reply, frame.r#ref.clone()) {
                         pending.insert(r, Waiting { event: frame.event.clone(), size: text.len(), tx });
                     }
+                    large_message |= text.len() >= RECYCLE_AFTER_BYTES;
                     if let Err(e) = sink.send(Message::text(text)).await {
                         break End::Lost(format!("send failed: {e}"));
                     }
+                }
+            },
+            _ = idle_check.tick(), if large_message => {
+                if pending.is_empty() && no_run_channels(subs) {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break End::Recycle;
                 }
             },
             msg = stream.next() => {
@@ -491,6 +527,7 @@ async fn connection(
                     }
                     Some(Ok(Message::Text(t))) => {
                         let size = t.len();
+                        large_message |= size >= RECYCLE_AFTER_BYTES;
                         if size > limit {
                             refuse_oversized(&mut pending, header_of_text(t.as_str()), size, limit);
                             continue;
@@ -515,6 +552,7 @@ async fn connection(
                     Ok(f) => f,
                     Err(e) => { tracing::warn!("ignoring undecodable frame: {e}"); continue; }
                 };
+                large_message |= size >= RECYCLE_AFTER_BYTES;
                 if size > limit {
                     refuse_oversized(&mut pending, Some((frame.topic.clone(), frame.r#ref.clone())), size, limit);
                     continue;

@@ -59,6 +59,21 @@ async fn large_input_dataclips_run_under_the_default_limit() {
     }
     still_online(&p).await;
     assert_eq!(p.metric("openfn_worker_reconnects_total").await, 0.0);
+    // The WebSocket's buffers keep the largest message's capacity: once idle, the worker
+    // reconnects to give that memory back.
+    let recycled = async {
+        while p.metric("openfn_worker_connection_recycles_total").await < 1.0 {
+            tokio::time::sleep(Duration::from_millis(50)).await; // poll interval
+        }
+    };
+    tokio::time::timeout(LONG, recycled)
+        .await
+        .expect("the connection is recycled once idle");
+    assert!(
+        p.worker_log()
+            .contains("reconnecting while idle to free the buffers of a large message")
+    );
+    still_online(&p).await;
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }
