@@ -24,6 +24,7 @@
 //! States cross steps as JSON text ([`StateJson`]): parsed into each fresh job realm, and
 //! written back with the kit's safe-stringify semantics.
 
+pub mod deep_json;
 mod error;
 mod events;
 mod host;
