@@ -144,8 +144,9 @@ pub fn test(args: TestArgs, logger: &Logger) -> Result<bool> {
         return Ok(false);
     }
     let result = match outcome.state {
-        Some(Value::String(s)) => s,
-        Some(v) => v.to_string(),
+        Some(raw) => {
+            serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned())
+        }
         None => "undefined".to_owned(),
     };
     logger.cli("success", format!("Result: {result}"));

@@ -75,7 +75,9 @@ impl EngineResolvers for Bridge {
 }
 
 fn parse(raw: &RawValue) -> Value {
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+    // Any depth: a state nests as deep as the job's `JSON.stringify` went, past serde_json's
+    // limit of 128 (which turned deep states into `null`). Valid JSON always parses.
+    openfn_engine::deep_json::parse(raw.get()).unwrap_or(Value::Null)
 }
 
 fn severity(s: &openfn_engine::Severity) -> String {
