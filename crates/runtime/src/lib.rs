@@ -24,7 +24,6 @@
 //! States cross steps as JSON text ([`StateJson`]): parsed into each fresh job realm, and
 //! written back with the kit's safe-stringify semantics.
 
-pub mod deep_json;
 mod error;
 mod events;
 mod host;
@@ -45,6 +44,7 @@ pub use host::{
 pub use linker::pattern_matches;
 pub use messages::translate;
 pub use node::NodeAdaptorHost;
+pub use openfn_lexicon::deep_json;
 pub use openfn_lexicon::log::{Level, LogLevel, LogLine, print_duration};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
 pub use openfn_node_host::{HostOptions, HostPolicy, NodeHost};

@@ -2,7 +2,7 @@
 //! levels), far past serde_json's default recursion limit of 128, and a `serde_json::Value`
 //! that deep overflows a thread's stack when it is parsed, serialised or dropped recursively.
 //!
-//! So states travel as text ([`crate::StateJson`], `Box<RawValue>`) wherever they are only
+//! So states travel as text (`Box<RawValue>`, the runtime's `StateJson`) wherever they are only
 //! moved, and the few places that must look inside use these functions, all iterative (no
 //! stack growth with depth):
 //! - [`validate`], [`pretty`] and [`object_entries`] work on the text without building a
