@@ -231,3 +231,22 @@ impl Executor for EngineExecutor {
         env!("CARGO_PKG_VERSION").to_string()
     }
 }
+
+#[cfg(test)]
+mod deep_state_tests {
+    use serde_json::value::RawValue;
+
+    #[test]
+    fn a_state_thousands_of_levels_deep_is_parsed_whole() {
+        let text = format!(
+            "{}{{\"x\":1}}{}",
+            "{\"a\":[".repeat(5000),
+            "]}".repeat(5000)
+        );
+        let raw = RawValue::from_string(text.clone()).expect("json");
+        let value = super::parse(&raw);
+        assert!(!value.is_null());
+        assert_eq!(openfn_engine::deep_json::to_string(&value), text);
+        openfn_engine::deep_json::drop_value(value);
+    }
+}
