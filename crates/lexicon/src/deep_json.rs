@@ -482,6 +482,16 @@ mod tests {
     }
 
     #[test]
+    fn numbers_out_of_range_pass_through_text_but_not_into_a_value() {
+        // Found by fuzzing: valid syntax that no `Value` holds. Text functions keep it.
+        let text = "2022222222222222222222E915";
+        assert!(parse(text).is_err());
+        assert!(serde_json::from_str::<Value>(text).is_err());
+        validate(text).unwrap();
+        assert_eq!(pretty(&format!("[{text}]")).unwrap(), format!("[\n  {text}\n]"));
+    }
+
+    #[test]
     fn object_entries_only_for_objects() {
         assert!(object_entries("[1]").unwrap().is_none());
         assert!(object_entries(" 3 ").unwrap().is_none());
