@@ -488,7 +488,10 @@ mod tests {
         assert!(parse(text).is_err());
         assert!(serde_json::from_str::<Value>(text).is_err());
         validate(text).unwrap();
-        assert_eq!(pretty(&format!("[{text}]")).unwrap(), format!("[\n  {text}\n]"));
+        assert_eq!(
+            pretty(&format!("[{text}]")).unwrap(),
+            format!("[\n  {text}\n]")
+        );
     }
 
     #[test]
