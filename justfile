@@ -30,3 +30,18 @@ dev:
 # Release benchmarks (all areas, or e.g. `just bench compiler`).
 bench *areas:
     cargo xtask bench {{areas}}
+
+# Coverage-guided fuzzing (cargo-fuzz, libFuzzer, no sanitizer: builds on stable). Runs every
+# target (or the ones named) for `secs` seconds each, two at a time, niced. Corpora live in
+# fuzz/corpus/<target>; finds land in fuzz/artifacts/<target>. See docs/reliability.md.
+fuzz secs="600" *targets="compile phoenix_frame lightning_plan state_json workloops":
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    cd fuzz && for t in {{targets}}; do \
+        features=""; [ "$t" = workloops ] && features="--features workloops"; \
+        nice -n 19 cargo fuzz build -s none $features "$t" || exit 1; \
+    done
+    cd fuzz && printf '%s\n' {{targets}} | xargs -P 2 -I{} sh -c '\
+        features=""; [ "{}" = workloops ] && features="--features workloops"; \
+        nice -n 19 cargo fuzz run -s none $features {} corpus/{} -- \
+            -max_total_time={{secs}} -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
+            > fuzz-{}.log 2>&1; echo "{}: exit $?, $(grep -o "#[0-9]*" fuzz-{}.log | tail -1) execs"'

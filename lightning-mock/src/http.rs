@@ -129,6 +129,9 @@ async fn post_run(
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Err(message) = check_plan(&plan) {
+        return error(StatusCode::BAD_REQUEST, message);
+    }
     let priority = match params.get("priority") {
         None => None,
         Some(p) => match parse_priority(&Value::String(p.clone())) {
@@ -151,6 +154,19 @@ async fn post_run(
         }
         Err(message) => error(StatusCode::BAD_REQUEST, message),
     }
+}
+
+/// Refuses a plan the worker could not decode (naming the field), as Lightning would never
+/// send one; an absent `id` is generated later.
+fn check_plan(plan: &Value) -> Result<(), String> {
+    let mut probe = plan.clone();
+    if let Some(obj) = probe.as_object_mut() {
+        obj.entry("id")
+            .or_insert_with(|| Value::String("generated".into()));
+    }
+    openfn_lexicon::lightning::LightningPlan::from_value(probe)
+        .map(|_| ())
+        .map_err(|e| format!("invalid plan: {e}"))
 }
 
 /// `GET /runs[?status=queued|claimed|started|complete|lost][&limit=<newest n>]`.
@@ -223,7 +239,8 @@ async fn post_faults(State(ctx): State<Ctx>, body: Bytes) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    match serde_json::from_value::<Faults>(value) {
+    // The error names the field at fault (`refuse_connections_ms: invalid type …`).
+    match serde_path_to_error::deserialize::<_, Faults>(value) {
         Ok(faults) => {
             let mut state = ctx.app.faults();
             state.apply(&faults);

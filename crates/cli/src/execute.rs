@@ -8,8 +8,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use openfn_engine::{
     ChildCommand, CompileSettings, Engine, EngineConfig, EngineEvent, Input, NoResolvers,
-    RepoInstaller, RunOptions,
+    RepoInstaller, RunOptions, deep_json,
 };
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::args::ExecuteArgs;
@@ -20,8 +21,8 @@ use crate::report;
 /// The result of a run, as the CLI reports it.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The final state (`None` when the workflow produced none).
-    pub state: Option<Value>,
+    /// The final state as JSON text, of any depth (`None` when the workflow produced none).
+    pub state: Option<Box<RawValue>>,
     /// The run failed (crash, kill or exception): exit code 1.
     pub failed: bool,
 }
@@ -177,19 +178,14 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         );
     }
     if !outcome.failed {
-        write_output(&args, &loaded.base_dir, outcome.state.as_ref(), logger)?;
+        write_output(&args, &loaded.base_dir, outcome.state.as_deref(), logger)?;
     }
     let took = openfn_lexicon::log::print_duration(started.elapsed());
     if outcome.failed {
         logger.cli("always", format!("Workflow failed in {took}."));
         return Ok(false);
     }
-    let errors = outcome
-        .state
-        .as_ref()
-        .and_then(|s| s.get("errors"))
-        .and_then(Value::as_object)
-        .map(Map::len);
+    let errors = outcome.state.as_deref().and_then(errors_reported);
     if let Some(n) = errors {
         logger.cli("warn", format!("Errors reported in {n} jobs"));
         logger.cli("success", format!("Finished in {took}"));
@@ -455,10 +451,8 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             | EngineEvent::JobError { job_id, state, .. } => {
                 if let Some(dir) = &job.cache_dir {
                     let file = dir.join(format!("{job_id}.json"));
-                    let pretty = serde_json::from_str::<Value>(state.get())
-                        .ok()
-                        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                        .unwrap_or_else(|| state.get().to_owned());
+                    let pretty = deep_json::pretty(state.get())
+                        .with_context(|| format!("formatting the output of {job_id}"))?;
                     std::fs::write(&file, pretty)
                         .with_context(|| format!("writing {}", file.display()))?;
                     logger.cli(
@@ -468,9 +462,9 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                 }
             }
             EngineEvent::WorkflowComplete { state, .. } => {
-                let value: Value = serde_json::from_str(state.get()).unwrap_or(Value::Null);
+                // The state stays text: it may nest deeper than a `Value` can be parsed.
                 outcome = Outcome {
-                    state: (!value.is_null()).then_some(value),
+                    state: (state.get().trim() != "null").then_some(state),
                     failed: false,
                 };
             }
@@ -509,10 +503,10 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
 fn write_output(
     args: &ExecuteArgs,
     base_dir: &Path,
-    state: Option<&Value>,
+    state: Option<&RawValue>,
     logger: &Logger,
 ) -> Result<()> {
-    let text = serialize_output(state);
+    let text = serialize_output(state).context("formatting the final state")?;
     if args.output_stdout {
         logger.cli("success", "Result: ");
         logger.cli("always", text);
@@ -533,19 +527,40 @@ fn write_output(
     Ok(())
 }
 
-/// The kit's output rule, as text.
-pub fn serialize_output(state: Option<&Value>) -> String {
-    match state {
-        None => String::new(),
-        Some(Value::Object(map))
-            if map.contains_key("data") || map.contains_key("configuration") =>
+/// The kit's output rule, as text: `JSON.stringify(state, null, 2)`, without `configuration`
+/// when the state is an object with `data` or `configuration`. Works on the text, so a state
+/// of any depth is written whole.
+///
+/// # Errors
+/// The state is not valid JSON (the engine only sends valid JSON).
+pub fn serialize_output(state: Option<&RawValue>) -> Result<String, serde_json::Error> {
+    let Some(raw) = state else {
+        return Ok(String::new());
+    };
+    let text = match deep_json::object_entries(raw.get())? {
+        Some(entries)
+            if entries
+                .iter()
+                .any(|(k, _)| k == "data" || k == "configuration") =>
         {
-            let mut map = map.clone();
-            map.remove("configuration");
-            serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default()
+            let kept = entries
+                .iter()
+                .filter(|(k, _)| k != "configuration")
+                .map(|(k, v)| (k.as_str(), v.get()));
+            deep_json::object_text(kept)
         }
-        Some(other) => serde_json::to_string_pretty(other).unwrap_or_default(),
-    }
+        _ => raw.get().to_owned(),
+    };
+    deep_json::pretty(&text)
+}
+
+/// How many jobs `state.errors` reports, when the state is an object with an `errors` object.
+fn errors_reported(state: &RawValue) -> Option<usize> {
+    let entries = deep_json::object_entries(state.get()).ok()??;
+    let (_, errors) = entries.iter().rev().find(|(k, _)| k == "errors")?;
+    deep_json::object_entries(errors.get())
+        .ok()?
+        .map(|e| e.len())
 }
 
 #[cfg(test)]
@@ -554,13 +569,32 @@ mod tests {
 
     #[test]
     fn output_drops_configuration() {
-        let state =
-            serde_json::json!({"data": {"a": 1}, "configuration": {"pw": "x"}, "references": []});
-        let text = serialize_output(Some(&state));
-        assert!(!text.contains("pw"));
-        assert!(text.contains("references"));
-        assert_eq!(serialize_output(None), "");
-        assert_eq!(serialize_output(Some(&Value::from(42))), "42");
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
+        let state = raw(r#"{"data":{"a":1},"configuration":{"pw":"x"},"references":[]}"#);
+        let text = serialize_output(Some(&state)).unwrap();
+        assert_eq!(
+            text,
+            "{\n  \"data\": {\n    \"a\": 1\n  },\n  \"references\": []\n}"
+        );
+        assert_eq!(serialize_output(None).unwrap(), "");
+        assert_eq!(serialize_output(Some(&raw("42"))).unwrap(), "42");
+        let plain = raw(r#"{"configuration":1,"x":2}"#);
+        assert!(
+            !serialize_output(Some(&plain))
+                .unwrap()
+                .contains("configuration")
+        );
+        let other = raw(r#"{"x":{"configuration":1}}"#);
+        assert!(
+            serialize_output(Some(&other))
+                .unwrap()
+                .contains("configuration")
+        );
+        assert_eq!(
+            errors_reported(&raw(r#"{"errors":{"a":{},"b":{}}}"#)),
+            Some(2)
+        );
+        assert_eq!(errors_reported(&raw(r#"{"errors":[]}"#)), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod error;
 mod exports;
 mod parse;
 mod print;
+mod scan;
 mod sourcemap;
 mod text;
 mod transform;
@@ -137,7 +138,7 @@ pub fn compile(source: &str, options: &Options) -> Result<Compiled, CompileError
     let src = transform::effective_source(source);
     let lines = text::LineIndex::new(src);
     // Iterative pre-scan: rejects nesting that would exhaust the stack.
-    let scan = parse::check_depth(src, &lines)?;
+    let scan = scan::check_depth(src, &lines)?;
     if scan.shallow() {
         // Shallow sources (almost every job) compile on the caller's thread.
         return guarded(|| transform::compile_inner(source, options, &lines, &scan));

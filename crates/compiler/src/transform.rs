@@ -257,7 +257,7 @@ pub(crate) fn compile_inner(
     source: &str,
     options: &Options,
     lines: &LineIndex<'_>,
-    scan: &crate::parse::Scan,
+    scan: &crate::scan::Scan,
 ) -> Result<Compiled, CompileError> {
     let src = effective_source(source);
     let blanked = crate::parse::blank_json_objects(src, &scan.object_inits);

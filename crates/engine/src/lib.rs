@@ -36,5 +36,6 @@ pub use install::{
     AdaptorInstaller, InstallFuture, InstalledAdaptor, PreinstalledRepo, RepoInstaller,
     split_specifier,
 };
+pub use openfn_runtime::deep_json;
 pub use plan::ExecutionPlan;
 pub use resolve::{Input, NoResolvers, ResolveFuture, Resolved, Resolvers};

@@ -18,6 +18,7 @@
 //! Every decoder returns [`Error`], which names the field at fault.
 
 mod de;
+pub mod deep_json;
 pub mod error;
 mod failure;
 pub mod lightning;

@@ -20,9 +20,9 @@ impl StateJson {
         StateJson(text.into())
     }
 
-    /// Serialise a value.
+    /// Serialise a value (of any depth).
     pub fn from_value(value: &Value) -> Self {
-        StateJson(value.to_string().into())
+        StateJson(crate::deep_json::to_string(value).into())
     }
 
     /// The JSON text.
@@ -30,9 +30,9 @@ impl StateJson {
         &self.0
     }
 
-    /// Parse into a value.
+    /// Parse into a value (of any depth: see [`crate::deep_json`]).
     pub fn to_value(&self) -> Result<Value, serde_json::Error> {
-        serde_json::from_str(&self.0)
+        crate::deep_json::parse(&self.0)
     }
 }
 

@@ -45,6 +45,7 @@ pub use host::{
 pub use linker::pattern_matches;
 pub use messages::translate;
 pub use node::NodeAdaptorHost;
+pub use openfn_lexicon::deep_json;
 pub use openfn_lexicon::log::{Level, LogLevel, LogLine, print_duration};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
 pub use openfn_node_host::{HostOptions, HostPolicy, NodeHost};

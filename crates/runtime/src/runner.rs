@@ -15,6 +15,7 @@ use rquickjs::{
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use crate::deep_json;
 use crate::error::{Position, RtError, RunError, Severity};
 use crate::events::{Callbacks, Event, MemoryUse, StateJson, parse_level};
 use crate::host::{AdaptorHost, EsmHost};
@@ -694,22 +695,9 @@ impl<C: Callbacks + 'static> Runner<C> {
                 Level::Error,
                 format!("Check state.errors.{job_id} for details"),
             );
-            let mut value: Json = state
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_else(|| Json::Object(Default::default()));
-            if let Some(obj) = value.as_object_mut() {
-                let errors = obj
-                    .entry("errors")
-                    .or_insert_with(|| Json::Object(Default::default()));
-                if !errors.is_object() {
-                    *errors = Json::Object(Default::default());
-                }
-                if let Some(map) = errors.as_object_mut() {
-                    map.insert(job_id.to_string(), error.to_value());
-                }
-            }
-            return Some(StateJson::from_value(&value));
+            // On the text: the state may nest deeper than a `Value` can be parsed.
+            let text = deep_json::with_step_error(state.as_deref(), job_id, &error.to_value());
+            return Some(StateJson::from_text(text));
         }
         state.map(StateJson::from_text)
     }

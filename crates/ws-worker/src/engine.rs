@@ -75,7 +75,9 @@ impl EngineResolvers for Bridge {
 }
 
 fn parse(raw: &RawValue) -> Value {
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+    // Any depth: a state nests as deep as the job's `JSON.stringify` went, past serde_json's
+    // limit of 128 (which turned deep states into `null`). Valid JSON always parses.
+    openfn_engine::deep_json::parse(raw.get()).unwrap_or(Value::Null)
 }
 
 fn severity(s: &openfn_engine::Severity) -> String {
@@ -227,5 +229,24 @@ impl Executor for EngineExecutor {
 
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()
+    }
+}
+
+#[cfg(test)]
+mod deep_state_tests {
+    use serde_json::value::RawValue;
+
+    #[test]
+    fn a_state_thousands_of_levels_deep_is_parsed_whole() {
+        let text = format!(
+            "{}{{\"x\":1}}{}",
+            "{\"a\":[".repeat(5000),
+            "]}".repeat(5000)
+        );
+        let raw = RawValue::from_string(text.clone()).expect("json");
+        let value = super::parse(&raw);
+        assert!(!value.is_null());
+        assert_eq!(openfn_engine::deep_json::to_string(&value), text);
+        openfn_engine::deep_json::drop_value(value);
     }
 }

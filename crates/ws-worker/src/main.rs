@@ -58,6 +58,9 @@ fn main() {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // A final state arrives as a `Value` as deep as the job made it (QuickJS serialises
+        // some 25,000 levels); serialising and dropping it recurse once per level.
+        .thread_stack_size(32 * 1024 * 1024)
         .build()
     {
         Ok(r) => r,

@@ -1,4 +1,4 @@
-//! Returning memory to the OS after a run.
+//! Returning memory to the OS after a run, and after a connection is recycled.
 //!
 //! glibc's allocator keeps freed memory in its arenas: after a run that buffered a lot (a
 //! log storm, a large dataclip), the worker's RSS would stay at its peak. `malloc_trim(0)`

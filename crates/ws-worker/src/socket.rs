@@ -380,6 +380,8 @@ async fn actor(
                             "reconnecting while idle to free the buffers of a large message"
                         );
                         recycled = true;
+                        // the old connection's buffers are freed now: give them back
+                        crate::memory::release();
                         continue;
                     }
                     End::Lost(cause) => {

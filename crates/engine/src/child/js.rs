@@ -25,6 +25,12 @@ use crate::install::split_specifier;
 /// fires first and reports `TimeoutError`; the runtime then stops the JavaScript by itself.
 const RUNTIME_DEADLINE_SLACK_MS: u64 = 200;
 
+/// QuickJS's stack limit. `JSON.stringify` of a state takes about 300 bytes of it per nesting
+/// level, so 8 MiB serialises states some 25,000 levels deep (V8, in the kit, manages several
+/// thousand); deeper, the step fails with `Maximum call stack size exceeded`. The run thread's
+/// stack is sized above it.
+pub const QUICKJS_STACK_BYTES: usize = 8 * 1024 * 1024;
+
 /// Compiles and runs workflows with the real compiler and QuickJS runtime.
 pub struct JsJob {
     rt: tokio::runtime::Runtime,
@@ -332,6 +338,7 @@ impl ChildJob for JsJob {
             measure_memory: true,
             profile: settings.profile,
             adaptor_host,
+            max_stack_size: QUICKJS_STACK_BYTES,
             ..RunOptions::default()
         };
         let bridge = Rc::new(Bridge {

@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde_json::Value;
+use openfn_runtime::deep_json;
 use serde_json::value::RawValue;
 
 pub use job::{ChildJob, Failure, JobRequest, JobSink};
@@ -158,18 +158,31 @@ fn child_loop(job: &dyn ChildJob) -> std::io::Result<()> {
         })?;
 
     let base_vm = sys::status_bytes(None, "VmSize").unwrap_or(0);
-    for (run, plan, settings, input) in runs_rx {
-        apply_memory_backstop(base_vm, settings.memory_limit_mb);
-        let interrupt = Arc::new(AtomicBool::new(false));
-        if let Ok(mut slot) = shared.interrupt.lock() {
-            *slot = Arc::clone(&interrupt);
-        }
-        shared.current_run.store(run, Ordering::SeqCst);
-        let recycle = execute(job, &shared, run, plan, settings, input, interrupt);
-        shared.send(&ToParent::Finished { run, recycle }, b"");
-    }
-    Ok(())
+    // Runs execute on a thread whose stack is known, not the main thread's (its size is the
+    // environment's `ulimit -s`): QuickJS's stack limit and deep states need the room.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("engine-run".into())
+            .stack_size(RUN_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                for (run, plan, settings, input) in runs_rx {
+                    apply_memory_backstop(base_vm, settings.memory_limit_mb);
+                    let interrupt = Arc::new(AtomicBool::new(false));
+                    if let Ok(mut slot) = shared.interrupt.lock() {
+                        *slot = Arc::clone(&interrupt);
+                    }
+                    shared.current_run.store(run, Ordering::SeqCst);
+                    let recycle = execute(job, &shared, run, plan, settings, input, interrupt);
+                    shared.send(&ToParent::Finished { run, recycle }, b"");
+                }
+            })
+            .map(|_| ())
+    })
 }
+
+/// Stack of the thread that runs workflows: QuickJS's own limit
+/// ([`js::QUICKJS_STACK_BYTES`]) plus ample room for the Rust frames below and above it.
+const RUN_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// The OS backstop behind the JS heap limit: an address-space cap at a multiple of the run's
 /// limit above what the idle child already maps. Past it allocations fail and the child dies;
@@ -270,14 +283,21 @@ impl Sink {
         if (state.len() as u64) <= self.settings.payload_limit_bytes {
             return (state, false);
         }
-        let mut value: Value = serde_json::from_str(&state).unwrap_or(Value::Null);
-        match value.as_object_mut() {
-            Some(obj) => {
-                obj.insert("data".into(), Value::String("[REDACTED]".into()));
+        // On the text: the state may nest deeper than a `Value` can be parsed.
+        let redacted = r#""[REDACTED]""#;
+        let text = match deep_json::object_entries(&state) {
+            Ok(Some(entries)) => {
+                let mut members: Vec<(&str, &str)> =
+                    entries.iter().map(|(k, v)| (k.as_str(), v.get())).collect();
+                match members.iter_mut().find(|(k, _)| *k == "data") {
+                    Some(slot) => slot.1 = redacted,
+                    None => members.push(("data", redacted)),
+                }
+                deep_json::object_text(members)
             }
-            None => value = serde_json::json!({ "data": "[REDACTED]" }),
-        }
-        (value.to_string(), true)
+            Ok(None) | Err(_) => format!(r#"{{"data":{redacted}}}"#),
+        };
+        (text, true)
     }
 
     fn request(&self, kind: ResolveKind, id: &str) -> Result<String, String> {

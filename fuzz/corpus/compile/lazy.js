@@ -1,0 +1,2 @@
+fn(s => s);
+get($.data.url);
