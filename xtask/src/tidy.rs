@@ -59,7 +59,8 @@ fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
                 let skip = name.starts_with('.')
                     || matches!(
                         name.as_ref(),
-                        "target" | "node_modules" | "fixtures" | "snapshots"
+                        // `fuzz` is a crate of its own outside the workspace (cargo-fuzz)
+                        "target" | "node_modules" | "fixtures" | "snapshots" | "fuzz"
                     );
                 if !skip {
                     stack.push(path);

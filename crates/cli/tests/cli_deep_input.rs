@@ -105,7 +105,8 @@ fn openfn_compile_rejects_deep_nesting_cleanly() {
         let job = env.path().join("deep-compile.js");
         std::fs::write(&job, src).unwrap();
         let out = env.openfn().arg("compile").arg(&job).output().unwrap();
-        let err = stderr(&out);
+        // the kit prints its compile-error block on stdout
+        let err = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
         assert_eq!(out.status.code(), Some(1), "{name}: {err}");
         assert!(
             err.contains("Maximum nesting depth exceeded"),
