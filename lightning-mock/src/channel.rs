@@ -1,6 +1,6 @@
 //! The `run:<id>` channel: every event a worker sends about a run, validated the way
 //! Lightning validates it (required fields, reasons, `run:complete` keys, step ids belonging to
-//! the run, log line rules), recorded, and answered (protocol.md §3.4–§3.12, §5.3).
+//! the run, log line rules), recorded, and answered (docs/protocol.md §3.4–§3.12, §5.3).
 
 use serde_json::{Map, Value, json};
 

@@ -45,7 +45,7 @@ pub struct Config {
     /// (60 s). `None` never closes idle sockets.
     pub idle_timeout: Option<Duration>,
     /// Speak like the kit's TypeScript mock instead of Lightning, to test a worker's tolerance
-    /// (protocol.md §1.3): replies as `chan_reply_<ref>`, join responses `"ok"`, `run:start`
+    /// (docs/protocol.md §1.3): replies as `chan_reply_<ref>`, join responses `"ok"`, `run:start`
     /// replies without `response`, `work-available` with a JSON-string payload, join_ref null
     /// and ref `""`, `fetch:dataclip` as a JSON array of bytes in a text frame, heartbeats
     /// never answered.

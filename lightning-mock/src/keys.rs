@@ -1,5 +1,5 @@
 //! Keys and tokens: `gen-keys` output, worker-token (HS256) verification and run-token (RS256)
-//! signing and verification, with the exact claims Lightning uses (protocol.md §2).
+//! signing and verification, with the exact claims Lightning uses (docs/protocol.md §2).
 
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -55,7 +55,7 @@ pub struct EngineConfig {
     pub run_timeout_ms: u64,
     /// Payload limit, MB (an output state over it is redacted). Default 10.
     pub payload_limit_mb: f64,
-    /// Log line limit, MB; unset falls back to the payload limit (protocol.md §7.1).
+    /// Log line limit, MB; unset falls back to the payload limit (docs/protocol.md §7.1).
     pub log_payload_limit_mb: Option<f64>,
     /// Keys removed from every step's output state. Default `configuration`, `response`.
     pub state_props_to_remove: Vec<String>,

@@ -1,5 +1,5 @@
 //! Engine events: what a run reports to the worker or the CLI, with the kit's payloads
-//! (execution.md §3.5), and the error classes the engine itself produces (protocol.md §4.3).
+//! (docs/execution.md §3.5), and the error classes the engine itself produces (docs/protocol.md §4.3).
 //!
 //! States and log messages are carried as raw JSON ([`RawValue`]) exactly as the child
 //! serialised them: the supervisor forwards them without building a JSON tree.
@@ -54,7 +54,7 @@ impl ErrorInfo {
     }
 }
 
-/// The run-level errors the engine produces itself, in one place (protocol.md §4.3).
+/// The run-level errors the engine produces itself, in one place (docs/protocol.md §4.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineFailure {
     /// The run did not finish within its timeout.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-/// The execution plan given to [`crate::Engine::execute`] (execution.md §2.2).
+/// The execution plan given to [`crate::Engine::execute`] (docs/execution.md §2.2).
 pub use openfn_lexicon::plan::ExecutionPlan;
 
 /// The plan as JSON, which is all the supervisor reads and edits before handing it on.

@@ -1,5 +1,5 @@
 //! End to end through real children running the real compiler and QuickJS runtime: every
-//! error class the engine and runtime produce (protocol.md §4.3), limits, isolation of runaway
+//! error class the engine and runtime produce (docs/protocol.md §4.3), limits, isolation of runaway
 //! runs, a SIGKILLed child, and a 10 MB state through three steps.
 
 mod support;

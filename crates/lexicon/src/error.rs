@@ -1,6 +1,6 @@
 //! The kit's error classes and what they mean for a run: the **one place** that maps an error
-//! class to its severity and to the exit reason reported to Lightning (protocol.md §4,
-//! execution.md §2.7).
+//! class to its severity and to the exit reason reported to Lightning (docs/protocol.md §4,
+//! docs/execution.md §2.7).
 //!
 //! A step's reason is its error's severity (`fail`, `crash`, `kill`, `exception`), its
 //! `error_type` the class name; a step without an error is `success`.

@@ -9,7 +9,7 @@
 //!
 //! Modules:
 //! - [`phoenix`]: Phoenix Channels v2 frames (text and binary), replies and the mock's quirks.
-//! - [`plan`]: the runtime execution plan (execution.md §2.2) and per-run engine options.
+//! - [`plan`]: the runtime execution plan (docs/execution.md §2.2) and per-run engine options.
 //! - [`lightning`]: topics, event names, the Lightning plan and its conversion to an
 //!   execution plan, claims and every worker→Lightning payload.
 //! - [`error`]: the kit's error classes, their severities and the run exit reasons.

@@ -1,4 +1,4 @@
-//! The Lightning ⇄ worker vocabulary (protocol.md §3): channel topics and event names, the
+//! The Lightning ⇄ worker vocabulary (docs/protocol.md §3): channel topics and event names, the
 //! Lightning plan (`fetch:plan` reply) and its conversion to the runtime [`ExecutionPlan`],
 //! claims, and every worker→Lightning payload.
 //!
@@ -125,7 +125,7 @@ impl FromStr for Event {
 // ---------------------------------------------------------------------------------------------
 // The Lightning plan
 
-/// The `fetch:plan` reply: one run of a workflow (protocol.md §3.5).
+/// The `fetch:plan` reply: one run of a workflow (docs/protocol.md §3.5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LightningPlan {
     /// The run id.
@@ -266,7 +266,7 @@ pub struct LightningPlanOptions {
     pub extra: Map<String, Value>,
 }
 
-/// Collections set-up for [`LightningPlan::to_execution_plan`] (protocol.md §7.4). Pass it
+/// Collections set-up for [`LightningPlan::to_execution_plan`] (docs/protocol.md §7.4). Pass it
 /// only when the worker has a collections URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionsConfig {
@@ -348,7 +348,7 @@ impl LightningPlan {
     }
 
     /// Converts to the runtime plan, engine options and input, as the kit worker does
-    /// (protocol.md §3.5): triggers first then jobs, disabled trigger edges dropped, job edges
+    /// (docs/protocol.md §3.5): triggers first then jobs, disabled trigger edges dropped, job edges
     /// as `{condition?, disabled?}` or `true`, `configuration` from `credential` or
     /// `credential_id`, collections and `@local` adaptors per `options`.
     ///
@@ -680,7 +680,7 @@ pub struct WebhookResponse {
 /// The value of `output_dataclip_error` for a dataclip over the payload limit.
 pub const DATACLIP_TOO_LARGE: &str = "DATACLIP_TOO_LARGE";
 
-/// `step:complete`, keys in the observed order (protocol.md §3.10). Absent options are absent
+/// `step:complete`, keys in the observed order (docs/protocol.md §3.10). Absent options are absent
 /// keys; `error_type`/`error_message` are always present (`null` on success).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepComplete {
@@ -766,7 +766,7 @@ pub struct BatchLogs {
     pub logs: Vec<RunLogLine>,
 }
 
-/// `run:complete`, both shapes (protocol.md §3.12): normal completion
+/// `run:complete`, both shapes (docs/protocol.md §3.12): normal completion
 /// `{timestamp, final_state, reason, error_type, error_message, final_dataclip_id?}` and error
 /// completion `{reason, error_type, error_message}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@
 //! what a client sends. An empty `join_ref`/`ref` in a binary frame decodes as `None`.
 //!
 //! Replies are read through [`Reply`] ([`Frame::into_reply`]), which irons out the differences
-//! between real Phoenix and the kit's mock (protocol.md §1.3): `phx_reply` or
+//! between real Phoenix and the kit's mock (docs/protocol.md §1.3): `phx_reply` or
 //! `chan_reply_<ref>` events, a join response of `"ok"` or `{}`, no `response` key at all, and
 //! dataclips as a binary frame or as a JSON array of byte values.
 

@@ -1,4 +1,4 @@
-//! The runtime execution plan (execution.md §2.2): what the runtime runs, the engine schedules
+//! The runtime execution plan (docs/execution.md §2.2): what the runtime runs, the engine schedules
 //! and the worker builds from a Lightning plan.
 //!
 //! The kit is loose about this JSON (CLI workflow files carry extra keys, step metadata, …), so
@@ -334,7 +334,7 @@ pub struct ConditionalEdge {
     pub extra: Map<String, Value>,
 }
 
-/// Log sanitising policy for JSON log arguments (protocol.md §7.3).
+/// Log sanitising policy for JSON log arguments (docs/protocol.md §7.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SanitizePolicy {

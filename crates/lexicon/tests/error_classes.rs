@@ -1,5 +1,5 @@
-//! Error classes: the single class → severity → reason mapping (protocol.md §4.3), and the
-//! serialised error shapes the runtime tests assert (execution.md §2.7).
+//! Error classes: the single class → severity → reason mapping (docs/protocol.md §4.3), and the
+//! serialised error shapes the runtime tests assert (docs/execution.md §2.7).
 
 use openfn_lexicon::error::{
     ErrorClass, ExitReason, Position, RunReason, SerializedError, Severity,

@@ -1,5 +1,5 @@
 //! Lightning plan: decoding what Lightning and the mock send, and the conversion to the runtime
-//! execution plan (protocol.md §3.5).
+//! execution plan (docs/protocol.md §3.5).
 
 use std::path::{Path, PathBuf};
 

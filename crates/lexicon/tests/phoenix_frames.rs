@@ -1,4 +1,4 @@
-//! Phoenix frame codec: the exact frames of protocol.md §1, the mock quirks, and bad input.
+//! Phoenix frame codec: the exact frames of docs/protocol.md §1, the mock quirks, and bad input.
 
 use openfn_lexicon::Error;
 use openfn_lexicon::phoenix::{

@@ -1,5 +1,5 @@
 //! `package_entry` / `load_adaptor` pick a package's ESM entry the way the kit's linker does
-//! (execution.md §2.10): `exports` (a string), `exports["."]` (a string) or its `import`
+//! (docs/execution.md §2.10): `exports` (a string), `exports["."]` (a string) or its `import`
 //! condition — before `require`/`default`, whatever the key order — else `main`, else
 //! `index.js`; the `module` field is ignored.
 

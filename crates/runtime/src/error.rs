@@ -1,4 +1,4 @@
-//! Error classes of the kit runtime (execution.md §2.7): the serialisable `RtError` written to
+//! Error classes of the kit runtime (docs/execution.md §2.7): the serialisable `RtError` written to
 //! `state.errors[stepId]` or returned when a run aborts, and the crate's `RunError`.
 
 use openfn_lexicon::error::SerializedError;

@@ -1,4 +1,4 @@
-//! What the runtime tells its caller: step events (execution.md §2.8), log lines in the
+//! What the runtime tells its caller: step events (docs/execution.md §2.8), log lines in the
 //! logger's JSON format (§5), and the `Callbacks` trait through which it asks for credentials
 //! and dataclips.
 

@@ -1,6 +1,6 @@
 //! The seam between the runtime and whatever gives adaptor code its host: the `AdaptorHost`
 //! trait (implemented by the Node-compatible host crate), the default host that loads plain
-//! ESM adaptors from disk, and the repo lookup of execution.md §2.10.
+//! ESM adaptors from disk, and the repo lookup of docs/execution.md §2.10.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Module linking for one run: the job realm may import only allow-listed specifiers (default
 //! `@openfn/*`) plus `@openfn/runtime`; adaptor specifiers resolve through the plan's module map
-//! or the repo (execution.md §2.10) to an entry file that is evaluated in the adaptor realm, and
+//! or the repo (docs/execution.md §2.10) to an entry file that is evaluated in the adaptor realm, and
 //! re-exposed to the job realm as a synthetic module. Imports made from adaptor code go to the
 //! [`AdaptorHost`].
 

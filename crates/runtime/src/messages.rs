@@ -1,5 +1,5 @@
 //! Translation of the QuickJS error messages users meet most often into the V8 wording they and
-//! Lightning know from the kit (execution.md §7.3).
+//! Lightning know from the kit (docs/execution.md §7.3).
 
 /// Translate a QuickJS message for an error of constructor `ctor` into V8's words.
 pub fn translate(ctor: &str, message: &str) -> String {

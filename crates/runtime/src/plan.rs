@@ -1,4 +1,4 @@
-//! The execution plan the runtime accepts (execution.md §2.2), its validation (ValidationError
+//! The execution plan the runtime accepts (docs/execution.md §2.2), its validation (ValidationError
 //! texts) and its normalisation into the compiled form the plan loop walks.
 
 use std::collections::{BTreeMap, HashMap};

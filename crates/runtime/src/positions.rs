@@ -1,4 +1,4 @@
-//! V8 positions for QuickJS errors (execution.md §7.3). QuickJS records a source position at
+//! V8 positions for QuickJS errors (docs/execution.md §7.3). QuickJS records a source position at
 //! identifiers and calls only, so a failed property read reports the start of its member chain
 //! (`state` in `state.data.missing.length`) and a failed call lands a character or so off.
 //! V8, whose positions users and Lightning know, points at the property name of a failed read

@@ -1,4 +1,4 @@
-//! The plan loop and step execution (execution.md §2.3–§2.8): one QuickJS runtime per run, a
+//! The plan loop and step execution (docs/execution.md §2.3–§2.8): one QuickJS runtime per run, a
 //! fresh job context per step, one adaptor context per run, a console-only context for edge
 //! conditions, limits enforced through the interrupt handler and the memory limit.
 

@@ -1,4 +1,4 @@
-//! Collections start-up (protocol.md §6.5 step 4, §7.4): when collections are enabled and the
+//! Collections start-up (docs/protocol.md §6.5 step 4, §7.4): when collections are enabled and the
 //! configured adaptor version is not exact (`latest`, a tag or a range, or none given), it is
 //! resolved once against the registry the engine installs from, as the kit does with
 //! `npm view @openfn/language-collections@latest version`. Every run then asks for the same

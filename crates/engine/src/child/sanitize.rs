@@ -1,4 +1,4 @@
-//! Log sanitising (protocol.md §7.3): what the kit logger does to object and array arguments of
+//! Log sanitising (docs/protocol.md §7.3): what the kit logger does to object and array arguments of
 //! a log line under the `sanitize` option (`none`, `remove`, `obfuscate`, `summarize`).
 
 use openfn_lexicon::plan::SanitizePolicy;

@@ -1,6 +1,6 @@
 // Job realm prelude: evaluated once in every fresh job context, before any job code.
 // It returns the runtime's private toolkit (never reachable from job code) and installs the
-// sandbox globals of the kit runtime (execution.md §2.9). `common` is realm_common.js.
+// sandbox globals of the kit runtime (docs/execution.md §2.9). `common` is realm_common.js.
 (function (host, common) {
   'use strict';
   const g = globalThis;
