@@ -478,7 +478,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             state_props_to_remove,
-            log_level: pick(&args.log, "WORKER_LOG_LEVEL").unwrap_or_else(|| "debug".into()),
+            log_level: log_level(pick(&args.log, "WORKER_LOG_LEVEL"))?,
             log_format,
             mock: args.mock,
             debug: args.debug,
@@ -535,6 +535,23 @@ fn max_message_bytes(
         .filter(|mb| *mb * 1024.0 >= 1.0)
         .ok_or_else(|| bad("max-message-mb", &v))?;
     Ok((mb * 1024.0 * 1024.0).min(usize::MAX as f64) as usize)
+}
+
+/// The log levels the worker takes (the kit logger's, plus warn, error and trace).
+pub const LOG_LEVELS: [&str; 8] = [
+    "none", "error", "warn", "default", "success", "info", "debug", "trace",
+];
+
+/// `--log` / `WORKER_LOG_LEVEL`: one of [`LOG_LEVELS`], default `debug`.
+fn log_level(value: Option<String>) -> Result<String, WorkerError> {
+    match value {
+        None => Ok("debug".into()),
+        Some(v) if LOG_LEVELS.contains(&v.as_str()) => Ok(v),
+        Some(v) => Err(WorkerError::Config(format!(
+            "invalid value for log (--log / WORKER_LOG_LEVEL): {v:?}; expected one of {}",
+            LOG_LEVELS.join(", ")
+        ))),
+    }
 }
 
 fn bad(name: &str, value: &str) -> WorkerError {

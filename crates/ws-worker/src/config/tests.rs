@@ -360,3 +360,22 @@ fn message_limit_and_retry_budget() {
         );
     }
 }
+
+#[test]
+fn log_levels_are_checked() {
+    assert_eq!(ok(&[], &[("WORKER_SECRET", "s")]).log_level, "debug");
+    assert_eq!(
+        ok(&["--log", "info"], &[("WORKER_SECRET", "s")]).log_level,
+        "info"
+    );
+    for (argv, env) in [
+        (&["--log", "bogus"][..], &[("WORKER_SECRET", "s")][..]),
+        (&[], &[("WORKER_SECRET", "s"), ("WORKER_LOG_LEVEL", "loud")]),
+    ] {
+        let err = cfg(argv, env).expect_err("an unknown level is refused");
+        assert!(
+            err.to_string().contains("expected one of none, error"),
+            "{err}"
+        );
+    }
+}
