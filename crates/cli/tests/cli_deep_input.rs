@@ -21,17 +21,10 @@ fn expected_output(depth: usize) -> String {
     out
 }
 
-#[test]
-fn a_state_5000_levels_deep_is_written_whole() {
-    let env = Env::new();
-    let job = env.path().join("deep.js");
-    std::fs::write(
-        &job,
-        "export default [(state) => { let o = { leaf: true }; \
-         for (let i = 0; i < 5000; i++) o = { a: o }; \
-         return { data: o, configuration: { password: 'x' } }; }];\n",
-    )
-    .unwrap();
+/// Runs `src` as a job file named `name` with `-o out.json`: the output and the file's path.
+fn run_job(env: &Env, name: &str, src: &str) -> (std::process::Output, std::path::PathBuf) {
+    let job = env.path().join(name);
+    std::fs::write(&job, src).unwrap();
     let output = env.path().join("out.json");
     let out = env
         .openfn()
@@ -40,6 +33,19 @@ fn a_state_5000_levels_deep_is_written_whole() {
         .arg(&output)
         .output()
         .unwrap();
+    (out, output)
+}
+
+#[test]
+fn a_state_5000_levels_deep_is_written_whole() {
+    let env = Env::new();
+    let (out, output) = run_job(
+        &env,
+        "deep.js",
+        "export default [(state) => { let o = { leaf: true }; \
+         for (let i = 0; i < 5000; i++) o = { a: o }; \
+         return { data: o, configuration: { password: 'x' } }; }];\n",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let written = std::fs::read_to_string(&output).unwrap();
     assert!(!written.is_empty(), "the output file is empty");
@@ -53,21 +59,12 @@ fn a_state_5000_levels_deep_is_written_whole() {
 #[test]
 fn a_state_too_deep_to_serialise_fails_the_step() {
     let env = Env::new();
-    let job = env.path().join("deeper.js");
-    std::fs::write(
-        &job,
+    let (out, output) = run_job(
+        &env,
+        "deeper.js",
         "export default [(state) => { let o = {}; \
          for (let i = 0; i < 200000; i++) o = { a: o }; return { data: o }; }];\n",
-    )
-    .unwrap();
-    let output = env.path().join("out.json");
-    let out = env
-        .openfn()
-        .arg(&job)
-        .arg("-o")
-        .arg(&output)
-        .output()
-        .unwrap();
+    );
     let err = format!("{}{}", common::stdout(&out), stderr(&out));
     assert!(out.status.code().is_some(), "killed by a signal: {err}");
     assert!(

@@ -135,6 +135,17 @@ fn two_steps() -> Value {
     })
 }
 
+/// Waits for a `two_steps` run to complete and checks it succeeded whole: its final state and
+/// both steps recorded. Returns the run and its steps.
+async fn two_steps_complete(p: &Procs, id: &str) -> (Value, Vec<Value>) {
+    let run = wait_status_within(p, id, "complete", LONG).await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));
+    let steps = run["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(steps.len(), 2, "{run}");
+    (run, steps)
+}
+
 /// Every reply delayed past `--message-timeout`: the run claimed in that window still joins
 /// (the late join reply is waited for, and logged), loads its plan and credential, and every
 /// late reply counts as the acknowledgement it is, so nothing is sent twice.
@@ -146,11 +157,7 @@ async fn replies_delayed_past_the_message_timeout_lose_nothing() {
     // the mock's seeded credential `c`: its late reply is waited for too
     plan["jobs"][0]["credential_id"] = json!("c");
     let id = post_run(&p, &plan).await;
-    let run = wait_status_within(&p, &id, "complete", LONG).await;
-    assert_eq!(run["reason"], "success", "{run}");
-    assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));
-    let steps = run["steps"].as_array().cloned().unwrap_or_default();
-    assert_eq!(steps.len(), 2, "{run}");
+    two_steps_complete(&p, &id).await;
     let log = p.worker_log();
     assert!(
         log.contains(&format!("no reply to join run:{id} within 1s")),
@@ -174,11 +181,7 @@ async fn refused_events_are_sent_again_within_the_budget() {
     p.faults(&json!({"reject": {"run:start": 2, "step:complete": 2}}))
         .await;
     let id = post_run(&p, &two_steps()).await;
-    let run = wait_status_within(&p, &id, "complete", LONG).await;
-    assert_eq!(run["reason"], "success", "{run}");
-    assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));
-    let steps = run["steps"].as_array().cloned().unwrap_or_default();
-    assert_eq!(steps.len(), 2, "{run}");
+    let (run, steps) = two_steps_complete(&p, &id).await;
     assert_eq!(steps[0]["job_id"], "j1");
     assert_eq!(steps[0]["reason"], "success", "{run}");
     assert_eq!(steps[1]["job_id"], "j2");
@@ -204,11 +207,7 @@ async fn refusals_past_the_budget_are_final_and_the_record_stays_consistent() {
     p.faults(&json!({"reject": {"run:start": 2, "step:complete": 2}}))
         .await;
     let id = post_run(&p, &two_steps()).await;
-    let run = wait_status_within(&p, &id, "complete", LONG).await;
-    assert_eq!(run["reason"], "success", "{run}");
-    assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));
-    let steps = run["steps"].as_array().cloned().unwrap_or_default();
-    assert_eq!(steps.len(), 2, "{run}");
+    let (run, steps) = two_steps_complete(&p, &id).await;
     assert_eq!(steps[0]["job_id"], "j1");
     assert!(steps[0].get("reason").is_none_or(Value::is_null), "{run}");
     assert_eq!(steps[1]["job_id"], "j2");
@@ -235,11 +234,7 @@ async fn a_push_never_answered_is_given_up_within_the_budget() {
     let mut p = spawn(&["--message-timeout=1", "--timeout-retry-count=2"]).await;
     p.faults(&json!({"silence": {"step:complete": 1}})).await;
     let id = post_run(&p, &two_steps()).await;
-    let run = wait_status_within(&p, &id, "complete", LONG).await;
-    assert_eq!(run["reason"], "success", "{run}");
-    assert_eq!(run["final_state"], json!({"data": {"one": 1, "two": 2}}));
-    let steps = run["steps"].as_array().cloned().unwrap_or_default();
-    assert_eq!(steps.len(), 2, "{run}");
+    let (run, steps) = two_steps_complete(&p, &id).await;
     assert!(steps[1].get("input_dataclip_id").is_none(), "{run}");
     let log = p.worker_log();
     assert!(

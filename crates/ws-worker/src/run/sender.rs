@@ -31,7 +31,7 @@ use crate::redact::Redactor;
 pub(crate) enum Sent {
     /// Acknowledged.
     Acked,
-    /// Answered with an `error` reply (or too large to send): final.
+    /// Answered with an `error` reply past the refusal budget, or too large to send: final.
     Refused(String),
     /// No answer within the retry budget.
     GaveUp(String),
