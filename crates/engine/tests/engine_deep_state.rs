@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use openfn_engine::{ChildCommand, Engine, EngineConfig, EngineEvent, deep_json};
-use serde_json::{Value, json};
+use serde_json::json;
 use support::*;
 
 fn js_engine(payload_limit_mb: f64) -> Engine {
@@ -26,25 +26,6 @@ fn js_engine(payload_limit_mb: f64) -> Engine {
         ..EngineConfig::default()
     })
     .expect("engine")
-}
-
-fn js_plan(jobs: &[&str]) -> Value {
-    let steps: Vec<Value> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, src)| {
-            let mut step = json!({
-                "id": format!("job-{}", i + 1),
-                "expression": src,
-                "adaptors": ["@openfn/language-common@1.0.0"],
-            });
-            if i + 1 < jobs.len() {
-                step["next"] = json!({ format!("job-{}", i + 2): true });
-            }
-            step
-        })
-        .collect();
-    json!({ "id": "deep", "workflow": { "steps": steps }, "options": {} })
 }
 
 const DEEP_5000: &str = "export default [(s) => { let o = { leaf: 1 }; \
@@ -77,7 +58,7 @@ fn final_state(events: &[EngineEvent]) -> String {
 #[tokio::test]
 async fn a_state_5000_levels_deep_reaches_the_supervisor_whole() {
     let engine = js_engine(10.0);
-    let events = events_within(run(&engine, js_plan(&[DEEP_5000])), 60).await;
+    let events = events_within(run(&engine, js_plan("deep", &[DEEP_5000])), 60).await;
     let state = final_state(&events);
     assert_eq!(depth_of_data(&state), 5000);
     let step_state = events
@@ -96,7 +77,11 @@ async fn a_deep_state_crosses_steps_and_a_failing_step_keeps_it() {
     let engine = js_engine(10.0);
     let second = "export default [(s) => { s.other = 'seen'; return s; }];";
     let third = "export default [(s) => { throw new Error('boom'); }];";
-    let events = events_within(run(&engine, js_plan(&[DEEP_5000, second, third])), 60).await;
+    let events = events_within(
+        run(&engine, js_plan("deep", &[DEEP_5000, second, third])),
+        60,
+    )
+    .await;
     let state = final_state(&events);
     assert_eq!(depth_of_data(&state), 5000);
     let value = deep_json::parse(&state).expect("json");
@@ -114,7 +99,7 @@ async fn a_deep_state_crosses_steps_and_a_failing_step_keeps_it() {
 #[tokio::test]
 async fn a_deep_state_over_the_payload_limit_is_redacted_not_lost() {
     let engine = js_engine(0.01);
-    let events = events_within(run(&engine, js_plan(&[DEEP_5000])), 60).await;
+    let events = events_within(run(&engine, js_plan("deep", &[DEEP_5000])), 60).await;
     let state = final_state(&events);
     let value = deep_json::parse(&state).expect("json");
     assert_eq!(value["data"], "[REDACTED]");
@@ -127,7 +112,7 @@ async fn a_state_too_deep_for_quickjs_fails_the_step_with_a_typed_error() {
     let engine = js_engine(10.0);
     let job = "export default [(s) => { let o = {}; \
         for (let i = 0; i < 200000; i++) o = { a: o }; return { data: o }; }];";
-    let events = events_within(run(&engine, js_plan(&[job])), 60).await;
+    let events = events_within(run(&engine, js_plan("deep", &[job])), 60).await;
     let error = events
         .iter()
         .find_map(|e| match e {

@@ -30,27 +30,6 @@ fn js_engine(capacity: usize) -> Engine {
     .expect("engine")
 }
 
-/// A plan of job steps (source code) chained a → b → c, each using the fixture adaptor.
-fn js_plan(id: &str, jobs: &[&str]) -> Value {
-    let steps: Vec<Value> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, src)| {
-            let mut step = json!({
-                "id": format!("job-{}", i + 1),
-                "name": format!("Job {}", i + 1),
-                "expression": src,
-                "adaptors": ["@openfn/language-common@1.0.0"],
-            });
-            if i + 1 < jobs.len() {
-                step["next"] = json!({ format!("job-{}", i + 2): true });
-            }
-            step
-        })
-        .collect();
-    json!({ "id": id, "workflow": { "steps": steps }, "options": {} })
-}
-
 async fn js_run(engine: &Engine, plan: Value) -> Vec<EngineEvent> {
     events_within(run(engine, plan), 60).await
 }

@@ -142,3 +142,24 @@ pub fn error_tuple(e: &ErrorInfo) -> (&str, &str, &str) {
         e.severity.as_str(),
     )
 }
+
+/// A plan of job steps (source code) chained a → b → c, each using the fixture adaptor.
+pub fn js_plan(id: &str, jobs: &[&str]) -> Value {
+    let steps: Vec<Value> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, src)| {
+            let mut step = json!({
+                "id": format!("job-{}", i + 1),
+                "name": format!("Job {}", i + 1),
+                "expression": src,
+                "adaptors": ["@openfn/language-common@1.0.0"],
+            });
+            if i + 1 < jobs.len() {
+                step["next"] = json!({ format!("job-{}", i + 2): true });
+            }
+            step
+        })
+        .collect();
+    json!({ "id": id, "workflow": { "steps": steps }, "options": {} })
+}
