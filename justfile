@@ -21,11 +21,29 @@ tidy:
 mock:
     cargo run -p openfn-lightning-mock -- --no-auth
 
-# A worker against the mock on :8888, rebuilt and restarted whenever the code changes
-# (start `just mock` in another terminal first).
+# The mock on :8888 and a worker against it, the worker rebuilt and restarted whenever the code
+# changes (cargo-watch, installed from crates.io on first use). One Ctrl-C stops both.
 dev:
+    #!/usr/bin/env bash
+    set -euo pipefail
     command -v cargo-watch >/dev/null || cargo install cargo-watch --locked
+    cargo build -p openfn-lightning-mock
+    target/debug/lightning-mock --no-auth &
+    mock=$!
+    trap 'kill "$mock" 2>/dev/null; wait "$mock" 2>/dev/null' EXIT
     cargo watch -w crates -w lightning-mock -s 'cargo run -p openfn-ws-worker -- -l mock'
+
+# The end-to-end suite through the real binaries (`--debug` builds faster; `--filter <part>`).
+e2e *args:
+    cargo xtask e2e {{args}}
+
+# The fault-injection suite (`--short`, `--debug`, `--filter <part>`).
+chaos *args:
+    cargo xtask chaos {{args}}
+
+# The mock and a worker with the examples run through them; Ctrl-C stops both.
+demo *args:
+    cargo xtask demo {{args}}
 
 # Release benchmarks (all areas, or e.g. `just bench compiler`).
 bench *areas:

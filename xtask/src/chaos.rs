@@ -10,15 +10,15 @@
 //! event stream), `jobs` (the plans), `stack` (one scenario's processes, runs and verdict),
 //! `net`, `limits` and `fleet` (the scenarios), `report` (the table).
 
-mod devapi;
-mod events;
-mod fleet;
-mod harness;
-mod jobs;
-mod limits;
-mod net;
-mod report;
-mod stack;
+pub(crate) mod devapi;
+pub(crate) mod events;
+pub(crate) mod fleet;
+pub(crate) mod harness;
+pub(crate) mod jobs;
+pub(crate) mod limits;
+pub(crate) mod net;
+pub(crate) mod report;
+pub(crate) mod stack;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -67,7 +67,8 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    fn new(
+    /// A scenario named `name`, part of the short form when `in_short`.
+    pub(crate) fn new(
         name: impl Into<String>,
         in_short: bool,
         run: impl for<'a> Fn(&'a Env) -> Fut<'a> + 'static,
@@ -116,7 +117,7 @@ fn parse(args: &[String]) -> Result<Options> {
             other => match other.strip_prefix("--filter=") {
                 Some(f) => opts.filters.push(f.to_owned()),
                 None => bail!(
-                    "unknown chaos option `{other}`; usage: cargo xtask chaos [--short] [--debug] [--filter <substr>]… [--keep-logs]"
+                    "unknown option `{other}`; usage: cargo xtask chaos|e2e [--short] [--debug] [--filter <substr>]… [--keep-logs]"
                 ),
             },
         }
@@ -132,14 +133,21 @@ fn load() -> String {
 
 /// Runs the suite with the command-line `args` (after `chaos`).
 pub fn run(args: &[String]) -> Result<()> {
+    run_suite("chaos", scenarios, args)
+}
+
+/// Runs the scenarios `all()` returns that `args` select, as the suite `suite` (`chaos`,
+/// `e2e`): builds the binaries, runs each scenario with its own processes, prints the table and
+/// keeps the logs of failed scenarios under `target/<suite>/<time>/`.
+pub fn run_suite(suite: &str, all: fn() -> Vec<Scenario>, args: &[String]) -> Result<()> {
     let opts = parse(args)?;
-    let selected: Vec<Scenario> = scenarios()
+    let selected: Vec<Scenario> = all()
         .into_iter()
         .filter(|s| !opts.short || s.in_short)
         .filter(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.name.contains(f)))
         .collect();
     if selected.is_empty() {
-        let names: Vec<String> = scenarios().into_iter().map(|s| s.name).collect();
+        let names: Vec<String> = all().into_iter().map(|s| s.name).collect();
         bail!("no scenario matches; scenarios: {}", names.join(", "));
     }
     let root = crate::tidy::workspace_root();
@@ -148,14 +156,14 @@ pub fn run(args: &[String]) -> Result<()> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let env = Env {
-        logs: root.join("target/chaos").join(stamp.to_string()),
+        logs: root.join("target").join(suite).join(stamp.to_string()),
         scale: if opts.debug { 2 } else { 1 },
         short: opts.short,
         rss_tolerance: 0.10,
         bins,
     };
     println!(
-        "== chaos: {} scenario(s), {} build, load {} at start",
+        "== {suite}: {} scenario(s), {} build, load {} at start",
         selected.len(),
         env.bins.profile,
         load()
@@ -172,9 +180,9 @@ pub fn run(args: &[String]) -> Result<()> {
     finish_logs(&env, &rows, opts.keep_logs)?;
     println!("load {} at end", load());
     if failed > 0 {
-        bail!("{failed} of {} chaos scenario(s) failed", rows.len());
+        bail!("{failed} of {} {suite} scenario(s) failed", rows.len());
     }
-    println!("chaos: all {} scenario(s) passed", rows.len());
+    println!("{suite}: all {} scenario(s) passed", rows.len());
     Ok(())
 }
 

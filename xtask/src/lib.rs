@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod demo;
+pub mod e2e;
 pub mod parity;
 pub mod parity_case;
 pub mod tidy;

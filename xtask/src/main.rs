@@ -1,7 +1,9 @@
 //! `cargo xtask <task>`: project automation. Tasks: `tidy` (the checks `cargo test` also runs),
 //! `bench [area…]` (release benchmarks that print figures), `chaos [--short] [--debug]
 //! [--filter <substr>]` (the fault-injection suite, see `xtask::chaos`), `parity --kit-dir <dir>`
-//! (the differential check against the kit CLI, see `xtask::parity`).
+//! (the differential check against the kit CLI, see `xtask::parity`), `e2e [--debug] [--filter
+//! <substr>]…` (the end-to-end suite through the real binaries, see `xtask::e2e`), `demo
+//! [--release]` (the mock and a worker running the examples).
 
 use anyhow::{Context, Result, bail};
 
@@ -23,7 +25,11 @@ fn main() -> Result<()> {
         Some("bench") => xtask::bench::run(&args[1..]),
         Some("parity") => xtask::parity::run(&args[1..]),
         Some("chaos") => xtask::chaos::run(&args[1..]),
-        Some(other) => bail!("unknown task `{other}`; tasks: tidy, bench, parity, chaos"),
-        None => bail!("usage: cargo xtask <task>; tasks: tidy, bench, parity, chaos"),
+        Some("e2e") => xtask::e2e::run(&args[1..]),
+        Some("demo") => xtask::demo::run(&args[1..]),
+        Some(other) => {
+            bail!("unknown task `{other}`; tasks: tidy, bench, parity, chaos, e2e, demo")
+        }
+        None => bail!("usage: cargo xtask <task>; tasks: tidy, bench, parity, chaos, e2e, demo"),
     }
 }

@@ -125,6 +125,19 @@ impl DevApi {
             .context("POST /run answered without an id")
     }
 
+    /// `POST /run?<query>` (`queue=…`, `priority=…`): enqueues a Lightning plan; returns the
+    /// run id.
+    pub async fn enqueue_to(&self, plan: &Value, query: &str) -> Result<String> {
+        let url = format!("{}/run?{query}", self.base);
+        let v = self
+            .json(self.http.post(url).json(plan), "POST /run")
+            .await?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .context("POST /run answered without an id")
+    }
+
     /// `POST /dataclips`: stores `body` under `id`.
     pub async fn add_dataclip(&self, id: &str, body: &Value) -> Result<()> {
         let url = format!("{}/dataclips", self.base);
@@ -132,6 +145,21 @@ impl DevApi {
         self.json(self.http.post(url).json(&payload), "POST /dataclips")
             .await
             .map(drop)
+    }
+
+    /// `POST /credentials`: stores `body` under `id`.
+    pub async fn add_credential(&self, id: &str, body: &Value) -> Result<()> {
+        let url = format!("{}/credentials", self.base);
+        let payload = json!({"id": id, "body": body});
+        self.json(self.http.post(url).json(&payload), "POST /credentials")
+            .await
+            .map(drop)
+    }
+
+    /// `GET /runs/<id>` as the mock shows it (steps, logs, final state, times).
+    pub async fn view(&self, id: &str) -> Result<Value> {
+        let url = format!("{}/runs/{id}", self.base);
+        self.json(self.http.get(url), "GET /runs/<id>").await
     }
 
     /// `POST /faults`: adds faults on top of the current ones.

@@ -58,7 +58,7 @@ pub fn build(root: &Path, debug: bool) -> Result<Binaries> {
             cmd.env_remove(key.as_ref());
         }
     }
-    println!("== chaos: building the binaries ({profile})");
+    println!("== building the binaries ({profile})");
     let status = cmd.status().context("starting cargo build")?;
     if !status.success() {
         bail!("cargo build failed ({status})");

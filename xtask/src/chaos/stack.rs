@@ -212,6 +212,22 @@ impl<'e> Stack<'e> {
         Ok(id)
     }
 
+    /// Enqueues `plan` with the query `query` (`queue=…&priority=…`), to end as `expect`.
+    pub async fn enqueue_to(
+        &mut self,
+        plan: &Value,
+        query: &str,
+        expect: Expect,
+    ) -> Result<String> {
+        let id = self.api.enqueue_to(plan, query).await?;
+        self.runs.push(Tracked {
+            id: id.clone(),
+            expect,
+            record: None,
+        });
+        Ok(id)
+    }
+
     /// Ids of the runs enqueued so far.
     pub fn ids(&self) -> Vec<String> {
         self.runs.iter().map(|r| r.id.clone()).collect()
