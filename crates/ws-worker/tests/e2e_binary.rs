@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::binary::{post_run, run_view, spawn, wait_status, wait_status_within};
-use support::{http_body, http_request, one_job};
+use support::{http_body, http_request, job, mock_job};
 use tokio::process::Command;
 
 #[tokio::test]
@@ -17,21 +17,28 @@ async fn binary_happy_path_and_sigterm_drain() {
     // settles before its run starts; after SIGTERM pushes are ignored. So no claim is in flight
     // when SIGTERM arrives and what stays queued afterwards is certain (a claim already in
     // flight would rightly still take a run, as the kit does).
-    let mut p = spawn(&["--mock", "--no-loop"]).await;
-    let id = post_run(&p, &one_job(json!({"data": {"n": 1}}))).await;
+    let mut p = spawn(&["--no-loop"]).await;
+    let id = post_run(&p, &job("export default [s => ({ data: { n: 1 } })]")).await;
     let run = wait_status(&p, &id, "complete").await;
     assert_eq!(run["reason"], "success", "{run}");
     assert_eq!(run["final_state"], json!({"data": {"n": 1}}));
 
-    // A slow run is in flight when SIGTERM arrives: it completes, then the worker exits 0.
-    let id = post_run(&p, &one_job(json!({"data": {}, "__sleep": 700}))).await;
-    wait_status(&p, &id, "started").await;
+    // A run is in flight when SIGTERM arrives: it completes, then the worker exits 0. The
+    // job's step has started and its timer keeps it running well past the signal; the run's
+    // status read after the signal proves it was still in flight then.
+    let id = post_run(
+        &p,
+        &job("export default [s => new Promise(r => setTimeout(() => r({ data: { drained: true } }), 1500))]"),
+    )
+    .await;
+    support::binary::wait_step_started(&p, &id).await;
     let pid = p.worker.id().expect("pid");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
+    assert_eq!(run_view(&p, &id).await["status"], "started");
     // The HTTP server closes at once.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while http_body(p.worker_addr, "GET", "/", None).await.is_some() {
@@ -42,7 +49,7 @@ async fn binary_happy_path_and_sigterm_drain() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // No new claims after SIGTERM: this run stays queued.
-    let queued = post_run(&p, &one_job(json!({"data": {}}))).await;
+    let queued = post_run(&p, &job("export default [s => s]")).await;
     let exit = tokio::time::timeout(Duration::from_secs(15), p.worker.wait())
         .await
         .expect("exits")
@@ -51,13 +58,18 @@ async fn binary_happy_path_and_sigterm_drain() {
     let run = run_view(&p, &id).await;
     assert_eq!(run["status"], "complete", "{run}");
     assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(
+        run["final_state"],
+        json!({"data": {"drained": true}}),
+        "{run}"
+    );
     assert_eq!(run_view(&p, &queued).await["status"], "queued");
     let _ = p.mock.kill().await;
 }
 
 #[tokio::test]
 async fn binary_socket_drop_mid_run() {
-    let mut p = spawn(&["--mock"]).await;
+    let mut p = spawn(&[]).await;
     let (code, _) = http_body(
         p.mock_addr,
         "POST",
@@ -69,7 +81,7 @@ async fn binary_socket_drop_mid_run() {
     assert_eq!(code, 200);
     let id = post_run(
         &p,
-        &one_job(json!({"data": {"ok": 1}, "__log": "x", "__sleep": 100})),
+        &job("export default [s => { console.log('x'); return new Promise(r => setTimeout(() => r({ data: { ok: 1 } }), 100)); }]"),
     )
     .await;
     let run = wait_status(&p, &id, "complete").await;
@@ -80,6 +92,19 @@ async fn binary_socket_drop_mid_run() {
         metrics.contains("openfn_worker_reconnects_total 1"),
         "{metrics}"
     );
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+/// `--mock` serves local demos without an engine: its JSON job bodies still reach Lightning
+/// as runs (the mock engine's own behaviour is documented as a test facility in the README).
+#[tokio::test]
+async fn binary_mock_engine_runs_json_bodies() {
+    let mut p = spawn(&["--mock"]).await;
+    let id = post_run(&p, &mock_job(json!({"data": {"n": 1}, "__log": "demo"}))).await;
+    let run = wait_status(&p, &id, "complete").await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"n": 1}}));
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }
@@ -98,8 +123,7 @@ async fn binary_refuses_to_start_without_a_secret() {
 #[tokio::test]
 async fn binary_with_the_real_engine() {
     let mut p = spawn(&[]).await;
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
+    let mut plan = job("");
     plan["jobs"][0]["body"] =
         json!("export default [s => { console.log('hi', 1); return { data: { x: 1 } }; }]");
     let id = post_run(&p, &plan).await;
@@ -131,8 +155,7 @@ async fn binary_collections_end_to_end() {
         &repo_arg,
     ])
     .await;
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
+    let mut plan = job("");
     plan["jobs"][0]["body"] = json!(
         "collections.set('e2e-things', 'k1', { n: 1 });\ncollections.get('e2e-things', 'k1');"
     );
@@ -177,9 +200,8 @@ async fn binary_monorepo_adaptor() {
     let mono_arg = format!("--monorepo-dir={}", monorepo.path().display());
     let repo_arg = format!("--repo-dir={}", repo.path().display());
     let mut p = spawn(&[&mono_arg, &repo_arg]).await;
-    let mut plan = one_job(json!(null));
+    let mut plan = job("local();");
     plan["jobs"][0]["adaptor"] = json!("@openfn/language-common@local");
-    plan["jobs"][0]["body"] = json!("local();");
     let id = post_run(&p, &plan).await;
     let run = wait_status_within(&p, &id, "complete", Duration::from_secs(60)).await;
     assert_eq!(run["reason"], "success", "{run}");
@@ -212,8 +234,7 @@ async fn binary_events_in_the_kits_order() {
         Duration::from_secs(60),
     )
     .await;
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
+    let mut plan = job("");
     plan["jobs"][0]["body"] = json!("export default [s => { console.log('hi'); return s; }]");
     let id = post_run(&p, &plan).await;
     wait_status(&p, &id, "complete").await;
