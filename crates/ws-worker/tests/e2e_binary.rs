@@ -3,6 +3,9 @@
 
 mod support;
 
+#[path = "../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
 use std::time::Duration;
 
 use serde_json::json;
@@ -142,16 +145,20 @@ async fn binary_with_the_real_engine() {
     let _ = p.mock.kill().await;
 }
 
-/// Collections through the real binaries: the worker resolves the collections adaptor's
-/// version at start-up, adds it to a job that mentions `collections.`, installs it from the npm
-/// registry, and hands the run token and `--collections-url` to the adaptor, which writes to and
+/// Collections through the real binaries: the worker adds the collections adaptor (the version
+/// pinned in tests/adaptor-versions; resolving a non-exact version is tested against a fake
+/// registry in collections_version.rs) to a job that mentions `collections.`, installs it from
+/// the npm registry, and hands the run token and `--collections-url` to the adaptor, which writes to and
 /// reads from the mock's collections API (the token is checked there).
 #[tokio::test]
 async fn binary_collections_end_to_end() {
+    let pinned = adaptor_versions::version(adaptor_versions::COLLECTIONS);
+    let collections_version = format!("--collections-version={pinned}");
     let repo = tempfile::tempdir().expect("tmp");
     let repo_arg = format!("--repo-dir={}", repo.path().display());
     let mut p = spawn(&[
         "--collections-url=http://127.0.0.1:{mock_port}/collections",
+        &collections_version,
         &repo_arg,
     ])
     .await;
@@ -163,18 +170,13 @@ async fn binary_collections_end_to_end() {
     let run = wait_status_within(&p, &id, "complete", Duration::from_secs(120)).await;
     assert_eq!(run["reason"], "success", "{run}");
     assert_eq!(run["final_state"]["data"], json!({"n": 1}), "{run}");
-    // installed once, under an exact version resolved at start-up
+    // installed once, the pinned version
     let installed: Vec<String> = std::fs::read_dir(repo.path().join("node_modules/@openfn"))
         .expect("installed adaptors")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        installed.len() == 1
-            && installed[0].starts_with("language-collections_")
-            && !installed[0].ends_with("latest"),
-        "{installed:?}"
-    );
+    assert_eq!(installed, [format!("language-collections_{pinned}")]);
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }
