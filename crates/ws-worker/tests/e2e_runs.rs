@@ -550,7 +550,11 @@ async fn connects_through_an_http_proxy() {
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success", "{run:#}");
-    assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // every connection went through the proxy: one, plus one per reconnect
+    assert_eq!(
+        tunnels.load(std::sync::atomic::Ordering::SeqCst) as u64,
+        1 + h.worker.shared.metrics.reconnects()
+    );
 }
 
 #[tokio::test]
