@@ -312,7 +312,7 @@ async fn batch_logs() {
 
 #[tokio::test]
 async fn many_runs_at_capacity_never_overclaim() {
-    let h = start(MockConfig::default(), &["--capacity=2"]).await;
+    let mut h = start(MockConfig::default(), &["--capacity=2"]).await;
     let ids: Vec<String> = (0..8)
         .map(|i| {
             h.mock
@@ -322,29 +322,30 @@ async fn many_runs_at_capacity_never_overclaim() {
                 .expect("enqueue")
         })
         .collect();
-    let mut peak = 0usize;
     for id in &ids {
-        let deadline = tokio::time::Instant::now() + T;
-        loop {
-            let runs = h.mock.runs();
-            let busy = runs
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter(|r| {
-                            matches!(r["status"].as_str(), Some("claimed") | Some("started"))
-                        })
-                        .count()
-                })
-                .unwrap_or(0);
-            peak = peak.max(busy);
-            if h.mock.run(id).is_some_and(|r| r["status"] == "complete") {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        let run = h.wait_final(id, T).await;
+        assert_eq!(run["reason"], "success", "{run:#}");
     }
+    // Runs held by the worker, replayed from the mock's ordered event stream: a claim adds the
+    // runs it hands out, an accepted `run:complete` ends one (the worker frees its slot only
+    // after that reply, so a later claim always comes after it in the stream).
+    let mut held = 0i64;
+    let mut peak = 0i64;
+    let mut claimed = 0;
+    for e in h.drain_events() {
+        match e.name.as_str() {
+            "claim" => {
+                let n = e.data["payload"].as_array().map_or(0, Vec::len);
+                claimed += n;
+                held += i64::try_from(n).unwrap_or(i64::MAX);
+            }
+            "run:complete" => held -= 1,
+            _ => {}
+        }
+        peak = peak.max(held);
+    }
+    assert_eq!(claimed, 8, "every run claimed once");
+    assert_eq!(held, 0);
     assert!(peak <= 2, "peak {peak}");
 }
 
