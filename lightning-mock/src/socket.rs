@@ -146,6 +146,9 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
     let debounce = app.config.work_available_debounce;
     let mut last_push: Option<Instant> = None;
     let mut pending_push: Option<Instant> = None;
+    // Wakes since the last push: each push reports how many it answers (an observable for
+    // tests and the dashboard: coalescing is visible without waiting for a quiet window).
+    let mut wakes: u64 = 0;
     let idle_timeout = app.config.idle_timeout;
     let mut last_heard = Instant::now();
     loop {
@@ -201,19 +204,22 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
             }
             () = wake.notified(), if queue_joined => {
                 let now = Instant::now();
+                wakes += 1;
                 match last_push {
                     Some(t) if now < t + debounce => {
                         pending_push.get_or_insert(t + debounce);
                     }
                     _ => {
-                        conn.push_work_available();
+                        let since = last_push.map(|t| now - t);
+                        conn.push_work_available(std::mem::take(&mut wakes), since);
                         last_push = Some(now);
                     }
                 }
             }
             () = tokio::time::sleep_until(pending_at.into()), if pending_push.is_some() => {
                 pending_push = None;
-                conn.push_work_available();
+                let since = last_push.map(|t| t.elapsed());
+                conn.push_work_available(std::mem::take(&mut wakes), since);
                 last_push = Some(Instant::now());
             }
             () = tokio::time::sleep_until(idle_at.into()), if idle_timeout.is_some() => {
@@ -376,7 +382,18 @@ impl Conn {
         }
     }
 
-    fn push_work_available(&self) {
+    /// Pushes `work-available`, answering `wakes` wake-ups (`since`: time since the previous
+    /// push, `None` for the first), and emits a dashboard event `work-available` saying so.
+    fn push_work_available(&self, wakes: u64, since: Option<Duration>) {
+        self.app.emit(
+            "work-available",
+            json!({"payload": {
+                "connection": self.id,
+                "wakes": wakes,
+                "since_last_push_ms": since.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            }}),
+            false,
+        );
         let out = if self.app.config.kit_quirks {
             Frame::mock_push("worker:queue", "work-available", &json!({}))
         } else {

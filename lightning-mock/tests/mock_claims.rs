@@ -115,6 +115,21 @@ async fn queue_preference_priority_and_worker_name() {
     mock.shutdown().await;
 }
 
+/// The mock's report of its next `work-available` push (a dashboard event).
+async fn next_push(
+    events: &mut tokio::sync::broadcast::Receiver<openfn_lightning_mock::Event>,
+) -> Value {
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("a push within 10 s")
+            .expect("event stream open");
+        if e.name == "work-available" {
+            return e.data["payload"].clone();
+        }
+    }
+}
+
 #[tokio::test]
 async fn work_available_is_pushed_and_debounced() {
     let mock = start_with(Config {
@@ -122,6 +137,7 @@ async fn work_available_is_pushed_and_debounced() {
         ..Config::default()
     })
     .await;
+    let mut events = mock.subscribe();
     let mut c = Client::connect(&mock, "token=t").await;
     let q = c.join_queue().await;
     post(&mock, "/run", json!({})).await;
@@ -131,19 +147,29 @@ async fn work_available_is_pushed_and_debounced() {
         json!([q, null, "worker:queue", "work-available", {}]),
         "object payload, join_ref set"
     );
-    let started = std::time::Instant::now();
+    let first = next_push(&mut events).await;
+    assert_eq!(first["wakes"], 1, "{first}");
+    assert!(first["since_last_push_ms"].is_null(), "{first}");
     for _ in 0..5 {
         post(&mock, "/run", json!({})).await;
     }
-    c.push("work-available").await;
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "coalesced into one later push"
-    );
-    assert!(
-        c.quiet_for(Duration::from_millis(450)).await,
-        "only one push per window"
-    );
+    // The mock reports each push with the wakes it answers and the time since the previous
+    // push: the five wakes are answered by later pushes, each at least a window after the one
+    // before (one push per window), and once all are answered none is pending.
+    let mut answered = 0;
+    let mut pushes = 0;
+    while answered < 5 {
+        c.push("work-available").await;
+        let p = next_push(&mut events).await;
+        pushes += 1;
+        answered += p["wakes"].as_u64().expect("wakes");
+        assert!(
+            p["since_last_push_ms"].as_u64().is_some_and(|ms| ms >= 300),
+            "a push within the window: {p}"
+        );
+    }
+    assert_eq!(answered, 5);
+    assert!(pushes < 5, "five wakes were not coalesced: {pushes} pushes");
 
     // --wakeup-only: nothing on plain enqueue, a push with ?wakeup=true.
     let quiet = start_with(Config {
@@ -153,10 +179,20 @@ async fn work_available_is_pushed_and_debounced() {
     .await;
     let mut c = Client::connect(&quiet, "token=t").await;
     c.join_queue().await;
+    let mut events = quiet.subscribe();
     post(&quiet, "/run", json!({})).await;
-    assert!(c.quiet_for(Duration::from_millis(200)).await);
     post(&quiet, "/run?wakeup=true", json!({})).await;
-    c.push("work-available").await;
+    post(&quiet, "/run?wakeup=true", json!({})).await;
+    // The pushes answer exactly the two wakeups: had the plain enqueue woken the worker too,
+    // they would answer three.
+    let mut answered = 0;
+    while answered < 2 {
+        c.push("work-available").await;
+        answered += next_push(&mut events).await["wakes"]
+            .as_u64()
+            .expect("wakes");
+    }
+    assert_eq!(answered, 2);
     mock.shutdown().await;
     quiet.shutdown().await;
 }

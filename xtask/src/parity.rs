@@ -9,8 +9,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::parity_case::{self, Case, FIXTURE, Outcome};
 
-/// The adaptor every case may use, installed into both repos before the cases run.
-pub const ADAPTOR: &str = "@openfn/language-common@3.3.4";
+#[path = "../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
+/// The adaptor every case may use, installed into both repos before the cases run (the version
+/// pinned in tests/adaptor-versions).
+fn adaptor() -> String {
+    adaptor_versions::spec(adaptor_versions::COMMON)
+}
 
 struct Options {
     kit_dir: PathBuf,
@@ -77,8 +83,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let kit = vec!["node".to_owned(), kit_cli.to_string_lossy().into_owned()];
     let scratch = root.join("target/parity");
     let (kit_repo, our_repo) = (scratch.join("kit-repo"), scratch.join("repo"));
-    install(&kit, &kit_repo, &["repo", "install", ADAPTOR])?;
-    install(&ours, &our_repo, &["repo", "install", ADAPTOR])?;
+    let adaptor = adaptor();
+    install(&kit, &kit_repo, &["repo", "install", &adaptor])?;
+    install(&ours, &our_repo, &["repo", "install", &adaptor])?;
 
     let corpus = root.join("tests/parity");
     let cases = parity_case::load_cases(&corpus, opts.filter.as_deref())?;

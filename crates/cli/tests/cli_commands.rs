@@ -76,7 +76,9 @@ fn repo_list_and_clean_on_an_empty_repo() {
 fn version_and_help() {
     let env = Env::new();
     let out = env.openfn().arg("version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("openfn (cli)"));
     let out = env.openfn().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("Examples:"));
 }

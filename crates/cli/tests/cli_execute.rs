@@ -18,6 +18,7 @@ fn test_command_prints_the_answer() {
         .args(["test", "-S", r#"{"data": {"answer": 33}}"#])
         .output()
         .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("Result: 33"), "{}", stdout(&out));
 }
 
@@ -267,7 +268,7 @@ fn a_failing_step_is_reported_and_a_crash_exits_1() {
 fn log_json_prints_one_object_per_line() {
     let env = Env::new();
     let out = env.openfn().args(["test", "--log-json"]).output().unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", stderr(&out));
     let mut names = Vec::new();
     // the kit's `break()` prints an empty line in JSON mode too
     for line in stdout(&out).lines().filter(|l| !l.is_empty()) {
@@ -325,6 +326,7 @@ fn sanitize_summarizes_objects_in_logs() {
         .args(["-a", &adaptor, "-O", "--sanitize", "obfuscate"])
         .output()
         .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("got [object] [array]"),
         "{}",

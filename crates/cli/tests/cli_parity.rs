@@ -14,7 +14,8 @@ use std::process::Command;
 
 use parity_case::{FIXTURE, KNOWN, Outcome};
 
-const ADAPTOR: &str = "@openfn/language-common@3.3.4";
+#[path = "../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/parity")
@@ -23,14 +24,15 @@ fn corpus() -> PathBuf {
 /// The repo with the corpus' adaptor, installed once per build.
 fn repo(openfn: &Path) -> PathBuf {
     let repo = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-parity-repo");
+    let adaptor = adaptor_versions::spec(adaptor_versions::COMMON);
     let out = Command::new(openfn)
-        .args(["repo", "install", ADAPTOR])
+        .args(["repo", "install", &adaptor])
         .env("OPENFN_REPO_DIR", &repo)
         .output()
         .expect("run openfn repo install");
     assert!(
         out.status.success(),
-        "installing {ADAPTOR}: {}{}",
+        "installing {adaptor}: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -1,6 +1,7 @@
 //! The adaptor corpus (`tests/adaptors/` at the workspace root) through real engine children:
-//! each job is a one-step plan with its adaptor (`@openfn/language-common@3` or
-//! `@openfn/language-http@7`, installed from the npm registry by openfn-repo into a repo cached
+//! each job is a one-step plan with its adaptor (`@openfn/language-common` or
+//! `@openfn/language-http` at the versions in tests/adaptor-versions, installed from the npm
+//! registry by openfn-repo into a repo cached
 //! under CARGO_TARGET_TMPDIR), compiled and run by the child with the node host, against the
 //! same deterministic HTTP server the recorder used. Each final state must equal the recorded
 //! `NN-name.expected.json` (node + the kit runtime); jobs listed in `KNOWN_FAILURES` must fail
@@ -18,11 +19,30 @@ use openfn_repo::{Installed, RegistryConfig, Repo, Specifier};
 use serde_json::json;
 use support::{events_within, final_state, no_resolvers, xp};
 
+#[path = "../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
+/// The pinned versions (tests/adaptor-versions).
 fn specs() -> Vec<Specifier> {
-    vec![
-        Specifier::new("@openfn/language-common", Some("3")),
-        Specifier::new("@openfn/language-http", Some("7")),
-    ]
+    [adaptor_versions::COMMON, adaptor_versions::HTTP]
+        .into_iter()
+        .map(|name| Specifier::new(name, Some(adaptor_versions::version(name))))
+        .collect()
+}
+
+/// The corpus recorder (tests/adaptors/package.json) installs exactly the pinned versions, so
+/// the expected states and these tests see the same adaptors.
+#[test]
+fn the_recorder_installs_the_pinned_versions() {
+    let text = include_str!("../../../tests/adaptors/package.json");
+    let package: serde_json::Value = serde_json::from_str(text).expect("package.json");
+    for name in [adaptor_versions::COMMON, adaptor_versions::HTTP] {
+        assert_eq!(
+            package["dependencies"][name].as_str(),
+            Some(adaptor_versions::version(name)),
+            "tests/adaptors/package.json must pin {name} as tests/adaptor-versions does"
+        );
+    }
 }
 
 /// The repo with the real adaptors, installed once per build (staged, then renamed into place,

@@ -2,7 +2,8 @@
 //! source and from the bytecode cache (median of repeated runs), plus one step call.
 //!
 //! `cargo run --release -p openfn-node-host --example bench_nodehost [ADAPTORS_DIR]`
-//! Without ADAPTORS_DIR, language-common@3 is installed with npm into a temp dir once.
+//! Without ADAPTORS_DIR, language-common (the version pinned in tests/adaptor-versions) is
+//! installed with npm into a temp dir once.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,11 +11,17 @@ use std::time::{Duration, Instant};
 use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
 use rquickjs::{AsyncContext, AsyncRuntime};
 
+#[path = "../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
 fn adaptors_dir() -> PathBuf {
     if let Some(arg) = std::env::args().nth(1) {
         return PathBuf::from(arg);
     }
-    let dir = std::env::temp_dir().join("openfn-nodehost-bench");
+    let dir = std::env::temp_dir().join(format!(
+        "openfn-nodehost-bench-{}",
+        adaptor_versions::version(adaptor_versions::COMMON)
+    ));
     if !dir
         .join("node_modules/@openfn/language-common/package.json")
         .exists()
@@ -28,7 +35,7 @@ fn adaptors_dir() -> PathBuf {
                 "--prefix",
             ])
             .arg(&dir)
-            .arg("@openfn/language-common@3")
+            .arg(adaptor_versions::spec(adaptor_versions::COMMON))
             .status()
             .expect("npm is needed to install language-common");
         assert!(status.success(), "npm install failed");

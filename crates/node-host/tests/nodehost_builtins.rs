@@ -205,12 +205,19 @@ async fn unrefd_timers_do_not_keep_the_runtime_busy() {
     let idle = tokio::time::timeout(std::time::Duration::from_secs(5), r.rt.idle()).await;
     assert!(idle.is_ok(), "an unref'd timer kept the runtime busy");
 
-    r.run("globalThis.t = setTimeout(() => {}, 60000); export default 1;")
+    // A pending ref'd timer keeps the runtime busy: the runtime is idle only once the timer
+    // has fired (a runtime that went idle with the timer pending would leave `fired` unset).
+    r.run("globalThis.fired = false; setTimeout(() => { globalThis.fired = true; }, 50); export default 1;")
         .await
         .unwrap();
-    let idle = tokio::time::timeout(std::time::Duration::from_millis(200), r.rt.idle()).await;
+    let idle = tokio::time::timeout(std::time::Duration::from_secs(5), r.rt.idle()).await;
     assert!(
-        idle.is_err(),
-        "a pending ref'd timer must keep the runtime busy"
+        idle.is_ok(),
+        "a ref'd 50 ms timer kept the runtime busy for 5 s"
     );
+    let fired = r
+        .ctx
+        .with(|ctx| ctx.globals().get::<_, bool>("fired").unwrap_or(false))
+        .await;
+    assert!(fired, "the runtime went idle before its ref'd timer fired");
 }

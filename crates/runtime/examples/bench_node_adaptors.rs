@@ -1,4 +1,5 @@
-//! Benchmark of runs that load the real `@openfn/language-common@3` through the node host:
+//! Benchmark of runs that load the real `@openfn/language-common` (pinned in tests/adaptor-versions) through the
+//! node host:
 //! the median wall time of a one-step run (`fn(s => s)`, already compiled) with a shared host,
 //! without and with the bytecode cache. The adaptor is installed with openfn-repo into
 //! `$OPENFN_BENCH_REPO` (default: `<tmp>/openfn-bench-repo`) on first use.
@@ -22,6 +23,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+#[path = "../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
 fn main() -> anyhow::Result<()> {
     let dir = std::env::var_os("OPENFN_BENCH_REPO")
         .map(PathBuf::from)
@@ -30,7 +34,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let repo = Repo::open(&dir, RegistryConfig::from_env())?;
-    let spec = Specifier::new("@openfn/language-common", Some("3"));
+    let spec = Specifier::new(
+        adaptor_versions::COMMON,
+        Some(adaptor_versions::version(adaptor_versions::COMMON)),
+    );
     let common = match repo.resolve(&spec) {
         Some(i) => i,
         None => rt

@@ -1,6 +1,7 @@
 //! The adaptor corpus (`tests/adaptors/` at the workspace root) in process: every job compiled
 //! with openfn-compiler and run by the runtime with the node host against the real
-//! `@openfn/language-common@3` / `@openfn/language-http@7` installed by openfn-repo, with the
+//! `@openfn/language-common` / `@openfn/language-http` (pinned in tests/adaptor-versions)
+//! installed by openfn-repo, with the
 //! same deterministic HTTP server the recorder used. Each final state must equal the recorded
 //! `NN-name.expected.json` (node + the kit runtime); jobs listed in `KNOWN_FAILURES` must fail
 //! and all others pass. The engine runs the same corpus through real children.

@@ -11,9 +11,17 @@ use openfn_compiler::{AdaptorImports, Options, compile};
 use openfn_runtime::{HostPolicy, ModuleInfo, NodeAdaptorHost, NodeHost, RunOptions};
 use serde_json::{Value, json};
 
-/// `@openfn/language-common@3` installed with npm once per build.
+#[path = "../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
+/// `@openfn/language-common` (pinned in tests/adaptor-versions) installed with npm once per
+/// build; the cache directory names the version.
 fn adaptors_dir() -> PathBuf {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtime-adaptors");
+    let spec = adaptor_versions::spec(adaptor_versions::COMMON);
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "runtime-adaptors-{}",
+        adaptor_versions::version(adaptor_versions::COMMON)
+    ));
     if base
         .join("node_modules/@openfn/language-common/package.json")
         .exists()
@@ -33,7 +41,7 @@ fn adaptors_dir() -> PathBuf {
             "--prefix",
         ])
         .arg(&staging)
-        .arg("@openfn/language-common@3")
+        .arg(&spec)
         .status()
         .expect("npm must be installed to fetch the real adaptor");
     assert!(status.success(), "npm install failed");

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use openfn_engine::{
-    Engine, EngineConfig, EngineEvent as Ev, Input, ResolveFuture, Resolvers as EngineResolvers,
+    ChildCommand, Engine, EngineConfig, EngineEvent as Ev, Input, ResolveFuture,
+    Resolvers as EngineResolvers,
 };
 use openfn_lexicon::lightning::{CollectionsConfig, ConvertOptions, LightningPlan};
 use serde_json::{Map, Value, value::RawValue};
@@ -24,6 +25,16 @@ pub struct EngineExecutor {
 impl EngineExecutor {
     /// Creates the engine with the worker's settings (§6.1: `maxWorkers` = capacity).
     pub fn new(config: &Config) -> Result<EngineExecutor, WorkerError> {
+        Self::with_child(config, None)
+    }
+
+    /// Like [`EngineExecutor::new`], with the children started by `child` instead of this
+    /// executable (an embedder or a test whose own binary is not a child, e.g. the `ws-worker`
+    /// binary from an integration test).
+    pub fn with_child(
+        config: &Config,
+        child: Option<ChildCommand>,
+    ) -> Result<EngineExecutor, WorkerError> {
         let mut ec = EngineConfig {
             capacity: config.capacity(),
             memory_limit_mb: config.run_memory_mb,
@@ -32,6 +43,7 @@ impl EngineExecutor {
             log_payload_limit_mb: config.log_payload_limit_mb,
             state_props_to_remove: config.state_props_to_remove.clone(),
             profile: config.profile,
+            child_command: child,
             ..EngineConfig::default()
         };
         if let Some(dir) = &config.repo_dir {
@@ -248,5 +260,227 @@ mod deep_state_tests {
         assert!(!value.is_null());
         assert_eq!(openfn_engine::deep_json::to_string(&value), text);
         openfn_engine::deep_json::drop_value(value);
+    }
+}
+
+/// The bridge from the engine's events to the worker's: every event the worker forwards, with
+/// its fields as the run handler reads them, and the events it leaves out.
+#[cfg(test)]
+mod bridge_tests {
+    use openfn_engine::{EngineEvent as Ev, ErrorInfo, LogLine, Mem, Severity};
+    use serde_json::{json, value::RawValue};
+
+    use super::map_event;
+    use crate::executor::{EngineEvent, StepError};
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).expect("json")
+    }
+
+    fn mem() -> Mem {
+        Mem {
+            job: 10,
+            system: 20,
+            peak: Some(30),
+        }
+    }
+
+    #[test]
+    fn workflow_start_keeps_the_versions() {
+        let versions = [("node".to_string(), json!("22.0.0"))]
+            .into_iter()
+            .collect();
+        let mapped = map_event(Ev::WorkflowStart {
+            workflow_id: "w".into(),
+            thread_id: 7,
+            versions,
+            time: 1,
+        });
+        let Some(EngineEvent::WorkflowStart { versions }) = mapped else {
+            panic!("{mapped:?}");
+        };
+        assert_eq!(versions.get("node"), Some(&json!("22.0.0")));
+    }
+
+    #[test]
+    fn job_events_keep_state_timing_edges_and_thread() {
+        assert_eq!(
+            map_event(Ev::JobStart {
+                workflow_id: "w".into(),
+                thread_id: 7,
+                job_id: "j".into(),
+                time: 1,
+            }),
+            Some(EngineEvent::JobStart { job_id: "j".into() })
+        );
+        assert_eq!(
+            map_event(Ev::JobComplete {
+                workflow_id: "w".into(),
+                thread_id: 7,
+                job_id: "j".into(),
+                state: raw(r#"{"data":{"x":1}}"#),
+                duration: 12,
+                next: vec!["k".into()],
+                mem: mem(),
+                redacted: true,
+                time: 1,
+            }),
+            Some(EngineEvent::JobComplete {
+                job_id: "j".into(),
+                state: json!({"data": {"x": 1}}),
+                duration_ms: 12,
+                next: vec!["k".into()],
+                mem: Some(mem()),
+                thread_id: Some(json!(7)),
+                redacted: true,
+            })
+        );
+    }
+
+    #[test]
+    fn job_errors_report_the_subtype_and_the_severity() {
+        let mut error = ErrorInfo::new("RuntimeError", "TypeError: x", Severity::Fail);
+        error.subtype = Some("TypeError".into());
+        assert_eq!(
+            map_event(Ev::JobError {
+                workflow_id: "w".into(),
+                thread_id: 7,
+                job_id: "j".into(),
+                state: raw(r#"{"errors":{}}"#),
+                error,
+                duration: 3,
+                next: vec![],
+                redacted: false,
+                time: 1,
+            }),
+            Some(EngineEvent::JobError {
+                job_id: "j".into(),
+                state: json!({"errors": {}}),
+                error: StepError {
+                    severity: "fail".into(),
+                    error_type: "TypeError".into(),
+                    message: "TypeError: x".into(),
+                },
+                duration_ms: 3,
+                next: vec![],
+                thread_id: Some(json!(7)),
+                redacted: false,
+            })
+        );
+    }
+
+    #[test]
+    fn logs_keep_source_and_redaction_with_a_microsecond_timestamp() {
+        assert_eq!(
+            map_event(Ev::WorkflowLog {
+                workflow_id: "w".into(),
+                thread_id: Some(7),
+                log: LogLine {
+                    level: "info".into(),
+                    name: "JOB".into(),
+                    message: raw(r#"["hi",1]"#),
+                    time: "1700000000123456789".into(),
+                    redacted: true,
+                },
+            }),
+            Some(EngineEvent::Log {
+                level: "info".into(),
+                source: "JOB".into(),
+                message: json!(["hi", 1]),
+                timestamp: Some("1700000000123456".into()),
+                redacted: true,
+            })
+        );
+        // A time too short to hold nanoseconds gives no timestamp.
+        let Some(EngineEvent::Log { timestamp, .. }) = map_event(Ev::WorkflowLog {
+            workflow_id: "w".into(),
+            thread_id: None,
+            log: LogLine {
+                level: "info".into(),
+                name: "RTE".into(),
+                message: raw(r#"["x"]"#),
+                time: "12".into(),
+                redacted: false,
+            },
+        }) else {
+            panic!("not a log");
+        };
+        assert_eq!(timestamp, None);
+    }
+
+    #[test]
+    fn run_ends_map_to_complete_or_error_with_the_kill_and_crash_classes() {
+        assert_eq!(
+            map_event(Ev::WorkflowComplete {
+                workflow_id: "w".into(),
+                thread_id: 7,
+                duration: 5,
+                state: raw(r#"{"data":[1]}"#),
+                redacted: false,
+                time: 1,
+            }),
+            Some(EngineEvent::WorkflowComplete {
+                state: json!({"data": [1]})
+            })
+        );
+        for (class, message, severity) in [
+            (
+                "TimeoutError",
+                "Workflow failed to return within 300ms",
+                Severity::Kill,
+            ),
+            (
+                "OOMError",
+                "Run exceeded maximum memory usage",
+                Severity::Kill,
+            ),
+            (
+                "ExitError",
+                "Process exited with code: 137",
+                Severity::Crash,
+            ),
+            (
+                "CredentialLoadError",
+                "Failed to load credential c: x",
+                Severity::Exception,
+            ),
+        ] {
+            let want = severity.to_string();
+            assert_eq!(
+                map_event(Ev::WorkflowError {
+                    workflow_id: "w".into(),
+                    thread_id: None,
+                    error: ErrorInfo::new(class, message, severity),
+                }),
+                Some(EngineEvent::WorkflowError {
+                    error_type: class.into(),
+                    message: message.into(),
+                    severity: want,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn install_and_compile_events_are_not_forwarded() {
+        for ev in [
+            Ev::CompileStart {
+                workflow_id: "w".into(),
+                thread_id: 7,
+            },
+            Ev::CompileComplete {
+                workflow_id: "w".into(),
+                thread_id: 7,
+                duration: 1,
+            },
+            Ev::AutoinstallComplete {
+                workflow_id: "w".into(),
+                module: "m".into(),
+                version: "1".into(),
+                duration: 1,
+            },
+        ] {
+            assert_eq!(map_event(ev), None);
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! [`EngineEvent`]s, asking [`Resolvers`] for credentials on the way.
 //!
 //! The worker never runs or compiles user code: the real implementation forwards to
-//! `openfn-engine`; [`MockExecutor`] (the `--mock` engine, and the one the tests use) only
-//! interprets JSON job bodies and never evaluates code.
+//! `openfn-engine`; [`MockExecutor`] (the `--mock` engine: local demos, and tests about the
+//! worker itself; the worker's run tests use the real engine) only interprets JSON job bodies
+//! and never evaluates code.
 
 use std::collections::HashMap;
 use std::future::Future;

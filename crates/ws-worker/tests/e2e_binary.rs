@@ -3,11 +3,14 @@
 
 mod support;
 
+#[path = "../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
 use std::time::Duration;
 
 use serde_json::json;
 use support::binary::{post_run, run_view, spawn, wait_status, wait_status_within};
-use support::{http_body, http_request, one_job};
+use support::{http_body, http_request, job, mock_job};
 use tokio::process::Command;
 
 #[tokio::test]
@@ -17,21 +20,28 @@ async fn binary_happy_path_and_sigterm_drain() {
     // settles before its run starts; after SIGTERM pushes are ignored. So no claim is in flight
     // when SIGTERM arrives and what stays queued afterwards is certain (a claim already in
     // flight would rightly still take a run, as the kit does).
-    let mut p = spawn(&["--mock", "--no-loop"]).await;
-    let id = post_run(&p, &one_job(json!({"data": {"n": 1}}))).await;
+    let mut p = spawn(&["--no-loop"]).await;
+    let id = post_run(&p, &job("export default [s => ({ data: { n: 1 } })]")).await;
     let run = wait_status(&p, &id, "complete").await;
     assert_eq!(run["reason"], "success", "{run}");
     assert_eq!(run["final_state"], json!({"data": {"n": 1}}));
 
-    // A slow run is in flight when SIGTERM arrives: it completes, then the worker exits 0.
-    let id = post_run(&p, &one_job(json!({"data": {}, "__sleep": 700}))).await;
-    wait_status(&p, &id, "started").await;
+    // A run is in flight when SIGTERM arrives: it completes, then the worker exits 0. The
+    // job's step has started and its timer keeps it running well past the signal; the run's
+    // status read after the signal proves it was still in flight then.
+    let id = post_run(
+        &p,
+        &job("export default [s => new Promise(r => setTimeout(() => r({ data: { drained: true } }), 1500))]"),
+    )
+    .await;
+    support::binary::wait_step_started(&p, &id).await;
     let pid = p.worker.id().expect("pid");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
+    assert_eq!(run_view(&p, &id).await["status"], "started");
     // The HTTP server closes at once.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while http_body(p.worker_addr, "GET", "/", None).await.is_some() {
@@ -42,7 +52,7 @@ async fn binary_happy_path_and_sigterm_drain() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // No new claims after SIGTERM: this run stays queued.
-    let queued = post_run(&p, &one_job(json!({"data": {}}))).await;
+    let queued = post_run(&p, &job("export default [s => s]")).await;
     let exit = tokio::time::timeout(Duration::from_secs(15), p.worker.wait())
         .await
         .expect("exits")
@@ -51,13 +61,18 @@ async fn binary_happy_path_and_sigterm_drain() {
     let run = run_view(&p, &id).await;
     assert_eq!(run["status"], "complete", "{run}");
     assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(
+        run["final_state"],
+        json!({"data": {"drained": true}}),
+        "{run}"
+    );
     assert_eq!(run_view(&p, &queued).await["status"], "queued");
     let _ = p.mock.kill().await;
 }
 
 #[tokio::test]
 async fn binary_socket_drop_mid_run() {
-    let mut p = spawn(&["--mock"]).await;
+    let mut p = spawn(&[]).await;
     let (code, _) = http_body(
         p.mock_addr,
         "POST",
@@ -69,7 +84,7 @@ async fn binary_socket_drop_mid_run() {
     assert_eq!(code, 200);
     let id = post_run(
         &p,
-        &one_job(json!({"data": {"ok": 1}, "__log": "x", "__sleep": 100})),
+        &job("export default [s => { console.log('x'); return new Promise(r => setTimeout(() => r({ data: { ok: 1 } }), 100)); }]"),
     )
     .await;
     let run = wait_status(&p, &id, "complete").await;
@@ -80,6 +95,19 @@ async fn binary_socket_drop_mid_run() {
         metrics.contains("openfn_worker_reconnects_total 1"),
         "{metrics}"
     );
+    let _ = p.worker.kill().await;
+    let _ = p.mock.kill().await;
+}
+
+/// `--mock` serves local demos without an engine: its JSON job bodies still reach Lightning
+/// as runs (the mock engine's own behaviour is documented as a test facility in the README).
+#[tokio::test]
+async fn binary_mock_engine_runs_json_bodies() {
+    let mut p = spawn(&["--mock"]).await;
+    let id = post_run(&p, &mock_job(json!({"data": {"n": 1}, "__log": "demo"}))).await;
+    let run = wait_status(&p, &id, "complete").await;
+    assert_eq!(run["reason"], "success", "{run}");
+    assert_eq!(run["final_state"], json!({"data": {"n": 1}}));
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }
@@ -98,8 +126,7 @@ async fn binary_refuses_to_start_without_a_secret() {
 #[tokio::test]
 async fn binary_with_the_real_engine() {
     let mut p = spawn(&[]).await;
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
+    let mut plan = job("");
     plan["jobs"][0]["body"] =
         json!("export default [s => { console.log('hi', 1); return { data: { x: 1 } }; }]");
     let id = post_run(&p, &plan).await;
@@ -118,21 +145,24 @@ async fn binary_with_the_real_engine() {
     let _ = p.mock.kill().await;
 }
 
-/// Collections through the real binaries: the worker resolves the collections adaptor's
-/// version at start-up, adds it to a job that mentions `collections.`, installs it from the npm
-/// registry, and hands the run token and `--collections-url` to the adaptor, which writes to and
+/// Collections through the real binaries: the worker adds the collections adaptor (the version
+/// pinned in tests/adaptor-versions; resolving a non-exact version is tested against a fake
+/// registry in collections_version.rs) to a job that mentions `collections.`, installs it from
+/// the npm registry, and hands the run token and `--collections-url` to the adaptor, which writes to and
 /// reads from the mock's collections API (the token is checked there).
 #[tokio::test]
 async fn binary_collections_end_to_end() {
+    let pinned = adaptor_versions::version(adaptor_versions::COLLECTIONS);
+    let collections_version = format!("--collections-version={pinned}");
     let repo = tempfile::tempdir().expect("tmp");
     let repo_arg = format!("--repo-dir={}", repo.path().display());
     let mut p = spawn(&[
         "--collections-url=http://127.0.0.1:{mock_port}/collections",
+        &collections_version,
         &repo_arg,
     ])
     .await;
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
+    let mut plan = job("");
     plan["jobs"][0]["body"] = json!(
         "collections.set('e2e-things', 'k1', { n: 1 });\ncollections.get('e2e-things', 'k1');"
     );
@@ -140,18 +170,13 @@ async fn binary_collections_end_to_end() {
     let run = wait_status_within(&p, &id, "complete", Duration::from_secs(120)).await;
     assert_eq!(run["reason"], "success", "{run}");
     assert_eq!(run["final_state"]["data"], json!({"n": 1}), "{run}");
-    // installed once, under an exact version resolved at start-up
+    // installed once, the pinned version
     let installed: Vec<String> = std::fs::read_dir(repo.path().join("node_modules/@openfn"))
         .expect("installed adaptors")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        installed.len() == 1
-            && installed[0].starts_with("language-collections_")
-            && !installed[0].ends_with("latest"),
-        "{installed:?}"
-    );
+    assert_eq!(installed, [format!("language-collections_{pinned}")]);
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }
@@ -177,9 +202,8 @@ async fn binary_monorepo_adaptor() {
     let mono_arg = format!("--monorepo-dir={}", monorepo.path().display());
     let repo_arg = format!("--repo-dir={}", repo.path().display());
     let mut p = spawn(&[&mono_arg, &repo_arg]).await;
-    let mut plan = one_job(json!(null));
+    let mut plan = job("local();");
     plan["jobs"][0]["adaptor"] = json!("@openfn/language-common@local");
-    plan["jobs"][0]["body"] = json!("local();");
     let id = post_run(&p, &plan).await;
     let run = wait_status_within(&p, &id, "complete", Duration::from_secs(60)).await;
     assert_eq!(run["reason"], "success", "{run}");
@@ -212,8 +236,7 @@ async fn binary_events_in_the_kits_order() {
         Duration::from_secs(60),
     )
     .await;
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
+    let mut plan = job("");
     plan["jobs"][0]["body"] = json!("export default [s => { console.log('hi'); return s; }]");
     let id = post_run(&p, &plan).await;
     wait_status(&p, &id, "complete").await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use openfn_lightning_mock::Config as MockConfig;
 use serde_json::{Value, json};
-use support::{one_job, start};
+use support::{job, start};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -20,10 +20,10 @@ async fn credentials_in_errors_are_redacted_in_the_states_that_leave_the_worker(
         "cred",
         json!({"username": "admin", "password": "hunter2-secret"}),
     );
-    let mut plan = one_job(json!({
-        "data": {"kept": "hunter2-secret"},
-        "__fail": "login failed for admin:hunter2-secret",
-    }));
+    // The real engine: the job reads its credential and throws it back in an error.
+    let mut plan = job(
+        "export default [s => { s.data = { kept: s.configuration.password }; throw new Error('login failed for admin:' + s.configuration.password); }]",
+    );
     plan["jobs"][0]["credential_id"] = json!("cred");
     let id = h.mock.enqueue_run(plan).expect("enqueue");
     let run = h.wait_final(&id, T).await;

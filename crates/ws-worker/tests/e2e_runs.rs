@@ -1,5 +1,6 @@
-//! End to end: the worker (mock engine) against an in-process lightning-mock, one scenario per
-//! part of the run lifecycle.
+//! End to end: the worker on the real engine (child processes of the `ws-worker` binary)
+//! against an in-process lightning-mock, one scenario per part of the run lifecycle; each test
+//! checks what Lightning records.
 
 mod support;
 
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use openfn_lightning_mock::{Config as MockConfig, Faults};
 use serde_json::{Value, json};
-use support::{Harness, one_job, start};
+use support::{Harness, job, start};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -20,7 +21,9 @@ async fn happy_path() {
     let h = start(MockConfig::default(), &[]).await;
     let id = h
         .mock
-        .enqueue_run(one_job(json!({"data": {"x": 1}, "__log": "hello"})))
+        .enqueue_run(job(
+            "export default [s => { console.log('hello'); return { data: { x: 1 } }; }]",
+        ))
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success", "{run:#}");
@@ -59,13 +62,14 @@ async fn happy_path() {
     );
 }
 
-fn branching(j1_body: Value) -> Value {
+/// `j1` (`j1_body`), then `on_fail` (recovers) or `on_ok` (throws `boom`) by edge condition.
+fn branching(j1_body: &str) -> Value {
     json!({
         "triggers": [{"id": "t"}],
         "jobs": [
-            {"id": "j1", "adaptor": "@openfn/language-common@1.0.0", "body": j1_body.to_string()},
-            {"id": "on_fail", "adaptor": "@openfn/language-common@1.0.0", "body": "{\"data\":{\"recovered\":true}}"},
-            {"id": "on_ok", "adaptor": "@openfn/language-common@1.0.0", "body": "{\"data\":{\"fine\":true},\"__fail\":\"boom\"}"}
+            {"id": "j1", "adaptor": "", "body": j1_body},
+            {"id": "on_fail", "adaptor": "", "body": "export default [s => ({ data: { recovered: true, from: s.errors.j1.message } })]"},
+            {"id": "on_ok", "adaptor": "", "body": "export default [s => { throw new Error('boom'); }]"}
         ],
         "edges": [
             {"id": "e0", "source_trigger_id": "t", "target_job_id": "j1", "condition": "always", "enabled": true},
@@ -84,7 +88,9 @@ async fn multi_step_with_failure_edges() {
     // j1 fails → on_fail runs and succeeds: a fail on a non-leaf is ignored.
     let id = h
         .mock
-        .enqueue_run(branching(json!({"data": {}, "__fail": "abort!"})))
+        .enqueue_run(branching(
+            "export default [s => { throw new Error('abort!'); }]",
+        ))
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success", "{run:#}");
@@ -96,12 +102,15 @@ async fn multi_step_with_failure_edges() {
     assert_eq!(s[0]["error_message"], "abort!");
     assert_eq!(s[1]["job_id"], "on_fail");
     assert_eq!(s[1]["input_dataclip_id"], s[0]["output_dataclip_id"]);
-    assert_eq!(run["final_state"], json!({"data": {"recovered": true}}));
+    assert_eq!(
+        run["final_state"],
+        json!({"data": {"recovered": true, "from": "abort!"}})
+    );
 
     // j1 succeeds → on_ok runs and fails: the leaf's fail is the run's.
     let id = h
         .mock
-        .enqueue_run(branching(json!({"data": {}})))
+        .enqueue_run(branching("export default [s => ({ data: {} })]"))
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "fail", "{run:#}");
@@ -115,6 +124,47 @@ async fn multi_step_with_failure_edges() {
     assert!(logs.iter().any(|l| l == "JobError: boom"), "{logs:?}");
 }
 
+/// `j1`, then `big` or `small` by JS edge conditions on its output; `broken`'s condition throws.
+fn js_edges(n: u32) -> Value {
+    json!({
+        "triggers": [{"id": "t"}],
+        "jobs": [
+            {"id": "j1", "adaptor": "", "body": format!("export default [s => ({{ data: {{ n: {n} }} }})]")},
+            {"id": "big", "adaptor": "", "body": "export default [s => ({ data: { went: 'big' } })]"},
+            {"id": "small", "adaptor": "", "body": "export default [s => ({ data: { went: 'small' } })]"},
+            {"id": "broken", "adaptor": "", "body": "export default [s => s]"}
+        ],
+        "edges": [
+            {"id": "e0", "source_trigger_id": "t", "target_job_id": "j1", "condition": "always", "enabled": true},
+            {"id": "e1", "source_job_id": "j1", "target_job_id": "big", "condition": "state.data.n > 10", "enabled": true},
+            {"id": "e2", "source_job_id": "j1", "target_job_id": "small", "condition": "state.data.n <= 10", "enabled": true},
+            {"id": "e3", "source_job_id": "j1", "target_job_id": "broken", "condition": "state.data.n == 99 && wibble", "enabled": true}
+        ],
+        "starting_node_id": "t",
+        "dataclip_id": null,
+        "options": {}
+    })
+}
+
+#[tokio::test]
+async fn js_edge_conditions_pick_the_next_step() {
+    let h = start(MockConfig::default(), &[]).await;
+    for (n, went) in [(20, "big"), (3, "small")] {
+        let id = h.mock.enqueue_run(js_edges(n)).expect("enqueue");
+        let run = h.wait_final(&id, T).await;
+        assert_eq!(run["reason"], "success", "{run:#}");
+        assert_eq!(run["final_state"], json!({"data": {"went": went}}));
+        let jobs: Vec<Value> = steps(&run).iter().map(|s| s["job_id"].clone()).collect();
+        assert_eq!(jobs, [json!("j1"), json!(went)], "{run:#}");
+    }
+    // A condition that throws crashes the run.
+    let id = h.mock.enqueue_run(js_edges(99)).expect("enqueue");
+    let run = h.wait_final(&id, T).await;
+    assert_eq!(run["reason"], "crash", "{run:#}");
+    assert_eq!(run["error_type"], "EdgeConditionError", "{run:#}");
+    assert_eq!(run["error_message"], "wibble is not defined", "{run:#}");
+}
+
 #[tokio::test]
 async fn credentials_are_fetched_and_redacted() {
     let h = start(MockConfig::default(), &[]).await;
@@ -122,7 +172,9 @@ async fn credentials_are_fetched_and_redacted() {
         "cred",
         json!({"username": "admin", "password": "hunter2-secret"}),
     );
-    let mut plan = one_job(json!({"data": {}, "__log": "password is hunter2-secret"}));
+    let mut plan = job(
+        "export default [s => { console.log('password is ' + s.configuration.password); return { data: {} }; }]",
+    );
     plan["jobs"][0]["credential_id"] = json!("cred");
     let id = h.mock.enqueue_run(plan).expect("enqueue");
     let run = h.wait_final(&id, T).await;
@@ -142,7 +194,7 @@ async fn credentials_are_fetched_and_redacted() {
 #[tokio::test]
 async fn credential_errors_are_exceptions() {
     let h = start(MockConfig::default(), &[]).await;
-    let mut plan = one_job(json!({"data": {}}));
+    let mut plan = job("export default [s => s]");
     plan["jobs"][0]["credential_id"] = json!("zzz");
     let id = h.mock.enqueue_run(plan).expect("enqueue");
     let run = h.wait_final(&id, T).await;
@@ -166,7 +218,7 @@ async fn credential_timeout() {
         ],
     )
     .await;
-    let mut plan = one_job(json!({"data": {}}));
+    let mut plan = job("export default [s => s]");
     plan["jobs"][0]["credential_id"] = json!("%TIMEOUT%");
     let id = h2.mock.enqueue_run(plan).expect("enqueue");
     let run = h2.wait_final(&id, T).await;
@@ -182,8 +234,7 @@ async fn dataclips_in_and_missing() {
     let h = start(MockConfig::default(), &[]).await;
     h.mock
         .add_dataclip("dc", json!({"data": {"from": "dataclip"}}));
-    let mut plan = one_job(json!("not json: passes the input through"));
-    plan["jobs"][0]["body"] = json!("pass");
+    let mut plan = job("export default [s => s]");
     plan["dataclip_id"] = json!("dc");
     let id = h.mock.enqueue_run(plan).expect("enqueue");
     let run = h.wait_final(&id, T).await;
@@ -191,7 +242,7 @@ async fn dataclips_in_and_missing() {
     assert_eq!(run["final_state"], json!({"data": {"from": "dataclip"}}));
     assert_eq!(steps(&run)[0]["input_dataclip_id"], "dc");
 
-    let mut plan = one_job(json!({}));
+    let mut plan = job("export default [s => s]");
     plan["dataclip_id"] = json!("nope");
     let id = h.mock.enqueue_run(plan).expect("enqueue");
     let run = h.wait_final(&id, T).await;
@@ -213,64 +264,9 @@ async fn dataclips_in_and_missing() {
 }
 
 #[tokio::test]
-async fn run_level_errors_complete_with_the_kill_form() {
-    let h = start(MockConfig::default(), &[]).await;
-    let id = h
-        .mock
-        .enqueue_run(one_job(
-            json!({"__crash": "ReferenceError: x is not defined"}),
-        ))
-        .expect("enqueue");
-    let run = h.wait_final(&id, T).await;
-    assert_eq!(run["reason"], "crash", "{run:#}");
-    assert_eq!(run["error_type"], "RuntimeCrash");
-    assert!(run["final_state"].is_null());
-    let s = steps(&run);
-    assert_eq!(s.len(), 1, "{s:?}");
-    assert_eq!(s[0]["reason"], "crash");
-
-    let mut plan = one_job(json!({"__sleep": 2000}));
-    plan["options"] = json!({"run_timeout_ms": 100});
-    let id = h.mock.enqueue_run(plan).expect("enqueue");
-    let run = h.wait_final(&id, T).await;
-    assert_eq!(run["reason"], "kill", "{run:#}");
-    assert_eq!(run["error_type"], "TimeoutError");
-}
-
-#[tokio::test]
-async fn payload_limit_withholds_dataclips() {
-    let h = start(MockConfig::default(), &[]).await;
-    let mut plan = branching(json!({"data": {"big": "x"}}));
-    plan["options"] = json!({"payload_limit_mb": 0});
-    let id = h.mock.enqueue_run(plan).expect("enqueue");
-    let run = h.wait_final(&id, T).await;
-    assert_eq!(run["status"], "complete", "{run:#}");
-    let s = steps(&run);
-    assert!(!s.is_empty());
-    assert!(
-        s[0].get("output_dataclip_id").is_none_or(Value::is_null),
-        "{s:?}"
-    );
-    if s.len() > 1 {
-        assert!(
-            s[1].get("input_dataclip_id").is_none_or(Value::is_null),
-            "{s:?}"
-        );
-    }
-    assert!(run["final_dataclip_id"].is_null());
-    let logs = Harness::log_texts(&run);
-    assert!(
-        logs.iter()
-            .any(|l| l.starts_with("Dataclip exceeds payload limit")),
-        "{logs:?}"
-    );
-    assert!(logs.iter().any(|l| l == "Payload limit: 0mb"), "{logs:?}");
-}
-
-#[tokio::test]
 async fn output_dataclips_false_keeps_ids() {
     let mut h = start(MockConfig::default(), &[]).await;
-    let mut plan = one_job(json!({"data": {"x": 1}}));
+    let mut plan = job("export default [s => ({ data: { x: 1 } })]");
     plan["options"] = json!({"output_dataclips": false});
     let id = h.mock.enqueue_run(plan).expect("enqueue");
     let run = h.wait_final(&id, T).await;
@@ -292,7 +288,9 @@ async fn batch_logs() {
     let mut h = start(MockConfig::default(), &["--batch-logs", "--batch-limit=3"]).await;
     let id = h
         .mock
-        .enqueue_run(one_job(json!({"data": {}, "__log": "one"})))
+        .enqueue_run(job(
+            "export default [s => { console.log('one'); return { data: {} }; }]",
+        ))
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success");
@@ -314,37 +312,40 @@ async fn batch_logs() {
 
 #[tokio::test]
 async fn many_runs_at_capacity_never_overclaim() {
-    let h = start(MockConfig::default(), &["--capacity=2"]).await;
+    let mut h = start(MockConfig::default(), &["--capacity=2"]).await;
     let ids: Vec<String> = (0..8)
         .map(|i| {
             h.mock
-                .enqueue_run(one_job(json!({"data": {"i": i}, "__sleep": 30})))
+                .enqueue_run(job(&format!(
+                    "export default [s => new Promise(r => setTimeout(() => r({{ data: {{ i: {i} }} }}), 30))]"
+                )))
                 .expect("enqueue")
         })
         .collect();
-    let mut peak = 0usize;
     for id in &ids {
-        let deadline = tokio::time::Instant::now() + T;
-        loop {
-            let runs = h.mock.runs();
-            let busy = runs
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter(|r| {
-                            matches!(r["status"].as_str(), Some("claimed") | Some("started"))
-                        })
-                        .count()
-                })
-                .unwrap_or(0);
-            peak = peak.max(busy);
-            if h.mock.run(id).is_some_and(|r| r["status"] == "complete") {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        let run = h.wait_final(id, T).await;
+        assert_eq!(run["reason"], "success", "{run:#}");
     }
+    // Runs held by the worker, replayed from the mock's ordered event stream: a claim adds the
+    // runs it hands out, an accepted `run:complete` ends one (the worker frees its slot only
+    // after that reply, so a later claim always comes after it in the stream).
+    let mut held = 0i64;
+    let mut peak = 0i64;
+    let mut claimed = 0;
+    for e in h.drain_events() {
+        match e.name.as_str() {
+            "claim" => {
+                let n = e.data["payload"].as_array().map_or(0, Vec::len);
+                claimed += n;
+                held += i64::try_from(n).unwrap_or(i64::MAX);
+            }
+            "run:complete" => held -= 1,
+            _ => {}
+        }
+        peak = peak.max(held);
+    }
+    assert_eq!(claimed, 8, "every run claimed once");
+    assert_eq!(held, 0);
     assert!(peak <= 2, "peak {peak}");
 }
 
@@ -359,8 +360,8 @@ async fn socket_dropped_mid_run_completes_exactly_once() {
     });
     let id = h
         .mock
-        .enqueue_run(one_job(
-            json!({"data": {"ok": true}, "__log": "a", "__sleep": 50}),
+        .enqueue_run(job(
+            "export default [s => { console.log('a'); return new Promise(r => setTimeout(() => r({ data: { ok: true } }), 50)); }]",
         ))
         .expect("enqueue");
     let run = h.wait_final(&id, Duration::from_secs(20)).await;
@@ -368,13 +369,40 @@ async fn socket_dropped_mid_run_completes_exactly_once() {
     assert_eq!(run["reason"], "success", "{run:#}");
     assert_eq!(run["final_state"], json!({"data": {"ok": true}}));
     assert_eq!(steps(&run).len(), 1, "{run:#}");
-    let completes = h
+    // Exactly one of each lifecycle event and one copy of the log line: nothing the worker
+    // sent again after the drop was recorded twice.
+    let events: Vec<String> = h
         .drain_events()
-        .iter()
-        .filter(|e| e.name == "run:complete" && e.data["runId"] == id.as_str())
-        .count();
-    assert!(completes >= 1);
-    assert!(h.worker.shared.metrics.reconnects() >= 1);
+        .into_iter()
+        .filter(|e| e.data["runId"] == id.as_str())
+        .map(|e| match e.name.as_str() {
+            "run:log" => format!("log {}", e.data["payload"]["message"]),
+            _ => e.name,
+        })
+        .collect();
+    for name in [
+        "run:start",
+        "step:start",
+        "step:complete",
+        "run:complete",
+        "log [\"a\"]",
+    ] {
+        let n = events.iter().filter(|e| *e == name).count();
+        assert_eq!(n, 1, "{name} recorded {n} times: {events:#?}");
+    }
+    let mut logs: Vec<&String> = events.iter().filter(|e| e.starts_with("log ")).collect();
+    let all = logs.len();
+    logs.sort();
+    logs.dedup();
+    assert_eq!(
+        logs.len(),
+        all,
+        "a log line was recorded twice: {events:#?}"
+    );
+    assert_eq!(h.worker.shared.metrics.reconnects(), 1);
+    // The sender has one event in flight at a time, so at most one was sent again after the
+    // drop (the mock acknowledges an exact replay without recording it).
+    assert!(run["replays"].as_u64().is_some_and(|n| n <= 1), "{run:#}");
 }
 
 /// An `error` reply is final (§3.14: the kit logs it and goes on): nothing is sent again, and
@@ -397,7 +425,7 @@ async fn a_refused_event_is_final_and_never_sent_again() {
     });
     let id = h
         .mock
-        .enqueue_run(one_job(json!({"data": {"r": 1}})))
+        .enqueue_run(job("export default [s => ({ data: { r: 1 } })]"))
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success", "{run:#}");
@@ -413,7 +441,7 @@ async fn a_refused_event_is_final_and_never_sent_again() {
     });
     let id = h
         .mock
-        .enqueue_run(one_job(json!({"data": {"r": 2}})))
+        .enqueue_run(job("export default [s => ({ data: { r: 2 } })]"))
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success", "{run:#}");
@@ -455,7 +483,7 @@ async fn a_rejected_completion_falls_back_to_no_final_state() {
     });
     let id = h
         .mock
-        .enqueue_run(one_job(json!({"data": {"f": 1}})))
+        .enqueue_run(job("export default [s => ({ data: { f: 1 } })]"))
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success", "{run:#}");
@@ -519,19 +547,22 @@ async fn connects_through_an_http_proxy() {
     .await;
     let id = h
         .mock
-        .enqueue_run(one_job(json!({"data": {"proxied": true}})))
+        .enqueue_run(job("export default [s => ({ data: { proxied: true } })]"))
         .expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success", "{run:#}");
-    assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // every connection went through the proxy: one, plus one per reconnect
+    assert_eq!(
+        tunnels.load(std::sync::atomic::Ordering::SeqCst) as u64,
+        1 + h.worker.shared.metrics.reconnects()
+    );
 }
 
 #[tokio::test]
 async fn webhook_response_is_copied_into_step_complete() {
     let mut h = start(MockConfig::default(), &[]).await;
-    let body =
-        json!({"data": {}, "webhookResponse": {"status": 201, "body": {"ok": true}, "other": 1}});
-    let id = h.mock.enqueue_run(one_job(body)).expect("enqueue");
+    let body = "export default [s => ({ data: {}, webhookResponse: { status: 201, body: { ok: true }, other: 1 } })]";
+    let id = h.mock.enqueue_run(job(body)).expect("enqueue");
     let run = h.wait_final(&id, T).await;
     assert_eq!(run["reason"], "success");
     let step = h

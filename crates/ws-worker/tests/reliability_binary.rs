@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::binary::{Procs, post_run, spawn, spawn_with, wait_status_within};
-use support::{http_body, http_request, one_job};
+use support::{http_body, http_request, job};
 
 const LONG: Duration = Duration::from_secs(120);
 
 /// A plan run by the real engine (no adaptor) that reports the size of its input.
 fn sizing_plan(dataclip_id: Option<&str>) -> Value {
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
-    plan["jobs"][0]["body"] =
-        json!("export default [s => ({ data: { size: (s.data && s.data.blob || '').length } })]");
+    let mut plan =
+        job("export default [s => ({ data: { size: (s.data && s.data.blob || '').length } })]");
     plan["dataclip_id"] = json!(dataclip_id);
     plan
 }
@@ -271,10 +269,8 @@ async fn a_log_storm_is_buffered_within_bounds_and_memory_comes_back() {
     let mut p = spawn(&[]).await;
     still_online(&p).await;
     let before = rss_kb(&p);
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
-    plan["jobs"][0]["body"] = json!(
-        "export default [s => { for (let i = 0; i < 100000; i++) console.log('storm line ' + i + ' with some padding to look like a real log line'); return { data: { done: true } }; }]"
+    let plan = job(
+        "export default [s => { for (let i = 0; i < 100000; i++) console.log('storm line ' + i + ' with some padding to look like a real log line'); return { data: { done: true } }; }]",
     );
     let id = post_run(&p, &plan).await;
     let mut peak = before;
@@ -343,10 +339,7 @@ async fn a_log_storm_is_buffered_within_bounds_and_memory_comes_back() {
 #[tokio::test]
 async fn a_push_lightning_refuses_as_too_big_is_not_sent_again() {
     let mut p = spawn_with(&["--max-frame-size", "2000000"], &[]).await;
-    let mut plan = one_job(json!(null));
-    plan["jobs"][0]["adaptor"] = json!("");
-    plan["jobs"][0]["body"] =
-        json!("export default [s => ({ data: { n: 1 }, big: 'x'.repeat(3000000) })]");
+    let plan = job("export default [s => ({ data: { n: 1 }, big: 'x'.repeat(3000000) })]");
     let id = post_run(&p, &plan).await;
     let run = wait_status_within(&p, &id, "complete", LONG).await;
     assert_eq!(run["reason"], "success", "{run}");

@@ -173,11 +173,6 @@ impl Client {
         }
     }
 
-    /// Whether anything arrives within `wait`.
-    pub async fn quiet_for(&mut self, wait: Duration) -> bool {
-        self.buffered.is_empty() && tokio::time::timeout(wait, self.ws.next()).await.is_err()
-    }
-
     /// Joins worker:queue with the kit's default params.
     pub async fn join_queue(&mut self) -> String {
         let (join_ref, reply) = self

@@ -109,8 +109,12 @@ pub async fn eval(source: &str) -> serde_json::Value {
 /// A promise helper so unused-import lints stay quiet in binaries that do not need it.
 pub fn _promise_type(_: Option<Promise<'_>>) {}
 
-/// The directory where `@openfn/language-common@3` and `@openfn/language-http@7` are installed
-/// with npm, once per build (cached under CARGO_TARGET_TMPDIR).
+#[path = "../../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
+/// The directory where `@openfn/language-common` and `@openfn/language-http` (the versions
+/// pinned in tests/adaptor-versions) are installed with npm, once per build (cached under
+/// CARGO_TARGET_TMPDIR, in a directory that names the versions).
 pub fn adaptors_dir() -> PathBuf {
     // Tests of one binary run on threads of one process: install once per process under a
     // lock; separate processes (nextest) race through the staging-dir rename below.
@@ -118,7 +122,15 @@ pub fn adaptors_dir() -> PathBuf {
     let _guard = LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nodehost-adaptors");
+    let specs = [
+        adaptor_versions::spec(adaptor_versions::COMMON),
+        adaptor_versions::spec(adaptor_versions::HTTP),
+    ];
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "nodehost-adaptors-{}-{}",
+        adaptor_versions::version(adaptor_versions::COMMON),
+        adaptor_versions::version(adaptor_versions::HTTP)
+    ));
     let done = base.join("node_modules/@openfn/language-http/package.json");
     if done.exists() {
         return base;
@@ -136,7 +148,7 @@ pub fn adaptors_dir() -> PathBuf {
             "--prefix",
         ])
         .arg(&staging)
-        .args(["@openfn/language-common@3", "@openfn/language-http@7"])
+        .args(&specs)
         .status()
         .expect("npm must be installed to fetch the real adaptors");
     assert!(status.success(), "npm install failed");

@@ -1,5 +1,6 @@
 //! Shared helpers for the tests that run real npm adaptors: a repo with
-//! `@openfn/language-common@3` and `@openfn/language-http@7` installed by openfn-repo (once
+//! `@openfn/language-common` and `@openfn/language-http` (the versions pinned in
+//! tests/adaptor-versions) installed by openfn-repo (once
 //! per build, cached under CARGO_TARGET_TMPDIR), compiling a job against an installed adaptor,
 //! and running a one-step plan with the node host.
 
@@ -17,13 +18,17 @@ use openfn_runtime::{
 };
 use serde_json::{Value, json};
 
-pub const COMMON: &str = "@openfn/language-common";
-pub const HTTP: &str = "@openfn/language-http";
+#[path = "../../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
 
+pub const COMMON: &str = adaptor_versions::COMMON;
+pub const HTTP: &str = adaptor_versions::HTTP;
+
+/// The pinned versions (tests/adaptor-versions).
 fn specs() -> Vec<Specifier> {
     vec![
-        Specifier::new(COMMON, Some("3")),
-        Specifier::new(HTTP, Some("7")),
+        Specifier::new(COMMON, Some(adaptor_versions::version(COMMON))),
+        Specifier::new(HTTP, Some(adaptor_versions::version(HTTP))),
     ]
 }
 

@@ -178,6 +178,22 @@ pub async fn wait_status_within(p: &Procs, id: &str, status: &str, within: Durat
     }
 }
 
+/// Waits until the run's first step has started (the mock records a step at `step:start`).
+pub async fn wait_step_started(p: &Procs, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = run_view(p, id).await;
+        if v["steps"].as_array().is_some_and(|s| !s.is_empty()) {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {id} never started a step: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Subscribes to the mock's SSE stream (`GET /events`) and collects it until `until` appears
 /// in it or `within` passes; the subscription is open when this returns.
 pub async fn record_events(

@@ -1,5 +1,11 @@
-//! Test harness: an in-process lightning-mock plus an in-process worker (mock engine) wired to
-//! it, and helpers that wait for outcomes with timeouts.
+//! Test harness: an in-process lightning-mock plus an in-process worker wired to it, and
+//! helpers that wait for outcomes with timeouts.
+//!
+//! The worker runs the real engine by default: [`EngineExecutor`] with its children started
+//! from the `ws-worker` binary (the shipped child code), on an empty repo directory, so what
+//! Lightning records is what users get. [`start_mock_engine`] starts the worker on
+//! `MockExecutor` instead; only tests about the worker itself (claims, sockets, workloops,
+//! the outbox) may use it, and each says why.
 
 #![allow(
     dead_code,
@@ -13,9 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser as _;
+use openfn_engine::ChildCommand;
 use openfn_lightning_mock::{Config as MockConfig, Event, Server, ServerHandle};
 use openfn_ws_worker::config::{Args, Config};
-use openfn_ws_worker::executor::MockExecutor;
+use openfn_ws_worker::engine::EngineExecutor;
+use openfn_ws_worker::executor::{Executor, MockExecutor};
 use openfn_ws_worker::{Worker, http};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -25,6 +33,33 @@ pub struct Harness {
     pub worker: Worker,
     pub http: SocketAddr,
     pub events: broadcast::Receiver<Event>,
+    /// The real engine (`None` on the mock engine); its children are stopped on drop.
+    pub engine: Option<Arc<EngineExecutor>>,
+    /// The engine's (empty) adaptor repository.
+    _repo: Option<tempfile::TempDir>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(engine) = &self.engine {
+            engine.destroy();
+        }
+    }
+}
+
+/// Which engine the in-process worker runs.
+pub enum EngineKind {
+    /// `EngineExecutor`: child processes of the `ws-worker` binary.
+    Real,
+    /// `MockExecutor`: for tests about the worker itself only.
+    Mock,
+    /// A test's own executor (for tests about the worker itself only).
+    Custom(Arc<dyn Executor>),
+}
+
+/// The engine children: the `ws-worker` binary in child mode, as the shipped worker starts them.
+pub fn child_command() -> ChildCommand {
+    ChildCommand::binary(env!("CARGO_BIN_EXE_ws-worker"))
 }
 
 pub fn worker_config(ws_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Config {
@@ -62,6 +97,22 @@ pub async fn start_with(
     env: &[(&str, &str)],
     adjust: impl FnOnce(&mut Config),
 ) -> Harness {
+    start_on(EngineKind::Real, mock_config, extra, env, adjust).await
+}
+
+/// The worker on `MockExecutor`: only for tests about the worker itself (the caller says why).
+pub async fn start_mock_engine(mock_config: MockConfig, extra: &[&str]) -> Harness {
+    start_on(EngineKind::Mock, mock_config, extra, &[], |_| {}).await
+}
+
+/// Starts the mock and a worker on `engine`.
+pub async fn start_on(
+    engine: EngineKind,
+    mock_config: MockConfig,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    adjust: impl FnOnce(&mut Config),
+) -> Harness {
     let mock = Server::start(mock_config).await.expect("mock starts");
     let events = mock.subscribe();
     let mut config = worker_config(&mock.ws_url(), extra, env);
@@ -70,26 +121,49 @@ pub async fn start_with(
         .await
         .expect("bind");
     let http_addr = listener.local_addr().expect("addr");
-    let worker = Worker::start(config, Arc::new(MockExecutor)).expect("worker starts");
+    let (executor, real, repo): (Arc<dyn Executor>, _, _) = match engine {
+        EngineKind::Real => {
+            let repo = tempfile::tempdir().expect("repo dir");
+            config.repo_dir = Some(repo.path().to_path_buf());
+            let real = Arc::new(
+                EngineExecutor::with_child(&config, Some(child_command())).expect("engine"),
+            );
+            (real.clone(), Some(real), Some(repo))
+        }
+        EngineKind::Mock => (Arc::new(MockExecutor), None, None),
+        EngineKind::Custom(executor) => (executor, None, None),
+    };
+    let worker = Worker::start(config, executor).expect("worker starts");
     tokio::spawn(http::serve(listener, worker.clone()));
     Harness {
         mock,
         worker,
         http: http_addr,
         events,
+        engine: real,
+        _repo: repo,
     }
 }
 
-/// A one-job plan whose job body is `body` (JSON text for the mock engine).
-pub fn one_job(body: Value) -> Value {
+/// A one-job plan for the real engine: `code` is the job (no adaptor, so nothing is installed;
+/// `export default [...]` or plain operations).
+pub fn job(code: &str) -> Value {
     json!({
         "triggers": [{"id": "t"}],
-        "jobs": [{"id": "j1", "name": "job one", "adaptor": "@openfn/language-common@1.0.0", "body": body.to_string(), "credential_id": null}],
+        "jobs": [{"id": "j1", "name": "job one", "adaptor": "", "body": code, "credential_id": null}],
         "edges": [{"id": "e1", "source_trigger_id": "t", "source_job_id": null, "target_job_id": "j1", "condition": "always", "enabled": true}],
         "starting_node_id": "t",
         "dataclip_id": null,
         "options": {}
     })
+}
+
+/// A one-job plan for the mock engine (`--mock` / `MockExecutor`): `body` is the JSON the
+/// mock engine interprets (see `MockExecutor`'s control keys).
+pub fn mock_job(body: Value) -> Value {
+    let mut plan = job(&body.to_string());
+    plan["jobs"][0]["adaptor"] = json!("@openfn/language-common@1.0.0");
+    plan
 }
 
 impl Harness {
