@@ -1,6 +1,7 @@
-//! Source map v3 built from the printer's piece list: every copied slice of the user's source
-//! gets a segment at its start, at each line start and at each identifier/token start (for
-//! sources up to 1 MB), so runtime error positions map back to the user's line and column.
+//! Source map v3 built from the printer's piece list, as recast builds the kit's: every
+//! non-space character (UTF-16 unit) of a slice copied from the user's source gets its own
+//! segment, and printed text gets none. Sources over 1 MB get one segment per copied line (the
+//! kit's per-character map of such a source is several times its size).
 
 use serde::{Deserialize, Serialize};
 
@@ -122,8 +123,9 @@ impl Builder {
     }
 }
 
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+/// JavaScript's `\s` (what recast's `skipSpaces` skips).
+fn is_js_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}'
 }
 
 /// Builds the mappings of `doc` (printed from `src`).
@@ -152,51 +154,37 @@ pub(crate) fn mappings(doc: &Doc, src: &str, lines: &LineIndex<'_>) -> String {
                 }
             }
             Piece::Orig(start, end) => {
-                let bytes = src.as_bytes();
-                let (mut s_line, mut s_col) = lines.line_col(*start);
-                s_line -= 1;
-                let mut seg_start = *start as usize;
-                let mut at_seg_start = true;
-                let mut i = *start as usize;
-                let end = *end as usize;
-                while i < end {
-                    let c = bytes[i];
-                    if c == b'\n' {
-                        b.advance(&src[seg_start..i]);
+                let (line, mut s_col) = lines.line_col(*start);
+                let mut s_line = line - 1;
+                // recast maps every non-space UTF-16 unit of copied text to its source (big
+                // sources: the first one of each line only).
+                let mut at_line_start = true;
+                for ch in src[*start as usize..*end as usize].chars() {
+                    if ch == '\n' {
                         b.newline();
-                        i += 1;
-                        seg_start = i;
                         s_line += 1;
                         s_col = 0;
-                        at_seg_start = true;
+                        at_line_start = true;
                         continue;
                     }
-                    let token_start = if at_seg_start {
-                        c != b' ' && c != b'\t' && c != b'\r'
-                    } else if tokens {
-                        let prev = bytes[i - 1];
-                        c != b' ' && c != b'\t' && c != b'\r' && !(is_word(c) && is_word(prev))
-                    } else {
-                        false
-                    };
-                    if token_start {
-                        b.advance(&src[seg_start..i]);
-                        let col = if src[seg_start..i].is_ascii() {
-                            s_col + (i - seg_start) as u32
-                        } else {
-                            s_col + src[seg_start..i].encode_utf16().count() as u32
-                        };
-                        s_col = col;
-                        seg_start = i;
-                        b.segment(s_line, s_col);
-                        at_seg_start = false;
+                    let units = ch.len_utf16() as u32;
+                    if !is_js_space(ch) && (tokens || at_line_start) {
+                        for k in 0..units {
+                            b.segment(s_line, s_col + k);
+                            b.gen_col += 1;
+                        }
+                        b.gen_col -= units;
+                        at_line_start = false;
                     }
-                    i += 1;
+                    b.gen_col += units;
+                    s_col += units;
                 }
-                b.advance(&src[seg_start..end]);
             }
         }
     }
+    // The source-map library stops at the last generated line with a segment.
+    let kept = b.mappings.trim_end_matches(';').len();
+    b.mappings.truncate(kept);
     b.mappings
 }
 

@@ -5,10 +5,7 @@
 use std::collections::HashSet;
 
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{
-    ArrayExpressionElement, CommentKind, ExportDefaultDeclarationKind, Expression, Program,
-    Statement,
-};
+use oxc_ast::ast::{ArrayExpressionElement, ExportDefaultDeclarationKind, Expression, Statement};
 use oxc_span::{GetSpan, Span};
 
 use crate::analyze::{self, Analysis, DollarOutcome};
@@ -120,7 +117,6 @@ enum TopKind {
     },
     /// `export default [ ... ]`.
     ExportArray {
-        array: Span,
         elems: Vec<Span>,
     },
     /// Any other `export default`.
@@ -134,10 +130,11 @@ enum TopKind {
     Other,
 }
 
+/// A top-level statement. No comments are attached to it: the kit parses with acorn without
+/// collecting comments, so recast reprints each moved or re-spaced statement from its own
+/// range, and a comment outside every statement's range is dropped.
 struct Top {
     span: Span,
-    /// Span including attached comments.
-    loc: (u32, u32),
     kind: TopKind,
 }
 
@@ -169,7 +166,6 @@ fn classify(stmt: &Statement<'_>) -> TopKind {
         },
         Statement::ExportDefaultDeclaration(ed) => match &ed.declaration {
             ExportDefaultDeclarationKind::ArrayExpression(a) => TopKind::ExportArray {
-                array: a.span,
                 elems: a
                     .elements
                     .iter()
@@ -186,65 +182,6 @@ fn classify(stmt: &Statement<'_>) -> TopKind {
         },
         Statement::EmptyStatement(_) => TopKind::Empty,
         _ => TopKind::Other,
-    }
-}
-
-/// recast's comment attachment, reduced to the top level: each comment between statements is
-/// a leading comment of the next statement, except `//` comments indented deeper than it
-/// (trailing of the previous one); comments before the first / after the last attach to it.
-fn attach_comments(program: &Program<'_>, tops: &mut [Top], lines: &LineIndex<'_>) {
-    if tops.is_empty() {
-        return;
-    }
-    let mut ti = 0usize;
-    let comments = &program.comments;
-    let mut ci = 0usize;
-    while ci < comments.len() {
-        let c = comments[ci];
-        while ti < tops.len() && tops[ti].span.end <= c.span.start {
-            ti += 1;
-        }
-        if ti < tops.len() && tops[ti].span.start < c.span.start {
-            // Inside a statement.
-            ci += 1;
-            continue;
-        }
-        // Comments in this gap: [ci, cj).
-        let mut cj = ci;
-        while cj < comments.len()
-            && (ti >= tops.len() || comments[cj].span.end <= tops[ti].span.start)
-        {
-            cj += 1;
-        }
-        let gap = &comments[ci..cj];
-        if ti >= tops.len() {
-            // After the last statement: trailing.
-            let last = tops.len() - 1;
-            if let Some(end) = gap.iter().map(|c| c.span.end).max() {
-                tops[last].loc.1 = tops[last].loc.1.max(end);
-            }
-        } else if ti == 0 {
-            if let Some(start) = gap.iter().map(|c| c.span.start).min() {
-                tops[0].loc.0 = tops[0].loc.0.min(start);
-            }
-        } else {
-            let follow_col = lines.line_col(tops[ti].span.start).1;
-            let mut first_leading = 0;
-            while first_leading < gap.len()
-                && gap[first_leading].kind == CommentKind::Line
-                && lines.line_col(gap[first_leading].span.start).1 > follow_col
-            {
-                first_leading += 1;
-            }
-            if first_leading > 0 {
-                let end = gap[first_leading - 1].span.end;
-                tops[ti - 1].loc.1 = tops[ti - 1].loc.1.max(end);
-            }
-            if first_leading < gap.len() {
-                tops[ti].loc.0 = tops[ti].loc.0.min(gap[first_leading].span.start);
-            }
-        }
-        ci = cj.max(ci + 1);
     }
 }
 
@@ -371,7 +308,6 @@ pub(crate) fn compile_inner(
     for d in &program.directives {
         tops.push(Top {
             span: d.span,
-            loc: (d.span.start, d.span.end),
             kind: TopKind::Other,
         });
     }
@@ -379,14 +315,11 @@ pub(crate) fn compile_inner(
         let span = s.span();
         tops.push(Top {
             span,
-            loc: (span.start, span.end),
             kind: classify(s),
         });
     }
-    attach_comments(&program, &mut tops, lines);
 
     let mut out: Vec<Out> = (0..tops.len()).map(Out::Orig).collect();
-    let mut changed = false;
 
     if !chains.is_empty() {
         let has_runtime_import = tops
@@ -398,7 +331,6 @@ pub(crate) fn compile_inner(
                 .take_while(|t| matches!(t.kind, TopKind::Import { .. }))
                 .count();
             out.insert(leading_imports, Out::DeferImport);
-            changed = true;
         }
     }
 
@@ -408,7 +340,6 @@ pub(crate) fn compile_inner(
         .any(|t| matches!(t.kind, TopKind::ExportArray { .. } | TopKind::ExportOther));
     if options.ensure_exports && !has_default {
         out.push(Out::NewExport);
-        changed = true;
     }
 
     // top-level-operations
@@ -444,7 +375,6 @@ pub(crate) fn compile_inner(
             if !moved.is_empty() {
                 let moved_set: HashSet<usize> = moved.iter().copied().collect();
                 out.retain(|o| !matches!(o, Out::Orig(i) if moved_set.contains(i)));
-                changed = true;
             }
         }
         operations = Some(ops);
@@ -481,7 +411,6 @@ pub(crate) fn compile_inner(
             if adaptor.export_all {
                 out.insert(1, Out::ExportAll(adaptor.name.clone()));
             }
-            changed = true;
         }
     }
 
@@ -492,84 +421,7 @@ pub(crate) fn compile_inner(
 
     // Print.
     let printer = Printer::new(src, lines, edits, tab);
-    let doc = if changed {
-        let mut stmts = Vec::with_capacity(out.len());
-        for o in &out {
-            let stmt = match o {
-                Out::Orig(i) => {
-                    let t = &tops[*i];
-                    if matches!(t.kind, TopKind::Empty) && t.loc == (t.span.start, t.span.end) {
-                        continue;
-                    }
-                    if let (TopKind::ExportArray { array, elems }, false) =
-                        (&t.kind, moved.is_empty())
-                        && out
-                            .last()
-                            .is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
-                    {
-                        {
-                            let mut docs: Vec<Doc> = elems
-                                .iter()
-                                .map(|e| printer.reuse(e.start, e.end))
-                                .collect();
-                            docs.extend(moved.iter().map(|m| op_doc(&printer, &tops[*m])));
-                            let arr = printer
-                                .print_array(docs)
-                                .indent_tail(lines.indent_at(array.start) as isize, src);
-                            let mut d = printer.render_range(t.loc.0, array.start, None, &[]);
-                            d.append(arr);
-                            d.append(printer.render_range(array.end, t.loc.1, None, &[]));
-                            stmts.push(Stmt {
-                                doc: d,
-                                loc: Some(t.loc),
-                            });
-                            continue;
-                        }
-                    }
-                    Stmt {
-                        doc: printer.render_range(t.loc.0, t.loc.1, None, &[]),
-                        loc: Some(t.loc),
-                    }
-                }
-                Out::DeferImport => Stmt {
-                    doc: Doc::text("import { defer as _defer } from \"@openfn/runtime\";"),
-                    loc: None,
-                },
-                Out::Import(text) => Stmt {
-                    doc: Doc::text(text.as_str()),
-                    loc: None,
-                },
-                Out::ExportAll(name) => Stmt {
-                    doc: Doc::text(format!("export * from {};", quote(name))),
-                    loc: None,
-                },
-                Out::NewExport => {
-                    let docs: Vec<Doc> =
-                        moved.iter().map(|m| op_doc(&printer, &tops[*m])).collect();
-                    let mut d = Doc::text("export default ");
-                    d.append(printer.print_array(docs));
-                    d.push_str(";");
-                    Stmt { doc: d, loc: None }
-                }
-            };
-            stmts.push(stmt);
-        }
-        let body = printer.print_statements(stmts);
-        // The program's true extent: first to last non-space (comments included); what is
-        // outside it is kept as it was.
-        let (start, end) = if src.trim().is_empty() {
-            (0, 0)
-        } else {
-            (src.len() - src.trim_start().len(), src.trim_end().len())
-        };
-        let mut d = Doc::new();
-        d.push_orig(0, start as u32);
-        d.append(body);
-        d.push_orig(end as u32, src.len() as u32);
-        d
-    } else {
-        printer.render_range(0, src.len() as u32, None, &[])
-    };
+    let doc = print_program(&printer, src, &out, &tops, &moved);
     let code = doc.render(src);
     let mappings = sourcemap::mappings(&doc, src, lines);
     let name = if options.name.is_empty() {
@@ -589,6 +441,88 @@ pub(crate) fn compile_inner(
             operations,
         },
     })
+}
+
+/// recast reprints the whole program (the kit always sets `program.errors` and
+/// `program.operations`, so the program never matches the parsed original): the statements of
+/// `out` joined by recast's statement spacing, inside the program's true extent.
+fn print_program(
+    printer: &Printer<'_>,
+    src: &str,
+    out: &[Out],
+    tops: &[Top],
+    moved: &[usize],
+) -> Doc {
+    let mut stmts = Vec::with_capacity(out.len());
+    for o in out {
+        let stmt = match o {
+            Out::Orig(i) => {
+                let t = &tops[*i];
+                if matches!(t.kind, TopKind::Empty) {
+                    continue;
+                }
+                if let (TopKind::ExportArray { elems, .. }, false) = (&t.kind, moved.is_empty())
+                    && out
+                        .last()
+                        .is_some_and(|l| matches!(l, Out::Orig(j) if j == i))
+                {
+                    {
+                        let mut docs: Vec<Doc> = elems
+                            .iter()
+                            .map(|e| printer.reuse(e.start, e.end))
+                            .collect();
+                        docs.extend(moved.iter().map(|m| op_doc(printer, &tops[*m])));
+                        // recast reprints the changed declaration generically.
+                        let mut d = Doc::text("export default ");
+                        d.append(printer.print_array(docs));
+                        d.push_str(";");
+                        stmts.push(Stmt {
+                            doc: d,
+                            loc: Some((t.span.start, t.span.end)),
+                        });
+                        continue;
+                    }
+                }
+                Stmt {
+                    doc: printer.render_range(t.span.start, t.span.end, None, &[]),
+                    loc: Some((t.span.start, t.span.end)),
+                }
+            }
+            Out::DeferImport => Stmt {
+                doc: Doc::text("import { defer as _defer } from \"@openfn/runtime\";"),
+                loc: None,
+            },
+            Out::Import(text) => Stmt {
+                doc: Doc::text(text.as_str()),
+                loc: None,
+            },
+            Out::ExportAll(name) => Stmt {
+                doc: Doc::text(format!("export * from {};", quote(name))),
+                loc: None,
+            },
+            Out::NewExport => {
+                let docs: Vec<Doc> = moved.iter().map(|m| op_doc(printer, &tops[*m])).collect();
+                let mut d = Doc::text("export default ");
+                d.append(printer.print_array(docs));
+                d.push_str(";");
+                Stmt { doc: d, loc: None }
+            }
+        };
+        stmts.push(stmt);
+    }
+    let body = printer.print_statements(stmts);
+    // The program's true extent: first to last non-space (comments included); what is
+    // outside it is kept as it was.
+    let (start, end) = if src.trim().is_empty() {
+        (0, 0)
+    } else {
+        (src.len() - src.trim_start().len(), src.trim_end().len())
+    };
+    let mut d = Doc::new();
+    d.push_orig(0, start as u32);
+    d.append(body);
+    d.push_orig(end as u32, src.len() as u32);
+    d
 }
 
 fn op_doc(printer: &Printer<'_>, top: &Top) -> Doc {

@@ -3,9 +3,10 @@
 //! `@openfn/language-http` at the versions in tests/adaptor-versions, installed from the npm
 //! registry by openfn-repo into a repo cached
 //! under CARGO_TARGET_TMPDIR), compiled and run by the child with the node host, against the
-//! same deterministic HTTP server the recorder used. Each final state must equal the recorded
-//! `NN-name.expected.json` (node + the kit runtime); jobs listed in `KNOWN_FAILURES` must fail
-//! and all others pass.
+//! same deterministic HTTP server the recorder used. Each final state and the job's log lines
+//! (`JOB` and `ADA`) must equal the recorded `NN-name.expected.json` and `NN-name.logs.json`
+//! (the kit's compiler and runtime on node); jobs listed in `KNOWN_FAILURES` must fail and all
+//! others pass.
 
 #[path = "../../../tests/adaptors/harness.rs"]
 mod harness;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use openfn_engine::{ChildCommand, Engine, EngineConfig, EngineEvent, Input, RunOptions};
 use openfn_repo::{Installed, RegistryConfig, Repo, Specifier};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::{events_within, final_state, no_resolvers, xp};
 
 #[path = "../../../tests/adaptor_versions.rs"]
@@ -68,6 +69,21 @@ async fn repo() -> (PathBuf, Vec<Installed>) {
     (base, found)
 }
 
+/// The job's and the adaptor's log lines, in order, as `[{name, level, message}]`.
+fn log_lines(events: &[EngineEvent]) -> Value {
+    let lines = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkflowLog { log, .. } if log.name == "JOB" || log.name == "ADA" => {
+                let message: Value = serde_json::from_str(log.message.get()).unwrap_or(Value::Null);
+                Some(json!({"name": log.name, "level": log.level, "message": message}))
+            }
+            _ => None,
+        })
+        .collect();
+    Value::Array(lines)
+}
+
 #[tokio::test]
 async fn corpus_matches_node_and_the_kit_through_engine_children() {
     let (repo_dir, installed) = repo().await;
@@ -112,7 +128,7 @@ async fn corpus_matches_node_and_the_kit_through_engine_children() {
             let error = support::workflow_error(&events);
             json!({"workflowError": format!("{error:?}")})
         });
-        report.check(job, &server, &state);
+        report.check(job, &server, &state, &log_lines(&events));
     }
     report.finish();
 }

@@ -16,7 +16,7 @@ async fn jobs_match_node() {
         .filter(|p| p.extension().is_some_and(|e| e == "mjs"))
         .collect();
     jobs.sort();
-    assert!(jobs.len() >= 15, "found {} jobs", jobs.len());
+    assert_eq!(jobs.len(), 30, "found {} jobs", jobs.len());
     let mut failures = Vec::new();
     for job in &jobs {
         let name = job.file_stem().unwrap().to_string_lossy().into_owned();

@@ -18,17 +18,19 @@ use crate::error::RtError;
 use crate::host::{AdaptorHost, package_version, repo_module_path};
 use openfn_lexicon::plan::ModuleInfo;
 
-/// Source of the `@openfn/runtime` module seen by jobs (§2.6).
+/// Source of the `@openfn/runtime` module seen by jobs (§2.6). `defer` runs the operation
+/// synchronously inside a `try`, as the kit's does: a synchronous throw (of the operation or of
+/// the chain) goes straight to the catch handler, whose result is the operation's result, and
+/// the `.then` chain is skipped; an asynchronous rejection goes through the chain.
 const RUNTIME_MODULE: &str = r#"
 export function defer(op, complete = (p) => p, error = (e, state) => { throw e; }) {
   return (state) => {
-    let p;
     try {
-      p = Promise.resolve(op(state)).catch((e) => error(e, state));
+      const p = Promise.resolve(op(state)).catch((e) => error(e, state));
+      return complete(p);
     } catch (e) {
-      p = Promise.resolve().then(() => error(e, state));
+      return error(e, state);
     }
-    return complete(p);
   };
 }
 "#;

@@ -160,19 +160,47 @@ fn each_runs_nested_operations() {
     assert_eq!(out["seen"], json!([2, 4, 6]));
 }
 
+const DEFER: &str = "import { defer } from '@openfn/runtime';";
+
+/// `op().catch(handler).then(…)` as the compiler rewrites it.
+const CAUGHT_THEN: &str =
+    "(p) => p.then((s) => ({ ...s, done: true })), (e, s) => ({ ...s, caught: e.message })";
+
 #[test]
-fn defer_recovers_and_completes() {
+fn defer_sync_throw_goes_to_the_handler_and_skips_the_chain() {
     let out = run_ops_with_import(
-        "import { defer } from '@openfn/runtime';",
-        "defer((s) => { throw new Error('x'); }, (p) => p.then((s) => ({ ...s, done: true })), (e, s) => ({ ...s, caught: e.message }))",
+        DEFER,
+        &format!("defer((s) => {{ throw new Error('x'); }}, {CAUGHT_THEN})"),
+    );
+    assert_eq!(out["caught"], "x");
+    assert_eq!(
+        out.get("done"),
+        None,
+        "the .then chain must be skipped: {out}"
+    );
+    let out = run_ops_with_import(DEFER, "defer(async (s) => ({ ...s, ok: 1 }))");
+    assert_eq!(out["ok"], 1);
+}
+
+#[test]
+fn defer_async_rejection_goes_through_the_handler_then_the_chain() {
+    let out = run_ops_with_import(
+        DEFER,
+        &format!("defer(async (s) => {{ throw new Error('x'); }}, {CAUGHT_THEN})"),
     );
     assert_eq!(out["caught"], "x");
     assert_eq!(out["done"], true);
+}
+
+#[test]
+fn defer_sync_throw_without_a_handler_skips_a_catch_in_the_chain() {
+    // `op().then(…).catch(…)`: the catch is part of the chain, which a synchronous throw skips.
     let out = run_ops_with_import(
-        "import { defer } from '@openfn/runtime';",
-        "defer(async (s) => ({ ...s, ok: 1 }))",
+        DEFER,
+        "defer((s) => { throw new Error('x'); }, (p) => p.then((s) => s).catch((e) => ({ recovered: true })))",
     );
-    assert_eq!(out["ok"], 1);
+    assert_eq!(out.get("recovered"), None, "{out}");
+    assert_eq!(out["errors"]["job1"]["message"], "x", "{out}");
 }
 
 fn run_ops_with_import(import: &str, ops: &str) -> Value {

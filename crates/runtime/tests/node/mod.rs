@@ -116,28 +116,45 @@ pub fn run_job(
     input: Option<Value>,
     options: RunOptions,
 ) -> Value {
-    run_job_logged(rt, compiled, input, options).0
+    run_job_records(rt, compiled, input, options).0
 }
 
-/// Collects log lines as `NAME text`.
+/// Collects log lines as `NAME text`, and as `{name, level, message}` records.
 #[derive(Default)]
-pub struct Logs(pub RefCell<Vec<String>>);
+pub struct Logs(pub RefCell<Vec<String>>, pub RefCell<Vec<Value>>);
 
 impl Callbacks for Logs {
     fn log(&self, line: LogLine) {
         self.0
             .borrow_mut()
             .push(format!("{} {}", line.name, line_text(&line)));
+        self.1.borrow_mut().push(json!({
+            "name": line.name,
+            "level": line.level.as_str(),
+            "message": line.message,
+        }));
     }
 }
 
 /// [`run_job`], also returning the log lines.
 pub fn run_job_logged(
     rt: &tokio::runtime::Runtime,
-    (code, map): &(String, Value),
+    compiled: &(String, Value),
     input: Option<Value>,
     options: RunOptions,
 ) -> (Value, Vec<String>) {
+    let (state, logs) = run_job_records(rt, compiled, input, options);
+    let lines = logs.0.borrow().clone();
+    (state, lines)
+}
+
+/// [`run_job`], also returning the collected log lines.
+pub fn run_job_records(
+    rt: &tokio::runtime::Runtime,
+    (code, map): &(String, Value),
+    input: Option<Value>,
+    options: RunOptions,
+) -> (Value, Rc<Logs>) {
     let logs = Rc::new(Logs::default());
     let plan: ExecutionPlan = serde_json::from_value(json!({"workflow": {"steps": [
         {"id": "job", "expression": code, "sourceMap": map}
@@ -163,8 +180,7 @@ pub fn run_job_logged(
         Err(RunError::Aborted(e)) => json!({"thrown": {"name": e.name, "message": e.message}}),
         Err(e) => json!({"thrown": {"name": "RunError", "message": e.to_string()}}),
     };
-    let lines = logs.0.borrow().clone();
-    (state, lines)
+    (state, logs)
 }
 
 pub fn tokio_rt() -> tokio::runtime::Runtime {

@@ -1,0 +1,3 @@
+fn(async s => { throw new Error('async boom'); })
+  .catch((e, s) => { console.log('caught:', e.message); return { ...s, caught: true }; })
+  .then(s => { console.log('then ran'); return { ...s, then: true }; });

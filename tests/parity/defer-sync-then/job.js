@@ -1,0 +1,2 @@
+fn(s => ({ ...s, a: 1 }))
+  .then(s => { console.log('then ran'); return { ...s, then: true }; });
