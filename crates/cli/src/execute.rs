@@ -220,6 +220,7 @@ fn input_state(
     cache_dir: &Path,
     logger: &Logger,
 ) -> Result<Option<Value>> {
+    logger.cli("debug", "Loading state...");
     if let Some(text) = &args.state_stdin {
         let state = serde_json::from_str(text).map_err(|e| {
             anyhow!(
@@ -403,17 +404,9 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
     };
     while let Some(event) = handle.next().await {
         match event {
-            EngineEvent::AutoinstallComplete {
-                module,
-                version,
-                duration,
-                ..
-            } => {
-                logger.cli(
-                    "debug",
-                    format!("Resolved {module}@{version} in {duration}ms"),
-                );
-            }
+            // the CLI reported the install itself (`Installation complete`); the kit CLI
+            // prints nothing more here
+            EngineEvent::AutoinstallComplete { .. } => {}
             EngineEvent::AutoinstallError {
                 module,
                 version,

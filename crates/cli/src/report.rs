@@ -105,6 +105,10 @@ pub fn install(logger: &Logger, plan: &Value, repo_dir: &Path) -> Result<()> {
     let started = Instant::now();
     logger.cli("info", "Auto-installing language adaptors");
     logger.cli("success", "Installing packages...");
+    logger.cli(
+        "debug",
+        format!("repoDir is set to: {}", repo_dir.display()),
+    );
     let parsed = specs
         .iter()
         .map(|s| openfn_repo::Specifier::parse(s).map_err(|e| anyhow!("{e}")))
@@ -149,8 +153,17 @@ pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool 
             add_imports: false,
             ..CompileOptions::default()
         };
+        // as the kit: one line per adaptor whose exports the compiler looks up
+        for spec in step["adaptors"].as_array().into_iter().flatten() {
+            if let Some(spec) = spec.as_str().and_then(|s| s.split('=').next()) {
+                logger.cli("debug", format!("Trying to preload types for {spec}"));
+            }
+        }
         let started = Instant::now();
         let Err(error) = openfn_compiler::compile(source, &options) else {
+            // the kit compiler's own line
+            let took = openfn_lexicon::log::print_duration(started.elapsed());
+            logger.cli("debug", format!("Finished in {took}"));
             if is_workflow {
                 let name = step["name"].as_str().or(step["id"].as_str()).unwrap_or("");
                 let took = openfn_lexicon::log::print_duration(started.elapsed());
