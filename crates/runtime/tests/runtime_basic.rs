@@ -56,7 +56,8 @@ fn expression_plan_uses_job_1_and_logs_the_workflow() {
     let out = r.expect("ok").expect("state");
     assert_eq!(out["errors"]["job-1"]["message"], "x");
     assert!(
-        rec.has_log("R/T Executing workflow"),
+        // as the kit: `workflow.name || plan.id`, and an expression's plan has neither
+        rec.has_log("R/T Executing undefined"),
         "{:?}",
         rec.log_texts()
     );
