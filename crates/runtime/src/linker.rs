@@ -63,7 +63,8 @@ pub(crate) struct Linker {
     pub import_error: RefCell<Option<RtError>>,
     pub resolved_logs: RefCell<Vec<String>>,
     announced: RefCell<Vec<String>>,
-    entries: RefCell<HashMap<EntryKey, PathBuf>>,
+    /// Entry file and package version of every adaptor resolved in this run.
+    entries: RefCell<HashMap<EntryKey, (PathBuf, String)>>,
 }
 
 impl Linker {
@@ -111,8 +112,10 @@ impl Linker {
             info.as_ref().and_then(|i| i.path.clone()),
             info.as_ref().and_then(|i| i.version.clone()),
         );
-        if let Some(entry) = self.entries.borrow().get(&key) {
-            return Ok(entry.clone());
+        let cached = self.entries.borrow().get(&key).cloned();
+        if let Some((entry, version)) = cached {
+            self.announce(spec, &version);
+            return Ok(entry);
         }
         let root = match (&info, &self.repo) {
             (
@@ -145,17 +148,30 @@ impl Linker {
                 root.display()
             )))
         })?;
+        let version = package_version(&root).unwrap_or_else(|| "unknown".to_string());
+        self.announce(spec, &version);
+        self.entries
+            .borrow_mut()
+            .insert(key, (entry.clone(), version));
+        Ok(entry)
+    }
+
+    /// The kit's linker logs `Resolved adaptor … to version …` each time a job imports an
+    /// adaptor, so once per step: once per adaptor until `begin_step`.
+    fn announce(&self, spec: &str, version: &str) {
         if spec.starts_with("@openfn/language-")
             && !self.announced.borrow().iter().any(|s| s == spec)
         {
             self.announced.borrow_mut().push(spec.to_string());
-            let version = package_version(&root).unwrap_or_else(|| "unknown".to_string());
             self.resolved_logs
                 .borrow_mut()
                 .push(format!("Resolved adaptor {spec} to version {version}"));
         }
-        self.entries.borrow_mut().insert(key, entry.clone());
-        Ok(entry)
+    }
+
+    /// A new step starts: its imports are announced again.
+    pub fn begin_step(&self) {
+        self.announced.borrow_mut().clear();
     }
 }
 

@@ -1,10 +1,12 @@
 //! One step of the plan: its attempts, the adaptor loads it waits for, its report and memory.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rquickjs::AsyncContext;
 use serde_json::Value as Json;
 
+use crate::adaptor_stack::AdaptorSources;
 use crate::deep_json;
 use crate::error::{RtError, RunError, Severity};
 use crate::events::{Callbacks, Event, MemoryUse, StateJson};
@@ -140,6 +142,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         timeout_ms: Option<u64>,
     ) -> Result<(), RunError> {
         *self.linker.modules.borrow_mut() = merge_modules(&self.options.modules, &step.linker);
+        self.linker.begin_step();
         let mut preload: Vec<String> = step.linker.keys().cloned().collect();
         for spec in imported_specifiers(expression) {
             if spec != "@openfn/runtime" && self.linker.allowed(&spec) && !preload.contains(&spec) {
@@ -285,6 +288,14 @@ impl<C: Callbacks + 'static> Runner<C> {
             format!("{name} aborted with error ({})", print_duration(duration)),
         );
         self.log_removed(removed);
+        let roots = self.options.repo.iter().cloned().chain(
+            self.options
+                .modules
+                .values()
+                .chain(step.linker.values())
+                .filter_map(|m| m.path.as_ref().map(PathBuf::from)),
+        );
+        crate::adaptor_stack::kit_error(&mut error, &AdaptorSources::new(roots));
         if let Some(map) = &step.source_map {
             if let Some(i) = error.operation_index
                 && let Some(op) = map.get("operations").and_then(|o| o.get(i))
