@@ -208,11 +208,18 @@ pub fn compile_abort(logger: &Logger, reason: &str, error: &CompileError, source
     logger.cli("error", "Critical error: aborting command");
 }
 
+/// The runtime's hints (`error.fix`), which the kit's error report follows with a break.
+const KIT_FIXES: [&str; 2] = [
+    "Ensure all top-level function or method calls are wrapped in an operation, like fn()",
+    "Ensure job code has been compiled before calling the runtime",
+];
+
 /// Where the kit's runtime prints an empty line (`logger.break()`) in an error report: after
-/// `<step> aborted with error (…)`, after a positioned error's stack and after the additional
-/// details. Our runtime sends only the lines, so the CLI puts
+/// `<step> aborted with error (…)`, after a positioned error's stack, after the hint of how to
+/// fix it and after the additional details. Our runtime sends only the lines, so the CLI puts
 /// them back.
 #[derive(Debug, Default)]
+
 pub struct Breaks {
     /// The previous runtime error line (an adaptor error's `Error reported by …` is not
     /// followed by a break after its stack; the details follow their heading).
@@ -242,6 +249,25 @@ impl Breaks {
         }
         let aborted = first.contains(" aborted with error (");
         let stack = first.contains("\n    at ") && !previous.starts_with("Error reported by \"");
-        aborted || stack
+        aborted || stack || KIT_FIXES.contains(&first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_break_follows_the_runtimes_fix_hint() {
+        let mut breaks = Breaks::default();
+        let line = |b: &mut Breaks, text: &str| b.after("R/T", "error", &[Value::from(text)]);
+        assert!(!line(&mut breaks, "CRITICAL ERROR! Aborting execution"));
+        assert!(!line(
+            &mut breaks,
+            "InvalidOperationError: Invalid operation at statement 1"
+        ));
+        assert!(line(&mut breaks, KIT_FIXES[0]));
+        assert!(breaks.crash_reported());
+        assert!(!breaks.after("JOB", "error", &[Value::from(KIT_FIXES[0])]));
     }
 }
