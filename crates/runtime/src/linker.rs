@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::rc::Rc;
 
@@ -16,6 +16,7 @@ use rquickjs::{Ctx, JsLifetime, Module, Object, Persistent, qjs};
 
 use crate::error::RtError;
 use crate::host::{AdaptorHost, package_version, repo_module_path};
+use openfn_lexicon::log::Level;
 use openfn_lexicon::plan::ModuleInfo;
 
 /// Source of the `@openfn/runtime` module seen by jobs (§2.6).
@@ -61,7 +62,8 @@ pub(crate) struct Linker {
     pub loaded: RefCell<HashMap<PathBuf, LoadedAdaptor>>,
     pub pending: RefCell<Vec<Pending>>,
     pub import_error: RefCell<Option<RtError>>,
-    pub resolved_logs: RefCell<Vec<String>>,
+    /// Lines the linker logs (level, text), flushed by the runner.
+    pub resolved_logs: RefCell<Vec<(Level, String)>>,
     announced: RefCell<Vec<String>>,
     /// Entry file and package version of every adaptor resolved in this run.
     entries: RefCell<HashMap<EntryKey, (PathBuf, String)>>,
@@ -114,7 +116,7 @@ impl Linker {
         );
         let cached = self.entries.borrow().get(&key).cloned();
         if let Some((entry, version)) = cached {
-            self.announce(spec, &version);
+            self.announce(spec, &entry, &version);
             return Ok(entry);
         }
         let root = match (&info, &self.repo) {
@@ -149,7 +151,7 @@ impl Linker {
             )))
         })?;
         let version = package_version(&root).unwrap_or_else(|| "unknown".to_string());
-        self.announce(spec, &version);
+        self.announce(spec, &entry, &version);
         self.entries
             .borrow_mut()
             .insert(key, (entry.clone(), version));
@@ -158,14 +160,22 @@ impl Linker {
 
     /// The kit's linker logs `Resolved adaptor … to version …` each time a job imports an
     /// adaptor, so once per step: once per adaptor until `begin_step`.
-    fn announce(&self, spec: &str, version: &str) {
-        if spec.starts_with("@openfn/language-")
-            && !self.announced.borrow().iter().any(|s| s == spec)
-        {
-            self.announced.borrow_mut().push(spec.to_string());
-            self.resolved_logs
-                .borrow_mut()
-                .push(format!("Resolved adaptor {spec} to version {version}"));
+    fn announce(&self, spec: &str, entry: &Path, version: &str) {
+        if self.announced.borrow().iter().any(|s| s == spec) {
+            return;
+        }
+        self.announced.borrow_mut().push(spec.to_string());
+        let mut logs = self.resolved_logs.borrow_mut();
+        logs.push((Level::Debug, format!("[linker] loading module {spec}")));
+        logs.push((
+            Level::Debug,
+            format!("[linker] Loading module {spec} from {}", entry.display()),
+        ));
+        if spec.starts_with("@openfn/language-") {
+            logs.push((
+                Level::Info,
+                format!("Resolved adaptor {spec} to version {version}"),
+            ));
         }
     }
 

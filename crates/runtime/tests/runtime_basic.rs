@@ -78,3 +78,34 @@ fn validation_failure_is_logged() {
     assert!(rec.has_log("Cannot find job: b"));
     assert!(rec.has_log("R/T Aborting"));
 }
+
+#[test]
+fn debug_lines_follow_the_kit_runtime() {
+    let p = plan(json!({
+        "workflow": { "steps": [
+            { "id": "a", "expression": job("fn", "fn(s => s)"), "configuration": { "k": 1 } }
+        ] },
+        "options": { "timeout": 1234 }
+    }));
+    let (r, rec) = exec(&p, state(json!({ "data": {} })), options());
+    r.expect("ok");
+    let texts = rec.log_texts();
+    let expected = [
+        "R/T Starting execution from step a",
+        "R/T Starting step a",
+        "R/T [linker] loading module ",
+        "R/T Executing expression (1 operations)",
+        "R/T Timeout set to 1234ms",
+        "R/T Starting operation 1",
+        "R/T a completed in ",
+        "R/T Cleaning up state. Removing keys: configuration",
+    ];
+    let mut from = 0;
+    for line in expected {
+        let at = texts[from..]
+            .iter()
+            .position(|t| t.starts_with(line))
+            .unwrap_or_else(|| panic!("`{line}` missing or out of order: {texts:#?}"));
+        from += at + 1;
+    }
+}

@@ -337,6 +337,7 @@
       }
     }
     host.rt('debug', 'Executing expression (' + ops.length + ' operations)');
+    if (opts.timeoutMs) host.rt('debug', 'Timeout set to ' + opts.timeoutMs + 'ms');
     const execute = typeof ns.execute === 'function' ? ns.execute : defaultExecute;
     const reducer = execute(...ops.map((op, i) => wrapOperation(op, i, opts)));
     const result = await reducer(state);

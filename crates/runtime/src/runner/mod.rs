@@ -191,6 +191,10 @@ impl<C: Callbacks + 'static> Runner<C> {
             }
         };
         let mut queue: VecDeque<(String, Option<StateJson>)> = VecDeque::new();
+        self.rt_log(
+            Level::Debug,
+            format!("Starting execution from step {}", self.plan.start),
+        );
         queue.push_back((self.plan.start.clone(), input));
         let mut leaves: Vec<(String, StateJson)> = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();

@@ -38,6 +38,8 @@ pub(super) struct StepJsOptions {
     /// A memory limit is set: a thrown `null` (QuickJS could not even allocate the error
     /// object) is then taken as out-of-memory.
     pub(super) null_is_oom: bool,
+    /// The step's timeout, logged as the kit does (`Timeout set to <ms>ms`).
+    pub(super) timeout_ms: Option<u64>,
 }
 
 pub(super) enum StepOutcome {
@@ -296,6 +298,9 @@ pub(super) async fn run_module<'js>(
     let run: Function<'_> = kit.get("runOperations")?;
     let js_opts = Object::new(ctx.clone())?;
     js_opts.set("immutableState", opts.immutable)?;
+    if let Some(ms) = opts.timeout_ms.filter(|ms| *ms > 0) {
+        js_opts.set("timeoutMs", ms as f64)?;
+    }
     let p: Promise<'_> = run.call((ns, state, js_opts))?;
     p.into_future::<Value<'_>>().await
 }

@@ -227,11 +227,12 @@ impl<C: Callbacks + 'static> Runner<C> {
         init_start: Instant,
     ) -> Result<(Option<StateJson>, Vec<String>), RunError> {
         let job_id = step.id.clone();
-        self.log_removed(removed);
         self.rt_log(
             Level::Success,
             format!("{name} completed in {}", print_duration(duration)),
         );
+        // as the kit: the clean-up is logged after the step's completion
+        self.log_removed(removed);
         let state = state.map(StateJson::from_text);
         let mem = self.memory().await;
         self.rt_log(
@@ -341,9 +342,10 @@ impl<C: Callbacks + 'static> Runner<C> {
     }
 
     pub(super) fn flush_linker_logs(&self) {
-        let lines: Vec<String> = self.linker.resolved_logs.borrow_mut().drain(..).collect();
-        for l in lines {
-            self.rt_log(Level::Info, l);
+        let lines: Vec<(Level, String)> =
+            self.linker.resolved_logs.borrow_mut().drain(..).collect();
+        for (level, line) in lines {
+            self.rt_log(level, line);
         }
     }
 
@@ -483,6 +485,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             limit_bytes: (self.options.state_limit_mb * 1024.0 * 1024.0) as usize,
             limit_mb: self.options.state_limit_mb,
             null_is_oom: self.options.memory_limit_mb.is_some(),
+            timeout_ms,
         };
         linker.pending.borrow_mut().clear();
         *linker.import_error.borrow_mut() = None;
