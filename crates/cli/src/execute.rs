@@ -377,6 +377,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
         child_command: Some(ChildCommand::current_exe().context("locating the openfn binary")?),
         installer,
         compile: job.compile,
+        console_text: !logger.is_json(),
         ..EngineConfig::default()
     };
     let engine = Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))?;

@@ -109,3 +109,42 @@ fn debug_lines_follow_the_kit_runtime() {
         from += at + 1;
     }
 }
+
+#[test]
+fn console_arguments_as_the_text_or_the_json_logger_shows_them() {
+    let code = "fn(s => { console.log(undefined, new Date(0), new Error('x'), new TypeError('t')); return s; })";
+    let run = |text: bool| {
+        let mut o = options();
+        o.console_text = text;
+        let (r, rec) = exec(&single(&job("fn", code)), state(json!({})), o);
+        r.expect("ok");
+        let line = rec
+            .logs
+            .borrow()
+            .iter()
+            .find(|l| l.name == "JOB")
+            .cloned()
+            .expect("job log");
+        line.message
+    };
+    // the kit's JSON logger: values, errors as {name, message}
+    assert_eq!(
+        run(false),
+        vec![
+            json!(null),
+            json!("1970-01-01T00:00:00.000Z"),
+            json!({ "name": "Error", "message": "x" }),
+            json!({ "name": "TypeError", "message": "t" })
+        ]
+    );
+    // the kit's text logger (the CLI): `undefined`, quoted JSON, the stack, `{}`
+    let text = run(true);
+    assert_eq!(text[0], json!("undefined"));
+    assert_eq!(text[1], json!("\"1970-01-01T00:00:00.000Z\""));
+    let stack = text[2].as_str().expect("a stack");
+    assert!(
+        stack.starts_with("Error: x\n    at vm:module(0):"),
+        "{stack}"
+    );
+    assert_eq!(text[3], json!({}));
+}

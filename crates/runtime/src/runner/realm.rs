@@ -40,6 +40,8 @@ pub(super) struct StepJsOptions {
     pub(super) null_is_oom: bool,
     /// The step's timeout, logged as the kit does (`Timeout set to <ms>ms`).
     pub(super) timeout_ms: Option<u64>,
+    /// `RunOptions::console_text`.
+    pub(super) console_text: bool,
 }
 
 pub(super) enum StepOutcome {
@@ -135,6 +137,13 @@ pub(super) async fn step_in_context<'js>(
             return fail_with(ctx, &kit, &state, opts, error);
         }
     };
+    if opts.console_text
+        && let Err(e) = kit
+            .get::<_, Function<'_>>("textConsole")
+            .and_then(|f| f.call::<_, ()>(()))
+    {
+        return StepOutcome::Engine(e.to_string());
+    }
     let install: Function<'_> = match kit.get("install") {
         Ok(f) => f,
         Err(e) => return StepOutcome::Engine(e.to_string()),

@@ -486,6 +486,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             limit_mb: self.options.state_limit_mb,
             null_is_oom: self.options.memory_limit_mb.is_some(),
             timeout_ms,
+            console_text: self.options.console_text,
         };
         linker.pending.borrow_mut().clear();
         *linker.import_error.borrow_mut() = None;
