@@ -215,7 +215,7 @@ impl Normaliser {
         for (p, tag) in &self.paths {
             out = out.replace(p.as_str(), tag);
         }
-        durations(&out)
+        memory_figures(&durations(&out))
     }
 
     fn line(&self, line: &str) -> String {
@@ -324,6 +324,36 @@ fn duration_len(text: &str) -> Option<usize> {
         }
     }
     matched.then_some(len)
+}
+
+/// The runtime's `Step memory usage: [step 58mb] [system 194mb]` figures (they differ between
+/// runs as durations do, and between V8 and QuickJS heaps): each number becomes `<n>`.
+fn memory_figures(text: &str) -> String {
+    if !text.contains("Step memory usage: ") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find(']') else { break };
+        let inner = &rest[..close];
+        match inner.rsplit_once(' ') {
+            Some((label, figure))
+                if ["step", "system", "peak"].contains(&label)
+                    && figure.strip_suffix("mb").is_some_and(|n| {
+                        !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
+                    }) =>
+            {
+                out.push_str(&format!("{label} <n>mb"));
+            }
+            _ => out.push_str(inner),
+        }
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The versions block's `node.js` and `cli` rows: the version becomes `<v>`.
@@ -521,6 +551,11 @@ mod tests {
             "         ▸ @openfn/language-common    3.3.4"
         );
         assert_eq!(strip_ansi("\u{1b}[32m✔\u{1b}[39m ok"), "✔ ok");
+        assert_eq!(
+            memory_figures("[R/T] ❯ Step memory usage: [step 58mb] [system 194mb]"),
+            "[R/T] ❯ Step memory usage: [step <n>mb] [system <n>mb]"
+        );
+        assert_eq!(memory_figures("[JOB] ℹ [step 5mb]"), "[JOB] ℹ [step 5mb]");
     }
 
     #[test]

@@ -192,6 +192,9 @@ pub fn test(args: TestArgs, logger: &Logger) -> Result<bool> {
         return Ok(false);
     }
     logger.cli("success", "Compiled all expressions in workflow");
+    // as `execute`: the step timeout (the kit passes it as the runtime's default)
+    let mut plan = plan;
+    plan["options"]["timeout"] = Value::from(300_000);
     let job = Job {
         plan,
         input: Some(input),

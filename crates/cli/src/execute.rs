@@ -220,6 +220,7 @@ fn input_state(
     cache_dir: &Path,
     logger: &Logger,
 ) -> Result<Option<Value>> {
+    logger.cli("debug", "Loading state...");
     if let Some(text) = &args.state_stdin {
         let state = serde_json::from_str(text).map_err(|e| {
             anyhow!(
@@ -376,6 +377,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
         child_command: Some(ChildCommand::current_exe().context("locating the openfn binary")?),
         installer,
         compile: job.compile,
+        console_text: !logger.is_json(),
         ..EngineConfig::default()
     };
     let engine = Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))?;
@@ -403,17 +405,9 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
     };
     while let Some(event) = handle.next().await {
         match event {
-            EngineEvent::AutoinstallComplete {
-                module,
-                version,
-                duration,
-                ..
-            } => {
-                logger.cli(
-                    "debug",
-                    format!("Resolved {module}@{version} in {duration}ms"),
-                );
-            }
+            // the CLI reported the install itself (`Installation complete`); the kit CLI
+            // prints nothing more here
+            EngineEvent::AutoinstallComplete { .. } => {}
             EngineEvent::AutoinstallError {
                 module,
                 version,

@@ -74,6 +74,12 @@ pub fn load(path: &Path, adaptors: &[AdaptorArg], logger: &Logger) -> Result<Loa
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
+    if !is_workflow_path(path) {
+        logger.cli(
+            "debug",
+            format!("Loading expression from {}", path.display()),
+        );
+    }
     let text = read_text(path)?;
     if is_workflow_path(path) {
         if !adaptors.is_empty() {

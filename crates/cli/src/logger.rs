@@ -124,6 +124,11 @@ pub struct Logger {
 }
 
 impl Logger {
+    /// Whether lines are printed as JSON (`--log-json`).
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
     pub fn new(levels: Levels, json: bool) -> Self {
         Self { levels, json }
     }

@@ -105,6 +105,10 @@ pub fn install(logger: &Logger, plan: &Value, repo_dir: &Path) -> Result<()> {
     let started = Instant::now();
     logger.cli("info", "Auto-installing language adaptors");
     logger.cli("success", "Installing packages...");
+    logger.cli(
+        "debug",
+        format!("repoDir is set to: {}", repo_dir.display()),
+    );
     let parsed = specs
         .iter()
         .map(|s| openfn_repo::Specifier::parse(s).map_err(|e| anyhow!("{e}")))
@@ -149,8 +153,17 @@ pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool 
             add_imports: false,
             ..CompileOptions::default()
         };
+        // as the kit: one line per adaptor whose exports the compiler looks up
+        for spec in step["adaptors"].as_array().into_iter().flatten() {
+            if let Some(spec) = spec.as_str().and_then(|s| s.split('=').next()) {
+                logger.cli("debug", format!("Trying to preload types for {spec}"));
+            }
+        }
         let started = Instant::now();
         let Err(error) = openfn_compiler::compile(source, &options) else {
+            // the kit compiler's own line
+            let took = openfn_lexicon::log::print_duration(started.elapsed());
+            logger.cli("debug", format!("Finished in {took}"));
             if is_workflow {
                 let name = step["name"].as_str().or(step["id"].as_str()).unwrap_or("");
                 let took = openfn_lexicon::log::print_duration(started.elapsed());
@@ -195,11 +208,18 @@ pub fn compile_abort(logger: &Logger, reason: &str, error: &CompileError, source
     logger.cli("error", "Critical error: aborting command");
 }
 
+/// The runtime's hints (`error.fix`), which the kit's error report follows with a break.
+const KIT_FIXES: [&str; 2] = [
+    "Ensure all top-level function or method calls are wrapped in an operation, like fn()",
+    "Ensure job code has been compiled before calling the runtime",
+];
+
 /// Where the kit's runtime prints an empty line (`logger.break()`) in an error report: after
-/// `<step> aborted with error (…)`, after a positioned error's stack and after the additional
-/// details. Our runtime sends only the lines, so the CLI puts
+/// `<step> aborted with error (…)`, after a positioned error's stack, after the hint of how to
+/// fix it and after the additional details. Our runtime sends only the lines, so the CLI puts
 /// them back.
 #[derive(Debug, Default)]
+
 pub struct Breaks {
     /// The previous runtime error line (an adaptor error's `Error reported by …` is not
     /// followed by a break after its stack; the details follow their heading).
@@ -229,6 +249,25 @@ impl Breaks {
         }
         let aborted = first.contains(" aborted with error (");
         let stack = first.contains("\n    at ") && !previous.starts_with("Error reported by \"");
-        aborted || stack
+        aborted || stack || KIT_FIXES.contains(&first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_break_follows_the_runtimes_fix_hint() {
+        let mut breaks = Breaks::default();
+        let line = |b: &mut Breaks, text: &str| b.after("R/T", "error", &[Value::from(text)]);
+        assert!(!line(&mut breaks, "CRITICAL ERROR! Aborting execution"));
+        assert!(!line(
+            &mut breaks,
+            "InvalidOperationError: Invalid operation at statement 1"
+        ));
+        assert!(line(&mut breaks, KIT_FIXES[0]));
+        assert!(breaks.crash_reported());
+        assert!(!breaks.after("JOB", "error", &[Value::from(KIT_FIXES[0])]));
     }
 }

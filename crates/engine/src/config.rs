@@ -76,6 +76,9 @@ pub struct EngineConfig {
     pub compile: CompileSettings,
     /// Report each step's peak memory (`mem.peak` on job-complete): the worker's `--profile`.
     pub profile: bool,
+    /// Job `console` arguments as the kit's text logger shows them (the CLI without
+    /// `--log-json`); the worker keeps the JSON logger's values.
+    pub console_text: bool,
 }
 
 /// How the child compiles and feeds job code; forwarded to every run of the engine.
@@ -131,6 +134,7 @@ impl Default for EngineConfig {
             installer: None,
             compile: CompileSettings::default(),
             profile: false,
+            console_text: false,
         }
     }
 }

@@ -146,6 +146,9 @@ pub struct RunSettings {
     /// Report each step's peak memory.
     #[serde(default)]
     pub profile: bool,
+    /// Job `console` arguments as the kit's text logger shows them.
+    #[serde(default)]
+    pub console_text: bool,
 }
 
 /// Parent → child messages (externally tagged: the raw plan cannot sit in a buffered,

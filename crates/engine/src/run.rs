@@ -133,6 +133,7 @@ fn settings(config: &EngineConfig, workflow_id: &str, options: &RunOptions) -> R
         globals: options.globals.clone(),
         compile: config.compile.clone(),
         profile: config.profile,
+        console_text: config.console_text,
     }
 }
 

@@ -25,6 +25,7 @@
 //! written back with the kit's safe-stringify semantics.
 
 mod adaptor_realm;
+mod adaptor_stack;
 mod error;
 mod events;
 mod host;

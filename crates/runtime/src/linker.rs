@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::rc::Rc;
 
@@ -16,6 +16,7 @@ use rquickjs::{Ctx, JsLifetime, Module, Object, Persistent, qjs};
 
 use crate::error::RtError;
 use crate::host::{AdaptorHost, package_version, repo_module_path};
+use openfn_lexicon::log::Level;
 use openfn_lexicon::plan::ModuleInfo;
 
 /// Source of the `@openfn/runtime` module seen by jobs (§2.6). `defer` runs the operation
@@ -63,9 +64,11 @@ pub(crate) struct Linker {
     pub loaded: RefCell<HashMap<PathBuf, LoadedAdaptor>>,
     pub pending: RefCell<Vec<Pending>>,
     pub import_error: RefCell<Option<RtError>>,
-    pub resolved_logs: RefCell<Vec<String>>,
+    /// Lines the linker logs (level, text), flushed by the runner.
+    pub resolved_logs: RefCell<Vec<(Level, String)>>,
     announced: RefCell<Vec<String>>,
-    entries: RefCell<HashMap<EntryKey, PathBuf>>,
+    /// Entry file and package version of every adaptor resolved in this run.
+    entries: RefCell<HashMap<EntryKey, (PathBuf, String)>>,
 }
 
 impl Linker {
@@ -113,8 +116,10 @@ impl Linker {
             info.as_ref().and_then(|i| i.path.clone()),
             info.as_ref().and_then(|i| i.version.clone()),
         );
-        if let Some(entry) = self.entries.borrow().get(&key) {
-            return Ok(entry.clone());
+        let cached = self.entries.borrow().get(&key).cloned();
+        if let Some((entry, version)) = cached {
+            self.announce(spec, &entry, &version);
+            return Ok(entry);
         }
         let root = match (&info, &self.repo) {
             (
@@ -147,17 +152,38 @@ impl Linker {
                 root.display()
             )))
         })?;
-        if spec.starts_with("@openfn/language-")
-            && !self.announced.borrow().iter().any(|s| s == spec)
-        {
-            self.announced.borrow_mut().push(spec.to_string());
-            let version = package_version(&root).unwrap_or_else(|| "unknown".to_string());
-            self.resolved_logs
-                .borrow_mut()
-                .push(format!("Resolved adaptor {spec} to version {version}"));
-        }
-        self.entries.borrow_mut().insert(key, entry.clone());
+        let version = package_version(&root).unwrap_or_else(|| "unknown".to_string());
+        self.announce(spec, &entry, &version);
+        self.entries
+            .borrow_mut()
+            .insert(key, (entry.clone(), version));
         Ok(entry)
+    }
+
+    /// The kit's linker logs `Resolved adaptor … to version …` each time a job imports an
+    /// adaptor, so once per step: once per adaptor until `begin_step`.
+    fn announce(&self, spec: &str, entry: &Path, version: &str) {
+        if self.announced.borrow().iter().any(|s| s == spec) {
+            return;
+        }
+        self.announced.borrow_mut().push(spec.to_string());
+        let mut logs = self.resolved_logs.borrow_mut();
+        logs.push((Level::Debug, format!("[linker] loading module {spec}")));
+        logs.push((
+            Level::Debug,
+            format!("[linker] Loading module {spec} from {}", entry.display()),
+        ));
+        if spec.starts_with("@openfn/language-") {
+            logs.push((
+                Level::Info,
+                format!("Resolved adaptor {spec} to version {version}"),
+            ));
+        }
+    }
+
+    /// A new step starts: its imports are announced again.
+    pub fn begin_step(&self) {
+        self.announced.borrow_mut().clear();
     }
 }
 

@@ -33,9 +33,16 @@ impl Mapper {
         Some((token.get_src_line() + 1, token.get_src_col()))
     }
 
-    /// A line of the original source (1-based).
-    pub fn source_line(&self, line: u32) -> Option<String> {
-        let content = self.map.get_source_contents().flatten().next()?;
+    /// A line (1-based) of the source named `file`, when the map holds content under that
+    /// name (kit: `sourceContentFor(file, true)`, and only a non-empty content counts).
+    pub fn source_line(&self, file: &str, line: u32) -> Option<String> {
+        let content = self
+            .map
+            .get_sources()
+            .zip(self.map.get_source_contents())
+            .find(|(name, _)| *name == file)
+            .and_then(|(_, content)| content)
+            .filter(|content| !content.is_empty())?;
         content
             .split('\n')
             .nth(line.checked_sub(1)? as usize)
@@ -52,18 +59,29 @@ pub(crate) fn frame_position(frame: &str) -> Option<(u32, u32)> {
     Some((line, col))
 }
 
-/// Apply a step's source map to an error (kit `sourcemapErrors`).
+/// Apply a step's source map to an error (kit `sourcemapErrors`). The failing line is added
+/// as `pos.src` only when the map holds the source under `<step name or id>.js`, as in the
+/// kit: a CLI job file is compiled before the runtime names its step `job-1`, so its map
+/// names the source `src.js` and its errors carry no `src` (and print no `Error occurred at:`).
 pub(crate) fn map_error(error: &mut RtError, source_map: &Value, step_name: &str) {
     let Some(mapper) = Mapper::new(source_map) else {
         return;
     };
+    let file = format!(
+        "{}.js",
+        if step_name.is_empty() {
+            "src"
+        } else {
+            step_name
+        }
+    );
     if let Some(pos) = error.pos.clone()
         && pos.line > 0
         && pos.column > 0
     {
         match mapper.original(pos.line, pos.column) {
             Some((line, column)) => {
-                let src = mapper.source_line(line);
+                let src = mapper.source_line(&file, line);
                 error.pos = Some(Position { line, column, src });
             }
             None => error.pos = None,
@@ -85,5 +103,50 @@ pub(crate) fn map_error(error: &mut RtError, source_map: &Value, step_name: &str
             }
         }
         error.stack = Some(out.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Severity;
+
+    /// An identity map of the one-line source `fn(s => s.x.y)` named `<name>.js`, one segment
+    /// per character.
+    fn map(name: &str) -> Value {
+        serde_json::json!({
+            "version": 3,
+            "sources": [format!("{name}.js")],
+            "sourcesContent": ["fn(s => s.x.y)"],
+            "names": [],
+            "mappings": "AAAA,CAAC,CAAC,CAAC,CAAC,CAAC,CAAC,CAAC,CAAC,CAAC,CAAC,CAAC",
+        })
+    }
+
+    fn error_at(column: u32) -> RtError {
+        let mut e = RtError::new("RuntimeError", Severity::Fail, "TypeError: x");
+        e.pos = Some(Position {
+            line: 1,
+            column,
+            src: None,
+        });
+        e
+    }
+
+    #[test]
+    fn the_source_line_is_added_only_under_the_steps_own_name() {
+        let mut named = error_at(10);
+        map_error(&mut named, &map("two"), "two");
+        let pos = named.pos.expect("a mapped position");
+        assert_eq!((pos.line, pos.column), (1, 10));
+        assert_eq!(pos.src.as_deref(), Some("fn(s => s.x.y)"));
+        assert_eq!(named.step.as_deref(), Some("two"));
+
+        // a CLI job file: compiled as `src`, run as `job-1`
+        let mut job_file = error_at(10);
+        map_error(&mut job_file, &map("src"), "job-1");
+        let pos = job_file.pos.expect("a mapped position");
+        assert_eq!((pos.line, pos.column, pos.src), (1, 10, None));
+        assert_eq!(job_file.step.as_deref(), Some("job-1"));
     }
 }

@@ -56,7 +56,8 @@ fn expression_plan_uses_job_1_and_logs_the_workflow() {
     let out = r.expect("ok").expect("state");
     assert_eq!(out["errors"]["job-1"]["message"], "x");
     assert!(
-        rec.has_log("R/T Executing workflow"),
+        // as the kit: `workflow.name || plan.id`, and an expression's plan has neither
+        rec.has_log("R/T Executing undefined"),
         "{:?}",
         rec.log_texts()
     );
@@ -76,4 +77,74 @@ fn validation_failure_is_logged() {
     assert!(rec.has_log("R/T Error validating execution plan"));
     assert!(rec.has_log("Cannot find job: b"));
     assert!(rec.has_log("R/T Aborting"));
+}
+
+#[test]
+fn debug_lines_follow_the_kit_runtime() {
+    let p = plan(json!({
+        "workflow": { "steps": [
+            { "id": "a", "expression": job("fn", "fn(s => s)"), "configuration": { "k": 1 } }
+        ] },
+        "options": { "timeout": 1234 }
+    }));
+    let (r, rec) = exec(&p, state(json!({ "data": {} })), options());
+    r.expect("ok");
+    let texts = rec.log_texts();
+    let expected = [
+        "R/T Starting execution from step a",
+        "R/T Starting step a",
+        "R/T [linker] loading module ",
+        "R/T Executing expression (1 operations)",
+        "R/T Timeout set to 1234ms",
+        "R/T Starting operation 1",
+        "R/T a completed in ",
+        "R/T Cleaning up state. Removing keys: configuration",
+    ];
+    let mut from = 0;
+    for line in expected {
+        let at = texts[from..]
+            .iter()
+            .position(|t| t.starts_with(line))
+            .unwrap_or_else(|| panic!("`{line}` missing or out of order: {texts:#?}"));
+        from += at + 1;
+    }
+}
+
+#[test]
+fn console_arguments_as_the_text_or_the_json_logger_shows_them() {
+    let code = "fn(s => { console.log(undefined, new Date(0), new Error('x'), new TypeError('t')); return s; })";
+    let run = |text: bool| {
+        let mut o = options();
+        o.console_text = text;
+        let (r, rec) = exec(&single(&job("fn", code)), state(json!({})), o);
+        r.expect("ok");
+        let line = rec
+            .logs
+            .borrow()
+            .iter()
+            .find(|l| l.name == "JOB")
+            .cloned()
+            .expect("job log");
+        line.message
+    };
+    // the kit's JSON logger: values, errors as {name, message}
+    assert_eq!(
+        run(false),
+        vec![
+            json!(null),
+            json!("1970-01-01T00:00:00.000Z"),
+            json!({ "name": "Error", "message": "x" }),
+            json!({ "name": "TypeError", "message": "t" })
+        ]
+    );
+    // the kit's text logger (the CLI): `undefined`, quoted JSON, the stack, `{}`
+    let text = run(true);
+    assert_eq!(text[0], json!("undefined"));
+    assert_eq!(text[1], json!("\"1970-01-01T00:00:00.000Z\""));
+    let stack = text[2].as_str().expect("a stack");
+    assert!(
+        stack.starts_with("Error: x\n    at vm:module(0):"),
+        "{stack}"
+    );
+    assert_eq!(text[3], json!({}));
 }

@@ -69,6 +69,25 @@ fn diamond_gives_repeated_leaf_ids() {
 }
 
 #[test]
+fn a_step_whose_edges_are_not_taken_is_a_leaf() {
+    // as the kit: the leaves are the steps after which nothing ran, edges or not
+    let p = plan(json!({ "workflow": { "steps": [
+        inc("a", json!({ "b": { "condition": "false" }, "c": true })),
+        inc("b", json!(null)),
+        inc("c", json!({ "d": { "condition": "state.data.count > 5" } })),
+        inc("d", json!(null))
+    ] } }));
+    let out = ok(&p, state(json!({ "data": {} })));
+    assert_eq!(out, json!({ "data": { "count": 2, "a": true, "c": true } }));
+
+    let p = plan(json!({ "workflow": { "steps": [
+        inc("a", json!({ "b": { "condition": "false" } })), inc("b", json!(null))
+    ] } }));
+    let out = ok(&p, state(json!({ "data": {} })));
+    assert_eq!(out, json!({ "data": { "count": 1, "a": true } }));
+}
+
+#[test]
 fn end_option_stops_the_run() {
     let p = plan(json!({
         "workflow": { "steps": [inc("a", json!("b")), inc("b", json!("c")), inc("c", json!(null))] },

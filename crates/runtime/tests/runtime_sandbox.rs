@@ -258,10 +258,21 @@ fn repo_layout_resolves_aliased_versions() {
     o.repo = Some(repo.to_path_buf());
     let mut p = single(&job("fn", "fn(s => ({ data: { ok: true } }))"));
     p.workflow.steps[0].adaptors = Some(vec!["@openfn/language-common@1.0.0".into()]);
+    // a second step with the same adaptor: the kit's linker announces it again
+    let mut second = p.workflow.steps[0].clone();
+    second.id = Some("two".into());
+    p.workflow.steps[0].id = Some("one".into());
+    p.workflow.steps[0].next = Some(openfn_lexicon::plan::Next::Id("two".into()));
+    p.workflow.steps.push(second);
     let (r, rec) = exec(&p, Input::Empty, o);
     assert_eq!(
         r.expect("ok").expect("state"),
         json!({ "data": { "ok": true } })
     );
-    assert!(rec.has_log("Resolved adaptor @openfn/language-common to version 1.0.0"));
+    let resolved = rec
+        .log_texts()
+        .into_iter()
+        .filter(|l| l.contains("Resolved adaptor @openfn/language-common to version 1.0.0"))
+        .count();
+    assert_eq!(resolved, 2, "{:?}", rec.log_texts());
 }

@@ -337,6 +337,7 @@ impl ChildJob for JsJob {
             // `mem.job` on step:complete is the heap in use, as the kit sends heapUsed
             measure_memory: true,
             profile: settings.profile,
+            console_text: settings.console_text,
             adaptor_host,
             max_stack_size: QUICKJS_STACK_BYTES,
             ..RunOptions::default()

@@ -54,12 +54,27 @@
     }
     return arg;
   }
+  // The kit's text logger (the CLI without --log-json) shows `undefined`, a Date as quoted
+  // JSON, an error whose constructor is `Error` as its stack (node's console) and any other
+  // error as the JSON of its own properties (`{}`); the JSON logger sends values.
+  let consoleText = false;
+  function textArg(arg) {
+    if (arg === undefined) return 'undefined';
+    if (toTag(arg) === '[object Date]') return jsonStringify(arg, null, 2);
+    if (toTag(arg) === '[object Error]') {
+      let ctor = '';
+      try { ctor = arg.constructor && arg.constructor.name; } catch (e) { ctor = ''; }
+      if (ctor === 'Error') return String(arg.stack || arg.name + ': ' + arg.message);
+      return assign({}, arg);
+    }
+    return sanitize(arg);
+  }
   function emit(level, args) {
     if (args.length === 0) return;
     if (args.length === 1 && args[0] === null) return;
     let text;
     try {
-      text = safeStringify(args.map(sanitize));
+      text = safeStringify(args.map(consoleText ? textArg : sanitize));
     } catch (e) {
       text = jsonStringify(args.map((a) => String(a)));
     }
@@ -337,6 +352,7 @@
       }
     }
     host.rt('debug', 'Executing expression (' + ops.length + ' operations)');
+    if (opts.timeoutMs) host.rt('debug', 'Timeout set to ' + opts.timeoutMs + 'ms');
     const execute = typeof ns.execute === 'function' ? ns.execute : defaultExecute;
     const reducer = execute(...ops.map((op, i) => wrapOperation(op, i, opts)));
     const result = await reducer(state);
@@ -400,5 +416,6 @@
 
   function teardown() { liveTimers.clear(); }
 
-  return { assemble, install, runOperations, describeError, finalize, teardown, safeStringify, isNullState };
+  const textConsole = () => { consoleText = true; };
+  return { assemble, install, runOperations, describeError, finalize, teardown, safeStringify, isNullState, textConsole };
 })

@@ -220,17 +220,12 @@ pub(super) fn position_of(stack: &str) -> Option<Position> {
         })
 }
 
-/// Keep the message and the leading `vm:module` frames (kit `extractStackTrace`).
+/// Keep the message, the `vm:module` frames and the adaptor frames (kit `extractStackTrace`;
+/// `adaptor_stack::kit_stack` gives the adaptor frames the kit's form when the step reports).
 pub(super) fn vm_stack(stack: &str) -> String {
     let mut lines = stack.split('\n');
     let mut out: Vec<&str> = lines.next().into_iter().collect();
-    for frame in lines {
-        if frame.contains("vm:module") {
-            out.push(frame);
-        } else {
-            break;
-        }
-    }
+    out.extend(lines.filter(|f| f.contains("vm:module") || f.contains("@openfn/language-")));
     out.join("\n")
 }
 

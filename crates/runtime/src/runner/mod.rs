@@ -61,13 +61,12 @@ pub async fn run<C: Callbacks + 'static>(
             return Err(e.into());
         }
     };
-    let label = plan
-        .workflow
-        .name
-        .clone()
-        .or_else(|| plan.id.clone())
-        .or_else(|| plan.workflow.id.clone())
-        .unwrap_or_default();
+    // as the kit: `Executing ${plan.workflow.name || plan.id}`
+    let label = [&plan.workflow.name, &plan.id]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .map_or("undefined", String::as_str);
     rt_line(Level::Info, Json::String(format!("Executing {label}")));
     let mut runner = Runner::new(compiled, options, callbacks).await?;
     let result = runner.run_plan(input).await;
@@ -192,6 +191,10 @@ impl<C: Callbacks + 'static> Runner<C> {
             }
         };
         let mut queue: VecDeque<(String, Option<StateJson>)> = VecDeque::new();
+        self.rt_log(
+            Level::Debug,
+            format!("Starting execution from step {}", self.plan.start),
+        );
         queue.push_back((self.plan.start.clone(), input));
         let mut leaves: Vec<(String, StateJson)> = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -208,8 +211,9 @@ impl<C: Callbacks + 'static> Runner<C> {
             *count += 1;
             let (result, next) = self.execute_step(&step, state).await?;
             let is_end = self.plan.end.as_deref() == Some(id.as_str());
+            // as the kit: a leaf is a step after which nothing runs (no edge, or none taken)
             if let Some(r) = &result
-                && (is_end || step.next.is_empty())
+                && (is_end || next.is_empty())
                 && is_truthy_json(r.as_str())
             {
                 leaves.push((unique, r.clone()));

@@ -48,6 +48,9 @@ pub struct RunOptions {
     /// Profile each step's peak RSS for `job-complete.mem.peak` (the kit runtime's `profile`).
     /// Off: `peak` is absent.
     pub profile: bool,
+    /// Job `console` arguments as the kit's text logger shows them (`undefined`, a `Date` as
+    /// quoted JSON, an `Error` as its stack) rather than as the JSON logger's values.
+    pub console_text: bool,
 }
 
 impl Default for RunOptions {
@@ -68,6 +71,7 @@ impl Default for RunOptions {
             adaptor_host: Rc::new(EsmHost),
             measure_memory: false,
             profile: false,
+            console_text: false,
         }
     }
 }

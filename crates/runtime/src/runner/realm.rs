@@ -38,6 +38,10 @@ pub(super) struct StepJsOptions {
     /// A memory limit is set: a thrown `null` (QuickJS could not even allocate the error
     /// object) is then taken as out-of-memory.
     pub(super) null_is_oom: bool,
+    /// The step's timeout, logged as the kit does (`Timeout set to <ms>ms`).
+    pub(super) timeout_ms: Option<u64>,
+    /// `RunOptions::console_text`.
+    pub(super) console_text: bool,
 }
 
 pub(super) enum StepOutcome {
@@ -133,6 +137,13 @@ pub(super) async fn step_in_context<'js>(
             return fail_with(ctx, &kit, &state, opts, error);
         }
     };
+    if opts.console_text
+        && let Err(e) = kit
+            .get::<_, Function<'_>>("textConsole")
+            .and_then(|f| f.call::<_, ()>(()))
+    {
+        return StepOutcome::Engine(e.to_string());
+    }
     let install: Function<'_> = match kit.get("install") {
         Ok(f) => f,
         Err(e) => return StepOutcome::Engine(e.to_string()),
@@ -296,6 +307,9 @@ pub(super) async fn run_module<'js>(
     let run: Function<'_> = kit.get("runOperations")?;
     let js_opts = Object::new(ctx.clone())?;
     js_opts.set("immutableState", opts.immutable)?;
+    if let Some(ms) = opts.timeout_ms.filter(|ms| *ms > 0) {
+        js_opts.set("timeoutMs", ms as f64)?;
+    }
     let p: Promise<'_> = run.call((ns, state, js_opts))?;
     p.into_future::<Value<'_>>().await
 }

@@ -1,10 +1,12 @@
 //! One step of the plan: its attempts, the adaptor loads it waits for, its report and memory.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rquickjs::AsyncContext;
 use serde_json::Value as Json;
 
+use crate::adaptor_stack::AdaptorSources;
 use crate::deep_json;
 use crate::error::{RtError, RunError, Severity};
 use crate::events::{Callbacks, Event, MemoryUse, StateJson};
@@ -140,6 +142,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         timeout_ms: Option<u64>,
     ) -> Result<(), RunError> {
         *self.linker.modules.borrow_mut() = merge_modules(&self.options.modules, &step.linker);
+        self.linker.begin_step();
         let mut preload: Vec<String> = step.linker.keys().cloned().collect();
         for spec in imported_specifiers(expression) {
             if spec != "@openfn/runtime" && self.linker.allowed(&spec) && !preload.contains(&spec) {
@@ -224,11 +227,12 @@ impl<C: Callbacks + 'static> Runner<C> {
         init_start: Instant,
     ) -> Result<(Option<StateJson>, Vec<String>), RunError> {
         let job_id = step.id.clone();
-        self.log_removed(removed);
         self.rt_log(
             Level::Success,
             format!("{name} completed in {}", print_duration(duration)),
         );
+        // as the kit: the clean-up is logged after the step's completion
+        self.log_removed(removed);
         let state = state.map(StateJson::from_text);
         let mem = self.memory().await;
         self.rt_log(
@@ -285,6 +289,14 @@ impl<C: Callbacks + 'static> Runner<C> {
             format!("{name} aborted with error ({})", print_duration(duration)),
         );
         self.log_removed(removed);
+        let roots = self.options.repo.iter().cloned().chain(
+            self.options
+                .modules
+                .values()
+                .chain(step.linker.values())
+                .filter_map(|m| m.path.as_ref().map(PathBuf::from)),
+        );
+        crate::adaptor_stack::kit_error(&mut error, &AdaptorSources::new(roots));
         if let Some(map) = &step.source_map {
             if let Some(i) = error.operation_index
                 && let Some(op) = map.get("operations").and_then(|o| o.get(i))
@@ -330,9 +342,10 @@ impl<C: Callbacks + 'static> Runner<C> {
     }
 
     pub(super) fn flush_linker_logs(&self) {
-        let lines: Vec<String> = self.linker.resolved_logs.borrow_mut().drain(..).collect();
-        for l in lines {
-            self.rt_log(Level::Info, l);
+        let lines: Vec<(Level, String)> =
+            self.linker.resolved_logs.borrow_mut().drain(..).collect();
+        for (level, line) in lines {
+            self.rt_log(level, line);
         }
     }
 
@@ -472,6 +485,8 @@ impl<C: Callbacks + 'static> Runner<C> {
             limit_bytes: (self.options.state_limit_mb * 1024.0 * 1024.0) as usize,
             limit_mb: self.options.state_limit_mb,
             null_is_oom: self.options.memory_limit_mb.is_some(),
+            timeout_ms,
+            console_text: self.options.console_text,
         };
         linker.pending.borrow_mut().clear();
         *linker.import_error.borrow_mut() = None;
