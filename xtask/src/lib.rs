@@ -5,4 +5,6 @@ pub mod bench;
 pub mod chaos;
 pub mod parity;
 pub mod parity_case;
+pub mod parity_wire;
+pub mod parity_worker;
 pub mod tidy;

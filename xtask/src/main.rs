@@ -1,7 +1,7 @@
 //! `cargo xtask <task>`: project automation. Tasks: `tidy` (the checks `cargo test` also runs),
 //! `bench [area…]` (release benchmarks that print figures), `chaos [--short] [--debug]
 //! [--filter <substr>]` (the fault-injection suite, see `xtask::chaos`), `parity --kit-dir <dir>`
-//! (the differential check against the kit CLI, see `xtask::parity`).
+//! (the differential check against the kit CLI and worker, see `xtask::parity`).
 
 use anyhow::{Context, Result, bail};
 
