@@ -89,6 +89,16 @@ pub fn run(args: &[String]) -> Result<()> {
             }
         );
         differing += differ;
+        let problems = crate::parity_worker::kit_mock_pass(&kit_dir, &root)?;
+        for p in &problems {
+            println!("DIFF  worker/output-withheld against the kit's mock: {p}");
+        }
+        if problems.is_empty() {
+            println!(
+                "ok    worker/output-withheld against the kit's mock (nothing answered is sent again)"
+            );
+        }
+        differing += usize::from(!problems.is_empty());
     }
     if differing > 0 {
         bail!("{differing} case(s) differ from the kit");

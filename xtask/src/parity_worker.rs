@@ -275,3 +275,126 @@ impl Api {
             .await?)
     }
 }
+
+/// The kit's own mock refuses a `step:complete` whose output was withheld as too large. Runs
+/// the `output-withheld` case with the kit's worker and ours against it (`parity_kit_mock.mjs`)
+/// and returns the problems: an event sent again that the kit mock answers `ok` (everything but
+/// that refused `step:complete`, which ours sends again within `--refused-retry-count` by
+/// design), or an order of events other than the kit worker's.
+pub fn kit_mock_pass(kit_dir: &Path, root: &Path) -> Result<Vec<String>> {
+    let cases =
+        parity_wire::load_cases(&root.join("tests/parity/worker"), Some("output-withheld"))?;
+    let case = cases.first().context("no output-withheld case")?;
+    let scratch = root.join("target/parity");
+    let script = root.join("xtask/src/parity_kit_mock.mjs");
+    let plan = case.plan().to_string();
+    let kit_start = kit_dir.join("packages/ws-worker/dist/start.js");
+    let mut runs = Vec::new();
+    for (side, repo) in [("kit", "worker-kit-repo"), ("ours", "worker-repo")] {
+        let port = free_port()?;
+        let events_path = scratch.join(format!("kit-mock-{side}.jsonl"));
+        let mut mock = Command::new("node")
+            .arg(&script)
+            .arg(kit_dir)
+            .arg(port.to_string())
+            .arg(&plan)
+            .stdout(std::fs::File::create(&events_path)?)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the kit's lightning-mock")?;
+        let mut worker = if side == "kit" {
+            let mut c = Command::new("node");
+            c.arg(&kit_start);
+            c
+        } else {
+            Command::new(root.join("target/debug/ws-worker"))
+        };
+        let log = std::fs::File::create(scratch.join(format!("kit-mock-{side}-worker.log")))?;
+        let mut worker = worker
+            .args(worker_args(port, free_port()?, 1))
+            .arg("--repo-dir")
+            .arg(scratch.join(repo))
+            .env("WORKER_SECRET", SECRET)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting a worker")?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut done = false;
+        while !done && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            let text = std::fs::read_to_string(&events_path).unwrap_or_default();
+            done = text.contains("\"event\":\"run:complete\"");
+        }
+        // a moment for anything sent after run:complete to show
+        std::thread::sleep(Duration::from_millis(500));
+        for child in [&mut worker, &mut mock] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !done {
+            bail!(
+                "{side}: no run:complete against the kit's mock (see {})",
+                events_path.display()
+            );
+        }
+        let events: Vec<Value> = std::fs::read_to_string(&events_path)?
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["event"] != "run:log")
+            .collect();
+        runs.push(events);
+    }
+    Ok(kit_mock_problems(&runs[0], &runs[1]))
+}
+
+/// See [`kit_mock_pass`].
+fn kit_mock_problems(kit: &[Value], ours: &[Value]) -> Vec<String> {
+    let refused =
+        |e: &Value| e["event"] == "step:complete" && e["payload"].get("output_dataclip").is_none();
+    let mut problems = Vec::new();
+    for (i, e) in ours.iter().enumerate() {
+        if refused(e) {
+            continue;
+        }
+        if ours[i + 1..].iter().any(|later| later == e) {
+            problems.push(format!(
+                "ours sent {} again after the kit mock answered it ok: {}",
+                e["event"], e["payload"]
+            ));
+        }
+    }
+    let names = |events: &[Value], collapse: bool| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if collapse && i > 0 && refused(e) && events[i - 1] == *e {
+                continue;
+            }
+            out.push(e["event"].as_str().unwrap_or("?").to_owned());
+        }
+        out
+    };
+    let (k, o) = (names(kit, false), names(ours, true));
+    if k != o {
+        problems.push(format!(
+            "event order against the kit's mock: kit {k:?}, ours {o:?}"
+        ));
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_retries_pass_and_a_second_step_start_does_not() {
+        let start = json!({"event": "step:start", "payload": {"job_id": "a"}});
+        let refused = json!({"event": "step:complete", "payload": {"job_id": "a"}});
+        let kit = vec![start.clone(), refused.clone()];
+        let retried = vec![start.clone(), refused.clone(), refused.clone()];
+        assert!(kit_mock_problems(&kit, &retried).is_empty());
+        let restarted = vec![start.clone(), refused.clone(), start, refused];
+        assert_eq!(kit_mock_problems(&kit, &restarted).len(), 2);
+    }
+}
