@@ -48,10 +48,15 @@ pub struct Config {
     /// (docs/protocol.md §1.3): replies as `chan_reply_<ref>`, join responses `"ok"`, `run:start`
     /// replies without `response`, `work-available` with a JSON-string payload, join_ref null
     /// and ref `""`, `fetch:dataclip` as a JSON array of bytes in a text frame, heartbeats
-    /// never answered.
+    /// never answered, and a `step:complete` whose output was withheld as too large refused
+    /// (`no output_dataclip`).
     pub kit_quirks: bool,
     /// Seed credential `c` and dataclip `d` like the kit mock.
     pub seed: bool,
+    /// Keep every run-channel frame a worker sent (event, payload, and whether it was
+    /// answered `ok` or `error`) in order, shown as `wire` by `GET /runs/:id`. Off by default:
+    /// it holds every payload twice. The worker parity check (`cargo xtask parity`) reads it.
+    pub record_wire: bool,
     /// Faults active from the start.
     pub faults: Faults,
 }
@@ -74,6 +79,7 @@ impl Default for Config {
             idle_timeout: Some(Duration::from_secs(60)),
             kit_quirks: false,
             seed: true,
+            record_wire: false,
             faults: Faults::default(),
         }
     }

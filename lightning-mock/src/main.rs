@@ -65,6 +65,10 @@ struct Cli {
     /// Don't seed credential `c` and dataclip `d`.
     #[arg(long)]
     no_seed: bool,
+    /// Keep every run-channel frame a worker sent, with the reply's status, and show it as
+    /// `wire` in `GET /runs/:id` (for `cargo xtask parity`).
+    #[arg(long)]
+    record_wire: bool,
     /// Fault: delay every WebSocket reply by this many milliseconds.
     #[arg(long)]
     reply_delay_ms: Option<u64>,
@@ -145,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
         idle_timeout: (cli.idle_timeout_ms > 0).then(|| Duration::from_millis(cli.idle_timeout_ms)),
         kit_quirks: cli.kit_quirks,
         seed: !cli.no_seed,
+        record_wire: cli.record_wire,
         faults: Faults {
             reply_delay_ms: cli.reply_delay_ms,
             reject: parse_counts("--reject", &cli.reject)?,

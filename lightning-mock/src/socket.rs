@@ -480,6 +480,13 @@ impl Conn {
                 if RUN_EVENTS.contains(&event) {
                     self.app.emit_run_event(run_id, event, &payload);
                 }
+                let (reply, refusal) = match &outcome {
+                    Outcome::Ok(_) | Outcome::Binary(_) => ("ok", None),
+                    Outcome::Error(response) => ("error", Some(response)),
+                    Outcome::NoReply => ("none", None),
+                };
+                self.app
+                    .record_wire(run_id, event, &payload, reply, refusal);
                 match outcome {
                     Outcome::Ok(response) => self.reply(frame, true, response),
                     Outcome::Error(response) => {
@@ -507,7 +514,12 @@ impl Conn {
             );
             self.reply(frame, true, json!({}));
         } else if let Some(run_id) = topic.strip_prefix("run:") {
-            match self.join_run(run_id, payload) {
+            let joined = self.join_run(run_id, payload);
+            let refusal = joined.err().map(|reason| json!({ "reason": reason }));
+            let reply = if refusal.is_some() { "error" } else { "ok" };
+            self.app
+                .record_wire(run_id, names::PHX_JOIN, payload, reply, refusal.as_ref());
+            match joined {
                 Ok(()) => {
                     self.joined.insert(topic.to_owned(), frame.join_ref.clone());
                     self.app.emit(

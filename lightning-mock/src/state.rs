@@ -79,6 +79,9 @@ pub(crate) struct Run {
     /// Accepted payloads, to acknowledge exact replays (a worker re-sending unacknowledged
     /// events after a reconnect) without recording them twice.
     pub accepted: Accepted,
+    /// Every run-channel frame received, in order, when [`crate::Config::record_wire`] is
+    /// on: `{"event", "payload", "reply": "ok" | "error" | "none", "response"?}`.
+    pub wire: Vec<Value>,
 }
 
 /// Payloads already accepted for a run, by what they did.
@@ -117,6 +120,7 @@ impl Run {
             "worker_id": self.worker_id,
             "times": self.times,
             "replays": self.accepted.replays,
+            "wire": self.wire,
         })
     }
 
@@ -246,6 +250,28 @@ impl App {
         self.emit(name, json!({"runId": run_id, "payload": payload}), true);
     }
 
+    /// Appends a frame to the run's `wire` record when recording is on. `reply` is `ok`,
+    /// `error` (with the refusal's `response`) or `none` (not answered).
+    pub(crate) fn record_wire(
+        &self,
+        run_id: &str,
+        event: &str,
+        payload: &Value,
+        reply: &str,
+        response: Option<&Value>,
+    ) {
+        if !self.config.record_wire {
+            return;
+        }
+        let mut entry = json!({"event": event, "payload": payload, "reply": reply});
+        if let (Some(response), Some(obj)) = (response, entry.as_object_mut()) {
+            obj.insert("response".to_owned(), response.clone());
+        }
+        if let Some(run) = self.lock().runs.get_mut(run_id) {
+            run.wire.push(entry);
+        }
+    }
+
     pub(crate) fn next_conn_id(&self) -> u64 {
         self.conn_seq.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -327,6 +353,7 @@ impl App {
                 started_at: None,
                 times: BTreeMap::new(),
                 accepted: Accepted::default(),
+                wire: Vec::new(),
             };
             run.stamp("enqueued_at");
             inner.queue.push(&queue, priority, seq, id.clone());

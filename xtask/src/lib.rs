@@ -7,4 +7,6 @@ pub mod demo;
 pub mod e2e;
 pub mod parity;
 pub mod parity_case;
+pub mod parity_wire;
+pub mod parity_worker;
 pub mod tidy;

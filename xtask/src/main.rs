@@ -1,9 +1,9 @@
 //! `cargo xtask <task>`: project automation. Tasks: `tidy` (the checks `cargo test` also runs),
 //! `bench [area…]` (release benchmarks that print figures), `chaos [--short] [--debug]
 //! [--filter <substr>]` (the fault-injection suite, see `xtask::chaos`), `parity --kit-dir <dir>`
-//! (the differential check against the kit CLI, see `xtask::parity`), `e2e [--debug] [--filter
-//! <substr>]…` (the end-to-end suite through the real binaries, see `xtask::e2e`), `demo
-//! [--release]` (the mock and a worker running the examples).
+//! (the differential check against the kit CLI and worker, see `xtask::parity`), `e2e [--debug]
+//! [--filter <substr>]…` (the end-to-end suite through the real binaries, see `xtask::e2e`),
+//! `demo [--release]` (the mock and a worker running the examples).
 
 use anyhow::{Context, Result, bail};
 

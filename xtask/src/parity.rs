@@ -1,6 +1,8 @@
-//! `cargo xtask parity --kit-dir <kit> [--record] [--filter x]`: runs every case of
-//! `tests/parity` through the kit's CLI and ours, prints every difference per case and fails
-//! on any; `--record` also writes the kit's normalised outcome as `<case>/kit.json`.
+//! `cargo xtask parity --kit-dir <kit> [--record] [--filter x] [--cli-only | --worker-only]`:
+//! runs every case of `tests/parity` through the kit's CLI and ours, and every case of
+//! `tests/parity/worker` through the kit's ws-worker and ours against one lightning-mock
+//! (`parity_worker`), prints every difference per case and fails on any; `--record` also
+//! writes the kit's normalised outcome as `<case>/kit.json`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,49 +24,102 @@ struct Options {
     kit_dir: PathBuf,
     record: bool,
     filter: Option<String>,
+    cli: bool,
+    worker: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut kit_dir = None;
     let mut record = false;
     let mut filter = None;
+    let (mut cli, mut worker) = (true, true);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--kit-dir" => kit_dir = it.next().map(PathBuf::from),
             "--record" => record = true,
             "--filter" => filter = it.next().cloned(),
+            "--cli-only" => worker = false,
+            "--worker-only" => cli = false,
             other => bail!("unknown parity option `{other}`"),
         }
     }
     let kit_dir = kit_dir.context(
-        "usage: cargo xtask parity --kit-dir <OpenFn/kit checkout, built> [--record] [--filter x]",
+        "usage: cargo xtask parity --kit-dir <OpenFn/kit checkout, built> [--record] \
+         [--filter x] [--cli-only | --worker-only]",
     )?;
+    if !cli && !worker {
+        bail!("--cli-only and --worker-only exclude each other");
+    }
     Ok(Options {
         kit_dir,
         record,
         filter,
+        cli,
+        worker,
     })
 }
 
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     let root = crate::tidy::workspace_root();
-    let kit_cli = opts.kit_dir.join("packages/cli/dist/index.js");
-    if !kit_cli.is_file() {
-        bail!(
-            "{} not found: build the kit first (pnpm install && pnpm build)",
-            kit_cli.display()
-        );
-    }
     let kit_dir = opts
         .kit_dir
         .canonicalize()
         .unwrap_or_else(|_| opts.kit_dir.clone());
-    // Without the variables `cargo run` sets for the xtask, so that build scripts that watch
-    // them do not rebuild half the tree.
+    let mut packages = Vec::new();
+    if opts.cli {
+        packages.push("openfn-cli");
+    }
+    if opts.worker {
+        packages.extend(["openfn-ws-worker", "openfn-lightning-mock"]);
+    }
+    build(&root, &packages)?;
+    let mut differing = 0;
+    if opts.cli {
+        differing += run_cli(&opts, &root, &kit_dir)?;
+    }
+    if opts.worker {
+        let outcome = crate::parity_worker::run(&kit_dir, &root, opts.filter.as_deref())?;
+        let known_file = root.join("tests/parity/worker").join(parity_case::KNOWN);
+        let known_text = std::fs::read_to_string(known_file).unwrap_or_default();
+        let known = parity_case::parse_known(&known_text).map_err(anyhow::Error::msg)?;
+        let (cases, differ, new) = crate::parity_worker::report(&outcome, &known, opts.record)?;
+        println!(
+            "worker parity: {cases} cases, {differ} differ ({new} fields not in worker/{}){}",
+            parity_case::KNOWN,
+            if opts.record {
+                ", kit fixtures recorded"
+            } else {
+                ""
+            }
+        );
+        differing += differ;
+        let problems = crate::parity_worker::kit_mock_pass(&kit_dir, &root)?;
+        for p in &problems {
+            println!("DIFF  worker/output-withheld against the kit's mock: {p}");
+        }
+        if problems.is_empty() {
+            println!(
+                "ok    worker/output-withheld against the kit's mock (nothing answered is sent again)"
+            );
+        }
+        differing += usize::from(!problems.is_empty());
+    }
+    if differing > 0 {
+        bail!("{differing} case(s) differ from the kit");
+    }
+    Ok(())
+}
+
+/// `cargo build -p <packages>` (debug), without the variables `cargo run` sets for the xtask,
+/// so that build scripts that watch them do not rebuild half the tree.
+fn build(root: &Path, packages: &[&str]) -> Result<()> {
     let mut build = Command::new("cargo");
-    build.args(["build", "-p", "openfn-cli"]).current_dir(&root);
+    build.arg("build").current_dir(root);
+    for p in packages {
+        build.args(["-p", p]);
+    }
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
@@ -73,7 +128,19 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let status = build.status().context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build -p openfn-cli failed");
+        bail!("cargo build -p {} failed", packages.join(" -p "));
+    }
+    Ok(())
+}
+
+/// The CLI half; returns how many cases differ.
+fn run_cli(opts: &Options, root: &Path, kit_dir: &Path) -> Result<usize> {
+    let kit_cli = kit_dir.join("packages/cli/dist/index.js");
+    if !kit_cli.is_file() {
+        bail!(
+            "{} not found: build the kit first (pnpm install && pnpm build)",
+            kit_cli.display()
+        );
     }
     let ours = vec![
         root.join("target/debug/openfn")
@@ -95,7 +162,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut differing = 0;
     let mut fields = 0;
     for case in &cases {
-        let tags = [(kit_dir.clone(), "<kit>")];
+        let tags = [(kit_dir.to_path_buf(), "<kit>")];
         let theirs = parity_case::run_case(case, &kit, &kit_repo, &scratch.join("kit"), &tags)
             .with_context(|| format!("running the kit on {}", case.name))?;
         let mine = parity_case::run_case(case, &ours, &our_repo, &scratch.join("ours"), &[])
@@ -134,10 +201,7 @@ pub fn run(args: &[String]) -> Result<()> {
             ""
         }
     );
-    if differing > 0 {
-        bail!("{differing} case(s) differ from the kit");
-    }
-    Ok(())
+    Ok(differing)
 }
 
 /// Installs the corpus' adaptor into `repo` with `program`'s own `repo install`.

@@ -279,7 +279,7 @@ fn strip_ansi(text: &str) -> String {
 }
 
 /// `in 472ms` / `in 5.198s` / `in 1m 2.3s` / `(436ms)` → `in <T>` / `(<T>)`.
-fn durations(text: &str) -> String {
+pub fn durations(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some((at, len)) = [("in ", 3), ("(", 1)]

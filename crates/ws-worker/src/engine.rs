@@ -92,6 +92,30 @@ fn parse(raw: &RawValue) -> Value {
     openfn_engine::deep_json::parse(raw.get()).unwrap_or(Value::Null)
 }
 
+/// The `error_type` of a run that ended with a workflow error, as the kit reports it: its
+/// runtime wraps a crash caused by a plain JS error (`ReferenceError`, `SyntaxError`, or any
+/// error thrown with severity `crash`) in `RuntimeCrash`, and its engine reports a workflow
+/// error as `type || name`, without the subtype. So `run:complete` says `RuntimeCrash` while
+/// the step's `step:complete` (the job error) names the JS error.
+fn workflow_error_type(error: &openfn_engine::ErrorInfo) -> String {
+    const JS_ERRORS: [&str; 8] = [
+        "Error",
+        "ReferenceError",
+        "SyntaxError",
+        "TypeError",
+        "RangeError",
+        "EvalError",
+        "URIError",
+        "AggregateError",
+    ];
+    let crash = matches!(error.severity, openfn_engine::Severity::Crash);
+    if crash && JS_ERRORS.contains(&error.error_type.as_str()) {
+        "RuntimeCrash".to_owned()
+    } else {
+        error.error_type.clone()
+    }
+}
+
 fn severity(s: &openfn_engine::Severity) -> String {
     serde_json::to_value(s)
         .ok()
@@ -158,7 +182,7 @@ fn map_event(ev: Ev) -> Option<EngineEvent> {
             state: parse(&state),
         },
         Ev::WorkflowError { error, .. } => EngineEvent::WorkflowError {
-            error_type: error.reported_type().to_string(),
+            error_type: workflow_error_type(&error),
             message: error.message.clone(),
             severity: severity(&error.severity),
         },
@@ -482,5 +506,21 @@ mod bridge_tests {
         ] {
             assert_eq!(map_event(ev), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openfn_engine::{ErrorInfo, Severity};
+
+    #[test]
+    fn a_crash_from_a_js_error_is_a_runtime_crash_on_the_run() {
+        let crash = ErrorInfo::new("ReferenceError", "x is not defined", Severity::Crash);
+        assert_eq!(workflow_error_type(&crash), "RuntimeCrash");
+        let exit = ErrorInfo::new("ExitError", "child died", Severity::Crash);
+        assert_eq!(workflow_error_type(&exit), "ExitError");
+        let fail = ErrorInfo::new("TypeError", "not a function", Severity::Fail);
+        assert_eq!(workflow_error_type(&fail), "TypeError");
     }
 }

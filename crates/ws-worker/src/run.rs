@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tracing::Instrument as _;
 
@@ -482,12 +482,11 @@ impl Mapper {
     fn on_event(&mut self, event: EngineEvent, shared: &Shared) -> bool {
         match event {
             EngineEvent::WorkflowStart { versions } => {
-                let mut all = Map::new();
-                all.insert("worker".into(), json!(self.worker_version));
-                all.insert("engine".into(), json!(self.engine_version));
-                for (k, v) in versions {
-                    all.insert(k, v);
-                }
+                let all = versions::run_start_versions(
+                    &self.worker_version,
+                    &self.engine_version,
+                    versions,
+                );
                 let text = versions::version_text(&all);
                 shared.push(|o| {
                     o.push_event(

@@ -140,7 +140,9 @@ async fn binary_with_the_real_engine() {
     let id = post_run(&p, &plan).await;
     let run = wait_status(&p, &id, "complete").await;
     assert_eq!(run["reason"], "crash", "{run}");
-    assert_eq!(run["error_type"], "ReferenceError", "{run}");
+    // as the kit: the run names the runtime's wrapper, the step the JS error
+    assert_eq!(run["error_type"], "RuntimeCrash", "{run}");
+    assert_eq!(run["steps"][0]["error_type"], "ReferenceError", "{run}");
     let _ = p.worker.kill().await;
     let _ = p.mock.kill().await;
 }

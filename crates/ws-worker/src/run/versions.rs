@@ -7,6 +7,34 @@ use serde_json::{Map, Value};
 /// The kit's list-item glyph.
 const GLYPH: &str = "▸";
 
+/// The Node.js API version the adaptor host implements (`process.version` in the sandbox),
+/// reported as `node` as the CLI does: there is no node.js in this worker.
+const NODE_API: &str = "20.20.0";
+
+/// `run:start`'s `versions` in the kit worker's key order: `worker`, `node`, `engine`,
+/// `compiler`, `runtime`, then the adaptors as the engine lists them.
+pub(super) fn run_start_versions(
+    worker: &str,
+    engine: &str,
+    from_engine: impl IntoIterator<Item = (String, Value)>,
+) -> Map<String, Value> {
+    let mut rest: Map<String, Value> = from_engine.into_iter().collect();
+    let mut all = Map::new();
+    all.insert("worker".into(), Value::String(worker.to_owned()));
+    let node = rest
+        .shift_remove("node")
+        .unwrap_or_else(|| Value::String(NODE_API.to_owned()));
+    all.insert("node".into(), node);
+    all.insert("engine".into(), Value::String(engine.to_owned()));
+    for key in ["compiler", "runtime"] {
+        if let Some(v) = rest.shift_remove(key) {
+            all.insert(key.into(), v);
+        }
+    }
+    all.extend(rest);
+    all
+}
+
 /// The text of the `VER` log line for the `run:start` versions.
 pub(super) fn version_text(versions: &Map<String, Value>) -> String {
     let longest = versions
@@ -76,6 +104,30 @@ mod tests {
             ]
             .join("\n")
         );
+    }
+
+    #[test]
+    fn run_start_versions_follow_the_kit_order() {
+        let from_engine = [
+            ("@openfn/language-common".to_owned(), json!(["3.3.4"])),
+            ("compiler".to_owned(), json!("0.1.0")),
+            ("runtime".to_owned(), json!("0.2.0")),
+        ];
+        let all = run_start_versions("1.0.0", "0.3.0", from_engine);
+        let keys: Vec<&str> = all.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "worker",
+                "node",
+                "engine",
+                "compiler",
+                "runtime",
+                "@openfn/language-common"
+            ]
+        );
+        assert_eq!(all["engine"], "0.3.0");
+        assert_eq!(all["node"], NODE_API);
     }
 
     #[test]
