@@ -376,6 +376,11 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
         child_command: Some(ChildCommand::current_exe().context("locating the openfn binary")?),
         installer,
         compile: job.compile,
+        // One run per process: a template would cost a second process and never be reused.
+        templates: openfn_engine::TemplateConfig {
+            mode: openfn_engine::TemplateMode::Off,
+            ..openfn_engine::TemplateConfig::default()
+        },
         ..EngineConfig::default()
     };
     let engine = Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))?;

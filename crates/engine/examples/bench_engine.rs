@@ -7,7 +7,8 @@
 //! The benchmark binary is also its own child process (`current_exe` + the hidden child flag),
 //! exactly as the worker ships. Two rounds: a trivial echo job (the engine's own overhead:
 //! process pool, IPC framing, event translation), then the real child (compile + QuickJS run
-//! of `fn(s => s)` importing the fixture adaptor).
+//! of `fn(s => s)` importing the fixture adaptor); each with pooled children and with runs
+//! forked from a warm template.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use openfn_engine::child::{self, ChildJob, Failure, JobRequest, JobSink};
 use openfn_engine::{
     ChildCommand, Engine, EngineConfig, EngineEvent, ExecutionPlan, Input, Mem, NoResolvers,
-    RunOptions, sys,
+    RunOptions, TemplateConfig, TemplateMode, sys,
 };
 use serde_json::json;
 
@@ -97,28 +98,34 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    if child::is_child_invocation() {
-        if std::env::var("BENCH_CHILD").is_ok_and(|c| c == "trivial") {
-            child::run_child(&Trivial);
-        }
-        child::maybe_run_child();
+    let trivial = std::env::var("BENCH_CHILD").is_ok_and(|c| c == "trivial");
+    if child::is_template_invocation() && trivial {
+        child::run_template(|_| Ok(()), |()| Box::new(Trivial));
     }
+    if child::is_child_invocation() && trivial {
+        child::run_child(&Trivial);
+    }
+    child::maybe_run_child();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(bench(
-        "trivial",
-        "trivial echo job: the engine's own overhead",
-    ));
-    rt.block_on(bench(
-        "js",
-        "compile + QuickJS run of `fn(s => s)` with an adaptor",
-    ));
+    for templates in [TemplateMode::Off, TemplateMode::Always] {
+        rt.block_on(bench(
+            "trivial",
+            "trivial echo job: the engine's own overhead",
+            templates,
+        ));
+        rt.block_on(bench(
+            "js",
+            "compile + QuickJS run of `fn(s => s)` with an adaptor",
+            templates,
+        ));
+    }
 }
 
-async fn bench(mode: &str, what: &str) {
+async fn bench(mode: &str, what: &str, templates: TemplateMode) {
     {
         let exe = std::env::current_exe().expect("current exe");
         let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo");
@@ -127,6 +134,10 @@ async fn bench(mode: &str, what: &str) {
             repo_dir: repo,
             child_command: Some(ChildCommand::binary(exe)),
             env: [("BENCH_CHILD".to_owned(), mode.to_owned())].into(),
+            templates: TemplateConfig {
+                mode: templates,
+                ..TemplateConfig::default()
+            },
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::new(config).expect("engine"));
@@ -186,9 +197,21 @@ async fn bench(mode: &str, what: &str) {
             }
         }
         busy.await.expect("busy run");
+        let warm = engine.templates();
         engine.destroy(false);
 
-        println!("engine bench, capacity 5, one-step runs; child: {what}");
+        let path = match templates {
+            TemplateMode::Off => "pooled children",
+            _ => "forked from a warm template",
+        };
+        println!("engine bench, capacity 5, one-step runs, {path}; child: {what}");
+        for t in warm {
+            println!(
+                "  template RSS:         {:>8.1} MB (pid {})",
+                t.rss_bytes as f64 / 1048576.0,
+                t.pid
+            );
+        }
         println!(
             "  throughput:           {:>8.0} runs/s (median of 5 x 1000 runs, 50 in flight)",
             median(rates)

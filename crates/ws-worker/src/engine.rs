@@ -32,6 +32,7 @@ impl EngineExecutor {
             log_payload_limit_mb: config.log_payload_limit_mb,
             state_props_to_remove: config.state_props_to_remove.clone(),
             profile: config.profile,
+            templates: config.templates.clone(),
             ..EngineConfig::default()
         };
         if let Some(dir) = &config.repo_dir {
