@@ -16,11 +16,15 @@ fn repo() -> PathBuf {
 }
 
 fn js_engine(capacity: usize) -> Engine {
+    js_engine_timeout(capacity, 2000)
+}
+
+fn js_engine_timeout(capacity: usize, run_timeout_ms: u64) -> Engine {
     Engine::new(EngineConfig {
         capacity,
         repo_dir: repo(),
         memory_limit_mb: 64,
-        run_timeout_ms: 2000,
+        run_timeout_ms,
         kill_grace: Duration::from_millis(500),
         child_command: Some(ChildCommand::binary(env!(
             "CARGO_BIN_EXE_openfn-engine-child"
@@ -391,7 +395,9 @@ async fn a_ten_megabyte_state_flows_through_three_javascript_steps() {
 /// that run alone with OOMError (compilation happens in the child, under the run's limit).
 #[tokio::test]
 async fn a_step_too_big_to_compile_within_the_memory_limit_is_an_oom_error() {
-    let engine = js_engine(2);
+    // The big compile keeps a core busy for seconds on a loaded machine: the small run's
+    // deadline must not be what this test measures.
+    let engine = js_engine_timeout(2, 30_000);
     let entries: String = (0..1_500_000)
         .map(|i| format!("\"key{i}\": {{ \"a\": [{i}, \"v{i}\"] }},\n"))
         .collect();

@@ -1,0 +1,422 @@
+//! The job realm of a step: its host object, globals, kit prelude, module assembly and the state it returns.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rquickjs::function::{Async, Func};
+use rquickjs::{Ctx, Function, Module, Object, Promise, Value};
+use serde_json::Value as Json;
+
+use crate::error::{RtError, Severity};
+use crate::events::parse_level;
+use crate::linker::{Linker, LinkerData};
+use openfn_lexicon::log::{LogLine, names};
+
+use super::classify::*;
+use super::options::*;
+
+const JOB_REALM_JS: &str = include_str!("../js/job_realm.js");
+const REALM_COMMON_JS: &str = include_str!("../js/realm_common.js");
+const JOB_MODULE: &str = "vm:module(0)";
+
+pub(super) const CONDITION_REALM_JS: &str = r#"(function (host, common) {
+  'use strict';
+  common.blockCodeGeneration(globalThis);
+  const emit = (level) => (...args) => { try { host.log(level, JSON.stringify(args)); } catch (e) {} };
+  globalThis.console = Object.freeze({ log: emit('info'), info: emit('info'), debug: emit('debug'), warn: emit('warn'), error: emit('error') });
+})"#;
+
+pub(super) struct StepJsOptions {
+    pub(super) immutable: bool,
+    pub(super) remove: Vec<String>,
+    pub(super) globals: Option<String>,
+    pub(super) workflow_globals: Option<String>,
+    pub(super) credentials: Option<String>,
+    pub(super) limit_bytes: usize,
+    pub(super) limit_mb: f64,
+    /// A memory limit is set: a thrown `null` (QuickJS could not even allocate the error
+    /// object) is then taken as out-of-memory.
+    pub(super) null_is_oom: bool,
+}
+
+pub(super) enum StepOutcome {
+    Done {
+        state: Option<String>,
+        removed: Vec<String>,
+    },
+    Failed {
+        state: Option<String>,
+        removed: Vec<String>,
+        error: Box<RtError>,
+    },
+    Engine(String),
+}
+
+/// The host functions a realm prelude gets: log, rt (runtime log), sleep, oom.
+pub(crate) fn host_object<'js>(
+    ctx: &Ctx<'js>,
+    log: LogSink,
+    limits: Rc<Limits>,
+    name: &'static str,
+) -> rquickjs::Result<Object<'js>> {
+    let obj = Object::new(ctx.clone())?;
+    let l = log.clone();
+    obj.set(
+        "log",
+        Func::from(move |level: String, text: String| {
+            let message = match serde_json::from_str::<Json>(&text) {
+                Ok(Json::Array(items)) => items,
+                Ok(other) => vec![other],
+                Err(_) => vec![Json::String(text)],
+            };
+            l(LogLine::now(parse_level(&level), name, message));
+        }),
+    )?;
+    obj.set(
+        "rt",
+        Func::from(move |level: String, text: String| {
+            log(LogLine::now(
+                parse_level(&level),
+                names::RUNTIME,
+                vec![Json::String(text)],
+            ));
+        }),
+    )?;
+    obj.set(
+        "sleep",
+        Func::from(Async(|ms: f64| async move {
+            tokio::time::sleep(Duration::from_micros((ms.max(0.0) * 1000.0) as u64)).await;
+        })),
+    )?;
+    obj.set("oom", Func::from(move || limits.oom.set(true)))?;
+    Ok(obj)
+}
+
+/// Everything a step does inside its fresh job context.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the values are the step's inputs"
+)]
+pub(super) async fn step_in_context<'js>(
+    ctx: &Ctx<'js>,
+    expression: &str,
+    input: Option<String>,
+    configuration: Option<String>,
+    default_state: Option<String>,
+    opts: &StepJsOptions,
+    log: LogSink,
+    limits: Rc<Limits>,
+    linker: Rc<Linker>,
+) -> StepOutcome {
+    let _ = ctx.store_userdata(LinkerData(linker.clone()));
+    let kit = match setup_kit(ctx, log, limits) {
+        Ok(k) => k,
+        Err(e) => return StepOutcome::Engine(describe_engine_error(ctx, e)),
+    };
+    // state assembly
+    let state: Value<'js> = match assemble(ctx, &kit, input, configuration, default_state, opts) {
+        Ok(s) => s,
+        Err(e) => return StepOutcome::Engine(describe_engine_error(ctx, e)),
+    };
+    let globals = match build_globals(ctx, opts).await {
+        Ok(g) => g,
+        Err(e) => {
+            let error = classify(
+                ctx,
+                &kit,
+                e,
+                Some("[globals] "),
+                opts.workflow_globals.as_deref().unwrap_or_default(),
+                opts.null_is_oom,
+            );
+            return fail_with(ctx, &kit, &state, opts, error);
+        }
+    };
+    let install: Function<'_> = match kit.get("install") {
+        Ok(f) => f,
+        Err(e) => return StepOutcome::Engine(e.to_string()),
+    };
+    if let Err(e) = install.call::<_, ()>((globals, state.clone())) {
+        return StepOutcome::Engine(describe_engine_error(ctx, e));
+    }
+    let result = run_module(ctx, &kit, expression, state.clone(), opts).await;
+    let _ = kit
+        .get::<_, Function<'_>>("teardown")
+        .and_then(|f| f.call::<_, ()>(()));
+    match result {
+        Ok(value) => finalize(ctx, &kit, &value, opts, None),
+        Err(e) => {
+            let error = match linker.import_error.borrow_mut().take() {
+                Some(ie) => ie,
+                None => classify(ctx, &kit, e, None, expression, opts.null_is_oom),
+            };
+            fail_with(ctx, &kit, &state, opts, error)
+        }
+    }
+}
+
+pub(super) fn fail_with<'js>(
+    ctx: &Ctx<'js>,
+    kit: &Object<'js>,
+    state: &Value<'js>,
+    opts: &StepJsOptions,
+    error: RtError,
+) -> StepOutcome {
+    finalize(ctx, kit, state, opts, Some(error))
+}
+
+pub(super) fn setup_kit<'js>(
+    ctx: &Ctx<'js>,
+    log: LogSink,
+    limits: Rc<Limits>,
+) -> rquickjs::Result<Object<'js>> {
+    let hostobj = host_object(ctx, log, limits, names::JOB)?;
+    let prelude = realm_prelude(ctx, "openfn:job-realm", JOB_REALM_JS)?;
+    prelude.call((hostobj,))
+}
+
+thread_local! {
+    /// Realm preludes compiled once per thread, by name (stripped bytecode: several times
+    /// faster to load than parsing the source in every fresh context).
+    static PRELUDE_BYTECODE: std::cell::RefCell<HashMap<&'static str, Rc<Vec<u8>>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// A realm's setup function: `prelude` (a `(host, common) => …` function expression) with
+/// `realm_common.js` evaluated in the same realm and passed as `common`; call it with the
+/// host object.
+pub(crate) fn realm_prelude<'js>(
+    ctx: &Ctx<'js>,
+    name: &'static str,
+    prelude: &str,
+) -> rquickjs::Result<Function<'js>> {
+    let cached = PRELUDE_BYTECODE.with(|c| c.borrow().get(name).cloned());
+    let bytes = match cached {
+        Some(b) => b,
+        None => {
+            let src = format!(
+                "export default function (host) {{ return ({})(host, ({})(host)); }}",
+                prelude.trim().trim_end_matches(';'),
+                REALM_COMMON_JS.trim().trim_end_matches(';')
+            );
+            let module = Module::declare(ctx.clone(), name, src)?;
+            let bytes = Rc::new(module.write(rquickjs::WriteOptions {
+                strip_debug: true,
+                strip_source: true,
+                ..rquickjs::WriteOptions::default()
+            })?);
+            PRELUDE_BYTECODE.with(|c| c.borrow_mut().insert(name, bytes.clone()));
+            bytes
+        }
+    };
+    let module = load_bytecode(ctx, &bytes)?;
+    let (module, _) = module.eval()?;
+    module.get("default")
+}
+
+#[allow(
+    unsafe_code,
+    reason = "rquickjs only loads module bytecode through an unsafe fn"
+)]
+pub(super) fn load_bytecode<'js>(
+    ctx: &Ctx<'js>,
+    bytes: &[u8],
+) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
+    // SAFETY: the bytes were produced by `Module::write` from the prelude source by this same
+    // binary (same QuickJS version and build) on this thread, and are never modified.
+    unsafe { Module::load(ctx.clone(), bytes) }
+}
+
+pub(super) fn assemble<'js>(
+    ctx: &Ctx<'js>,
+    kit: &Object<'js>,
+    input: Option<String>,
+    configuration: Option<String>,
+    default_state: Option<String>,
+    opts: &StepJsOptions,
+) -> rquickjs::Result<Value<'js>> {
+    let parse = |t: Option<&str>| -> rquickjs::Result<Value<'js>> {
+        match t {
+            Some(t) => ctx.json_parse(t),
+            None => Ok(Value::new_undefined(ctx.clone())),
+        }
+    };
+    let f: Function<'_> = kit.get("assemble")?;
+    let prev = match input {
+        Some(t) => rquickjs::String::from_str(ctx.clone(), &t)?.into_value(),
+        None => Value::new_undefined(ctx.clone()),
+    };
+    f.call((
+        prev,
+        parse(configuration.as_deref())?,
+        parse(default_state.as_deref())?,
+        parse(opts.credentials.as_deref())?,
+    ))
+}
+
+pub(super) async fn build_globals<'js>(
+    ctx: &Ctx<'js>,
+    opts: &StepJsOptions,
+) -> rquickjs::Result<Object<'js>> {
+    let globals = Object::new(ctx.clone())?;
+    if let Some(g) = &opts.globals {
+        let v: Value<'_> = ctx.json_parse(g.as_str())?;
+        if let Some(o) = v.as_object() {
+            for k in o.keys::<String>() {
+                let k = k?;
+                globals.set(k.as_str(), o.get::<_, Value<'_>>(k.as_str())?)?;
+            }
+        }
+    }
+    if let Some(src) = &opts.workflow_globals {
+        let module = Module::declare(ctx.clone(), "vm:globals", src.as_str())?;
+        let (module, promise) = module.eval()?;
+        promise.into_future::<()>().await?;
+        let ns = module.namespace()?;
+        for k in ns.keys::<String>() {
+            let k = k?;
+            globals.set(k.as_str(), ns.get::<_, Value<'_>>(k.as_str())?)?;
+        }
+    }
+    Ok(globals)
+}
+
+pub(super) async fn run_module<'js>(
+    ctx: &Ctx<'js>,
+    kit: &Object<'js>,
+    expression: &str,
+    state: Value<'js>,
+    opts: &StepJsOptions,
+) -> rquickjs::Result<Value<'js>> {
+    let module = Module::declare(ctx.clone(), JOB_MODULE, expression)?;
+    let (module, promise) = module.eval()?;
+    promise.into_future::<()>().await?;
+    let ns = module.namespace()?;
+    let run: Function<'_> = kit.get("runOperations")?;
+    let js_opts = Object::new(ctx.clone())?;
+    js_opts.set("immutableState", opts.immutable)?;
+    let p: Promise<'_> = run.call((ns, state, js_opts))?;
+    p.into_future::<Value<'_>>().await
+}
+
+pub(super) fn finalize<'js>(
+    ctx: &Ctx<'js>,
+    kit: &Object<'js>,
+    value: &Value<'js>,
+    opts: &StepJsOptions,
+    error: Option<RtError>,
+) -> StepOutcome {
+    let out = (|| -> rquickjs::Result<(Option<String>, Vec<String>)> {
+        let f: Function<'_> = kit.get("finalize")?;
+        let res: Object<'_> = f.call((value.clone(), opts.remove.clone()))?;
+        let text: Option<String> = res.get("text")?;
+        let removed: Vec<String> = res.get("removed")?;
+        Ok((text, removed))
+    })();
+    match out {
+        Ok((text, removed)) => {
+            if let Some(t) = &text
+                && t.len() > opts.limit_bytes
+            {
+                return StepOutcome::Failed {
+                    state: None,
+                    removed,
+                    error: Box::new(RtError::state_too_large(opts.limit_mb)),
+                };
+            }
+            match error {
+                Some(error) => StepOutcome::Failed {
+                    state: text,
+                    removed,
+                    error: Box::new(error),
+                },
+                None => StepOutcome::Done {
+                    state: text,
+                    removed,
+                },
+            }
+        }
+        Err(e) => {
+            let msg = describe_engine_error(ctx, e);
+            match error {
+                Some(error) => StepOutcome::Failed {
+                    state: None,
+                    removed: vec![],
+                    error: Box::new(error),
+                },
+                None => StepOutcome::Failed {
+                    state: None,
+                    removed: vec![],
+                    error: Box::new(RtError::new("JobError", Severity::Fail, msg)),
+                },
+            }
+        }
+    }
+}
+
+/// CJS/ESM export shaping of §2.10.
+pub(super) fn shape_exports<'js>(ctx: &Ctx<'js>, ns: Object<'js>) -> rquickjs::Result<Object<'js>> {
+    let out = Object::new(ctx.clone())?;
+    let keys: Vec<String> = ns.keys::<String>().collect::<rquickjs::Result<_>>()?;
+    let default: Option<Object<'_>> = ns.get::<_, Value<'_>>("default")?.into_object();
+    let mut source = ns.clone();
+    if let Some(d) = &default {
+        let esm_flag: bool = d
+            .get::<_, Value<'_>>("__esModule")?
+            .as_bool()
+            .unwrap_or(false);
+        let dd: Option<Object<'_>> = d.get::<_, Value<'_>>("default")?.into_object();
+        if esm_flag && let Some(dd) = dd {
+            source = dd;
+        } else if keys.len() == 1
+            && keys[0] == "default"
+            && d.keys::<String>().next().is_some()
+            && !d.is_function()
+        {
+            source = d.clone();
+        }
+    }
+    for k in source.keys::<String>() {
+        let k = k?;
+        out.set(k.as_str(), source.get::<_, Value<'_>>(k.as_str())?)?;
+    }
+    if source == ns {
+        return Ok(out);
+    }
+    Ok(out)
+}
+
+/// Module specifiers of static `import … from "x"`, `export … from "x"` and `import "x"`
+/// statements (a cheap scan used to load adaptors before the job module links; anything it
+/// misses is still loaded on demand).
+pub(super) fn imported_specifiers(source: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in source.lines() {
+        let t = line.trim_start();
+        if !(t.starts_with("import") || t.starts_with("export")) {
+            continue;
+        }
+        let rest = match t.rfind(" from ") {
+            Some(i) => &t[i + 6..],
+            None if t.starts_with("import ")
+                || t.starts_with("import\"")
+                || t.starts_with("import'") =>
+            {
+                t.trim_start_matches("import")
+            }
+            None => continue,
+        };
+        let rest = rest.trim_start();
+        let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        if let Some(end) = rest[1..].find(quote) {
+            let spec = rest[1..1 + end].to_string();
+            if !out.contains(&spec) {
+                out.push(spec);
+            }
+        }
+    }
+    out
+}
