@@ -164,6 +164,7 @@ async fn prewarm_one(shared: &Arc<Shared>, specifier: &str) -> bool {
             installed.name,
             installed.path.to_string_lossy().into_owned(),
         )]),
+        whitelist: shared.config.whitelist.clone(),
     };
     shared.templates.prewarm(&spec).await.is_some()
 }

@@ -260,6 +260,7 @@ pub(crate) async fn drive(
     let spec = TemplateSpec {
         repo_dir: settings.repo_dir.clone(),
         adaptors: plan::linked_dirs(&plan),
+        whitelist: settings.whitelist.clone(),
     };
     let template = shared.templates.for_run(&spec);
     let mut kill_all = shared.kill_all.clone();

@@ -235,3 +235,66 @@ async fn templates_are_bounded_and_a_failed_set_runs_pooled() {
     let events = events_within(run(&engine, broken), 30).await;
     assert_eq!(data(&events)["mark"], json!(0));
 }
+
+fn js_templated() -> Engine {
+    Engine::new(EngineConfig {
+        capacity: 2,
+        repo_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo"),
+        memory_limit_mb: 64,
+        run_timeout_ms: 5000,
+        kill_grace: Duration::from_millis(500),
+        child_command: Some(openfn_engine::ChildCommand::binary(env!(
+            "CARGO_BIN_EXE_openfn-engine-child"
+        ))),
+        templates: always(),
+        ..EngineConfig::default()
+    })
+    .expect("engine")
+}
+
+async fn js_run(engine: &Engine, plan: Value) -> Vec<openfn_engine::EngineEvent> {
+    events_within(run(engine, plan), 60).await
+}
+
+/// The `Threads:` line of `/proc/<pid>/status`.
+fn threads_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn javascript_runs_forked_from_one_template_cannot_see_each_others_changes() {
+    let engine = js_templated();
+    // Each run changes a global, a shared prototype, and the adaptor module's own objects,
+    // after recording what it found.
+    let job = r#"fn(state => {
+        const seen = {
+            global: typeof globalThis.leak,
+            proto: typeof ({}).polluted,
+            arrayProto: typeof [].polluted,
+            adaptor: typeof fn.marker,
+        };
+        globalThis.leak = 1;
+        Object.prototype.polluted = 1;
+        Array.prototype.polluted = 1;
+        try { fn.marker = 1; } catch (e) {}
+        return { data: seen };
+    })"#;
+    let first = js_run(&engine, js_plan("a", &[job])).await;
+    let second = js_run(&engine, js_plan("b", &[job])).await;
+    let pristine = json!({
+        "global": "undefined", "proto": "undefined", "arrayProto": "undefined", "adaptor": "undefined"
+    });
+    assert_eq!(data(&first), pristine, "{:?}", workflow_error(&first));
+    assert_eq!(data(&second), pristine, "{:?}", workflow_error(&second));
+    let templates = engine.templates();
+    assert_eq!(templates.len(), 1);
+    // The template is single-threaded (fork safety) and has the adaptor loaded.
+    assert_eq!(threads_of(templates[0].pid), Some(1));
+    assert!(templates[0].rss_bytes > 0);
+}

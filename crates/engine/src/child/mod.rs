@@ -22,7 +22,7 @@ use openfn_runtime::deep_json;
 use serde_json::value::RawValue;
 
 pub use job::{ChildJob, Failure, JobRequest, JobSink};
-pub use js::{JsJob, compile_plan};
+pub use js::{ForkedJsJob, JsJob, compile_plan, prepare_template};
 
 pub use crate::config::{CHILD_FLAG, TEMPLATE_FLAG};
 use crate::event::{ErrorInfo, Mem, Severity, now_ns};
@@ -39,7 +39,10 @@ const EXIT_CHANNEL_LOST: i32 = 3;
 /// returns at once.
 pub fn maybe_run_child() {
     if is_template_invocation() {
-        run_template(|_spec| Ok(()), |()| Box::new(js_job_or_exit()));
+        run_template(
+            |spec| Ok((js::prepare_template(spec)?, spec.whitelist.clone())),
+            |prepared| forked_js_job_or_exit(prepared),
+        );
     }
     if is_child_invocation() {
         match JsJob::new() {
@@ -52,10 +55,12 @@ pub fn maybe_run_child() {
     }
 }
 
-/// The real job after a fork (its own async runtime), or exit.
-fn js_job_or_exit() -> JsJob {
-    match JsJob::new() {
-        Ok(job) => job,
+/// The job of a forked run: the template's prepared runtime (this process's copy of it).
+fn forked_js_job_or_exit(
+    prepared: &(openfn_runtime::Prepared, Vec<String>),
+) -> Box<dyn ChildJob + '_> {
+    match js::ForkedJsJob::new(&prepared.0, prepared.1.clone()) {
+        Ok(job) => Box::new(job),
         Err(e) => {
             eprintln!("openfn-engine run: cannot start the async runtime: {e}");
             std::process::exit(EXIT_CHANNEL_LOST);

@@ -25,6 +25,9 @@ pub struct TemplateSpec {
     pub repo_dir: String,
     /// Adaptor name → installed directory (exact versions: the directory names the version).
     pub adaptors: std::collections::BTreeMap<String, String>,
+    /// Modules job code may import (the runs' whitelist; the linker is prepared with it).
+    #[serde(default)]
+    pub whitelist: Vec<String>,
 }
 
 impl TemplateSpec {
