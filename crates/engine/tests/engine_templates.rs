@@ -298,3 +298,20 @@ async fn javascript_runs_forked_from_one_template_cannot_see_each_others_changes
     assert_eq!(threads_of(templates[0].pid), Some(1));
     assert!(templates[0].rss_bytes > 0);
 }
+
+#[tokio::test]
+async fn a_prewarmed_adaptor_has_its_template_before_the_first_run() {
+    let engine = js_templated();
+    assert!(engine.templates().is_empty());
+    assert!(engine.prewarm("@openfn/language-common@1.0.0").await);
+    let templates = engine.templates();
+    assert_eq!(templates.len(), 1);
+    let template = templates[0].pid;
+    let events = js_run(&engine, js_plan("w", &["fn(s => ({ data: { ok: true } }))"])).await;
+    assert_eq!(data(&events), json!({ "ok": true }));
+    // The run used the prewarmed template: no second one was started.
+    assert_eq!(
+        engine.templates().iter().map(|t| t.pid).collect::<Vec<_>>(),
+        vec![template]
+    );
+}
