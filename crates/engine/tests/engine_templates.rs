@@ -307,7 +307,11 @@ async fn a_prewarmed_adaptor_has_its_template_before_the_first_run() {
     let templates = engine.templates();
     assert_eq!(templates.len(), 1);
     let template = templates[0].pid;
-    let events = js_run(&engine, js_plan("w", &["fn(s => ({ data: { ok: true } }))"])).await;
+    let events = js_run(
+        &engine,
+        js_plan("w", &["fn(s => ({ data: { ok: true } }))"]),
+    )
+    .await;
     assert_eq!(data(&events), json!({ "ok": true }));
     // The run used the prewarmed template: no second one was started.
     assert_eq!(

@@ -1,12 +1,14 @@
 //! The engine's templates: at most one per adaptor set (exact installed directories), the most
 //! recently used kept within a count and a memory bound. A set's template is started once
 //! (single flight); a template whose adaptor directory was reinstalled or removed since it
-//! started is retired on its next use and started again.
+//! started is retired on its next use and started again. A set whose template failed to start
+//! runs in pooled children for a minute before it is tried again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -14,6 +16,10 @@ use super::TemplateSpec;
 use super::handle::Template;
 use crate::config::{ChildCommand, TemplateConfig, TemplateMode};
 use crate::sys;
+
+/// How long a set whose template failed to start runs in pooled children before its template
+/// is tried again.
+const RETRY_FAILED: Duration = Duration::from_secs(60);
 
 /// What identifies an installed adaptor directory: a reinstall (atomic rename) or removal
 /// changes it.
@@ -49,7 +55,8 @@ struct State {
     /// Least recently used first.
     ready: Vec<Ready>,
     building: HashMap<String, watch::Receiver<Option<Option<Arc<Template>>>>>,
-    failed: HashSet<String>,
+    /// Sets whose template failed to start, and when: tried again after [`RETRY_FAILED`].
+    failed: HashMap<String, Instant>,
     closed: bool,
 }
 
@@ -127,7 +134,11 @@ impl Templates {
                 }
                 tracing::debug!(pid = ready.template.pid, "engine template stale: retired");
             }
-            if st.failed.contains(&key) {
+            if st
+                .failed
+                .get(&key)
+                .is_some_and(|at| at.elapsed() < RETRY_FAILED)
+            {
                 return None;
             }
             match st.building.get(&key) {
@@ -180,7 +191,7 @@ impl Templates {
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!("engine template for {key} failed: {e}");
-                st.failed.insert(key);
+                st.failed.insert(key, Instant::now());
                 None
             }
         };
