@@ -53,10 +53,26 @@ fn plan(i: usize, hold: bool, js: bool) -> ExecutionPlan {
     };
     let mut step = json!({ "id": "job", "expression": expression });
     if js {
-        step["adaptors"] = json!(["@openfn/language-common@1.0.0"]);
+        step["adaptors"] = json!([adaptor()]);
     }
     let value = json!({ "id": format!("bench-{i}"), "workflow": { "steps": [step] } });
     ExecutionPlan::from_value(value).expect("valid plan")
+}
+
+/// The adaptor of the JS runs: `BENCH_ADAPTOR` (with `BENCH_REPO` holding it installed, e.g.
+/// the engine tests' real-adaptor repo under `target/tmp/engine-adaptor-repo` with
+/// `@openfn/language-common@3.3.4`), else the fixture adaptor.
+fn adaptor() -> String {
+    std::env::var("BENCH_ADAPTOR").unwrap_or_else(|_| "@openfn/language-common@1.0.0".into())
+}
+
+/// Runs per throughput round and per latency round (`BENCH_RUNS`, default 1000; latency uses
+/// a fifth).
+fn runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000)
 }
 
 fn input() -> Input {
@@ -128,7 +144,11 @@ fn main() {
 async fn bench(mode: &str, what: &str, templates: TemplateMode) {
     {
         let exe = std::env::current_exe().expect("current exe");
-        let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo");
+        let repo = std::env::var_os("BENCH_REPO")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo")
+            });
         let config = EngineConfig {
             capacity: 5,
             repo_dir: repo,
@@ -156,7 +176,7 @@ async fn bench(mode: &str, what: &str, templates: TemplateMode) {
         // Throughput: 1000 runs, 50 in flight, 5 rounds.
         let mut rates = Vec::new();
         for _ in 0..5 {
-            let n = 1000;
+            let n = runs();
             let started = Instant::now();
             let mut set = tokio::task::JoinSet::new();
             for i in 0..n {
@@ -174,7 +194,7 @@ async fn bench(mode: &str, what: &str, templates: TemplateMode) {
         let mut latencies = Vec::new();
         for _ in 0..5 {
             let mut round = Vec::new();
-            for i in 0..200 {
+            for i in 0..(runs() / 5).max(1) {
                 round.push(one(&engine, i, false).await.0.as_secs_f64() * 1000.0);
             }
             latencies.push(median(round));
@@ -205,6 +225,9 @@ async fn bench(mode: &str, what: &str, templates: TemplateMode) {
             _ => "forked from a warm template",
         };
         println!("engine bench, capacity 5, one-step runs, {path}; child: {what}");
+        if mode == "js" {
+            println!("  adaptor:              {}", adaptor());
+        }
         for t in warm {
             println!(
                 "  template RSS:         {:>8.1} MB (pid {})",
@@ -213,12 +236,14 @@ async fn bench(mode: &str, what: &str, templates: TemplateMode) {
             );
         }
         println!(
-            "  throughput:           {:>8.0} runs/s (median of 5 x 1000 runs, 50 in flight)",
-            median(rates)
+            "  throughput:           {:>8.0} runs/s (median of 5 x {} runs, 50 in flight)",
+            median(rates),
+            runs()
         );
         println!(
-            "  per-run overhead:     {:>8.3} ms (median of 5 x 200 sequential runs)",
-            median(latencies)
+            "  per-run latency:      {:>8.3} ms (median of 5 x {} sequential runs)",
+            median(latencies),
+            (runs() / 5).max(1)
         );
         println!(
             "  supervisor idle RSS:  {:>8.1} MB",
