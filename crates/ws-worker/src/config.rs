@@ -557,11 +557,14 @@ fn max_message_bytes(
     Ok((mb * 1024.0 * 1024.0).min(usize::MAX as f64) as usize)
 }
 
+/// Reads a numeric option: flag, env var, name for errors, default.
+type NumOption<'a> = dyn Fn(&Option<String>, &str, &str, u64) -> Result<u64, WorkerError> + 'a;
+
 /// `--templates`, `--max-templates`, `--template-memory`, `--prewarm` (and their env vars).
 fn templates(
     args: &Args,
     pick: &dyn Fn(&Option<String>, &str) -> Option<String>,
-    num: &dyn Fn(&Option<String>, &str, &str, u64) -> Result<u64, WorkerError>,
+    num: &NumOption<'_>,
 ) -> Result<openfn_engine::TemplateConfig, WorkerError> {
     use openfn_engine::{TemplateConfig, TemplateMode};
     let defaults = TemplateConfig::default();
