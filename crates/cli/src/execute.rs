@@ -378,6 +378,11 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
         installer,
         compile: job.compile,
         console_text: !logger.is_json(),
+        // One run per process: a template would cost a second process and never be reused.
+        templates: openfn_engine::TemplateConfig {
+            mode: openfn_engine::TemplateMode::Off,
+            ..openfn_engine::TemplateConfig::default()
+        },
         ..EngineConfig::default()
     };
     let engine = Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))?;

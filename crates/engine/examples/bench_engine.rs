@@ -7,7 +7,8 @@
 //! The benchmark binary is also its own child process (`current_exe` + the hidden child flag),
 //! exactly as the worker ships. Two rounds: a trivial echo job (the engine's own overhead:
 //! process pool, IPC framing, event translation), then the real child (compile + QuickJS run
-//! of `fn(s => s)` importing the fixture adaptor).
+//! of `fn(s => s)` importing the fixture adaptor); each with pooled children and with runs
+//! forked from a warm template.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use openfn_engine::child::{self, ChildJob, Failure, JobRequest, JobSink};
 use openfn_engine::{
     ChildCommand, Engine, EngineConfig, EngineEvent, ExecutionPlan, Input, Mem, NoResolvers,
-    RunOptions, sys,
+    RunOptions, TemplateConfig, TemplateMode, sys,
 };
 use serde_json::json;
 
@@ -52,10 +53,26 @@ fn plan(i: usize, hold: bool, js: bool) -> ExecutionPlan {
     };
     let mut step = json!({ "id": "job", "expression": expression });
     if js {
-        step["adaptors"] = json!(["@openfn/language-common@1.0.0"]);
+        step["adaptors"] = json!([adaptor()]);
     }
     let value = json!({ "id": format!("bench-{i}"), "workflow": { "steps": [step] } });
     ExecutionPlan::from_value(value).expect("valid plan")
+}
+
+/// The adaptor of the JS runs: `BENCH_ADAPTOR` (with `BENCH_REPO` holding it installed, e.g.
+/// the engine tests' real-adaptor repo under `target/tmp/engine-adaptor-repo` with
+/// `@openfn/language-common@3.3.4`), else the fixture adaptor.
+fn adaptor() -> String {
+    std::env::var("BENCH_ADAPTOR").unwrap_or_else(|_| "@openfn/language-common@1.0.0".into())
+}
+
+/// Runs per throughput round and per latency round (`BENCH_RUNS`, default 1000; latency uses
+/// a fifth).
+fn runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000)
 }
 
 fn input() -> Input {
@@ -97,36 +114,50 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    if child::is_child_invocation() {
-        if std::env::var("BENCH_CHILD").is_ok_and(|c| c == "trivial") {
-            child::run_child(&Trivial);
-        }
-        child::maybe_run_child();
+    let trivial = std::env::var("BENCH_CHILD").is_ok_and(|c| c == "trivial");
+    if child::is_template_invocation() && trivial {
+        child::run_template(|_| Ok(()), |()| Box::new(Trivial));
     }
+    if child::is_child_invocation() && trivial {
+        child::run_child(&Trivial);
+    }
+    child::maybe_run_child();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(bench(
-        "trivial",
-        "trivial echo job: the engine's own overhead",
-    ));
-    rt.block_on(bench(
-        "js",
-        "compile + QuickJS run of `fn(s => s)` with an adaptor",
-    ));
+    for templates in [TemplateMode::Off, TemplateMode::Always] {
+        rt.block_on(bench(
+            "trivial",
+            "trivial echo job: the engine's own overhead",
+            templates,
+        ));
+        rt.block_on(bench(
+            "js",
+            "compile + QuickJS run of `fn(s => s)` with an adaptor",
+            templates,
+        ));
+    }
 }
 
-async fn bench(mode: &str, what: &str) {
+async fn bench(mode: &str, what: &str, templates: TemplateMode) {
     {
         let exe = std::env::current_exe().expect("current exe");
-        let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo");
+        let repo = std::env::var_os("BENCH_REPO")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo")
+            });
         let config = EngineConfig {
             capacity: 5,
             repo_dir: repo,
             child_command: Some(ChildCommand::binary(exe)),
             env: [("BENCH_CHILD".to_owned(), mode.to_owned())].into(),
+            templates: TemplateConfig {
+                mode: templates,
+                ..TemplateConfig::default()
+            },
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::new(config).expect("engine"));
@@ -145,7 +176,7 @@ async fn bench(mode: &str, what: &str) {
         // Throughput: 1000 runs, 50 in flight, 5 rounds.
         let mut rates = Vec::new();
         for _ in 0..5 {
-            let n = 1000;
+            let n = runs();
             let started = Instant::now();
             let mut set = tokio::task::JoinSet::new();
             for i in 0..n {
@@ -163,7 +194,7 @@ async fn bench(mode: &str, what: &str) {
         let mut latencies = Vec::new();
         for _ in 0..5 {
             let mut round = Vec::new();
-            for i in 0..200 {
+            for i in 0..(runs() / 5).max(1) {
                 round.push(one(&engine, i, false).await.0.as_secs_f64() * 1000.0);
             }
             latencies.push(median(round));
@@ -186,16 +217,33 @@ async fn bench(mode: &str, what: &str) {
             }
         }
         busy.await.expect("busy run");
+        let warm = engine.templates();
         engine.destroy(false);
 
-        println!("engine bench, capacity 5, one-step runs; child: {what}");
+        let path = match templates {
+            TemplateMode::Off => "pooled children",
+            _ => "forked from a warm template",
+        };
+        println!("engine bench, capacity 5, one-step runs, {path}; child: {what}");
+        if mode == "js" {
+            println!("  adaptor:              {}", adaptor());
+        }
+        for t in warm {
+            println!(
+                "  template RSS:         {:>8.1} MB (pid {})",
+                t.rss_bytes as f64 / 1048576.0,
+                t.pid
+            );
+        }
         println!(
-            "  throughput:           {:>8.0} runs/s (median of 5 x 1000 runs, 50 in flight)",
-            median(rates)
+            "  throughput:           {:>8.0} runs/s (median of 5 x {} runs, 50 in flight)",
+            median(rates),
+            runs()
         );
         println!(
-            "  per-run overhead:     {:>8.3} ms (median of 5 x 200 sequential runs)",
-            median(latencies)
+            "  per-run latency:      {:>8.3} ms (median of 5 x {} sequential runs)",
+            median(latencies),
+            (runs() / 5).max(1)
         );
         println!(
             "  supervisor idle RSS:  {:>8.1} MB",

@@ -15,6 +15,10 @@ pub use openfn_lexicon::plan::RunOptions;
 /// [`crate::child::maybe_run_child`]).
 pub const CHILD_FLAG: &str = "--openfn-engine-child";
 
+/// The hidden command-line flag that puts a binary in template mode (see
+/// [`crate::child::maybe_run_child`]); the adaptor set follows as JSON.
+pub const TEMPLATE_FLAG: &str = "--openfn-engine-template";
+
 /// How to start a child process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildCommand {
@@ -38,6 +42,23 @@ impl ChildCommand {
         Self {
             program: program.into(),
             args: vec![CHILD_FLAG.to_owned()],
+        }
+    }
+
+    /// The same program started as a template for `spec_json` (the child flag replaced by
+    /// [`TEMPLATE_FLAG`]).
+    pub(crate) fn template(&self, spec_json: String) -> Self {
+        let mut args: Vec<String> = self
+            .args
+            .iter()
+            .filter(|a| *a != CHILD_FLAG)
+            .cloned()
+            .collect();
+        args.push(TEMPLATE_FLAG.to_owned());
+        args.push(spec_json);
+        Self {
+            program: self.program.clone(),
+            args,
         }
     }
 }
@@ -79,6 +100,49 @@ pub struct EngineConfig {
     /// Job `console` arguments as the kit's text logger shows them (the CLI without
     /// `--log-json`); the worker keeps the JSON logger's values.
     pub console_text: bool,
+    /// Warm adaptor templates (forked run processes); see [`TemplateConfig`].
+    pub templates: TemplateConfig,
+}
+
+/// When runs start from a warm template (a process that has loaded an adaptor set and forks
+/// one process per run) instead of a pooled child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateMode {
+    /// Every run uses a pooled child (today's path).
+    Off,
+    /// A new adaptor set runs in a pooled child once while its template starts in the
+    /// background; later runs of the set fork from the template.
+    Background,
+    /// A new adaptor set waits for its template; every run forks from one.
+    Always,
+}
+
+/// Warm adaptor templates: which, how many, and how much memory they may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateConfig {
+    /// When templates are used. Default [`TemplateMode::Background`] where `fork` exists.
+    pub mode: TemplateMode,
+    /// At most this many templates (least recently used retired first). Default 4.
+    pub max_templates: usize,
+    /// The templates' resident memory together stays under this, MB. Default 1024.
+    pub max_memory_mb: u64,
+    /// Adaptor specifiers (`name@version`) whose templates are started with the engine.
+    pub prewarm: Vec<String>,
+}
+
+impl Default for TemplateConfig {
+    fn default() -> Self {
+        Self {
+            mode: if cfg!(target_os = "linux") {
+                TemplateMode::Background
+            } else {
+                TemplateMode::Off
+            },
+            max_templates: 4,
+            max_memory_mb: 1024,
+            prewarm: Vec::new(),
+        }
+    }
 }
 
 /// How the child compiles and feeds job code; forwarded to every run of the engine.
@@ -135,6 +199,7 @@ impl Default for EngineConfig {
             compile: CompileSettings::default(),
             profile: false,
             console_text: false,
+            templates: TemplateConfig::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The public face of the engine: [`Engine::new`], [`Engine::execute`] (one run, streamed as
 //! [`EngineEvent`]s through a [`RunHandle`]) and [`Engine::destroy`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -13,6 +14,7 @@ use crate::plan::{self, ExecutionPlan};
 use crate::pool::Pool;
 use crate::resolve::{Input, Resolvers};
 use crate::run::{self, RunSpec, Shared};
+use crate::template::{TemplateInfo, TemplateSpec, Templates};
 
 /// Runs workflows in a pool of child processes.
 pub struct Engine {
@@ -35,6 +37,11 @@ impl Engine {
             Some(command) => command.clone(),
             None => ChildCommand::current_exe().map_err(Error::CurrentExe)?,
         };
+        let templates = Arc::new(Templates::new(
+            config.templates.clone(),
+            command.clone(),
+            config.env.clone(),
+        ));
         let pool = Pool::new(
             command,
             config.env.clone(),
@@ -51,8 +58,10 @@ impl Engine {
             pool,
             installer,
             install_lock: tokio::sync::Mutex::new(()),
+            templates,
             kill_all: kill_rx,
         });
+        prewarm(&shared);
         Ok(Self { shared, kill_all })
     }
 
@@ -94,6 +103,7 @@ impl Engine {
     /// are killed too (their runs end with `ExecutionError`); otherwise they finish first.
     pub fn destroy(&self, instant: bool) {
         self.shared.pool.destroy(std::time::Duration::from_secs(5));
+        self.shared.templates.close();
         if instant {
             let _ = self.kill_all.send(true);
         }
@@ -104,10 +114,59 @@ impl Engine {
         self.shared.pool.live()
     }
 
+    /// The warm templates, least recently used first (for monitoring, tests and benchmarks).
+    pub fn templates(&self) -> Vec<TemplateInfo> {
+        self.shared.templates.list()
+    }
+
+    /// Starts the template of `specifier` (`name@version`, installed first if needed) and waits
+    /// until it is ready; false if templates are off or it could not start.
+    pub async fn prewarm(&self, specifier: &str) -> bool {
+        prewarm_one(&self.shared, specifier).await
+    }
+
     /// Idle child processes (for monitoring and tests).
     pub fn idle_children(&self) -> usize {
         self.shared.pool.idle()
     }
+}
+
+/// Starts the configured prewarm templates in the background (when inside a tokio runtime).
+fn prewarm(shared: &Arc<Shared>) {
+    if shared.config.templates.prewarm.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("engine: templates not prewarmed (no async runtime at start)");
+        return;
+    };
+    let shared = Arc::clone(shared);
+    runtime.spawn(async move {
+        for specifier in shared.config.templates.prewarm.clone() {
+            if !prewarm_one(&shared, &specifier).await {
+                tracing::warn!("engine: no template for {specifier}");
+            }
+        }
+    });
+}
+
+async fn prewarm_one(shared: &Arc<Shared>, specifier: &str) -> bool {
+    let installed = {
+        let _one_at_a_time = shared.install_lock.lock().await;
+        shared.installer.install(specifier).await
+    };
+    let Ok(installed) = installed else {
+        return false;
+    };
+    let spec = TemplateSpec {
+        repo_dir: shared.config.repo_dir.to_string_lossy().into_owned(),
+        adaptors: BTreeMap::from([(
+            installed.name,
+            installed.path.to_string_lossy().into_owned(),
+        )]),
+        whitelist: shared.config.whitelist.clone(),
+    };
+    shared.templates.prewarm(&spec).await.is_some()
 }
 
 /// The events of one run.

@@ -29,6 +29,12 @@ pub enum Error {
     /// The adaptor repository could not be opened.
     #[error("cannot open the adaptor repository: {0}")]
     Repo(String),
+    /// A template could not be started or could not fork a run.
+    #[error("engine template: {0}")]
+    Template(String),
+    /// A pipe or socket for a child could not be made.
+    #[error("engine i/o: {0}")]
+    Io(io::Error),
     /// The engine was destroyed.
     #[error("engine is destroyed")]
     Destroyed,

@@ -9,6 +9,7 @@
 //! - `run.rs`: one run in the supervisor (input, autoinstall, credentials, dispatch, timeout,
 //!   memory watchdog, crash classification).
 //! - `pool.rs`: the child processes (lazy, reused, FIFO queue, recycled).
+//! - `template/`: warm adaptor templates that fork one process per run.
 //! - [`ipc`]: the framed stdin/stdout channel (JSON headers, raw JSON bodies).
 //! - [`child`]: the child loop and the [`child::ChildJob`] seam that compiles and runs.
 //!
@@ -27,8 +28,12 @@ mod pool;
 mod resolve;
 mod run;
 pub mod sys;
+mod template;
 
-pub use config::{CHILD_FLAG, ChildCommand, CompileSettings, EngineConfig, RunOptions};
+pub use config::{
+    CHILD_FLAG, ChildCommand, CompileSettings, EngineConfig, RunOptions, TEMPLATE_FLAG,
+    TemplateConfig, TemplateMode,
+};
 pub use engine::{Engine, RunHandle};
 pub use error::Error;
 pub use event::{EngineEvent, EngineFailure, ErrorInfo, LogLine, Mem, Severity, now_ns};
@@ -39,3 +44,4 @@ pub use install::{
 pub use openfn_runtime::deep_json;
 pub use plan::ExecutionPlan;
 pub use resolve::{Input, NoResolvers, ResolveFuture, Resolved, Resolvers};
+pub use template::{TemplateInfo, TemplateSpec};

@@ -49,6 +49,23 @@ pub fn has_linker_path(plan: &PlanJson, name: &str) -> bool {
     })
 }
 
+/// Every step's linked modules (`linker[name].path`): name → directory. Several steps naming
+/// different directories for one name keep the last (the set is a template key, not a linker).
+pub fn linked_dirs(plan: &PlanJson) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for step in steps(plan) {
+        let Some(linker) = step.get("linker").and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, module) in linker {
+            if let Some(path) = module.get("path").and_then(Value::as_str) {
+                out.insert(name.clone(), path.to_owned());
+            }
+        }
+    }
+    out
+}
+
 /// Ids of string `configuration` values (credentials to pre-load), de-duplicated, in order.
 pub fn credential_ids(plan: &PlanJson) -> Vec<String> {
     let mut seen = BTreeSet::new();
@@ -122,5 +139,11 @@ mod tests {
         );
         assert!(plan.pointer("/workflow/steps/0/linker").is_none());
         assert!(has_linker_path(&plan, "@openfn/language-http"));
+        assert_eq!(
+            linked_dirs(&plan)
+                .get("@openfn/language-http")
+                .map(String::as_str),
+            Some("/r/x")
+        );
     }
 }

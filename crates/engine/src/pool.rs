@@ -1,20 +1,24 @@
 //! The supervisor's pool of child processes: at most `capacity` children, spawned lazily from
 //! the same binary, reused between runs (one run at a time each), replaced after a crash or
-//! after `max_runs_per_child` runs. When every child is busy, runs wait in FIFO order.
+//! after `max_runs_per_child` runs. When every child is busy, runs wait in FIFO order. A run
+//! with a warm template takes a slot the same way but gets a process forked from the template,
+//! used once.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::ChildCommand;
 use crate::error::Error;
 use crate::ipc::{self, Frame, ToChild, ToParent};
+use crate::template::{RunExit, Template};
 
 /// How long a new child has to say it is ready.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -46,8 +50,61 @@ pub(crate) struct ChildProc {
     stderr_closed: Arc<tokio::sync::Notify>,
     pub runs: u32,
     pub next_run: u64,
+    /// Forked from a template: one run, then the process exits.
+    pub single_use: bool,
     writer: mpsc::UnboundedSender<Vec<u8>>,
-    process: Child,
+    process: Process,
+}
+
+/// The OS process behind a [`ChildProc`]: spawned by the supervisor, or forked by a template
+/// (which reaps it and reports its wait status).
+enum Process {
+    Spawned(Child),
+    Forked {
+        pid: u32,
+        exit: watch::Receiver<RunExit>,
+    },
+}
+
+impl Process {
+    fn is_alive(&mut self) -> bool {
+        match self {
+            Process::Spawned(child) => matches!(child.try_wait(), Ok(None)),
+            Process::Forked { exit, .. } => *exit.borrow() == RunExit::Running,
+        }
+    }
+
+    #[allow(
+        unsafe_code,
+        reason = "kill(2) of a forked run that has not been reaped"
+    )]
+    fn start_kill(&mut self) {
+        match self {
+            Process::Spawned(child) => {
+                let _ = child.start_kill();
+            }
+            Process::Forked { pid, exit } => {
+                // Only while the template has not reported it reaped: the pid is still ours.
+                if *exit.borrow() == RunExit::Running {
+                    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+                    unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+
+    async fn wait(&mut self) -> Option<ExitStatus> {
+        match self {
+            Process::Spawned(child) => child.wait().await.ok(),
+            Process::Forked { exit, .. } => {
+                let done = exit.wait_for(|e| *e != RunExit::Running).await.ok()?;
+                match *done {
+                    RunExit::Exited(raw) => Some(ExitStatus::from_raw(raw)),
+                    RunExit::Running | RunExit::Lost => None,
+                }
+            }
+        }
+    }
 }
 
 impl ChildProc {
@@ -75,7 +132,37 @@ impl ChildProc {
                 reason: "missing stdio pipes".into(),
             });
         };
+        Self::connect(pid, Process::Spawned(process), stdin, stdout, stderr).await
+    }
 
+    /// A run process forked from `template` (used for one run).
+    async fn fork(template: &Template) -> Result<Self, Error> {
+        let forked = template.fork().await?;
+        let process = Process::Forked {
+            pid: forked.pid,
+            exit: forked.exit,
+        };
+        let mut child = Self::connect(
+            forked.pid,
+            process,
+            forked.stdin,
+            forked.stdout,
+            forked.stderr,
+        )
+        .await?;
+        child.single_use = true;
+        Ok(child)
+    }
+
+    /// Wires a started process's pipes (writer, frame reader, stderr tail) and waits for its
+    /// handshake.
+    async fn connect(
+        pid: u32,
+        mut process: Process,
+        stdin: impl AsyncWrite + Unpin + Send + 'static,
+        stdout: impl AsyncRead + Unpin + Send + 'static,
+        stderr: impl AsyncRead + Unpin + Send + 'static,
+    ) -> Result<Self, Error> {
         let (writer, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(async move {
             let mut stdin = stdin;
@@ -136,7 +223,7 @@ impl ChildProc {
                 }
             },
             Ok(None) => {
-                let status = process.wait().await.ok();
+                let status = process.wait().await;
                 let said = tail
                     .lock()
                     .map(|t| t.lines.iter().cloned().collect::<Vec<_>>().join("\n"))
@@ -162,6 +249,7 @@ impl ChildProc {
             stderr_closed,
             runs: 0,
             next_run: 1,
+            single_use: false,
             writer,
             process,
         })
@@ -181,12 +269,12 @@ impl ChildProc {
     }
 
     fn is_alive(&mut self) -> bool {
-        matches!(self.process.try_wait(), Ok(None))
+        self.process.is_alive()
     }
 
     /// SIGKILLs the child now (it is reaped later).
     pub fn kill_now(&mut self) {
-        let _ = self.process.start_kill();
+        self.process.start_kill();
     }
 
     /// Waits (bounded) for the child to exit; `None` if it is still running.
@@ -194,7 +282,7 @@ impl ChildProc {
         tokio::time::timeout(within, self.process.wait())
             .await
             .ok()
-            .and_then(Result::ok)
+            .flatten()
     }
 
     /// Whether the child's last words (stderr, read to its end within `within`) say it ran out
@@ -215,7 +303,7 @@ impl ChildProc {
                 .await
                 .is_err()
             {
-                let _ = self.process.start_kill();
+                self.process.start_kill();
                 let _ = self.process.wait().await;
             }
         });
@@ -291,8 +379,14 @@ impl Pool {
         self.lock().idle.len()
     }
 
-    /// Takes an idle child, starts one if below capacity, or waits (FIFO) for one.
-    pub async fn acquire(&self) -> Result<ChildProc, Error> {
+    /// Takes an idle child, starts one if below capacity, or waits (FIFO) for one. Once the
+    /// slot is granted, `template` says whether the run forks from a warm template instead: then
+    /// it gets a process forked from it in the same slot (an idle pooled child gives its slot
+    /// up). The template is awaited after the grant, so runs keep their FIFO order.
+    pub async fn acquire(
+        &self,
+        template: impl Future<Output = Option<Arc<Template>>>,
+    ) -> Result<ChildProc, Error> {
         let waiting = {
             let mut st = self.lock();
             if st.destroyed {
@@ -307,41 +401,52 @@ impl Pool {
                 st.live -= 1;
                 child.retire(Duration::ZERO);
             }
-            if let Some(child) = found {
-                return Ok(child);
-            }
-            if st.live < self.capacity {
-                st.live += 1;
-                None
-            } else {
-                let (tx, rx) = oneshot::channel();
-                st.waiters.push_back(tx);
-                Some(rx)
+            match found {
+                Some(child) => Ok(Grant::Child(child)),
+                None if st.live < self.capacity => {
+                    st.live += 1;
+                    Ok(Grant::Spawn)
+                }
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.push_back(tx);
+                    Err(rx)
+                }
             }
         };
         let grant = match waiting {
-            None => Grant::Spawn,
-            Some(rx) => rx.await.map_err(|_| Error::Destroyed)?,
+            Ok(grant) => grant,
+            Err(rx) => rx.await.map_err(|_| Error::Destroyed)?,
         };
-        match grant {
-            Grant::Child(child) => Ok(child),
-            Grant::Spawn => match ChildProc::spawn(&self.command, &self.env).await {
-                Ok(child) => Ok(child),
-                Err(e) => {
-                    let mut st = self.lock();
-                    st.live -= 1;
-                    self.grant_spawn(&mut st);
-                    Err(e)
-                }
-            },
+        let template = template.await;
+        match (grant, template) {
+            (Grant::Child(child), None) => Ok(child),
+            (Grant::Child(child), Some(template)) => {
+                child.retire(Duration::from_secs(5));
+                self.start(Some(&template)).await
+            }
+            (Grant::Spawn, template) => self.start(template.as_deref()).await,
         }
+    }
+
+    /// Starts a process in a slot already counted as live.
+    async fn start(&self, template: Option<&Template>) -> Result<ChildProc, Error> {
+        let started = match template {
+            Some(template) => ChildProc::fork(template).await,
+            None => ChildProc::spawn(&self.command, &self.env).await,
+        };
+        started.inspect_err(|_| {
+            let mut st = self.lock();
+            st.live -= 1;
+            self.grant_spawn(&mut st);
+        })
     }
 
     /// Gives a child back after a run: reused if `reusable` and not worn out, else replaced.
     pub fn release(&self, mut child: ChildProc, reusable: bool) {
         child.runs += 1;
         let mut st = self.lock();
-        let worn_out = self.max_runs > 0 && child.runs >= self.max_runs;
+        let worn_out = child.single_use || (self.max_runs > 0 && child.runs >= self.max_runs);
         if reusable && !worn_out && !st.destroyed {
             let mut child = child;
             while let Some(waiter) = st.waiters.pop_front() {

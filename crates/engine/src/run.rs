@@ -21,6 +21,7 @@ use crate::plan::{self, PlanJson};
 use crate::pool::{ChildProc, Pool, exit_code};
 use crate::resolve::{Input, Resolvers};
 use crate::sys;
+use crate::template::{TemplateSpec, Templates};
 
 /// How often a busy child's resident memory is checked.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(20);
@@ -37,6 +38,7 @@ pub(crate) struct Shared {
     pub pool: Pool,
     pub installer: Arc<dyn AdaptorInstaller>,
     pub install_lock: tokio::sync::Mutex<()>,
+    pub templates: Arc<Templates>,
     /// Becomes true on `destroy(instant = true)`: busy children are killed.
     pub kill_all: watch::Receiver<bool>,
 }
@@ -256,9 +258,15 @@ pub(crate) async fn drive(
     out.rte_log(format!("Memory limit: {}mb", settings.memory_limit_mb));
     out.rte_log(format!("Timeout: {}s", seconds(settings.run_timeout_ms)));
 
+    let spec = TemplateSpec {
+        repo_dir: settings.repo_dir.clone(),
+        adaptors: plan::linked_dirs(&plan),
+        whitelist: settings.whitelist.clone(),
+    };
+    let template = shared.templates.for_run(&spec);
     let mut kill_all = shared.kill_all.clone();
     let acquired = tokio::select! {
-        child = shared.pool.acquire() => child,
+        child = shared.pool.acquire(template) => child,
         _ = kill_all.wait_for(|k| *k) => Err(crate::Error::Destroyed),
     };
     let mut child = match acquired {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use openfn_engine::{ChildCommand, Engine, EngineConfig, EngineEvent, Input, RunOptions};
 use openfn_repo::{Installed, RegistryConfig, Repo, Specifier};
 use serde_json::{Value, json};
-use support::{events_within, final_state, no_resolvers, xp};
+use support::{events_within, final_state, no_resolvers, test_config, xp};
 
 #[path = "../../../tests/adaptor_versions.rs"]
 mod adaptor_versions;
@@ -98,7 +98,7 @@ async fn corpus_matches_node_and_the_kit_through_engine_children() {
         child_command: Some(ChildCommand::binary(env!(
             "CARGO_BIN_EXE_openfn-engine-child"
         ))),
-        ..EngineConfig::default()
+        ..test_config()
     })
     .expect("engine");
     let server = harness::Server::start();

@@ -23,7 +23,7 @@ fn js_engine(payload_limit_mb: f64) -> Engine {
         child_command: Some(ChildCommand::binary(env!(
             "CARGO_BIN_EXE_openfn-engine-child"
         ))),
-        ..EngineConfig::default()
+        ..test_config()
     })
     .expect("engine")
 }

@@ -29,7 +29,7 @@ fn js_engine_timeout(capacity: usize, run_timeout_ms: u64) -> Engine {
         child_command: Some(ChildCommand::binary(env!(
             "CARGO_BIN_EXE_openfn-engine-child"
         ))),
-        ..EngineConfig::default()
+        ..test_config()
     })
     .expect("engine")
 }
@@ -127,7 +127,7 @@ async fn job_complete_memory_and_profiled_peak() {
         child_command: Some(ChildCommand::binary(env!(
             "CARGO_BIN_EXE_openfn-engine-child"
         ))),
-        ..EngineConfig::default()
+        ..test_config()
     })
     .expect("engine");
     let profiled = js_run(&profiling, js_plan("mem", &[job])).await;
@@ -364,7 +364,7 @@ async fn a_ten_megabyte_state_flows_through_three_javascript_steps() {
         child_command: Some(ChildCommand::binary(env!(
             "CARGO_BIN_EXE_openfn-engine-child"
         ))),
-        ..EngineConfig::default()
+        ..test_config()
     })
     .unwrap();
     let input = serde_json::value::RawValue::from_string(

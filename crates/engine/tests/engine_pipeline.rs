@@ -216,7 +216,7 @@ async fn autoinstall_reports_each_adaptor_and_fails_the_run_with_autoinstall_err
     let engine = engine_with(EngineConfig {
         capacity: 1,
         installer: Some(Arc::new(FakeInstaller)),
-        ..EngineConfig::default()
+        ..test_config()
     });
     let mut p = plan("ok", &["count"]);
     p["workflow"]["steps"][0]["adaptors"] = json!(["@openfn/language-common@3.3.4"]);
@@ -287,7 +287,7 @@ async fn a_log_limit_applies_to_logs_only() {
     let engine = engine_with(EngineConfig {
         capacity: 1,
         log_payload_limit_mb: Some(0.001),
-        ..EngineConfig::default()
+        ..test_config()
     });
     let handle = engine.execute(
         xp(plan("p", &["log short; biglog 5000; set x 1"])),
@@ -312,7 +312,7 @@ async fn a_ten_megabyte_state_passes_through_three_steps() {
     let engine = engine_with(EngineConfig {
         capacity: 1,
         payload_limit_mb: 50.0,
-        ..EngineConfig::default()
+        ..test_config()
     });
     let big = "z".repeat(10 << 20);
     let input =

@@ -26,7 +26,7 @@ fn one_child() -> Engine {
         child_command: Some(ChildCommand::binary(env!(
             "CARGO_BIN_EXE_openfn-engine-child"
         ))),
-        ..EngineConfig::default()
+        ..test_config()
     })
     .expect("engine")
 }

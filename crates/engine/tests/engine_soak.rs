@@ -9,7 +9,7 @@ use support::*;
 async fn a_thousand_sequential_runs_keep_supervisor_memory_flat() {
     let engine = engine_with(EngineConfig {
         capacity: 2,
-        ..EngineConfig::default()
+        ..test_config()
     });
     let one = |i: usize| {
         run(

@@ -100,13 +100,13 @@ impl BytecodeCache {
         {
             return Ok(f);
         }
-        let text = crate::host::wrap_source(source, params);
+        let text = crate::util::wrap_source(source, params);
         match compile_script_bytecode(ctx, &text, filename)? {
             Some((bytes, f)) => {
                 self.write(&key, &bytes);
                 Ok(f)
             }
-            None => crate::host::compile_script(ctx, source, filename, params),
+            None => crate::util::compile_script(ctx, source, filename, params),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rquickjs::function::Func;
@@ -19,6 +19,8 @@ use crate::error::Error;
 use crate::http::HttpClient;
 use crate::policy::HostPolicy;
 use crate::resolve::{ModuleKind, Resolvers};
+use crate::shared::{ConsoleLevel, ConsoleSink, Shared, TracingConsole};
+use crate::util::{bytes_of, compile_script, not_found, throw_error};
 
 /// The internal objects of the installed realms of one QuickJS runtime, by context. They live
 /// in the runtime's userdata, never on a realm's global object: nothing in a realm can reach
@@ -46,48 +48,6 @@ struct RealmInternal<'js> {
 /// The address of a context, as the key of its realm's internal object.
 fn context_key(ctx: &Ctx<'_>) -> usize {
     ctx.as_raw().as_ptr() as usize
-}
-
-/// Log levels of `console` calls made by adaptor code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsoleLevel {
-    /// `console.debug`, `console.trace`.
-    Debug,
-    /// `console.log`, `console.info`.
-    Info,
-    /// `console.warn`.
-    Warn,
-    /// `console.error`.
-    Error,
-}
-
-/// Receives what adaptor code writes to `console` (the runtime routes it to the `ADA` logger).
-pub trait ConsoleSink: Send + Sync {
-    /// One console call; `message` is formatted like Node's `util.format`.
-    fn log(&self, level: ConsoleLevel, message: &str);
-}
-
-/// A sink that forwards to `tracing` under the target `ADA`.
-#[derive(Debug, Default)]
-pub struct TracingConsole;
-
-impl ConsoleSink for TracingConsole {
-    fn log(&self, level: ConsoleLevel, message: &str) {
-        match level {
-            ConsoleLevel::Debug => tracing::debug!(target: "ADA", "{message}"),
-            ConsoleLevel::Info => tracing::info!(target: "ADA", "{message}"),
-            ConsoleLevel::Warn => tracing::warn!(target: "ADA", "{message}"),
-            ConsoleLevel::Error => tracing::error!(target: "ADA", "{message}"),
-        }
-    }
-}
-
-pub(crate) struct Shared {
-    pub(crate) policy: HostPolicy,
-    pub(crate) resolvers: Resolvers,
-    pub(crate) bytecode: Option<BytecodeCache>,
-    pub(crate) console: Arc<dyn ConsoleSink>,
-    pub(crate) http: HttpClient,
 }
 
 /// The Node-compatible host for one embedder. Cheap to clone; share one per process (it holds
@@ -137,20 +97,6 @@ impl NodeHost {
     /// The policy this host enforces.
     pub fn policy(&self) -> &HostPolicy {
         &self.shared.policy
-    }
-
-    /// The module resolver to give `Runtime::set_loader` (alone or in a tuple).
-    pub fn resolver(&self) -> crate::NodeResolver {
-        crate::NodeResolver {
-            shared: self.shared.clone(),
-        }
-    }
-
-    /// The module loader to give `Runtime::set_loader` (alone or in a tuple).
-    pub fn loader(&self) -> crate::NodeLoader {
-        crate::NodeLoader {
-            shared: self.shared.clone(),
-        }
     }
 
     /// Turns `ctx` into an adaptor realm: Node globals (`Buffer`, `URL`, timers, `fetch`,
@@ -315,32 +261,6 @@ const INTERNAL_PARAMS: &[&str] = &[
     "binding",
 ];
 
-/// The text of a CommonJS function wrapper around `source`, kept on the source's first line so
-/// line numbers in stack traces stay right.
-pub(crate) fn wrap_source(source: &str, params: &[&str]) -> String {
-    let mut out = String::with_capacity(source.len() + 80);
-    out.push_str("(function (");
-    out.push_str(&params.join(", "));
-    out.push_str(") {");
-    out.push_str(source);
-    out.push_str("\n})");
-    out
-}
-
-/// Compiles `source` as a sloppy-mode function taking `params` (a CommonJS wrapper).
-pub(crate) fn compile_script<'js>(
-    ctx: &Ctx<'js>,
-    source: &str,
-    filename: &str,
-    params: &[&str],
-) -> rquickjs::Result<Function<'js>> {
-    let text = wrap_source(source, params);
-    let mut options = rquickjs::context::EvalOptions::default();
-    options.strict = false;
-    options.filename = Some(filename.to_owned());
-    ctx.eval_with_options(text, options)
-}
-
 fn strip_hashbang(source: &str) -> &str {
     if source.starts_with("#!") {
         // Keep the line count: drop the text of the first line only.
@@ -359,43 +279,6 @@ fn read_module_text(ctx: &Ctx<'_>, shared: &Shared, path: &str) -> rquickjs::Res
         return Err(not_found(ctx, path));
     }
     std::fs::read_to_string(p).map_err(|_| not_found(ctx, path))
-}
-
-/// Node's error for a module that cannot be loaded: `Cannot find module '<specifier>'`, code
-/// `MODULE_NOT_FOUND`. The one error for missing, unreadable and not allowed, naming only the
-/// specifier as given: never a resolved path, a symlink's target or anything of the process.
-pub(crate) fn not_found(ctx: &Ctx<'_>, specifier: &str) -> rquickjs::Error {
-    throw_error(
-        ctx,
-        &format!("Cannot find module '{specifier}'"),
-        Some("MODULE_NOT_FOUND"),
-    )
-}
-
-/// Throws a JS `Error` with `message` and an optional `code` property.
-pub(crate) fn throw_error(ctx: &Ctx<'_>, message: &str, code: Option<&str>) -> rquickjs::Error {
-    match Exception::from_message(ctx.clone(), message) {
-        Ok(exc) => {
-            if let Some(code) = code {
-                let _ = exc.set("code", code);
-            }
-            exc.throw()
-        }
-        Err(e) => e,
-    }
-}
-
-/// Copies the bytes of a `Uint8Array` view.
-#[allow(
-    unsafe_code,
-    reason = "rquickjs exposes typed array contents only through a raw slice"
-)]
-pub(crate) fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
-    // SAFETY: the slice is copied at once, while we hold the context (no JS runs in between),
-    // so the backing buffer cannot be detached or resized during the copy.
-    unsafe { array.as_bytes() }
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default()
 }
 
 struct TimerState {
@@ -687,9 +570,4 @@ pub(crate) fn internal<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
 
 fn loading_error(message: &str) -> rquickjs::Error {
     rquickjs::Error::new_loading_message("node host", message)
-}
-
-/// Mutex helper that ignores poisoning (the protected maps stay consistent on panic).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -13,7 +13,14 @@ use std::time::Duration;
 use rquickjs::function::{Async, Func};
 use rquickjs::{ArrayBuffer, Ctx, Object, TypedArray, Value};
 
-use crate::host::{Shared, bytes_of, lock, throw_error};
+use crate::policy::HostPolicy;
+use crate::util::{bytes_of, lock, throw_error};
+
+/// What `fetch` needs of the host: its HTTP clients and its policy.
+pub(crate) trait HttpContext: Send + Sync {
+    fn http(&self) -> &HttpClient;
+    fn policy(&self) -> &HostPolicy;
+}
 
 /// The TLS options of a request (undici's `connect` options); one client is built per distinct
 /// set and reused, so connections are pooled per set.
@@ -320,9 +327,9 @@ fn tls_failure(e: &rustls::Error) -> (&'static str, &'static str) {
     }
 }
 
-async fn perform(shared: Arc<Shared>, req: Req) -> Result<Resp, Failure> {
+async fn perform(shared: Arc<dyn HttpContext>, req: Req) -> Result<Resp, Failure> {
     let client = shared
-        .http
+        .http()
         .client(req.tls.clone())
         .map_err(|m| (m, "UND_ERR_INVALID_ARG"))?;
     let mut url =
@@ -340,7 +347,7 @@ async fn perform(shared: Arc<Shared>, req: Req) -> Result<Resp, Failure> {
         }
         let host = url.host_str().unwrap_or_default().to_owned();
         if !shared
-            .policy
+            .policy()
             .host_allowed(&host, url.port_or_known_default())
         {
             return Err((
@@ -431,7 +438,7 @@ async fn perform(shared: Arc<Shared>, req: Req) -> Result<Resp, Failure> {
 pub(crate) fn add_fetch_function<'js>(
     ctx: &Ctx<'js>,
     host: &Object<'js>,
-    shared: Arc<Shared>,
+    shared: Arc<dyn HttpContext>,
 ) -> rquickjs::Result<()> {
     let _ = ctx;
     host.set(

@@ -27,6 +27,8 @@ mod http;
 mod loader;
 mod policy;
 mod resolve;
+mod shared;
+mod util;
 mod zlib;
 
 use std::path::Path;
@@ -35,10 +37,11 @@ use rquickjs::{Ctx, Module, Object};
 
 pub use bytecode::clear_cache;
 pub use error::{Error, describe_js_error};
-pub use host::{ConsoleLevel, ConsoleSink, HostOptions, NodeHost, TracingConsole};
-pub use loader::NodeLoader;
+pub use host::{HostOptions, NodeHost};
+pub use loader::{NodeLoader, NodeResolver};
 pub use policy::HostPolicy;
-pub use resolve::{ModuleKind, NodeResolver};
+pub use resolve::ModuleKind;
+pub use shared::{ConsoleLevel, ConsoleSink, TracingConsole};
 
 /// The ESM entry point of the package in `package_dir`, the way the kit's linker finds it:
 /// `exports` (a string, `exports["."]`, or its `import`/`node`/`default` condition), else

@@ -11,8 +11,10 @@ use rquickjs::module::{Declarations, Declared, Exports, ModuleDef};
 use rquickjs::{Ctx, Function, Module, Value};
 
 use crate::builtins::builtin_id;
-use crate::host::{Shared, internal, not_found};
+use crate::host::{NodeHost, internal};
 use crate::resolve::ModuleKind;
+use crate::shared::Shared;
+use crate::util::not_found;
 
 /// The rquickjs module loader of the node host. Loads `node:<name>` built-ins and module files
 /// under the policy's module roots; leaves every other name to the next loader of a tuple.
@@ -115,5 +117,85 @@ impl ModuleDef for Facade {
             exports.export(name, v)?;
         }
         Ok(())
+    }
+}
+
+/// The rquickjs module resolver of the node host. Resolves built-ins (`node:x` and bare `x`,
+/// plus `undici`, which the host implements) to `node:<name>`, and specifiers imported from a
+/// module file (an absolute path) by Node's ESM rules to absolute paths inside the allowed
+/// module roots. Anything else is left to the next resolver of a tuple.
+#[derive(Clone)]
+pub struct NodeResolver {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NodeResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeResolver")
+    }
+}
+
+impl NodeResolver {
+    /// Resolves `name` imported from `base` without a JS context (what `resolve` does).
+    pub fn resolve_path(&self, base: &str, name: &str) -> Result<String, String> {
+        if let Some(id) = builtin_id(name) {
+            return Ok(id);
+        }
+        let name_path = Path::new(name);
+        let dir = if name_path.is_absolute() {
+            Path::new("/")
+        } else if base.starts_with('/') {
+            Path::new(base).parent().unwrap_or(Path::new("/"))
+        } else {
+            return Err(format!("not a node module importer: {base}"));
+        };
+        // missing and not allowed are the same error, naming only the specifier
+        let not_found = || format!("Cannot find module '{name}'");
+        let path = self
+            .shared
+            .resolvers
+            .resolve_import(name, dir)
+            .map_err(|_| not_found())?;
+        if !self.shared.policy.path_allowed(&path) {
+            return Err(not_found());
+        }
+        Ok(path.to_string_lossy().into_owned())
+    }
+}
+
+impl rquickjs::loader::Resolver for NodeResolver {
+    fn resolve<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        if !base.starts_with('/') && builtin_id(name).is_none() && !Path::new(name).is_absolute() {
+            // not an importer of ours: leave it to the next resolver of a tuple
+            return Err(rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                "not a node module importer",
+            ));
+        }
+        self.resolve_path(base, name)
+            .map_err(|_| not_found(ctx, name))
+    }
+}
+
+impl NodeHost {
+    /// The module resolver to give `Runtime::set_loader` (alone or in a tuple).
+    pub fn resolver(&self) -> NodeResolver {
+        NodeResolver {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The module loader to give `Runtime::set_loader` (alone or in a tuple).
+    pub fn loader(&self) -> NodeLoader {
+        NodeLoader {
+            shared: self.shared.clone(),
+        }
     }
 }

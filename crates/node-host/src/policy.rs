@@ -63,7 +63,7 @@ impl HostPolicy {
     pub fn path_allowed(&self, path: &Path) -> bool {
         // Resolved paths are normalized real paths: check them as they are first, and only
         // canonicalize (a readlink per component) when that fails.
-        let path = &crate::resolve::normalize(path);
+        let path = &normalize(path);
         if self.module_roots.iter().any(|root| path.starts_with(root)) {
             return true;
         }
@@ -80,6 +80,22 @@ fn split_port(pattern: &str) -> (&str, Option<u16>) {
         return (&pattern[..idx], Some(port));
     }
     (pattern, None)
+}
+
+/// Removes `.` and `..` components lexically, so one file always has one module name.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

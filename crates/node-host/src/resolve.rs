@@ -6,14 +6,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use oxc_resolver::{ResolveOptions, Resolver};
-use rquickjs::Ctx;
-use rquickjs::loader::ImportAttributes;
 
-use crate::builtins::builtin_id;
-use crate::host::{Shared, lock};
+use crate::policy::normalize;
+use crate::util::lock;
 
 /// The format of a module file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,85 +115,5 @@ impl Resolvers {
             cache.insert(d, result);
         }
         result
-    }
-}
-
-/// Removes `.` and `..` components lexically, so one file always has one module name.
-pub(crate) fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// The rquickjs module resolver of the node host. Resolves built-ins (`node:x` and bare `x`,
-/// plus `undici`, which the host implements) to `node:<name>`, and specifiers imported from a
-/// module file (an absolute path) by Node's ESM rules to absolute paths inside the allowed
-/// module roots. Anything else is left to the next resolver of a tuple.
-#[derive(Clone)]
-pub struct NodeResolver {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for NodeResolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NodeResolver")
-    }
-}
-
-impl NodeResolver {
-    /// Resolves `name` imported from `base` without a JS context (what `resolve` does).
-    pub fn resolve_path(&self, base: &str, name: &str) -> Result<String, String> {
-        if let Some(id) = builtin_id(name) {
-            return Ok(id);
-        }
-        let name_path = Path::new(name);
-        let dir = if name_path.is_absolute() {
-            Path::new("/")
-        } else if base.starts_with('/') {
-            Path::new(base).parent().unwrap_or(Path::new("/"))
-        } else {
-            return Err(format!("not a node module importer: {base}"));
-        };
-        // missing and not allowed are the same error, naming only the specifier
-        let not_found = || format!("Cannot find module '{name}'");
-        let path = self
-            .shared
-            .resolvers
-            .resolve_import(name, dir)
-            .map_err(|_| not_found())?;
-        if !self.shared.policy.path_allowed(&path) {
-            return Err(not_found());
-        }
-        Ok(path.to_string_lossy().into_owned())
-    }
-}
-
-impl rquickjs::loader::Resolver for NodeResolver {
-    fn resolve<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-        _attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<String> {
-        if !base.starts_with('/') && builtin_id(name).is_none() && !Path::new(name).is_absolute() {
-            // not an importer of ours: leave it to the next resolver of a tuple
-            return Err(rquickjs::Error::new_resolving_message(
-                base,
-                name,
-                "not a node module importer",
-            ));
-        }
-        self.resolve_path(base, name)
-            .map_err(|_| crate::host::not_found(ctx, name))
     }
 }

@@ -51,4 +51,7 @@ pub use openfn_lexicon::log::{Level, LogLevel, LogLine, print_duration};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
 pub use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
 pub use plan::{name_and_version, plan_from_expression};
-pub use runner::{Input, Outcome, RunOptions, peak_rss_bytes, reset_peak_rss, rss_bytes, run};
+pub use runner::{
+    Input, Outcome, Prepared, RunOptions, peak_rss_bytes, reset_peak_rss, rss_bytes, run,
+    run_prepared,
+};

@@ -157,6 +157,22 @@ pub struct Args {
     /// Extra CA certificate file (PEM) trusted for wss:// (env WORKER_CA_FILE)
     #[arg(long)]
     pub ca_file: Option<String>,
+    /// Warm adaptor templates: `background` (a new adaptor set gets one after its first run),
+    /// `always` (a new set waits for its template) or `off` (env WORKER_TEMPLATES, default
+    /// background where fork exists)
+    #[arg(long)]
+    pub templates: Option<String>,
+    /// Most templates kept, least recently used retired first (env WORKER_MAX_TEMPLATES,
+    /// default 4)
+    #[arg(long)]
+    pub max_templates: Option<String>,
+    /// Memory the templates may hold together, MB (env WORKER_TEMPLATE_MEMORY_MB, default 1024)
+    #[arg(long)]
+    pub template_memory: Option<String>,
+    /// Adaptors (`name@version`, comma-separated) whose templates start with the worker
+    /// (env WORKER_PREWARM)
+    #[arg(long)]
+    pub prewarm: Option<String>,
 }
 
 /// One workloop: an ordered queue preference chain and its slot count (§6.2).
@@ -234,6 +250,9 @@ pub struct Config {
     pub profile: bool,
     pub profile_poll_interval: Duration,
     pub ca_file: Option<PathBuf>,
+    /// Warm adaptor templates (`--templates`, `--max-templates`, `--template-memory`,
+    /// `--prewarm`).
+    pub templates: openfn_engine::TemplateConfig,
     /// `HTTPS_PROXY`: HTTP CONNECT proxy for `wss://`.
     pub https_proxy: Option<String>,
     /// `HTTP_PROXY`: HTTP CONNECT proxy for `ws://`.
@@ -506,6 +525,7 @@ impl Config {
             ca_file: pick(&args.ca_file, "WORKER_CA_FILE")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
+            templates: templates(&args, &pick, &num)?,
             https_proxy: env("HTTPS_PROXY")
                 .or_else(|| env("https_proxy"))
                 .filter(|s| !s.is_empty()),
@@ -535,6 +555,44 @@ fn max_message_bytes(
         .filter(|mb| *mb * 1024.0 >= 1.0)
         .ok_or_else(|| bad("max-message-mb", &v))?;
     Ok((mb * 1024.0 * 1024.0).min(usize::MAX as f64) as usize)
+}
+
+/// Reads a numeric option: flag, env var, name for errors, default.
+type NumOption<'a> = dyn Fn(&Option<String>, &str, &str, u64) -> Result<u64, WorkerError> + 'a;
+
+/// `--templates`, `--max-templates`, `--template-memory`, `--prewarm` (and their env vars).
+fn templates(
+    args: &Args,
+    pick: &dyn Fn(&Option<String>, &str) -> Option<String>,
+    num: &NumOption<'_>,
+) -> Result<openfn_engine::TemplateConfig, WorkerError> {
+    use openfn_engine::{TemplateConfig, TemplateMode};
+    let defaults = TemplateConfig::default();
+    let mode = match pick(&args.templates, "WORKER_TEMPLATES").as_deref() {
+        None | Some("") => defaults.mode,
+        Some("off" | "false") => TemplateMode::Off,
+        Some("background" | "true") => TemplateMode::Background,
+        Some("always") => TemplateMode::Always,
+        Some(other) => return Err(bad("templates", other)),
+    };
+    Ok(TemplateConfig {
+        mode,
+        max_templates: num(
+            &args.max_templates,
+            "WORKER_MAX_TEMPLATES",
+            "max-templates",
+            defaults.max_templates as u64,
+        )? as usize,
+        max_memory_mb: num(
+            &args.template_memory,
+            "WORKER_TEMPLATE_MEMORY_MB",
+            "template-memory",
+            defaults.max_memory_mb,
+        )?,
+        prewarm: pick(&args.prewarm, "WORKER_PREWARM")
+            .map(|v| split_array(&v))
+            .unwrap_or_default(),
+    })
 }
 
 /// The log levels the worker takes (the kit logger's, plus warn, error and trace).

@@ -44,6 +44,7 @@ impl EngineExecutor {
             state_props_to_remove: config.state_props_to_remove.clone(),
             profile: config.profile,
             child_command: child,
+            templates: config.templates.clone(),
             ..EngineConfig::default()
         };
         if let Some(dir) = &config.repo_dir {

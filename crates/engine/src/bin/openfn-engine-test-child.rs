@@ -7,12 +7,13 @@
 //! (until interrupted), `spin` (ignores interrupts), `alloc` (allocates without bound),
 //! `hugealloc MB` (one allocation of that size),
 //! `exit N`, `abort`, `throw MSG` (JobError, fail), `crash TYPE MSG`, `kill TYPE MSG`,
-//! `cred ID`, `state ID`. An expression starting with `compile-error MSG` fails to compile;
+//! `cred ID`, `state ID`, `mark` (reads then bumps the state a template prepared),
+//! `whoami` (pid and parent pid). An expression starting with `compile-error MSG` fails to compile;
 //! one starting with `compile-alloc` allocates without bound while compiling.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use openfn_engine::child::{self, ChildJob, Failure, JobRequest, JobSink};
@@ -20,6 +21,19 @@ use openfn_engine::{ErrorInfo, Mem, Severity};
 use serde_json::{Value, json};
 
 fn main() {
+    if child::is_template_invocation() {
+        // The template prepares a marker the forked runs can read and change (`template`).
+        child::run_template(
+            |spec| {
+                if spec.adaptors.contains_key("fail-to-prepare") {
+                    return Err("cannot prepare".to_owned());
+                }
+                TEMPLATE_MARK.store(41, Ordering::SeqCst);
+                Ok(())
+            },
+            |()| Box::new(Script),
+        );
+    }
     if child::is_child_invocation() {
         child::run_child(&Script);
     }
@@ -31,6 +45,9 @@ fn main() {
 }
 
 struct Script;
+
+/// State a template prepares before forking: 41 in a template's runs, 0 in a pooled child.
+static TEMPLATE_MARK: AtomicU64 = AtomicU64::new(0);
 
 fn allocate_forever() -> ! {
     let mut hoard: Vec<Vec<u8>> = Vec::new();
@@ -185,6 +202,15 @@ fn apply(
             data(state).insert("count".into(), json!(n + 1));
         }
         "log" => sink.log("info", "JOB", json!([rest]).to_string()),
+        "mark" => {
+            // Reads the template's state, then changes it (a later run must not see this).
+            let seen = TEMPLATE_MARK.fetch_add(1000, Ordering::SeqCst);
+            data(state).insert("mark".into(), json!(seen));
+        }
+        "whoami" => {
+            data(state).insert("pid".into(), json!(std::process::id()));
+            data(state).insert("ppid".into(), json!(std::os::unix::process::parent_id()));
+        }
         "biglog" => sink.log(
             "info",
             "JOB",

@@ -80,7 +80,7 @@ pub trait JobSink: Send + Sync {
 }
 
 /// What the child executes for each run: compile each step, then run the workflow.
-pub trait ChildJob: Send + Sync {
+pub trait ChildJob {
     /// Versions of the components this job uses (`compiler`, `runtime`, …).
     fn versions(&self) -> BTreeMap<String, String>;
     /// Runs one workflow; returns the final state as JSON text.

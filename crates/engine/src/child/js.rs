@@ -13,13 +13,16 @@ use std::time::Instant;
 use openfn_compiler::{AdaptorImports, AddImports, Options as CompileOptions};
 use openfn_lexicon::log::{Level, LogLevel, LogLine};
 use openfn_lexicon::plan::{ExecutionPlan, Step};
-use openfn_runtime::{Callbacks, Event, Input, RtError, RunError, RunOptions, StateJson};
+use openfn_runtime::{
+    Callbacks, Event, Input, ModuleInfo, Prepared, RtError, RunError, RunOptions, StateJson,
+};
 use serde_json::Value;
 
 use super::{ChildJob, Failure, JobRequest, JobSink};
 use crate::config::CompileSettings;
 use crate::event::{ErrorInfo, Mem, Severity};
 use crate::install::split_specifier;
+use crate::template::TemplateSpec;
 
 /// Extra time the runtime's own deadline gets beyond the run timeout: the supervisor's timer
 /// fires first and reports `TimeoutError`; the runtime then stops the JavaScript by itself.
@@ -34,6 +37,9 @@ pub const QUICKJS_STACK_BYTES: usize = 8 * 1024 * 1024;
 /// Compiles and runs workflows with the real compiler and QuickJS runtime.
 pub struct JsJob {
     rt: tokio::runtime::Runtime,
+    /// The whitelist a template prepared its runtime with (a run with another one does not
+    /// use the prepared runtime).
+    prepared_whitelist: Vec<String>,
     /// The node host of the adaptor realm for the last repo, shared by the runs of this child
     /// (resolution, bytecode and HTTP connection caches).
     node_host: std::sync::Mutex<Option<(PathBuf, Vec<PathBuf>, openfn_runtime::NodeAdaptorHost)>>,
@@ -47,8 +53,78 @@ impl JsJob {
             .build()?;
         Ok(Self {
             rt,
+            prepared_whitelist: Vec::new(),
             node_host: std::sync::Mutex::new(None),
         })
+    }
+}
+
+/// Prepares a template's runtime: the adaptor set evaluated in a QuickJS runtime, on this
+/// thread, with a timer-only async runtime that is gone before this returns (the template
+/// stays single-threaded).
+pub fn prepare_template(spec: &TemplateSpec) -> Result<Prepared, String> {
+    let repo = PathBuf::from(&spec.repo_dir);
+    let mut linked: Vec<PathBuf> = spec.adaptors.values().map(PathBuf::from).collect();
+    linked.sort();
+    linked.dedup();
+    let host = openfn_runtime::NodeAdaptorHost::for_repo_and_links(&repo, &linked, &["*"], true);
+    let options = RunOptions {
+        repo: Some(repo),
+        whitelist: spec.whitelist.clone(),
+        log_level: LogLevel::Debug,
+        adaptor_host: Rc::new(host),
+        max_stack_size: QUICKJS_STACK_BYTES,
+        ..RunOptions::default()
+    };
+    let modules = spec
+        .adaptors
+        .iter()
+        .map(|(name, path)| {
+            let info = ModuleInfo {
+                path: Some(path.clone()),
+                version: None,
+            };
+            (name.clone(), info)
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let prepared = rt
+        .block_on(Prepared::new(&options, modules))
+        .map_err(|e| e.to_string());
+    drop(rt);
+    prepared
+}
+
+/// The job of a run forked from a template: its own async runtime (started after the fork)
+/// and the template's prepared runtime (this process's copy), used by its one run.
+pub struct ForkedJsJob<'a> {
+    job: JsJob,
+    prepared: std::cell::Cell<Option<&'a Prepared>>,
+}
+
+impl<'a> ForkedJsJob<'a> {
+    /// The job for a forked run with `prepared`.
+    pub fn new(prepared: &'a Prepared, whitelist: Vec<String>) -> std::io::Result<Self> {
+        let mut job = JsJob::new()?;
+        job.prepared_whitelist = whitelist;
+        Ok(Self {
+            job,
+            prepared: std::cell::Cell::new(Some(prepared)),
+        })
+    }
+}
+
+impl ChildJob for ForkedJsJob<'_> {
+    fn versions(&self) -> BTreeMap<String, String> {
+        self.job.versions()
+    }
+
+    fn run(&self, request: JobRequest, sink: Arc<dyn JobSink>) -> Result<String, Failure> {
+        // Only the first run may use it (a forked process runs one).
+        self.job.run_with(request, sink, self.prepared.take())
     }
 }
 
@@ -274,6 +350,19 @@ impl ChildJob for JsJob {
     }
 
     fn run(&self, request: JobRequest, sink: Arc<dyn JobSink>) -> Result<String, Failure> {
+        self.run_with(request, sink, None)
+    }
+}
+
+impl JsJob {
+    /// Compiles and runs one workflow, in `prepared` (a template's runtime with the adaptors
+    /// loaded) when given, else in a fresh runtime.
+    fn run_with(
+        &self,
+        request: JobRequest,
+        sink: Arc<dyn JobSink>,
+        prepared: Option<&Prepared>,
+    ) -> Result<String, Failure> {
         let settings = request.settings;
         let mut plan = ExecutionPlan::from_json_str(request.plan.get()).map_err(|e| {
             Failure::new(ErrorInfo::new(
@@ -346,9 +435,15 @@ impl ChildJob for JsJob {
             sink: Arc::clone(&sink),
             job_log_level: settings.job_log_level.clone(),
         });
-        let result = self
-            .rt
-            .block_on(openfn_runtime::run(&plan, input, options, bridge));
+        let prepared = prepared.filter(|_| settings.whitelist == self.prepared_whitelist);
+        let result = match prepared {
+            Some(prepared) => self.rt.block_on(openfn_runtime::run_prepared(
+                prepared, &plan, input, options, bridge,
+            )),
+            None => self
+                .rt
+                .block_on(openfn_runtime::run(&plan, input, options, bridge)),
+        };
         match result {
             Ok(outcome) => Ok(state_text(outcome.state)),
             Err(RunError::Aborted(e)) => {

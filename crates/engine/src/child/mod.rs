@@ -22,19 +22,28 @@ use openfn_runtime::deep_json;
 use serde_json::value::RawValue;
 
 pub use job::{ChildJob, Failure, JobRequest, JobSink};
-pub use js::{JsJob, compile_plan};
+pub use js::{ForkedJsJob, JsJob, compile_plan, prepare_template};
 
-pub use crate::config::CHILD_FLAG;
+pub use crate::config::{CHILD_FLAG, TEMPLATE_FLAG};
 use crate::event::{ErrorInfo, Mem, Severity, now_ns};
 use crate::ipc::{self, ChildEvent, ResolveKind, RunSettings, ToChild, ToParent};
 use crate::sys;
+pub use crate::template::{TemplateSpec, is_template_invocation, run_template};
 
 /// Exit code of a child whose channel to the supervisor broke.
 const EXIT_CHANNEL_LOST: i32 = 3;
 
 /// If this process was started as an engine child (`argv[1]` is [`CHILD_FLAG`]), runs the
-/// child loop with the real compiler and runtime and exits; otherwise returns at once.
+/// child loop with the real compiler and runtime and exits; as a template
+/// ([`TEMPLATE_FLAG`]), prepares the adaptor set and forks one process per run; otherwise
+/// returns at once.
 pub fn maybe_run_child() {
+    if is_template_invocation() {
+        run_template(
+            |spec| Ok((js::prepare_template(spec)?, spec.whitelist.clone())),
+            |prepared| forked_js_job_or_exit(prepared),
+        );
+    }
     if is_child_invocation() {
         match JsJob::new() {
             Ok(job) => run_child(&job),
@@ -46,13 +55,26 @@ pub fn maybe_run_child() {
     }
 }
 
+/// The job of a forked run: the template's prepared runtime (this process's copy of it).
+fn forked_js_job_or_exit(
+    prepared: &(openfn_runtime::Prepared, Vec<String>),
+) -> Box<dyn ChildJob + '_> {
+    match js::ForkedJsJob::new(&prepared.0, prepared.1.clone()) {
+        Ok(job) => Box::new(job),
+        Err(e) => {
+            eprintln!("openfn-engine run: cannot start the async runtime: {e}");
+            std::process::exit(EXIT_CHANNEL_LOST);
+        }
+    }
+}
+
 /// Whether `argv[1]` is the hidden child flag.
 pub fn is_child_invocation() -> bool {
     std::env::args_os().nth(1).is_some_and(|a| a == CHILD_FLAG)
 }
 
 /// Runs the child loop with `job` executing every run; never returns.
-pub fn run_child(job: &dyn ChildJob) -> ! {
+pub fn run_child(job: &(dyn ChildJob + Sync)) -> ! {
     let code = match child_loop(job) {
         Ok(()) => 0,
         Err(e) => {
@@ -84,7 +106,52 @@ impl Shared {
     }
 }
 
-fn child_loop(job: &dyn ChildJob) -> std::io::Result<()> {
+/// A run as the IPC reader hands it to the run loop.
+type RunMessage = (u64, Box<RawValue>, RunSettings, Vec<u8>);
+
+fn child_loop(job: &(dyn ChildJob + Sync)) -> std::io::Result<()> {
+    let (shared, runs_rx) = open_channel(job)?;
+    let base_vm = sys::status_bytes(None, "VmSize").unwrap_or(0);
+    // Runs execute on a thread whose stack is known, not the main thread's (its size is the
+    // environment's `ulimit -s`): QuickJS's stack limit and deep states need the room.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("engine-run".into())
+            .stack_size(RUN_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                for message in runs_rx {
+                    run_one(job, &shared, base_vm, message);
+                }
+            })
+            .map(|_| ())
+    })
+}
+
+/// The forked run process of a template: the same channel as a pooled child, exactly one run,
+/// executed on this (the template's main) thread, then exit. Never returns.
+pub fn run_forked(job: &dyn ChildJob) -> ! {
+    let code = match open_channel(job) {
+        Ok((shared, runs_rx)) => {
+            let base_vm = sys::status_bytes(None, "VmSize").unwrap_or(0);
+            match runs_rx.recv() {
+                Ok(message) => {
+                    run_one(job, &shared, base_vm, message);
+                    0
+                }
+                Err(_) => 0,
+            }
+        }
+        Err(e) => {
+            eprintln!("openfn-engine run: {e}");
+            EXIT_CHANNEL_LOST
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Takes the IPC channel over fds 0/1, says ready, and starts the thread that reads the
+/// supervisor's messages; runs arrive on the returned receiver.
+fn open_channel(job: &dyn ChildJob) -> std::io::Result<(Arc<Shared>, mpsc::Receiver<RunMessage>)> {
     let (input, output) = sys::take_stdio()?;
     if let Err(e) = sys::prefer_oom_kill() {
         eprintln!("openfn-engine child: cannot set oom_score_adj: {e}");
@@ -106,78 +173,69 @@ fn child_loop(job: &dyn ChildJob) -> std::io::Result<()> {
         b"",
     );
 
-    let (runs_tx, runs_rx) = mpsc::channel::<(u64, Box<RawValue>, RunSettings, Vec<u8>)>();
+    let (runs_tx, runs_rx) = mpsc::channel::<RunMessage>();
     let reader_shared = Arc::clone(&shared);
     std::thread::Builder::new()
         .name("engine-ipc".into())
-        .spawn(move || {
-            let mut input = BufReader::with_capacity(64 * 1024, input);
-            loop {
-                let frame = match ipc::read_frame_sync(&mut input) {
-                    Ok(Some(frame)) => frame,
-                    // The supervisor closed the channel (shutdown or death): stop at once.
-                    Ok(None) => std::process::exit(0),
-                    Err(_) => std::process::exit(EXIT_CHANNEL_LOST),
-                };
-                let Ok(message) = frame.message::<ToChild>() else {
-                    std::process::exit(EXIT_CHANNEL_LOST);
-                };
-                match message {
-                    ToChild::Run {
-                        run,
-                        plan,
-                        settings,
-                    } => {
-                        if runs_tx.send((run, plan, settings, frame.body)).is_err() {
-                            std::process::exit(0);
-                        }
-                    }
-                    ToChild::Interrupt { run } => {
-                        if reader_shared.current_run.load(Ordering::SeqCst) == run
-                            && let Ok(flag) = reader_shared.interrupt.lock()
-                        {
-                            flag.store(true, Ordering::SeqCst);
-                        }
-                    }
-                    ToChild::Reply { req, error } => {
-                        let waiter = reader_shared
-                            .pending
-                            .lock()
-                            .ok()
-                            .and_then(|mut p| p.remove(&req));
-                        if let Some(waiter) = waiter {
-                            let reply = match error {
-                                Some(e) => Err(e),
-                                None => String::from_utf8(frame.body).map_err(|e| e.to_string()),
-                            };
-                            let _ = waiter.send(reply);
-                        }
-                    }
+        .spawn(move || read_loop(input, &reader_shared, &runs_tx))?;
+    Ok((shared, runs_rx))
+}
+
+/// Reads the supervisor's messages until the channel closes (then exits the process).
+fn read_loop(input: File, shared: &Shared, runs_tx: &mpsc::Sender<RunMessage>) {
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    loop {
+        let frame = match ipc::read_frame_sync(&mut input) {
+            Ok(Some(frame)) => frame,
+            // The supervisor closed the channel (shutdown or death): stop at once.
+            Ok(None) => std::process::exit(0),
+            Err(_) => std::process::exit(EXIT_CHANNEL_LOST),
+        };
+        let Ok(message) = frame.message::<ToChild>() else {
+            std::process::exit(EXIT_CHANNEL_LOST);
+        };
+        match message {
+            ToChild::Run {
+                run,
+                plan,
+                settings,
+            } => {
+                if runs_tx.send((run, plan, settings, frame.body)).is_err() {
+                    std::process::exit(0);
                 }
             }
-        })?;
-
-    let base_vm = sys::status_bytes(None, "VmSize").unwrap_or(0);
-    // Runs execute on a thread whose stack is known, not the main thread's (its size is the
-    // environment's `ulimit -s`): QuickJS's stack limit and deep states need the room.
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("engine-run".into())
-            .stack_size(RUN_STACK_BYTES)
-            .spawn_scoped(scope, || {
-                for (run, plan, settings, input) in runs_rx {
-                    apply_memory_backstop(base_vm, settings.memory_limit_mb);
-                    let interrupt = Arc::new(AtomicBool::new(false));
-                    if let Ok(mut slot) = shared.interrupt.lock() {
-                        *slot = Arc::clone(&interrupt);
-                    }
-                    shared.current_run.store(run, Ordering::SeqCst);
-                    let recycle = execute(job, &shared, run, plan, settings, input, interrupt);
-                    shared.send(&ToParent::Finished { run, recycle }, b"");
+            ToChild::Interrupt { run } => {
+                if shared.current_run.load(Ordering::SeqCst) == run
+                    && let Ok(flag) = shared.interrupt.lock()
+                {
+                    flag.store(true, Ordering::SeqCst);
                 }
-            })
-            .map(|_| ())
-    })
+            }
+            ToChild::Reply { req, error } => {
+                let waiter = shared.pending.lock().ok().and_then(|mut p| p.remove(&req));
+                if let Some(waiter) = waiter {
+                    let reply = match error {
+                        Some(e) => Err(e),
+                        None => String::from_utf8(frame.body).map_err(|e| e.to_string()),
+                    };
+                    let _ = waiter.send(reply);
+                }
+            }
+        }
+    }
+}
+
+/// Executes one run under its memory backstop and reports `Finished`.
+fn run_one(job: &dyn ChildJob, shared: &Arc<Shared>, base_vm: u64, message: RunMessage) {
+    let (run, plan, settings, input) = message;
+    apply_memory_backstop(base_vm, settings.memory_limit_mb);
+    let interrupt = Arc::new(AtomicBool::new(false));
+    if let Ok(mut slot) = shared.interrupt.lock() {
+        *slot = Arc::clone(&interrupt);
+    }
+    shared.current_run.store(run, Ordering::SeqCst);
+    let recycle = execute(job, shared, run, plan, settings, input, interrupt);
+    shared.send(&ToParent::Finished { run, recycle }, b"");
 }
 
 /// Stack of the thread that runs workflows: QuickJS's own limit

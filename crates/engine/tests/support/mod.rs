@@ -9,9 +9,43 @@ use std::time::Duration;
 
 use openfn_engine::{
     ChildCommand, Engine, EngineConfig, EngineEvent, ErrorInfo, ExecutionPlan, Input,
-    ResolveFuture, Resolvers, RunHandle, RunOptions,
+    ResolveFuture, Resolvers, RunHandle, RunOptions, TemplateConfig, TemplateMode,
 };
 use serde_json::{Value, json};
+
+/// Templates in the engine tests: `OPENFN_ENGINE_TEST_TEMPLATES` = `always` (the default: every
+/// run forks from a warm template), `background` or `off` (today's pooled children; CI runs the
+/// suite once this way too).
+pub fn test_templates() -> TemplateConfig {
+    let mode = match std::env::var("OPENFN_ENGINE_TEST_TEMPLATES").as_deref() {
+        Ok("off") => TemplateMode::Off,
+        Ok("background") => TemplateMode::Background,
+        _ => TemplateMode::Always,
+    };
+    TemplateConfig {
+        mode,
+        ..TemplateConfig::default()
+    }
+}
+
+/// The engine defaults with the test suite's template mode.
+pub fn test_config() -> EngineConfig {
+    EngineConfig {
+        templates: test_templates(),
+        ..EngineConfig::default()
+    }
+}
+
+/// Pooled children only (tests of the pool itself: reuse, recycling).
+pub fn pooled_config() -> EngineConfig {
+    EngineConfig {
+        templates: TemplateConfig {
+            mode: TemplateMode::Off,
+            ..TemplateConfig::default()
+        },
+        ..EngineConfig::default()
+    }
+}
 
 /// The scripted test child (fault injection without JavaScript).
 pub fn script_child() -> ChildCommand {
@@ -21,7 +55,7 @@ pub fn script_child() -> ChildCommand {
 pub fn engine(capacity: usize) -> Engine {
     engine_with(EngineConfig {
         capacity,
-        ..EngineConfig::default()
+        ..test_config()
     })
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use crate::error::{RtError, RunError, Severity};
 use crate::events::{Callbacks, Event, StateJson};
-use crate::linker::{Linker, LinkerData, RunLoader, RunResolver};
+use crate::linker::{Linker, LinkerData};
 use crate::plan::{CompiledPlan, CompiledStep, Edge, compile};
 use openfn_lexicon::log::{Level, LogLine, names};
 use openfn_lexicon::plan::ExecutionPlan;
@@ -21,12 +21,14 @@ mod adaptors;
 mod classify;
 mod memory;
 mod options;
+mod prepared;
 mod realm;
 mod step;
 
 pub use memory::{peak_rss_bytes, reset_peak_rss, rss_bytes};
 pub use options::{Input, Outcome, RunOptions};
 pub(crate) use options::{Limits, LogSink};
+pub use prepared::{Prepared, run_prepared};
 
 use classify::describe_engine_error;
 use realm::CONDITION_REALM_JS;
@@ -40,6 +42,19 @@ pub async fn run<C: Callbacks + 'static>(
     options: RunOptions,
     callbacks: Rc<C>,
 ) -> Result<Outcome, RunError> {
+    let compiled = validate(plan, &options, callbacks.as_ref())?;
+    let mut runner = Runner::new(compiled, options, callbacks).await?;
+    let result = runner.run_plan(input).await;
+    runner.shutdown().await;
+    result
+}
+
+/// Validates the plan (logging as the kit does when it is invalid) and logs `Executing …`.
+fn validate<C: Callbacks>(
+    plan: &ExecutionPlan,
+    options: &RunOptions,
+    callbacks: &C,
+) -> Result<CompiledPlan, RunError> {
     let rt_line = |level: Level, message: Json| {
         let line = LogLine::now(level, names::RUNTIME, vec![message]);
         if options.log_level.allows(line.level) {
@@ -68,10 +83,7 @@ pub async fn run<C: Callbacks + 'static>(
         .find(|s| !s.is_empty())
         .map_or("undefined", String::as_str);
     rt_line(Level::Info, Json::String(format!("Executing {label}")));
-    let mut runner = Runner::new(compiled, options, callbacks).await?;
-    let result = runner.run_plan(input).await;
-    runner.shutdown().await;
-    result
+    Ok(compiled)
 }
 
 struct Runner<C: Callbacks + 'static> {
@@ -95,33 +107,29 @@ impl<C: Callbacks + 'static> Runner<C> {
         options: RunOptions,
         callbacks: Rc<C>,
     ) -> Result<Self, RunError> {
-        let rt = AsyncRuntime::new()?;
+        let parts = prepared::Parts::fresh(&options).await?;
+        Self::assemble(plan, options, callbacks, parts).await
+    }
+
+    /// A runner on `parts` (a fresh runtime, or one prepared with adaptors loaded) with this
+    /// run's limits and log.
+    async fn assemble(
+        plan: CompiledPlan,
+        options: RunOptions,
+        callbacks: Rc<C>,
+        parts: prepared::Parts,
+    ) -> Result<Self, RunError> {
+        let prepared::Parts {
+            rt,
+            linker,
+            limits,
+            adaptor_ctx,
+            failed_loads,
+        } = parts;
         if let Some(mb) = options.memory_limit_mb {
             rt.set_memory_limit((mb as usize) * 1024 * 1024).await;
         }
         rt.set_max_stack_size(options.max_stack_size).await;
-        let limits = Rc::new(Limits::default());
-        let l = limits.clone();
-        rt.set_interrupt_handler(Some(Box::new(move || {
-            if l.oom.get() {
-                return true;
-            }
-            if let Some(d) = l.deadline.get()
-                && Instant::now() >= d
-            {
-                l.timed_out.set(true);
-                return true;
-            }
-            false
-        })))
-        .await;
-        let linker = Rc::new(Linker::new(
-            options.adaptor_host.clone(),
-            options.whitelist.clone(),
-            options.repo.clone(),
-        ));
-        rt.set_loader(RunResolver(linker.clone()), RunLoader(linker.clone()))
-            .await;
         let min = options.log_level;
         let cb = callbacks.clone();
         let log: LogSink = Rc::new(move |line: LogLine| {
@@ -139,12 +147,12 @@ impl<C: Callbacks + 'static> Runner<C> {
             rt,
             linker,
             limits,
-            adaptor_ctx: None,
+            adaptor_ctx,
             cond_ctx: None,
             conditions: BTreeMap::new(),
             log,
             run_deadline,
-            failed_loads: HashMap::new(),
+            failed_loads,
         })
     }
 

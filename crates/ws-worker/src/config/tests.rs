@@ -379,3 +379,28 @@ fn log_levels_are_checked() {
         );
     }
 }
+
+#[test]
+fn template_flags_and_env() {
+    use openfn_engine::TemplateMode;
+    let c = ok(&[], &[("WORKER_SECRET", "s")]);
+    assert_eq!(c.templates, openfn_engine::TemplateConfig::default());
+    let c = ok(
+        &[
+            "--templates",
+            "always",
+            "--max-templates",
+            "2",
+            "--prewarm",
+            "a@1, b@2",
+        ],
+        &[("WORKER_SECRET", "s"), ("WORKER_TEMPLATE_MEMORY_MB", "300")],
+    );
+    assert_eq!(c.templates.mode, TemplateMode::Always);
+    assert_eq!(c.templates.max_templates, 2);
+    assert_eq!(c.templates.max_memory_mb, 300);
+    assert_eq!(c.templates.prewarm, vec!["a@1", "b@2"]);
+    let c = ok(&[], &[("WORKER_SECRET", "s"), ("WORKER_TEMPLATES", "off")]);
+    assert_eq!(c.templates.mode, TemplateMode::Off);
+    assert!(cfg(&["--templates", "sometimes"], &[("WORKER_SECRET", "s")]).is_err());
+}
