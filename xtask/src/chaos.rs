@@ -133,13 +133,19 @@ fn load() -> String {
 
 /// Runs the suite with the command-line `args` (after `chaos`).
 pub fn run(args: &[String]) -> Result<()> {
-    run_suite("chaos", scenarios, args)
+    run_suite("chaos", scenarios, args, 0.10)
 }
 
 /// Runs the scenarios `all()` returns that `args` select, as the suite `suite` (`chaos`,
 /// `e2e`): builds the binaries, runs each scenario with its own processes, prints the table and
-/// keeps the logs of failed scenarios under `target/<suite>/<time>/`.
-pub fn run_suite(suite: &str, all: fn() -> Vec<Scenario>, args: &[String]) -> Result<()> {
+/// keeps the logs of failed scenarios under `target/<suite>/<time>/`. A scenario fails when the
+/// first worker's RSS does not come back within `rss_tolerance` of its baseline.
+pub fn run_suite(
+    suite: &str,
+    all: fn() -> Vec<Scenario>,
+    args: &[String],
+    rss_tolerance: f64,
+) -> Result<()> {
     let opts = parse(args)?;
     let selected: Vec<Scenario> = all()
         .into_iter()
@@ -159,7 +165,7 @@ pub fn run_suite(suite: &str, all: fn() -> Vec<Scenario>, args: &[String]) -> Re
         logs: root.join("target").join(suite).join(stamp.to_string()),
         scale: if opts.debug { 2 } else { 1 },
         short: opts.short,
-        rss_tolerance: 0.10,
+        rss_tolerance,
         bins,
     };
     println!(

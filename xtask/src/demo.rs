@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 
 use crate::chaos::devapi::DevApi;
 use crate::chaos::harness::{self, Proc};
-use crate::e2e::plans::{self, COMMON};
+use crate::e2e::plans;
 
 /// The CLI examples' `adaptor: "common"`, as the full specifier Lightning sends.
-fn adaptor(short: Option<&str>) -> &'static str {
+fn adaptor(short: Option<&str>) -> String {
     match short {
-        Some(_) => COMMON,
-        None => "",
+        Some(_) => plans::common(),
+        None => String::new(),
     }
 }
 
@@ -41,7 +41,7 @@ fn workflow_plan(examples: &Path) -> Result<Value> {
             .context("a step without an expression")?;
         let body = std::fs::read_to_string(examples.join(file))
             .with_context(|| format!("reading examples/{file}"))?;
-        jobs.push(plans::job(id, adaptor(step["adaptor"].as_str()), &body));
+        jobs.push(plans::job(id, &adaptor(step["adaptor"].as_str()), &body));
         if let Some(next) = step["next"].as_object() {
             for (target, rule) in next {
                 let condition = match rule {
@@ -88,8 +88,11 @@ async fn demo(root: &Path, mock: &mut Proc, worker: &mut Proc) -> Result<()> {
     api.add_dataclip("demo-input", &state).await?;
     let hello =
         std::fs::read_to_string(examples.join("hello.js")).context("reading examples/hello.js")?;
-    let mut hello_plan =
-        plans::workflow("hello", vec![plans::job("hello", COMMON, &hello)], vec![]);
+    let mut hello_plan = plans::workflow(
+        "hello",
+        vec![plans::job("hello", &plans::common(), &hello)],
+        vec![],
+    );
     hello_plan["dataclip_id"] = json!("demo-input");
     let runs = [
         ("hello.js", hello_plan),

@@ -41,9 +41,11 @@ pub fn scenarios() -> Vec<Scenario> {
     all
 }
 
-/// Runs the suite with the command-line `args` (after `e2e`).
+/// Runs the suite with the command-line `args` (after `e2e`). Memory is the chaos suite's
+/// concern: a first install and adaptor load legitimately grow the worker, so the RSS check is
+/// off here.
 pub fn run(args: &[String]) -> Result<()> {
-    chaos::run_suite("e2e", scenarios, args)
+    chaos::run_suite("e2e", scenarios, args, f64::INFINITY)
 }
 
 #[cfg(test)]

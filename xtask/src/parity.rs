@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use crate::parity_case::{self, Case, FIXTURE, Outcome};
 
 #[path = "../../tests/adaptor_versions.rs"]
-mod adaptor_versions;
+pub(crate) mod adaptor_versions;
 
 /// The adaptor every case may use, installed into both repos before the cases run (the version
 /// pinned in tests/adaptor-versions).

@@ -6,6 +6,12 @@
 //! `cargo build --release -p openfn-ws-worker`) when present, so RSS is the worker's alone;
 //! otherwise it runs in-process and RSS includes the mock.
 //!
+//! Modes: the mock engine (`--mock`), the real engine on plain JavaScript (no adaptor), and the
+//! real engine on the real `@openfn/language-common` (pinned in tests/adaptor-versions;
+//! installed once into a scratch repo before the rounds) with warm templates (`--prewarm`, each
+//! run forked from the template) and without (`--templates off`, each run loads the adaptor in
+//! a pooled child).
+//!
 //! Run: `cargo run --release -p openfn-ws-worker --example bench_worker`
 
 use std::sync::Arc;
@@ -17,20 +23,37 @@ use openfn_ws_worker::config::{Args, Config};
 use openfn_ws_worker::{MockExecutor, Worker};
 use serde_json::{Value, json};
 
+#[path = "../../../tests/adaptor_versions.rs"]
+mod adaptor_versions;
+
 const RUNS: usize = 200;
+
+/// What the runs execute and how the worker is started.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// `--mock`: no engine.
+    Mock,
+    /// Real engine, plain JavaScript, no adaptor.
+    Js,
+    /// Real engine, `fn(s => s)` on language-common; `true` = warm templates.
+    Common(bool),
+}
 const ROUNDS: usize = 3;
 
-fn plan(i: usize, real: bool) -> Value {
-    let (adaptor, body) = if real {
-        (
+fn plan(i: usize, mode: Mode) -> Value {
+    let (adaptor, body) = match mode {
+        Mode::Js => (
             String::new(),
             format!("export default [s => ({{ data: {{ i: {i} }} }})]"),
-        )
-    } else {
-        (
+        ),
+        Mode::Mock => (
             "@openfn/language-common@1.0.0".to_string(),
             json!({"data": {"i": i}}).to_string(),
-        )
+        ),
+        Mode::Common(_) => (
+            adaptor_versions::spec(adaptor_versions::COMMON),
+            format!("fn(s => ({{ data: {{ i: {i} }} }}));"),
+        ),
     };
     json!({
         "triggers": [{"id": "t"}],
@@ -94,7 +117,12 @@ struct Round {
     peak_rss_kb: u64,
 }
 
-async fn round(real: bool) -> Round {
+/// The scratch adaptor repo the language-common modes share (installed by the first run).
+fn repo_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("openfn-bench-worker-repo")
+}
+
+async fn round(mode: Mode) -> Round {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
     let binary = std::env::current_exe()
         .ok()
@@ -109,8 +137,20 @@ async fn round(real: bool) -> Round {
                 "--backoff=0.01/0.05".into(),
                 "--log=error".into(),
             ];
-            if !real {
-                args.push("--mock".into());
+            match mode {
+                Mode::Mock => args.push("--mock".into()),
+                Mode::Js => {}
+                Mode::Common(templates) => {
+                    args.push(format!("--repo-dir={}", repo_dir().display()));
+                    if templates {
+                        args.push(format!(
+                            "--prewarm={}",
+                            adaptor_versions::spec(adaptor_versions::COMMON)
+                        ));
+                    } else {
+                        args.push("--templates=off".into());
+                    }
+                }
             }
             let child = tokio::process::Command::new(path)
                 .args(args)
@@ -136,12 +176,21 @@ async fn round(real: bool) -> Round {
             (None, std::process::id(), Some(worker))
         }
     };
-    // Idle: connected and joined, nothing to do.
+    // One warm-up run (the install on the very first round, the template's start), then idle:
+    // connected and joined, nothing to do.
+    if mode != Mode::Mock {
+        let id = mock.enqueue_run(plan(0, mode)).expect("enqueue");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !mock.run(&id).is_some_and(|r| r["status"] == "complete") {
+            assert!(Instant::now() < deadline, "the warm-up run did not finish");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let idle = tree_rss_kb(pid);
     let started = Instant::now();
     let ids: Vec<String> = (0..RUNS)
-        .map(|i| mock.enqueue_run(plan(i, real)).expect("enqueue"))
+        .map(|i| mock.enqueue_run(plan(i, mode)).expect("enqueue"))
         .collect();
     let mut peak = 0;
     loop {
@@ -199,14 +248,22 @@ async fn main() {
         .ok()
         .and_then(|p| p.parent()?.parent().map(|d| d.join("ws-worker")))
         .filter(|p| p.exists());
-    let mut modes = vec![("mock engine (--mock)", false)];
+    let mut modes = vec![("mock engine (--mock)", Mode::Mock)];
     if binary.is_some() {
-        modes.push(("real engine (child processes)", true));
+        modes.push(("real engine, plain JS (child processes)", Mode::Js));
+        modes.push((
+            "real engine, language-common, warm templates",
+            Mode::Common(true),
+        ));
+        modes.push((
+            "real engine, language-common, --templates off",
+            Mode::Common(false),
+        ));
     }
-    for (name, real) in modes {
+    for (name, mode) in modes {
         let mut rounds = Vec::new();
         for _ in 0..ROUNDS {
-            rounds.push(round(real).await);
+            rounds.push(round(mode).await);
         }
         let mut rps: Vec<f64> = rounds.iter().map(|r| r.runs_per_sec).collect();
         let mut med: Vec<f64> = rounds.iter().map(|r| r.median_ms).collect();

@@ -46,7 +46,9 @@ async fn a_reference_error_crashes_the_run() {
         exit(&run),
         (
             "crash".into(),
-            "ReferenceError".into(),
+            // The kit's runtime wraps the JS error in RuntimeCrash for the run; the step keeps
+            // the JS error's name (docs/protocol.md §4.3).
+            "RuntimeCrash".into(),
             "ReferenceError: x is not defined".into()
         ),
         "{run:#}"

@@ -182,6 +182,7 @@ async fn dataclip(env: &Env, mb: usize) -> Result<Row> {
         error_type: None,
         data: Some(json!({"len": bytes})),
         min_logs: 0,
+        needs_start: true,
     };
     st.enqueue(&jobs::measure_input(&clip), expect).await?;
     bystanders(&mut st, env.size(3, 2)).await?;

@@ -27,6 +27,9 @@ pub struct Expect {
     pub data: Option<Value>,
     /// At least this many log lines recorded.
     pub min_logs: usize,
+    /// Whether Lightning must have accepted `run:start` (not for a run that ends before it
+    /// starts: a credential or dataclip that cannot be loaded).
+    pub needs_start: bool,
 }
 
 impl Expect {
@@ -37,6 +40,7 @@ impl Expect {
             error_type: None,
             data: Some(data),
             min_logs: 0,
+            needs_start: true,
         }
     }
 
@@ -47,6 +51,15 @@ impl Expect {
             error_type: Some(error_type),
             data: None,
             min_logs: 0,
+            needs_start: true,
+        }
+    }
+
+    /// An `exception` with this error type that ends the run before it starts.
+    pub fn before_start(error_type: &'static str) -> Self {
+        Self {
+            needs_start: false,
+            ..Self::failure(&["exception"], error_type)
         }
     }
 
@@ -66,7 +79,7 @@ impl Expect {
         {
             return Some(format!("error type {:?}, expected {t}", rec.error_type));
         }
-        if !rec.started {
+        if self.needs_start && !rec.started {
             return Some("completed without an accepted run:start".into());
         }
         if (reason == "success" && rec.steps == 0) || rec.steps_complete < rec.steps {

@@ -25,7 +25,7 @@ fn cli_workflow() -> Value {
             "fn(state => ({{ data: {{ ...state.data, path: [...(state.data.path || []), '{name}'] }} }}));"
         )
     };
-    let adaptor = plans::COMMON;
+    let adaptor = plans::common();
     json!({"workflow": {"steps": [
         {"id": "a", "adaptor": adaptor,
          "expression": "fn(state => ({ data: { go: true, path: ['a'] } }));",
@@ -71,9 +71,10 @@ async fn cli(env: &Env) -> Result<Row> {
     std::fs::write(dir.join("job.js"), plans::HAPPY_JOB).context("writing job.js")?;
     std::fs::write(dir.join("workflow.json"), cli_workflow().to_string())
         .context("writing workflow.json")?;
+    let common = plans::common();
     let cases: [(&[&str], &str, Value); 2] = [
         (
-            &["job.js", "-a", plans::COMMON],
+            &["job.js", "-a", &common],
             "job.out.json",
             plans::happy_data(),
         ),

@@ -4,8 +4,13 @@
 
 use serde_json::{Value, json};
 
-/// The adaptor the real-adaptor scenarios install from the npm registry.
-pub const COMMON: &str = "@openfn/language-common@3.3.4";
+use crate::parity::adaptor_versions;
+
+/// The adaptor the real-adaptor scenarios install from the npm registry (pinned in
+/// tests/adaptor-versions; the expectations below were recorded with it).
+pub fn common() -> String {
+    adaptor_versions::spec(adaptor_versions::COMMON)
+}
 
 /// A job in Lightning's shape.
 pub fn job(id: &str, adaptor: &str, body: &str) -> Value {
@@ -60,13 +65,13 @@ pub fn edges_workflow() -> Value {
         vec![
             job(
                 "a",
-                COMMON,
+                &common(),
                 "fn(state => ({ data: { go: true, path: ['a'] } }));",
             ),
-            job("b", COMMON, &step("b")),
-            job("c", COMMON, &step("c")),
-            job("d", COMMON, &step("d")),
-            job("e", COMMON, &step("e")),
+            job("b", &common(), &step("b")),
+            job("c", &common(), &step("c")),
+            job("d", &common(), &step("d")),
+            job("e", &common(), &step("e")),
         ],
         vec![
             edge("a", "b", "on_job_success"),

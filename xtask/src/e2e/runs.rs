@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use super::plans::{self, COMMON};
+use super::plans;
 use crate::chaos::report::Row;
 use crate::chaos::stack::{Expect, Stack, short};
 use crate::chaos::{Env, Scenario};
@@ -61,7 +61,11 @@ async fn log_text(st: &Stack<'_>, id: &str) -> Result<String> {
 async fn happy(env: &Env) -> Result<Row> {
     let name = "happy-path";
     let mut st = Stack::start(env, name, &[], &[]).await?;
-    let plan = plans::workflow("j", vec![plans::job("j", COMMON, plans::HAPPY_JOB)], vec![]);
+    let plan = plans::workflow(
+        "j",
+        vec![plans::job("j", &plans::common(), plans::HAPPY_JOB)],
+        vec![],
+    );
     let id = st
         .enqueue(&plan, Expect::success(plans::happy_data()))
         .await?;
@@ -111,11 +115,8 @@ async fn credentials(env: &Env) -> Result<Row> {
     // A credential that does not exist: the run ends before it starts, as an exception.
     let mut missing = plans::js("export default [s => s]");
     missing["jobs"][0]["credential_id"] = json!("no-such-credential");
-    st.enqueue(
-        &missing,
-        Expect::failure(&["exception"], "CredentialLoadError"),
-    )
-    .await?;
+    st.enqueue(&missing, Expect::before_start("CredentialLoadError"))
+        .await?;
     st.wait_final(env.secs(30)).await?;
     let view = st.api.view(&id).await?;
     if view["final_state"].get("configuration").is_some() {
@@ -143,7 +144,7 @@ async fn dataclip(env: &Env) -> Result<Row> {
         .await?;
     let mut missing = plans::js("export default [s => s]");
     missing["dataclip_id"] = json!("no-such-dataclip");
-    st.enqueue(&missing, Expect::failure(&["exception"], "DataClipError"))
+    st.enqueue(&missing, Expect::before_start("DataClipError"))
         .await?;
     st.wait_final(env.secs(30)).await?;
     Ok(st.finish(name).await)

@@ -126,6 +126,10 @@ impl Prepared {
                 })
                 .await?;
         }
+        // What the linker said while the template loaded is not any run's: each run's steps
+        // announce their adaptors themselves (once per step, as the kit's linker does).
+        runner.linker.resolved_logs.borrow_mut().clear();
+        runner.linker.begin_step();
         let Runner {
             rt,
             linker,
