@@ -163,6 +163,8 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
             no_imports,
             ignore_imports,
             immutable_state: args.immutable,
+            // The CLI prints the kit CLI's own compile lines.
+            log_steps: false,
         },
         timeout_ms: args.timeout,
         memory_limit_mb: args.memory_limit_mb,

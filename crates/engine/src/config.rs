@@ -160,6 +160,12 @@ pub struct CompileSettings {
     /// Pass a JSON clone of the state into every operation.
     #[serde(default)]
     pub immutable_state: bool,
+    /// Log the kit engine's compile lines (`Compiling all workflow steps...`, the compiler's
+    /// `Finished in`, `Compiled <step> in` per step, `Workflow compilation complete` at
+    /// success), as the kit worker's run log shows them. Off: one `Workflow compilation
+    /// complete` line at info (the CLI prints its own compile lines).
+    #[serde(default)]
+    pub log_steps: bool,
 }
 
 impl std::fmt::Debug for EngineConfig {

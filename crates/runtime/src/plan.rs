@@ -76,7 +76,8 @@ fn edge_from(rule: &EdgeRule) -> Edge {
 
 fn condition(s: &str) -> Edge {
     match s {
-        "always" => Edge::Always,
+        // The kit compiles `always` to the condition `true`, evaluates it and logs the result.
+        "always" => Edge::Condition("true".to_string()),
         "on_job_success" | "on_upstream_success" => {
             Edge::Condition("Boolean(!state?.errors?.[upstreamStepId] ?? true)".to_string())
         }

@@ -45,6 +45,11 @@ impl EngineExecutor {
             profile: config.profile,
             child_command: child,
             templates: config.templates.clone(),
+            // The run log shows the kit engine's compile lines.
+            compile: openfn_engine::CompileSettings {
+                log_steps: true,
+                ..openfn_engine::CompileSettings::default()
+            },
             ..EngineConfig::default()
         };
         if let Some(dir) = &config.repo_dir {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use openfn_compiler::{AdaptorImports, AddImports, Options as CompileOptions};
 use openfn_lexicon::log::{Level, LogLevel, LogLine};
@@ -153,6 +153,17 @@ pub fn compile_plan(
     repo: &Path,
     settings: &CompileSettings,
 ) -> Result<(), ErrorInfo> {
+    compile_plan_with(plan, repo, settings, &mut |_, _| {})
+}
+
+/// [`compile_plan`], calling `compiled(step name if it has one, time)` after each step
+/// compiles.
+pub fn compile_plan_with(
+    plan: &mut ExecutionPlan,
+    repo: &Path,
+    settings: &CompileSettings,
+    compiled: &mut dyn FnMut(Option<&str>, Duration),
+) -> Result<(), ErrorInfo> {
     if settings.skip {
         return Ok(());
     }
@@ -187,10 +198,12 @@ pub fn compile_plan(
             },
             ..CompileOptions::default()
         };
+        let started = Instant::now();
         match openfn_compiler::compile(source, &options) {
-            Ok(compiled) => {
-                step.expression = Some(compiled.code);
-                step.source_map = serde_json::to_value(&compiled.map).ok();
+            Ok(output) => {
+                step.expression = Some(output.code);
+                step.source_map = serde_json::to_value(&output.map).ok();
+                compiled(step.name.as_deref(), started.elapsed());
             }
             Err(e) => {
                 let mut error = ErrorInfo::new(
@@ -375,7 +388,36 @@ impl JsJob {
 
         sink.compile_start();
         let started = Instant::now();
-        if let Err(error) = compile_plan(&mut plan, &repo, &settings.compile) {
+        let kit_lines = settings.compile.log_steps && !settings.compile.skip;
+        if kit_lines {
+            log_line(
+                sink.as_ref(),
+                "info",
+                "R/T",
+                "Compiling all workflow steps...".to_owned(),
+            );
+        }
+        // The kit compiler's lines: `Finished in` (its transform), then `Compiled <name> in`
+        // for a named step, else `Compilation complete in`.
+        let mut step_lines = |name: Option<&str>, took: Duration| {
+            if kit_lines {
+                let secs = took.as_millis() as f64 / 1000.0;
+                log_line(
+                    sink.as_ref(),
+                    "debug",
+                    "R/T",
+                    format!("Finished in {secs}s"),
+                );
+                let took = to_precision_2(secs);
+                let line = match name {
+                    Some(name) => format!("Compiled {name} in {took}s"),
+                    None => format!("Compilation complete in {took}s"),
+                };
+                log_line(sink.as_ref(), "info", "R/T", line);
+            }
+        };
+        if let Err(error) = compile_plan_with(&mut plan, &repo, &settings.compile, &mut step_lines)
+        {
             log_line(
                 sink.as_ref(),
                 "error",
@@ -385,14 +427,16 @@ impl JsJob {
             return Err(Failure::new(error));
         }
         let duration = started.elapsed();
+        let (level, took) = if kit_lines {
+            ("success", to_precision_2(duration.as_secs_f64()))
+        } else {
+            ("info", (duration.as_millis() as f64 / 1000.0).to_string())
+        };
         log_line(
             sink.as_ref(),
-            "info",
+            level,
             "R/T",
-            format!(
-                "Workflow compilation complete in {}s",
-                duration.as_millis() as f64 / 1000.0
-            ),
+            format!("Workflow compilation complete in {took}s"),
         );
         sink.compile_complete(duration.as_millis() as u64);
 
@@ -462,6 +506,43 @@ impl JsJob {
                 other.to_string(),
                 Severity::Exception,
             ))),
+        }
+    }
+}
+
+/// JavaScript's `Number.prototype.toPrecision(2)` for the small non-negative durations the
+/// kit prints (`0.0010`, `0.012`, `0.12`, `1.2`, `12`; `1.2e+2` from 100 up).
+fn to_precision_2(x: f64) -> String {
+    if x == 0.0 {
+        return "0.0".to_owned();
+    }
+    let exponent = x.abs().log10().floor() as i32;
+    if !(-6..2).contains(&exponent) {
+        let mantissa = x / 10f64.powi(exponent);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa:.1}e{sign}{}", exponent.abs());
+    }
+    let decimals = usize::try_from(1 - exponent).unwrap_or(0);
+    format!("{x:.decimals$}")
+}
+
+#[cfg(test)]
+mod precision_tests {
+    use super::to_precision_2;
+
+    #[test]
+    fn matches_javascript_to_precision_2() {
+        // Values printed by node: (x).toPrecision(2)
+        for (x, js) in [
+            (0.0, "0.0"),
+            (0.001, "0.0010"),
+            (0.012, "0.012"),
+            (0.123, "0.12"),
+            (1.234, "1.2"),
+            (12.34, "12"),
+            (123.4, "1.2e+2"),
+        ] {
+            assert_eq!(to_precision_2(x), js, "{x}");
         }
     }
 }
