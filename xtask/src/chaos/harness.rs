@@ -304,13 +304,21 @@ fn all_stats() -> Vec<(u32, u32, u64)> {
         .collect()
 }
 
-/// The direct children of `pid` with their CPU time in ticks.
-pub fn children(pid: u32) -> Vec<(u32, u64)> {
-    all_stats()
-        .into_iter()
-        .filter(|(_, ppid, _)| *ppid == pid)
-        .map(|(child, _, cpu)| (child, cpu))
-        .collect()
+/// Every descendant of `pid` (children, their children…) with its CPU time in ticks: a run
+/// forked from a warm template is the template's child, not the worker's.
+pub fn descendants(pid: u32) -> Vec<(u32, u64)> {
+    let stats = all_stats();
+    let mut found: Vec<(u32, u64)> = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (child, ppid, cpu) in &stats {
+            if *ppid == parent && !found.iter().any(|(p, _)| p == child) {
+                found.push((*child, *cpu));
+                frontier.push(*child);
+            }
+        }
+    }
+    found
 }
 
 /// RSS of `pid` sampled until it is within `tolerance` of `target_kb` or `within` passes;

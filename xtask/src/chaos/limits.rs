@@ -43,14 +43,14 @@ async fn bystanders(st: &mut Stack<'_>, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// The engine child of the worker that is burning CPU: children's CPU time sampled 300 ms
-/// apart until one of them clearly spins.
+/// The engine process under the worker that is burning CPU (a pooled child, or a run forked
+/// from a warm template): descendants' CPU time sampled 300 ms apart until one clearly spins.
 async fn spinning_child(worker: u32, within: Duration) -> Result<u32> {
     let deadline = Instant::now() + within;
     loop {
-        let first = harness::children(worker);
+        let first = harness::descendants(worker);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let second = harness::children(worker);
+        let second = harness::descendants(worker);
         let mut deltas: Vec<(u64, u32)> = second
             .iter()
             .map(|(pid, cpu)| {
