@@ -163,6 +163,8 @@ async fn replies_delayed_past_the_message_timeout_lose_nothing() {
     );
     assert!(log.contains("still waiting for it"), "{log}");
     assert!(!log.contains("will be lost"), "{log}");
+    // A lower bound on purpose: which pushes outlive the 1 s timeout under a 1.5 s delay
+    // depends on when each is sent (a batch of logs may share one wait); the join's always does.
     assert!(p.metric("openfn_worker_event_retries_total").await >= 1.0);
     p.faults(&json!({"reply_delay_ms": 0})).await;
     still_online(&p).await;
