@@ -37,6 +37,29 @@ impl ChildCommand {
         })
     }
 
+    /// Starts the program with `args`, only `env` in its environment, `stdin`/`stdout` as
+    /// given, stderr piped (the supervisor reads it) and killed when the handle is dropped.
+    pub(crate) fn spawn(
+        &self,
+        env: &BTreeMap<String, String>,
+        stdin: std::process::Stdio,
+        stdout: std::process::Stdio,
+    ) -> Result<tokio::process::Child, crate::error::Error> {
+        tokio::process::Command::new(&self.program)
+            .args(&self.args)
+            .env_clear()
+            .envs(env)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| crate::error::Error::Spawn {
+                program: self.program.clone(),
+                source,
+            })
+    }
+
     /// Another binary that calls `maybe_run_child()` at the top of `main` (tests, tools).
     pub fn binary(program: impl Into<PathBuf>) -> Self {
         Self {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::ChildCommand;
@@ -109,18 +109,7 @@ impl Process {
 
 impl ChildProc {
     async fn spawn(command: &ChildCommand, env: &BTreeMap<String, String>) -> Result<Self, Error> {
-        let mut cmd = Command::new(&command.program);
-        cmd.args(&command.args)
-            .env_clear()
-            .envs(env)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut process = cmd.spawn().map_err(|source| Error::Spawn {
-            program: command.program.clone(),
-            source,
-        })?;
+        let mut process = command.spawn(env, Stdio::piped(), Stdio::piped())?;
         let pid = process.id().unwrap_or(0);
         let (Some(stdin), Some(stdout), Some(stderr)) = (
             process.stdin.take(),

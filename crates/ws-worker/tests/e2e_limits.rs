@@ -10,6 +10,7 @@ use std::time::Duration;
 use openfn_lightning_mock::Config as MockConfig;
 use serde_json::{Value, json};
 use support::{Harness, job, start};
+use tokio::sync::broadcast::error::RecvError;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -136,18 +137,18 @@ async fn a_child_that_dies_mid_run_is_an_exit_error() {
         .mock
         .enqueue_run(job("export default [s => { while (true) {} }]"))
         .expect("enqueue");
-    // The step has started in a child: kill that child.
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        if h.drain_events()
-            .iter()
-            .any(|e| e.name == "step:start" && e.data["runId"] == id.as_str())
-        {
-            break;
+    // The step has started in a child (the mock's step:start event): kill that child.
+    tokio::time::timeout(T, async {
+        loop {
+            match h.events.recv().await {
+                Ok(e) if e.name == "step:start" && e.data["runId"] == id.as_str() => break,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => panic!("the mock's event stream ended"),
+            }
         }
-        assert!(tokio::time::Instant::now() < deadline, "no step:start");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    })
+    .await
+    .expect("no step:start");
     let children = engine_children();
     assert_eq!(children.len(), 1, "{children:?}");
     let status = std::process::Command::new("kill")

@@ -115,20 +115,16 @@ impl DevApi {
 
     /// `POST /run`: enqueues a Lightning plan; returns the run id.
     pub async fn enqueue(&self, plan: &Value) -> Result<String> {
-        let url = format!("{}/run", self.base);
-        let v = self
-            .json(self.http.post(url).json(plan), "POST /run")
-            .await?;
-        v.get("id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .context("POST /run answered without an id")
+        self.enqueue_to(plan, "").await
     }
 
     /// `POST /run?<query>` (`queue=…`, `priority=…`): enqueues a Lightning plan; returns the
     /// run id.
     pub async fn enqueue_to(&self, plan: &Value, query: &str) -> Result<String> {
-        let url = format!("{}/run?{query}", self.base);
+        let url = match query {
+            "" => format!("{}/run", self.base),
+            q => format!("{}/run?{q}", self.base),
+        };
         let v = self
             .json(self.http.post(url).json(plan), "POST /run")
             .await?;

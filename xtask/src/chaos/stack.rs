@@ -216,13 +216,7 @@ impl<'e> Stack<'e> {
 
     /// Enqueues `plan`, to end as `expect`.
     pub async fn enqueue(&mut self, plan: &Value, expect: Expect) -> Result<String> {
-        let id = self.api.enqueue(plan).await?;
-        self.runs.push(Tracked {
-            id: id.clone(),
-            expect,
-            record: None,
-        });
-        Ok(id)
+        self.enqueue_to(plan, "", expect).await
     }
 
     /// Enqueues `plan` with the query `query` (`queue=…&priority=…`), to end as `expect`.

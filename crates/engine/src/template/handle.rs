@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::pipe;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::wire::{self, FORK, QUIT, Reply};
@@ -76,18 +76,7 @@ impl Template {
     ) -> Result<Self, Error> {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(Error::Io)?;
         let command = command.template(key.clone());
-        let mut cmd = Command::new(&command.program);
-        cmd.args(&command.args)
-            .env_clear()
-            .envs(env)
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut process = cmd.spawn().map_err(|source| Error::Spawn {
-            program: command.program.clone(),
-            source,
-        })?;
+        let mut process = command.spawn(env, Stdio::from(OwnedFd::from(theirs)), Stdio::null())?;
         let pid = process.id().unwrap_or(0);
         if let Some(stderr) = process.stderr.take() {
             tokio::spawn(async move {
