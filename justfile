@@ -1,8 +1,8 @@
 # Developer commands. `just --list` shows them.
 
-# Run every test (the same command CI runs).
-test:
-    cargo nextest run --workspace
+# Run every test (the same command CI runs; extra arguments go to nextest).
+test *args:
+    cargo xtask test {{args}}
 
 # Format check and clippy with warnings as errors.
 lint:

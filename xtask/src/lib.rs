@@ -9,4 +9,5 @@ pub mod parity;
 pub mod parity_case;
 pub mod parity_wire;
 pub mod parity_worker;
+pub mod test;
 pub mod tidy;

@@ -3,7 +3,8 @@
 //! [--filter <substr>]` (the fault-injection suite, see `xtask::chaos`), `parity --kit-dir <dir>`
 //! (the differential check against the kit CLI and worker, see `xtask::parity`), `e2e [--debug]
 //! [--filter <substr>]…` (the end-to-end suite through the real binaries, see `xtask::e2e`),
-//! `demo [--release]` (the mock and a worker running the examples).
+//! `demo [--release]` (the mock and a worker running the examples), `test [nextest args…]` (every
+//! test; installs cargo-nextest when missing).
 
 use anyhow::{Context, Result, bail};
 
@@ -27,9 +28,12 @@ fn main() -> Result<()> {
         Some("chaos") => xtask::chaos::run(&args[1..]),
         Some("e2e") => xtask::e2e::run(&args[1..]),
         Some("demo") => xtask::demo::run(&args[1..]),
+        Some("test") => xtask::test::run(&args[1..]),
         Some(other) => {
-            bail!("unknown task `{other}`; tasks: tidy, bench, parity, chaos, e2e, demo")
+            bail!("unknown task `{other}`; tasks: tidy, bench, parity, chaos, e2e, demo, test")
         }
-        None => bail!("usage: cargo xtask <task>; tasks: tidy, bench, parity, chaos, e2e, demo"),
+        None => {
+            bail!("usage: cargo xtask <task>; tasks: tidy, bench, parity, chaos, e2e, demo, test")
+        }
     }
 }
