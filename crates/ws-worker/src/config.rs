@@ -327,6 +327,7 @@ impl Config {
         if is_mock_url {
             lightning = MOCK_LIGHTNING.to_string();
         }
+        check_lightning_url(&lightning)?;
 
         let secret = match pick(&args.secret, "WORKER_SECRET") {
             Some(s) if !s.is_empty() => s,
@@ -337,7 +338,11 @@ impl Config {
                 );
                 "<secret>".to_string()
             }
-            _ => return Err(WorkerError::Config("WORKER_SECRET is not set".into())),
+            _ => {
+                return Err(WorkerError::Config(
+                    "WORKER_SECRET is not set: pass --secret <secret> or set WORKER_SECRET to the secret Lightning signs worker tokens with (`lightning-mock gen-keys` makes one; `-l mock` needs none)".into(),
+                ));
+            }
         };
 
         let capacity = pick(&args.capacity, "WORKER_CAPACITY");
@@ -542,6 +547,24 @@ impl Config {
     }
 }
 
+/// A Lightning URL the worker can never connect to fails at start-up, not on every retry.
+fn check_lightning_url(text: &str) -> Result<(), WorkerError> {
+    let fail = |why: String| {
+        Err(WorkerError::Config(format!(
+            "invalid lightning url (-l / WORKER_LIGHTNING_SERVICE_URL) {text:?}: {why}; use ws://host:port/worker (or wss://), e.g. -l ws://localhost:4000/worker, or -l mock"
+        )))
+    };
+    match url::Url::parse(text) {
+        Err(e) => fail(e.to_string()),
+        Ok(_) if !text.contains("://") => fail("it has no scheme".into()),
+        Ok(url) if url.scheme() != "ws" && url.scheme() != "wss" => {
+            fail(format!("the scheme is {:?}, not ws or wss", url.scheme()))
+        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => fail("it has no host".into()),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// `--max-message-mb` / `WORKER_MAX_MESSAGE_MB` in bytes (MiB, fractions allowed; at least
 /// 1 KiB).
 fn max_message_bytes(
@@ -612,8 +635,121 @@ fn log_level(value: Option<String>) -> Result<String, WorkerError> {
     }
 }
 
+/// Per option: its env var and what it takes, for error messages.
+const EXPECTED: &[(&str, &str, &str)] = &[
+    ("port", "WORKER_PORT", "a port number from 0 to 65535"),
+    (
+        "capacity",
+        "WORKER_CAPACITY",
+        "a whole number of slots, 1 or more (e.g. 5)",
+    ),
+    (
+        "backoff",
+        "WORKER_BACKOFF",
+        "`min/max` in seconds, e.g. 1/10 or 0.5/30",
+    ),
+    (
+        "batch-interval",
+        "WORKER_BATCH_INTERVAL",
+        "a whole number of milliseconds",
+    ),
+    (
+        "batch-limit",
+        "WORKER_BATCH_LIMIT",
+        "a whole number of log lines",
+    ),
+    (
+        "run-memory",
+        "WORKER_MAX_RUN_MEMORY_MB",
+        "a whole number of MB (e.g. 500)",
+    ),
+    (
+        "payload-memory",
+        "WORKER_MAX_PAYLOAD_MB",
+        "a number of MB (e.g. 10 or 0.5)",
+    ),
+    (
+        "log-payload-memory",
+        "WORKER_MAX_LOG_PAYLOAD_MB",
+        "a number of MB (e.g. 1 or 0.5)",
+    ),
+    (
+        "max-run-duration-seconds",
+        "WORKER_MAX_RUN_DURATION_SECONDS",
+        "a whole number of seconds",
+    ),
+    (
+        "message-timeout",
+        "WORKER_MESSAGE_TIMEOUT_SECONDS",
+        "a whole number of seconds",
+    ),
+    (
+        "socket-timeout",
+        "WORKER_SOCKET_TIMEOUT_SECONDS",
+        "a whole number of seconds",
+    ),
+    (
+        "claim-timeout",
+        "WORKER_CLAIM_TIMEOUT_SECONDS",
+        "a whole number of seconds",
+    ),
+    (
+        "timeout-retry-count",
+        "WORKER_TIMEOUT_RETRY_COUNT",
+        "a whole number of retries",
+    ),
+    (
+        "timeout-retry-delay",
+        "WORKER_TIMEOUT_RETRY_DELAY_MS",
+        "a whole number of milliseconds",
+    ),
+    (
+        "refused-retry-count",
+        "WORKER_REFUSED_RETRY_COUNT",
+        "a whole number of retries",
+    ),
+    (
+        "max-message-mb",
+        "WORKER_MAX_MESSAGE_MB",
+        "a number of MiB, at least 0.001 (e.g. 100)",
+    ),
+    ("log-format", "WORKER_LOG_FORMAT", "text or json"),
+    ("templates", "WORKER_TEMPLATES", "background, always or off"),
+    (
+        "max-templates",
+        "WORKER_MAX_TEMPLATES",
+        "a whole number of templates",
+    ),
+    (
+        "template-memory",
+        "WORKER_TEMPLATE_MEMORY_MB",
+        "a whole number of MB",
+    ),
+    (
+        "engine-validation-timeout-ms",
+        "WORKER_VALIDATION_TIMEOUT_MS",
+        "a whole number of milliseconds",
+    ),
+    (
+        "engine-validation-retries",
+        "WORKER_VALIDATION_RETRIES",
+        "a whole number of retries",
+    ),
+    (
+        "profile-poll-interval-ms",
+        "WORKER_PROFILE_POLL_INTERVAL_MS",
+        "a whole number of milliseconds",
+    ),
+];
+
+/// `invalid value for <name> (--<name> / <ENV>): "<value>"; expected <what it takes>`.
 fn bad(name: &str, value: &str) -> WorkerError {
-    WorkerError::Config(format!("invalid value for {name}: {value:?}"))
+    match EXPECTED.iter().find(|(n, _, _)| *n == name) {
+        Some((_, env, expected)) => WorkerError::Config(format!(
+            "invalid value for {name} (--{name} / {env}): {value:?}; expected {expected}"
+        )),
+        None => WorkerError::Config(format!("invalid value for {name}: {value:?}")),
+    }
 }
 
 /// JavaScript `parseInt` on a trimmed string: leading digits, anything after ignored.
@@ -658,7 +794,7 @@ pub fn parse_backoff(s: &str) -> Result<(Duration, Duration), WorkerError> {
     let (min, max) = (secs(min)?, secs(max)?);
     if max < min {
         return Err(WorkerError::Config(format!(
-            "invalid value for backoff: {s:?} (max is below min)"
+            "invalid value for backoff (--backoff / WORKER_BACKOFF): {s:?}: max is below min; expected `min/max` in seconds, e.g. 1/10"
         )));
     }
     Ok((min, max))
