@@ -262,6 +262,14 @@ impl Config {
 
         let collections_url =
             pick(&args.collections_url, "WORKER_COLLECTIONS_URL").filter(|s| !s.is_empty());
+        if let Some(url) = &collections_url
+            && !url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        {
+            return Err(WorkerError::Config(format!(
+                "invalid value for collections-url (--collections-url / WORKER_COLLECTIONS_URL): {url:?}; expected an http:// or https:// URL, e.g. https://app.openfn.org/collections"
+            )));
+        }
         // Without a URL the collections version is cleared (§7.4).
         let collections_version = if collections_url.is_some() {
             pick(&args.collections_version, "WORKER_COLLECTIONS_VERSION").filter(|s| !s.is_empty())
@@ -273,7 +281,7 @@ impl Config {
             .filter(|s| !s.is_empty())
             .or_else(|| env("DEPLOYED_POD_NAME").filter(|s| !s.is_empty()));
 
-        Ok(Config {
+        let config = Config {
             port,
             lightning,
             secret,
@@ -391,8 +399,30 @@ impl Config {
                 .unwrap_or_default(),
             worker_name,
             warnings,
-        })
+        };
+        check_proxy(&config)?;
+        Ok(config)
     }
+}
+
+/// The proxy the Lightning URL goes through (if any) must be a URL with a host, or every
+/// connection attempt would fail.
+fn check_proxy(config: &Config) -> Result<(), WorkerError> {
+    let Some(proxy) = config.proxy_for_lightning() else {
+        return Ok(());
+    };
+    if url::Url::parse(&proxy).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty())) {
+        return Ok(());
+    }
+    let var = if config.lightning.trim().starts_with("wss:") {
+        "HTTPS_PROXY"
+    } else {
+        "HTTP_PROXY"
+    };
+    Err(WorkerError::Config(format!(
+        "invalid proxy {proxy:?} ({var}) for {}: expected a URL such as http://proxy:3128, or list the host in NO_PROXY",
+        config.lightning
+    )))
 }
 
 /// A Lightning URL the worker can never connect to fails at start-up, not on every retry.

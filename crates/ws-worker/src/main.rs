@@ -49,6 +49,20 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Settings that name files or keys, checked before anything starts: a worker that could never
+/// connect or verify a run token stops here with exit 1 instead of retrying forever.
+fn preflight(config: &Config) -> anyhow::Result<()> {
+    if let Some(key) = &config.lightning_public_key {
+        openfn_ws_worker::auth::RunTokenVerifier::from_base64_pem(key)?;
+    }
+    if let Some(path) = &config.ca_file {
+        openfn_ws_worker::socket::check_ca_file(path).map_err(|e| {
+            anyhow::anyhow!("{e}; --ca-file / WORKER_CA_FILE takes a PEM file of CA certificates")
+        })?;
+    }
+    Ok(())
+}
+
 /// Binds the HTTP port, saying how to pick another when it is taken.
 async fn listen(port: u16) -> anyhow::Result<tokio::net::TcpListener> {
     match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
@@ -65,6 +79,7 @@ async fn async_main(config: Config) -> anyhow::Result<i32> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    preflight(&config)?;
     let mut config = config;
     let engine = if config.mock {
         None

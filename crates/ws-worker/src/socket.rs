@@ -336,6 +336,11 @@ pub fn connect_url(base: &str, token: &str, worker_version: &str) -> Result<url:
 
 mod connect;
 
+/// Start-up check of `--ca-file`: readable, with at least one PEM certificate rustls accepts.
+pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    connect::check_ca_file(path)
+}
+
 use connect::{Ws, connect};
 
 async fn actor(

@@ -168,6 +168,51 @@ fn configuration_that_can_never_work_says_how_to_fix_it() {
         );
     }
     fails_with_hint(&secret, &["--log-format", "xml"], &["text or json"]);
+    fails_with_hint(
+        &secret,
+        &[
+            "-l",
+            "ws://127.0.0.1:9/worker",
+            "--collections-url",
+            "nowhere",
+        ],
+        &[
+            "\"nowhere\"",
+            "WORKER_COLLECTIONS_URL",
+            "http:// or https://",
+        ],
+    );
+    fails_with_hint(
+        &[("WORKER_SECRET", "s3cret"), ("HTTPS_PROXY", "proxy:3128")],
+        &["-l", "wss://127.0.0.1:9/worker"],
+        &["HTTPS_PROXY", "http://proxy:3128", "NO_PROXY"],
+    );
+}
+
+#[test]
+fn files_and_keys_are_checked_before_anything_starts() {
+    let secret = [("WORKER_SECRET", "s3cret")];
+    let wss = ["--mock", "--port", "0", "-l", "wss://127.0.0.1:9/worker"];
+    let not_pem = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(not_pem.path(), "not a certificate\n").expect("write");
+    let not_pem = not_pem.path().to_str().expect("utf-8 path");
+    for (ca, hint) in [
+        ("/no/such/ca.pem", "cannot read CA file"),
+        (not_pem, "no PEM certificate"),
+    ] {
+        let args = [&wss[..], &["--ca-file", ca]].concat();
+        fails_with_hint(&secret, &args, &[hint, ca, "--ca-file / WORKER_CA_FILE"]);
+    }
+    let args = [&wss[..], &["--lightning-public-key", "bm90IGEga2V5"]].concat();
+    fails_with_hint(
+        &secret,
+        &args,
+        &[
+            "lightning public key",
+            "WORKER_LIGHTNING_PUBLIC_KEY",
+            "gen-keys",
+        ],
+    );
 }
 
 #[test]

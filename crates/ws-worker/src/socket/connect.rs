@@ -44,6 +44,18 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
+/// Checks that the CA file can be read and holds at least one certificate.
+pub(super) fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+    let mut reader = std::io::BufReader::new(pem.as_slice());
+    let certs: Vec<_> = rustls_pemfile::certs(&mut reader).collect();
+    if certs.is_empty() {
+        return Err(format!("no PEM certificate in CA file {}", path.display()));
+    }
+    tls_connector(&Some(path.to_path_buf())).map(|_| ())
+}
+
 fn tls_connector(ca_file: &Option<PathBuf>) -> Result<Connector, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
