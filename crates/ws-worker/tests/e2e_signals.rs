@@ -8,30 +8,22 @@ use std::time::{Duration, Instant};
 
 use openfn_lightning_mock::{Config as MockConfig, Server, ServerHandle};
 
-/// The worker on the mock engine (these tests are about the worker's own process: its log
-/// writer and signal handling, not runs), joined to `mock`, with the given stdout and stderr.
-fn worker(mock: &ServerHandle, stdout: Stdio, stderr: Stdio) -> Child {
+/// The worker, joined to `mock`, with the given stdout and stderr and `extra` arguments.
+fn worker(mock: &ServerHandle, stdout: Stdio, stderr: Stdio, extra: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ws-worker"));
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("WORKER_")) {
         cmd.env_remove(k);
     }
-    cmd.args([
-        "--mock",
-        "--port",
-        "0",
-        "--backoff",
-        "0.05/0.2",
-        "--log",
-        "debug",
-    ])
-    .arg(format!("-l ws://{}/worker", mock.addr()))
-    .env("WORKER_SECRET", "s3cret")
-    .env("NO_COLOR", "1")
-    .stdin(Stdio::null())
-    .stdout(stdout)
-    .stderr(stderr)
-    .spawn()
-    .expect("ws-worker runs")
+    cmd.args(extra)
+        .args(["--port", "0", "--backoff", "0.05/0.2", "--log", "debug"])
+        .arg(format!("-l ws://{}/worker", mock.addr()))
+        .env("WORKER_SECRET", "s3cret")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("ws-worker runs")
 }
 
 /// Reads lines until one contains `want` (the worker is joined by then), within 20 s.
@@ -76,13 +68,24 @@ fn exits_within(child: &mut Child, within: Duration) -> ExitStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_after_the_log_pipe_closed() {
+    // The real engine (its supervisor logs too) and the mock engine.
+    let repo = tempfile::tempdir().expect("repo dir");
+    let repo = repo.path().to_str().expect("utf-8 path");
+    for extra in [&["--repo-dir", repo][..], &["--mock"]] {
+        sigterm_after_head(extra).await;
+    }
+}
+
+/// `ws-worker 2>&1 | head`: stdout and stderr are one pipe whose reader goes away once the
+/// worker is joined; SIGTERM then still drains and exits 0.
+async fn sigterm_after_head(extra: &[&str]) {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
-    // `2>&1 | head`: stdout and stderr are one pipe whose reader goes away.
     let (reader, writer) = std::io::pipe().expect("pipe");
     let mut child = worker(
         &mock,
         Stdio::from(writer.try_clone().expect("dup")),
         Stdio::from(writer),
+        extra,
     );
     // `head` exits once the worker is joined: the reading end closes with `reader`.
     let lines = tokio::task::spawn_blocking(move || read_until(reader, "joined worker:queue"))
@@ -95,14 +98,18 @@ async fn sigterm_drains_after_the_log_pipe_closed() {
         tokio::task::spawn_blocking(move || exits_within(&mut child, Duration::from_secs(20)))
             .await
             .expect("waiter");
-    assert_eq!(status.code(), Some(0), "the drain's exit code: {status:?}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{extra:?}: the drain's exit code: {status:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_stdout_prints_nothing_on_stderr() {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
     let (reader, writer) = std::io::pipe().expect("pipe");
-    let mut child = worker(&mock, Stdio::from(writer), Stdio::piped());
+    let mut child = worker(&mock, Stdio::from(writer), Stdio::piped(), &["--mock"]);
     let stderr = child.stderr.take().expect("stderr");
     tokio::task::spawn_blocking(move || read_until(reader, "joined worker:queue"))
         .await
