@@ -93,6 +93,9 @@ impl std::fmt::Debug for RunTokenVerifier {
     }
 }
 
+/// What a bad public key message ends with: where the key goes and where it comes from.
+const KEY_HINT: &str = "; --lightning-public-key / WORKER_LIGHTNING_PUBLIC_KEY takes the base64 PEM that Lightning's keys come with (`lightning-mock gen-keys` prints a pair)";
+
 impl RunTokenVerifier {
     /// Builds a verifier from the base64 of a PEM public key, PKCS#1 (`RSA PUBLIC KEY`) or
     /// SPKI (`PUBLIC KEY`). A raw PEM (not base64) is accepted too.
@@ -106,12 +109,12 @@ impl RunTokenVerifier {
             base64::engine::general_purpose::STANDARD_NO_PAD
                 .decode(compact.trim_end_matches('='))
                 .map_err(|e| {
-                    WorkerError::Token(format!("lightning public key is not base64: {e}"))
+                    WorkerError::Token(format!("lightning public key is not base64: {e}{KEY_HINT}"))
                 })?
         };
         let key = DecodingKey::from_rsa_pem(&pem).map_err(|e| {
             WorkerError::Token(format!(
-                "lightning public key is not an RSA PEM public key: {e}"
+                "lightning public key is not an RSA PEM public key: {e}{KEY_HINT}"
             ))
         })?;
         let mut validation = Validation::new(Algorithm::RS256);

@@ -12,6 +12,9 @@ use clap::Parser;
 
 use crate::WorkerError;
 
+mod args;
+pub use args::Args;
+
 /// The default Lightning socket base URL.
 pub const DEFAULT_LIGHTNING: &str = "ws://localhost:4000/worker";
 /// The default message limit: 100 MiB, the `maxPayload` default of the `ws` package the kit's
@@ -19,161 +22,6 @@ pub const DEFAULT_LIGHTNING: &str = "ws://localhost:4000/worker";
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 100 * 1024 * 1024;
 /// What `-l mock` expands to.
 pub const MOCK_LIGHTNING: &str = "ws://localhost:8888/worker";
-
-/// Raw command line, exactly the kit's flags. Every value is kept as text and resolved against
-/// the environment in [`Config::resolve`], so flag and env parsing share one code path.
-#[derive(Debug, Parser, Default)]
-#[command(
-    name = "ws-worker",
-    version,
-    about = "OpenFn worker: claims runs from Lightning and executes them"
-)]
-pub struct Args {
-    /// HTTP port (env WORKER_PORT, default 2222)
-    #[arg(short = 'p', long)]
-    pub port: Option<String>,
-    /// Lightning socket base URL; `mock` means ws://localhost:8888/worker (env WORKER_LIGHTNING_SERVICE_URL)
-    #[arg(
-        short = 'l',
-        long,
-        visible_alias = "lightning-service-url",
-        allow_hyphen_values = true
-    )]
-    pub lightning: Option<String>,
-    /// HS256 worker secret (env WORKER_SECRET)
-    #[arg(short = 's', long)]
-    pub secret: Option<String>,
-    /// Base64 PEM public key used to verify run tokens (env WORKER_LIGHTNING_PUBLIC_KEY)
-    #[arg(long)]
-    pub lightning_public_key: Option<String>,
-    /// Total slots of a single `manual>*` workloop (env WORKER_CAPACITY, default 5)
-    #[arg(long)]
-    pub capacity: Option<String>,
-    /// Workloops, e.g. "fast_lane:1 manual>*:4" (env WORKER_WORKLOOPS)
-    #[arg(long)]
-    pub workloops: Option<String>,
-    /// Claim backoff `min/max` in seconds (env WORKER_BACKOFF, default 1/10)
-    #[arg(long)]
-    pub backoff: Option<String>,
-    /// Claim automatically (default)
-    #[arg(long = "loop", overrides_with = "no_loop")]
-    pub loop_: bool,
-    /// Don't claim automatically; use POST /claim
-    #[arg(long = "no-loop", overrides_with = "loop_")]
-    pub no_loop: bool,
-    /// Send logs with run:batch_logs (env WORKER_BATCH_LOGS)
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub batch_logs: Option<String>,
-    /// Batch flush interval in ms (env WORKER_BATCH_INTERVAL, default 10)
-    #[arg(long)]
-    pub batch_interval: Option<String>,
-    /// Max log lines per batch (env WORKER_BATCH_LIMIT, default 50)
-    #[arg(long)]
-    pub batch_limit: Option<String>,
-    /// Default run memory limit in MB (env WORKER_MAX_RUN_MEMORY_MB, default 500)
-    #[arg(long)]
-    pub run_memory: Option<String>,
-    /// Default payload limit in MB (env WORKER_MAX_PAYLOAD_MB, default 10)
-    #[arg(long)]
-    pub payload_memory: Option<String>,
-    /// Log payload limit in MB (env WORKER_MAX_LOG_PAYLOAD_MB)
-    #[arg(long)]
-    pub log_payload_memory: Option<String>,
-    /// Default run timeout in seconds (env WORKER_MAX_RUN_DURATION_SECONDS, default 300)
-    #[arg(short = 't', long)]
-    pub max_run_duration_seconds: Option<String>,
-    /// Push timeout in seconds (env WORKER_MESSAGE_TIMEOUT_SECONDS, default 30)
-    #[arg(long)]
-    pub message_timeout: Option<String>,
-    /// Claim and queue timeout in seconds (env WORKER_CLAIM_TIMEOUT_SECONDS, default 3600)
-    #[arg(long)]
-    pub claim_timeout: Option<String>,
-    /// Deprecated: overrides the message timeout (env WORKER_SOCKET_TIMEOUT_SECONDS)
-    #[arg(long, hide = true)]
-    pub socket_timeout: Option<String>,
-    /// Retry budget of one event push: timed-out waits and re-sends after dropped
-    /// connections it may take before it is given up (env WORKER_TIMEOUT_RETRY_COUNT, default 10)
-    #[arg(long)]
-    pub timeout_retry_count: Option<String>,
-    /// Cap in ms of the backoff between re-sends of an event, which starts at 100 ms and
-    /// doubles (env WORKER_TIMEOUT_RETRY_DELAY_MS, default 30000)
-    #[arg(long)]
-    pub timeout_retry_delay: Option<String>,
-    /// Times an event Lightning refused (an `error` reply) is sent again, after the same
-    /// backoff, before the refusal is taken as final; 0 = the kit's behaviour, final at once
-    /// (env WORKER_REFUSED_RETRY_COUNT, default 3)
-    #[arg(long)]
-    pub refused_retry_count: Option<String>,
-    /// Largest WebSocket message, in MiB, sent or accepted; a bigger reply fails only the run
-    /// that asked for it (env WORKER_MAX_MESSAGE_MB, default 100: the kit's `ws` maxPayload)
-    #[arg(long)]
-    pub max_message_mb: Option<String>,
-    /// Collections API URL; enables collections (env WORKER_COLLECTIONS_URL)
-    #[arg(short = 'c', long)]
-    pub collections_url: Option<String>,
-    /// Collections adaptor version (env WORKER_COLLECTIONS_VERSION)
-    #[arg(long)]
-    pub collections_version: Option<String>,
-    /// Adaptor install dir (env WORKER_REPO_DIR)
-    #[arg(short = 'd', long)]
-    pub repo_dir: Option<String>,
-    /// Adaptors monorepo for @local adaptors (env OPENFN_ADAPTORS_REPO)
-    #[arg(short = 'm', long)]
-    pub monorepo_dir: Option<String>,
-    /// State keys removed from each step's output (env WORKER_STATE_PROPS_TO_REMOVE)
-    #[arg(long)]
-    pub state_props_to_remove: Option<String>,
-    /// Log level (env WORKER_LOG_LEVEL, default debug)
-    #[arg(long)]
-    pub log: Option<String>,
-    /// Log format: `text` or `json` (env WORKER_LOG_FORMAT, default text)
-    #[arg(long)]
-    pub log_format: Option<String>,
-    /// Use the built-in mock engine
-    #[arg(long)]
-    pub mock: bool,
-    /// Allow running without a secret
-    #[arg(long, hide = true)]
-    pub debug: bool,
-    /// Sentry DSN (env WORKER_SENTRY_DSN); accepted, not used
-    #[arg(long, visible_alias = "dsn")]
-    pub sentry_dsn: Option<String>,
-    /// Sentry environment (env WORKER_SENTRY_ENV)
-    #[arg(long)]
-    pub sentry_env: Option<String>,
-    /// Engine self-check timeout (env WORKER_VALIDATION_TIMEOUT_MS)
-    #[arg(long)]
-    pub engine_validation_timeout_ms: Option<String>,
-    /// Engine self-check retries (env WORKER_VALIDATION_RETRIES)
-    #[arg(long)]
-    pub engine_validation_retries: Option<String>,
-    /// Report each step's peak memory as `mem.peak` on step:complete (env WORKER_PROFILE)
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub profile: Option<String>,
-    /// Profile poll interval (env WORKER_PROFILE_POLL_INTERVAL_MS); accepted, not needed: the
-    /// peak is the OS's high-water mark, not a poll
-    #[arg(long)]
-    pub profile_poll_interval_ms: Option<String>,
-    /// Extra CA certificate file (PEM) trusted for wss:// (env WORKER_CA_FILE)
-    #[arg(long)]
-    pub ca_file: Option<String>,
-    /// Warm adaptor templates: `background` (a new adaptor set gets one after its first run),
-    /// `always` (a new set waits for its template) or `off` (env WORKER_TEMPLATES, default
-    /// background where fork exists)
-    #[arg(long)]
-    pub templates: Option<String>,
-    /// Most templates kept, least recently used retired first (env WORKER_MAX_TEMPLATES,
-    /// default 4)
-    #[arg(long)]
-    pub max_templates: Option<String>,
-    /// Memory the templates may hold together, MB (env WORKER_TEMPLATE_MEMORY_MB, default 1024)
-    #[arg(long)]
-    pub template_memory: Option<String>,
-    /// Adaptors (`name@version`, comma-separated) whose templates start with the worker
-    /// (env WORKER_PREWARM)
-    #[arg(long)]
-    pub prewarm: Option<String>,
-}
 
 /// One workloop: an ordered queue preference chain and its slot count (§6.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,6 +175,7 @@ impl Config {
         if is_mock_url {
             lightning = MOCK_LIGHTNING.to_string();
         }
+        check_lightning_url(&lightning)?;
 
         let secret = match pick(&args.secret, "WORKER_SECRET") {
             Some(s) if !s.is_empty() => s,
@@ -337,7 +186,11 @@ impl Config {
                 );
                 "<secret>".to_string()
             }
-            _ => return Err(WorkerError::Config("WORKER_SECRET is not set".into())),
+            _ => {
+                return Err(WorkerError::Config(
+                    "WORKER_SECRET is not set: pass --secret <secret> or set WORKER_SECRET to the secret Lightning signs worker tokens with (`lightning-mock gen-keys` makes one; `-l mock` needs none)".into(),
+                ));
+            }
         };
 
         let capacity = pick(&args.capacity, "WORKER_CAPACITY");
@@ -409,6 +262,14 @@ impl Config {
 
         let collections_url =
             pick(&args.collections_url, "WORKER_COLLECTIONS_URL").filter(|s| !s.is_empty());
+        if let Some(url) = &collections_url
+            && !url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        {
+            return Err(WorkerError::Config(format!(
+                "invalid value for collections-url (--collections-url / WORKER_COLLECTIONS_URL): {url:?}; expected an http:// or https:// URL, e.g. https://app.openfn.org/collections"
+            )));
+        }
         // Without a URL the collections version is cleared (§7.4).
         let collections_version = if collections_url.is_some() {
             pick(&args.collections_version, "WORKER_COLLECTIONS_VERSION").filter(|s| !s.is_empty())
@@ -420,7 +281,7 @@ impl Config {
             .filter(|s| !s.is_empty())
             .or_else(|| env("DEPLOYED_POD_NAME").filter(|s| !s.is_empty()));
 
-        Ok(Config {
+        let config = Config {
             port,
             lightning,
             secret,
@@ -538,7 +399,47 @@ impl Config {
                 .unwrap_or_default(),
             worker_name,
             warnings,
-        })
+        };
+        check_proxy(&config)?;
+        Ok(config)
+    }
+}
+
+/// The proxy the Lightning URL goes through (if any) must be a URL with a host, or every
+/// connection attempt would fail.
+fn check_proxy(config: &Config) -> Result<(), WorkerError> {
+    let Some(proxy) = config.proxy_for_lightning() else {
+        return Ok(());
+    };
+    if url::Url::parse(&proxy).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty())) {
+        return Ok(());
+    }
+    let var = if config.lightning.trim().starts_with("wss:") {
+        "HTTPS_PROXY"
+    } else {
+        "HTTP_PROXY"
+    };
+    Err(WorkerError::Config(format!(
+        "invalid proxy {proxy:?} ({var}) for {}: expected a URL such as http://proxy:3128, or list the host in NO_PROXY",
+        config.lightning
+    )))
+}
+
+/// A Lightning URL the worker can never connect to fails at start-up, not on every retry.
+fn check_lightning_url(text: &str) -> Result<(), WorkerError> {
+    let fail = |why: String| {
+        Err(WorkerError::Config(format!(
+            "invalid lightning url (-l / WORKER_LIGHTNING_SERVICE_URL) {text:?}: {why}; use ws://host:port/worker (or wss://), e.g. -l ws://localhost:4000/worker, or -l mock"
+        )))
+    };
+    match url::Url::parse(text) {
+        Err(e) => fail(e.to_string()),
+        Ok(_) if !text.contains("://") => fail("it has no scheme".into()),
+        Ok(url) if url.scheme() != "ws" && url.scheme() != "wss" => {
+            fail(format!("the scheme is {:?}, not ws or wss", url.scheme()))
+        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => fail("it has no host".into()),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -612,8 +513,121 @@ fn log_level(value: Option<String>) -> Result<String, WorkerError> {
     }
 }
 
+/// Per option: its env var and what it takes, for error messages.
+const EXPECTED: &[(&str, &str, &str)] = &[
+    ("port", "WORKER_PORT", "a port number from 0 to 65535"),
+    (
+        "capacity",
+        "WORKER_CAPACITY",
+        "a whole number of slots, 1 or more (e.g. 5)",
+    ),
+    (
+        "backoff",
+        "WORKER_BACKOFF",
+        "`min/max` in seconds, e.g. 1/10 or 0.5/30",
+    ),
+    (
+        "batch-interval",
+        "WORKER_BATCH_INTERVAL",
+        "a whole number of milliseconds",
+    ),
+    (
+        "batch-limit",
+        "WORKER_BATCH_LIMIT",
+        "a whole number of log lines",
+    ),
+    (
+        "run-memory",
+        "WORKER_MAX_RUN_MEMORY_MB",
+        "a whole number of MB (e.g. 500)",
+    ),
+    (
+        "payload-memory",
+        "WORKER_MAX_PAYLOAD_MB",
+        "a number of MB (e.g. 10 or 0.5)",
+    ),
+    (
+        "log-payload-memory",
+        "WORKER_MAX_LOG_PAYLOAD_MB",
+        "a number of MB (e.g. 1 or 0.5)",
+    ),
+    (
+        "max-run-duration-seconds",
+        "WORKER_MAX_RUN_DURATION_SECONDS",
+        "a whole number of seconds",
+    ),
+    (
+        "message-timeout",
+        "WORKER_MESSAGE_TIMEOUT_SECONDS",
+        "a whole number of seconds",
+    ),
+    (
+        "socket-timeout",
+        "WORKER_SOCKET_TIMEOUT_SECONDS",
+        "a whole number of seconds",
+    ),
+    (
+        "claim-timeout",
+        "WORKER_CLAIM_TIMEOUT_SECONDS",
+        "a whole number of seconds",
+    ),
+    (
+        "timeout-retry-count",
+        "WORKER_TIMEOUT_RETRY_COUNT",
+        "a whole number of retries",
+    ),
+    (
+        "timeout-retry-delay",
+        "WORKER_TIMEOUT_RETRY_DELAY_MS",
+        "a whole number of milliseconds",
+    ),
+    (
+        "refused-retry-count",
+        "WORKER_REFUSED_RETRY_COUNT",
+        "a whole number of retries",
+    ),
+    (
+        "max-message-mb",
+        "WORKER_MAX_MESSAGE_MB",
+        "a number of MiB, at least 0.001 (e.g. 100)",
+    ),
+    ("log-format", "WORKER_LOG_FORMAT", "text or json"),
+    ("templates", "WORKER_TEMPLATES", "background, always or off"),
+    (
+        "max-templates",
+        "WORKER_MAX_TEMPLATES",
+        "a whole number of templates",
+    ),
+    (
+        "template-memory",
+        "WORKER_TEMPLATE_MEMORY_MB",
+        "a whole number of MB",
+    ),
+    (
+        "engine-validation-timeout-ms",
+        "WORKER_VALIDATION_TIMEOUT_MS",
+        "a whole number of milliseconds",
+    ),
+    (
+        "engine-validation-retries",
+        "WORKER_VALIDATION_RETRIES",
+        "a whole number of retries",
+    ),
+    (
+        "profile-poll-interval-ms",
+        "WORKER_PROFILE_POLL_INTERVAL_MS",
+        "a whole number of milliseconds",
+    ),
+];
+
+/// `invalid value for <name> (--<name> / <ENV>): "<value>"; expected <what it takes>`.
 fn bad(name: &str, value: &str) -> WorkerError {
-    WorkerError::Config(format!("invalid value for {name}: {value:?}"))
+    match EXPECTED.iter().find(|(n, _, _)| *n == name) {
+        Some((_, env, expected)) => WorkerError::Config(format!(
+            "invalid value for {name} (--{name} / {env}): {value:?}; expected {expected}"
+        )),
+        None => WorkerError::Config(format!("invalid value for {name}: {value:?}")),
+    }
 }
 
 /// JavaScript `parseInt` on a trimmed string: leading digits, anything after ignored.
@@ -658,7 +672,7 @@ pub fn parse_backoff(s: &str) -> Result<(Duration, Duration), WorkerError> {
     let (min, max) = (secs(min)?, secs(max)?);
     if max < min {
         return Err(WorkerError::Config(format!(
-            "invalid value for backoff: {s:?} (max is below min)"
+            "invalid value for backoff (--backoff / WORKER_BACKOFF): {s:?}: max is below min; expected `min/max` in seconds, e.g. 1/10"
         )));
     }
     Ok((min, max))

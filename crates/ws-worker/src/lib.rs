@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod executor;
 pub mod http;
+pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod outbox;

@@ -4,55 +4,28 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use openfn_ws_worker::config::{Config, LogFormat};
+use clap::Parser as _;
+use openfn_ws_worker::config::{Args, Config};
 use openfn_ws_worker::engine::EngineExecutor;
 use openfn_ws_worker::executor::{Executor, MockExecutor};
-use openfn_ws_worker::{collections, http, worker::Worker};
+use openfn_ws_worker::{collections, http, logging, worker::Worker};
 
-fn init_tracing(config: &Config) {
-    let level = match config.log_level.as_str() {
-        "none" => "off",
-        "warn" => "warn",
-        "error" => "error",
-        "info" | "success" => "info",
-        "trace" => "trace",
-        _ => "debug",
-    };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("WORKER_LOG_FILTER").unwrap_or_else(|_| {
-            // Our crates at the chosen level; dependencies only when they warn.
-            tracing_subscriber::EnvFilter::new(format!(
-                "warn,ws_worker={level},openfn_ws_worker={level},openfn_engine={level}"
-            ))
-        });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+/// Prints one line to stderr; a closed stderr is no reason to panic.
+fn report(text: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "error: {text}");
 }
 
 fn main() {
     // The engine's children are this same binary started with a hidden flag.
     openfn_engine::child::maybe_run_child();
-    let config = match Config::from_env_and_args(std::env::args_os()) {
+    // Usage errors exit 2 on stderr; `--help` and `--version` exit 0 on stdout (clap's rules).
+    let args = Args::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    // Configuration that can never work exits 1 with one line saying how to fix it.
+    let config = match Config::resolve(args, &|k| std::env::var(k).ok()) {
         Ok(c) => c,
-        Err(openfn_ws_worker::WorkerError::Cli(text)) => {
-            // clap renders help and version as "errors" too.
-            let is_info = text.starts_with("Usage")
-                || text.starts_with("ws-worker")
-                || text.contains("\nUsage");
-            if is_info && !text.starts_with("error") {
-                print!("{text}");
-                std::process::exit(0);
-            }
-            eprint!("{text}");
-            std::process::exit(1);
-        }
         Err(e) => {
-            eprintln!("{e}");
+            report(e);
             std::process::exit(1);
         }
     };
@@ -65,22 +38,48 @@ fn main() {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            report(format_args!("cannot start the async runtime: {e}"));
             std::process::exit(1);
         }
     };
     let code = runtime.block_on(async_main(config)).unwrap_or_else(|e| {
-        eprintln!("{e:#}");
+        report(format_args!("{e:#}"));
         1
     });
     std::process::exit(code);
 }
 
+/// Settings that name files or keys, checked before anything starts: a worker that could never
+/// connect or verify a run token stops here with exit 1 instead of retrying forever.
+fn preflight(config: &Config) -> anyhow::Result<()> {
+    if let Some(key) = &config.lightning_public_key {
+        openfn_ws_worker::auth::RunTokenVerifier::from_base64_pem(key)?;
+    }
+    if let Some(path) = &config.ca_file {
+        openfn_ws_worker::socket::check_ca_file(path).map_err(|e| {
+            anyhow::anyhow!("{e}; --ca-file / WORKER_CA_FILE takes a PEM file of CA certificates")
+        })?;
+    }
+    Ok(())
+}
+
+/// Binds the HTTP port, saying how to pick another when it is taken.
+async fn listen(port: u16) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "cannot listen on port {port}: it is in use; choose another with --port or WORKER_PORT"
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot listen on port {port}")),
+    }
+}
+
 async fn async_main(config: Config) -> anyhow::Result<i32> {
-    init_tracing(&config);
+    logging::init(&config);
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    preflight(&config)?;
     let mut config = config;
     let engine = if config.mock {
         None
@@ -88,10 +87,9 @@ async fn async_main(config: Config) -> anyhow::Result<i32> {
         Some(Arc::new(EngineExecutor::new(&config)?))
     };
     // Listen before anything is claimed.
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
-        .await
-        .with_context(|| format!("cannot listen on port {}", config.port))?;
-    tracing::info!(port = config.port, "http server listening");
+    let listener = listen(config.port).await?;
+    let port = listener.local_addr().map_or(config.port, |a| a.port());
+    tracing::info!(port, "http server listening");
     if let Some(engine) = &engine {
         let repo_dir = engine.repo_dir().to_path_buf();
         collections::resolve_collections_version(

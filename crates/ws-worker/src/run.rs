@@ -309,7 +309,16 @@ async fn execute_inner(ctx: Arc<RunContext>, claimed: ClaimedRun) -> Option<Stri
     ctx.metrics.outbox_pressure(spilled, withheld, dropped_logs);
     ctx.metrics.outbox_log_peak(log_peak);
     if sent {
-        tracing::info!(reason = %mapper.final_reason, "run complete");
+        match &mapper.final_error {
+            None => tracing::info!(reason = %mapper.final_reason, "run complete"),
+            // A failed job is ordinary; anything else (a crash, a kill) is the operator's news.
+            Some(error) if mapper.final_reason == "fail" => {
+                tracing::info!(reason = %mapper.final_reason, "run complete: {}", redactor.redact_str(error));
+            }
+            Some(error) => {
+                tracing::warn!(reason = %mapper.final_reason, "run complete: {}", redactor.redact_str(error));
+            }
+        }
         Some(mapper.final_reason)
     } else {
         tracing::error!("run:complete was not acknowledged: this run will be lost");
@@ -358,6 +367,8 @@ struct Mapper {
     worker_version: String,
     engine_version: String,
     final_reason: String,
+    /// `Type: message` of the error the run ended with, for the worker's own log.
+    final_error: Option<String>,
 }
 
 fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -416,6 +427,7 @@ impl Mapper {
             worker_version: env!("CARGO_PKG_VERSION").to_string(),
             engine_version: ctx.executor.version(),
             final_reason: "exception".into(),
+            final_error: None,
         }
     }
 
@@ -476,6 +488,7 @@ impl Mapper {
         ));
         shared.push(|o| o.push_event("run:complete", to_json(&payload)));
         self.final_reason = reason.to_string();
+        self.final_error = Some(format!("{error_type}: {message}"));
     }
 
     /// Handles one engine event; true when the run is complete.
@@ -672,6 +685,13 @@ impl Mapper {
                 ));
                 tracing::debug!(leaves = ?self.leaves.iter().map(|l| l.job_id.as_str()).collect::<Vec<_>>(), "workflow complete");
                 shared.push(|o| o.push_event("run:complete", payload));
+                if reason != "success" {
+                    self.final_error = Some(format!(
+                        "{}: {}",
+                        error_type.as_deref().unwrap_or("Error"),
+                        error_message.as_deref().unwrap_or("unknown")
+                    ));
+                }
                 self.final_reason = reason;
                 true
             }

@@ -336,6 +336,11 @@ pub fn connect_url(base: &str, token: &str, worker_version: &str) -> Result<url:
 
 mod connect;
 
+/// Start-up check of `--ca-file`: readable, with at least one PEM certificate rustls accepts.
+pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    connect::check_ca_file(path)
+}
+
 use connect::{Ws, connect};
 
 async fn actor(
@@ -347,6 +352,7 @@ async fn actor(
 ) {
     let mut epoch = 0u64;
     let mut tries = 0u32;
+    let mut refused = 0u32;
     let mut recycled = false;
     loop {
         match connect(&config).await {
@@ -359,6 +365,7 @@ async fn actor(
                 recycled = false;
                 epoch += 1;
                 tries = 0;
+                refused = 0;
                 tracing::info!(epoch, "connected to lightning");
                 state_tx.send_replace(ConnState {
                     epoch,
@@ -391,7 +398,12 @@ async fn actor(
             }
             Err(e) => {
                 tries = tries.saturating_add(1);
-                tracing::warn!(attempt = tries, "failed to connect to lightning: {e}");
+                refused = if e.unauthorized {
+                    refused.saturating_add(1)
+                } else {
+                    0
+                };
+                log_connect_failure(tries, refused, &e.message);
             }
         }
         // Linear backoff with jitter; answer commands meanwhile (pushes fail as disconnected).
@@ -415,6 +427,30 @@ async fn actor(
         }
     }
 }
+
+/// Logs a failed connection attempt. Lightning refusing the worker token (401) is said once
+/// clearly, with the fix; later refusals only every [`REFUSED_REMINDER`]th time (Lightning may
+/// be redeployed with the right secret, so the worker keeps trying).
+fn log_connect_failure(attempt: u32, refused: u32, message: &str) {
+    if refused == 0 {
+        tracing::warn!(attempt, "failed to connect to lightning: {message}");
+    } else if refused == 1 {
+        tracing::error!(
+            attempt,
+            "lightning refused the worker token (401 Unauthorized): check that WORKER_SECRET matches Lightning's; retrying"
+        );
+    } else if refused.is_multiple_of(REFUSED_REMINDER) {
+        tracing::warn!(
+            attempt,
+            "lightning still refuses the worker token (401 Unauthorized, {refused} times): check that WORKER_SECRET matches Lightning's"
+        );
+    } else {
+        tracing::debug!(attempt, "failed to connect to lightning: {message}");
+    }
+}
+
+/// Every how many refused connections (401) the worker repeats its hint.
+const REFUSED_REMINDER: u32 = 10;
 
 /// How a connection ended.
 enum End {

@@ -46,6 +46,8 @@ pub struct Shared {
     changed: Notify,
     exit: watch::Sender<Option<i32>>,
     shutdown_started: watch::Sender<bool>,
+    /// The `worker:queue` manager, awaited by the drain so its last words are logged.
+    queue_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// A running worker.
@@ -118,9 +120,13 @@ impl Worker {
             changed: Notify::new(),
             exit: watch::channel(None).0,
             shutdown_started: watch::channel(false).0,
+            queue_task: std::sync::Mutex::new(None),
         });
         tracing::info!(worker_id = %shared.worker_id, lightning = %shared.config.lightning, capacity = shared.config.capacity(), "worker starting");
-        tokio::spawn(queue_manager(shared.clone()));
+        let queue_task = tokio::spawn(queue_manager(shared.clone()));
+        if let Ok(mut slot) = shared.queue_task.lock() {
+            *slot = Some(queue_task);
+        }
         if shared.config.auto_loop {
             for wl in &shared.loops {
                 tokio::spawn(workloop_task(shared.clone(), wl.clone()));
@@ -154,6 +160,12 @@ impl Worker {
             s.ready.send_replace(false);
             s.queue.leave();
             s.socket.close();
+            // The queue manager sees the socket close and ends; a manager still waiting to
+            // reconnect is not waited for long.
+            let queue_task = s.queue_task.lock().ok().and_then(|mut t| t.take());
+            if let Some(task) = queue_task {
+                let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+            }
             tracing::info!("drained: exiting");
             s.exit.send_replace(Some(code));
         });
@@ -241,6 +253,11 @@ async fn queue_manager(s: Arc<Shared>) {
                     }
                 }
                 s.ready.send_replace(false);
+                if s.draining.load(Ordering::SeqCst) {
+                    // The drain left the queue and closed the socket: nothing was lost.
+                    tracing::info!("left worker:queue");
+                    return;
+                }
                 tracing::warn!("left worker:queue (connection lost); will rejoin");
             }
             Err(ChannelError::Closed) => return,

@@ -15,6 +15,47 @@ use super::{SocketConfig, connect_url, transport_limit};
 
 pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Why a connection attempt failed.
+#[derive(Debug, Default)]
+pub(super) struct ConnectError {
+    pub message: String,
+    /// Lightning answered the upgrade with 401: it refused the worker token.
+    pub unauthorized: bool,
+}
+
+impl From<String> for ConnectError {
+    fn from(message: String) -> Self {
+        ConnectError {
+            message,
+            unauthorized: false,
+        }
+    }
+}
+
+impl From<&str> for ConnectError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Checks that the CA file can be read and holds at least one certificate.
+pub(super) fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+    let mut reader = std::io::BufReader::new(pem.as_slice());
+    let certs: Vec<_> = rustls_pemfile::certs(&mut reader).collect();
+    if certs.is_empty() {
+        return Err(format!("no PEM certificate in CA file {}", path.display()));
+    }
+    tls_connector(&Some(path.to_path_buf())).map(|_| ())
+}
+
 fn tls_connector(ca_file: &Option<PathBuf>) -> Result<Connector, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -40,7 +81,7 @@ fn tls_connector(ca_file: &Option<PathBuf>) -> Result<Connector, String> {
 }
 
 /// Resolves the host and tries every address (IPv6 and IPv4) until one connects.
-pub(super) async fn connect(config: &SocketConfig) -> Result<Ws, String> {
+pub(super) async fn connect(config: &SocketConfig) -> Result<Ws, ConnectError> {
     let url = connect_url(&config.base_url, &config.token, &config.worker_version)?;
     let host = url
         .host_str()
@@ -64,7 +105,7 @@ pub(super) async fn connect(config: &SocketConfig) -> Result<Ws, String> {
             let request = url
                 .as_str()
                 .into_client_request()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ConnectError::from(e.to_string()))?;
             let limit = transport_limit(max_message);
             let ws_config = WebSocketConfig::default()
                 .max_message_size(Some(limit))
@@ -77,21 +118,27 @@ pub(super) async fn connect(config: &SocketConfig) -> Result<Ws, String> {
             )
             .await
             .map(|(ws, _)| ws)
-            .map_err(|e| format!("websocket handshake with {what}: {e}"))
+            .map_err(|e| ConnectError {
+                unauthorized: matches!(
+                    &e,
+                    tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 401
+                ),
+                message: format!("websocket handshake with {what}: {e}"),
+            })
         }
     };
     if let Some(proxy) = &config.proxy {
         let tcp = connect_via_proxy(proxy, &host, port).await?;
         return handshake(tcp, format!("{host}:{port} via {proxy}")).await;
     }
-    let mut last = String::new();
+    let mut last = ConnectError::default();
     for addr in resolve(&host, port).await? {
         match connect_tcp(addr).await {
             Ok(tcp) => match handshake(tcp, addr.to_string()).await {
                 Ok(ws) => return Ok(ws),
                 Err(e) => last = e,
             },
-            Err(e) => last = e,
+            Err(e) => last = e.into(),
         }
     }
     Err(last)
