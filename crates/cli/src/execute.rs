@@ -48,6 +48,10 @@ pub fn default_repo_dir() -> PathBuf {
 /// `openfn execute <path>`.
 pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     let started = Instant::now();
+    if args.output_stdout {
+        // `-O`: the result alone on stdout (`openfn … -O | jq`), the logs on stderr
+        crate::out::result_owns_stdout();
+    }
     let adaptors: Vec<AdaptorArg> = args
         .adaptors
         .iter()
@@ -126,7 +130,9 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
             options.insert("end".into(), Value::String(end));
         }
     } else if args.start.is_some() || args.end.is_some() || args.only.is_some() {
-        bail!("--start, --end and --only need a workflow (.json or .yaml), not a job expression");
+        return Err(crate::usage::error(
+            "--start, --end and --only need a workflow (.json or .yaml), not a job expression",
+        ));
     }
     loaded.plan["options"]["timeout"] = Value::from(args.timeout);
 
@@ -135,18 +141,17 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         .unwrap_or("workflow")
         .to_owned();
     let cache_steps = args.cache_steps.unwrap_or(false);
-    let cache_dir = cache_steps.then(|| loaded.base_dir.join(".cli-cache").join(&workflow_name));
-    // The input is read before the cache is cleared: `--start x` picks up the cached output of
-    // the step upstream of x from the previous run.
     let cache_root = loaded.base_dir.join(".cli-cache").join(&workflow_name);
+    let cache_dir = cache_steps.then(|| cache_root.clone());
+    // `--start x` picks up the cached output of the step upstream of x from a previous run.
     let input = input_state(&args, &loaded, &cache_root, logger)?;
     if let Some(dir) = &cache_dir {
-        clear_cache(dir)?;
+        prepare_cache(dir)?;
     }
 
     if args.no_compile {
         logger.cli("info", "Skipping compilation as noCompile is set");
-    } else if report::check_compiles(logger, &loaded.plan, loaded.is_workflow) {
+    } else if report::check_compiles(logger, &loaded.plan, loaded.is_workflow, &loaded.sources) {
         logger.cli("success", "Compiled all expressions in workflow");
     } else {
         return Ok(false);
@@ -169,14 +174,19 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         timeout_ms: args.timeout,
         memory_limit_mb: args.memory_limit_mb,
         sanitize: args.sanitize.map(|s| s.as_str()),
-        cache_dir,
+        cache_dir: cache_dir.clone(),
     };
+    let job_cache_dir = cache_dir;
     let outcome = run(job, logger)?;
 
-    if cache_steps {
+    if let Some(dir) = &job_cache_dir {
+        let shown = dir.strip_prefix(".").unwrap_or(dir);
         logger.cli(
             "success",
-            "Cached output written to ./cli-cache (see info logs for details)",
+            format!(
+                "Cached output written to {} (see info logs for details)",
+                shown.display()
+            ),
         );
     }
     if !outcome.failed {
@@ -278,13 +288,25 @@ fn input_state(
                     );
                     return Ok(Some(state));
                 }
+                if args.only.is_some() && !crate::out::kit_layout() {
+                    // one step on empty state fails inside the job: say what is missing
+                    bail!(
+                        "no cached input for step \"{start}\": {} does not exist (hint: run the workflow once with --cache-steps to cache each step's output, or give the input with -s <state.json>)",
+                        file.display()
+                    );
+                }
                 logger.cli(
                     "warn",
                     format!("No cached state found for step \"{start}\""),
                 );
+                let flag = if crate::out::kit_layout() {
+                    "--cache"
+                } else {
+                    "--cache-steps"
+                };
                 logger.cli(
                     "warn",
-                    "Re-run this workflow with --cache to save the output of each step",
+                    format!("Re-run this workflow with {flag} to save the output of each step"),
                 );
                 logger.blank();
             }
@@ -301,10 +323,10 @@ fn input_state(
     Ok(None)
 }
 
-fn clear_cache(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
+/// Makes the cache folder (and a `.gitignore` beside it). Earlier outputs stay: a run from
+/// `--start`/`--only` overwrites only the steps it runs, so the cached inputs of the steps it
+/// skipped are still there for the next run.
+fn prepare_cache(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     if let Some(root) = dir.parent() {
         let ignore = root.join(".gitignore");
@@ -415,19 +437,8 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             // the CLI reported the install itself (`Installation complete`); the kit CLI
             // prints nothing more here
             EngineEvent::AutoinstallComplete { .. } => {}
-            EngineEvent::AutoinstallError {
-                module,
-                version,
-                message,
-                ..
-            } => {
-                let specifier = if version.is_empty() {
-                    module
-                } else {
-                    format!("{module}@{version}")
-                };
-                logger.cli("error", format!("Failed to install {specifier}: {message}"));
-            }
+            // the `workflow-error` that follows says it once
+            EngineEvent::AutoinstallError { .. } => {}
             EngineEvent::WorkflowLog { log: line, .. } => {
                 let parts: Vec<Value> = serde_json::from_str(line.message.get())
                     .unwrap_or_else(|_| vec![Value::String(line.message.get().to_owned())]);
@@ -489,7 +500,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                 } else {
                     format!("{kind}: {}", error.message)
                 };
-                logger.cli("error", text);
+                logger.failure(&text);
                 outcome.failed = true;
             }
             _ => {}
@@ -509,8 +520,16 @@ fn write_output(
 ) -> Result<()> {
     let text = serialize_output(state).context("formatting the final state")?;
     if args.output_stdout {
-        logger.cli("success", "Result: ");
-        logger.cli("always", text);
+        if !crate::out::stdout_is_result() {
+            // the kit layout: the result among the logs
+            logger.cli("success", "Result: ");
+            logger.cli("always", text);
+        } else if logger.json() {
+            // one JSON object per line, the result too
+            crate::out::line(crate::out::Stream::Stdout, &compact(&text)?);
+        } else {
+            crate::out::line(crate::out::Stream::Stdout, &text);
+        }
         return Ok(());
     }
     let path = args
@@ -553,6 +572,17 @@ pub fn serialize_output(state: Option<&RawValue>) -> Result<String, serde_json::
         _ => raw.get().to_owned(),
     };
     deep_json::pretty(&text)
+}
+
+/// The result on one line (`--log-json -O`); no state prints `null`.
+fn compact(pretty: &str) -> Result<String> {
+    if pretty.is_empty() {
+        return Ok("null".to_owned());
+    }
+    let value = deep_json::parse(pretty).context("reading the final state")?;
+    let line = openfn_lexicon::deep_json::to_string(&value);
+    deep_json::drop_value(value);
+    Ok(line)
 }
 
 /// How many jobs `state.errors` reports, when the state is an object with an `errors` object.
