@@ -27,14 +27,7 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
         .collect();
     let repo_dir = args.repo_dir.clone().unwrap_or_else(default_repo_dir);
     let mut loaded = load::load(&args.path, &adaptors, logger)?;
-    let (no_imports, extra_ignore) = match args.ignore_imports.as_deref() {
-        None | Some("false") => (false, Vec::new()),
-        Some("true") => (true, Vec::new()),
-        Some(list) => (
-            false,
-            list.split(',').map(|s| s.trim().to_owned()).collect(),
-        ),
-    };
+    let (no_imports, extra_ignore) = execute::parse_ignore_imports(args.ignore_imports.as_deref());
     let mut ignore = extra_ignore;
     if let Some(globals) = loaded.plan["workflow"]["globals"].as_str() {
         ignore.extend(openfn_compiler::get_exports(globals));

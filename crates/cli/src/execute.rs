@@ -78,16 +78,7 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     }
 
     if let Some(path) = &args.credentials {
-        let text = load::read_text(path)?;
-        let creds = load::parse_document(path, &text)?;
-        let Value::Object(creds) = creds else {
-            bail!(
-                "{} must contain an object mapping credential ids to credentials",
-                path.display()
-            );
-        };
-        logger.cli("info", "Credential map loaded");
-        load::apply_credential_map(&mut loaded.plan, &creds, logger);
+        apply_credentials(path, &mut loaded, logger)?;
     }
 
     let repo_dir = args.repo_dir.clone().unwrap_or_else(default_repo_dir);
@@ -95,45 +86,7 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     if autoinstall {
         report::install(logger, &loaded.plan, &repo_dir)?;
     }
-    // --start / --end / --only, matched fuzzily against step ids and names.
-    if loaded.is_workflow {
-        let (start, end) = match &args.only {
-            Some(only) => {
-                let step = load::match_step(&loaded.plan, only, "only")?;
-                logger.cli("always", format!("Only running workflow step \"{step}\""));
-                (Some(step.clone()), Some(step))
-            }
-            None => {
-                // the fuzzy match of `--start`/`--end`, announced at `level`
-                let pick = |arg: &Option<String>, which: &str, level: &str, says: &str| {
-                    arg.as_deref()
-                        .map(|s| {
-                            let step = load::match_step(&loaded.plan, s, which)?;
-                            logger.cli(level, format!("{says} \"{step}\""));
-                            anyhow::Ok(step)
-                        })
-                        .transpose()
-                };
-                (
-                    pick(&args.start, "start", "info", "Starting workflow from step")?,
-                    pick(&args.end, "end", "always", "Ending workflow at step")?,
-                )
-            }
-        };
-        let options = loaded.plan["options"]
-            .as_object_mut()
-            .ok_or_else(|| anyhow!("plan options"))?;
-        if let Some(start) = start {
-            options.insert("start".into(), Value::String(start));
-        }
-        if let Some(end) = end {
-            options.insert("end".into(), Value::String(end));
-        }
-    } else if args.start.is_some() || args.end.is_some() || args.only.is_some() {
-        return Err(crate::usage::error(
-            "--start, --end and --only need a workflow (.json or .yaml), not a job expression",
-        ));
-    }
+    select_steps(&args, &mut loaded, logger)?;
     loaded.plan["options"]["timeout"] = Value::from(args.timeout);
 
     let workflow_name = loaded.plan["workflow"]["name"]
@@ -192,10 +145,75 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     if !outcome.failed {
         write_output(&args, &loaded.base_dir, outcome.state.as_deref(), logger)?;
     }
+    Ok(finish(&outcome, started, logger))
+}
+
+/// `--credentials <map>`: string `configuration`s become the credentials they name.
+fn apply_credentials(path: &Path, loaded: &mut load::Loaded, logger: &Logger) -> Result<()> {
+    let text = load::read_text(path)?;
+    let creds = load::parse_document(path, &text)?;
+    let Value::Object(creds) = creds else {
+        bail!(
+            "{} must contain an object mapping credential ids to credentials",
+            path.display()
+        );
+    };
+    logger.cli("info", "Credential map loaded");
+    load::apply_credential_map(&mut loaded.plan, &creds, logger);
+    Ok(())
+}
+
+/// `--start`, `--end` and `--only`, matched fuzzily against step ids and names, into the
+/// plan's options; on a job expression they are a usage error.
+fn select_steps(args: &ExecuteArgs, loaded: &mut load::Loaded, logger: &Logger) -> Result<()> {
+    if loaded.is_workflow {
+        let (start, end) = match &args.only {
+            Some(only) => {
+                let step = load::match_step(&loaded.plan, only, "only")?;
+                logger.cli("always", format!("Only running workflow step \"{step}\""));
+                (Some(step.clone()), Some(step))
+            }
+            None => {
+                // the fuzzy match of `--start`/`--end`, announced at `level`
+                let pick = |arg: &Option<String>, which: &str, level: &str, says: &str| {
+                    arg.as_deref()
+                        .map(|s| {
+                            let step = load::match_step(&loaded.plan, s, which)?;
+                            logger.cli(level, format!("{says} \"{step}\""));
+                            anyhow::Ok(step)
+                        })
+                        .transpose()
+                };
+                (
+                    pick(&args.start, "start", "info", "Starting workflow from step")?,
+                    pick(&args.end, "end", "always", "Ending workflow at step")?,
+                )
+            }
+        };
+        let options = loaded.plan["options"]
+            .as_object_mut()
+            .ok_or_else(|| anyhow!("plan options"))?;
+        if let Some(start) = start {
+            options.insert("start".into(), Value::String(start));
+        }
+        if let Some(end) = end {
+            options.insert("end".into(), Value::String(end));
+        }
+    } else if args.start.is_some() || args.end.is_some() || args.only.is_some() {
+        return Err(crate::usage::error(
+            "--start, --end and --only need a workflow (.json or .yaml), not a job expression",
+        ));
+    }
+    Ok(())
+}
+
+/// The closing lines: `Workflow failed in …`, or `Finished in …` (after `Errors reported in
+/// <n> jobs` when `state.errors` says so). Returns whether the run succeeded.
+fn finish(outcome: &Outcome, started: Instant, logger: &Logger) -> bool {
     let took = openfn_lexicon::log::print_duration(started.elapsed());
     if outcome.failed {
         logger.cli("always", format!("Workflow failed in {took}."));
-        return Ok(false);
+        return false;
     }
     let errors = outcome.state.as_deref().and_then(errors_reported);
     if let Some(n) = errors {
@@ -204,11 +222,11 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     } else {
         logger.cli("success", format!("Finished in {took} ✨"));
     }
-    Ok(true)
+    true
 }
 
 /// `--ignore-imports` alone (or `true`) disables imports; otherwise a comma list of names.
-fn parse_ignore_imports(value: Option<&str>) -> (bool, Vec<String>) {
+pub fn parse_ignore_imports(value: Option<&str>) -> (bool, Vec<String>) {
     match value {
         None => (false, Vec::new()),
         Some("true") => (true, Vec::new()),
@@ -378,7 +396,8 @@ pub fn run(job: Job, logger: &Logger) -> Result<Outcome> {
     runtime.block_on(run_async(job, logger))
 }
 
-async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
+/// The engine of one CLI run: one child, no templates, installing into the job's repo.
+fn one_child_engine(job: &Job, logger: &Logger) -> Result<Engine> {
     let installer = if job.autoinstall {
         let repo = openfn_repo::Repo::open(&job.repo_dir, openfn_repo::RegistryConfig::from_env())
             .map_err(|e| {
@@ -400,7 +419,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
         max_runs_per_child: 1,
         child_command: Some(ChildCommand::current_exe().context("locating the openfn binary")?),
         installer,
-        compile: job.compile,
+        compile: job.compile.clone(),
         console_text: !logger.is_json(),
         // One run per process: a template would cost a second process and never be reused.
         templates: openfn_engine::TemplateConfig {
@@ -409,7 +428,11 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
         },
         ..EngineConfig::default()
     };
-    let engine = Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))?;
+    Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))
+}
+
+async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
+    let engine = one_child_engine(&job, logger)?;
     let plan = openfn_engine::ExecutionPlan::from_value(job.plan)
         .map_err(|e| anyhow!("invalid workflow: {e}"))?;
     let input = match job.input {
