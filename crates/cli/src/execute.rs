@@ -67,6 +67,7 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         args.monorepo.is_some(),
     );
     let mut loaded = load::load(&args.path, &adaptors, logger)?;
+    refuse_steps_on_a_job(&args, &loaded)?;
     if !loaded.is_workflow && adaptors.is_empty() {
         report::no_adaptor_warning(logger);
     }
@@ -148,6 +149,16 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     Ok(finish(&outcome, started, logger))
 }
 
+/// `--start`, `--end` and `--only` on a job expression: a usage error, before any install.
+fn refuse_steps_on_a_job(args: &ExecuteArgs, loaded: &load::Loaded) -> Result<()> {
+    if !loaded.is_workflow && (args.start.is_some() || args.end.is_some() || args.only.is_some()) {
+        return Err(crate::usage::error(
+            "--start, --end and --only need a workflow (.json or .yaml), not a job expression",
+        ));
+    }
+    Ok(())
+}
+
 /// `--credentials <map>`: string `configuration`s become the credentials they name.
 fn apply_credentials(path: &Path, loaded: &mut load::Loaded, logger: &Logger) -> Result<()> {
     let text = load::read_text(path)?;
@@ -164,7 +175,7 @@ fn apply_credentials(path: &Path, loaded: &mut load::Loaded, logger: &Logger) ->
 }
 
 /// `--start`, `--end` and `--only`, matched fuzzily against step ids and names, into the
-/// plan's options; on a job expression they are a usage error.
+/// plan's options (a job expression was refused them at load).
 fn select_steps(args: &ExecuteArgs, loaded: &mut load::Loaded, logger: &Logger) -> Result<()> {
     if loaded.is_workflow {
         let (start, end) = match &args.only {
@@ -199,10 +210,6 @@ fn select_steps(args: &ExecuteArgs, loaded: &mut load::Loaded, logger: &Logger) 
         if let Some(end) = end {
             options.insert("end".into(), Value::String(end));
         }
-    } else if args.start.is_some() || args.end.is_some() || args.only.is_some() {
-        return Err(crate::usage::error(
-            "--start, --end and --only need a workflow (.json or .yaml), not a job expression",
-        ));
     }
     Ok(())
 }

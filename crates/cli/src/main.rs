@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(e) => {
             let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-            out::line(out::Stream::Stderr, &format!("Error: {}", chain.join(": ")));
+            out::error_line(&chain.join(": "));
             // bad arguments exit 2, as clap's own usage errors; failures 1
             ExitCode::from(if usage::is_usage(&e) { 2 } else { 1 })
         }
@@ -39,9 +39,11 @@ fn main() -> ExitCode {
 }
 
 fn logger_for(log: &LogArgs, base: Level) -> anyhow::Result<Logger> {
+    let json = log.log_json.unwrap_or(false);
+    out::set_json(json);
     let levels =
         Levels::parse(&log.log, base).map_err(|e| usage::error(format!("{e} (in --log)")))?;
-    Ok(Logger::new(levels, log.log_json.unwrap_or(false)))
+    Ok(Logger::new(levels, json))
 }
 
 fn run(cli: Cli) -> anyhow::Result<bool> {

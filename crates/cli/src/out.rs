@@ -16,6 +16,30 @@ use anstream::{AutoStream, ColorChoice};
 /// Logs go to stderr (a result owns stdout).
 static LOGS_TO_STDERR: AtomicBool = AtomicBool::new(false);
 
+/// Lines are JSON (`--log-json`), the closing error line too.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Says whether lines are JSON (`--log-json`).
+pub fn set_json(json: bool) {
+    JSON.store(json, Ordering::Relaxed);
+}
+
+/// The command's closing error (`Error: …`), one line on stderr; with `--log-json` a JSON
+/// log line (`{"level":"error","name":"CLI","message":[…],"time":…}`).
+pub fn error_line(text: &str) {
+    if JSON.load(Ordering::Relaxed) {
+        let line = serde_json::json!({
+            "level": "error",
+            "name": "CLI",
+            "message": [text],
+            "time": openfn_lexicon::log::now_nanos(),
+        });
+        self::line(Stream::Stderr, &line.to_string());
+    } else {
+        self::line(Stream::Stderr, &format!("Error: {text}"));
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Stdout,

@@ -4,57 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-
+use common::registry::fake_registry;
 use common::{Env, stderr, stdout};
-
-/// A registry that knows one package, `@openfn/language-common` at 1.0.0, 1.1.0 and 2.0.0
-/// (metadata only), and answers 404 to everything else. Returns its URL.
-fn fake_registry() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request = String::new();
-            if reader.read_line(&mut request).is_err() {
-                continue;
-            }
-            loop {
-                let mut header = String::new();
-                match reader.read_line(&mut header) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) if header == "\r\n" => break,
-                    Ok(_) => {}
-                }
-            }
-            let path = request.split(' ').nth(1).unwrap_or("").to_ascii_lowercase();
-            let (status, body) = if path.contains("language-common") {
-                let manifest = |v: &str| {
-                    serde_json::json!({ "name": "@openfn/language-common", "version": v,
-                        "dist": { "tarball": format!("http://127.0.0.1:9/common-{v}.tgz") } })
-                };
-                let body = serde_json::json!({
-                    "name": "@openfn/language-common",
-                    "dist-tags": { "latest": "2.0.0" },
-                    "versions": { "1.0.0": manifest("1.0.0"), "1.1.0": manifest("1.1.0"),
-                                  "2.0.0": manifest("2.0.0") },
-                });
-                ("200 OK", body.to_string())
-            } else {
-                ("404 Not Found", r#"{"error":"Not found"}"#.to_owned())
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    url
-}
 
 fn run_job(env: &Env, registry: &str, adaptor: &str) -> std::process::Output {
     let job = env.path().join("job.js");
@@ -158,4 +109,68 @@ fn usage_errors_exit_2_and_failures_1() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn an_install_that_fetches_prints_one_line_with_packages_and_bytes() {
+    let env = Env::new();
+    let registry = fake_registry();
+    let out = env
+        .openfn()
+        .args(["repo", "install", "common@1.0.0"])
+        .env("NPM_CONFIG_REGISTRY", &registry)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Installed @openfn/language-common@1.0.0"))
+        .unwrap_or_else(|| panic!("one line per install: {text}"));
+    assert!(line.contains("(1 packages, "), "{line}");
+    assert!(line.contains(" B) in "), "{line}");
+    // not a terminal: no progress bar drawn
+    assert!(!stderr(&out).contains("packages"), "{}", stderr(&out));
+
+    // installed already: no fetch, no line; a job runs with it
+    let out = env
+        .openfn()
+        .args(["repo", "install", "common@1.0.0"])
+        .env("NPM_CONFIG_REGISTRY", &registry)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("@openfn/language-common@1.0.0 is installed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn with_log_json_the_error_is_a_json_line_too() {
+    let env = Env::new();
+    let job = env.path().join("job.js");
+    std::fs::write(&job, "fn(s => s);").unwrap();
+    let out = env
+        .openfn()
+        .arg(&job)
+        .args(["-a", "common@1.0.0", "-O", "--log-json"])
+        .env("NPM_CONFIG_REGISTRY", "http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let last = lines.last().expect("lines");
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["message"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("registry unreachable")),
+        "{last}"
+    );
 }

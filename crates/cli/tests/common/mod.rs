@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
