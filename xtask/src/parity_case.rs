@@ -105,6 +105,8 @@ pub fn run_case(
         .env("OPENFN_REPO_DIR", repo_dir)
         .env("NO_COLOR", "1")
         .env("FORCE_COLOR", "0")
+        // our CLI in the kit's layout (everything on stdout); the kit ignores it
+        .env("OPENFN_KIT_OUTPUT", "1")
         .env_remove("OPENFN_LOG_JSON")
         .env_remove("OPENFN_ADAPTORS_REPO")
         .env_remove("OPENFN_ALWAYS_CACHE_STEPS")

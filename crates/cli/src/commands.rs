@@ -16,6 +16,10 @@ use crate::logger::Logger;
 
 /// `openfn compile <path>`: a job prints compiled JS; a workflow prints the compiled plan JSON.
 pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
+    if args.output_path.is_none() {
+        // the compiled code is the result: stdout carries it alone, logs go to stderr
+        crate::out::result_owns_stdout();
+    }
     let adaptors: Vec<load::AdaptorArg> = args
         .adaptors
         .iter()
@@ -23,14 +27,7 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
         .collect();
     let repo_dir = args.repo_dir.clone().unwrap_or_else(default_repo_dir);
     let mut loaded = load::load(&args.path, &adaptors, logger)?;
-    let (no_imports, extra_ignore) = match args.ignore_imports.as_deref() {
-        None | Some("false") => (false, Vec::new()),
-        Some("true") => (true, Vec::new()),
-        Some(list) => (
-            false,
-            list.split(',').map(|s| s.trim().to_owned()).collect(),
-        ),
-    };
+    let (no_imports, extra_ignore) = execute::parse_ignore_imports(args.ignore_imports.as_deref());
     let mut ignore = extra_ignore;
     if let Some(globals) = loaded.plan["workflow"]["globals"].as_str() {
         ignore.extend(openfn_compiler::get_exports(globals));
@@ -39,7 +36,7 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
         .as_array_mut()
         .ok_or_else(|| anyhow!("the workflow has no steps"))?;
     let mut compiled_text = String::new();
-    for step in steps.iter_mut() {
+    for (i, step) in steps.iter_mut().enumerate() {
         let Some(source) = step["expression"].as_str().map(str::to_owned) else {
             continue;
         };
@@ -76,7 +73,8 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
                         args.path.display().to_string(),
                     )
                 };
-                crate::report::compile_abort(logger, &reason, &e, &help);
+                let from = loaded.sources.get(i);
+                crate::report::compile_failure(logger, &reason, &e, &source, from, &help);
                 return Ok(false);
             }
         };
@@ -105,6 +103,9 @@ pub fn compile(args: CompileArgs, logger: &Logger) -> Result<bool> {
         Some(path) => {
             std::fs::write(path, &output).with_context(|| format!("writing {}", path.display()))?;
             logger.cli("success", format!("Compiled to {}", path.display()));
+        }
+        None if crate::out::stdout_is_result() => {
+            crate::out::line(crate::out::Stream::Stdout, &output);
         }
         None => logger.cli("success", format!("Result:\n\n{output}")),
     }
@@ -188,7 +189,7 @@ pub fn test(args: TestArgs, logger: &Logger) -> Result<bool> {
             logger.cli("debug", "eg: -S \"{ \"data\": { \"answer\": 33 }  }\"");
         }
     }
-    if !crate::report::check_compiles(logger, &plan, true) {
+    if !crate::report::check_compiles(logger, &plan, true, &[]) {
         return Ok(false);
     }
     logger.cli("success", "Compiled all expressions in workflow");
@@ -243,7 +244,8 @@ pub fn install(args: InstallArgs, logger: &Logger) -> Result<bool> {
     if specs.is_empty() {
         bail!("nothing to install (hint: openfn repo install common http@7.2.10)");
     }
-    let repo = Arc::new(open_repo(&args.repo)?);
+    let view = crate::progress::InstallView::start(&specs.join(", "));
+    let repo = Arc::new(open_repo(&args.repo)?.with_progress(view.observer()));
     let parsed = specs
         .iter()
         .map(|s| openfn_repo::Specifier::parse(s).map_err(|e| anyhow!("{e}")))
@@ -260,17 +262,17 @@ pub fn install(args: InstallArgs, logger: &Logger) -> Result<bool> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let spinner = crate::progress::Spinner::start(format!("installing {}", specs.join(", ")));
     let result = runtime.block_on(repo.install(&parsed));
-    spinner.stop();
-    let installed = result.map_err(|e| {
-        anyhow!(
-            "{} (hint: check the name and version, and that the npm registry is reachable)",
-            e.autoinstall_message().unwrap_or_else(|| e.to_string())
-        )
-    })?;
+    let fetched = view.finish();
+    let installed = result.map_err(|e| crate::report::install_error(&e))?;
     for i in &installed {
-        logger.cli("success", format!("Installed {}@{}", i.name, i.version));
+        match fetched
+            .iter()
+            .find(|f| f.name == i.name && f.version == i.version)
+        {
+            Some(f) => logger.cli("success", crate::progress::describe(f)),
+            None => logger.cli("success", format!("{}@{} is installed", i.name, i.version)),
+        }
     }
     logger.cli("success", "Installation complete");
     Ok(true)
@@ -286,16 +288,16 @@ pub fn list(args: RepoDirArgs, logger: &Logger) -> Result<bool> {
     );
     logger.cli("always", "Installed packages:");
     if installed.is_empty() {
-        println!("  (none)");
+        crate::out::line(crate::out::Stream::Stdout, "  (none)");
     }
     let mut by_name: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for i in &installed {
         by_name.entry(&i.name).or_default().push(&i.version);
     }
     for (name, versions) in by_name {
-        println!("  {name}");
+        crate::out::line(crate::out::Stream::Stdout, &format!("  {name}"));
         for v in versions {
-            println!("    {v}");
+            crate::out::line(crate::out::Stream::Stdout, &format!("    {v}"));
         }
     }
     Ok(true)
@@ -305,18 +307,20 @@ pub fn list(args: RepoDirArgs, logger: &Logger) -> Result<bool> {
 pub fn clean(args: CleanArgs, logger: &Logger) -> Result<bool> {
     let repo = open_repo(&args.repo)?;
     if !args.force {
-        use std::io::{BufRead, IsTerminal, Write};
+        use std::io::{BufRead, IsTerminal};
         if !std::io::stdin().is_terminal() {
             bail!(
                 "refusing to delete {} without confirmation (hint: pass -f)",
                 repo.dir().display()
             );
         }
-        print!(
-            "This will remove everything at {}. Do you wish to continue? [y/N] ",
-            repo.dir().display()
+        crate::out::write(
+            crate::out::Stream::Stdout,
+            &format!(
+                "This will remove everything at {}. Do you wish to continue? [y/N] ",
+                repo.dir().display()
+            ),
         );
-        std::io::stdout().flush().ok();
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).ok();
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -339,11 +343,12 @@ pub fn version(logger: &Logger) -> Result<bool> {
     if logger.json() {
         logger.cli("always", format!("openfn {v}"));
     } else {
-        println!("Versions:");
-        println!("  ▸ openfn (cli) {v}");
-        println!("  ▸ compiler     {v}");
-        println!("  ▸ runtime      {v}");
-        println!("  ▸ engine       {v}");
+        crate::out::write(
+            crate::out::Stream::Stdout,
+            &format!(
+                "Versions:\n  ▸ openfn (cli) {v}\n  ▸ compiler     {v}\n  ▸ runtime      {v}\n  ▸ engine       {v}\n"
+            ),
+        );
     }
     Ok(true)
 }

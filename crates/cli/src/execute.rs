@@ -48,6 +48,10 @@ pub fn default_repo_dir() -> PathBuf {
 /// `openfn execute <path>`.
 pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     let started = Instant::now();
+    if args.output_stdout {
+        // `-O`: the result alone on stdout (`openfn … -O | jq`), the logs on stderr
+        crate::out::result_owns_stdout();
+    }
     let adaptors: Vec<AdaptorArg> = args
         .adaptors
         .iter()
@@ -63,6 +67,7 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         args.monorepo.is_some(),
     );
     let mut loaded = load::load(&args.path, &adaptors, logger)?;
+    refuse_steps_on_a_job(&args, &loaded)?;
     if !loaded.is_workflow && adaptors.is_empty() {
         report::no_adaptor_warning(logger);
     }
@@ -74,16 +79,7 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     }
 
     if let Some(path) = &args.credentials {
-        let text = load::read_text(path)?;
-        let creds = load::parse_document(path, &text)?;
-        let Value::Object(creds) = creds else {
-            bail!(
-                "{} must contain an object mapping credential ids to credentials",
-                path.display()
-            );
-        };
-        logger.cli("info", "Credential map loaded");
-        load::apply_credential_map(&mut loaded.plan, &creds, logger);
+        apply_credentials(path, &mut loaded, logger)?;
     }
 
     let repo_dir = args.repo_dir.clone().unwrap_or_else(default_repo_dir);
@@ -91,7 +87,96 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     if autoinstall {
         report::install(logger, &loaded.plan, &repo_dir)?;
     }
-    // --start / --end / --only, matched fuzzily against step ids and names.
+    select_steps(&args, &mut loaded, logger)?;
+    loaded.plan["options"]["timeout"] = Value::from(args.timeout);
+
+    let workflow_name = loaded.plan["workflow"]["name"]
+        .as_str()
+        .unwrap_or("workflow")
+        .to_owned();
+    let cache_steps = args.cache_steps.unwrap_or(false);
+    let cache_root = loaded.base_dir.join(".cli-cache").join(&workflow_name);
+    let cache_dir = cache_steps.then(|| cache_root.clone());
+    // `--start x` picks up the cached output of the step upstream of x from a previous run.
+    let input = input_state(&args, &loaded, &cache_root, logger)?;
+    if let Some(dir) = &cache_dir {
+        prepare_cache(dir)?;
+    }
+
+    if args.no_compile {
+        logger.cli("info", "Skipping compilation as noCompile is set");
+    } else if report::check_compiles(logger, &loaded.plan, loaded.is_workflow, &loaded.sources) {
+        logger.cli("success", "Compiled all expressions in workflow");
+    } else {
+        return Ok(false);
+    }
+
+    let (no_imports, ignore_imports) = parse_ignore_imports(args.ignore_imports.as_deref());
+    let job = Job {
+        plan: loaded.plan,
+        input,
+        repo_dir,
+        autoinstall,
+        compile: CompileSettings {
+            skip: args.no_compile,
+            no_imports,
+            ignore_imports,
+            immutable_state: args.immutable,
+            // The CLI prints the kit CLI's own compile lines.
+            log_steps: false,
+        },
+        timeout_ms: args.timeout,
+        memory_limit_mb: args.memory_limit_mb,
+        sanitize: args.sanitize.map(|s| s.as_str()),
+        cache_dir: cache_dir.clone(),
+    };
+    let job_cache_dir = cache_dir;
+    let outcome = run(job, logger)?;
+
+    if let Some(dir) = &job_cache_dir {
+        let shown = dir.strip_prefix(".").unwrap_or(dir);
+        logger.cli(
+            "success",
+            format!(
+                "Cached output written to {} (see info logs for details)",
+                shown.display()
+            ),
+        );
+    }
+    if !outcome.failed {
+        write_output(&args, &loaded.base_dir, outcome.state.as_deref(), logger)?;
+    }
+    Ok(finish(&outcome, started, logger))
+}
+
+/// `--start`, `--end` and `--only` on a job expression: a usage error, before any install.
+fn refuse_steps_on_a_job(args: &ExecuteArgs, loaded: &load::Loaded) -> Result<()> {
+    if !loaded.is_workflow && (args.start.is_some() || args.end.is_some() || args.only.is_some()) {
+        return Err(crate::usage::error(
+            "--start, --end and --only need a workflow (.json or .yaml), not a job expression",
+        ));
+    }
+    Ok(())
+}
+
+/// `--credentials <map>`: string `configuration`s become the credentials they name.
+fn apply_credentials(path: &Path, loaded: &mut load::Loaded, logger: &Logger) -> Result<()> {
+    let text = load::read_text(path)?;
+    let creds = load::parse_document(path, &text)?;
+    let Value::Object(creds) = creds else {
+        bail!(
+            "{} must contain an object mapping credential ids to credentials",
+            path.display()
+        );
+    };
+    logger.cli("info", "Credential map loaded");
+    load::apply_credential_map(&mut loaded.plan, &creds, logger);
+    Ok(())
+}
+
+/// `--start`, `--end` and `--only`, matched fuzzily against step ids and names, into the
+/// plan's options (a job expression was refused them at load).
+fn select_steps(args: &ExecuteArgs, loaded: &mut load::Loaded, logger: &Logger) -> Result<()> {
     if loaded.is_workflow {
         let (start, end) = match &args.only {
             Some(only) => {
@@ -125,67 +210,17 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         if let Some(end) = end {
             options.insert("end".into(), Value::String(end));
         }
-    } else if args.start.is_some() || args.end.is_some() || args.only.is_some() {
-        bail!("--start, --end and --only need a workflow (.json or .yaml), not a job expression");
     }
-    loaded.plan["options"]["timeout"] = Value::from(args.timeout);
+    Ok(())
+}
 
-    let workflow_name = loaded.plan["workflow"]["name"]
-        .as_str()
-        .unwrap_or("workflow")
-        .to_owned();
-    let cache_steps = args.cache_steps.unwrap_or(false);
-    let cache_dir = cache_steps.then(|| loaded.base_dir.join(".cli-cache").join(&workflow_name));
-    // The input is read before the cache is cleared: `--start x` picks up the cached output of
-    // the step upstream of x from the previous run.
-    let cache_root = loaded.base_dir.join(".cli-cache").join(&workflow_name);
-    let input = input_state(&args, &loaded, &cache_root, logger)?;
-    if let Some(dir) = &cache_dir {
-        clear_cache(dir)?;
-    }
-
-    if args.no_compile {
-        logger.cli("info", "Skipping compilation as noCompile is set");
-    } else if report::check_compiles(logger, &loaded.plan, loaded.is_workflow) {
-        logger.cli("success", "Compiled all expressions in workflow");
-    } else {
-        return Ok(false);
-    }
-
-    let (no_imports, ignore_imports) = parse_ignore_imports(args.ignore_imports.as_deref());
-    let job = Job {
-        plan: loaded.plan,
-        input,
-        repo_dir,
-        autoinstall,
-        compile: CompileSettings {
-            skip: args.no_compile,
-            no_imports,
-            ignore_imports,
-            immutable_state: args.immutable,
-            // The CLI prints the kit CLI's own compile lines.
-            log_steps: false,
-        },
-        timeout_ms: args.timeout,
-        memory_limit_mb: args.memory_limit_mb,
-        sanitize: args.sanitize.map(|s| s.as_str()),
-        cache_dir,
-    };
-    let outcome = run(job, logger)?;
-
-    if cache_steps {
-        logger.cli(
-            "success",
-            "Cached output written to ./cli-cache (see info logs for details)",
-        );
-    }
-    if !outcome.failed {
-        write_output(&args, &loaded.base_dir, outcome.state.as_deref(), logger)?;
-    }
+/// The closing lines: `Workflow failed in …`, or `Finished in …` (after `Errors reported in
+/// <n> jobs` when `state.errors` says so). Returns whether the run succeeded.
+fn finish(outcome: &Outcome, started: Instant, logger: &Logger) -> bool {
     let took = openfn_lexicon::log::print_duration(started.elapsed());
     if outcome.failed {
         logger.cli("always", format!("Workflow failed in {took}."));
-        return Ok(false);
+        return false;
     }
     let errors = outcome.state.as_deref().and_then(errors_reported);
     if let Some(n) = errors {
@@ -194,11 +229,11 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     } else {
         logger.cli("success", format!("Finished in {took} ✨"));
     }
-    Ok(true)
+    true
 }
 
 /// `--ignore-imports` alone (or `true`) disables imports; otherwise a comma list of names.
-fn parse_ignore_imports(value: Option<&str>) -> (bool, Vec<String>) {
+pub fn parse_ignore_imports(value: Option<&str>) -> (bool, Vec<String>) {
     match value {
         None => (false, Vec::new()),
         Some("true") => (true, Vec::new()),
@@ -278,13 +313,25 @@ fn input_state(
                     );
                     return Ok(Some(state));
                 }
+                if args.only.is_some() && !crate::out::kit_layout() {
+                    // one step on empty state fails inside the job: say what is missing
+                    bail!(
+                        "no cached input for step \"{start}\": {} does not exist (hint: run the workflow once with --cache-steps to cache each step's output, or give the input with -s <state.json>)",
+                        file.display()
+                    );
+                }
                 logger.cli(
                     "warn",
                     format!("No cached state found for step \"{start}\""),
                 );
+                let flag = if crate::out::kit_layout() {
+                    "--cache"
+                } else {
+                    "--cache-steps"
+                };
                 logger.cli(
                     "warn",
-                    "Re-run this workflow with --cache to save the output of each step",
+                    format!("Re-run this workflow with {flag} to save the output of each step"),
                 );
                 logger.blank();
             }
@@ -301,10 +348,10 @@ fn input_state(
     Ok(None)
 }
 
-fn clear_cache(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
+/// Makes the cache folder (and a `.gitignore` beside it). Earlier outputs stay: a run from
+/// `--start`/`--only` overwrites only the steps it runs, so the cached inputs of the steps it
+/// skipped are still there for the next run.
+fn prepare_cache(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     if let Some(root) = dir.parent() {
         let ignore = root.join(".gitignore");
@@ -356,7 +403,8 @@ pub fn run(job: Job, logger: &Logger) -> Result<Outcome> {
     runtime.block_on(run_async(job, logger))
 }
 
-async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
+/// The engine of one CLI run: one child, no templates, installing into the job's repo.
+fn one_child_engine(job: &Job, logger: &Logger) -> Result<Engine> {
     let installer = if job.autoinstall {
         let repo = openfn_repo::Repo::open(&job.repo_dir, openfn_repo::RegistryConfig::from_env())
             .map_err(|e| {
@@ -378,7 +426,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
         max_runs_per_child: 1,
         child_command: Some(ChildCommand::current_exe().context("locating the openfn binary")?),
         installer,
-        compile: job.compile,
+        compile: job.compile.clone(),
         console_text: !logger.is_json(),
         // One run per process: a template would cost a second process and never be reused.
         templates: openfn_engine::TemplateConfig {
@@ -387,7 +435,11 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
         },
         ..EngineConfig::default()
     };
-    let engine = Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))?;
+    Engine::new(config).map_err(|e| anyhow!("cannot start the engine: {e}"))
+}
+
+async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
+    let engine = one_child_engine(&job, logger)?;
     let plan = openfn_engine::ExecutionPlan::from_value(job.plan)
         .map_err(|e| anyhow!("invalid workflow: {e}"))?;
     let input = match job.input {
@@ -415,19 +467,8 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             // the CLI reported the install itself (`Installation complete`); the kit CLI
             // prints nothing more here
             EngineEvent::AutoinstallComplete { .. } => {}
-            EngineEvent::AutoinstallError {
-                module,
-                version,
-                message,
-                ..
-            } => {
-                let specifier = if version.is_empty() {
-                    module
-                } else {
-                    format!("{module}@{version}")
-                };
-                logger.cli("error", format!("Failed to install {specifier}: {message}"));
-            }
+            // the `workflow-error` that follows says it once
+            EngineEvent::AutoinstallError { .. } => {}
             EngineEvent::WorkflowLog { log: line, .. } => {
                 let parts: Vec<Value> = serde_json::from_str(line.message.get())
                     .unwrap_or_else(|_| vec![Value::String(line.message.get().to_owned())]);
@@ -489,7 +530,7 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                 } else {
                     format!("{kind}: {}", error.message)
                 };
-                logger.cli("error", text);
+                logger.failure(&text);
                 outcome.failed = true;
             }
             _ => {}
@@ -509,8 +550,16 @@ fn write_output(
 ) -> Result<()> {
     let text = serialize_output(state).context("formatting the final state")?;
     if args.output_stdout {
-        logger.cli("success", "Result: ");
-        logger.cli("always", text);
+        if !crate::out::stdout_is_result() {
+            // the kit layout: the result among the logs
+            logger.cli("success", "Result: ");
+            logger.cli("always", text);
+        } else if logger.json() {
+            // one JSON object per line, the result too
+            crate::out::line(crate::out::Stream::Stdout, &compact(&text)?);
+        } else {
+            crate::out::line(crate::out::Stream::Stdout, &text);
+        }
         return Ok(());
     }
     let path = args
@@ -553,6 +602,17 @@ pub fn serialize_output(state: Option<&RawValue>) -> Result<String, serde_json::
         _ => raw.get().to_owned(),
     };
     deep_json::pretty(&text)
+}
+
+/// The result on one line (`--log-json -O`); no state prints `null`.
+fn compact(pretty: &str) -> Result<String> {
+    if pretty.is_empty() {
+        return Ok("null".to_owned());
+    }
+    let value = deep_json::parse(pretty).context("reading the final state")?;
+    let line = openfn_lexicon::deep_json::to_string(&value);
+    deep_json::drop_value(value);
+    Ok(line)
 }
 
 /// How many jobs `state.errors` reports, when the state is an object with an `errors` object.

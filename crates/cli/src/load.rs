@@ -18,6 +18,19 @@ pub struct Loaded {
     pub is_workflow: bool,
     /// The folder paths in the plan are relative to.
     pub base_dir: PathBuf,
+    /// Where each step's expression came from, by step position (for compile errors): its
+    /// file, or `<workflow file> step <id>` for an expression written inline.
+    pub sources: Vec<Source>,
+}
+
+/// Where an expression's text came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The file, as the user named it (relative to the working directory).
+    pub file: PathBuf,
+    /// The step, when the expression is written inside the workflow file (its line numbers
+    /// count from the expression's first line).
+    pub inline_step: Option<String>,
 }
 
 /// An adaptor given on the command line, expanded.
@@ -88,11 +101,12 @@ pub fn load(path: &Path, adaptors: &[AdaptorArg], logger: &Logger) -> Result<Loa
             );
         }
         let doc = parse_document(path, &text)?;
-        let plan = workflow_plan(doc, path, &base_dir, logger)?;
+        let (plan, sources) = workflow_plan(doc, path, &base_dir, logger)?;
         Ok(Loaded {
             plan,
             is_workflow: true,
             base_dir,
+            sources,
         })
     } else {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("job");
@@ -107,6 +121,10 @@ pub fn load(path: &Path, adaptors: &[AdaptorArg], logger: &Logger) -> Result<Loa
             plan,
             is_workflow: false,
             base_dir,
+            sources: vec![Source {
+                file: path.to_path_buf(),
+                inline_step: None,
+            }],
         })
     }
 }
@@ -179,7 +197,12 @@ pub fn parse_document(path: &Path, text: &str) -> Result<Value> {
 }
 
 /// Normalises the three workflow shapes into an execution plan and resolves file paths.
-fn workflow_plan(doc: Value, path: &Path, base_dir: &Path, logger: &Logger) -> Result<Value> {
+fn workflow_plan(
+    doc: Value,
+    path: &Path,
+    base_dir: &Path,
+    logger: &Logger,
+) -> Result<(Value, Vec<Source>)> {
     let Value::Object(mut doc) = doc else {
         bail!(
             "{} must contain an object with `steps` (a workflow)",
@@ -227,10 +250,21 @@ fn workflow_plan(doc: Value, path: &Path, base_dir: &Path, logger: &Logger) -> R
     let Some(Value::Array(steps)) = workflow.get_mut("steps") else {
         bail!("{}: the workflow has no `steps` array", path.display());
     };
+    let mut sources = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter_mut().enumerate() {
         let Value::Object(step) = step else {
             bail!("{}: step {} is not an object", path.display(), i + 1);
         };
+        sources.push(match step.get("expression") {
+            Some(Value::String(expr)) if openfn_compiler::is_path(expr) => Source {
+                file: base_dir.join(expr),
+                inline_step: None,
+            },
+            _ => Source {
+                file: path.to_path_buf(),
+                inline_step: Some(step_label(step, i)),
+            },
+        });
         normalise_step(step, base_dir).with_context(|| {
             let id = step_label(step, i);
             format!("{}: step {id}", path.display())
@@ -256,7 +290,7 @@ fn workflow_plan(doc: Value, path: &Path, base_dir: &Path, logger: &Logger) -> R
     }
     plan.insert("workflow".into(), Value::Object(workflow));
     plan.insert("options".into(), Value::Object(options));
-    Ok(Value::Object(plan))
+    Ok((Value::Object(plan), sources))
 }
 
 fn step_label(step: &Map<String, Value>, i: usize) -> String {
@@ -305,8 +339,9 @@ fn normalise_step(step: &mut Map<String, Value>, base_dir: &Path) -> Result<()> 
     Ok(())
 }
 
-/// Fuzzy step matching of `--start/--end/--only`: an exact id, else the one step whose id or
-/// name contains the pattern.
+/// Finds the step `pattern` names, as the kit: an exact id, else the one step whose id or name
+/// contains it. Where the kit stops, ours also tries the same match ignoring case (`keep`
+/// finds "Keep adults"). A pattern that matches no step lists the steps there are.
 pub fn match_step(plan: &Value, pattern: &str, option: &str) -> Result<String> {
     let steps = plan["workflow"]["steps"]
         .as_array()
@@ -315,29 +350,50 @@ pub fn match_step(plan: &Value, pattern: &str, option: &str) -> Result<String> {
     if steps.iter().any(|s| s["id"].as_str() == Some(pattern)) {
         return Ok(pattern.to_owned());
     }
-    let mut matches: Vec<String> = Vec::new();
-    for step in &steps {
-        let id = step["id"].as_str();
-        let name = step["name"].as_str();
-        let hit =
-            id.is_some_and(|i| i.contains(pattern)) || name.is_some_and(|n| n.contains(pattern));
-        if hit
-            && let Some(id) = id
-            && !matches.iter().any(|m| m == id)
-        {
-            matches.push(id.to_owned());
+    let lower = pattern.to_lowercase();
+    let rules: [&dyn Fn(&str) -> bool; 2] =
+        [&|text: &str| text.contains(pattern), &|text: &str| {
+            text.to_lowercase().contains(&lower)
+        }];
+    for rule in rules {
+        let mut matches: Vec<String> = Vec::new();
+        for step in &steps {
+            let id = step["id"].as_str();
+            let name = step["name"].as_str();
+            if (id.is_some_and(rule) || name.is_some_and(rule))
+                && let Some(id) = id
+                && !matches.iter().any(|m| m == id)
+            {
+                matches.push(id.to_owned());
+            }
+        }
+        match matches.len() {
+            0 => continue,
+            1 => return Ok(matches.remove(0)),
+            _ => bail!(
+                "{option} pattern matched multiple steps ({}): the {option} option can contain an exact match of a step id, or a partial match of a name or id so long as it is unique",
+                matches.join(", ")
+            ),
         }
     }
-    match matches.len() {
-        1 => Ok(matches.remove(0)),
-        0 => bail!(
-            "{option} step not found: the step \"{pattern}\" could not be found in the workflow (hint: use a step id)"
-        ),
-        _ => bail!(
-            "{option} pattern matched multiple steps ({}): the {option} option can contain an exact match of a step id, or a partial match of a name or id so long as it is unique",
-            matches.join(", ")
-        ),
-    }
+    let known: Vec<String> = steps
+        .iter()
+        .filter_map(|s| {
+            let id = s["id"].as_str()?;
+            Some(match s["name"].as_str().filter(|n| *n != id) {
+                Some(name) => format!("{id} ({name:?})"),
+                None => id.to_owned(),
+            })
+        })
+        .collect();
+    bail!(
+        "{option} step not found: no step of the workflow matches \"{pattern}\"; its steps are: {} (hint: use a step id, or a unique part of an id or name)",
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    )
 }
 
 /// Replaces every string `configuration` found in `credentials` with its value.

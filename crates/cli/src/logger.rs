@@ -2,11 +2,11 @@
 //! lines and of the engine's log lines as coloured text (`[CLI] ✔ …`) or JSON lines
 //! (`{"level","name","message","time"}`), as the kit logger prints them.
 
-use std::io::Write;
-
 use anstyle::{AnsiColor, Style};
 use openfn_lexicon::log::now_nanos;
 use serde_json::Value;
+
+use crate::out;
 
 /// Minimum priority a component prints (the kit's levels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,7 +116,7 @@ fn bad_level(text: &str) -> String {
     format!("unknown log level `{text}`; expected none, debug, info or default")
 }
 
-/// Prints log lines to stdout.
+/// Prints log lines to the log stream (stdout, or stderr when stdout carries a result).
 #[derive(Debug, Clone)]
 pub struct Logger {
     levels: Levels,
@@ -148,6 +148,18 @@ impl Logger {
         self.print("CLI", method, &parts, None);
     }
 
+    /// The run's failure (`ReferenceError: x is not defined`), once: on stderr as a CLI error
+    /// line (in the kit layout among the logs), at every level but `none`.
+    pub fn failure(&self, text: &str) {
+        let parts = [Value::String(text.to_owned())];
+        let stream = if crate::out::kit_layout() {
+            out::log_stream()
+        } else {
+            out::Stream::Stderr
+        };
+        self.print_to(stream, "CLI", "error", &parts, None);
+    }
+
     /// A CLI line whose one part is any JSON value (the versions block in JSON mode).
     pub fn cli_value(&self, method: &str, value: Value) {
         self.print("CLI", method, &[value], None);
@@ -162,13 +174,13 @@ impl Logger {
         if self.json {
             self.print("CLI", "info", &[Value::String(text.to_owned())], None);
         } else {
-            let _ = writeln!(anstream::stdout().lock(), "{text}");
+            out::line(out::log_stream(), text);
         }
     }
 
     /// The kit logger's `break()`: an empty line, at every level and in JSON mode too.
     pub fn blank(&self) {
-        let _ = writeln!(anstream::stdout().lock());
+        out::write(out::log_stream(), "\n");
     }
 
     /// An engine log line: `message` is the JSON array of message parts.
@@ -177,27 +189,35 @@ impl Logger {
     }
 
     fn print(&self, name: &str, method: &str, message: &[Value], time_ns: Option<&str>) {
+        self.print_to(out::log_stream(), name, method, message, time_ns);
+    }
+
+    fn print_to(
+        &self,
+        stream: out::Stream,
+        name: &str,
+        method: &str,
+        message: &[Value],
+        time_ns: Option<&str>,
+    ) {
         if !self.enabled(name, method) {
             return;
         }
-        let mut out = anstream::stdout().lock();
-        let result = if self.json {
+        let text = if self.json {
             let level = if method == "log" { "info" } else { method };
             let time = time_ns.map(str::to_owned).unwrap_or_else(now_nanos);
-            let line = serde_json::json!({ "level": level, "name": name, "message": message, "time": time });
-            writeln!(out, "{line}")
+            serde_json::json!({ "level": level, "name": name, "message": message, "time": time })
+                .to_string()
         } else {
             let (icon, style) = icon(method);
             let text: Vec<String> = message.iter().map(render_part).collect();
             let name_style = Style::new().fg_color(Some(AnsiColor::Blue.into()));
-            writeln!(
-                out,
+            format!(
                 "{name_style}[{name}]{name_style:#} {style}{icon}{style:#} {}",
                 text.join(" ")
             )
         };
-        // A closed stdout (e.g. piped into `head`) is not an error worth dying over.
-        let _ = result;
+        out::line(stream, &text);
     }
 }
 

@@ -3,11 +3,14 @@
 
 mod args;
 mod commands;
+mod diagnostic;
 mod execute;
 mod load;
 mod logger;
+mod out;
 mod progress;
 mod report;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -28,15 +31,19 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(e) => {
             let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-            eprintln!("Error: {}", chain.join(": "));
-            ExitCode::from(1)
+            out::error_line(&chain.join(": "));
+            // bad arguments exit 2, as clap's own usage errors; failures 1
+            ExitCode::from(if usage::is_usage(&e) { 2 } else { 1 })
         }
     }
 }
 
 fn logger_for(log: &LogArgs, base: Level) -> anyhow::Result<Logger> {
-    let levels = Levels::parse(&log.log, base).map_err(|e| anyhow::anyhow!("{e} (in --log)"))?;
-    Ok(Logger::new(levels, log.log_json.unwrap_or(false)))
+    let json = log.log_json.unwrap_or(false);
+    out::set_json(json);
+    let levels =
+        Levels::parse(&log.log, base).map_err(|e| usage::error(format!("{e} (in --log)")))?;
+    Ok(Logger::new(levels, json))
 }
 
 fn run(cli: Cli) -> anyhow::Result<bool> {

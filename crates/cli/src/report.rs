@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use openfn_compiler::{CompileError, Options as CompileOptions};
 use serde_json::{Map, Value};
 
-use crate::load::AdaptorArg;
+use crate::load::{AdaptorArg, Source};
 use crate::logger::Logger;
 
 /// The Node.js API version the adaptor host implements (`process.version` in the sandbox).
@@ -113,14 +113,15 @@ pub fn install(logger: &Logger, plan: &Value, repo_dir: &Path) -> Result<()> {
         .iter()
         .map(|s| openfn_repo::Specifier::parse(s).map_err(|e| anyhow!("{e}")))
         .collect::<Result<Vec<_>>>()?;
-    let repo = openfn_repo::Repo::open(repo_dir, openfn_repo::RegistryConfig::from_env()).map_err(
-        |e| {
+    let view = crate::progress::InstallView::start(&specs.join(", "));
+    let repo = openfn_repo::Repo::open(repo_dir, openfn_repo::RegistryConfig::from_env())
+        .map_err(|e| {
             anyhow!(
                 "cannot open the adaptor repo at {}: {e}",
                 repo_dir.display()
             )
-        },
-    )?;
+        })?
+        .with_progress(view.observer());
     for (text, spec) in specs.iter().zip(&parsed) {
         if repo.resolve(spec).is_some() {
             logger.cli("info", format!("Skipping {text} as already installed"));
@@ -130,22 +131,46 @@ pub fn install(logger: &Logger, plan: &Value, repo_dir: &Path) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    if runtime.block_on(repo.install(&parsed)).is_err() {
-        // the engine's autoinstall tries again and reports the failure as the kit does
-        // (`AutoinstallError: Error installing …`)
-        return Ok(());
+    let result = runtime.block_on(repo.install(&parsed));
+    let installed = view.finish();
+    result.map_err(|e| install_error(&e))?;
+    for one in &installed {
+        logger.cli("success", crate::progress::describe(one));
     }
     let took = openfn_lexicon::log::print_duration(started.elapsed());
     logger.cli("success", format!("Installation complete in {took}"));
     Ok(())
 }
 
+/// One line for a failed install: what failed and why (the reason says "not found … did you
+/// mean", "no version … nearest published versions", or "registry unreachable"), and a hint
+/// for its kind.
+pub fn install_error(e: &openfn_repo::RepoError) -> anyhow::Error {
+    let what = match e {
+        openfn_repo::RepoError::Install { specifier, reason } => {
+            format!("cannot install {specifier}: {reason}")
+        }
+        other => other.to_string(),
+    };
+    anyhow!("{what} (hint: {})", e.kind().hint())
+}
+
 /// Compiles every step as a check before the run and, on the first error, prints the kit's
 /// abort report (`Failed to compile job [<step>]`, the compiler's message, its details, the
 /// source, `Critical error: aborting command`). Returns whether everything compiled.
-pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool {
+pub fn check_compiles(
+    logger: &Logger,
+    plan: &Value,
+    is_workflow: bool,
+    sources: &[Source],
+) -> bool {
     let all = Instant::now();
-    for step in plan["workflow"]["steps"].as_array().into_iter().flatten() {
+    for (i, step) in plan["workflow"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let Some(source) = step["expression"].as_str() else {
             continue;
         };
@@ -175,7 +200,7 @@ pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool 
             Some(id) => format!("Failed to compile job {id}"),
             None => "Failed to compile job".to_owned(),
         };
-        compile_abort(logger, &reason, &error, source);
+        compile_failure(logger, &reason, &error, source, sources.get(i), source);
         return false;
     }
     if !is_workflow {
@@ -185,8 +210,30 @@ pub fn check_compiles(logger: &Logger, plan: &Value, is_workflow: bool) -> bool 
     true
 }
 
+/// Reports a compile error: a diagnostic on stderr naming the file, with the source line and
+/// a caret; in the kit layout (or JSON logs, or with no file to name) the kit's report.
+/// `kit_help` is what the kit shows after `Check the syntax of the job expression:`.
+pub fn compile_failure(
+    logger: &Logger,
+    reason: &str,
+    error: &CompileError,
+    source: &str,
+    from: Option<&Source>,
+    kit_help: &str,
+) {
+    match from {
+        Some(from) if !crate::out::kit_layout() && !logger.json() => {
+            crate::out::write(
+                crate::out::Stream::Stderr,
+                &crate::diagnostic::render(error, source, from),
+            );
+        }
+        _ => compile_abort(logger, reason, error, kit_help),
+    }
+}
+
 /// The kit's `abort()` for a compile error.
-pub fn compile_abort(logger: &Logger, reason: &str, error: &CompileError, source: &str) {
+fn compile_abort(logger: &Logger, reason: &str, error: &CompileError, source: &str) {
     logger.blank();
     logger.cli("error", reason);
     logger.cli("error", error.to_string());

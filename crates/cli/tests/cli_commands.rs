@@ -24,9 +24,15 @@ fn compile_reports_syntax_errors_like_the_kit() {
     let env = Env::new();
     let job = env.path().join("job.js");
     std::fs::write(&job, "fn((s) => { return s )").unwrap();
-    let out = env.openfn().arg("compile").arg(&job).output().unwrap();
+    let out = env
+        .openfn()
+        .arg("compile")
+        .arg(&job)
+        .env("OPENFN_KIT_OUTPUT", "1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    // the kit's abort report: reason, the compiler's message, help, `Critical error`
+    // in the kit layout, the kit's abort report: reason, the compiler's message, help, `Critical error`
     let text = stdout(&out);
     assert!(text.contains("[CLI] ✘ Failed to compile job\n"), "{text}");
     assert!(text.contains("[CLI] ✘ Unexpected token (1:21)\n"), "{text}");

@@ -18,7 +18,8 @@ fn debug_prints_the_kit_clis_loading_and_compile_lines_in_order() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let text = stdout(&out);
+    // with -O the logs are on stderr
+    let text = stderr(&out);
     let expected = [
         format!("[CLI] ❯ Loading expression from {}", job.display()),
         "[CLI] ❯ Loading state...".to_owned(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Env, result_json, stderr, stdout};
+use common::{Env, all_output, result_json, stderr};
 use serde_json::json;
 
 #[test]
@@ -11,7 +11,11 @@ fn test_command_prints_the_answer() {
     let env = Env::new();
     let out = env.openfn().arg("test").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Result: 42"), "{}", stdout(&out));
+    assert!(
+        all_output(&out).contains("Result: 42"),
+        "{}",
+        all_output(&out)
+    );
     // as the kit: `-S` may give the answer
     let out = env
         .openfn()
@@ -19,7 +23,11 @@ fn test_command_prints_the_answer() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Result: 33"), "{}", stdout(&out));
+    assert!(
+        all_output(&out).contains("Result: 33"),
+        "{}",
+        all_output(&out)
+    );
 }
 
 #[test]
@@ -35,11 +43,16 @@ fn a_job_runs_with_a_local_adaptor_and_state() {
         .arg("-O")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(
-        stdout(&out).contains("[JOB] ℹ Hello from OpenFn"),
+        out.status.success(),
+        "{}\n{}",
+        all_output(&out),
+        stderr(&out)
+    );
+    assert!(
+        all_output(&out).contains("[JOB] ℹ Hello from OpenFn"),
         "{}",
-        stdout(&out)
+        all_output(&out)
     );
     insta::assert_json_snapshot!("hello_output", result_json(&out));
 }
@@ -100,7 +113,12 @@ fn run_workflow(env: &Env, file: &str, extra: &[&str]) -> std::process::Output {
 fn workflow_json_runs_success_edges() {
     let env = Env::new();
     let out = run_workflow(&env, "workflow.json", &[]);
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        all_output(&out),
+        stderr(&out)
+    );
     let result = result_json(&out);
     assert_eq!(result["data"]["report"], "2 of 3 patients are adults");
     assert!(
@@ -119,9 +137,9 @@ fn all_three_workflow_shapes_and_yaml_agree() {
     let plan = result_json(&run_workflow(&env, "plan.json", &[]));
     let legacy_run = run_workflow(&env, "legacy.json", &[]);
     assert!(
-        stdout(&legacy_run).contains("deprecated"),
+        all_output(&legacy_run).contains("deprecated"),
         "{}",
-        stdout(&legacy_run)
+        all_output(&legacy_run)
     );
     assert_eq!(plan, json!({"data": {"n": 2}}));
     assert_eq!(result_json(&legacy_run), plan);
@@ -132,7 +150,7 @@ fn only_start_and_end_match_steps_fuzzily() {
     let env = Env::new();
     let out = run_workflow(&env, "workflow.json", &["--only", "Extract"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Only running workflow step \"extract\""));
+    assert!(all_output(&out).contains("Only running workflow step \"extract\""));
     assert_eq!(
         result_json(&out)["data"]["patients"]
             .as_array()
@@ -199,9 +217,14 @@ fn credentials_map_fills_string_configuration_and_output_hides_it() {
         .arg("-O")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        all_output(&out),
+        stderr(&out)
+    );
     assert_eq!(result_json(&out), json!({"data": {"user": "demo"}}));
-    assert!(!stdout(&out).contains("secret"));
+    assert!(!all_output(&out).contains("secret"));
 }
 
 #[test]
@@ -219,12 +242,12 @@ fn a_failing_step_is_reported_and_a_crash_exits_1() {
     assert!(
         out.status.success(),
         "a JobError is a fail, not a crash: {}",
-        stdout(&out)
+        all_output(&out)
     );
     assert!(
-        stdout(&out).contains("Errors reported in 1 jobs"),
+        all_output(&out).contains("Errors reported in 1 jobs"),
         "{}",
-        stdout(&out)
+        all_output(&out)
     );
     assert_eq!(result_json(&out)["errors"]["job-1"]["name"], "JobError");
 
@@ -241,7 +264,7 @@ fn a_failing_step_is_reported_and_a_crash_exits_1() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     // as the kit: the runtime's crash report, and no second line from the CLI
-    let text = stdout(&out);
+    let text = all_output(&out);
     assert!(
         text.contains("[R/T] ✘ CRITICAL ERROR! Aborting execution\n"),
         "{text}"
@@ -253,14 +276,14 @@ fn a_failing_step_is_reported_and_a_crash_exits_1() {
     assert!(!text.contains("[CLI] ✘ ReferenceError"), "{text}");
     assert!(text.contains("[CLI] ♦ Workflow failed in "), "{text}");
     assert!(
-        !stdout(&out).contains("ReferenceError: ReferenceError"),
+        !all_output(&out).contains("ReferenceError: ReferenceError"),
         "{}",
-        stdout(&out)
+        all_output(&out)
     );
     assert!(
-        stdout(&out).contains("Workflow failed in"),
+        all_output(&out).contains("Workflow failed in"),
         "{}",
-        stdout(&out)
+        all_output(&out)
     );
 }
 
@@ -271,7 +294,7 @@ fn log_json_prints_one_object_per_line() {
     assert!(out.status.success(), "{}", stderr(&out));
     let mut names = Vec::new();
     // the kit's `break()` prints an empty line in JSON mode too
-    for line in stdout(&out).lines().filter(|l| !l.is_empty()) {
+    for line in all_output(&out).lines().filter(|l| !l.is_empty()) {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(v["level"].is_string() && v["message"].is_array());
@@ -294,7 +317,7 @@ fn no_compile_runs_an_es_module_as_it_is() {
         .args(["--no-compile", "--no-autoinstall", "-O"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(out.status.success(), "{}", all_output(&out));
     assert_eq!(result_json(&out), json!({"data": {"n": 7}}));
 }
 
@@ -316,9 +339,9 @@ fn sanitize_summarizes_objects_in_logs() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("[JOB] ℹ got (object with keys a, b) (array with 2 items)"),
+        all_output(&out).contains("[JOB] ℹ got (object with keys a, b) (array with 2 items)"),
         "{}",
-        stdout(&out)
+        all_output(&out)
     );
     let out = env
         .openfn()
@@ -328,8 +351,8 @@ fn sanitize_summarizes_objects_in_logs() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("got [object] [array]"),
+        all_output(&out).contains("got [object] [array]"),
         "{}",
-        stdout(&out)
+        all_output(&out)
     );
 }

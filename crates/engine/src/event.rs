@@ -152,6 +152,18 @@ pub struct LogLine {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum EngineEvent {
+    /// An adaptor is not in the repository and is being installed (an `autoinstall-complete`
+    /// or `autoinstall-error` follows with the duration). Not a kit event: embedders use it to
+    /// say that a run waits for an install.
+    #[serde(rename_all = "camelCase")]
+    AutoinstallStart {
+        /// Run id.
+        workflow_id: String,
+        /// Package name.
+        module: String,
+        /// Version asked for (may be empty or a tag).
+        version: String,
+    },
     /// An adaptor was installed (or found installed).
     #[serde(rename_all = "camelCase")]
     AutoinstallComplete {
@@ -308,6 +320,7 @@ impl EngineEvent {
     /// The kit's event name (`workflow-start`, `job-complete`, …).
     pub fn name(&self) -> &'static str {
         match self {
+            EngineEvent::AutoinstallStart { .. } => "autoinstall-start",
             EngineEvent::AutoinstallComplete { .. } => "autoinstall-complete",
             EngineEvent::AutoinstallError { .. } => "autoinstall-error",
             EngineEvent::WorkflowStart { .. } => "workflow-start",

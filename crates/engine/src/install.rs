@@ -26,6 +26,12 @@ pub type InstallFuture =
 pub trait AdaptorInstaller: Send + Sync + 'static {
     /// Installs `specifier` unless already installed; returns its location.
     fn install(&self, specifier: &str) -> InstallFuture;
+
+    /// Whether `specifier` is installed already (so [`Self::install`] will not fetch it), from
+    /// disk alone. The engine announces an install (`autoinstall-start`) only when it is not.
+    fn is_installed(&self, _specifier: &str) -> bool {
+        true
+    }
 }
 
 /// Splits `@scope/name@1.0.0` at the last `@` (when it is not the first character).
@@ -67,6 +73,12 @@ impl RepoInstaller {
 }
 
 impl AdaptorInstaller for RepoInstaller {
+    fn is_installed(&self, specifier: &str) -> bool {
+        openfn_repo::Specifier::parse(specifier)
+            .ok()
+            .is_some_and(|spec| self.repo.resolve(&spec).is_some())
+    }
+
     fn install(&self, specifier: &str) -> InstallFuture {
         let repo = Arc::clone(&self.repo);
         let specifier = specifier.to_owned();

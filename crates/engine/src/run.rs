@@ -190,6 +190,13 @@ pub(crate) async fn drive(
             adaptor_versions.entry(name).or_default().push(version);
             continue;
         }
+        if !shared.installer.is_installed(&specifier) {
+            out.emit(EngineEvent::AutoinstallStart {
+                workflow_id: workflow_id.clone(),
+                module: name.clone(),
+                version: version.clone(),
+            });
+        }
         let started = Instant::now();
         let result = {
             let _one_at_a_time = shared.install_lock.lock().await;

@@ -220,10 +220,15 @@ async fn a_syntax_error_is_a_compile_error_from_the_child() {
         ("CompileError", "crash")
     );
     assert!(e.message.starts_with("Job 2: "), "{}", e.message);
-    assert!(logs(&events).contains(&(
-        "R/T".to_owned(),
-        r#"["Error occurred during compilation"]"#.to_owned()
-    )));
+    // the run's log carries the compiler's message and position
+    assert!(
+        logs(&events).contains(&(
+            "R/T".to_owned(),
+            serde_json::to_string(&[format!("Error occurred during compilation: {}", e.message)])
+                .unwrap()
+        ))
+    );
+    assert!(e.message.contains(" (2:"), "line and column: {}", e.message);
     assert!(!names(&events).contains(&"job-start"));
 }
 

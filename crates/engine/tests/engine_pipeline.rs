@@ -194,6 +194,11 @@ async fn credential_failures_are_one_credential_load_error() {
 struct FakeInstaller;
 
 impl AdaptorInstaller for FakeInstaller {
+    /// Everything is installed but 9.9.9 (which then fails to install).
+    fn is_installed(&self, specifier: &str) -> bool {
+        !specifier.ends_with("@9.9.9")
+    }
+
     fn install(&self, specifier: &str) -> InstallFuture {
         let (name, version) = openfn_engine::split_specifier(specifier);
         let (name, version) = (name.to_owned(), version.unwrap_or("").to_owned());
@@ -233,7 +238,15 @@ async fn autoinstall_reports_each_adaptor_and_fails_the_run_with_autoinstall_err
     let mut p = plan("bad", &["count"]);
     p["workflow"]["steps"][0]["adaptors"] = json!(["@openfn/language-http@9.9.9"]);
     let events = events_within(run(&engine, p), 30).await;
-    assert_eq!(names(&events), ["autoinstall-error", "workflow-error"]);
+    // an adaptor not yet installed is announced before its install
+    assert_eq!(
+        names(&events),
+        ["autoinstall-start", "autoinstall-error", "workflow-error"]
+    );
+    assert!(
+        matches!(&events[0], EngineEvent::AutoinstallStart { module, version, .. }
+        if module == "@openfn/language-http" && version == "9.9.9")
+    );
     assert_eq!(
         error_tuple(workflow_error(&events).unwrap()),
         (

@@ -14,6 +14,7 @@
 //!   execution plan, claims and every worker→Lightning payload.
 //! - [`error`]: the kit's error classes, their severities and the run exit reasons.
 //! - [`log`]: JSON log lines, levels and the ns/µs timestamp helpers.
+//! - [`term`]: the colour rule shared by the binaries (terminal, `NO_COLOR`, `CLICOLOR_FORCE`).
 //!
 //! Every decoder returns [`Error`], which names the field at fault.
 
@@ -26,6 +27,7 @@ pub mod log;
 mod ordered;
 pub mod phoenix;
 pub mod plan;
+pub mod term;
 
 pub use failure::{Error, Result};
 pub use ordered::OrderedMap;

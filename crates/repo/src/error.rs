@@ -67,20 +67,28 @@ impl RepoError {
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     /// The registry has no such package (HTTP 404 on the packument).
-    #[error("package {name} not found in the registry at {registry}")]
+    #[error("package {name} not found in the registry at {registry}{}", did_you_mean(suggestion.as_deref()))]
     PackageNotFound {
         /// Package name.
         name: String,
         /// Registry base URL that was asked.
         registry: String,
+        /// A known `@openfn/language-*` adaptor whose name is close to a misspelt one
+        /// (no registry call: see [`crate::suggest_adaptor`]).
+        suggestion: Option<String>,
     },
     /// No published version satisfies the requested range.
-    #[error("no version of {name} matches {requirement:?}")]
+    #[error(
+        "no version of {name} matches {requirement:?}{}",
+        nearest_versions(nearest)
+    )]
     NoMatchingVersion {
         /// Package name.
         name: String,
         /// The version, range or dist-tag asked for.
         requirement: String,
+        /// The published versions nearest to the one asked for (ascending, at most four).
+        nearest: Vec<String>,
     },
     /// A tarball's bytes do not match the registry's `dist.integrity` (or `dist.shasum`).
     #[error("integrity check failed for {name}@{version}: {reason}")]
@@ -110,7 +118,7 @@ pub enum InstallError {
     },
     /// The registry kept failing with transient errors (5xx, timeouts, refused connections) until
     /// the retries were spent.
-    #[error("registry unavailable after {attempts} attempts at {url}: {last}")]
+    #[error("registry unreachable: {url} failed {attempts} times, last with {last}")]
     Unavailable {
         /// The URL requested.
         url: String,
@@ -164,7 +172,77 @@ pub enum InstallError {
     },
 }
 
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    match suggestion {
+        Some(name) => match name.strip_prefix("@openfn/language-") {
+            Some(short) => format!(" (did you mean {short}, i.e. {name}?)"),
+            None => format!(" (did you mean {name}?)"),
+        },
+        None => String::new(),
+    }
+}
+
+fn nearest_versions(nearest: &[String]) -> String {
+    if nearest.is_empty() {
+        " (the package has no published versions)".to_owned()
+    } else {
+        format!("; nearest published versions: {}", nearest.join(", "))
+    }
+}
+
+/// What kind of failure an install error is, for the hint a user gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The package is not in the registry.
+    NotInRegistry,
+    /// The package exists, the version does not.
+    NoSuchVersion,
+    /// The registry could not be reached (or kept failing).
+    Unreachable,
+    /// Anything else (integrity, unpacking, local i/o, bad metadata).
+    Other,
+}
+
+impl FailureKind {
+    /// A short hint for a person fixing the failure.
+    pub fn hint(self) -> &'static str {
+        match self {
+            FailureKind::NotInRegistry => "check the adaptor's name",
+            FailureKind::NoSuchVersion => "pick one of the published versions",
+            FailureKind::Unreachable => {
+                "check the network, or the registry set in NPM_CONFIG_REGISTRY or ~/.npmrc"
+            }
+            FailureKind::Other => "see the message; installing again may help",
+        }
+    }
+}
+
+impl RepoError {
+    /// The kind of an install failure ([`FailureKind::Other`] for anything else).
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            RepoError::Install { reason, .. } => reason.kind(),
+            RepoError::InvalidSpecifier { .. } => FailureKind::NotInRegistry,
+            RepoError::Io { .. } => FailureKind::Other,
+        }
+    }
+}
+
 impl InstallError {
+    /// The kind of failure, for the hint a user gets.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            InstallError::PackageNotFound { .. } | InstallError::InvalidName { .. } => {
+                FailureKind::NotInRegistry
+            }
+            InstallError::NoMatchingVersion { .. } => FailureKind::NoSuchVersion,
+            InstallError::Unavailable { .. } | InstallError::HttpClient { .. } => {
+                FailureKind::Unreachable
+            }
+            _ => FailureKind::Other,
+        }
+    }
+
     /// See [`RepoError::is_permanent`].
     pub fn is_permanent(&self) -> bool {
         match self {

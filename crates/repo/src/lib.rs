@@ -21,16 +21,20 @@
 
 mod config;
 mod error;
+mod progress;
 mod registry;
 mod repo;
 mod spec;
+mod suggest;
 mod tarball;
 mod tree;
 
 pub use config::{AuthToken, DEFAULT_REGISTRY, RegistryConfig, RetryPolicy};
-pub use error::{InstallError, RepoError};
+pub use error::{FailureKind, InstallError, RepoError};
+pub use progress::{InstallProgress, ProgressFn};
 pub use repo::{
     CLI_REPO_SUBDIR, Installed, Repo, WORKER_REPO_SUBDIR, default_cli_repo_dir,
     default_worker_repo_dir,
 };
 pub use spec::{Requirement, Specifier, alias, aliased_name, split_alias};
+pub use suggest::suggest_adaptor;

@@ -122,6 +122,11 @@ impl Packument {
         })
     }
 
+    /// Up to four published versions near `requirement` (for a "no such version" error).
+    pub(crate) fn nearest(&self, requirement: &str) -> Vec<String> {
+        crate::suggest::nearest_versions(self.versions.iter().map(|(v, _)| v), requirement)
+    }
+
     pub(crate) fn version(&self, version: &Version) -> Option<&Arc<Manifest>> {
         self.versions
             .binary_search_by(|(v, _)| v.cmp(version))
@@ -202,6 +207,7 @@ impl Registry {
                     FetchError::NotFound => InstallError::PackageNotFound {
                         name: name.to_owned(),
                         registry: registry.to_owned(),
+                        suggestion: crate::suggest::suggest_adaptor(name),
                     },
                     FetchError::Failed(e) => e,
                 })?;

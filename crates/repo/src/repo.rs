@@ -67,6 +67,7 @@ pub struct Repo {
     dir: PathBuf,
     registry: Registry,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    progress: Option<crate::ProgressFn>,
 }
 
 impl Repo {
@@ -79,7 +80,21 @@ impl Repo {
             dir: dir.into(),
             registry: Registry::new(config),
             flights: Mutex::new(HashMap::new()),
+            progress: None,
         })
+    }
+
+    /// Reports the progress of every install to `observer` (resolved trees, fetched packages).
+    #[must_use]
+    pub fn with_progress(mut self, observer: crate::ProgressFn) -> Repo {
+        self.progress = Some(observer);
+        self
+    }
+
+    fn report(&self, progress: crate::InstallProgress) {
+        if let Some(observer) = &self.progress {
+            observer(&progress);
+        }
     }
 
     /// The repo directory.
@@ -260,9 +275,13 @@ impl Repo {
         spec: &Specifier,
     ) -> Result<(Version, Arc<Manifest>), InstallError> {
         let packument = self.registry.packument(&spec.name).await?;
-        let no_match = || InstallError::NoMatchingVersion {
-            name: spec.name.clone(),
-            requirement: spec.version.clone().unwrap_or_else(|| "latest".to_owned()),
+        let no_match = || {
+            let requirement = spec.version.clone().unwrap_or_else(|| "latest".to_owned());
+            InstallError::NoMatchingVersion {
+                name: spec.name.clone(),
+                nearest: packument.nearest(&requirement),
+                requirement,
+            }
         };
         let requirement = spec.requirement();
         let matched = match requirement {
@@ -352,6 +371,13 @@ impl Repo {
             elapsed_ms = started.elapsed().as_millis(),
             "resolved dependency tree"
         );
+        self.report(crate::InstallProgress::Resolved {
+            name: name.to_owned(),
+            version: version_text.clone(),
+            packages: (0..tree.nodes.len())
+                .filter(|&id| !tree.is_pruned(id))
+                .count(),
+        });
         tree.verify()
             .map_err(|reason| InstallError::InvalidMetadata {
                 name: name.to_owned(),
@@ -427,6 +453,7 @@ impl Repo {
             reason,
         })?;
         let size = bytes.len();
+        let root = &tree.nodes[0].name;
         let unpacked = tokio::task::spawn_blocking(move || tarball::unpack(&bytes, &dest)).await;
         tracing::debug!(
             package = node.name,
@@ -441,9 +468,15 @@ impl Repo {
             reason,
         };
         match unpacked {
-            Ok(result) => result.map_err(tarball_error),
-            Err(join) => Err(tarball_error(join.to_string())),
+            Ok(result) => result.map_err(tarball_error)?,
+            Err(join) => return Err(tarball_error(join.to_string())),
         }
+        self.report(crate::InstallProgress::Fetched {
+            name: root.clone(),
+            package: node.name.clone(),
+            bytes: size as u64,
+        });
+        Ok(())
     }
 
     /// Moves a complete staging tree to `node_modules/<alias>` and records it in `package.json`,

@@ -258,6 +258,7 @@ impl Tree {
                     InstallError::NoMatchingVersion {
                         name: name.clone(),
                         requirement: tag.clone(),
+                        nearest: packument.nearest(&tag),
                     }
                 })?;
                 let version =
@@ -276,6 +277,7 @@ impl Tree {
             pick(packument, &range).ok_or_else(|| InstallError::NoMatchingVersion {
                 name: name.clone(),
                 requirement: dep.spec.clone(),
+                nearest: packument.nearest(&dep.spec),
             })?;
         if dep.optional && !platform_matches(&manifest) {
             return Ok(None);

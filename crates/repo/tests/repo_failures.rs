@@ -3,7 +3,7 @@
 
 mod support;
 
-use openfn_repo::{InstallError, Repo, RepoError, Specifier};
+use openfn_repo::{FailureKind, InstallError, Repo, RepoError, Specifier};
 use serde_json::json;
 use support::{FakeRegistry, Pkg, tarball, within};
 
@@ -77,6 +77,8 @@ async fn persistent_500s_exhaust_the_retries() {
         ),
         "{err:?}"
     );
+    assert_eq!(err.kind(), FailureKind::Unreachable);
+    assert!(err.to_string().contains("registry unreachable"), "{err}");
     assert_eq!(registry.requests(), 4);
 }
 
@@ -91,6 +93,7 @@ async fn unknown_package_and_version_fail_at_once() {
         .await
         .expect_err("no such package");
     assert!(err.is_permanent());
+    assert_eq!(err.kind(), FailureKind::NotInRegistry);
     assert_eq!(
         err.autoinstall_message().as_deref(),
         Some(
@@ -106,14 +109,35 @@ async fn unknown_package_and_version_fail_at_once() {
     let err = within(repo.install(&[spec("adaptor@^2")]))
         .await
         .expect_err("no such version");
+    assert_eq!(err.kind(), FailureKind::NoSuchVersion);
     assert_eq!(
         err.autoinstall_message().as_deref(),
-        Some("Error installing adaptor@^2: no version of adaptor matches \"^2\"")
+        Some(
+            "Error installing adaptor@^2: no version of adaptor matches \"^2\"; nearest published versions: 1.0.0"
+        )
     );
     let err = within(repo.install(&[spec("adaptor@9.9.9")]))
         .await
         .expect_err("no such version");
     assert!(err.is_permanent(), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("nearest published versions: 1.0.0"),
+        "{err}"
+    );
+
+    // a misspelt @openfn adaptor: the known name is suggested, with no extra registry call
+    let before = registry.requests();
+    let err = within(repo.install(&[spec("@openfn/language-commmon")]))
+        .await
+        .expect_err("no such package");
+    assert_eq!(err.kind(), FailureKind::NotInRegistry);
+    assert!(
+        err.to_string()
+            .ends_with("(did you mean common, i.e. @openfn/language-common?)"),
+        "{err}"
+    );
+    assert_eq!(registry.requests(), before + 1);
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -78,13 +80,22 @@ pub fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Everything the command printed, stdout then stderr (where logs go with `-O`).
+pub fn all_output(output: &std::process::Output) -> String {
+    format!("{}{}", stdout(output), stderr(output))
+}
+
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The JSON printed after `Result: ` with `-O`.
+/// The result printed with `-O`: all of stdout (logs go to stderr), or in the kit layout
+/// (`OPENFN_KIT_OUTPUT=1`) the JSON after `Result: `.
 pub fn result_json(output: &std::process::Output) -> serde_json::Value {
     let out = stdout(output);
+    if out.starts_with(['{', '[']) {
+        return serde_json::from_str(&out).expect("stdout is the result alone");
+    }
     let start = out
         .find("Result: ")
         .map(|i| i + "Result: ".len())

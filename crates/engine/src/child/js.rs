@@ -418,11 +418,12 @@ impl JsJob {
         };
         if let Err(error) = compile_plan_with(&mut plan, &repo, &settings.compile, &mut step_lines)
         {
+            // the run's log says what failed and where (`Job 2: Unexpected token (2:9)`)
             log_line(
                 sink.as_ref(),
                 "error",
                 "R/T",
-                "Error occurred during compilation".to_owned(),
+                format!("Error occurred during compilation: {}", error.message),
             );
             return Err(Failure::new(error));
         }
