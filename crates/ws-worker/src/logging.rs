@@ -6,7 +6,7 @@
 //! a report would panic the task that logged). And colours are used only when the output is a
 //! terminal, following `NO_COLOR` and `CLICOLOR_FORCE` ([`use_colors`]).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,14 +14,11 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{Config, LogFormat};
 
-/// Whether ANSI colours go to `stream`: never when `NO_COLOR` is set (non-empty), always when
-/// `CLICOLOR_FORCE` is set (non-empty), never when `CLICOLOR=0`, else only on a terminal.
-/// The same rule as the `openfn` CLI, which writes through `anstream` (this is its choice).
-pub fn use_colors(stream: &io::Stdout) -> bool {
-    !matches!(
-        anstream::AutoStream::choice(stream),
-        anstream::ColorChoice::Never
-    )
+/// Whether ANSI colours go to stdout: the colour rule every binary shares
+/// ([`openfn_lexicon::term::use_colour`]: `NO_COLOR` off, `CLICOLOR_FORCE` on, `CLICOLOR=0` or
+/// `TERM=dumb` off, else only on a terminal).
+pub fn use_colors() -> bool {
+    openfn_lexicon::term::use_colour(|k| std::env::var(k).ok(), io::stdout().is_terminal())
 }
 
 /// Writes log lines to stdout and swallows every write error. After the first broken pipe it
@@ -90,7 +87,7 @@ pub fn init(config: &Config) {
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(use_colors(&io::stdout()))
+        .with_ansi(use_colors())
         .with_writer(LogWriter::default());
     match config.log_format {
         LogFormat::Json => builder.json().init(),
