@@ -257,7 +257,9 @@ async fn main() -> ExitCode {
     if let Some(Command::GenKeys) = cli.command {
         return match KeySet::generate() {
             Ok(keys) => {
-                print!("{}", keys.render());
+                use std::io::Write as _;
+                // A closed pipe (`gen-keys | head -1`) ends quietly, as Unix tools do.
+                let _ = std::io::stdout().lock().write_all(keys.render().as_bytes());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -276,6 +278,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(use_colour(std::io::stdout().is_terminal()))
+        // A closed stdout (`lightning-mock | head -3`) must not fill stderr with complaints;
+        // the mock goes on serving and still stops cleanly on a signal.
+        .log_internal_errors(false)
         .init();
     let signals = StopSignals::listen();
     let (host, port) = (cli.host, cli.port);

@@ -267,3 +267,56 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+/// `lightning-mock | head -1`: with stdout closed the mock goes on serving, says nothing on
+/// stderr about it, and still stops cleanly (exit 0) on SIGTERM.
+#[tokio::test]
+async fn a_closed_stdout_neither_stops_nor_hangs_the_mock() {
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["--port", "0", "--no-auth", "--log", "debug"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(common::WAIT, lines.next_line())
+        .await
+        .expect("a line in time")
+        .expect("read")
+        .expect("a line");
+    let addr = strip_ansi(&first)
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .expect("the listening line comes first");
+    drop(lines);
+    // Logged requests now hit the closed pipe; the mock still answers.
+    for _ in 0..3 {
+        let res = common::http()
+            .post(format!("http://{addr}/run"))
+            .json(&common::tiny(None))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    let pid = child.id().expect("pid").to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs")
+            .success()
+    );
+    let out = tokio::time::timeout(common::WAIT, child.wait_with_output())
+        .await
+        .expect("exits in time")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.is_empty(), "{err}");
+}
