@@ -347,3 +347,30 @@ fn has_long_number(s: &str) -> bool {
     s.split(|c: char| !c.is_ascii_digit())
         .any(|run| run.len() >= 13)
 }
+
+/// The page is self-contained: no stylesheet, script or image from elsewhere (the only URL in
+/// it is the SVG namespace, which is a name, not a fetch).
+#[tokio::test]
+async fn the_dashboard_loads_nothing_from_elsewhere() {
+    let mock = start().await;
+    let (status, page) = common::get(&mock, "/").await;
+    assert_eq!(status, 200);
+    let page = page.as_str().expect("html");
+    assert!(
+        page.contains(r#"<svg class="graph""#),
+        "the graph is drawn inline"
+    );
+    for needle in ["<link", "src=", "@import", "url(http", "//cdn", "https://"] {
+        assert!(!page.contains(needle), "the page refers to {needle}");
+    }
+    let urls: Vec<&str> = page
+        .match_indices("http://")
+        .map(|(i, _)| &page[i..(i + 26).min(page.len())])
+        .collect();
+    assert!(
+        urls.iter()
+            .all(|u| u.starts_with("http://www.w3.org/2000/svg")),
+        "{urls:?}"
+    );
+    mock.shutdown().await;
+}
