@@ -19,6 +19,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::collections::{self, bytes_body::parse_json};
 use crate::dashboard;
 use crate::faults::Faults;
+use crate::plan_check;
 use crate::socket::{self, Ctx};
 use crate::state::{RunStatus, parse_priority};
 
@@ -125,12 +126,16 @@ async fn post_run(
             "expected a Lightning plan as the body",
         );
     }
-    let plan = match parse_json(&body) {
+    let mut plan = match parse_json(&body) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(message) = check_plan(&plan) {
-        return error(StatusCode::BAD_REQUEST, message);
+    if let Err(problems) = plan_check::check_and_normalise(&mut plan) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(plan_check::problems_json(&problems)),
+        )
+            .into_response();
     }
     let priority = match params.get("priority") {
         None => None,
@@ -144,29 +149,20 @@ async fn post_run(
         .enqueue(plan, params.get("queue").cloned(), priority)
     {
         Ok(id) => {
-            let wakeup = params
-                .get("wakeup")
-                .is_some_and(|v| !matches!(v.as_str(), "false" | "0"));
+            let wakeup = flag(&params, "wakeup");
             if wakeup || ctx.app.config.push_on_enqueue {
                 ctx.app.wake_workers();
             }
             axum::Json(json!({"id": id})).into_response()
         }
-        Err(message) => error(StatusCode::BAD_REQUEST, message),
+        Err(message) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(plan_check::problems_json(&[plan_check::Problem::new(
+                "id", message,
+            )])),
+        )
+            .into_response(),
     }
-}
-
-/// Refuses a plan the worker could not decode (naming the field), as Lightning would never
-/// send one; an absent `id` is generated later.
-fn check_plan(plan: &Value) -> Result<(), String> {
-    let mut probe = plan.clone();
-    if let Some(obj) = probe.as_object_mut() {
-        obj.entry("id")
-            .or_insert_with(|| Value::String("generated".into()));
-    }
-    openfn_lexicon::lightning::LightningPlan::from_value(probe)
-        .map(|_| ())
-        .map_err(|e| format!("invalid plan: {e}"))
 }
 
 /// `GET /runs[?status=queued|claimed|started|complete|lost][&limit=<newest n>]`.
@@ -201,12 +197,26 @@ async fn workers(State(ctx): State<Ctx>) -> Response {
         .into_response()
 }
 
-/// `GET /events[?all=true]`: server-sent events; the stream ends when the server shuts down.
+/// Whether a query flag is on (`?flag`, `?flag=true`; not `false` or `0`).
+fn flag(params: &HashMap<String, String>, name: &str) -> bool {
+    params
+        .get(name)
+        .is_some_and(|v| !matches!(v.as_str(), "false" | "0"))
+}
+
+/// A `claim` event that handed out no run (a worker polling an empty queue).
+fn is_empty_claim(ev: &crate::state::Event) -> bool {
+    ev.name == "claim" && ev.data["payload"].as_array().is_some_and(Vec::is_empty)
+}
+
+/// `GET /events[?all=true][&empty_claims=true]`: server-sent events; the stream ends when the
+/// server shuts down. Claims that gave no run are left out unless `empty_claims` is set.
 async fn events(
     State(ctx): State<Ctx>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let all = params.get("all").is_some_and(|v| v != "false");
+    let all = flag(&params, "all");
+    let empty_claims = flag(&params, "empty_claims");
     let rx = ctx.app.events.subscribe();
     let mut shutdown = ctx.shutdown.clone();
     let stopped = async move {
@@ -216,9 +226,11 @@ async fn events(
         .take_until(stopped)
         .filter_map(move |item| {
             let out = match item {
-                Ok(ev) if ev.public || all => Some(Ok(SseEvent::default()
-                    .event(ev.name)
-                    .data(ev.data.to_string()))),
+                Ok(ev) if (ev.public || all) && (empty_claims || !is_empty_claim(&ev)) => {
+                    Some(Ok(SseEvent::default()
+                        .event(ev.name)
+                        .data(ev.data.to_string())))
+                }
                 Ok(_) => None,
                 Err(lagged) => {
                     tracing::warn!("an /events listener fell behind: {lagged}");

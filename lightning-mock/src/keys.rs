@@ -236,6 +236,23 @@ pub fn verify_worker_token(secret: &str, token: &str) -> std::result::Result<Wor
     }
 }
 
+/// The `worker_id` claim of a worker token, read **without** verifying it: with `--no-auth`
+/// the mock still names workers (logs, dashboard) by what their tokens say.
+pub(crate) fn unverified_worker_id(token: &str) -> Option<String> {
+    let claims = token.split('.').nth(1)?;
+    let engine = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let bytes = engine.decode(claims).ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims
+        .get("worker_id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
 /// Mints a worker token the way ws-worker does (header `{"alg":"HS256"}`, claims
 /// `worker_id`, `iat`, `iss`). For tests and tools.
 ///

@@ -29,8 +29,10 @@ pub mod config;
 mod dashboard;
 pub mod error;
 pub mod faults;
+mod history;
 mod http;
 pub mod keys;
+mod plan_check;
 mod queue;
 mod socket;
 mod state;
@@ -155,7 +157,8 @@ impl ServerHandle {
     }
 
     /// Enqueues a Lightning plan like `POST /run` (queue and priority from the plan's `queue`
-    /// and `priority` fields); returns the run id.
+    /// and `priority` fields); returns the run id. Unlike `POST /run` the plan is not
+    /// validated (nor short adaptor names expanded): tests hand workers broken plans this way.
     ///
     /// # Errors
     /// A message when the plan is not an object or its id is taken.
@@ -226,9 +229,19 @@ impl ServerHandle {
         self.app.reset();
     }
 
-    /// Stops serving: closes worker sockets (code 1001) and waits for the server to stop.
+    /// Stops serving: closes worker sockets with a close frame (code 1001, `server shutting
+    /// down`), waits (at most a few seconds) until every socket has sent it, and waits for the
+    /// server to stop.
     pub async fn shutdown(self) {
+        let mut events = self.app.events.subscribe();
         let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !self.app.lock().workers.is_empty() {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => break,
+                Ok(_) => {}
+            }
+        }
         let _ = self.serve.await;
         let _ = self.janitor.await;
     }

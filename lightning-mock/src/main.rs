@@ -2,12 +2,13 @@
 //! with `lightning-mock gen-keys`.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 use std::net::IpAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use clap::{Parser, Subcommand};
-use openfn_lightning_mock::{Config, Faults, KeySet, Server};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use openfn_lightning_mock::{Config, Error, Faults, KeySet, Server};
 
 /// A Lightning stand-in for developing and testing OpenFn workers.
 #[derive(Debug, Parser)]
@@ -95,45 +96,116 @@ enum Command {
     GenKeys,
 }
 
-fn parse_counts(flag: &str, specs: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
-    let mut reject = BTreeMap::new();
+/// A usage error: clap's `error: …` line and usage, exit code 2.
+fn usage_error(message: impl std::fmt::Display) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::ValueValidation, message)
+        .exit()
+}
+
+fn parse_counts(flag: &str, specs: &[String]) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
     for spec in specs {
         let (event, times) = match spec.rsplit_once(':') {
-            Some((event, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => (
-                event,
-                n.parse::<u32>().with_context(|| format!("{flag} count"))?,
-            ),
+            Some((event, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => {
+                let times = n.parse::<u32>().unwrap_or_else(|e| {
+                    usage_error(format!("invalid count in {flag} {spec:?}: {e}"))
+                });
+                (event, times)
+            }
             _ => (spec.as_str(), 1),
         };
         if event.is_empty() {
-            bail!("{flag} needs an event name, got {spec:?}");
+            usage_error(format!(
+                "{flag} needs an event name (EVENT or EVENT:N, e.g. claim:2), got {spec:?}"
+            ));
         }
-        reject.insert(event.to_owned(), times);
+        counts.insert(event.to_owned(), times);
     }
-    Ok(reject)
+    counts
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Some(Command::GenKeys) = cli.command {
-        let keys = KeySet::generate().context("generating keys")?;
-        print!("{}", keys.render());
-        return Ok(());
+/// The `--log` filter: a level, or a tracing filter (`info,openfn_lightning_mock=debug`). A
+/// bare word that is no level (`--log bogus`, a valid but useless target filter) is refused.
+fn log_filter(value: &str) -> tracing_subscriber::EnvFilter {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let hint = "use error, warn, info, debug, trace, off, or a tracing filter such as info,openfn_lightning_mock=debug";
+    let directive = value.contains(['=', ',', '[', ':']);
+    if !directive && !LEVELS.contains(&value.trim().to_ascii_lowercase().as_str()) {
+        usage_error(format!("invalid value {value:?} for --log: {hint}"));
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .with_context(|| format!("invalid --log {:?}", cli.log))?,
-        )
-        .init();
-    let secret = cli.secret.filter(|s| !s.is_empty());
-    if !cli.no_auth && secret.is_none() {
-        bail!(
-            "WORKER_SECRET is not set: pass --secret (or set WORKER_SECRET), or --no-auth to accept any worker"
-        );
+    tracing_subscriber::EnvFilter::try_new(value)
+        .unwrap_or_else(|e| usage_error(format!("invalid value {value:?} for --log: {e} ({hint})")))
+}
+
+/// Colours on a terminal only; `NO_COLOR` (non-empty) turns them off, `CLICOLOR_FORCE`
+/// (non-empty, not `0`) on even when not a terminal.
+fn use_colour(terminal: bool) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("NO_COLOR") {
+        return false;
     }
-    let config = Config {
+    if set("CLICOLOR_FORCE") && std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+        return true;
+    }
+    terminal
+}
+
+/// SIGINT (ctrl-c) and SIGTERM, listened for from before the server starts (a signal that
+/// comes earlier would kill the process without closing sockets).
+struct StopSignals {
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind)
+                    .inspect_err(|e| eprintln!("warning: cannot listen for {name}: {e}"))
+                    .ok()
+            };
+            Self {
+                int: listen(SignalKind::interrupt(), "SIGINT"),
+                term: listen(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Waits for the first signal; returns its name.
+    async fn wait(mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.int) => "SIGINT",
+                () = recv(&mut self.term) => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
+    }
+}
+
+fn config(cli: Cli, secret: Option<String>) -> Config {
+    Config {
         host: cli.host,
         port: cli.port,
         worker_secret: secret,
@@ -152,14 +224,75 @@ async fn main() -> anyhow::Result<()> {
         record_wire: cli.record_wire,
         faults: Faults {
             reply_delay_ms: cli.reply_delay_ms,
-            reject: parse_counts("--reject", &cli.reject)?,
-            silence: parse_counts("--silence", &cli.silence)?,
+            reject: parse_counts("--reject", &cli.reject),
+            silence: parse_counts("--silence", &cli.silence),
             drop_after: cli.drop_after,
             refuse_connections_ms: cli.refuse_connections_ms,
         },
-    };
+    }
+}
+
+/// The one line printed when the server cannot start.
+fn start_error(e: &Error, host: IpAddr, port: u16) -> String {
+    match e {
+        Error::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
+            "port {port} on {host} is already in use (another lightning-mock?): stop it, or pick another port with --port <PORT> (--port 0 takes any free one)"
+        ),
+        Error::Bind { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            format!(
+                "not allowed to listen on port {port} of {host}: ports below 1024 need privileges; pick another with --port <PORT>"
+            )
+        }
+        Error::Bind { source, .. } => {
+            format!("cannot listen on {host}:{port}: {source} (check --host and --port)")
+        }
+        Error::Key { .. } => format!("{e} (check --runs-private-key / WORKER_RUNS_PRIVATE_KEY)"),
+        other => other.to_string(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::GenKeys) = cli.command {
+        return match KeySet::generate() {
+            Ok(keys) => {
+                use std::io::Write as _;
+                // A closed pipe (`gen-keys | head -1`) ends quietly, as Unix tools do.
+                let _ = std::io::stdout().lock().write_all(keys.render().as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: generating keys: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let filter = log_filter(&cli.log);
+    let secret = cli.secret.clone().filter(|s| !s.is_empty());
+    if !cli.no_auth && secret.is_none() {
+        usage_error(
+            "WORKER_SECRET is not set: pass --secret (or set WORKER_SECRET; `lightning-mock gen-keys` makes one), or --no-auth to accept any worker",
+        );
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(use_colour(std::io::stdout().is_terminal()))
+        // A closed stdout (`lightning-mock | head -3`) must not fill stderr with complaints;
+        // the mock goes on serving and still stops cleanly on a signal.
+        .log_internal_errors(false)
+        .init();
+    let signals = StopSignals::listen();
+    let (host, port) = (cli.host, cli.port);
+    let config = config(cli, secret);
     let signing = config.runs_private_key.is_some();
-    let server = Server::start(config).await.context("starting the server")?;
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: {}", start_error(&e, host, port));
+            return ExitCode::FAILURE;
+        }
+    };
     tracing::info!(
         "dashboard at {} ; worker socket at {}/websocket ; run tokens {}",
         server.url(),
@@ -170,10 +303,9 @@ async fn main() -> anyhow::Result<()> {
             "x.y.z (no key)"
         }
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for ctrl-c")?;
-    tracing::info!("shutting down");
+    let signal = signals.wait().await;
+    tracing::info!("{signal}: closing worker sockets and shutting down");
     server.shutdown().await;
-    Ok(())
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
 }

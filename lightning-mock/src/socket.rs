@@ -78,6 +78,8 @@ pub(crate) async fn upgrade(
                 return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
             }
         }
+    } else if let Some(token) = params.get("token") {
+        worker_id = crate::keys::unverified_worker_id(token.trim());
     }
     let max = app.config.max_frame_size;
     ws.max_message_size(max)
@@ -112,7 +114,10 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
             wake: wake.clone(),
         },
     );
-    tracing::info!(conn = id, %remote, worker_id = ?worker_id, "worker connected");
+    match &worker_id {
+        Some(worker) => tracing::info!(conn = id, %remote, worker_id = %worker, "worker connected"),
+        None => tracing::info!(conn = id, %remote, "worker connected (no worker id)"),
+    }
     app.emit(
         "worker:connect",
         json!({"payload": {"connection": id, "worker_id": worker_id, "remote": remote.to_string()}}),

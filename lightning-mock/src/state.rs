@@ -12,6 +12,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::config::Config;
 use crate::faults::FaultState;
+use crate::history::History;
 use crate::keys::{PLACEHOLDER_TOKEN, RunTokens};
 use crate::queue::{PRIORITY_NORMAL, Queue};
 
@@ -120,6 +121,7 @@ impl Run {
             "worker_id": self.worker_id,
             "times": self.times,
             "replays": self.accepted.replays,
+            "workflow": crate::dashboard::workflow_of(&self.plan),
             "wire": self.wire,
         })
     }
@@ -178,6 +180,8 @@ pub(crate) struct App {
     inner: Mutex<Inner>,
     faults: Mutex<FaultState>,
     pub events: broadcast::Sender<Event>,
+    /// The recent events the dashboard starts with.
+    pub history: History,
     conn_seq: AtomicU64,
 }
 
@@ -217,6 +221,7 @@ impl App {
             inner: Mutex::new(inner),
             faults: Mutex::new(faults),
             events,
+            history: History::default(),
             conn_seq: AtomicU64::new(0),
         }
     }
@@ -238,6 +243,7 @@ impl App {
 
     /// Publishes an event; nobody listening is fine.
     pub(crate) fn emit(&self, name: &str, data: Value, public: bool) {
+        self.history.record(unix_ms(), name, &data);
         let _ = self.events.send(Event {
             name: name.to_owned(),
             data,
@@ -498,6 +504,7 @@ impl App {
         inner.order.clear();
         inner.queue.clear();
         drop(inner);
+        self.history.clear();
         self.emit("reset", json!({"payload": {}}), false);
     }
 

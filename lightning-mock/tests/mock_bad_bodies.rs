@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{get, http, post, start};
+use common::{get, http, plan, post, start, tiny};
 use serde_json::{Value, json};
 
 async fn post_text(
@@ -25,12 +25,7 @@ async fn post_text(
 #[tokio::test]
 async fn bad_bodies_are_refused_with_a_reason() {
     let mock = start().await;
-    let (status, _) = post(
-        &mock,
-        "/run",
-        json!({"id": "kept", "jobs": [{"id": "j", "body": "x"}]}),
-    )
-    .await;
+    let (status, _) = post(&mock, "/run", tiny(Some("kept"))).await;
     assert_eq!(status, 200);
 
     // Not JSON, truncated, or JSON nested past any parser's comfort.
@@ -78,4 +73,119 @@ async fn bad_bodies_are_refused_with_a_reason() {
     let (status, run) = get(&mock, "/runs/kept").await;
     assert_eq!(status, 200);
     assert_eq!(run["status"], "queued");
+}
+
+/// `POST /run` refuses a plan Lightning could never send, before anything is queued: 400 with
+/// `{"error", "field", "reason", "problems"}` naming the JSON path at fault.
+#[tokio::test]
+async fn plans_are_checked_before_they_are_queued() {
+    let mock = start().await;
+    let without = |path: &[&str]| {
+        let mut p = plan("p");
+        let (last, parents) = path.split_last().expect("a path");
+        let mut at = &mut p;
+        for key in parents {
+            at = match key.parse::<usize>() {
+                Ok(i) => &mut at[i],
+                Err(_) => &mut at[*key],
+            };
+        }
+        at.as_object_mut().map(|o| o.remove(*last));
+        p
+    };
+    let with = |pointer: &str, value: Value| {
+        let mut p = plan("p");
+        *p.pointer_mut(pointer).expect("pointer") = value;
+        p
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("empty", json!({}), "jobs"),
+        ("no body", without(&["jobs", "1", "body"]), "jobs[1].body"),
+        (
+            "null body",
+            with("/jobs/0/body", Value::Null),
+            "jobs[0].body",
+        ),
+        (
+            "no trigger",
+            json!({"jobs": [{"id": "a", "body": "fn(s => s)"}]}),
+            "triggers",
+        ),
+        (
+            "edge from a missing trigger",
+            without(&["triggers"]),
+            "edges[0].source_trigger_id",
+        ),
+        (
+            "dangling target",
+            with("/edges/1/target_job_id", json!("nope")),
+            "edges[1].target_job_id",
+        ),
+        (
+            "dangling source job",
+            with("/edges/1/source_job_id", json!("nope")),
+            "edges[1].source_job_id",
+        ),
+        (
+            "dangling trigger",
+            with("/edges/0/source_trigger_id", json!("t9")),
+            "edges[0].source_trigger_id",
+        ),
+        (
+            "duplicate job id",
+            with("/jobs/1/id", json!("j1")),
+            "jobs[1].id",
+        ),
+        (
+            "job named like the trigger",
+            with("/jobs/0/id", json!("t1")),
+            "jobs[0].id",
+        ),
+        (
+            "missing start",
+            with("/starting_node_id", json!("x")),
+            "starting_node_id",
+        ),
+        (
+            "path adaptor",
+            with("/jobs/0/adaptor", json!("common=./src")),
+            "jobs[0].adaptor",
+        ),
+        ("wrong type", with("/jobs/0/body", json!(5)), "jobs[0].body"),
+    ];
+    for (what, body, field) in cases {
+        let (status, reply) = post(&mock, "/run", body).await;
+        assert_eq!(status, 400, "{what}: {reply}");
+        assert_eq!(reply["field"], field, "{what}: {reply}");
+        let reason = reply["reason"].as_str().unwrap_or_default();
+        assert!(!reason.is_empty(), "{what}: no reason: {reply}");
+        let error = reply["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with("invalid plan: ") && error.contains(field) && error.contains(reason),
+            "{what}: {reply}"
+        );
+        assert!(
+            reply["problems"].as_array().is_some_and(|p| !p.is_empty()),
+            "{what}: {reply}"
+        );
+    }
+    // Every problem is listed, not only the first.
+    let (_, reply) = post(&mock, "/run", json!({})).await;
+    let fields: Vec<&str> = reply["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["jobs", "triggers"], "{reply}");
+    // Nothing was queued, and a good plan still is.
+    assert_eq!(get(&mock, "/runs").await.1, json!([]));
+    assert_eq!(post(&mock, "/run", plan("good")).await.0, 200);
+    let (status, reply) = post(&mock, "/run", plan("good")).await;
+    assert_eq!((status, &reply["field"]), (400, &json!("id")), "{reply}");
+    // A plan may start at a job without any trigger (as Lightning does for a step re-run).
+    let start_at_job =
+        json!({"jobs": [{"id": "a", "body": "fn(s => s)"}], "starting_node_id": "a"});
+    assert_eq!(post(&mock, "/run", start_at_job).await.0, 200);
+    mock.shutdown().await;
 }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Client, eventually, get, post, start, start_with};
+use common::{Client, eventually, get, post, start, start_with, tiny};
 use openfn_lightning_mock::Config;
 use serde_json::{Value, json};
 
@@ -72,7 +72,7 @@ async fn queue_preference_priority_and_worker_name() {
         let (status, _) = post(
             &mock,
             &format!("/run?queue={queue}&priority={priority}"),
-            json!({"id": id}),
+            tiny(Some(id)),
         )
         .await;
         assert_eq!(status, 200);
@@ -140,7 +140,7 @@ async fn work_available_is_pushed_and_debounced() {
     let mut events = mock.subscribe();
     let mut c = Client::connect(&mock, "token=t").await;
     let q = c.join_queue().await;
-    post(&mock, "/run", json!({})).await;
+    post(&mock, "/run", tiny(None)).await;
     let push = c.push("work-available").await;
     assert_eq!(
         push,
@@ -151,7 +151,7 @@ async fn work_available_is_pushed_and_debounced() {
     assert_eq!(first["wakes"], 1, "{first}");
     assert!(first["since_last_push_ms"].is_null(), "{first}");
     for _ in 0..5 {
-        post(&mock, "/run", json!({})).await;
+        post(&mock, "/run", tiny(None)).await;
     }
     // The mock reports each push with the wakes it answers and the time since the previous
     // push: the five wakes are answered by later pushes, each at least a window after the one
@@ -180,9 +180,9 @@ async fn work_available_is_pushed_and_debounced() {
     let mut c = Client::connect(&quiet, "token=t").await;
     c.join_queue().await;
     let mut events = quiet.subscribe();
-    post(&quiet, "/run", json!({})).await;
-    post(&quiet, "/run?wakeup=true", json!({})).await;
-    post(&quiet, "/run?wakeup=true", json!({})).await;
+    post(&quiet, "/run", tiny(None)).await;
+    post(&quiet, "/run?wakeup=true", tiny(None)).await;
+    post(&quiet, "/run?wakeup=true", tiny(None)).await;
     // The pushes answer exactly the two wakeups: had the plain enqueue woken the worker too,
     // they would answer three.
     let mut answered = 0;

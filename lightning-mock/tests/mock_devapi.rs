@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Incoming, WAIT, get, http, plan, post, start};
+use common::{Client, Incoming, WAIT, get, http, plan, post, start, tiny};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -29,17 +29,18 @@ async fn dev_api_shapes() {
     let (status, body) = post(&mock, "/credentials", json!({"body": {}})).await;
     assert_eq!(status, 400, "{body}");
 
-    // A plan without id gets one; inline credentials are stored and replaced by an id.
+    // A plan without id gets one; inline credentials are stored and replaced by an id; a
+    // short adaptor name is expanded like the kit CLI does.
     let (status, body) = post(
         &mock,
         "/run",
-        json!({"jobs": [{"id": "j", "body": "x", "credential": {"pw": "s"}}]}),
+        json!({"triggers": [{"id": "t"}], "jobs": [{"id": "j", "adaptor": "common", "body": "x", "credential": {"pw": "s"}}]}),
     )
     .await;
     assert_eq!(status, 200);
     let generated = body["id"].as_str().expect("generated id").to_owned();
     assert_eq!(generated.len(), 36, "a uuid");
-    let (status, _) = post(&mock, "/run", json!({"id": generated})).await;
+    let (status, _) = post(&mock, "/run", tiny(Some(&generated))).await;
     assert_eq!(status, 400, "duplicate id");
     let res = http()
         .post(format!("{}/run", mock.url()))
@@ -77,6 +78,10 @@ async fn dev_api_shapes() {
     let topic = format!("run:{generated}");
     let (j, _) = c.join(&topic, json!({"token": "x.y.z"})).await;
     let plan = c.call(Some(&j), &topic, "fetch:plan", json!({})).await;
+    assert_eq!(
+        plan["response"]["jobs"][0]["adaptor"],
+        "@openfn/language-common@latest"
+    );
     let cred_id = plan["response"]["jobs"][0]["credential"]
         .as_str()
         .expect("credential id")
@@ -101,12 +106,12 @@ async fn dev_api_shapes() {
     assert!((200..300).contains(&status));
     assert_eq!(get(&mock, "/runs").await.1, json!([]));
     // Credentials survive a reset.
-    post(&mock, "/run", json!({"id": "after-reset"})).await;
+    post(&mock, "/run", tiny(Some("after-reset"))).await;
     assert_eq!(
         get(&mock, "/runs").await.1.as_array().map(Vec::len),
         Some(1)
     );
-    post(&mock, "/run", json!({"id": "newest"})).await;
+    post(&mock, "/run", tiny(Some("newest"))).await;
     let newest = get(&mock, "/runs?limit=1").await.1;
     assert_eq!(newest[0]["id"], "newest");
     assert_eq!(newest.as_array().map(Vec::len), Some(1));
@@ -125,10 +130,18 @@ async fn dev_api_shapes() {
 
 /// Reads SSE events until `count` have arrived.
 async fn read_events(res: reqwest::Response, count: usize) -> Vec<(String, Value)> {
+    read_events_until(res, |events| events.len() >= count).await
+}
+
+/// Reads SSE events until `done` says the events so far are enough.
+async fn read_events_until(
+    res: reqwest::Response,
+    done: impl Fn(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
     let mut stream = res.bytes_stream();
     let mut buf = String::new();
     let mut out = Vec::new();
-    while out.len() < count {
+    while !done(&out) {
         let chunk = tokio::time::timeout(WAIT, stream.next())
             .await
             .expect("events in time")
@@ -209,6 +222,51 @@ async fn server_sent_events() {
         matches!(c.recv().await, Some(Incoming::Close(Some((1001, _))))),
         "sockets closed with going-away"
     );
+}
+
+/// Claims that gave no run (a worker polling an empty queue) are not sent by default, with or
+/// without `all=true`; `empty_claims=true` sends them too.
+#[tokio::test]
+async fn empty_claims_are_left_out_of_events_unless_asked() {
+    let mock = start().await;
+    let open = |query: &'static str| {
+        let url = format!("{}/events{query}", mock.url());
+        async move { http().get(url).send().await.expect("sse") }
+    };
+    let default = open("").await;
+    let all = open("?all=true").await;
+    let with_empty = open("?empty_claims=true").await;
+    let mut c = Client::connect(&mock, "token=t").await;
+    let q = c.join_queue().await;
+    assert!(c.claim(&q, 1, &["*"]).await.is_empty());
+    assert!(c.claim(&q, 1, &["*"]).await.is_empty());
+    post(&mock, "/run", plan("gave-run")).await;
+    assert_eq!(c.claim(&q, 1, &["*"]).await.len(), 1);
+    let claims = |events: Vec<(String, Value)>| -> Vec<usize> {
+        events
+            .into_iter()
+            .filter(|(name, _)| name == "claim")
+            .map(|(_, data)| data["payload"].as_array().map_or(0, Vec::len))
+            .collect()
+    };
+    assert_eq!(claims(read_events(default, 1).await), [1]);
+    assert_eq!(claims(read_events(with_empty, 3).await), [0, 0, 1]);
+    // `all` adds dashboard events (connect, join, enqueue) but no empty claims: the claim
+    // that gave a run is the first claim it sends.
+    let events = read_events_until(all, |events| events.iter().any(|(n, _)| n == "claim")).await;
+    assert!(
+        events.iter().any(|(n, _)| n == "run:enqueued"),
+        "{events:?}"
+    );
+    let first_claim = events
+        .iter()
+        .find(|(n, _)| n == "claim")
+        .map(|(_, d)| d.clone());
+    assert_eq!(
+        first_claim,
+        Some(json!({"payload": [{"id": "gave-run", "token": "x.y.z"}]}))
+    );
+    mock.shutdown().await;
 }
 
 #[tokio::test]

@@ -313,3 +313,16 @@ pub async fn eventually<T>(mut f: impl AsyncFnMut() -> Option<T>) -> T {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The smallest plan `POST /run` accepts: a trigger and one job (id generated when `None`).
+pub fn tiny(id: Option<&str>) -> Value {
+    let mut plan = json!({
+        "triggers": [{"id": "t"}],
+        "jobs": [{"id": "j", "adaptor": "@openfn/language-common@1.0.0", "body": "fn(s => s)"}],
+        "edges": [{"id": "e", "source_trigger_id": "t", "target_job_id": "j", "condition": "always"}]
+    });
+    if let (Some(id), Some(obj)) = (id, plan.as_object_mut()) {
+        obj.insert("id".into(), json!(id));
+    }
+    plan
+}
