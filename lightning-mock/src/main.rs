@@ -138,19 +138,6 @@ fn log_filter(value: &str) -> tracing_subscriber::EnvFilter {
         .unwrap_or_else(|e| usage_error(format!("invalid value {value:?} for --log: {e} ({hint})")))
 }
 
-/// Colours on a terminal only; `NO_COLOR` (non-empty) turns them off, `CLICOLOR_FORCE`
-/// (non-empty, not `0`) on even when not a terminal.
-fn use_colour(terminal: bool) -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    if set("NO_COLOR") {
-        return false;
-    }
-    if set("CLICOLOR_FORCE") && std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
-        return true;
-    }
-    terminal
-}
-
 /// SIGINT (ctrl-c) and SIGTERM, listened for from before the server starts (a signal that
 /// comes earlier would kill the process without closing sockets).
 struct StopSignals {
@@ -277,7 +264,10 @@ async fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(use_colour(std::io::stdout().is_terminal()))
+        .with_ansi(openfn_lexicon::term::use_colour(
+            |k| std::env::var(k).ok(),
+            std::io::stdout().is_terminal(),
+        ))
         // A closed stdout (`lightning-mock | head -3`) must not fill stderr with complaints;
         // the mock goes on serving and still stops cleanly on a signal.
         .log_internal_errors(false)
