@@ -2,6 +2,7 @@
 //! `openfn-engine` (child processes; nothing of the job runs in the worker process), and maps
 //! the engine's events onto the worker's seam.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use openfn_engine::{
@@ -127,6 +128,28 @@ fn severity(s: &openfn_engine::Severity) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "crash".into())
+}
+
+/// An install the engine had to fetch (`autoinstall-start`, then `autoinstall-complete`) as
+/// [`EngineEvent::AdaptorInstalled`]; `fetching` remembers the starts. `None` for every other
+/// event, and for an adaptor that was found installed.
+fn map_install(ev: &Ev, fetching: &mut HashSet<String>) -> Option<EngineEvent> {
+    match ev {
+        Ev::AutoinstallStart { module, .. } => {
+            fetching.insert(module.clone());
+            None
+        }
+        Ev::AutoinstallComplete {
+            module,
+            version,
+            duration,
+            ..
+        } if fetching.remove(module) => Some(EngineEvent::AdaptorInstalled {
+            specifier: format!("{module}@{version}"),
+            duration_ms: *duration,
+        }),
+        _ => None,
+    }
 }
 
 /// Maps one engine event; `None` for events the worker doesn't forward.
@@ -258,8 +281,10 @@ impl Executor for EngineExecutor {
             self.engine
                 .execute(converted.plan, input, options, Arc::new(Bridge(resolvers)));
         tokio::spawn(async move {
+            let mut fetching = HashSet::new();
             while let Some(ev) = handle.next().await {
-                if let Some(mapped) = map_event(ev)
+                let mapped = map_install(&ev, &mut fetching).or_else(|| map_event(ev));
+                if let Some(mapped) = mapped
                     && tx.send(mapped).is_err()
                 {
                     break;
@@ -489,6 +514,32 @@ mod bridge_tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn an_install_that_fetched_is_forwarded_once_and_one_found_installed_is_not() {
+        let start = Ev::AutoinstallStart {
+            workflow_id: "w".into(),
+            module: "@openfn/language-common".into(),
+            version: "3.3.4".into(),
+        };
+        let complete = Ev::AutoinstallComplete {
+            workflow_id: "w".into(),
+            module: "@openfn/language-common".into(),
+            version: "3.3.4".into(),
+            duration: 1955,
+        };
+        let mut fetching = super::HashSet::new();
+        assert_eq!(super::map_install(&complete, &mut fetching), None);
+        assert_eq!(super::map_install(&start, &mut fetching), None);
+        assert_eq!(
+            super::map_install(&complete, &mut fetching),
+            Some(EngineEvent::AdaptorInstalled {
+                specifier: "@openfn/language-common@3.3.4".into(),
+                duration_ms: 1955,
+            })
+        );
+        assert_eq!(super::map_install(&complete, &mut fetching), None);
     }
 
     #[test]

@@ -111,6 +111,13 @@ pub enum EngineEvent {
         timestamp: Option<String>,
         redacted: bool,
     },
+    /// An adaptor was fetched from the registry for this run (before `WorkflowStart`; the run's
+    /// log says so once the run has started). Not sent for adaptors already installed.
+    AdaptorInstalled {
+        /// `name@version`.
+        specifier: String,
+        duration_ms: u64,
+    },
     WorkflowComplete {
         state: Value,
     },

@@ -369,6 +369,8 @@ struct Mapper {
     final_reason: String,
     /// `Type: message` of the error the run ended with, for the worker's own log.
     final_error: Option<String>,
+    /// Adaptors fetched for this run before it started, logged after `run:start`.
+    installed: Vec<(String, u64)>,
 }
 
 fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -428,6 +430,7 @@ impl Mapper {
             engine_version: ctx.executor.version(),
             final_reason: "exception".into(),
             final_error: None,
+            installed: Vec::new(),
         }
     }
 
@@ -517,6 +520,18 @@ impl Mapper {
                     json!([format!("Payload limit: {}mb", self.payload_limit_mb)]),
                 );
                 self.worker_log(shared, "VER", "info", json!([text]));
+                for (specifier, ms) in std::mem::take(&mut self.installed) {
+                    let took = format!("{:.2}s", ms as f64 / 1000.0);
+                    let line = format!("Installed adaptor {specifier} for this run in {took}");
+                    self.worker_log(shared, "RTE", "info", json!([line]));
+                }
+                false
+            }
+            EngineEvent::AdaptorInstalled {
+                specifier,
+                duration_ms,
+            } => {
+                self.installed.push((specifier, duration_ms));
                 false
             }
             EngineEvent::JobStart { job_id } => {

@@ -103,6 +103,7 @@ fn kinds(events: &[EngineEvent]) -> Vec<&'static str> {
             EngineEvent::JobError { .. } => Some("job-error"),
             EngineEvent::WorkflowComplete { .. } => Some("workflow-complete"),
             EngineEvent::WorkflowError { .. } => Some("workflow-error"),
+            EngineEvent::AdaptorInstalled { .. } => Some("adaptor-installed"),
             EngineEvent::Log { .. } => None,
         })
         .collect()

@@ -65,6 +65,27 @@ async fn every_worker_case_matches_the_kit_or_is_a_known_difference() {
     let repo = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("worker-parity-repo");
     let repo_arg = format!("--repo-dir={}", repo.display());
     let p = spawn_with(&["--record-wire"], &[&repo_arg, "--capacity=4"]).await;
+    // Every adaptor is installed before the cases run: ours says in a run's log when it had to
+    // fetch an adaptor (the kit says nothing), which a fresh build directory would show once.
+    let adaptors: BTreeSet<String> = cases
+        .iter()
+        .flat_map(|c| c.plan()["jobs"].as_array().cloned().unwrap_or_default())
+        .filter_map(|j| j["adaptor"].as_str().map(str::to_owned))
+        .filter(|a| !a.is_empty())
+        .collect();
+    let warm_deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    for (i, adaptor) in adaptors.iter().enumerate() {
+        let id = format!("warm-up-{i}");
+        let plan = json!({
+            "id": id, "triggers": [{"id": "t"}],
+            "jobs": [{"id": "j", "adaptor": adaptor, "body": "fn(s => s);"}],
+            "edges": [{"id": "e", "source_trigger_id": "t", "target_job_id": "j", "condition": "always", "enabled": true}],
+            "starting_node_id": "t"
+        });
+        post(&p, "/run", &plan).await;
+        let view = wait_final(&p, &id, warm_deadline).await;
+        assert_eq!(view["reason"], "success", "installing {adaptor}: {view}");
+    }
     for case in &cases {
         for (id, body) in case.seeds("credentials") {
             post(&p, "/credentials", &json!({"id": id, "body": body})).await;
