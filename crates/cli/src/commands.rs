@@ -244,8 +244,7 @@ pub fn install(args: InstallArgs, logger: &Logger) -> Result<bool> {
     if specs.is_empty() {
         bail!("nothing to install (hint: openfn repo install common http@7.2.10)");
     }
-    let view = crate::progress::InstallView::start(&specs.join(", "));
-    let repo = Arc::new(open_repo(&args.repo)?.with_progress(view.observer()));
+    let repo = open_repo(&args.repo)?;
     let parsed = specs
         .iter()
         .map(|s| openfn_repo::Specifier::parse(s).map_err(|e| anyhow!("{e}")))
@@ -258,6 +257,9 @@ pub fn install(args: InstallArgs, logger: &Logger) -> Result<bool> {
             specs.join(", ")
         ),
     );
+    // The bars start after the line above: a line written under a drawn bar would share its row.
+    let view = crate::progress::InstallView::start(&specs.join(", "));
+    let repo = Arc::new(repo.with_progress(view.observer()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

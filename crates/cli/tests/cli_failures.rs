@@ -174,3 +174,44 @@ fn with_log_json_the_error_is_a_json_line_too() {
         "{last}"
     );
 }
+
+/// On a terminal (a pty from util-linux `script`), an install draws its progress (a spinner,
+/// then a bar of packages, redrawn in place) below the `Installing packages` line, and ends
+/// with the one summary line.
+#[test]
+fn on_a_terminal_an_install_draws_progress_below_its_log_line() {
+    let env = Env::new();
+    let registry = fake_registry();
+    let openfn = assert_cmd::cargo::cargo_bin("openfn");
+    let command = format!("{} repo install common@1.0.0", openfn.display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("HOME", env.path())
+        .env("OPENFN_REPO_DIR", env.path().join("repo"))
+        .env("NPM_CONFIG_REGISTRY", &registry)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .output()
+        .expect("util-linux script runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let (before, after) = text
+        .split_once("Installing packages into ")
+        .unwrap_or_else(|| panic!("the log line: {text:?}"));
+    assert!(
+        {
+            let row_start = before.trim_end_matches("[CLI] ♦ ");
+            row_start.is_empty() || row_start.ends_with('\n')
+        },
+        "the log line starts its own row: {text:?}"
+    );
+    assert!(
+        after.contains("resolving") || after.contains(" packages"),
+        "progress drawn: {text:?}"
+    );
+    assert!(after.contains("\u{1b}[2K"), "redrawn in place: {text:?}");
+    assert!(
+        after.contains("Installed @openfn/language-common@1.0.0 (1 packages, "),
+        "{text:?}"
+    );
+}
