@@ -124,6 +124,51 @@ pub(crate) fn adaptor_error(
     (reworded, stack)
 }
 
+/// An error's stack as node's console prints it (the kit's text logger on
+/// `console.log(new Error())`): the job's `vm:module(0)` frames with V8's columns (the first at
+/// the `new` that made the error, callers at V8's call column), then every frame in a file on
+/// disk (the adaptor and its dependencies) as a `file://` URL with V8's call column. Frames of
+/// the runtime's own code have no file on disk and are left out (the kit's own runtime frames
+/// follow there; the parity check leaves those out too).
+pub(crate) fn console_stack(stack: &str, job: &str, sources: &AdaptorSources) -> String {
+    let mut lines = stack.split('\n');
+    let mut out: Vec<String> = lines.next().map(str::to_owned).into_iter().collect();
+    for (i, frame) in lines.enumerate() {
+        let Some((line, col)) = frame_position(frame) else {
+            continue;
+        };
+        let text = frame.trim().trim_end_matches(')');
+        let text = text.strip_prefix("at ").unwrap_or(text);
+        let (name, place) = match text.rsplit_once(" (") {
+            Some((name, place)) => (Some(name), place),
+            None => (None, text),
+        };
+        let Some(file) = place.strip_suffix(&format!(":{line}:{col}")) else {
+            continue;
+        };
+        let (file, column) = if file == "vm:module(0)" {
+            // the error was made here (at a `new`: "" is no message positions.rs knows), or
+            // this is a call further up
+            let message = if i == 0 { "" } else { "x is not a function" };
+            (
+                file.to_owned(),
+                v8_column(job, line, col, message).unwrap_or(col),
+            )
+        } else if file.starts_with('/') {
+            let column = sources.frame(frame).map_or(col, |(_, _, col, _)| col);
+            (format!("file://{file}"), column)
+        } else {
+            continue;
+        };
+        let place = format!("{file}:{line}:{column}");
+        out.push(match name {
+            Some(name) => format!("    at {name} ({place})"),
+            None => format!("    at {place}"),
+        });
+    }
+    out.join("\n")
+}
+
 /// Rewrite a step's error as the kit reports it: an adaptor error's message (and its details'
 /// message) in V8's words, and for every error the kit's stack with the adaptor frames.
 pub(crate) fn kit_error(error: &mut RtError, sources: &AdaptorSources) {
@@ -183,6 +228,24 @@ mod tests {
             (
                 "func is not a function".to_owned(),
                 "TypeError: func is not a function\n    @openfn/language-common_3.3.4/dist/index.js:3:12".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn console_stacks_as_node_prints_them() {
+        let (dir, file) = adaptor();
+        let sources = AdaptorSources::new([dir.path().to_path_buf()]);
+        let job = "import { fn } from '@openfn/language-common';\nexport default [fn(s => {\n  console.log(new Error('x'));\n  return s;\n})];";
+        let stack = format!(
+            "Error: x\n    at vm:module(0):3:19\n    at {}:3:17\n    at \n    at run (openfn:job-realm:9:9)",
+            file.display()
+        );
+        assert_eq!(
+            console_stack(&stack, job, &sources),
+            format!(
+                "Error: x\n    at vm:module(0):3:15\n    at file://{}:3:12",
+                file.display()
             )
         );
     }

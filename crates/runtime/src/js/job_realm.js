@@ -58,13 +58,18 @@
   // JSON, an error whose constructor is `Error` as its stack (node's console) and any other
   // error as the JSON of its own properties (`{}`); the JSON logger sends values.
   let consoleText = false;
+  // the host's rewrite of a stack into node's (V8 columns, file URLs), for the text logger
+  let textStack = null;
   function textArg(arg) {
     if (arg === undefined) return 'undefined';
     if (toTag(arg) === '[object Date]') return jsonStringify(arg, null, 2);
     if (toTag(arg) === '[object Error]') {
       let ctor = '';
       try { ctor = arg.constructor && arg.constructor.name; } catch (e) { ctor = ''; }
-      if (ctor === 'Error') return String(arg.stack || arg.name + ': ' + arg.message);
+      if (ctor === 'Error') {
+        const stack = String(arg.stack || arg.name + ': ' + arg.message);
+        try { return textStack ? String(textStack(stack)) : stack; } catch (e) { return stack; }
+      }
       return assign({}, arg);
     }
     return sanitize(arg);
@@ -416,6 +421,6 @@
 
   function teardown() { liveTimers.clear(); }
 
-  const textConsole = () => { consoleText = true; };
+  const textConsole = (mapStack) => { consoleText = true; textStack = mapStack || null; };
   return { assemble, install, runOperations, describeError, finalize, teardown, safeStringify, isNullState, textConsole };
 })

@@ -459,6 +459,15 @@ impl<C: Callbacks + 'static> Runner<C> {
         chosen
     }
 
+    /// The repo and the step's module paths (the linker's, set when the step starts).
+    fn adaptor_roots(&self) -> Vec<PathBuf> {
+        let modules = self.linker.modules.borrow();
+        let paths = modules
+            .values()
+            .filter_map(|m| m.path.as_ref().map(PathBuf::from));
+        self.options.repo.iter().cloned().chain(paths).collect()
+    }
+
     pub(super) async fn attempt_step(
         &mut self,
         expression: &str,
@@ -487,6 +496,11 @@ impl<C: Callbacks + 'static> Runner<C> {
             null_is_oom: self.options.memory_limit_mb.is_some(),
             timeout_ms,
             console_text: self.options.console_text,
+            adaptor_roots: if self.options.console_text {
+                self.adaptor_roots()
+            } else {
+                Vec::new()
+            },
         };
         linker.pending.borrow_mut().clear();
         *linker.import_error.borrow_mut() = None;
