@@ -61,7 +61,7 @@ fn every_case_matches_the_kit_or_is_a_known_difference() {
             )
         });
         let value: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
-        let kit = Outcome::from_json(&value).expect("fixture has exit, stdout, stderr, files");
+        let kit = Outcome::from_json(&value).expect("fixture has exit, output, files");
         let ours =
             parity_case::run_case(case, &program, &repo, work.path(), &[]).expect("run openfn");
         for d in parity_case::compare(&case.name, &kit, &ours) {
