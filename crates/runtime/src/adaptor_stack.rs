@@ -18,6 +18,8 @@ use crate::sourcemap::frame_position;
 /// (the repo and the linker's module paths): a stack is text the job may have written.
 pub(crate) struct AdaptorSources {
     roots: Vec<PathBuf>,
+    /// The adaptors' entry files (canonical) and the run's cache key (`?cache=<key>`).
+    cache: Option<(Vec<PathBuf>, String)>,
 }
 
 impl AdaptorSources {
@@ -26,7 +28,32 @@ impl AdaptorSources {
             .into_iter()
             .filter_map(|r| r.canonicalize().ok())
             .collect();
-        AdaptorSources { roots }
+        AdaptorSources { roots, cache: None }
+    }
+
+    /// Frames in one of `entries` name the file as the kit's engine imports it:
+    /// `<entry>?cache=<key>`.
+    pub fn with_cache_key(mut self, entries: Vec<PathBuf>, key: String) -> Self {
+        let entries = entries
+            .into_iter()
+            .map(|e| e.canonicalize().unwrap_or(e))
+            .collect();
+        self.cache = Some((entries, key));
+        self
+    }
+
+    /// `?cache=<key>` when `path` is an adaptor's entry file and the run has a cache key.
+    fn cache_suffix(&self, path: &str) -> String {
+        let Some((entries, key)) = &self.cache else {
+            return String::new();
+        };
+        let path = Path::new(path);
+        let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if entries.contains(&path) {
+            format!("?cache={key}")
+        } else {
+            String::new()
+        }
     }
 
     fn read(&self, path: &str) -> Option<String> {
@@ -75,7 +102,8 @@ pub(crate) fn kit_stack(stack: &str, sources: &AdaptorSources) -> String {
             let tail = match sources.frame(frame) {
                 Some((path, line, col, _)) => {
                     let from = path.find("@openfn/language-").unwrap_or(0);
-                    format!("{}:{line}:{col}", &path[from..])
+                    let cache = sources.cache_suffix(&path);
+                    format!("{}{cache}:{line}:{col}", &path[from..])
                 }
                 None => frame[at..].trim_end_matches(')').to_owned(),
             };
@@ -248,6 +276,24 @@ mod tests {
                 file.display()
             )
         );
+    }
+
+    #[test]
+    fn entry_frames_carry_the_cache_key() {
+        let (dir, file) = adaptor();
+        let sources = AdaptorSources::new([dir.path().to_path_buf()])
+            .with_cache_key(vec![file.clone()], "run-1".into());
+        let stack = format!(
+            "TypeError: x\n    at vm:module(0):1:24\n    at {}:3:17",
+            file.display()
+        );
+        assert_eq!(
+            kit_stack(&stack, &sources),
+            "TypeError: x\n    at vm:module(0):1:24\n    @openfn/language-common_3.3.4/dist/index.js?cache=run-1:3:12"
+        );
+        let other = AdaptorSources::new([dir.path().to_path_buf()])
+            .with_cache_key(vec![dir.path().join("other.js")], "run-1".into());
+        assert!(!kit_stack(&stack, &other).contains("?cache="));
     }
 
     #[test]

@@ -42,8 +42,16 @@
   common.blockCodeGeneration(g);
 
   // ---- console (job logger)
+  // The kit's logger serialises an error only when its constructor is named `Error` (its
+  // `isError` on sandbox values): `{name, message}`; any other error (a TypeError, a subclass)
+  // goes as an object, the JSON of its own enumerable properties.
+  function errorCtor(arg) {
+    try { return arg.constructor && arg.constructor.name; } catch (e) { return ''; }
+  }
   function sanitize(arg) {
-    if (toTag(arg) === '[object Error]') return { name: arg.name, message: arg.message };
+    if (toTag(arg) === '[object Error]' && errorCtor(arg) === 'Error') {
+      return { name: arg.name, message: arg.message || String(arg) };
+    }
     if (arg && typeof arg === 'object' && !isArray(arg) && hasOwn(arg, 'configuration')) {
       const cfg = arg.configuration;
       if (cfg && typeof cfg === 'object') {
@@ -64,9 +72,7 @@
     if (arg === undefined) return 'undefined';
     if (toTag(arg) === '[object Date]') return jsonStringify(arg, null, 2);
     if (toTag(arg) === '[object Error]') {
-      let ctor = '';
-      try { ctor = arg.constructor && arg.constructor.name; } catch (e) { ctor = ''; }
-      if (ctor === 'Error') {
+      if (errorCtor(arg) === 'Error') {
         const stack = String(arg.stack || arg.name + ': ' + arg.message);
         try { return textStack ? String(textStack(stack)) : stack; } catch (e) { return stack; }
       }

@@ -296,7 +296,12 @@ impl<C: Callbacks + 'static> Runner<C> {
                 .chain(step.linker.values())
                 .filter_map(|m| m.path.as_ref().map(PathBuf::from)),
         );
-        crate::adaptor_stack::kit_error(&mut error, &AdaptorSources::new(roots));
+        let mut sources = AdaptorSources::new(roots);
+        if let Some(key) = &self.options.adaptor_cache_key {
+            let entries = self.linker.loaded.borrow().keys().cloned().collect();
+            sources = sources.with_cache_key(entries, key.clone());
+        }
+        crate::adaptor_stack::kit_error(&mut error, &sources);
         if let Some(map) = &step.source_map {
             if let Some(i) = error.operation_index
                 && let Some(op) = map.get("operations").and_then(|o| o.get(i))
