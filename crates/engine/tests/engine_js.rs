@@ -221,7 +221,7 @@ async fn a_syntax_error_is_a_compile_error_from_the_child() {
     );
     assert!(e.message.starts_with("Job 2: "), "{}", e.message);
     assert!(logs(&events).contains(&(
-        "R/T".to_owned(),
+        "RTE".to_owned(),
         r#"["Error occurred during compilation"]"#.to_owned()
     )));
     assert!(!names(&events).contains(&"job-start"));
