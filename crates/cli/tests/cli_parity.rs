@@ -45,7 +45,7 @@ fn every_case_matches_the_kit_or_is_a_known_difference() {
     let repo = repo(&openfn);
     let work = tempfile::tempdir().expect("temp dir");
     let cases = parity_case::load_cases(&corpus(), None).expect("read the corpus");
-    assert_eq!(cases.len(), 84, "the corpus has {} cases", cases.len());
+    assert_eq!(cases.len(), 102, "the corpus has {} cases", cases.len());
     let known_text = std::fs::read_to_string(corpus().join(KNOWN)).expect("read KNOWN_DIFFERENCES");
     let known = parity_case::parse_known(&known_text).expect("parse KNOWN_DIFFERENCES");
 
