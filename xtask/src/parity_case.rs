@@ -34,8 +34,9 @@ pub struct Case {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub exit: i32,
-    pub stdout: Vec<String>,
-    pub stderr: Vec<String>,
+    /// Every line it printed, stdout and stderr alike, in the order it wrote them (both streams
+    /// go to one file): the lines a user reads, whichever stream carries them.
+    pub output: Vec<String>,
     /// Files the run created in the case folder (path relative to it → JSON or text).
     pub files: BTreeMap<String, Value>,
 }
@@ -44,7 +45,7 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Difference {
     pub case: String,
-    /// `exit`, `stdout`, `stderr` or `file:<path>`.
+    /// `exit`, `output` or `file:<path>`.
     pub field: String,
     /// Human-readable detail (kit lines `-`, ours `+`).
     pub detail: String,
@@ -96,8 +97,8 @@ pub fn run_case(
     }
     copy_case(&case.dir, &work)?;
     let before = list_files(&work)?;
-    let out_path = work.join(".parity-stdout");
-    let err_path = work.join(".parity-stderr");
+    let out_path = work.join(".parity-output");
+    let out_file = std::fs::File::create(&out_path)?;
     let mut child = Command::new(exe)
         .args(pre)
         .args(&case.args)
@@ -111,8 +112,8 @@ pub fn run_case(
         .env_remove("OPENFN_ADAPTORS_REPO")
         .env_remove("OPENFN_ALWAYS_CACHE_STEPS")
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path)?)
-        .stderr(std::fs::File::create(&err_path)?)
+        .stderr(out_file.try_clone()?)
+        .stdout(out_file)
         .spawn()?;
     let started = Instant::now();
     let exit = loop {
@@ -127,12 +128,12 @@ pub fn run_case(
         std::thread::sleep(Duration::from_millis(20));
     };
     let norm = Normaliser::new(&work, repo_dir, tags);
-    let read_lines = |p: &Path| -> io::Result<Vec<String>> {
-        let text = String::from_utf8_lossy(&std::fs::read(p)?).into_owned();
-        Ok(text.lines().map(|l| norm.line(l)).collect())
-    };
-    let stdout = read_lines(&out_path)?;
-    let stderr = read_lines(&err_path)?;
+    let text = String::from_utf8_lossy(&std::fs::read(&out_path)?).into_owned();
+    let output = text
+        .lines()
+        .map(|l| norm.line(l))
+        .filter(|l| !is_kit_frame(l))
+        .collect();
     let mut files = BTreeMap::new();
     for path in list_files(&work)?.difference(&before) {
         if path.starts_with(".parity-") {
@@ -148,8 +149,7 @@ pub fn run_case(
     }
     Ok(Outcome {
         exit,
-        stdout,
-        stderr,
+        output,
         files,
     })
 }
@@ -358,6 +358,16 @@ fn memory_figures(text: &str) -> String {
     out
 }
 
+/// A stack frame in the kit's own code (`    at file://<kit>/packages/runtime/dist/…`, after
+/// `async` too): node prints them after the job's and the adaptor's frames when a job logs an
+/// error; they name the kit's implementation, which ours does not have, so both sides drop them.
+fn is_kit_frame(line: &str) -> bool {
+    let frame = line.trim_start();
+    let frame = frame.strip_prefix("at ").unwrap_or("");
+    let frame = frame.strip_prefix("async ").unwrap_or(frame);
+    frame.starts_with("file://<kit>/") && line.starts_with(' ')
+}
+
 /// The versions block's `node.js` and `cli` rows: the version becomes `<v>`.
 fn version_line(line: &str) -> String {
     let trimmed = line.trim_start();
@@ -381,8 +391,12 @@ impl Outcome {
         let norm = Normaliser { paths: Vec::new() };
         Outcome {
             exit: self.exit,
-            stdout: self.stdout.iter().map(|l| norm.line(l)).collect(),
-            stderr: self.stderr.iter().map(|l| norm.line(l)).collect(),
+            output: self
+                .output
+                .iter()
+                .map(|l| norm.line(l))
+                .filter(|l| !is_kit_frame(l))
+                .collect(),
             files: self
                 .files
                 .iter()
@@ -394,8 +408,7 @@ impl Outcome {
     pub fn to_json(&self) -> Value {
         json!({
             "exit": self.exit,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
+            "output": self.output,
             "files": self.files,
         })
     }
@@ -417,8 +430,7 @@ impl Outcome {
             .collect();
         Some(Outcome {
             exit: i32::try_from(value.get("exit")?.as_i64()?).ok()?,
-            stdout: lines("stdout")?,
-            stderr: lines("stderr")?,
+            output: lines("output")?,
             files,
         })
     }
@@ -441,11 +453,8 @@ pub fn compare(case: &str, kit: &Outcome, ours: &Outcome) -> Vec<Difference> {
             format!("kit {} ours {}", kit.exit, ours.exit),
         );
     }
-    if kit.stdout != ours.stdout {
-        push("stdout".into(), line_diff(&kit.stdout, &ours.stdout));
-    }
-    if kit.stderr != ours.stderr {
-        push("stderr".into(), line_diff(&kit.stderr, &ours.stderr));
+    if kit.output != ours.output {
+        push("output".into(), line_diff(&kit.output, &ours.output));
     }
     let names: BTreeSet<&String> = kit.files.keys().chain(ours.files.keys()).collect();
     for name in names {
@@ -558,6 +567,16 @@ mod tests {
             "[R/T] ❯ Step memory usage: [step <n>mb] [system <n>mb]"
         );
         assert_eq!(memory_figures("[JOB] ℹ [step 5mb]"), "[JOB] ℹ [step 5mb]");
+        assert!(is_kit_frame(
+            "    at async file://<kit>/packages/runtime/dist/index.js:677:22"
+        ));
+        assert!(is_kit_frame(
+            "    at file://<kit>/packages/runtime/dist/index.js:7:2"
+        ));
+        assert!(!is_kit_frame(
+            "    at file://<repo>/node_modules/@openfn/language-common_3.3.4/dist/index.js:531:12"
+        ));
+        assert!(!is_kit_frame("at file://<kit>/x.js:1:1"));
     }
 
     #[test]

@@ -358,6 +358,16 @@ fn debug_lines(frame: &Value) -> Option<Vec<String>> {
     )])
 }
 
+/// The message of a `run:log` frame sent twice in a row with the same payload, if any (the
+/// corpus' jobs never log one line twice in a row).
+pub fn repeated_log_line(frames: &[Value]) -> Option<String> {
+    frames.windows(2).find_map(|pair| {
+        let (a, b) = (&pair[0], &pair[1]);
+        (a["event"] == "run:log" && b["event"] == "run:log" && a["payload"] == b["payload"])
+            .then(|| a["payload"]["message"].to_string())
+    })
+}
+
 /// Every field that differs between the kit's frames and ours (both normalised).
 pub fn compare(case: &str, kit: &[Value], ours: &[Value]) -> Vec<Difference> {
     let (kit, ours) = (fields(kit), fields(ours));
@@ -404,6 +414,15 @@ fn order(field: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_sent_twice_in_a_row_is_found() {
+        let log = |m: &str| json!({"event": "run:log", "payload": {"message": [m]}});
+        let once = vec![log("a"), log("b"), log("a")];
+        assert_eq!(repeated_log_line(&once), None);
+        let twice = vec![log("a"), log("b"), log("b")];
+        assert_eq!(repeated_log_line(&twice).as_deref(), Some(r#"["b"]"#));
+    }
 
     #[test]
     fn ids_times_and_versions_are_normalised() {

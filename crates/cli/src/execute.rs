@@ -134,7 +134,8 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
     let outcome = run(job, logger)?;
 
     if let Some(dir) = &job_cache_dir {
-        let shown = dir.strip_prefix(".").unwrap_or(dir);
+        // the kit names the absolute path (node's `path.resolve`)
+        let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
         logger.cli(
             "success",
             format!(
@@ -472,21 +473,19 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             EngineEvent::WorkflowLog { log: line, .. } => {
                 let parts: Vec<Value> = serde_json::from_str(line.message.get())
                     .unwrap_or_else(|_| vec![Value::String(line.message.get().to_owned())]);
-                // the engine's own notes (limits, compile time) are not kit lines: debug only
-                let level = if line.name == "RTE"
+                // the engine's own notes (its limits, the plan's compile time) are not printed:
+                // the kit CLI runs the runtime without an engine and has no such lines
+                let engine_note = line.name == "RTE"
                     || (line.name == "R/T"
                         && parts
                             .first()
                             .and_then(Value::as_str)
-                            .is_some_and(|t| t.starts_with("Workflow compilation complete in")))
-                {
-                    "debug"
-                } else {
-                    line.level.as_str()
-                };
-                logger.line(&line.name, level, &parts, Some(&line.time));
-                if breaks.after(&line.name, &line.level, &parts) {
-                    logger.blank();
+                            .is_some_and(|t| t.starts_with("Workflow compilation complete in")));
+                if !engine_note {
+                    logger.line(&line.name, line.level.as_str(), &parts, Some(&line.time));
+                    if breaks.after(&line.name, &line.level, &parts) {
+                        logger.blank();
+                    }
                 }
             }
             EngineEvent::JobComplete { job_id, state, .. }

@@ -45,7 +45,7 @@ fn every_case_matches_the_kit_or_is_a_known_difference() {
     let repo = repo(&openfn);
     let work = tempfile::tempdir().expect("temp dir");
     let cases = parity_case::load_cases(&corpus(), None).expect("read the corpus");
-    assert_eq!(cases.len(), 84, "the corpus has {} cases", cases.len());
+    assert_eq!(cases.len(), 102, "the corpus has {} cases", cases.len());
     let known_text = std::fs::read_to_string(corpus().join(KNOWN)).expect("read KNOWN_DIFFERENCES");
     let known = parity_case::parse_known(&known_text).expect("parse KNOWN_DIFFERENCES");
 
@@ -61,7 +61,7 @@ fn every_case_matches_the_kit_or_is_a_known_difference() {
             )
         });
         let value: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
-        let kit = Outcome::from_json(&value).expect("fixture has exit, stdout, stderr, files");
+        let kit = Outcome::from_json(&value).expect("fixture has exit, output, files");
         let ours =
             parity_case::run_case(case, &program, &repo, work.path(), &[]).expect("run openfn");
         for d in parity_case::compare(&case.name, &kit, &ours) {

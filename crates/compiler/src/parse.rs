@@ -112,7 +112,12 @@ fn translate(
     {
         "'return' outside of function".to_string()
     } else if let Some(word) = reserved_word(msg, src, offset, len) {
-        format!("The keyword '{word}' is reserved")
+        if ACORN_KEYWORDS.contains(&word.as_str()) {
+            // acorn: a keyword where a name should be (`const class = 1`)
+            format!("Unexpected keyword '{word}'")
+        } else {
+            format!("The keyword '{word}' is reserved")
+        }
     } else if msg.starts_with("Invalid Character") || msg.starts_with("Invalid character") {
         let ch = src
             .get(offset..)
@@ -133,6 +138,47 @@ fn translate(
         column,
     }
 }
+
+/// acorn's keywords (ES2015+, a module): using one as a name is `Unexpected keyword '<word>'`;
+/// the other reserved words (`let`, `static`, `enum`, `await` …) are `The keyword '<word>' is
+/// reserved`.
+const ACORN_KEYWORDS: [&str; 35] = [
+    "break",
+    "case",
+    "catch",
+    "continue",
+    "debugger",
+    "default",
+    "do",
+    "else",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "return",
+    "switch",
+    "throw",
+    "try",
+    "var",
+    "while",
+    "with",
+    "null",
+    "true",
+    "false",
+    "instanceof",
+    "typeof",
+    "void",
+    "delete",
+    "new",
+    "in",
+    "this",
+    "const",
+    "class",
+    "extends",
+    "export",
+    "import",
+    "super",
+];
 
 fn reserved_word(msg: &str, src: &str, offset: usize, len: usize) -> Option<String> {
     let lower = msg.to_ascii_lowercase();

@@ -286,6 +286,18 @@ fn syntax_errors() {
     assert_eq!(err("a a a"), "Unexpected token (1:2)");
     assert_eq!(err("const x = ;"), "Unexpected token (1:10)");
     assert_eq!(err("let let = 1"), "The keyword 'let' is reserved (1:4)");
+    // acorn 8.16's words for a keyword used as a name
+    assert_eq!(err("const class = 1"), "Unexpected keyword 'class' (1:6)");
+    assert_eq!(err("let if = 1"), "Unexpected keyword 'if' (1:4)");
+    assert_eq!(err("var new = 2"), "Unexpected keyword 'new' (1:4)");
+    assert_eq!(
+        err("const enum = 1"),
+        "The keyword 'enum' is reserved (1:6)"
+    );
+    assert_eq!(
+        err("let yield = 1"),
+        "The keyword 'yield' is reserved (1:4)"
+    );
     assert_eq!(err("return 1"), "'return' outside of function (1:0)");
     assert_eq!(err("fn(\"abc"), "Unterminated string constant (1:3)");
     assert_eq!(err("fn(`abc"), "Unterminated template (1:4)");

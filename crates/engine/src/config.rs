@@ -123,6 +123,9 @@ pub struct EngineConfig {
     /// Job `console` arguments as the kit's text logger shows them (the CLI without
     /// `--log-json`); the worker keeps the JSON logger's values.
     pub console_text: bool,
+    /// Adaptor frames in a step's error stack name the adaptor as the kit's engine imports it,
+    /// `<entry>?cache=<workflow id>` (the worker; the kit CLI has no cache key).
+    pub adaptor_cache_key: bool,
     /// Warm adaptor templates (forked run processes); see [`TemplateConfig`].
     pub templates: TemplateConfig,
 }
@@ -228,6 +231,7 @@ impl Default for EngineConfig {
             compile: CompileSettings::default(),
             profile: false,
             console_text: false,
+            adaptor_cache_key: false,
             templates: TemplateConfig::default(),
         }
     }

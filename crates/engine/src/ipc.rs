@@ -149,6 +149,9 @@ pub struct RunSettings {
     /// Job `console` arguments as the kit's text logger shows them.
     #[serde(default)]
     pub console_text: bool,
+    /// Adaptor frames carry `?cache=<workflow id>` (`EngineConfig::adaptor_cache_key`).
+    #[serde(default)]
+    pub adaptor_cache_key: bool,
 }
 
 /// Parent → child messages (externally tagged: the raw plan cannot sit in a buffered,

@@ -136,6 +136,7 @@ fn settings(config: &EngineConfig, workflow_id: &str, options: &RunOptions) -> R
         compile: config.compile.clone(),
         profile: config.profile,
         console_text: config.console_text,
+        adaptor_cache_key: config.adaptor_cache_key,
     }
 }
 

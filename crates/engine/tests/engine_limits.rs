@@ -205,7 +205,7 @@ async fn compile_errors_name_the_step_and_log_first() {
         ("CompileError", "Step 2: Unexpected token (1:9)", "crash")
     );
     assert!(logs(&events).contains(&(
-        "R/T".to_owned(),
+        "RTE".to_owned(),
         r#"["Error occurred during compilation"]"#.to_owned()
     )));
     assert!(!names(&events).contains(&"job-start"));

@@ -18,6 +18,8 @@ use crate::sourcemap::frame_position;
 /// (the repo and the linker's module paths): a stack is text the job may have written.
 pub(crate) struct AdaptorSources {
     roots: Vec<PathBuf>,
+    /// The adaptors' entry files (canonical) and the run's cache key (`?cache=<key>`).
+    cache: Option<(Vec<PathBuf>, String)>,
 }
 
 impl AdaptorSources {
@@ -26,7 +28,32 @@ impl AdaptorSources {
             .into_iter()
             .filter_map(|r| r.canonicalize().ok())
             .collect();
-        AdaptorSources { roots }
+        AdaptorSources { roots, cache: None }
+    }
+
+    /// Frames in one of `entries` name the file as the kit's engine imports it:
+    /// `<entry>?cache=<key>`.
+    pub fn with_cache_key(mut self, entries: Vec<PathBuf>, key: String) -> Self {
+        let entries = entries
+            .into_iter()
+            .map(|e| e.canonicalize().unwrap_or(e))
+            .collect();
+        self.cache = Some((entries, key));
+        self
+    }
+
+    /// `?cache=<key>` when `path` is an adaptor's entry file and the run has a cache key.
+    fn cache_suffix(&self, path: &str) -> String {
+        let Some((entries, key)) = &self.cache else {
+            return String::new();
+        };
+        let path = Path::new(path);
+        let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if entries.contains(&path) {
+            format!("?cache={key}")
+        } else {
+            String::new()
+        }
     }
 
     fn read(&self, path: &str) -> Option<String> {
@@ -75,7 +102,8 @@ pub(crate) fn kit_stack(stack: &str, sources: &AdaptorSources) -> String {
             let tail = match sources.frame(frame) {
                 Some((path, line, col, _)) => {
                     let from = path.find("@openfn/language-").unwrap_or(0);
-                    format!("{}:{line}:{col}", &path[from..])
+                    let cache = sources.cache_suffix(&path);
+                    format!("{}{cache}:{line}:{col}", &path[from..])
                 }
                 None => frame[at..].trim_end_matches(')').to_owned(),
             };
@@ -122,6 +150,51 @@ pub(crate) fn adaptor_error(
         stack = format!("{ctor}: {reworded}{rest}");
     }
     (reworded, stack)
+}
+
+/// An error's stack as node's console prints it (the kit's text logger on
+/// `console.log(new Error())`): the job's `vm:module(0)` frames with V8's columns (the first at
+/// the `new` that made the error, callers at V8's call column), then every frame in a file on
+/// disk (the adaptor and its dependencies) as a `file://` URL with V8's call column. Frames of
+/// the runtime's own code have no file on disk and are left out (the kit's own runtime frames
+/// follow there; the parity check leaves those out too).
+pub(crate) fn console_stack(stack: &str, job: &str, sources: &AdaptorSources) -> String {
+    let mut lines = stack.split('\n');
+    let mut out: Vec<String> = lines.next().map(str::to_owned).into_iter().collect();
+    for (i, frame) in lines.enumerate() {
+        let Some((line, col)) = frame_position(frame) else {
+            continue;
+        };
+        let text = frame.trim().trim_end_matches(')');
+        let text = text.strip_prefix("at ").unwrap_or(text);
+        let (name, place) = match text.rsplit_once(" (") {
+            Some((name, place)) => (Some(name), place),
+            None => (None, text),
+        };
+        let Some(file) = place.strip_suffix(&format!(":{line}:{col}")) else {
+            continue;
+        };
+        let (file, column) = if file == "vm:module(0)" {
+            // the error was made here (at a `new`: "" is no message positions.rs knows), or
+            // this is a call further up
+            let message = if i == 0 { "" } else { "x is not a function" };
+            (
+                file.to_owned(),
+                v8_column(job, line, col, message).unwrap_or(col),
+            )
+        } else if file.starts_with('/') {
+            let column = sources.frame(frame).map_or(col, |(_, _, col, _)| col);
+            (format!("file://{file}"), column)
+        } else {
+            continue;
+        };
+        let place = format!("{file}:{line}:{column}");
+        out.push(match name {
+            Some(name) => format!("    at {name} ({place})"),
+            None => format!("    at {place}"),
+        });
+    }
+    out.join("\n")
 }
 
 /// Rewrite a step's error as the kit reports it: an adaptor error's message (and its details'
@@ -185,6 +258,42 @@ mod tests {
                 "TypeError: func is not a function\n    @openfn/language-common_3.3.4/dist/index.js:3:12".to_owned()
             )
         );
+    }
+
+    #[test]
+    fn console_stacks_as_node_prints_them() {
+        let (dir, file) = adaptor();
+        let sources = AdaptorSources::new([dir.path().to_path_buf()]);
+        let job = "import { fn } from '@openfn/language-common';\nexport default [fn(s => {\n  console.log(new Error('x'));\n  return s;\n})];";
+        let stack = format!(
+            "Error: x\n    at vm:module(0):3:19\n    at {}:3:17\n    at \n    at run (openfn:job-realm:9:9)",
+            file.display()
+        );
+        assert_eq!(
+            console_stack(&stack, job, &sources),
+            format!(
+                "Error: x\n    at vm:module(0):3:15\n    at file://{}:3:12",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn entry_frames_carry_the_cache_key() {
+        let (dir, file) = adaptor();
+        let sources = AdaptorSources::new([dir.path().to_path_buf()])
+            .with_cache_key(vec![file.clone()], "run-1".into());
+        let stack = format!(
+            "TypeError: x\n    at vm:module(0):1:24\n    at {}:3:17",
+            file.display()
+        );
+        assert_eq!(
+            kit_stack(&stack, &sources),
+            "TypeError: x\n    at vm:module(0):1:24\n    @openfn/language-common_3.3.4/dist/index.js?cache=run-1:3:12"
+        );
+        let other = AdaptorSources::new([dir.path().to_path_buf()])
+            .with_cache_key(vec![dir.path().join("other.js")], "run-1".into());
+        assert!(!kit_stack(&stack, &other).contains("?cache="));
     }
 
     #[test]

@@ -6,11 +6,22 @@
 //! or the call's `(`, and at `new`. Given the QuickJS position in the compiled job and the
 //! (already V8-worded) message, [`v8_column`] parses the job with oxc and finds the expression
 //! the error came from: the innermost one of the right kind at that position.
+//!
+//! Two more rules follow V8's bytecode positions. An error object made by `new X(…)` (any other
+//! message) is placed at `new`, where QuickJS places it at `X`. A `ReferenceError` (`x is not
+//! defined`) is placed at the identifier unless it is the first thing its statement evaluates:
+//! then V8 reports the statement's position (`return`, `throw`, `if`, `switch`, the start of an
+//! expression statement or initializer, and for a concise arrow body that expression's own
+//! position: a binary operator, a property name…). See [`statements`].
+
+mod statements;
 
 use oxc_allocator::Allocator;
 use oxc_ast::ast::{
-    AssignmentExpression, AssignmentTarget, CallExpression, ComputedMemberExpression, Expression,
-    NewExpression, StaticMemberExpression,
+    ArrowFunctionExpression, AssignmentExpression, AssignmentTarget, CallExpression,
+    ComputedMemberExpression, Expression, ExpressionStatement, IdentifierReference, IfStatement,
+    NewExpression, ReturnStatement, StaticMemberExpression, SwitchStatement, ThrowStatement,
+    VariableDeclarator,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_parser::Parser;
@@ -27,6 +38,10 @@ enum Failure {
     Call,
     /// `x is not a constructor`.
     New,
+    /// `x is not defined`.
+    NotDefined(String),
+    /// Any other message: an error the job made, placed at its `new`.
+    Made,
 }
 
 fn failure(message: &str) -> Option<Failure> {
@@ -51,7 +66,13 @@ fn failure(message: &str) -> Option<Failure> {
     if message.ends_with(" is not a constructor") {
         return Some(Failure::New);
     }
-    None
+    if let Some(name) = message.strip_suffix(" is not defined")
+        && !name.is_empty()
+        && !name.contains(' ')
+    {
+        return Some(Failure::NotDefined(name.to_owned()));
+    }
+    Some(Failure::Made)
 }
 
 /// The V8 column (1-based) for an error QuickJS placed at `line`:`column` (1-based, bytes) of
@@ -74,6 +95,7 @@ pub(crate) fn v8_column(source: &str, line: u32, column: u32, message: &str) -> 
         failure: &failure,
         at: at as u32,
         best: None,
+        contexts: Vec::new(),
     };
     finder.visit_program(&parsed.program);
     let (_, target) = finder.best?;
@@ -107,6 +129,8 @@ struct Finder<'s> {
     at: u32,
     /// The best candidate so far: (its rank, the V8 position as a byte offset).
     best: Option<((u32, u32), u32)>,
+    /// The statements around the node being visited, innermost last (for `NotDefined`).
+    contexts: Vec<statements::Context>,
 }
 
 impl Finder<'_> {
@@ -206,6 +230,17 @@ impl<'a> Visit<'a> for Finder<'_> {
                 self.offer(it.left.span(), (end + op) as u32);
             }
         }
+        // `x = 1` with no `x` declared: V8 places it at the operator (offered before the
+        // identifier itself, so that this wins the tie)
+        if let Failure::NotDefined(name) = self.failure
+            && let AssignmentTarget::AssignmentTargetIdentifier(id) = &it.left
+            && id.name.as_str() == name
+        {
+            let end = it.left.span().end as usize;
+            let gap = &self.source[end..it.right.span().start as usize];
+            let op = gap.find(|c: char| !c.is_whitespace()).unwrap_or(0);
+            self.offer(id.span, (end + op) as u32);
+        }
         walk::walk_assignment_expression(self, it);
     }
 
@@ -224,10 +259,73 @@ impl<'a> Visit<'a> for Finder<'_> {
     }
 
     fn visit_new_expression(&mut self, it: &NewExpression<'a>) {
-        if *self.failure == Failure::New {
-            self.offer(it.span, it.span.start);
+        match self.failure {
+            Failure::New => self.offer(it.span, it.span.start),
+            // QuickJS places the error an expression made at the constructor
+            Failure::Made => self.offer(it.callee.span(), it.span.start),
+            _ => {}
         }
         walk::walk_new_expression(self, it);
+    }
+
+    fn visit_identifier_reference(&mut self, it: &IdentifierReference<'a>) {
+        if let Failure::NotDefined(name) = self.failure
+            && it.name.as_str() == name
+        {
+            let target = statements::reference_position(&self.contexts, it.span);
+            self.offer(it.span, target);
+        }
+    }
+
+    fn visit_return_statement(&mut self, it: &ReturnStatement<'a>) {
+        let ctx = statements::Context::keyword(it.argument.as_ref(), it.span);
+        self.within(ctx, |f| walk::walk_return_statement(f, it));
+    }
+
+    fn visit_throw_statement(&mut self, it: &ThrowStatement<'a>) {
+        let ctx = statements::Context::keyword(Some(&it.argument), it.span);
+        self.within(ctx, |f| walk::walk_throw_statement(f, it));
+    }
+
+    fn visit_if_statement(&mut self, it: &IfStatement<'a>) {
+        let ctx = statements::Context::keyword(Some(&it.test), it.span);
+        self.within(ctx, |f| walk::walk_if_statement(f, it));
+    }
+
+    fn visit_switch_statement(&mut self, it: &SwitchStatement<'a>) {
+        let ctx = statements::Context::keyword(Some(&it.discriminant), it.span);
+        self.within(ctx, |f| walk::walk_switch_statement(f, it));
+    }
+
+    fn visit_expression_statement(&mut self, it: &ExpressionStatement<'a>) {
+        let ctx = statements::Context::leading(&it.expression);
+        self.within(ctx, |f| walk::walk_expression_statement(f, it));
+    }
+
+    fn visit_variable_declarator(&mut self, it: &VariableDeclarator<'a>) {
+        let ctx = it.init.as_ref().and_then(statements::Context::leading);
+        self.within(ctx, |f| walk::walk_variable_declarator(f, it));
+    }
+
+    fn visit_arrow_function_expression(&mut self, it: &ArrowFunctionExpression<'a>) {
+        let ctx = it
+            .get_expression()
+            .and_then(|e| statements::Context::concise(e, self.source));
+        self.within(ctx, |f| walk::walk_arrow_function_expression(f, it));
+    }
+}
+
+impl Finder<'_> {
+    /// Visits with `ctx` as the innermost statement (only needed for `NotDefined`).
+    fn within(&mut self, ctx: Option<statements::Context>, visit: impl FnOnce(&mut Self)) {
+        let pushed = matches!(self.failure, Failure::NotDefined(_)) && ctx.is_some();
+        if let (true, Some(ctx)) = (pushed, ctx) {
+            self.contexts.push(ctx);
+        }
+        visit(self);
+        if pushed {
+            self.contexts.pop();
+        }
     }
 }
 
@@ -317,6 +415,101 @@ mod tests {
         }
     }
 
+    /// V8's columns of `nd is not defined` in these bodies, measured with node 20
+    /// (`vm.SourceTextModule`, `const fn = async (s) => { <body> };`); QuickJS reports the
+    /// identifier (the first `nd`).
+    #[test]
+    fn reference_errors_at_v8_statement_positions() {
+        let prefix = "const fn = async (s) => { ";
+        for (body, v8) in [
+            ("return nd + 1;", 0),
+            ("return nd;", 0),
+            ("return nd.x;", 0),
+            ("return nd();", 0),
+            ("return !nd;", 0),
+            ("return await nd;", 0),
+            ("return nd ? 1 : 2;", 0),
+            ("return `${nd}`;", 0),
+            ("return `a${nd}`;", 11),
+            ("return (nd);", 0),
+            ("return new nd();", 0),
+            ("return 1 + nd;", 11),
+            ("return s.data + nd;", 16),
+            ("return f(nd);", 9),
+            ("return [1, nd];", 11),
+            ("return {a: nd};", 11),
+            ("return s && nd;", 12),
+            ("return (s, nd);", 11),
+            ("if (nd) return 1;", 0),
+            ("throw nd;", 0),
+            ("switch (nd) {}", 0),
+            ("while (nd) {}", 7),
+            ("if (s) { return nd; }", 9),
+            ("const y = nd + 1; return y;", 10),
+            ("const y = -nd; return y;", 10),
+            ("const y = 1, z = nd; return z;", 17),
+            ("let y; y = nd + 1; return y;", 7),
+            ("nd;", 0),
+            ("(nd + 1) * 2;", 0),
+            ("nd = 1;", 3),
+            ("x.y = nd;", 6),
+            ("for (const a of nd) {}", 16),
+            ("return (() => nd)();", 14),
+        ] {
+            let source = format!("{prefix}{body} }};\nawait fn({{}});");
+            let at = prefix.len() + body.find("nd").expect("nd");
+            let expected = (prefix.len() + v8) as u32 + 1;
+            assert_eq!(
+                v8_column(&source, 1, at as u32 + 1, "nd is not defined"),
+                Some(expected),
+                "{body}"
+            );
+        }
+        // a concise arrow body: the implicit return takes the expression's own position
+        let prefix = "const fn = async s => ";
+        for (body, v8) in [
+            ("nd", 0),
+            ("nd + 1", 3),
+            ("nd /* c */ + 1", 11),
+            ("nd.x", 3),
+            ("nd.x.y", 5),
+            ("nd()", 0),
+            ("nd.x()", 3),
+            ("nd[0]()", 5),
+            ("nd ? 1 : 2", 0),
+            ("nd && 1", 3),
+            ("(nd, 1)", 5),
+            ("nd[0]", 2),
+            ("nd`x`", 2),
+            ("await nd", 0),
+            ("-nd", 0),
+            ("(nd + 1) * 2", 9),
+            ("nd instanceof Object", 3),
+            ("s.x + nd", 6),
+        ] {
+            let source = format!("{prefix}{body};\nawait fn({{}});");
+            let at = prefix.len() + body.find("nd").expect("nd");
+            let expected = (prefix.len() + v8) as u32 + 1;
+            assert_eq!(
+                v8_column(&source, 1, at as u32 + 1, "nd is not defined"),
+                Some(expected),
+                "{body}"
+            );
+        }
+    }
+
+    /// An error the job makes with `new` (any message): V8 at `new`, QuickJS at the constructor.
+    #[test]
+    fn made_errors_at_new() {
+        let source = "fn(s => { throw new RangeError('out of range'); });";
+        assert_eq!(v8_column(source, 1, 21, "out of range"), Some(17));
+        let source = "fn(s => { const e = new errors.Custom('x'); throw e; });";
+        assert_eq!(v8_column(source, 1, 25, "x"), Some(21));
+        // not made by `new` here: QuickJS' position stays
+        let source = "fn(s => { throw Error('x'); });";
+        assert_eq!(v8_column(source, 1, 17, "x"), None);
+    }
+
     #[test]
     fn second_line_and_unknown_messages() {
         let source = "const a = 1;\nconst x = state.data.missing.length;";
@@ -330,6 +523,7 @@ mod tests {
             Some(30)
         );
         assert_eq!(v8_column(source, 2, 11, "boom"), None);
+        assert_eq!(v8_column(source, 2, 11, "other is not defined"), None);
         assert_eq!(
             v8_column(
                 source,

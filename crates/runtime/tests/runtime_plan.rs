@@ -163,6 +163,16 @@ fn edge_condition_error_aborts() {
     let e = aborted(&p, state(json!({ "data": {} })));
     assert_eq!(e.name, "EdgeConditionError");
     assert_eq!(e.message, "wibble is not defined");
+    // in V8's words, as the kit reports it
+    let p = plan(json!({ "workflow": { "steps": [
+        { "id": "a", "expression": job("fn", "fn(s => s)"), "next": { "b": "state.data.missing.deeper" } }, inc("b", json!(null))
+    ] } }));
+    let e = aborted(&p, state(json!({ "data": {} })));
+    assert_eq!(e.name, "EdgeConditionError");
+    assert_eq!(
+        e.message,
+        "Cannot read properties of undefined (reading 'deeper')"
+    );
 }
 
 #[test]

@@ -51,6 +51,8 @@ impl EngineExecutor {
                 log_steps: true,
                 ..openfn_engine::CompileSettings::default()
             },
+            // adaptor frames in stacks as the kit's engine imports adaptors
+            adaptor_cache_key: true,
             ..EngineConfig::default()
         };
         if let Some(dir) = &config.repo_dir {

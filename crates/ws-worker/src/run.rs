@@ -692,12 +692,18 @@ impl Mapper {
                         .filter(|id| !shared.with(|o| o.is_withheld(id))),
                     _ => None,
                 };
-                let payload = to_json(&RunComplete::completed(
+                let mut complete = RunComplete::completed(
                     timestamp_us(0),
                     state,
                     exit_reason(&reason, error_type.clone(), error_message.clone()),
                     final_dataclip_id,
-                ));
+                );
+                // no final state (the last step returned none): the kit's worker sends
+                // `final_state: undefined`, which leaves the key out
+                if complete.final_state.as_ref().is_some_and(Value::is_null) {
+                    complete.final_state = None;
+                }
+                let payload = to_json(&complete);
                 tracing::debug!(leaves = ?self.leaves.iter().map(|l| l.job_id.as_str()).collect::<Vec<_>>(), "workflow complete");
                 shared.push(|o| o.push_event("run:complete", payload));
                 if reason != "success" {
@@ -783,7 +789,13 @@ impl Mapper {
             let id = uuid::Uuid::new_v4().to_string();
             payload.output_dataclip_id = Some(id.clone());
             if self.output_dataclips {
-                payload.output_dataclip = Some(state.to_string());
+                // a step that returned no state (the runtime's `null`) sends `{}`, as the kit's
+                // worker does (`event.state || {}`)
+                payload.output_dataclip = Some(if state.is_null() {
+                    "{}".to_owned()
+                } else {
+                    state.to_string()
+                });
             }
             Some(id)
         };

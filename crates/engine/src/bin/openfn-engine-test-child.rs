@@ -93,8 +93,8 @@ impl ChildJob for Script {
             }
             if let Some(msg) = expr.strip_prefix("compile-error ") {
                 sink.log(
-                    "error",
-                    "R/T",
+                    "info",
+                    "RTE",
                     json!(["Error occurred during compilation"]).to_string(),
                 );
                 let mut e = error("CompileError", &format!("{name}: {msg}"), Severity::Crash);

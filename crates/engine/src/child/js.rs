@@ -418,12 +418,12 @@ impl JsJob {
         };
         if let Err(error) = compile_plan_with(&mut plan, &repo, &settings.compile, &mut step_lines)
         {
-            // the run's log says what failed and where (`Job 2: Unexpected token (2:9)`)
+            // as the kit's engine: from RTE, at info (the error itself follows as the run's)
             log_line(
                 sink.as_ref(),
-                "error",
-                "R/T",
-                format!("Error occurred during compilation: {}", error.message),
+                "info",
+                "RTE",
+                "Error occurred during compilation".to_owned(),
             );
             return Err(Failure::new(error));
         }
@@ -472,6 +472,9 @@ impl JsJob {
             measure_memory: true,
             profile: settings.profile,
             console_text: settings.console_text,
+            adaptor_cache_key: settings
+                .adaptor_cache_key
+                .then(|| settings.workflow_id.clone()),
             adaptor_host,
             max_stack_size: QUICKJS_STACK_BYTES,
             ..RunOptions::default()

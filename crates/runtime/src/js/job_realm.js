@@ -42,8 +42,16 @@
   common.blockCodeGeneration(g);
 
   // ---- console (job logger)
+  // The kit's logger serialises an error only when its constructor is named `Error` (its
+  // `isError` on sandbox values): `{name, message}`; any other error (a TypeError, a subclass)
+  // goes as an object, the JSON of its own enumerable properties.
+  function errorCtor(arg) {
+    try { return arg.constructor && arg.constructor.name; } catch (e) { return ''; }
+  }
   function sanitize(arg) {
-    if (toTag(arg) === '[object Error]') return { name: arg.name, message: arg.message };
+    if (toTag(arg) === '[object Error]' && errorCtor(arg) === 'Error') {
+      return { name: arg.name, message: arg.message || String(arg) };
+    }
     if (arg && typeof arg === 'object' && !isArray(arg) && hasOwn(arg, 'configuration')) {
       const cfg = arg.configuration;
       if (cfg && typeof cfg === 'object') {
@@ -58,13 +66,16 @@
   // JSON, an error whose constructor is `Error` as its stack (node's console) and any other
   // error as the JSON of its own properties (`{}`); the JSON logger sends values.
   let consoleText = false;
+  // the host's rewrite of a stack into node's (V8 columns, file URLs), for the text logger
+  let textStack = null;
   function textArg(arg) {
     if (arg === undefined) return 'undefined';
     if (toTag(arg) === '[object Date]') return jsonStringify(arg, null, 2);
     if (toTag(arg) === '[object Error]') {
-      let ctor = '';
-      try { ctor = arg.constructor && arg.constructor.name; } catch (e) { ctor = ''; }
-      if (ctor === 'Error') return String(arg.stack || arg.name + ': ' + arg.message);
+      if (errorCtor(arg) === 'Error') {
+        const stack = String(arg.stack || arg.name + ': ' + arg.message);
+        try { return textStack ? String(textStack(stack)) : stack; } catch (e) { return stack; }
+      }
       return assign({}, arg);
     }
     return sanitize(arg);
@@ -416,6 +427,6 @@
 
   function teardown() { liveTimers.clear(); }
 
-  const textConsole = () => { consoleText = true; };
+  const textConsole = (mapStack) => { consoleText = true; textStack = mapStack || null; };
   return { assemble, install, runOperations, describeError, finalize, teardown, safeStringify, isNullState, textConsole };
 })

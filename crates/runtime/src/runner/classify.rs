@@ -149,20 +149,7 @@ pub(super) fn classify_thrown(t: Thrown, source: &str) -> RtError {
                 e.subtype = Some(ctor);
                 e.pos = stack.as_deref().and_then(position_of);
                 e.stack = stack.as_deref().map(vm_stack);
-                // QuickJS' position in the job → the one V8 gives (positions.rs), in the
-                // position and in the stack's first frame
-                if let (Some(pos), Some(at)) = (e.pos.as_mut(), at.as_ref())
-                    && (at.line, at.column) == (pos.line, pos.column)
-                    && let Some(column) =
-                        crate::positions::v8_column(source, pos.line, pos.column, &message)
-                {
-                    let (from, to) = (
-                        format!("vm:module(0):{}:{}", pos.line, pos.column),
-                        format!("vm:module(0):{}:{column}", pos.line),
-                    );
-                    e.stack = e.stack.map(|s| s.replacen(&from, &to, 1));
-                    pos.column = column;
-                }
+                v8_position(&mut e, at.as_ref(), source, &message);
                 return e;
             }
             if t.severity.as_deref() == Some("crash")
@@ -177,6 +164,7 @@ pub(super) fn classify_thrown(t: Thrown, source: &str) -> RtError {
                 e.subtype = Some(ctor);
                 e.pos = stack.as_deref().and_then(position_of);
                 e.stack = stack.as_deref().map(vm_stack);
+                v8_position(&mut e, at.as_ref(), source, &message);
                 e.fix = t.fix;
                 e.details = t.details;
                 return e;
@@ -190,6 +178,22 @@ pub(super) fn classify_thrown(t: Thrown, source: &str) -> RtError {
             RtError::new("JobError", Severity::Fail, message)
         }
         _ => RtError::new("JobError", Severity::Fail, t.message),
+    }
+}
+
+/// QuickJS' position in the job (`at`, the first `vm:module(0)` frame) → the one V8 gives
+/// (positions.rs), in the error's position and in its stack's first frame.
+fn v8_position(e: &mut RtError, at: Option<&Position>, source: &str, message: &str) {
+    if let (Some(pos), Some(at)) = (e.pos.as_mut(), at)
+        && (at.line, at.column) == (pos.line, pos.column)
+        && let Some(column) = crate::positions::v8_column(source, pos.line, pos.column, message)
+    {
+        let (from, to) = (
+            format!("vm:module(0):{}:{}", pos.line, pos.column),
+            format!("vm:module(0):{}:{column}", pos.line),
+        );
+        e.stack = e.stack.take().map(|s| s.replacen(&from, &to, 1));
+        pos.column = column;
     }
 }
 

@@ -360,7 +360,11 @@ impl<C: Callbacks + 'static> Runner<C> {
                                 format!("Edge condition returned false; {to} will NOT be executed"),
                             );
                         }
-                        Err(msg) => return Err(RtError::edge_condition(msg).into()),
+                        // in V8's words, as the kit's runtime reports it
+                        Err(msg) => {
+                            let msg = crate::messages::translate("", &msg);
+                            return Err(RtError::edge_condition(msg).into());
+                        }
                     }
                 }
             }

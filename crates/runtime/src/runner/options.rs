@@ -51,6 +51,10 @@ pub struct RunOptions {
     /// Job `console` arguments as the kit's text logger shows them (`undefined`, a `Date` as
     /// quoted JSON, an `Error` as its stack) rather than as the JSON logger's values.
     pub console_text: bool,
+    /// The kit engine imports each adaptor as `<entry>?cache=<plan id>`, so the adaptor's frames
+    /// in the stacks a step's error reports name that URL: `Some(plan id)` gives them the same
+    /// (the worker; the kit CLI imports adaptors without it).
+    pub adaptor_cache_key: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -72,6 +76,7 @@ impl Default for RunOptions {
             measure_memory: false,
             profile: false,
             console_text: false,
+            adaptor_cache_key: None,
         }
     }
 }

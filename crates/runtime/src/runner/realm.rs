@@ -1,6 +1,7 @@
 //! The job realm of a step: its host object, globals, kit prelude, module assembly and the state it returns.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use rquickjs::function::{Async, Func};
 use rquickjs::{Ctx, Function, Module, Object, Promise, Value};
 use serde_json::Value as Json;
 
+use crate::adaptor_stack::{AdaptorSources, console_stack};
 use crate::error::{RtError, Severity};
 use crate::events::parse_level;
 use crate::linker::{Linker, LinkerData};
@@ -42,6 +44,8 @@ pub(super) struct StepJsOptions {
     pub(super) timeout_ms: Option<u64>,
     /// `RunOptions::console_text`.
     pub(super) console_text: bool,
+    /// Where the run's adaptors are (stacks printed by the text console name their files).
+    pub(super) adaptor_roots: Vec<PathBuf>,
 }
 
 pub(super) enum StepOutcome {
@@ -138,9 +142,7 @@ pub(super) async fn step_in_context<'js>(
         }
     };
     if opts.console_text
-        && let Err(e) = kit
-            .get::<_, Function<'_>>("textConsole")
-            .and_then(|f| f.call::<_, ()>(()))
+        && let Err(e) = text_console(ctx, &kit, expression, &opts.adaptor_roots)
     {
         return StepOutcome::Engine(e.to_string());
     }
@@ -165,6 +167,23 @@ pub(super) async fn step_in_context<'js>(
             fail_with(ctx, &kit, &state, opts, error)
         }
     }
+}
+
+/// The text logger's console: an error's stack printed as node prints it
+/// (`adaptor_stack::console_stack`).
+fn text_console<'js>(
+    ctx: &Ctx<'js>,
+    kit: &Object<'js>,
+    expression: &str,
+    roots: &[PathBuf],
+) -> rquickjs::Result<()> {
+    let job = expression.to_owned();
+    let sources = AdaptorSources::new(roots.iter().cloned());
+    let map = Function::new(ctx.clone(), move |stack: String| {
+        console_stack(&stack, &job, &sources)
+    })?;
+    kit.get::<_, Function<'_>>("textConsole")?
+        .call::<_, ()>((map,))
 }
 
 pub(super) fn fail_with<'js>(

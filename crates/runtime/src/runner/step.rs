@@ -296,7 +296,12 @@ impl<C: Callbacks + 'static> Runner<C> {
                 .chain(step.linker.values())
                 .filter_map(|m| m.path.as_ref().map(PathBuf::from)),
         );
-        crate::adaptor_stack::kit_error(&mut error, &AdaptorSources::new(roots));
+        let mut sources = AdaptorSources::new(roots);
+        if let Some(key) = &self.options.adaptor_cache_key {
+            let entries = self.linker.loaded.borrow().keys().cloned().collect();
+            sources = sources.with_cache_key(entries, key.clone());
+        }
+        crate::adaptor_stack::kit_error(&mut error, &sources);
         if let Some(map) = &step.source_map {
             if let Some(i) = error.operation_index
                 && let Some(op) = map.get("operations").and_then(|o| o.get(i))
@@ -459,6 +464,15 @@ impl<C: Callbacks + 'static> Runner<C> {
         chosen
     }
 
+    /// The repo and the step's module paths (the linker's, set when the step starts).
+    fn adaptor_roots(&self) -> Vec<PathBuf> {
+        let modules = self.linker.modules.borrow();
+        let paths = modules
+            .values()
+            .filter_map(|m| m.path.as_ref().map(PathBuf::from));
+        self.options.repo.iter().cloned().chain(paths).collect()
+    }
+
     pub(super) async fn attempt_step(
         &mut self,
         expression: &str,
@@ -487,6 +501,11 @@ impl<C: Callbacks + 'static> Runner<C> {
             null_is_oom: self.options.memory_limit_mb.is_some(),
             timeout_ms,
             console_text: self.options.console_text,
+            adaptor_roots: if self.options.console_text {
+                self.adaptor_roots()
+            } else {
+                Vec::new()
+            },
         };
         linker.pending.borrow_mut().clear();
         *linker.import_error.borrow_mut() = None;

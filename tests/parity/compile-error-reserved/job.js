@@ -1,0 +1,1 @@
+fn(s => { const class = 1; return s; });

@@ -1,0 +1,1 @@
+fn(s => { console.log("open); return s; });

@@ -1,0 +1,1 @@
+fn(s => { console.log("nothing"); });

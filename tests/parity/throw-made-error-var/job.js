@@ -1,0 +1,4 @@
+fn(s => {
+  const e = new TypeError("made first");
+  throw e;
+});

@@ -1,0 +1,4 @@
+fn(s => {
+  const n = 1;
+  return { ...s, n: n + missingValue };
+});

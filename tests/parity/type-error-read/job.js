@@ -1,0 +1,1 @@
+fn(s => s.nope.deeper);
