@@ -20,6 +20,20 @@ pub const AREAS: &[(&str, &str, &str)] = &[
     ("cli", "openfn-cli", "bench_cli"),
 ];
 
+/// The binaries the benchmarks drive as processes (next to the examples in `target/release`):
+/// package and binary.
+const BINARIES: &[(&str, &str)] = &[
+    ("openfn-ws-worker", "ws-worker"),
+    ("openfn-cli", "openfn"),
+    ("openfn-lightning-mock", "lightning-mock"),
+];
+
+/// The cargo that runs this xtask (the workspace toolchain, `rust-toolchain.toml`): a benchmark
+/// never starts a cargo of its own.
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
 /// Runs the named areas (all of them when `names` is empty), stopping at the first failure.
 pub fn run(names: &[String]) -> Result<()> {
     let selected: Vec<_> = if names.is_empty() {
@@ -37,9 +51,19 @@ pub fn run(names: &[String]) -> Result<()> {
         }
         out
     };
+    let mut build = Command::new(cargo());
+    build.args(["build", "--release", "--quiet"]);
+    for (package, binary) in BINARIES {
+        build.args(["-p", package, "--bin", binary]);
+    }
+    println!("== building the release binaries the benchmarks start");
+    let status = build.status().context("starting cargo build")?;
+    if !status.success() {
+        bail!("building the release binaries failed ({status})");
+    }
     for (area, package, example) in selected {
         println!("== bench {area} ({package} --example {example})");
-        let status = Command::new(env!("CARGO"))
+        let status = Command::new(cargo())
             .args([
                 "run",
                 "--release",
