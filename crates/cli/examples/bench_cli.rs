@@ -83,6 +83,17 @@ fn main() {
         println!(
             "openfn job.js -a common (installed language-common): median {ms:.1} ms over {RUNS} runs"
         );
+        // The same with the version given: no registry lookup for `latest`.
+        let ms = time(|| {
+            let mut c = Command::new(&openfn);
+            c.arg(&job)
+                .args(["-a", "common@3.3.4", "-O", "--log", "none", "--repo-dir"])
+                .arg(&repo);
+            c
+        });
+        println!(
+            "openfn job.js -a common@3.3.4 (installed, no registry lookup): median {ms:.1} ms over {RUNS} runs"
+        );
         let (workflow, state) = big_state_case(dir.path());
         let out = dir.path().join("out.json");
         let ms = time_n(BIG_RUNS, || {

@@ -12,6 +12,8 @@
 //! run forked from the template) and without (`--templates off`, each run loads the adaptor in
 //! a pooled child).
 //!
+//! `BENCH_MODES` (comma-separated parts of mode names, e.g. `warm,mock`) picks the modes.
+//!
 //! With `BENCH_KIT_DIR` naming a built OpenFn/kit checkout, it then runs both workers, ours
 //! (warm templates) and the kit's, one after the other against the kit's own TypeScript
 //! lightning-mock (`bench_kit_mock.mjs`, `KIT_RUNS` runs, default 40, capacity 5 each) and
