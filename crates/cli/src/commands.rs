@@ -198,7 +198,7 @@ pub fn test(args: TestArgs, logger: &Logger) -> Result<bool> {
     plan["options"]["timeout"] = Value::from(300_000);
     let job = Job {
         plan,
-        input: Some(input),
+        input: Some(serde_json::value::to_raw_value(&input).context("encoding the input state")?),
         repo_dir: default_repo_dir(),
         autoinstall: false,
         compile: CompileSettings::default(),

@@ -167,14 +167,7 @@ pub fn read_text(path: &Path) -> Result<String> {
 
 /// Parses JSON or YAML (by extension; YAML also accepts JSON) with line and column on error.
 pub fn parse_document(path: &Path, text: &str) -> Result<Value> {
-    let yaml = matches!(
-        path.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("yaml" | "yml")
-    );
-    if yaml {
+    if is_yaml(path) {
         serde_norway::from_str::<Value>(text).map_err(|e| match e.location() {
             Some(loc) => anyhow!(
                 "invalid YAML in {} at line {}, column {}: {e}",
@@ -194,6 +187,33 @@ pub fn parse_document(path: &Path, text: &str) -> Result<Value> {
             )
         })
     }
+}
+
+/// A state file as JSON text for the engine: a JSON file is validated and kept as read (no
+/// tree is built); YAML is parsed as [`parse_document`] does and written as JSON.
+pub fn parse_state(path: &Path, text: String) -> Result<Box<serde_json::value::RawValue>> {
+    if is_yaml(path) {
+        let value = parse_document(path, &text)?;
+        return serde_json::value::to_raw_value(&value).context("encoding the input state");
+    }
+    serde_json::value::RawValue::from_string(text).map_err(|e| {
+        anyhow!(
+            "invalid JSON in {} at line {}, column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("yaml" | "yml")
+    )
 }
 
 /// Normalises the three workflow shapes into an execution plan and resolves file paths.

@@ -12,7 +12,14 @@
 //! run forked from the template) and without (`--templates off`, each run loads the adaptor in
 //! a pooled child).
 //!
-//! Run: `cargo run --release -p openfn-ws-worker --example bench_worker`
+//! `BENCH_MODES` (comma-separated parts of mode names, e.g. `warm,mock`) picks the modes.
+//!
+//! With `BENCH_KIT_DIR` naming a built OpenFn/kit checkout, it then runs both workers, ours
+//! (warm templates) and the kit's, one after the other against the kit's own TypeScript
+//! lightning-mock (`bench_kit_mock.mjs`, `KIT_RUNS` runs, default 40, capacity 5 each) and
+//! prints the latency and throughput ratios.
+//!
+//! Run: `cargo xtask bench worker` (builds the release binaries first)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,26 +83,39 @@ fn rss_kb(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// RSS of a process and all its descendants (the engine's children), in kB.
+/// RSS of the worker and all its descendants (templates, forked runs, pooled children), in
+/// kB. Children are read from `/proc/<pid>/task/<tid>/children`, not from a scan of `/proc`:
+/// the sampler runs during the burst and must not take the CPU being measured. Only the
+/// worker's threads are listed (it starts templates and children from any of them); the
+/// processes below it start theirs from their main thread, and listing a short-lived run's
+/// threads would leave the kernel /proc entries to flush when it is reaped.
 fn tree_rss_kb(pid: u32) -> u64 {
     let mut total = rss_kb(pid, "VmRSS:");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return total;
     };
-    for e in entries.flatten() {
-        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-        // Fields after the `(comm)`: state, ppid, …
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            total += tree_rss_kb(child);
+    for task in tasks.flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            total += subtree_rss_kb(child);
         }
     }
     total
+}
+
+/// RSS of a process and the children of its main thread, recursively, in kB.
+fn subtree_rss_kb(pid: u32) -> u64 {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    rss_kb(pid, "VmRSS:")
+        + children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+            .map(subtree_rss_kb)
+            .sum::<u64>()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -188,37 +208,69 @@ async fn round(mode: Mode) -> Round {
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let idle = tree_rss_kb(pid);
+    // The burst is watched through the mock's event stream (one `run:complete` per run) and
+    // RSS is sampled on its own thread every 20 ms: polling every run's view would take the
+    // CPU the worker is measured on.
+    let mut events = mock.subscribe();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = Arc::clone(&sampling);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = u64::max(peak, tree_rss_kb(pid));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
     let started = Instant::now();
     let ids: Vec<String> = (0..RUNS)
         .map(|i| mock.enqueue_run(plan(i, mode)).expect("enqueue"))
         .collect();
-    let mut peak = 0;
-    loop {
-        peak = peak.max(tree_rss_kb(pid));
-        let done = ids
-            .iter()
-            .filter(|id| mock.run(id).is_some_and(|r| r["status"] == "complete"))
-            .count();
-        if done == RUNS {
-            break;
+    // Claim and completion times as the mock's event stream delivers them (the run view's
+    // stamps are whole milliseconds).
+    let mut claimed: std::collections::HashMap<String, Instant> = Default::default();
+    let mut done: std::collections::HashMap<String, Instant> = Default::default();
+    while done.len() < RUNS {
+        let left = Duration::from_secs(120).saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(event)) if event.name == "claim" => {
+                for run in event.data["payload"].as_array().into_iter().flatten() {
+                    if let Some(id) = run["id"].as_str() {
+                        claimed.insert(id.to_string(), Instant::now());
+                    }
+                }
+            }
+            Ok(Ok(event)) if event.name == "run:complete" => {
+                if let Some(id) = event.data["runId"].as_str() {
+                    done.insert(id.to_string(), Instant::now());
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("mock events: {e}"),
+            Err(_) => panic!("only {} runs finished", done.len()),
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "only {done} runs finished"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // The mock sends `run:complete` to its subscribers as it replies: wait for its record too.
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !mock.run(id).is_some_and(|r| r["status"] == "complete") {
+            assert!(Instant::now() < deadline, "run {id} not complete");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap_or(0);
     let mut lat: Vec<f64> = ids
         .iter()
         .filter_map(|id| {
-            let r = mock.run(id)?;
-            let t = &r["times"];
-            let claimed = t["claimed_at"].as_f64()?;
-            let complete = t["finished_at"].as_f64()?;
-            Some(complete - claimed)
+            let (claimed, complete) = (claimed.get(id)?, done.get(id)?);
+            Some(complete.duration_since(*claimed).as_secs_f64() * 1000.0)
         })
         .collect();
+    assert_eq!(lat.len(), RUNS, "a run's claim or completion was not seen");
     let ok = ids
         .iter()
         .filter(|id| mock.run(id).is_some_and(|r| r["reason"] == "success"))
@@ -242,6 +294,122 @@ async fn round(mode: Mode) -> Round {
     }
 }
 
+/// What one worker did against the kit's mock.
+struct KitRound {
+    median_ms: f64,
+    p90_ms: f64,
+    runs_per_sec: f64,
+}
+
+/// One worker (`ours` = our release binary, else the kit's) against the kit's TypeScript mock.
+fn kit_round(
+    kit_dir: &std::path::Path,
+    ours: &std::path::Path,
+    kit: bool,
+    runs: usize,
+) -> KitRound {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    };
+    let port = free_port();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bench_kit_mock.mjs");
+    let mut mock = std::process::Command::new("node")
+        .arg(&script)
+        .arg(kit_dir)
+        .arg(port.to_string())
+        .arg(runs.to_string())
+        .arg(plan(0, Mode::Common(true)).to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node starts the kit's mock");
+    // The mock listens before it reads its first event: give the worker a moment to find it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the kit's mock did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let repo = std::env::temp_dir().join(if kit {
+        "openfn-bench-kit-repo"
+    } else {
+        "openfn-bench-worker-repo"
+    });
+    let mut worker = if kit {
+        let mut c = std::process::Command::new("node");
+        c.arg(kit_dir.join("packages/ws-worker/dist/start.js"));
+        c
+    } else {
+        let mut c = std::process::Command::new(ours);
+        c.arg(format!(
+            "--prewarm={}",
+            adaptor_versions::spec(adaptor_versions::COMMON)
+        ));
+        c
+    };
+    let mut worker = worker
+        .args(["-l", &format!("ws://localhost:{port}/worker")])
+        .args(["--port", &free_port().to_string(), "--backoff", "0.01/0.05"])
+        .args(["--capacity", "5", "--log", "error", "--repo-dir"])
+        .arg(&repo)
+        .env("WORKER_SECRET", "x")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the worker starts");
+    let mut line = String::new();
+    let read = std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(mock.stdout.take().expect("mock stdout")),
+        &mut line,
+    );
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let _ = mock.kill();
+    let _ = mock.wait();
+    assert!(
+        read.is_ok() && !line.is_empty(),
+        "the kit's mock reported nothing"
+    );
+    let report: Value = serde_json::from_str(&line).expect("the kit mock's report");
+    let mut lat: Vec<f64> = report["latencies_ms"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let elapsed = report["elapsed_ms"].as_f64().unwrap_or(f64::INFINITY) / 1000.0;
+    KitRound {
+        median_ms: median(&mut lat),
+        p90_ms: percentile(&mut lat, 0.9),
+        runs_per_sec: runs as f64 / elapsed,
+    }
+}
+
+/// Ours against the kit worker on the kit's mock (see the module docs).
+fn kit_comparison(kit_dir: &std::path::Path, ours: &std::path::Path) {
+    let runs = std::env::var("KIT_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let us = kit_round(kit_dir, ours, false, runs);
+    let kit = kit_round(kit_dir, ours, true, runs);
+    println!(
+        "bench_worker [kit's TS lightning-mock]: {runs} runs of fn(s => s) on language-common at capacity 5"
+    );
+    for (name, r) in [("ours (warm templates)", &us), ("kit ws-worker", &kit)] {
+        println!(
+            "  {name:22} claim→complete median {:.1} ms (p90 {:.1}), {:.1} runs/s",
+            r.median_ms, r.p90_ms, r.runs_per_sec
+        );
+    }
+    println!(
+        "  ratios                 latency {:.0}× lower, throughput {:.0}× higher",
+        kit.median_ms / us.median_ms,
+        us.runs_per_sec / kit.runs_per_sec
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let binary = std::env::current_exe()
@@ -260,7 +428,11 @@ async fn main() {
             Mode::Common(false),
         ));
     }
+    let only = std::env::var("BENCH_MODES").unwrap_or_default();
     for (name, mode) in modes {
+        if !only.is_empty() && !only.split(',').any(|m| name.contains(m)) {
+            continue;
+        }
         let mut rounds = Vec::new();
         for _ in 0..ROUNDS {
             rounds.push(round(mode).await);
@@ -284,5 +456,8 @@ async fn main() {
             "  peak RSS (+children)  {:.1} MB",
             median(&mut peak) / 1024.0
         );
+    }
+    if let (Some(kit_dir), Some(ours)) = (std::env::var_os("BENCH_KIT_DIR"), binary.as_ref()) {
+        kit_comparison(std::path::Path::new(&kit_dir), ours);
     }
 }

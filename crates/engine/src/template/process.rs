@@ -80,6 +80,7 @@ pub fn run_template<P>(
             std::process::exit(EXIT_PREPARE_FAILED);
         }
     };
+    crate::sys::trim_heap();
     let code = match serve(&socket, &|| start(&prepared)) {
         Ok(()) => 0,
         Err(e) => {

@@ -280,7 +280,7 @@ impl<C: Callbacks + 'static> Runner<C> {
                 let setup = (|| -> rquickjs::Result<()> {
                     let hostobj = host_object(&ctx, log, limits, names::RUNTIME)?;
                     let prelude =
-                        realm_prelude(&ctx, "openfn:condition-realm", CONDITION_REALM_JS)?;
+                        realm_prelude(&ctx, realm::CONDITION_REALM_PRELUDE, CONDITION_REALM_JS)?;
                     prelude.call::<_, ()>((hostobj,))
                 })();
                 if let Err(e) = setup {

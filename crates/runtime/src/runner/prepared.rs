@@ -126,6 +126,13 @@ impl Prepared {
                 })
                 .await?;
         }
+        // The job and condition realm preludes compiled now, once, rather than in every run
+        // forked from this runtime (a scratch context: nothing of them is evaluated).
+        let scratch = AsyncContext::full(&runner.rt).await?;
+        scratch
+            .async_with(async |ctx| super::realm::warm_preludes(&ctx))
+            .await?;
+        drop(scratch);
         // What the linker said while the template loaded is not any run's: each run's steps
         // announce their adaptors themselves (once per step, as the kit's linker does).
         runner.linker.resolved_logs.borrow_mut().clear();

@@ -20,6 +20,9 @@ use super::options::*;
 
 const JOB_REALM_JS: &str = include_str!("../js/job_realm.js");
 const REALM_COMMON_JS: &str = include_str!("../js/realm_common.js");
+/// Module names of the realm preludes (keys of the bytecode cache).
+pub(super) const JOB_REALM_PRELUDE: &str = "openfn:job-realm";
+pub(super) const CONDITION_REALM_PRELUDE: &str = "openfn:condition-realm";
 const JOB_MODULE: &str = "vm:module(0)";
 
 pub(super) const CONDITION_REALM_JS: &str = r#"(function (host, common) {
@@ -202,7 +205,7 @@ pub(super) fn setup_kit<'js>(
     limits: Rc<Limits>,
 ) -> rquickjs::Result<Object<'js>> {
     let hostobj = host_object(ctx, log, limits, names::JOB)?;
-    let prelude = realm_prelude(ctx, "openfn:job-realm", JOB_REALM_JS)?;
+    let prelude = realm_prelude(ctx, JOB_REALM_PRELUDE, JOB_REALM_JS)?;
     prelude.call((hostobj,))
 }
 
@@ -221,28 +224,44 @@ pub(crate) fn realm_prelude<'js>(
     name: &'static str,
     prelude: &str,
 ) -> rquickjs::Result<Function<'js>> {
-    let cached = PRELUDE_BYTECODE.with(|c| c.borrow().get(name).cloned());
-    let bytes = match cached {
-        Some(b) => b,
-        None => {
-            let src = format!(
-                "export default function (host) {{ return ({})(host, ({})(host)); }}",
-                prelude.trim().trim_end_matches(';'),
-                REALM_COMMON_JS.trim().trim_end_matches(';')
-            );
-            let module = Module::declare(ctx.clone(), name, src)?;
-            let bytes = Rc::new(module.write(rquickjs::WriteOptions {
-                strip_debug: true,
-                strip_source: true,
-                ..rquickjs::WriteOptions::default()
-            })?);
-            PRELUDE_BYTECODE.with(|c| c.borrow_mut().insert(name, bytes.clone()));
-            bytes
-        }
-    };
+    let bytes = prelude_bytecode(ctx, name, prelude)?;
     let module = load_bytecode(ctx, &bytes)?;
     let (module, _) = module.eval()?;
     module.get("default")
+}
+
+/// The bytecode of a realm prelude (see [`realm_prelude`]), compiled in `ctx` on this thread's
+/// first use and cached.
+fn prelude_bytecode(
+    ctx: &Ctx<'_>,
+    name: &'static str,
+    prelude: &str,
+) -> rquickjs::Result<Rc<Vec<u8>>> {
+    if let Some(bytes) = PRELUDE_BYTECODE.with(|c| c.borrow().get(name).cloned()) {
+        return Ok(bytes);
+    }
+    let src = format!(
+        "export default function (host) {{ return ({})(host, ({})(host)); }}",
+        prelude.trim().trim_end_matches(';'),
+        REALM_COMMON_JS.trim().trim_end_matches(';')
+    );
+    let module = Module::declare(ctx.clone(), name, src)?;
+    let bytes = Rc::new(module.write(rquickjs::WriteOptions {
+        strip_debug: true,
+        strip_source: true,
+        ..rquickjs::WriteOptions::default()
+    })?);
+    PRELUDE_BYTECODE.with(|c| c.borrow_mut().insert(name, bytes.clone()));
+    Ok(bytes)
+}
+
+/// Compiles the job and condition realm preludes into this thread's cache (in `ctx`, a
+/// scratch context: nothing is evaluated), so that runs forked from a template find them
+/// compiled instead of parsing them for every run.
+pub(crate) fn warm_preludes(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+    prelude_bytecode(ctx, JOB_REALM_PRELUDE, JOB_REALM_JS)?;
+    prelude_bytecode(ctx, CONDITION_REALM_PRELUDE, CONDITION_REALM_JS)?;
+    Ok(())
 }
 
 #[allow(
