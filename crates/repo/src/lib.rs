@@ -26,6 +26,7 @@ mod registry;
 mod repo;
 mod spec;
 mod suggest;
+mod tags;
 mod tarball;
 mod tree;
 
@@ -38,3 +39,4 @@ pub use repo::{
 };
 pub use spec::{Requirement, Specifier, alias, aliased_name, split_alias};
 pub use suggest::suggest_adaptor;
+pub use tags::TAG_TTL;

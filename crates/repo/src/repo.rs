@@ -20,6 +20,7 @@ use crate::config::RegistryConfig;
 use crate::error::{InstallError, RepoError};
 use crate::registry::{Manifest, Registry};
 use crate::spec::{Requirement, Specifier, alias, split_alias, validate_name};
+use crate::tags::{TAG_TTL, TagCache};
 use crate::tarball;
 use crate::tree::{Tree, pick};
 
@@ -68,6 +69,7 @@ pub struct Repo {
     registry: Registry,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     progress: Option<crate::ProgressFn>,
+    tags: TagCache,
 }
 
 impl Repo {
@@ -76,12 +78,22 @@ impl Repo {
     /// install; the HTTP client is built by the first registry request), so it cannot fail
     /// today; the `Result` leaves room for validating the configuration.
     pub fn open(dir: impl Into<PathBuf>, config: RegistryConfig) -> Result<Repo, RepoError> {
+        let dir = dir.into();
         Ok(Repo {
-            dir: dir.into(),
+            tags: TagCache::new(&dir, TAG_TTL),
+            dir,
             registry: Registry::new(config),
             flights: Mutex::new(HashMap::new()),
             progress: None,
         })
+    }
+
+    /// How long what a dist-tag (`latest`, or no version) resolved to is trusted before the
+    /// registry is asked again ([`TAG_TTL`] by default; zero asks every time).
+    #[must_use]
+    pub fn with_tag_ttl(mut self, ttl: std::time::Duration) -> Repo {
+        self.tags = TagCache::new(&self.dir, ttl);
+        self
     }
 
     /// Reports the progress of every install to `observer` (resolved trees, fetched packages).
@@ -320,7 +332,23 @@ impl Repo {
         {
             return Ok(found);
         }
+        // `latest` (or no version) and other dist-tags: what the registry said a moment ago
+        let tag = match requirement {
+            Requirement::Any | Requirement::Tag(_) => {
+                Some(spec.version.clone().unwrap_or_else(|| "latest".to_owned()))
+            }
+            Requirement::Exact(_) | Requirement::Range(_) => None,
+        };
+        if let Some(tag) = &tag
+            && let Some(version) = self.tags.fresh(&spec.name, tag)
+            && let Some(found) = self.resolve(&Specifier::new(spec.name.clone(), Some(version)))
+        {
+            return Ok(found);
+        }
         let (version, manifest) = self.registry_match(spec).await?;
+        if let Some(tag) = &tag {
+            self.tags.record(&spec.name, tag, &version.to_string());
+        }
         let exact = Specifier::new(spec.name.clone(), Some(version.to_string()));
         if let Some(found) = self.resolve(&exact) {
             return Ok(found);

@@ -363,3 +363,45 @@ async fn resolve_version_asks_the_registry_and_installs_nothing() {
         "{err}"
     );
 }
+
+/// What `latest` (or no version) resolved to is remembered in the repo for `TAG_TTL`: the next
+/// install of the same tag, in this process or another, asks the registry nothing (the CLI's
+/// `-a common` costs no network round trip per run). A zero TTL asks every time.
+#[tokio::test]
+async fn a_dist_tag_answer_is_reused_for_its_ttl() {
+    let registry = FakeRegistry::start().await;
+    for v in ["1.0.0", "2.0.0"] {
+        registry.publish(Pkg::new("adaptor", v));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Repo::open(dir.path(), registry.config()).expect("open");
+    let first = within(repo.install(&[spec("adaptor")]))
+        .await
+        .expect("install");
+    assert_eq!(first[0].version, "2.0.0");
+    let asked = registry.requests();
+
+    // another process: a new Repo on the same directory
+    let again = Repo::open(dir.path(), registry.config()).expect("open");
+    let second = within(again.install(&[spec("adaptor"), spec("adaptor@latest")]))
+        .await
+        .expect("install");
+    assert_eq!(second[0].version, "2.0.0");
+    assert_eq!(second[1].version, "2.0.0");
+    assert_eq!(registry.requests(), asked, "{:#?}", registry.log());
+
+    // the tag moves: within the TTL the remembered answer stands, with a zero TTL it does not
+    registry.publish(Pkg::new("adaptor", "3.0.0"));
+    let cached = within(again.install(&[spec("adaptor")]))
+        .await
+        .expect("install");
+    assert_eq!(cached[0].version, "2.0.0");
+    let fresh = Repo::open(dir.path(), registry.config())
+        .expect("open")
+        .with_tag_ttl(std::time::Duration::ZERO);
+    let now = within(fresh.install(&[spec("adaptor")]))
+        .await
+        .expect("install");
+    assert_eq!(now[0].version, "3.0.0");
+    assert!(registry.requests() > asked);
+}
