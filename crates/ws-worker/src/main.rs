@@ -19,6 +19,8 @@ fn report(text: impl std::fmt::Display) {
 fn main() {
     // The engine's children are this same binary started with a hidden flag.
     openfn_engine::child::maybe_run_child();
+    // Large buffers (dataclips, states) go back to the OS when freed (see `memory`).
+    openfn_ws_worker::memory::configure();
     // Usage errors exit 2 on stderr; `--help` and `--version` exit 0 on stdout (clap's rules).
     let args = Args::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
     // Configuration that can never work exits 1 with one line saying how to fix it.
