@@ -8,6 +8,8 @@ mod load;
 mod logger;
 mod progress;
 mod report;
+#[cfg(feature = "wasm")]
+mod wasm;
 
 use std::process::ExitCode;
 
