@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::state::{App, Inner, RunStatus};
+use crate::state::{App, Inner, Run, RunStatus};
 
 /// How to answer one run-channel push.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,255 +175,321 @@ fn replayed(inner: &mut Inner, run_id: &str, response: Value) -> Outcome {
 pub(crate) fn handle(app: &App, run_id: &str, event: &str, payload: &Value) -> Outcome {
     let mut guard = app.lock();
     let inner = &mut *guard;
-    let Some(run) = inner.runs.get(run_id) else {
-        return Outcome::Error(json!({"reason": "not_found"}));
-    };
-    let status = run.status;
+    if !inner.runs.contains_key(run_id) {
+        return not_found();
+    }
     match event {
-        "fetch:plan" => Outcome::Ok(run.plan.clone()),
-        "fetch:credential" => match payload.get("id") {
-            Some(Value::String(id)) if id == "%TIMEOUT%" => Outcome::NoReply,
-            Some(Value::String(id)) => match inner.credentials.get(id) {
-                Some(body) => Outcome::Ok(body.clone()),
-                None => errors("id", "Credential not found!"),
-            },
-            _ => errors("id", BLANK),
-        },
-        "fetch:dataclip" => {
-            let id = payload
-                .get("id")
-                .and_then(Value::as_str)
-                .or_else(|| run.plan.get("dataclip_id").and_then(Value::as_str));
-            match id.and_then(|id| inner.dataclips.get(id)) {
-                Some(body) => Outcome::Binary(body.to_string().into_bytes()),
-                None => Outcome::Error(Value::String("not_found".to_owned())),
-            }
-        }
-        "run:start" => {
-            if run.accepted.run_start.as_ref() == Some(payload) {
-                return replayed(inner, run_id, Value::Null);
-            }
-            if status != RunStatus::Claimed {
-                let status = serde_json::to_value(status).unwrap_or(Value::Null);
-                return errors(
-                    "state",
-                    &format!(
-                        "cannot start a run that is {}",
-                        status.as_str().unwrap_or("?")
-                    ),
-                );
-            }
-            if !valid_timestamp(payload.get("timestamp")) {
-                return errors(
-                    "timestamp",
-                    "is invalid: expected microseconds since the epoch",
-                );
-            }
-            if let Some(run) = inner.runs.get_mut(run_id) {
-                run.mark_started();
-                run.accepted.run_start = Some(payload.clone());
-            }
-            Outcome::Ok(Value::Null)
-        }
-        "step:start" => {
-            if let Some(id) = payload.get("step_id").and_then(Value::as_str)
-                && run.accepted.step_starts.get(id) == Some(payload)
-            {
-                return replayed(inner, run_id, json!({"step_id": id}));
-            }
-            if status.is_final() {
-                return final_state_error(status);
-            }
-            let job_id = match payload.get("job_id") {
-                None => return errors("job_id", BLANK),
-                Some(Value::String(id)) => id.as_str(),
-                Some(_) => return errors("job_id", "Job not found!"),
-            };
-            let job_known = run
-                .plan
-                .get("jobs")
-                .and_then(Value::as_array)
-                .is_some_and(|jobs| {
-                    jobs.iter()
-                        .any(|j| j.get("id").and_then(Value::as_str) == Some(job_id))
-                });
-            if !job_known {
-                return errors("job_id", "Job not found!");
-            }
-            let Some(step_id) = payload.get("step_id").and_then(Value::as_str) else {
-                return errors("step_id", BLANK);
-            };
-            if run
-                .steps
-                .iter()
-                .any(|s| s.get("step_id").and_then(Value::as_str) == Some(step_id))
-            {
-                return errors("step_id", "has already been taken");
-            }
-            if !valid_timestamp(payload.get("timestamp")) {
-                return errors(
-                    "timestamp",
-                    "is invalid: expected microseconds since the epoch",
-                );
-            }
-            let step_id = step_id.to_owned();
-            let entry = payload.as_object().cloned().unwrap_or_default();
-            if let Some(run) = inner.runs.get_mut(run_id) {
-                run.steps.push(entry);
-                run.accepted
-                    .step_starts
-                    .insert(step_id.clone(), payload.clone());
-            }
-            Outcome::Ok(json!({"step_id": step_id}))
-        }
-        "step:complete" => {
-            if let Some(id) = payload.get("step_id").and_then(Value::as_str)
-                && run.accepted.step_completes.get(id) == Some(payload)
-            {
-                return replayed(inner, run_id, json!({"step_id": id}));
-            }
-            if status.is_final() {
-                return final_state_error(status);
-            }
-            let Some(step_id) = payload.get("step_id").and_then(Value::as_str) else {
-                return errors("step_id", BLANK);
-            };
-            if run.accepted.step_completes.contains_key(step_id) {
-                return errors("step_id", "this step is already complete");
-            }
-            if !run
-                .steps
-                .iter()
-                .any(|s| s.get("step_id").and_then(Value::as_str) == Some(step_id))
-            {
-                return errors(
-                    "step_id",
-                    "does not belong to this run (no step:start seen)",
-                );
-            }
-            if let Some(err) = check_reason(payload) {
-                return err;
-            }
-            let too_large = present(payload, "output_dataclip_error");
-            // The kit's mock wants an output dataclip even when it was withheld as too large.
-            if too_large && app.config.kit_quirks && !present(payload, "output_dataclip") {
-                return Outcome::Error(Value::String("no output_dataclip".to_owned()));
-            }
-            let dataclips_off = run
-                .plan
-                .get("options")
-                .and_then(|o| o.get("output_dataclips"))
-                == Some(&Value::Bool(false));
-            if !too_large {
-                if !dataclips_off && !present(payload, "output_dataclip") {
-                    return errors("output_dataclip", BLANK);
-                }
-                if !present(payload, "output_dataclip_id") {
-                    return errors("output_dataclip_id", BLANK);
-                }
-            }
-            if let (Some(Value::String(id)), Some(body)) = (
-                payload.get("output_dataclip_id"),
-                payload.get("output_dataclip"),
-            ) {
-                let parsed = match body {
-                    Value::String(text) => match serde_json::from_str::<Value>(text) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            return errors("output_dataclip", &format!("is invalid JSON: {e}"));
-                        }
-                    },
-                    other => other.clone(),
-                };
-                inner.dataclips.insert(id.clone(), parsed);
-            }
-            let step_id = step_id.to_owned();
-            if let Some(run) = inner.runs.get_mut(run_id) {
-                run.accepted
-                    .step_completes
-                    .insert(step_id.clone(), payload.clone());
-                if let Some(entry) = run.step_mut(&step_id)
-                    && let Some(fields) = payload.as_object()
-                {
-                    for (k, v) in fields {
-                        entry.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-            Outcome::Ok(json!({"step_id": step_id}))
-        }
-        "run:log" => {
-            let errs = log_line_errors(payload, inner, run_id);
-            if !errs.is_empty() {
-                return Outcome::Error(json!({ "errors": errs }));
-            }
-            if let Some(run) = inner.runs.get_mut(run_id) {
-                run.append_log(payload);
-            }
-            Outcome::Ok(json!({"log_line_id": uuid::Uuid::new_v4().to_string()}))
-        }
-        "run:batch_logs" => {
-            let Some(lines) = payload.get("logs").and_then(Value::as_array) else {
-                return errors("logs", BLANK);
-            };
-            let per_line: Vec<Map<String, Value>> = lines
-                .iter()
-                .map(|line| log_line_errors(line, inner, run_id))
-                .collect();
-            if per_line.iter().any(|e| !e.is_empty()) {
-                return Outcome::Error(json!({ "errors": { "logs": per_line } }));
-            }
-            if let Some(run) = inner.runs.get_mut(run_id) {
-                for line in lines {
-                    run.append_log(line);
-                }
-            }
-            Outcome::Ok(json!({}))
-        }
-        "run:complete" => {
-            if run.accepted.run_complete.as_ref() == Some(payload) {
-                return replayed(inner, run_id, Value::Null);
-            }
-            if let Some(fields) = payload.as_object() {
-                let unexpected: Vec<&str> = fields
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|k| !COMPLETE_KEYS.contains(k))
-                    .collect();
-                if !unexpected.is_empty() {
-                    return errors(
-                        "base",
-                        &format!("Unexpected keys: {}", unexpected.join(", ")),
-                    );
-                }
-            } else {
-                return errors("reason", BLANK);
-            }
-            if status.is_final() {
-                return final_state_error(status);
-            }
-            if status == RunStatus::Queued {
-                return errors("state", "cannot complete a run that is queued");
-            }
-            if let Some(err) = check_reason(payload) {
-                return err;
-            }
-            if let Some(run) = inner.runs.get_mut(run_id) {
-                run.reason = payload
-                    .get("reason")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                run.error_type = payload.get("error_type").cloned();
-                run.error_message = payload.get("error_message").cloned();
-                run.final_state = payload.get("final_state").cloned();
-                run.final_dataclip_id = payload.get("final_dataclip_id").cloned();
-                run.accepted.run_complete = Some(payload.clone());
-                run.mark_complete();
-            }
-            Outcome::Ok(Value::Null)
-        }
+        "fetch:plan" => fetch_plan(inner, run_id),
+        "fetch:credential" => fetch_credential(inner, payload),
+        "fetch:dataclip" => fetch_dataclip(inner, run_id, payload),
+        "run:start" => run_start(inner, run_id, payload),
+        "step:start" => step_start(inner, run_id, payload),
+        "step:complete" => step_complete(inner, run_id, payload, app.config.kit_quirks),
+        "run:log" => run_log(inner, run_id, payload),
+        "run:batch_logs" => run_batch_logs(inner, run_id, payload),
+        "run:complete" => run_complete(inner, run_id, payload),
         other => Outcome::Error(json!({"reason": format!("unknown event {other}")})),
     }
+}
+
+fn not_found() -> Outcome {
+    Outcome::Error(json!({"reason": "not_found"}))
+}
+
+fn invalid_timestamp() -> Outcome {
+    errors(
+        "timestamp",
+        "is invalid: expected microseconds since the epoch",
+    )
+}
+
+fn has_step(run: &Run, step_id: &str) -> bool {
+    run.steps
+        .iter()
+        .any(|s| s.get("step_id").and_then(Value::as_str) == Some(step_id))
+}
+
+fn fetch_plan(inner: &Inner, run_id: &str) -> Outcome {
+    match inner.runs.get(run_id) {
+        Some(run) => Outcome::Ok(run.plan.clone()),
+        None => not_found(),
+    }
+}
+
+fn fetch_credential(inner: &Inner, payload: &Value) -> Outcome {
+    match payload.get("id") {
+        Some(Value::String(id)) if id == "%TIMEOUT%" => Outcome::NoReply,
+        Some(Value::String(id)) => match inner.credentials.get(id) {
+            Some(body) => Outcome::Ok(body.clone()),
+            None => errors("id", "Credential not found!"),
+        },
+        _ => errors("id", BLANK),
+    }
+}
+
+fn fetch_dataclip(inner: &Inner, run_id: &str, payload: &Value) -> Outcome {
+    let Some(run) = inner.runs.get(run_id) else {
+        return not_found();
+    };
+    let id = payload
+        .get("id")
+        .and_then(Value::as_str)
+        .or_else(|| run.plan.get("dataclip_id").and_then(Value::as_str));
+    match id.and_then(|id| inner.dataclips.get(id)) {
+        Some(body) => Outcome::Binary(body.to_string().into_bytes()),
+        None => Outcome::Error(Value::String("not_found".to_owned())),
+    }
+}
+
+fn run_start(inner: &mut Inner, run_id: &str, payload: &Value) -> Outcome {
+    let Some(run) = inner.runs.get(run_id) else {
+        return not_found();
+    };
+    if run.accepted.run_start.as_ref() == Some(payload) {
+        return replayed(inner, run_id, Value::Null);
+    }
+    let status = run.status;
+    if status != RunStatus::Claimed {
+        let status = serde_json::to_value(status).unwrap_or(Value::Null);
+        return errors(
+            "state",
+            &format!(
+                "cannot start a run that is {}",
+                status.as_str().unwrap_or("?")
+            ),
+        );
+    }
+    if !valid_timestamp(payload.get("timestamp")) {
+        return invalid_timestamp();
+    }
+    if let Some(run) = inner.runs.get_mut(run_id) {
+        run.mark_started();
+        run.accepted.run_start = Some(payload.clone());
+    }
+    Outcome::Ok(Value::Null)
+}
+
+fn step_start(inner: &mut Inner, run_id: &str, payload: &Value) -> Outcome {
+    let Some(run) = inner.runs.get(run_id) else {
+        return not_found();
+    };
+    if let Some(id) = payload.get("step_id").and_then(Value::as_str)
+        && run.accepted.step_starts.get(id) == Some(payload)
+    {
+        return replayed(inner, run_id, json!({"step_id": id}));
+    }
+    if run.status.is_final() {
+        return final_state_error(run.status);
+    }
+    let job_id = match payload.get("job_id") {
+        None => return errors("job_id", BLANK),
+        Some(Value::String(id)) => id.as_str(),
+        Some(_) => return errors("job_id", "Job not found!"),
+    };
+    let job_known = run
+        .plan
+        .get("jobs")
+        .and_then(Value::as_array)
+        .is_some_and(|jobs| {
+            jobs.iter()
+                .any(|j| j.get("id").and_then(Value::as_str) == Some(job_id))
+        });
+    if !job_known {
+        return errors("job_id", "Job not found!");
+    }
+    let Some(step_id) = payload.get("step_id").and_then(Value::as_str) else {
+        return errors("step_id", BLANK);
+    };
+    if has_step(run, step_id) {
+        return errors("step_id", "has already been taken");
+    }
+    if !valid_timestamp(payload.get("timestamp")) {
+        return invalid_timestamp();
+    }
+    let step_id = step_id.to_owned();
+    let entry = payload.as_object().cloned().unwrap_or_default();
+    if let Some(run) = inner.runs.get_mut(run_id) {
+        run.steps.push(entry);
+        run.accepted
+            .step_starts
+            .insert(step_id.clone(), payload.clone());
+    }
+    Outcome::Ok(json!({"step_id": step_id}))
+}
+
+fn step_complete(inner: &mut Inner, run_id: &str, payload: &Value, kit_quirks: bool) -> Outcome {
+    let Some(run) = inner.runs.get(run_id) else {
+        return not_found();
+    };
+    if let Some(id) = payload.get("step_id").and_then(Value::as_str)
+        && run.accepted.step_completes.get(id) == Some(payload)
+    {
+        return replayed(inner, run_id, json!({"step_id": id}));
+    }
+    if run.status.is_final() {
+        return final_state_error(run.status);
+    }
+    let Some(step_id) = payload.get("step_id").and_then(Value::as_str) else {
+        return errors("step_id", BLANK);
+    };
+    if run.accepted.step_completes.contains_key(step_id) {
+        return errors("step_id", "this step is already complete");
+    }
+    if !has_step(run, step_id) {
+        return errors(
+            "step_id",
+            "does not belong to this run (no step:start seen)",
+        );
+    }
+    if let Some(err) = check_reason(payload) {
+        return err;
+    }
+    let dataclips_off = run
+        .plan
+        .get("options")
+        .and_then(|o| o.get("output_dataclips"))
+        == Some(&Value::Bool(false));
+    if let Some(err) = check_output_dataclip(payload, dataclips_off, kit_quirks) {
+        return err;
+    }
+    if let Err(err) = store_output_dataclip(inner, payload) {
+        return err;
+    }
+    let step_id = step_id.to_owned();
+    if let Some(run) = inner.runs.get_mut(run_id) {
+        run.accepted
+            .step_completes
+            .insert(step_id.clone(), payload.clone());
+        if let Some(entry) = run.step_mut(&step_id)
+            && let Some(fields) = payload.as_object()
+        {
+            for (k, v) in fields {
+                entry.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Outcome::Ok(json!({"step_id": step_id}))
+}
+
+/// The output dataclip fields of a step:complete: required unless withheld as too large (or
+/// turned off by the run's options).
+fn check_output_dataclip(
+    payload: &Value,
+    dataclips_off: bool,
+    kit_quirks: bool,
+) -> Option<Outcome> {
+    let too_large = present(payload, "output_dataclip_error");
+    // The kit's mock wants an output dataclip even when it was withheld as too large.
+    if too_large && kit_quirks && !present(payload, "output_dataclip") {
+        return Some(Outcome::Error(Value::String(
+            "no output_dataclip".to_owned(),
+        )));
+    }
+    if !too_large {
+        if !dataclips_off && !present(payload, "output_dataclip") {
+            return Some(errors("output_dataclip", BLANK));
+        }
+        if !present(payload, "output_dataclip_id") {
+            return Some(errors("output_dataclip_id", BLANK));
+        }
+    }
+    None
+}
+
+/// Stores a step's output dataclip (a JSON text or value) under its id, when both are sent.
+fn store_output_dataclip(inner: &mut Inner, payload: &Value) -> Result<(), Outcome> {
+    if let (Some(Value::String(id)), Some(body)) = (
+        payload.get("output_dataclip_id"),
+        payload.get("output_dataclip"),
+    ) {
+        let parsed = match body {
+            Value::String(text) => match serde_json::from_str::<Value>(text) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Err(errors("output_dataclip", &format!("is invalid JSON: {e}")));
+                }
+            },
+            other => other.clone(),
+        };
+        inner.dataclips.insert(id.clone(), parsed);
+    }
+    Ok(())
+}
+
+fn run_log(inner: &mut Inner, run_id: &str, payload: &Value) -> Outcome {
+    let errs = log_line_errors(payload, inner, run_id);
+    if !errs.is_empty() {
+        return Outcome::Error(json!({ "errors": errs }));
+    }
+    if let Some(run) = inner.runs.get_mut(run_id) {
+        run.append_log(payload);
+    }
+    Outcome::Ok(json!({"log_line_id": uuid::Uuid::new_v4().to_string()}))
+}
+
+fn run_batch_logs(inner: &mut Inner, run_id: &str, payload: &Value) -> Outcome {
+    let Some(lines) = payload.get("logs").and_then(Value::as_array) else {
+        return errors("logs", BLANK);
+    };
+    let per_line: Vec<Map<String, Value>> = lines
+        .iter()
+        .map(|line| log_line_errors(line, inner, run_id))
+        .collect();
+    if per_line.iter().any(|e| !e.is_empty()) {
+        return Outcome::Error(json!({ "errors": { "logs": per_line } }));
+    }
+    if let Some(run) = inner.runs.get_mut(run_id) {
+        for line in lines {
+            run.append_log(line);
+        }
+    }
+    Outcome::Ok(json!({}))
+}
+
+fn run_complete(inner: &mut Inner, run_id: &str, payload: &Value) -> Outcome {
+    let Some(run) = inner.runs.get(run_id) else {
+        return not_found();
+    };
+    if run.accepted.run_complete.as_ref() == Some(payload) {
+        return replayed(inner, run_id, Value::Null);
+    }
+    let Some(fields) = payload.as_object() else {
+        return errors("reason", BLANK);
+    };
+    let unexpected: Vec<&str> = fields
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !COMPLETE_KEYS.contains(k))
+        .collect();
+    if !unexpected.is_empty() {
+        return errors(
+            "base",
+            &format!("Unexpected keys: {}", unexpected.join(", ")),
+        );
+    }
+    let status = run.status;
+    if status.is_final() {
+        return final_state_error(status);
+    }
+    if status == RunStatus::Queued {
+        return errors("state", "cannot complete a run that is queued");
+    }
+    if let Some(err) = check_reason(payload) {
+        return err;
+    }
+    if let Some(run) = inner.runs.get_mut(run_id) {
+        run.reason = payload
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        run.error_type = payload.get("error_type").cloned();
+        run.error_message = payload.get("error_message").cloned();
+        run.final_state = payload.get("final_state").cloned();
+        run.final_dataclip_id = payload.get("final_dataclip_id").cloned();
+        run.accepted.run_complete = Some(payload.clone());
+        run.mark_complete();
+    }
+    Outcome::Ok(Value::Null)
 }
 
 #[cfg(test)]

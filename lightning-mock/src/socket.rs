@@ -102,44 +102,11 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
     let mut shutdown = ctx.shutdown;
     let id = app.next_conn_id();
     let wake = Arc::new(Notify::new());
-    app.lock().workers.insert(
-        id,
-        WorkerConn {
-            worker_id: worker_id.clone(),
-            remote: remote.to_string(),
-            connected_at: unix_ms(),
-            queue_join: None,
-            claims: 0,
-            claimed_runs: 0,
-            wake: wake.clone(),
-        },
-    );
-    match &worker_id {
-        Some(worker) => tracing::info!(conn = id, %remote, worker_id = %worker, "worker connected"),
-        None => tracing::info!(conn = id, %remote, "worker connected (no worker id)"),
-    }
-    app.emit(
-        "worker:connect",
-        json!({"payload": {"connection": id, "worker_id": worker_id, "remote": remote.to_string()}}),
-        false,
-    );
+    register(&app, id, remote, worker_id, wake.clone());
 
-    let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
-    let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            match out {
-                Outgoing::Msg(msg) => {
-                    let closing = matches!(msg, Message::Close(_));
-                    if sink.send(msg).await.is_err() || closing {
-                        break;
-                    }
-                }
-                Outgoing::Drop => return,
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
+    let writer = tokio::spawn(write_loop(sink, rx));
 
     let mut conn = Conn {
         app: app.clone(),
@@ -148,84 +115,25 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
         joined: HashMap::new(),
         muted: false,
     };
-    let debounce = app.config.work_available_debounce;
-    let mut last_push: Option<Instant> = None;
-    let mut pending_push: Option<Instant> = None;
-    // Wakes since the last push: each push reports how many it answers (an observable for
-    // tests and the dashboard: coalescing is visible without waiting for a quiet window).
-    let mut wakes: u64 = 0;
+    let mut pushes = WorkAvailable::new(app.config.work_available_debounce);
     let idle_timeout = app.config.idle_timeout;
     let mut last_heard = Instant::now();
     loop {
         let idle_at = last_heard + idle_timeout.unwrap_or(Duration::from_secs(3600));
         let queue_joined = conn.joined.contains_key("worker:queue");
-        let pending_at = pending_push.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let pending_at = pushes
+            .pending_push
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             msg = stream.next() => {
                 last_heard = Instant::now();
-                let keep_going = match msg {
-                    None | Some(Ok(Message::Close(_))) => false,
-                    Some(Err(e)) => {
-                        let text = e.to_string();
-                        let code = if text.contains("too long") || text.contains("Space limit") {
-                            CLOSE_TOO_BIG
-                        } else {
-                            CLOSE_PROTOCOL
-                        };
-                        tracing::warn!(conn = id, "closing socket: {text}");
-                        conn.close(code, &text);
-                        false
-                    }
-                    Some(Ok(Message::Text(text))) => match Frame::decode_text(text.as_str()) {
-                        Ok(frame) => conn.on_frame(frame),
-                        Err(e) => {
-                            tracing::warn!(conn = id, "malformed frame: {e}");
-                            conn.close(CLOSE_INVALID, &format!("malformed frame: {e}"));
-                            false
-                        }
-                    },
-                    Some(Ok(Message::Binary(bytes))) => {
-                        match Frame::decode_client_binary(&bytes) {
-                            Ok(mut frame) => {
-                                if let Payload::Binary(body) = &frame.payload {
-                                    frame.payload = Payload::Json(
-                                        serde_json::from_slice(body).unwrap_or(Value::Null),
-                                    );
-                                }
-                                conn.on_frame(frame)
-                            }
-                            Err(e) => {
-                                tracing::warn!(conn = id, "malformed binary frame: {e}");
-                                conn.close(CLOSE_INVALID, &format!("malformed binary frame: {e}"));
-                                false
-                            }
-                        }
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => true,
-                };
-                if !keep_going {
+                if !conn.on_message(msg) {
                     break;
                 }
             }
-            () = wake.notified(), if queue_joined => {
-                let now = Instant::now();
-                wakes += 1;
-                match last_push {
-                    Some(t) if now < t + debounce => {
-                        pending_push.get_or_insert(t + debounce);
-                    }
-                    _ => {
-                        let since = last_push.map(|t| now - t);
-                        conn.push_work_available(std::mem::take(&mut wakes), since);
-                        last_push = Some(now);
-                    }
-                }
-            }
-            () = tokio::time::sleep_until(pending_at.into()), if pending_push.is_some() => {
-                pending_push = None;
-                let since = last_push.map(|t| t.elapsed());
-                conn.push_work_available(std::mem::take(&mut wakes), since);
-                last_push = Some(Instant::now());
+            () = wake.notified(), if queue_joined => pushes.on_wake(&conn),
+            () = tokio::time::sleep_until(pending_at.into()), if pushes.pending_push.is_some() => {
+                pushes.on_deadline(&conn);
             }
             () = tokio::time::sleep_until(idle_at.into()), if idle_timeout.is_some() => {
                 tracing::info!(conn = id, "closing idle socket (no message, not even a heartbeat)");
@@ -249,6 +157,95 @@ async fn serve(ctx: Ctx, socket: WebSocket, remote: SocketAddr, worker_id: Optio
         json!({"payload": {"connection": id}}),
         false,
     );
+}
+
+/// Records a new worker connection and announces it.
+fn register(app: &App, id: u64, remote: SocketAddr, worker_id: Option<String>, wake: Arc<Notify>) {
+    app.lock().workers.insert(
+        id,
+        WorkerConn {
+            worker_id: worker_id.clone(),
+            remote: remote.to_string(),
+            connected_at: unix_ms(),
+            queue_join: None,
+            claims: 0,
+            claimed_runs: 0,
+            wake,
+        },
+    );
+    match &worker_id {
+        Some(worker) => tracing::info!(conn = id, %remote, worker_id = %worker, "worker connected"),
+        None => tracing::info!(conn = id, %remote, "worker connected (no worker id)"),
+    }
+    app.emit(
+        "worker:connect",
+        json!({"payload": {"connection": id, "worker_id": worker_id, "remote": remote.to_string()}}),
+        false,
+    );
+}
+
+/// The writer task: sends queued messages until a close frame, a send error or a `Drop`.
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    while let Some(out) = rx.recv().await {
+        match out {
+            Outgoing::Msg(msg) => {
+                let closing = matches!(msg, Message::Close(_));
+                if sink.send(msg).await.is_err() || closing {
+                    break;
+                }
+            }
+            Outgoing::Drop => return,
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// The debounce of `work-available` pushes on one connection.
+struct WorkAvailable {
+    debounce: Duration,
+    last_push: Option<Instant>,
+    pending_push: Option<Instant>,
+    /// Wakes since the last push: each push reports how many it answers (an observable for
+    /// tests and the dashboard: coalescing is visible without waiting for a quiet window).
+    wakes: u64,
+}
+
+impl WorkAvailable {
+    fn new(debounce: Duration) -> Self {
+        WorkAvailable {
+            debounce,
+            last_push: None,
+            pending_push: None,
+            wakes: 0,
+        }
+    }
+
+    /// Work became available: push now, or once the debounce window since the last push ends.
+    fn on_wake(&mut self, conn: &Conn) {
+        let now = Instant::now();
+        self.wakes += 1;
+        match self.last_push {
+            Some(t) if now < t + self.debounce => {
+                self.pending_push.get_or_insert(t + self.debounce);
+            }
+            _ => {
+                let since = self.last_push.map(|t| now - t);
+                conn.push_work_available(std::mem::take(&mut self.wakes), since);
+                self.last_push = Some(now);
+            }
+        }
+    }
+
+    /// The debounce window of a pending push ended.
+    fn on_deadline(&mut self, conn: &Conn) {
+        self.pending_push = None;
+        let since = self.last_push.map(|t| t.elapsed());
+        conn.push_work_available(std::mem::take(&mut self.wakes), since);
+        self.last_push = Some(Instant::now());
+    }
 }
 
 fn queue_params(payload: &Value) -> Result<(usize, Option<String>, Vec<String>), Value> {
@@ -293,6 +290,48 @@ fn queue_params(payload: &Value) -> Result<(usize, Option<String>, Vec<String>),
 }
 
 impl Conn {
+    /// Handles one WebSocket message (or the stream's end); false when the socket must close.
+    fn on_message(&mut self, msg: Option<Result<Message, axum::Error>>) -> bool {
+        let id = self.id;
+        match msg {
+            None | Some(Ok(Message::Close(_))) => false,
+            Some(Err(e)) => {
+                let text = e.to_string();
+                let code = if text.contains("too long") || text.contains("Space limit") {
+                    CLOSE_TOO_BIG
+                } else {
+                    CLOSE_PROTOCOL
+                };
+                tracing::warn!(conn = id, "closing socket: {text}");
+                self.close(code, &text);
+                false
+            }
+            Some(Ok(Message::Text(text))) => match Frame::decode_text(text.as_str()) {
+                Ok(frame) => self.on_frame(frame),
+                Err(e) => {
+                    tracing::warn!(conn = id, "malformed frame: {e}");
+                    self.close(CLOSE_INVALID, &format!("malformed frame: {e}"));
+                    false
+                }
+            },
+            Some(Ok(Message::Binary(bytes))) => match Frame::decode_client_binary(&bytes) {
+                Ok(mut frame) => {
+                    if let Payload::Binary(body) = &frame.payload {
+                        frame.payload =
+                            Payload::Json(serde_json::from_slice(body).unwrap_or(Value::Null));
+                    }
+                    self.on_frame(frame)
+                }
+                Err(e) => {
+                    tracing::warn!(conn = id, "malformed binary frame: {e}");
+                    self.close(CLOSE_INVALID, &format!("malformed binary frame: {e}"));
+                    false
+                }
+            },
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => true,
+        }
+    }
+
     fn send(&self, msg: Message) {
         let _ = self.tx.send(Outgoing::Msg(msg));
     }

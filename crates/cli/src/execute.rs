@@ -49,6 +49,10 @@ pub fn default_repo_dir() -> PathBuf {
 
 /// `openfn execute <path>`.
 pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
+    #[cfg(feature = "wasm")]
+    if args.sandbox == crate::wasm::Sandbox::Wasm {
+        return crate::wasm::execute(&args, logger);
+    }
     let started = Instant::now();
     if args.output_stdout {
         // `-O`: the result alone on stdout (`openfn … -O | jq`), the logs on stderr

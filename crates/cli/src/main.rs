@@ -11,6 +11,8 @@ mod out;
 mod progress;
 mod report;
 mod usage;
+#[cfg(feature = "wasm")]
+mod wasm;
 
 use std::process::ExitCode;
 

@@ -219,185 +219,209 @@ pub(crate) fn literal_start(b: &[u8], from: usize) -> Option<usize> {
     matches!(b.get(from + ws), Some(b'{' | b'[')).then_some(from + ws)
 }
 
+/// A container open in [`literal_object_end`].
+#[derive(PartialEq, Clone, Copy)]
+enum Ctx {
+    Obj,
+    Arr,
+}
+
+/// What follows a value in [`literal_object_end`].
+enum AfterValue {
+    /// Another value (or a key was read and its value follows).
+    Value,
+    /// The outermost container closed: the index after it.
+    End(usize),
+}
+
 /// If `b[start..]` begins with an object literal made only of literals — strings, JSON
 /// numbers, `true`/`false`/`null`, nested objects and arrays, string/number/identifier keys,
 /// trailing commas allowed — returns the index after its closing brace. Iterative.
 fn literal_object_end(b: &[u8], start: usize) -> Option<usize> {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Ctx {
-        Obj,
-        Arr,
-    }
     let mut stack: Vec<Ctx> = Vec::new();
     let mut i = start;
-    let ws = |i: &mut usize| {
-        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
-            *i += 1;
-        }
-    };
-    let string = |i: &mut usize| -> Option<()> {
-        let q = b[*i];
-        *i += 1;
-        while *i < b.len() {
-            match b[*i] {
-                b'\\' => *i += 2,
-                b'\n' | b'\r' => return None,
-                c if c == q => {
-                    *i += 1;
-                    return Some(());
-                }
-                _ => *i += 1,
-            }
-        }
-        None
-    };
-    let number = |i: &mut usize| -> Option<()> {
-        if b.get(*i) == Some(&b'-') {
-            *i += 1;
-        }
-        match b.get(*i) {
-            Some(b'0') => *i += 1,
-            Some(b'1'..=b'9') => {
-                while b.get(*i).is_some_and(u8::is_ascii_digit) {
-                    *i += 1;
-                }
-            }
-            _ => return None,
-        }
-        if b.get(*i) == Some(&b'.') {
-            *i += 1;
-            if !b.get(*i).is_some_and(u8::is_ascii_digit) {
-                return None;
-            }
-            while b.get(*i).is_some_and(u8::is_ascii_digit) {
-                *i += 1;
-            }
-        }
-        if matches!(b.get(*i), Some(b'e' | b'E')) {
-            *i += 1;
-            if matches!(b.get(*i), Some(b'+' | b'-')) {
-                *i += 1;
-            }
-            if !b.get(*i).is_some_and(u8::is_ascii_digit) {
-                return None;
-            }
-            while b.get(*i).is_some_and(u8::is_ascii_digit) {
-                *i += 1;
-            }
-        }
-        if b.get(*i)
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$')
-        {
-            return None;
-        }
-        Some(())
-    };
-    let word = |i: &mut usize| -> &[u8] {
-        let s = *i;
-        while *i < b.len() && (b[*i].is_ascii_alphanumeric() || b[*i] == b'_' || b[*i] == b'$') {
-            *i += 1;
-        }
-        &b[s..*i]
-    };
     // Expect a value at i.
     loop {
-        ws(&mut i);
-        // Parse a value (or open a container).
-        match *b.get(i)? {
-            b'{' => {
-                stack.push(Ctx::Obj);
-                i += 1;
-                ws(&mut i);
-                if b.get(i) == Some(&b'}') {
-                    i += 1;
-                    stack.pop();
-                } else {
-                    // key
-                    match *b.get(i)? {
-                        b'"' | b'\'' => string(&mut i)?,
-                        b'0'..=b'9' => number(&mut i)?,
-                        c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
-                            word(&mut i);
+        skip_ws(b, &mut i);
+        if literal_value(b, &mut i, &mut stack)? {
+            continue;
+        }
+        if let AfterValue::End(end) = after_literal_value(b, &mut i, &mut stack)? {
+            return Some(end);
+        }
+    }
+}
+
+/// Reads a value at `i` or opens a container; returns whether a value is expected next
+/// (a container opened) rather than what follows a value.
+fn literal_value(b: &[u8], i: &mut usize, stack: &mut Vec<Ctx>) -> Option<bool> {
+    match *b.get(*i)? {
+        b'{' => {
+            stack.push(Ctx::Obj);
+            *i += 1;
+            skip_ws(b, i);
+            if b.get(*i) == Some(&b'}') {
+                *i += 1;
+                stack.pop();
+            } else {
+                object_key(b, i)?;
+                return Some(true);
+            }
+        }
+        b'[' => {
+            stack.push(Ctx::Arr);
+            *i += 1;
+            skip_ws(b, i);
+            if b.get(*i) == Some(&b']') {
+                *i += 1;
+                stack.pop();
+            } else {
+                return Some(true);
+            }
+        }
+        b'"' | b'\'' => json_string(b, i)?,
+        b'-' | b'0'..=b'9' => json_number(b, i)?,
+        b't' | b'f' | b'n' => {
+            let w = json_word(b, i);
+            if !matches!(w, b"true" | b"false" | b"null") {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+    Some(false)
+}
+
+/// After a value: a `,` (then the next key in an object) or closers, possibly several.
+fn after_literal_value(b: &[u8], i: &mut usize, stack: &mut Vec<Ctx>) -> Option<AfterValue> {
+    loop {
+        skip_ws(b, i);
+        let top = *stack.last()?;
+        match (b.get(*i).copied()?, top) {
+            (b',', _) => {
+                *i += 1;
+                skip_ws(b, i);
+                // Trailing comma then closer.
+                match (b.get(*i).copied()?, top) {
+                    (b'}', Ctx::Obj) | (b']', Ctx::Arr) => {
+                        *i += 1;
+                        stack.pop();
+                        if stack.is_empty() {
+                            return Some(AfterValue::End(*i));
                         }
-                        _ => return None,
+                        continue;
                     }
-                    ws(&mut i);
-                    if b.get(i) != Some(&b':') {
-                        return None;
-                    }
-                    i += 1;
-                    continue;
+                    _ => {}
                 }
-            }
-            b'[' => {
-                stack.push(Ctx::Arr);
-                i += 1;
-                ws(&mut i);
-                if b.get(i) == Some(&b']') {
-                    i += 1;
-                    stack.pop();
-                } else {
-                    continue;
+                if top == Ctx::Obj {
+                    object_key(b, i)?;
                 }
+                return Some(AfterValue::Value);
             }
-            b'"' | b'\'' => string(&mut i)?,
-            b'-' | b'0'..=b'9' => number(&mut i)?,
-            b't' | b'f' | b'n' => {
-                let w = word(&mut i);
-                if !matches!(w, b"true" | b"false" | b"null") {
-                    return None;
+            (b'}', Ctx::Obj) | (b']', Ctx::Arr) => {
+                *i += 1;
+                stack.pop();
+                if stack.is_empty() {
+                    return Some(AfterValue::End(*i));
                 }
             }
             _ => return None,
         }
-        // After a value: `,` or a closer, possibly several closers.
-        loop {
-            ws(&mut i);
-            let top = *stack.last()?;
-            match (b.get(i).copied()?, top) {
-                (b',', _) => {
-                    i += 1;
-                    ws(&mut i);
-                    // Trailing comma then closer.
-                    match (b.get(i).copied()?, top) {
-                        (b'}', Ctx::Obj) | (b']', Ctx::Arr) => {
-                            i += 1;
-                            stack.pop();
-                            if stack.is_empty() {
-                                return Some(i);
-                            }
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    if top == Ctx::Obj {
-                        match *b.get(i)? {
-                            b'"' | b'\'' => string(&mut i)?,
-                            b'0'..=b'9' => number(&mut i)?,
-                            c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
-                                word(&mut i);
-                            }
-                            _ => return None,
-                        }
-                        ws(&mut i);
-                        if b.get(i) != Some(&b':') {
-                            return None;
-                        }
-                        i += 1;
-                    }
-                    break;
-                }
-                (b'}', Ctx::Obj) | (b']', Ctx::Arr) => {
-                    i += 1;
-                    stack.pop();
-                    if stack.is_empty() {
-                        return Some(i);
-                    }
-                }
-                _ => return None,
+    }
+}
+
+/// Reads an object key (string, number or identifier) at `i`, then its `:`.
+fn object_key(b: &[u8], i: &mut usize) -> Option<()> {
+    match *b.get(*i)? {
+        b'"' | b'\'' => json_string(b, i)?,
+        b'0'..=b'9' => json_number(b, i)?,
+        c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
+            json_word(b, i);
+        }
+        _ => return None,
+    }
+    skip_ws(b, i);
+    if b.get(*i) != Some(&b':') {
+        return None;
+    }
+    *i += 1;
+    Some(())
+}
+
+/// Skips spaces, tabs and line breaks from `i`.
+fn skip_ws(b: &[u8], i: &mut usize) {
+    while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+        *i += 1;
+    }
+}
+
+/// Reads a one-line string literal (either quote) at `i`.
+fn json_string(b: &[u8], i: &mut usize) -> Option<()> {
+    let q = b[*i];
+    *i += 1;
+    while *i < b.len() {
+        match b[*i] {
+            b'\\' => *i += 2,
+            b'\n' | b'\r' => return None,
+            c if c == q => {
+                *i += 1;
+                return Some(());
             }
+            _ => *i += 1,
         }
     }
+    None
+}
+
+/// Reads a JSON number at `i` (not followed by an identifier character).
+fn json_number(b: &[u8], i: &mut usize) -> Option<()> {
+    if b.get(*i) == Some(&b'-') {
+        *i += 1;
+    }
+    match b.get(*i) {
+        Some(b'0') => *i += 1,
+        Some(b'1'..=b'9') => skip_digits(b, i),
+        _ => return None,
+    }
+    if b.get(*i) == Some(&b'.') {
+        *i += 1;
+        if !b.get(*i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        skip_digits(b, i);
+    }
+    if matches!(b.get(*i), Some(b'e' | b'E')) {
+        *i += 1;
+        if matches!(b.get(*i), Some(b'+' | b'-')) {
+            *i += 1;
+        }
+        if !b.get(*i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        skip_digits(b, i);
+    }
+    if b.get(*i)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$')
+    {
+        return None;
+    }
+    Some(())
+}
+
+/// Skips ASCII digits from `i`.
+fn skip_digits(b: &[u8], i: &mut usize) {
+    while b.get(*i).is_some_and(u8::is_ascii_digit) {
+        *i += 1;
+    }
+}
+
+/// Reads an identifier-like word at `i` (possibly empty) and returns it.
+fn json_word<'b>(b: &'b [u8], i: &mut usize) -> &'b [u8] {
+    let s = *i;
+    while *i < b.len() && (b[*i].is_ascii_alphanumeric() || b[*i] == b'_' || b[*i] == b'$') {
+        *i += 1;
+    }
+    &b[s..*i]
 }
 
 /// Object/array literals at least this big are candidates for blanking.

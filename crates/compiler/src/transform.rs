@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{ArrayExpressionElement, ExportDefaultDeclarationKind, Expression, Statement};
+use oxc_ast::ast::{
+    ArrayExpressionElement, ExportDefaultDeclarationKind, Expression, Program, Statement,
+};
 use oxc_span::{GetSpan, Span};
 
 use crate::analyze::{self, Analysis, DollarOutcome};
@@ -190,6 +192,8 @@ pub(crate) fn effective_source(source: &str) -> &str {
     source.strip_suffix(' ').unwrap_or(source)
 }
 
+/// Compiles `source` (already bounded by the pre-scan `scan`): parse, analyse, run the
+/// transforms in the kit's order, print.
 pub(crate) fn compile_inner(
     source: &str,
     options: &Options,
@@ -208,6 +212,79 @@ pub(crate) fn compile_inner(
         crate::parse::semantic_check(&program, parse_src, lines)?;
     }
     let analysis = analyze::analyze(&program);
+    analysis_syntax_error(&analysis, lines)?;
+    let mut edits: Vec<Edit> = Vec::new();
+
+    let lazy = if options.lazy_state {
+        lazy_state(&analysis, lines, &mut edits)?
+    } else {
+        LazyState::default()
+    };
+    let promises = if options.promises {
+        promises(&analysis, &lazy.wraps, &mut edits)
+    } else {
+        Promises::default()
+    };
+
+    let tops = top_level_statements(&program);
+    let mut out: Vec<Out> = (0..tops.len()).map(Out::Orig).collect();
+    if !promises.chains.is_empty() {
+        insert_defer_import(&tops, &mut out);
+    }
+
+    // ensure-exports
+    let has_default = tops
+        .iter()
+        .any(|t| matches!(t.kind, TopKind::ExportArray { .. } | TopKind::ExportOther));
+    if options.ensure_exports && !has_default {
+        out.push(Out::NewExport);
+    }
+
+    let (moved, operations) = if options.top_level_operations {
+        let (moved, ops) = top_level_operations(&tops, &mut out, &promises.deferred, lines);
+        (moved, Some(ops))
+    } else {
+        (Vec::new(), None)
+    };
+
+    let tab = guess_tab_width(src);
+
+    // add-imports
+    if options.add_imports && !options.imports.adaptors.is_empty() {
+        let dangling = dangling_identifiers(
+            &analysis,
+            &out,
+            &tops,
+            &moved,
+            &lazy.renamed,
+            &lazy.wraps,
+            &promises.chains,
+            &promises.lifted,
+        );
+        add_imports(options, &dangling, tab, &mut out);
+    }
+
+    // The AST is not needed any more: free it before building the output.
+    drop(analysis);
+    drop(alloc);
+    drop(blanked);
+
+    // Print.
+    let printer = Printer::new(src, lines, edits, tab);
+    let doc = print_program(&printer, src, &out, &tops, &moved);
+    let code = doc.render(src);
+    let mappings = sourcemap::mappings(&doc, src, lines);
+    Ok(Compiled {
+        code,
+        map: source_map(source, options, mappings, operations),
+    })
+}
+
+/// The syntax error the analysis found (one oxc does not report), if any.
+fn analysis_syntax_error(
+    analysis: &Analysis<'_>,
+    lines: &LineIndex<'_>,
+) -> Result<(), CompileError> {
     if let Some((message, at)) = &analysis.syntax_error {
         let (line, column) = lines.line_col(*at);
         return Err(CompileError::Syntax {
@@ -216,94 +293,114 @@ pub(crate) fn compile_inner(
             column,
         });
     }
-    let mut edits: Vec<Edit> = Vec::new();
+    Ok(())
+}
 
-    // lazy-state
-    let mut renamed: HashSet<u32> = HashSet::new();
-    let mut wraps: Vec<Span> = Vec::new();
-    if options.lazy_state {
-        let mut wrapped: HashSet<(u32, u32)> = HashSet::new();
-        for d in &analysis.dollars {
-            if analysis.declared(d.scope, "$", true) {
-                continue;
-            }
-            match &d.outcome {
-                DollarOutcome::Error {
-                    message,
-                    details,
-                    span,
-                } => {
-                    let (line, column) = lines.line_col(span.start);
-                    return Err(CompileError::LazyState {
-                        message: message.clone(),
-                        details: details.map(str::to_string),
-                        line,
-                        column,
-                        start: span.start,
-                        end: span.end,
-                    });
-                }
-                DollarOutcome::Keep => {}
-                DollarOutcome::Wrap(t) => {
-                    if wrapped.insert((t.span.start, t.span.end)) {
-                        wraps.push(t.span);
-                        edits.push(Edit {
-                            start: t.span.start,
-                            end: t.span.end,
-                            kind: EditKind::Wrap {
-                                object_props: t
-                                    .object_props
-                                    .as_ref()
-                                    .map(|p| p.iter().map(|s| (s.start, s.end)).collect()),
-                                parens: t.is_callee,
-                            },
-                        });
-                    }
-                }
-            }
-            if renamed.insert(d.dollar.start) {
-                edits.push(Edit {
-                    start: d.dollar.start,
-                    end: d.dollar.end,
-                    kind: EditKind::Replace("state"),
+/// What lazy-state changed: the `$` renamed to `state` and the expressions wrapped.
+#[derive(Default)]
+struct LazyState {
+    renamed: HashSet<u32>,
+    wraps: Vec<Span>,
+}
+
+/// The lazy-state transform: renames `$` and wraps the expressions using it, as edits.
+fn lazy_state(
+    analysis: &Analysis<'_>,
+    lines: &LineIndex<'_>,
+    edits: &mut Vec<Edit>,
+) -> Result<LazyState, CompileError> {
+    let mut lazy = LazyState::default();
+    let mut wrapped: HashSet<(u32, u32)> = HashSet::new();
+    for d in &analysis.dollars {
+        if analysis.declared(d.scope, "$", true) {
+            continue;
+        }
+        match &d.outcome {
+            DollarOutcome::Error {
+                message,
+                details,
+                span,
+            } => {
+                let (line, column) = lines.line_col(span.start);
+                return Err(CompileError::LazyState {
+                    message: message.clone(),
+                    details: details.map(str::to_string),
+                    line,
+                    column,
+                    start: span.start,
+                    end: span.end,
                 });
             }
+            DollarOutcome::Keep => {}
+            DollarOutcome::Wrap(t) => {
+                if wrapped.insert((t.span.start, t.span.end)) {
+                    lazy.wraps.push(t.span);
+                    edits.push(Edit {
+                        start: t.span.start,
+                        end: t.span.end,
+                        kind: EditKind::Wrap {
+                            object_props: t
+                                .object_props
+                                .as_ref()
+                                .map(|p| p.iter().map(|s| (s.start, s.end)).collect()),
+                            parens: t.is_callee,
+                        },
+                    });
+                }
+            }
         }
-    }
-
-    // promises
-    let mut chains: Vec<Span> = Vec::new();
-    let mut deferred: HashSet<u32> = HashSet::new();
-    let mut lifted: Vec<(Span, Span)> = Vec::new();
-    if options.promises {
-        for p in &analysis.promises {
-            let inside_wrap = wraps
-                .iter()
-                .any(|w| w.start <= p.expr.start && p.expr.end <= w.end);
-            if inside_wrap {
-                continue;
-            }
-            chains.push(p.expr);
-            deferred.insert(p.expr.start);
-            if let Some((call, Some(handler))) = p.catch
-                && call != p.expr
-            {
-                lifted.push((p.expr, handler));
-            }
+        if lazy.renamed.insert(d.dollar.start) {
             edits.push(Edit {
-                start: p.expr.start,
-                end: p.expr.end,
-                kind: EditKind::Defer {
-                    op: (p.op.start, p.op.end),
-                    catch: p
-                        .catch
-                        .map(|(c, h)| ((c.start, c.end), h.map(|h| (h.start, h.end)))),
-                },
+                start: d.dollar.start,
+                end: d.dollar.end,
+                kind: EditKind::Replace("state"),
             });
         }
     }
+    Ok(lazy)
+}
 
-    // Top-level statements (directives first, as acorn puts them in the body).
+/// What the promises transform changed: the deferred chains and the lifted catch handlers.
+#[derive(Default)]
+struct Promises {
+    chains: Vec<Span>,
+    deferred: HashSet<u32>,
+    lifted: Vec<(Span, Span)>,
+}
+
+/// The promises transform: defers the operation chains outside lazy-state wraps, as edits.
+fn promises(analysis: &Analysis<'_>, wraps: &[Span], edits: &mut Vec<Edit>) -> Promises {
+    let mut promises = Promises::default();
+    for p in &analysis.promises {
+        let inside_wrap = wraps
+            .iter()
+            .any(|w| w.start <= p.expr.start && p.expr.end <= w.end);
+        if inside_wrap {
+            continue;
+        }
+        promises.chains.push(p.expr);
+        promises.deferred.insert(p.expr.start);
+        if let Some((call, Some(handler))) = p.catch
+            && call != p.expr
+        {
+            promises.lifted.push((p.expr, handler));
+        }
+        edits.push(Edit {
+            start: p.expr.start,
+            end: p.expr.end,
+            kind: EditKind::Defer {
+                op: (p.op.start, p.op.end),
+                catch: p
+                    .catch
+                    .map(|(c, h)| ((c.start, c.end), h.map(|h| (h.start, h.end)))),
+            },
+        });
+    }
+    promises
+}
+
+/// The top-level statements (directives first, as acorn puts them in the body).
+fn top_level_statements(program: &Program<'_>) -> Vec<Top> {
     let mut tops: Vec<Top> = Vec::with_capacity(program.directives.len() + program.body.len());
     for d in &program.directives {
         tops.push(Top {
@@ -318,129 +415,116 @@ pub(crate) fn compile_inner(
             kind: classify(s),
         });
     }
+    tops
+}
 
-    let mut out: Vec<Out> = (0..tops.len()).map(Out::Orig).collect();
-
-    if !chains.is_empty() {
-        let has_runtime_import = tops
-            .iter()
-            .any(|t| matches!(&t.kind, TopKind::Import { source } if source == "@openfn/runtime"));
-        if !has_runtime_import {
-            let leading_imports = tops
-                .iter()
-                .take_while(|t| matches!(t.kind, TopKind::Import { .. }))
-                .count();
-            out.insert(leading_imports, Out::DeferImport);
-        }
-    }
-
-    // ensure-exports
-    let has_default = tops
+/// Adds the runtime's `defer` import after the leading imports, unless the program has one.
+fn insert_defer_import(tops: &[Top], out: &mut Vec<Out>) {
+    let has_runtime_import = tops
         .iter()
-        .any(|t| matches!(t.kind, TopKind::ExportArray { .. } | TopKind::ExportOther));
-    if options.ensure_exports && !has_default {
-        out.push(Out::NewExport);
+        .any(|t| matches!(&t.kind, TopKind::Import { source } if source == "@openfn/runtime"));
+    if !has_runtime_import {
+        let leading_imports = tops
+            .iter()
+            .take_while(|t| matches!(t.kind, TopKind::Import { .. }))
+            .count();
+        out.insert(leading_imports, Out::DeferImport);
     }
+}
 
-    // top-level-operations
+/// The top-level-operations transform: moves the operation statements into the export array
+/// (when the program ends with one). Returns the moved statements and the operations.
+fn top_level_operations(
+    tops: &[Top],
+    out: &mut Vec<Out>,
+    deferred: &HashSet<u32>,
+    lines: &LineIndex<'_>,
+) -> (Vec<usize>, Vec<Operation>) {
     let mut moved: Vec<usize> = Vec::new();
-    let mut operations: Option<Vec<Operation>> = None;
-    if options.top_level_operations {
-        let target_ok = match out.last() {
-            Some(Out::NewExport) => true,
-            Some(Out::Orig(i)) => matches!(tops[*i].kind, TopKind::ExportArray { .. }),
-            _ => false,
-        };
-        let mut ops = Vec::new();
-        if target_ok {
-            for (i, t) in tops.iter().enumerate() {
-                if let TopKind::Op { expr, name } = &t.kind {
-                    let order = ops.len() + 1;
-                    if deferred.contains(&expr.start) {
-                        ops.push(Operation {
-                            name: Some("_defer".to_string()),
-                            line: -1,
-                            order,
-                        });
-                    } else {
-                        ops.push(Operation {
-                            name: name.clone(),
-                            line: i64::from(lines.line_col(expr.start).0),
-                            order,
-                        });
-                    }
-                    moved.push(i);
+    let target_ok = match out.last() {
+        Some(Out::NewExport) => true,
+        Some(Out::Orig(i)) => matches!(tops[*i].kind, TopKind::ExportArray { .. }),
+        _ => false,
+    };
+    let mut ops = Vec::new();
+    if target_ok {
+        for (i, t) in tops.iter().enumerate() {
+            if let TopKind::Op { expr, name } = &t.kind {
+                let order = ops.len() + 1;
+                if deferred.contains(&expr.start) {
+                    ops.push(Operation {
+                        name: Some("_defer".to_string()),
+                        line: -1,
+                        order,
+                    });
+                } else {
+                    ops.push(Operation {
+                        name: name.clone(),
+                        line: i64::from(lines.line_col(expr.start).0),
+                        order,
+                    });
                 }
-            }
-            if !moved.is_empty() {
-                let moved_set: HashSet<usize> = moved.iter().copied().collect();
-                out.retain(|o| !matches!(o, Out::Orig(i) if moved_set.contains(i)));
+                moved.push(i);
             }
         }
-        operations = Some(ops);
-    }
-
-    let tab = guess_tab_width(src);
-
-    // add-imports
-    if options.add_imports && !options.imports.adaptors.is_empty() {
-        let dangling = dangling_identifiers(
-            &analysis, &out, &tops, &moved, &renamed, &wraps, &chains, &lifted,
-        );
-        let ignore: HashSet<&str> = options.imports.ignore.iter().map(String::as_str).collect();
-        for adaptor in &options.imports.adaptors {
-            if adaptor.name.is_empty() {
-                continue;
-            }
-            let used: Vec<&str> = match &adaptor.exports {
-                Some(exports) if !exports.is_empty() => exports
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|e| !ignore.contains(e) && dangling.contains(e))
-                    .collect(),
-                _ => dangling
-                    .iter()
-                    .copied()
-                    .filter(|i| !ignore.contains(i) && !matches_globals_regex(i))
-                    .collect(),
-            };
-            if used.is_empty() {
-                continue;
-            }
-            out.insert(0, Out::Import(import_text(&used, &adaptor.name, tab)));
-            if adaptor.export_all {
-                out.insert(1, Out::ExportAll(adaptor.name.clone()));
-            }
+        if !moved.is_empty() {
+            let moved_set: HashSet<usize> = moved.iter().copied().collect();
+            out.retain(|o| !matches!(o, Out::Orig(i) if moved_set.contains(i)));
         }
     }
+    (moved, ops)
+}
 
-    // The AST is not needed any more: free it before building the output.
-    drop(analysis);
-    drop(alloc);
-    drop(blanked);
+/// The add-imports transform: imports each adaptor's names among the `dangling` identifiers.
+fn add_imports(options: &Options, dangling: &[&str], tab: usize, out: &mut Vec<Out>) {
+    let ignore: HashSet<&str> = options.imports.ignore.iter().map(String::as_str).collect();
+    for adaptor in &options.imports.adaptors {
+        if adaptor.name.is_empty() {
+            continue;
+        }
+        let used: Vec<&str> = match &adaptor.exports {
+            Some(exports) if !exports.is_empty() => exports
+                .iter()
+                .map(String::as_str)
+                .filter(|e| !ignore.contains(e) && dangling.contains(e))
+                .collect(),
+            _ => dangling
+                .iter()
+                .copied()
+                .filter(|i| !ignore.contains(i) && !matches_globals_regex(i))
+                .collect(),
+        };
+        if used.is_empty() {
+            continue;
+        }
+        out.insert(0, Out::Import(import_text(&used, &adaptor.name, tab)));
+        if adaptor.export_all {
+            out.insert(1, Out::ExportAll(adaptor.name.clone()));
+        }
+    }
+}
 
-    // Print.
-    let printer = Printer::new(src, lines, edits, tab);
-    let doc = print_program(&printer, src, &out, &tops, &moved);
-    let code = doc.render(src);
-    let mappings = sourcemap::mappings(&doc, src, lines);
+/// The source map of the compiled `source`, named after the job.
+fn source_map(
+    source: &str,
+    options: &Options,
+    mappings: String,
+    operations: Option<Vec<Operation>>,
+) -> SourceMap {
     let name = if options.name.is_empty() {
         "src"
     } else {
         options.name.as_str()
     };
-    Ok(Compiled {
-        code,
-        map: SourceMap {
-            version: 3,
-            sources: vec![format!("{name}.js")],
-            names: Vec::new(),
-            mappings,
-            file: format!("{name}.map.js"),
-            sources_content: vec![source.to_string()],
-            operations,
-        },
-    })
+    SourceMap {
+        version: 3,
+        sources: vec![format!("{name}.js")],
+        names: Vec::new(),
+        mappings,
+        file: format!("{name}.map.js"),
+        sources_content: vec![source.to_string()],
+        operations,
+    }
 }
 
 /// recast reprints the whole program (the kit always sets `program.errors` and

@@ -13,7 +13,12 @@ use clap::Parser;
 use crate::WorkerError;
 
 mod args;
+mod resolve;
 pub use args::Args;
+use resolve::{
+    Source, batching, check_proxy, collections, engine_options, lightning_and_secret, limits,
+    log_format, message_timeout, port, proxies, retries, workloops,
+};
 
 /// The default Lightning socket base URL.
 pub const DEFAULT_LIGHTNING: &str = "ws://localhost:4000/worker";
@@ -156,344 +161,95 @@ impl Config {
         args: Args,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, WorkerError> {
-        let env = |k: &str| env(k).map(|v| v.trim().to_string());
-        let flag = |v: &Option<String>| v.as_ref().map(|v| v.trim().to_string());
-        let pick = |f: &Option<String>, e: &str| flag(f).or_else(|| env(e));
+        let src = Source { env };
         let mut warnings = Vec::new();
-
-        let port = match pick(&args.port, "WORKER_PORT") {
-            Some(v) => {
-                let n = parse_int(&v).ok_or_else(|| bad("port", &v))?;
-                u16::try_from(n).map_err(|_| bad("port", &v))?
-            }
-            None => 2222,
-        };
-
-        let mut lightning = pick(&args.lightning, "WORKER_LIGHTNING_SERVICE_URL")
-            .unwrap_or_else(|| DEFAULT_LIGHTNING.to_string());
-        let is_mock_url = lightning == "mock";
-        if is_mock_url {
-            lightning = MOCK_LIGHTNING.to_string();
-        }
-        check_lightning_url(&lightning)?;
-
-        let secret = match pick(&args.secret, "WORKER_SECRET") {
-            Some(s) if !s.is_empty() => s,
-            _ if is_mock_url => "abdefg".to_string(),
-            _ if args.debug => {
-                warnings.push(
-                    "WORKER_SECRET is not set: signing the worker token with <secret>".into(),
-                );
-                "<secret>".to_string()
-            }
-            _ => {
-                return Err(WorkerError::Config(
-                    "WORKER_SECRET is not set: pass --secret <secret> or set WORKER_SECRET to the secret Lightning signs worker tokens with (`lightning-mock gen-keys` makes one; `-l mock` needs none)".into(),
-                ));
-            }
-        };
-
-        let capacity = pick(&args.capacity, "WORKER_CAPACITY");
-        let workloops_text = pick(&args.workloops, "WORKER_WORKLOOPS");
-        let workloops = match (capacity, workloops_text) {
-            (Some(_), Some(_)) => {
-                return Err(WorkerError::Config(
-                    "capacity and workloops are mutually exclusive: set only one of --capacity/WORKER_CAPACITY and --workloops/WORKER_WORKLOOPS".into(),
-                ));
-            }
-            (Some(c), None) => {
-                let n = parse_int(&c)
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| bad("capacity", &c))?;
-                vec![WorkloopSpec {
-                    queues: vec!["manual".into(), "*".into()],
-                    capacity: n as usize,
-                }]
-            }
-            (None, Some(w)) => parse_workloops(&w, &mut warnings)?,
-            (None, None) => vec![WorkloopSpec {
-                queues: vec!["manual".into(), "*".into()],
-                capacity: 5,
-            }],
-        };
-
-        let (backoff_min, backoff_max) = match pick(&args.backoff, "WORKER_BACKOFF") {
+        // Options are read (and fail) in this order.
+        let port = port(&args, &src)?;
+        let (lightning, secret) = lightning_and_secret(&args, &src, &mut warnings)?;
+        let workloops = workloops(&args, &src, &mut warnings)?;
+        let (backoff_min, backoff_max) = match src.pick(&args.backoff, "WORKER_BACKOFF") {
             Some(b) => parse_backoff(&b)?,
             None => (Duration::from_secs(1), Duration::from_secs(10)),
         };
-
-        let num =
-            |f: &Option<String>, e: &str, name: &str, default: u64| -> Result<u64, WorkerError> {
-                match pick(f, e) {
-                    Some(v) => parse_int(&v).ok_or_else(|| bad(name, &v)),
-                    None => Ok(default),
-                }
-            };
-        let float = |f: &Option<String>, e: &str, name: &str| -> Result<Option<f64>, WorkerError> {
-            match pick(f, e) {
-                Some(v) => parse_float(&v).map(Some).ok_or_else(|| bad(name, &v)),
-                None => Ok(None),
-            }
-        };
-        let boolean = |f: &Option<String>, e: &str| -> bool {
-            pick(f, e).map(|v| v == "true" || v == "1").unwrap_or(false)
-        };
-        // The kit ignores these flags (env only); we honour them, flag first.
-        let message_timeout = match pick(&args.socket_timeout, "WORKER_SOCKET_TIMEOUT_SECONDS") {
-            Some(v) => parse_int(&v).ok_or_else(|| bad("socket-timeout", &v))?,
-            None => num(
-                &args.message_timeout,
-                "WORKER_MESSAGE_TIMEOUT_SECONDS",
-                "message-timeout",
-                30,
-            )?,
-        };
-
-        let state_props_to_remove =
-            pick(&args.state_props_to_remove, "WORKER_STATE_PROPS_TO_REMOVE")
-                .map(|v| split_array(&v))
-                .unwrap_or_else(|| vec!["configuration".into(), "response".into()]);
-
-        let log_format = match pick(&args.log_format, "WORKER_LOG_FORMAT").as_deref() {
-            None | Some("text") | Some("") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => return Err(bad("log-format", other)),
-        };
-
-        let collections_url =
-            pick(&args.collections_url, "WORKER_COLLECTIONS_URL").filter(|s| !s.is_empty());
-        if let Some(url) = &collections_url
-            && !url::Url::parse(url)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-        {
-            return Err(WorkerError::Config(format!(
-                "invalid value for collections-url (--collections-url / WORKER_COLLECTIONS_URL): {url:?}; expected an http:// or https:// URL, e.g. https://app.openfn.org/collections"
-            )));
-        }
-        // Without a URL the collections version is cleared (§7.4).
-        let collections_version = if collections_url.is_some() {
-            pick(&args.collections_version, "WORKER_COLLECTIONS_VERSION").filter(|s| !s.is_empty())
-        } else {
-            None
-        };
-
-        let worker_name = env("WORKER_NAME")
+        let message_timeout = message_timeout(&args, &src)?;
+        let state_props_to_remove = src
+            .pick(&args.state_props_to_remove, "WORKER_STATE_PROPS_TO_REMOVE")
+            .map(|v| split_array(&v))
+            .unwrap_or_else(|| vec!["configuration".into(), "response".into()]);
+        let log_format = log_format(&args, &src)?;
+        let (collections_url, collections_version) = collections(&args, &src)?;
+        let worker_name = src
+            .var("WORKER_NAME")
             .filter(|s| !s.is_empty())
-            .or_else(|| env("DEPLOYED_POD_NAME").filter(|s| !s.is_empty()));
+            .or_else(|| src.var("DEPLOYED_POD_NAME").filter(|s| !s.is_empty()));
+        let batching = batching(&args, &src)?;
+        let limits = limits(&args, &src)?;
+        let retries = retries(&args, &src)?;
+        let log_level = log_level(src.pick(&args.log, "WORKER_LOG_LEVEL"))?;
+        let engine = engine_options(&args, &src)?;
+        let proxies = proxies(&src);
 
         let config = Config {
             port,
             lightning,
             secret,
-            lightning_public_key: pick(&args.lightning_public_key, "WORKER_LIGHTNING_PUBLIC_KEY")
+            lightning_public_key: src
+                .pick(&args.lightning_public_key, "WORKER_LIGHTNING_PUBLIC_KEY")
                 .filter(|s| !s.is_empty()),
             workloops,
             backoff_min,
             backoff_max,
             auto_loop: !args.no_loop,
-            batch_logs: boolean(&args.batch_logs, "WORKER_BATCH_LOGS"),
-            batch_interval: Duration::from_millis(num(
-                &args.batch_interval,
-                "WORKER_BATCH_INTERVAL",
-                "batch-interval",
-                10,
-            )?),
-            batch_limit: num(&args.batch_limit, "WORKER_BATCH_LIMIT", "batch-limit", 50)?.max(1)
-                as usize,
-            run_memory_mb: num(
-                &args.run_memory,
-                "WORKER_MAX_RUN_MEMORY_MB",
-                "run-memory",
-                500,
-            )?,
-            payload_limit_mb: float(
-                &args.payload_memory,
-                "WORKER_MAX_PAYLOAD_MB",
-                "payload-memory",
-            )?
-            .unwrap_or(10.0),
-            log_payload_limit_mb: float(
-                &args.log_payload_memory,
-                "WORKER_MAX_LOG_PAYLOAD_MB",
-                "log-payload-memory",
-            )?,
-            max_run_duration: Duration::from_secs(num(
-                &args.max_run_duration_seconds,
-                "WORKER_MAX_RUN_DURATION_SECONDS",
-                "max-run-duration-seconds",
-                300,
-            )?),
+            batch_logs: batching.batch_logs,
+            batch_interval: batching.batch_interval,
+            batch_limit: batching.batch_limit,
+            run_memory_mb: limits.run_memory_mb,
+            payload_limit_mb: limits.payload_limit_mb,
+            log_payload_limit_mb: limits.log_payload_limit_mb,
+            max_run_duration: limits.max_run_duration,
             message_timeout: Duration::from_secs(message_timeout),
-            claim_timeout: Duration::from_secs(num(
-                &args.claim_timeout,
-                "WORKER_CLAIM_TIMEOUT_SECONDS",
-                "claim-timeout",
-                3600,
-            )?),
-            timeout_retry_count: num(
-                &args.timeout_retry_count,
-                "WORKER_TIMEOUT_RETRY_COUNT",
-                "timeout-retry-count",
-                10,
-            )?,
-            timeout_retry_delay: Duration::from_millis(num(
-                &args.timeout_retry_delay,
-                "WORKER_TIMEOUT_RETRY_DELAY_MS",
-                "timeout-retry-delay",
-                30_000,
-            )?),
-            refused_retry_count: num(
-                &args.refused_retry_count,
-                "WORKER_REFUSED_RETRY_COUNT",
-                "refused-retry-count",
-                3,
-            )?,
-            max_message_bytes: max_message_bytes(&args, &pick)?,
+            claim_timeout: retries.claim_timeout,
+            timeout_retry_count: retries.timeout_retry_count,
+            timeout_retry_delay: retries.timeout_retry_delay,
+            refused_retry_count: retries.refused_retry_count,
+            max_message_bytes: retries.max_message_bytes,
             collections_url,
             collections_version,
-            repo_dir: pick(&args.repo_dir, "WORKER_REPO_DIR")
+            repo_dir: src
+                .pick(&args.repo_dir, "WORKER_REPO_DIR")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
-            monorepo_dir: pick(&args.monorepo_dir, "OPENFN_ADAPTORS_REPO")
+            monorepo_dir: src
+                .pick(&args.monorepo_dir, "OPENFN_ADAPTORS_REPO")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             state_props_to_remove,
-            log_level: log_level(pick(&args.log, "WORKER_LOG_LEVEL"))?,
+            log_level,
             log_format,
             mock: args.mock,
             debug: args.debug,
-            sentry_dsn: pick(&args.sentry_dsn, "WORKER_SENTRY_DSN"),
-            sentry_env: pick(&args.sentry_env, "WORKER_SENTRY_ENV").unwrap_or_else(|| "dev".into()),
-            engine_validation_timeout: Duration::from_millis(num(
-                &args.engine_validation_timeout_ms,
-                "WORKER_VALIDATION_TIMEOUT_MS",
-                "engine-validation-timeout-ms",
-                5000,
-            )?),
-            engine_validation_retries: num(
-                &args.engine_validation_retries,
-                "WORKER_VALIDATION_RETRIES",
-                "engine-validation-retries",
-                3,
-            )?,
-            profile: boolean(&args.profile, "WORKER_PROFILE"),
-            profile_poll_interval: Duration::from_millis(num(
-                &args.profile_poll_interval_ms,
-                "WORKER_PROFILE_POLL_INTERVAL_MS",
-                "profile-poll-interval-ms",
-                10,
-            )?),
-            ca_file: pick(&args.ca_file, "WORKER_CA_FILE")
+            sentry_dsn: src.pick(&args.sentry_dsn, "WORKER_SENTRY_DSN"),
+            sentry_env: src
+                .pick(&args.sentry_env, "WORKER_SENTRY_ENV")
+                .unwrap_or_else(|| "dev".into()),
+            engine_validation_timeout: engine.engine_validation_timeout,
+            engine_validation_retries: engine.engine_validation_retries,
+            profile: engine.profile,
+            profile_poll_interval: engine.profile_poll_interval,
+            ca_file: src
+                .pick(&args.ca_file, "WORKER_CA_FILE")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
-            templates: templates(&args, &pick, &num)?,
-            https_proxy: env("HTTPS_PROXY")
-                .or_else(|| env("https_proxy"))
-                .filter(|s| !s.is_empty()),
-            http_proxy: env("HTTP_PROXY")
-                .or_else(|| env("http_proxy"))
-                .filter(|s| !s.is_empty()),
-            no_proxy: env("NO_PROXY")
-                .or_else(|| env("no_proxy"))
-                .map(|v| split_array(&v))
-                .unwrap_or_default(),
+            templates: engine.templates,
+            https_proxy: proxies.https_proxy,
+            http_proxy: proxies.http_proxy,
+            no_proxy: proxies.no_proxy,
             worker_name,
             warnings,
         };
         check_proxy(&config)?;
         Ok(config)
     }
-}
-
-/// The proxy the Lightning URL goes through (if any) must be a URL with a host, or every
-/// connection attempt would fail.
-fn check_proxy(config: &Config) -> Result<(), WorkerError> {
-    let Some(proxy) = config.proxy_for_lightning() else {
-        return Ok(());
-    };
-    if url::Url::parse(&proxy).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty())) {
-        return Ok(());
-    }
-    let var = if config.lightning.trim().starts_with("wss:") {
-        "HTTPS_PROXY"
-    } else {
-        "HTTP_PROXY"
-    };
-    Err(WorkerError::Config(format!(
-        "invalid proxy {proxy:?} ({var}) for {}: expected a URL such as http://proxy:3128, or list the host in NO_PROXY",
-        config.lightning
-    )))
-}
-
-/// A Lightning URL the worker can never connect to fails at start-up, not on every retry.
-fn check_lightning_url(text: &str) -> Result<(), WorkerError> {
-    let fail = |why: String| {
-        Err(WorkerError::Config(format!(
-            "invalid lightning url (-l / WORKER_LIGHTNING_SERVICE_URL) {text:?}: {why}; use ws://host:port/worker (or wss://), e.g. -l ws://localhost:4000/worker, or -l mock"
-        )))
-    };
-    match url::Url::parse(text) {
-        Err(e) => fail(e.to_string()),
-        Ok(_) if !text.contains("://") => fail("it has no scheme".into()),
-        Ok(url) if url.scheme() != "ws" && url.scheme() != "wss" => {
-            fail(format!("the scheme is {:?}, not ws or wss", url.scheme()))
-        }
-        Ok(url) if url.host_str().is_none_or(str::is_empty) => fail("it has no host".into()),
-        Ok(_) => Ok(()),
-    }
-}
-
-/// `--max-message-mb` / `WORKER_MAX_MESSAGE_MB` in bytes (MiB, fractions allowed; at least
-/// 1 KiB).
-fn max_message_bytes(
-    args: &Args,
-    pick: &dyn Fn(&Option<String>, &str) -> Option<String>,
-) -> Result<usize, WorkerError> {
-    let Some(v) = pick(&args.max_message_mb, "WORKER_MAX_MESSAGE_MB") else {
-        return Ok(DEFAULT_MAX_MESSAGE_BYTES);
-    };
-    let mb = parse_float(&v)
-        .filter(|mb| *mb * 1024.0 >= 1.0)
-        .ok_or_else(|| bad("max-message-mb", &v))?;
-    Ok((mb * 1024.0 * 1024.0).min(usize::MAX as f64) as usize)
-}
-
-/// Reads a numeric option: flag, env var, name for errors, default.
-type NumOption<'a> = dyn Fn(&Option<String>, &str, &str, u64) -> Result<u64, WorkerError> + 'a;
-
-/// `--templates`, `--max-templates`, `--template-memory`, `--prewarm` (and their env vars).
-fn templates(
-    args: &Args,
-    pick: &dyn Fn(&Option<String>, &str) -> Option<String>,
-    num: &NumOption<'_>,
-) -> Result<openfn_engine::TemplateConfig, WorkerError> {
-    use openfn_engine::{TemplateConfig, TemplateMode};
-    let defaults = TemplateConfig::default();
-    let mode = match pick(&args.templates, "WORKER_TEMPLATES").as_deref() {
-        None | Some("") => defaults.mode,
-        Some("off" | "false") => TemplateMode::Off,
-        Some("background" | "true") => TemplateMode::Background,
-        Some("always") => TemplateMode::Always,
-        Some(other) => return Err(bad("templates", other)),
-    };
-    Ok(TemplateConfig {
-        mode,
-        max_templates: num(
-            &args.max_templates,
-            "WORKER_MAX_TEMPLATES",
-            "max-templates",
-            defaults.max_templates as u64,
-        )? as usize,
-        max_memory_mb: num(
-            &args.template_memory,
-            "WORKER_TEMPLATE_MEMORY_MB",
-            "template-memory",
-            defaults.max_memory_mb,
-        )?,
-        prewarm: pick(&args.prewarm, "WORKER_PREWARM")
-            .map(|v| split_array(&v))
-            .unwrap_or_default(),
-    })
 }
 
 /// The log levels the worker takes (the kit logger's, plus warn, error and trace).

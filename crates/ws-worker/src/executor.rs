@@ -202,42 +202,15 @@ async fn mock_run(
         .get("edges")
         .and_then(Value::as_array)
         .unwrap_or(&empty);
-    let triggers = plan
-        .get("triggers")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
     let job_by_id: HashMap<&str, &Value> = jobs
         .iter()
         .filter_map(|j| Some((str_field(j, "id")?, j)))
         .collect();
 
-    // Credentials first, in parallel, like the engine's pre-load.
-    let mut ids: Vec<String> = Vec::new();
-    for j in jobs {
-        if let Some(id) = str_field(j, "credential_id").or_else(|| str_field(j, "credential"))
-            && !ids.iter().any(|i| i == id)
-        {
-            ids.push(id.to_string());
-        }
-    }
-    let fetches = ids.iter().map(|id| {
-        let r = resolvers.clone();
-        let id = id.clone();
-        async move { (id.clone(), r.credential(id).await) }
-    });
-    let results = futures_util::future::join_all(fetches).await;
-    let errors: Vec<String> = results
-        .iter()
-        .filter_map(|(id, r)| {
-            r.as_ref()
-                .err()
-                .map(|e| format!("Failed to load credential {id}: {e}"))
-        })
-        .collect();
-    if !errors.is_empty() {
+    if let Err(message) = load_credentials(jobs, &resolvers).await {
         let _ = tx.send(EngineEvent::WorkflowError {
             error_type: "CredentialLoadError".into(),
-            message: errors.join("\n"),
+            message,
             severity: "exception".into(),
         });
         return;
@@ -260,14 +233,89 @@ async fn mock_run(
         Some(bytes) => serde_json::from_slice(bytes).unwrap_or(Value::Null),
         None => json!({}),
     };
+    let start_jobs = match start_jobs(plan, &job_by_id, edges) {
+        Ok(jobs) => jobs,
+        Err(message) => {
+            let _ = tx.send(EngineEvent::WorkflowError {
+                error_type: "ValidationError".into(),
+                message,
+                severity: "crash".into(),
+            });
+            return;
+        }
+    };
+    let mut queue: Vec<(String, Value)> =
+        start_jobs.into_iter().map(|j| (j, input.clone())).collect();
+    let mut leaves: Vec<(String, Value)> = Vec::new();
+    let payload_limit = request.options.payload_limit_mb;
+    while !queue.is_empty() {
+        let (job_id, state_in) = queue.remove(0);
+        let Some(job) = job_by_id.get(job_id.as_str()) else {
+            continue;
+        };
+        let Some((out, next)) =
+            mock_job(&request.options, edges, &job_id, job, state_in, &tx).await
+        else {
+            return;
+        };
+        if next.is_empty() {
+            leaves.push((job_id.clone(), out.clone()));
+        }
+        for n in next {
+            queue.push((n, out.clone()));
+        }
+    }
+    let state = final_state(leaves, payload_limit);
+    let _ = tx.send(EngineEvent::WorkflowComplete { state });
+}
+
+/// Fetches every job's credential in parallel, like the engine's pre-load; the error is the
+/// joined failure messages.
+async fn load_credentials(jobs: &[Value], resolvers: &Arc<dyn Resolvers>) -> Result<(), String> {
+    let mut ids: Vec<String> = Vec::new();
+    for j in jobs {
+        if let Some(id) = str_field(j, "credential_id").or_else(|| str_field(j, "credential"))
+            && !ids.iter().any(|i| i == id)
+        {
+            ids.push(id.to_string());
+        }
+    }
+    let fetches = ids.iter().map(|id| {
+        let r = resolvers.clone();
+        let id = id.clone();
+        async move { (id.clone(), r.credential(id).await) }
+    });
+    let results = futures_util::future::join_all(fetches).await;
+    let errors: Vec<String> = results
+        .iter()
+        .filter_map(|(id, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("Failed to load credential {id}: {e}"))
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// The jobs a run starts with: the starting node if it is a job, else the enabled edges out of
+/// the starting (or first) trigger. The error names a start node that leads nowhere.
+fn start_jobs(
+    plan: &Value,
+    job_by_id: &HashMap<&str, &Value>,
+    edges: &[Value],
+) -> Result<Vec<String>, String> {
     let start = str_field(plan, "starting_node_id");
-    let mut queue: Vec<(String, Value)> = Vec::new();
     let start_jobs: Vec<String> = match start {
         Some(s) if job_by_id.contains_key(s) => vec![s.to_string()],
         _ => {
             let tid = start.map(str::to_string).or_else(|| {
-                triggers
-                    .first()
+                plan.get("triggers")
+                    .and_then(Value::as_array)
+                    .and_then(|t| t.first())
                     .and_then(|t| str_field(t, "id"))
                     .map(str::to_string)
             });
@@ -280,136 +328,154 @@ async fn mock_run(
         }
     };
     if start_jobs.is_empty() && start.is_some() {
+        return Err(format!(
+            "Could not find start job: {}",
+            start.unwrap_or_default()
+        ));
+    }
+    Ok(start_jobs)
+}
+
+/// Runs one mock job: sends its start, log and completion (or error) events and returns its
+/// output state and next jobs; `None` when it crashed the run (the error is already sent).
+async fn mock_job(
+    options: &RunOptions,
+    edges: &[Value],
+    job_id: &str,
+    job: &Value,
+    state_in: Value,
+    tx: &mpsc::UnboundedSender<EngineEvent>,
+) -> Option<(Value, Vec<String>)> {
+    let started = Instant::now();
+    let _ = tx.send(EngineEvent::JobStart {
+        job_id: job_id.to_owned(),
+    });
+    let body = str_field(job, "body").unwrap_or("");
+    let mut out = serde_json::from_str::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or(state_in);
+    let mut fail = None;
+    if let Value::Object(map) = &mut out {
+        fail = apply_controls(map, options, job_id, tx).await?;
+    }
+    let next = next_jobs(edges, job_id, fail.is_some());
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let redacted = json_size_mb(&out) > options.payload_limit_mb;
+    if let Some(message) = fail {
+        let _ = tx.send(EngineEvent::JobError {
+            job_id: job_id.to_owned(),
+            state: out.clone(),
+            error: StepError {
+                severity: "fail".into(),
+                error_type: "JobError".into(),
+                message,
+            },
+            duration_ms,
+            next: next.clone(),
+            thread_id: Some(json!(1)),
+            redacted,
+        });
+    } else {
+        let _ = tx.send(EngineEvent::JobComplete {
+            job_id: job_id.to_owned(),
+            state: out.clone(),
+            duration_ms,
+            next: next.clone(),
+            mem: Some(Mem {
+                job: 1024,
+                system: 4096,
+                peak: None,
+            }),
+            thread_id: Some(json!(1)),
+            redacted,
+        });
+    }
+    Some((out, next))
+}
+
+/// Applies (and removes) the control keys of a mock job's output: `__sleep`, `__log`,
+/// `__crash` (`None`: the run crashed, the error is sent) and `__fail` (`Some(Some(message))`);
+/// then drops the state props to remove.
+async fn apply_controls(
+    map: &mut Map<String, Value>,
+    options: &RunOptions,
+    job_id: &str,
+    tx: &mpsc::UnboundedSender<EngineEvent>,
+) -> Option<Option<String>> {
+    let log_limit = options
+        .log_payload_limit_mb
+        .unwrap_or(options.payload_limit_mb);
+    if let Some(ms) = map.remove("__sleep").and_then(|v| v.as_u64()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(text) = map.remove("__log") {
+        let message = json!([text]);
+        let redacted = json_size_mb(&message) > log_limit;
+        let message = if redacted {
+            json!(["[REDACTED: Message length exceeds payload limit]"])
+        } else {
+            message
+        };
+        let _ = tx.send(EngineEvent::Log {
+            level: "info".into(),
+            source: "JOB".into(),
+            message,
+            timestamp: None,
+            redacted,
+        });
+    }
+    if let Some(msg) = map.remove("__crash") {
         let _ = tx.send(EngineEvent::WorkflowError {
-            error_type: "ValidationError".into(),
-            message: format!("Could not find start job: {}", start.unwrap_or_default()),
+            error_type: "RuntimeCrash".into(),
+            message: msg.as_str().unwrap_or("crash").to_string(),
             severity: "crash".into(),
         });
-        return;
+        return None;
     }
-    for j in start_jobs {
-        queue.push((j, input.clone()));
+    let mut fail = None;
+    if let Some(msg) = map.remove("__fail") {
+        let message = msg.as_str().unwrap_or("fail").to_string();
+        let errors = map.entry("errors").or_insert_with(|| json!({}));
+        if let Value::Object(e) = errors {
+            e.insert(
+                job_id.to_owned(),
+                json!({"name": "JobError", "message": message, "severity": "fail"}),
+            );
+        }
+        fail = Some(message);
     }
-    let mut leaves: Vec<(String, Value)> = Vec::new();
-    let payload_limit = request.options.payload_limit_mb;
-    let log_limit = request
-        .options
-        .log_payload_limit_mb
-        .unwrap_or(payload_limit);
-    while !queue.is_empty() {
-        let (job_id, state_in) = queue.remove(0);
-        let Some(job) = job_by_id.get(job_id.as_str()) else {
-            continue;
-        };
-        let started = Instant::now();
-        let _ = tx.send(EngineEvent::JobStart {
-            job_id: job_id.clone(),
-        });
-        let body = str_field(job, "body").unwrap_or("");
-        let mut out = serde_json::from_str::<Value>(body)
-            .ok()
-            .filter(Value::is_object)
-            .unwrap_or_else(|| state_in.clone());
-        let mut fail = None;
-        if let Value::Object(map) = &mut out {
-            if let Some(ms) = map.remove("__sleep").and_then(|v| v.as_u64()) {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            if let Some(text) = map.remove("__log") {
-                let message = json!([text]);
-                let redacted = json_size_mb(&message) > log_limit;
-                let message = if redacted {
-                    json!(["[REDACTED: Message length exceeds payload limit]"])
-                } else {
-                    message
-                };
-                let _ = tx.send(EngineEvent::Log {
-                    level: "info".into(),
-                    source: "JOB".into(),
-                    message,
-                    timestamp: None,
-                    redacted,
-                });
-            }
-            if let Some(msg) = map.remove("__crash") {
-                let _ = tx.send(EngineEvent::WorkflowError {
-                    error_type: "RuntimeCrash".into(),
-                    message: msg.as_str().unwrap_or("crash").to_string(),
-                    severity: "crash".into(),
-                });
-                return;
-            }
-            if let Some(msg) = map.remove("__fail") {
-                let message = msg.as_str().unwrap_or("fail").to_string();
-                let errors = map.entry("errors").or_insert_with(|| json!({}));
-                if let Value::Object(e) = errors {
-                    e.insert(
-                        job_id.clone(),
-                        json!({"name": "JobError", "message": message, "severity": "fail"}),
-                    );
-                }
-                fail = Some(message);
-            }
-            for p in &request.options.state_props_to_remove {
-                map.remove(p);
-            }
-        }
-        let failed = fail.is_some();
-        let next: Vec<String> = edges
-            .iter()
-            .filter(|e| str_field(e, "source_job_id") == Some(job_id.as_str()))
-            .filter(|e| e.get("enabled").and_then(Value::as_bool) != Some(false))
-            .filter(|e| match str_field(e, "condition") {
-                Some("on_job_success") | Some("on_upstream_success") => !failed,
-                Some("on_job_failure") | Some("on_upstream_fail") => failed,
-                _ => true,
-            })
-            .filter_map(|e| str_field(e, "target_job_id").map(str::to_string))
-            .collect();
-        let duration_ms = started.elapsed().as_millis() as u64;
-        if let Some(message) = fail {
-            let _ = tx.send(EngineEvent::JobError {
-                job_id: job_id.clone(),
-                state: out.clone(),
-                error: StepError {
-                    severity: "fail".into(),
-                    error_type: "JobError".into(),
-                    message,
-                },
-                duration_ms,
-                next: next.clone(),
-                thread_id: Some(json!(1)),
-                redacted: json_size_mb(&out) > payload_limit,
-            });
-        } else {
-            let redacted = json_size_mb(&out) > payload_limit;
-            let _ = tx.send(EngineEvent::JobComplete {
-                job_id: job_id.clone(),
-                state: out.clone(),
-                duration_ms,
-                next: next.clone(),
-                mem: Some(Mem {
-                    job: 1024,
-                    system: 4096,
-                    peak: None,
-                }),
-                thread_id: Some(json!(1)),
-                redacted,
-            });
-        }
-        if next.is_empty() {
-            leaves.push((job_id.clone(), out.clone()));
-        }
-        for n in next {
-            queue.push((n, out.clone()));
-        }
+    for p in &options.state_props_to_remove {
+        map.remove(p);
     }
+    Some(fail)
+}
+
+/// The enabled edges out of a job whose condition holds (`always`, success, failure; other
+/// conditions count as true).
+fn next_jobs(edges: &[Value], job_id: &str, failed: bool) -> Vec<String> {
+    edges
+        .iter()
+        .filter(|e| str_field(e, "source_job_id") == Some(job_id))
+        .filter(|e| e.get("enabled").and_then(Value::as_bool) != Some(false))
+        .filter(|e| match str_field(e, "condition") {
+            Some("on_job_success") | Some("on_upstream_success") => !failed,
+            Some("on_job_failure") | Some("on_upstream_fail") => failed,
+            _ => true,
+        })
+        .filter_map(|e| str_field(e, "target_job_id").map(str::to_string))
+        .collect()
+}
+
+/// The run's final state: the single leaf's output, or the leaves by job id; its `data`
+/// redacted when over the payload limit.
+fn final_state(mut leaves: Vec<(String, Value)>, payload_limit: f64) -> Value {
     let state = match leaves.len() {
         0 => json!({}),
         1 => leaves.pop().map(|(_, s)| s).unwrap_or(Value::Null),
         _ => Value::Object(leaves.into_iter().collect()),
     };
-    let state = if json_size_mb(&state) > payload_limit {
+    if json_size_mb(&state) > payload_limit {
         let mut s = state;
         if let Value::Object(m) = &mut s {
             m.insert("data".into(), json!("[REDACTED]"));
@@ -417,6 +483,5 @@ async fn mock_run(
         s
     } else {
         state
-    };
-    let _ = tx.send(EngineEvent::WorkflowComplete { state });
+    }
 }

@@ -1,0 +1,98 @@
+//! The precompiled-module cache: `Module::serialize`'s artifact on disk, keyed by wasmtime's
+//! version, the engine's compatibility hash (its settings and target) and the module's SHA-256.
+//!
+//! Trust: a cached artifact is native code; whoever can write the cache directory can run code
+//! in the host, as with the binary's own directory. Keep it owned by the worker's user.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, Module};
+
+use crate::error::WasmError;
+
+/// How many times this process compiled a module with Cranelift (a cache miss each).
+static COMPILATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of Cranelift compilations so far in this process.
+pub fn compilations() -> usize {
+    COMPILATIONS.load(Ordering::Relaxed)
+}
+
+/// The default cache directory: `$OPENFN_WASM_CACHE`, else `<user cache dir>/openfn/wasm`,
+/// else `<temp dir>/openfn-wasm`.
+pub fn default_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("OPENFN_WASM_CACHE") {
+        return dir.into();
+    }
+    dirs::cache_dir()
+        .map(|d| d.join("openfn").join("wasm"))
+        .unwrap_or_else(|| std::env::temp_dir().join("openfn-wasm"))
+}
+
+/// The artifact's file name for `wasm` under `engine`.
+pub fn artifact_name(engine: &Engine, wasm: &[u8]) -> String {
+    let mut h = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let digest = hex::encode(Sha256::digest(wasm));
+    format!(
+        "guest-wasmtime{}-{:016x}-{}.cwasm",
+        wasmtime_version(),
+        h.finish(),
+        &digest[..32]
+    )
+}
+
+/// The wasmtime version this crate is built with (pinned in the workspace).
+pub fn wasmtime_version() -> &'static str {
+    "48.0.8"
+}
+
+/// Where a module came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Deserialized from the cached artifact.
+    Cache,
+    /// Compiled with Cranelift (and the artifact written, when the cache dir is writable).
+    Compiled,
+}
+
+/// The module for `wasm`: from `dir`'s artifact when there is a valid one, else compiled and
+/// cached. A stale or unreadable artifact is replaced; a cache dir that cannot be written only
+/// costs the next start a compilation.
+pub fn load(engine: &Engine, wasm: &[u8], dir: &Path) -> Result<(Module, Origin), WasmError> {
+    let path = dir.join(artifact_name(engine, wasm));
+    if let Ok(bytes) = std::fs::read(&path) {
+        // SAFETY: the artifact was written by `Module::serialize` of this wasmtime version
+        // under the same engine settings (both are in its name, and wasmtime checks them again
+        // while deserializing); the cache directory is trusted like the executable's own
+        // (module docs). `deserialize` copies the bytes, so later changes to the file do not
+        // affect this module.
+        #[allow(unsafe_code, reason = "loading wasmtime's own precompiled artifact")]
+        let module = unsafe { Module::deserialize(engine, &bytes) };
+        if let Ok(module) = module {
+            return Ok((module, Origin::Cache));
+        }
+    }
+    COMPILATIONS.fetch_add(1, Ordering::Relaxed);
+    let module = Module::new(engine, wasm).map_err(|e| WasmError::Wasmtime(format!("{e:#}")))?;
+    if let Ok(bytes) = module.serialize() {
+        let _ = write_atomically(dir, &path, &bytes);
+    }
+    Ok((module, Origin::Compiled))
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("artifact"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,213 @@
+//! The wasm tier's sandbox: one compiled guest, one fresh instance (and store) per run.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use openfn_lexicon::error::{ErrorClass, SerializedError};
+use serde_json::Value;
+use wasmtime::{Config, Engine, InstancePre, Module, OptLevel, Store, StoreLimitsBuilder, Trap};
+
+use crate::cache::{self, Origin};
+use crate::classify::{classify, oom, timeout, too_large};
+use crate::error::WasmError;
+use crate::host::{self, Exit, Host, Limiter, OutputTooLarge};
+use crate::message::{GuestMessage, LogLine};
+
+/// The limits of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// wasmtime fuel (about one unit per wasm instruction); used up → `TimeoutError`.
+    pub fuel: u64,
+    /// The cap on the instance's linear memory in bytes; reached → `OOMError`.
+    pub memory_bytes: usize,
+    /// The cap on everything the guest sends (logs and the final state) in bytes; exceeded →
+    /// `StateTooLargeError`.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 50 G fuel (tens of seconds of JS), 256 MiB of memory, 64 MiB of output.
+    fn default() -> Self {
+        Self {
+            fuel: 50_000_000_000,
+            memory_bytes: 256 * 1024 * 1024,
+            output_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What one run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The final state, when every operation ran.
+    pub state: Option<Value>,
+    /// The error, classified like the native tier's, when one ended the run.
+    pub error: Option<SerializedError>,
+    /// The job's console lines, in order.
+    pub logs: Vec<LogLine>,
+    /// Fuel the run used.
+    pub fuel_used: u64,
+    /// The instance's largest linear memory in bytes.
+    pub memory_peak: usize,
+    /// Wall time of the run (instantiation included).
+    pub duration: Duration,
+    /// What the guest wrote to stdout/stderr (diagnostics; capped).
+    pub stdio: String,
+}
+
+/// The guest module, compiled (or loaded from the artifact cache) once, ready to instantiate.
+pub struct WasmSandbox {
+    engine: Engine,
+    pre: InstancePre<Host>,
+    origin: Origin,
+}
+
+impl std::fmt::Debug for WasmSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmSandbox")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+fn wt(e: wasmtime::Error) -> WasmError {
+    WasmError::Wasmtime(format!("{e:#}"))
+}
+
+impl WasmSandbox {
+    /// The engine settings of the tier (fuel metering on; part of the cache key).
+    pub fn engine() -> Result<Engine, WasmError> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        config.cranelift_opt_level(OptLevel::Speed);
+        Engine::new(&config).map_err(wt)
+    }
+
+    /// Loads the guest at `guest`, using (and filling) the artifact cache in `cache_dir`.
+    pub fn load(guest: &Path, cache_dir: &Path) -> Result<Self, WasmError> {
+        let wasm = std::fs::read(guest).map_err(|source| WasmError::Io {
+            what: "reading the wasm guest",
+            path: guest.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&wasm, cache_dir)
+    }
+
+    /// Like [`WasmSandbox::load`], from the module's bytes.
+    pub fn from_bytes(wasm: &[u8], cache_dir: &Path) -> Result<Self, WasmError> {
+        let engine = Self::engine()?;
+        let (module, origin) = cache::load(&engine, wasm, cache_dir)?;
+        Self::with_module(engine, module, origin)
+    }
+
+    fn with_module(engine: Engine, module: Module, origin: Origin) -> Result<Self, WasmError> {
+        let linker = host::linker(&engine).map_err(wt)?;
+        let pre = linker.instantiate_pre(&module).map_err(wt)?;
+        Ok(Self {
+            engine,
+            pre,
+            origin,
+        })
+    }
+
+    /// The guest's imports (`module.name`): `openfn.*` and the WASI p1 functions the host
+    /// answers itself; nothing else links.
+    pub fn imports(&self) -> Vec<String> {
+        self.pre
+            .module()
+            .imports()
+            .map(|i| format!("{}.{}", i.module(), i.name()))
+            .collect()
+    }
+
+    /// Whether the module came from the artifact cache (no Cranelift compilation).
+    pub fn from_cache(&self) -> bool {
+        self.origin == Origin::Cache
+    }
+
+    /// Runs the compiled job module `source` (an ES module whose default export is an array
+    /// of operations; no imports yet) against `state`, in a fresh instance.
+    pub fn run(
+        &self,
+        source: &str,
+        state: &Value,
+        limits: &Limits,
+    ) -> Result<RunOutcome, WasmError> {
+        let started = Instant::now();
+        let state_json = serde_json::to_vec(state)
+            .map_err(|e| WasmError::Wasmtime(format!("the state is not JSON: {e}")))?;
+        let host = Host {
+            inputs: [source.as_bytes().to_vec(), state_json],
+            messages: Vec::new(),
+            limiter: Limiter {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                refused: false,
+                peak: 0,
+            },
+            output_bytes: 0,
+            output_cap: limits.output_bytes,
+            stdio: Vec::new(),
+            started,
+        };
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|h| &mut h.limiter);
+        store.set_fuel(limits.fuel).map_err(wt)?;
+        let result = match self.pre.instantiate(&mut store) {
+            Ok(instance) => instance
+                .get_typed_func::<(), ()>(&mut store, "_start")
+                .and_then(|start| start.call(&mut store, ())),
+            Err(e) if store.data().limiter.refused => Err(e),
+            Err(e) => return Err(wt(e)),
+        };
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let host = store.into_data();
+        let killed = match &result {
+            Ok(()) => None,
+            Err(e) if e.downcast_ref::<Exit>().is_some_and(|x| x.0 == 0) => None,
+            Err(_) if host.limiter.refused => Some(oom()),
+            Err(e) if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) => {
+                Some(timeout(limits.fuel))
+            }
+            Err(e) if e.downcast_ref::<OutputTooLarge>().is_some() => {
+                Some(too_large(limits.output_bytes))
+            }
+            Err(e) => Some(SerializedError::new(
+                &ErrorClass::ExitError,
+                format!("The wasm guest stopped: {e}"),
+            )),
+        };
+        let mut logs = Vec::new();
+        let mut end: Option<(Option<Value>, Option<SerializedError>)> = None;
+        for message in host.messages {
+            match message {
+                GuestMessage::Log(line) => logs.push(line),
+                GuestMessage::Result { state } if end.is_none() => end = Some((Some(state), None)),
+                GuestMessage::Error(e) if end.is_none() => end = Some((None, Some(classify(&e)))),
+                _ => {}
+            }
+        }
+        let (state, error) = match (killed, end) {
+            (Some(error), _) => (None, Some(error)),
+            (None, Some(end)) => end,
+            (None, None) => (
+                None,
+                Some(SerializedError::new(
+                    &ErrorClass::ExitError,
+                    "The wasm guest ended without a result",
+                )),
+            ),
+        };
+        Ok(RunOutcome {
+            state,
+            error,
+            logs,
+            fuel_used,
+            memory_peak: host.limiter.peak,
+            duration: started.elapsed(),
+            stdio: String::from_utf8_lossy(&host.stdio).into_owned(),
+        })
+    }
+}
