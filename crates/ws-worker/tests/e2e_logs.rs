@@ -4,10 +4,13 @@
 //!
 //! The worker runs on the mock engine: these tests are about its log, not about runs.
 
+mod process_exit;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use openfn_lightning_mock::{Config as MockConfig, Server, ServerHandle};
+use process_exit::exits_within;
 use serde_json::json;
 
 struct Worker {
@@ -65,23 +68,16 @@ impl Worker {
     }
 
     /// SIGTERM, then the exit code within 20 s.
-    async fn stop(mut self) -> (Option<i32>, String) {
+    async fn stop(self) -> (Option<i32>, String) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return (status.code(), self.log());
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("no exit within 20 s of SIGTERM:\n{}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let log = self.log.path().to_owned();
+        let read = || std::fs::read_to_string(&log).unwrap_or_default();
+        let status = exits_within(self.child, Duration::from_secs(20), "SIGTERM", read).await;
+        (status.code(), read())
     }
 }
 

@@ -2,11 +2,14 @@
 //! still drain and exit 0 on SIGTERM after `head` has gone, and a log line written to a closed
 //! pipe never stops a task or prints a panic.
 
+mod process_exit;
+
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use openfn_lightning_mock::{Config as MockConfig, Server, ServerHandle};
+use process_exit::exits_within;
 
 /// The worker, joined to `mock`, with the given stdout and stderr and `extra` arguments.
 fn worker(mock: &ServerHandle, stdout: Stdio, stderr: Stdio, extra: &[&str]) -> Child {
@@ -50,22 +53,6 @@ fn sigterm(child: &Child) {
     assert!(status.success(), "kill -TERM failed");
 }
 
-/// Waits for the child to exit within `within`; kills it and fails when it does not.
-fn exits_within(child: &mut Child, within: Duration) -> ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the worker did not exit within {within:?} of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_after_the_log_pipe_closed() {
     // The real engine (its supervisor logs too) and the mock engine.
@@ -81,7 +68,7 @@ async fn sigterm_drains_after_the_log_pipe_closed() {
 async fn sigterm_after_head(extra: &[&str]) {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
     let (reader, writer) = std::io::pipe().expect("pipe");
-    let mut child = worker(
+    let child = worker(
         &mock,
         Stdio::from(writer.try_clone().expect("dup")),
         Stdio::from(writer),
@@ -94,10 +81,13 @@ async fn sigterm_after_head(extra: &[&str]) {
     assert!(lines.iter().all(|l| !l.contains('\x1b')), "{lines:#?}");
     // Every log line from now on hits a closed pipe; the first is "SIGTERM received".
     sigterm(&child);
-    let status =
-        tokio::task::spawn_blocking(move || exits_within(&mut child, Duration::from_secs(20)))
-            .await
-            .expect("waiter");
+    let status = exits_within(
+        child,
+        Duration::from_secs(20),
+        "the worker after SIGTERM",
+        String::new,
+    )
+    .await;
     assert_eq!(
         status.code(),
         Some(0),
@@ -115,10 +105,13 @@ async fn a_closed_stdout_prints_nothing_on_stderr() {
         .await
         .expect("reader");
     sigterm(&child);
-    let status =
-        tokio::task::spawn_blocking(move || exits_within(&mut child, Duration::from_secs(20)))
-            .await
-            .expect("waiter");
+    let status = exits_within(
+        child,
+        Duration::from_secs(20),
+        "the worker after SIGTERM",
+        String::new,
+    )
+    .await;
     assert_eq!(status.code(), Some(0), "{status:?}");
     let mut err = String::new();
     BufReader::new(stderr)
