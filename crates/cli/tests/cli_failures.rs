@@ -7,12 +7,14 @@ mod common;
 use common::registry::fake_registry;
 use common::{Env, stderr, stdout};
 
-fn run_job(env: &Env, registry: &str, adaptor: &str) -> std::process::Output {
+/// `fn(s => s);` with adaptor `adaptor` and `-O` (plus `extra`), installing from `registry`.
+fn run_job(env: &Env, registry: &str, adaptor: &str, extra: &[&str]) -> std::process::Output {
     let job = env.path().join("job.js");
     std::fs::write(&job, "fn(s => s);").unwrap();
     env.openfn()
         .arg(&job)
         .args(["-a", adaptor, "-O"])
+        .args(extra)
         .env("NPM_CONFIG_REGISTRY", registry)
         .output()
         .unwrap()
@@ -31,7 +33,7 @@ fn one_error(out: &std::process::Output) -> String {
 #[test]
 fn a_misspelt_adaptor_is_not_in_the_registry_and_gets_a_suggestion() {
     let env = Env::new();
-    let line = one_error(&run_job(&env, &fake_registry(), "commmon"));
+    let line = one_error(&run_job(&env, &fake_registry(), "commmon", &[]));
     assert!(
         line.contains("cannot install @openfn/language-commmon: package @openfn/language-commmon not found in the registry"),
         "{line}"
@@ -43,7 +45,7 @@ fn a_misspelt_adaptor_is_not_in_the_registry_and_gets_a_suggestion() {
 #[test]
 fn a_missing_version_lists_the_nearest_ones() {
     let env = Env::new();
-    let line = one_error(&run_job(&env, &fake_registry(), "common@1.0.5"));
+    let line = one_error(&run_job(&env, &fake_registry(), "common@1.0.5", &[]));
     assert!(
         line.contains("no version of @openfn/language-common matches \"1.0.5\"; nearest published versions: 1.0.0, 1.1.0, 2.0.0"),
         "{line}"
@@ -57,7 +59,7 @@ fn a_missing_version_lists_the_nearest_ones() {
 #[test]
 fn an_unreachable_registry_says_so() {
     let env = Env::new();
-    let line = one_error(&run_job(&env, "http://127.0.0.1:9/", "common@1.0.0"));
+    let line = one_error(&run_job(&env, "http://127.0.0.1:9/", "common@1.0.0", &[]));
     assert!(line.contains("registry unreachable"), "{line}");
     assert!(line.contains("hint: check the network"), "{line}");
 }
@@ -150,15 +152,7 @@ fn an_install_that_fetches_prints_one_line_with_packages_and_bytes() {
 #[test]
 fn with_log_json_the_error_is_a_json_line_too() {
     let env = Env::new();
-    let job = env.path().join("job.js");
-    std::fs::write(&job, "fn(s => s);").unwrap();
-    let out = env
-        .openfn()
-        .arg(&job)
-        .args(["-a", "common@1.0.0", "-O", "--log-json"])
-        .env("NPM_CONFIG_REGISTRY", "http://127.0.0.1:9/")
-        .output()
-        .unwrap();
+    let out = run_job(&env, "http://127.0.0.1:9/", "common@1.0.0", &["--log-json"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let lines: Vec<serde_json::Value> = err
