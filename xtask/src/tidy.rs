@@ -1,6 +1,8 @@
 //! Tidy checks over the source tree: every Rust module documents itself with `//!`, no test is
-//! skipped with `#[ignore]`, no `dbg!` is left behind, and every crate takes its dependencies from
-//! `[workspace.dependencies]` so each external crate is pinned once.
+//! skipped with `#[ignore]`, no `dbg!` is left behind, no Rust file (sources, tests, examples,
+//! xtask) is over [`MAX_FILE_LINES`] lines, and every crate takes its dependencies from
+//! `[workspace.dependencies]` so each external crate is pinned once. (The function-length rule is
+//! clippy's `too_many_lines`, set in the workspace lints and `clippy.toml`.)
 
 use std::fmt;
 use std::fs;
@@ -19,6 +21,9 @@ impl fmt::Display for Problem {
         write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
     }
 }
+
+/// The house rule's bound on a Rust file's length: a file past it is split by concern.
+pub const MAX_FILE_LINES: usize = 800;
 
 /// The workspace root (the parent of the xtask crate).
 pub fn workspace_root() -> PathBuf {
@@ -84,6 +89,16 @@ fn needs_module_docs(rel: &Path) -> bool {
 }
 
 fn check_rust(rel: &Path, text: &str, problems: &mut Vec<Problem>) {
+    let lines = text.lines().count();
+    if lines > MAX_FILE_LINES {
+        problems.push(Problem {
+            path: rel.to_path_buf(),
+            line: MAX_FILE_LINES + 1,
+            message: format!(
+                "file has {lines} lines, over the house limit of {MAX_FILE_LINES}: split it by concern"
+            ),
+        });
+    }
     if needs_module_docs(rel) {
         let first = text
             .lines()
@@ -194,6 +209,25 @@ mod unit {
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].message.contains("//!"));
         assert!(p[1].message.contains("serde"));
+    }
+
+    #[test]
+    fn flags_a_rust_file_over_the_line_limit_and_accepts_one_at_it() {
+        let at_limit = format!("//! Docs.\n{}", "fn f() {}\n".repeat(MAX_FILE_LINES - 1));
+        let over = format!("{at_limit}fn g() {{}}\n");
+        let mut p = Vec::new();
+        check_rust(Path::new("crates/x/src/lib.rs"), &at_limit, &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        for path in [
+            "crates/x/src/lib.rs",
+            "crates/x/tests/t.rs",
+            "xtask/src/a.rs",
+        ] {
+            check_rust(Path::new(path), &over, &mut p);
+        }
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p.iter().all(|p| p.line == MAX_FILE_LINES + 1));
+        assert!(p[0].message.contains("801 lines"), "{}", p[0].message);
     }
 
     #[test]
