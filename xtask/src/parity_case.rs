@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use openfn_lexicon::term::strip_ansi;
 use serde_json::{Value, json};
 
 /// The fixture file of the kit's outcome in each case folder.
@@ -260,24 +261,6 @@ impl Normaliser {
             other => other,
         }
     }
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `in 472ms` / `in 5.198s` / `in 1m 2.3s` / `(436ms)` → `in <T>` / `(<T>)`.
