@@ -2,6 +2,7 @@
 //! Lightning validates it (required fields, reasons, `run:complete` keys, step ids belonging to
 //! the run, log line rules), recorded, and answered (docs/protocol.md §3.4–§3.12, §5.3).
 
+use openfn_lexicon::lightning::RUN_COMPLETE_KEYS;
 use serde_json::{Map, Value, json};
 
 use crate::state::{App, Inner, Run, RunStatus};
@@ -34,14 +35,6 @@ pub(crate) const RUN_EVENTS: &[&str] = &[
 
 const REASONS: &[&str] = &["success", "fail", "crash", "exception", "kill", "cancel"];
 const LEVELS: &[&str] = &["debug", "info", "warn", "error", "success", "always"];
-const COMPLETE_KEYS: &[&str] = &[
-    "final_dataclip_id",
-    "final_state",
-    "reason",
-    "error_type",
-    "error_message",
-    "timestamp",
-];
 const BLANK: &str = "This field can't be blank.";
 
 fn errors(field: &str, message: &str) -> Outcome {
@@ -459,7 +452,7 @@ fn run_complete(inner: &mut Inner, run_id: &str, payload: &Value) -> Outcome {
     let unexpected: Vec<&str> = fields
         .keys()
         .map(String::as_str)
-        .filter(|k| !COMPLETE_KEYS.contains(k))
+        .filter(|k| !RUN_COMPLETE_KEYS.contains(k))
         .collect();
     if !unexpected.is_empty() {
         return errors(

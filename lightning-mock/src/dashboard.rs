@@ -2,7 +2,7 @@
 //! current state and the recent events as JSON, rendered by a small script that re-renders
 //! on every event from `GET /events?all=true`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::state::App;
 
@@ -31,45 +31,4 @@ pub(crate) fn render(app: &App) -> String {
     .replace('<', "\\u003c");
     PAGE.replacen("{{SUMMARY}}", &summary, 1)
         .replacen("{{INITIAL}}", &initial, 1)
-}
-
-/// A plan's shape for drawing: `{"nodes": [{"id", "name", "kind": "trigger"|"job"}],
-/// "edges": [{"source", "target", "condition", "enabled"}]}` (shown as `workflow` in run
-/// views).
-pub(crate) fn workflow_of(plan: &Value) -> Value {
-    let list = |key: &str| plan.get(key).and_then(Value::as_array).cloned();
-    let mut nodes = Vec::new();
-    for (key, kind) in [("triggers", "trigger"), ("jobs", "job")] {
-        for node in list(key).unwrap_or_default() {
-            let Some(id) = node.get("id").and_then(Value::as_str) else {
-                continue;
-            };
-            let name = node
-                .get("name")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-                .or_else(|| node.get("type").and_then(Value::as_str))
-                .unwrap_or(id);
-            nodes.push(json!({"id": id, "name": name, "kind": kind}));
-        }
-    }
-    let edges: Vec<Value> = list("edges")
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| {
-            let source = e
-                .get("source_trigger_id")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .or_else(|| e.get("source_job_id").and_then(Value::as_str))?;
-            let target = e.get("target_job_id").and_then(Value::as_str)?;
-            Some(json!({
-                "source": source,
-                "target": target,
-                "condition": e.get("condition").cloned().unwrap_or(Value::Null),
-                "enabled": e.get("enabled").and_then(Value::as_bool).unwrap_or(true),
-            }))
-        })
-        .collect();
-    json!({"nodes": nodes, "edges": edges})
 }

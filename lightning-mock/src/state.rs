@@ -121,7 +121,7 @@ impl Run {
             "worker_id": self.worker_id,
             "times": self.times,
             "replays": self.accepted.replays,
-            "workflow": crate::dashboard::workflow_of(&self.plan),
+            "workflow": workflow_of(&self.plan),
             "wire": self.wire,
         })
     }
@@ -604,4 +604,45 @@ impl Run {
         self.status = RunStatus::Complete;
         self.stamp("finished_at");
     }
+}
+
+/// A plan's shape for drawing: `{"nodes": [{"id", "name", "kind": "trigger"|"job"}],
+/// "edges": [{"source", "target", "condition", "enabled"}]}` (shown as `workflow` in run
+/// views, which the dashboard draws).
+fn workflow_of(plan: &Value) -> Value {
+    let list = |key: &str| plan.get(key).and_then(Value::as_array).cloned();
+    let mut nodes = Vec::new();
+    for (key, kind) in [("triggers", "trigger"), ("jobs", "job")] {
+        for node in list(key).unwrap_or_default() {
+            let Some(id) = node.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let name = node
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .or_else(|| node.get("type").and_then(Value::as_str))
+                .unwrap_or(id);
+            nodes.push(json!({"id": id, "name": name, "kind": kind}));
+        }
+    }
+    let edges: Vec<Value> = list("edges")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| {
+            let source = e
+                .get("source_trigger_id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .or_else(|| e.get("source_job_id").and_then(Value::as_str))?;
+            let target = e.get("target_job_id").and_then(Value::as_str)?;
+            Some(json!({
+                "source": source,
+                "target": target,
+                "condition": e.get("condition").cloned().unwrap_or(Value::Null),
+                "enabled": e.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            }))
+        })
+        .collect();
+    json!({"nodes": nodes, "edges": edges})
 }

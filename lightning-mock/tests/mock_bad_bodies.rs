@@ -80,80 +80,7 @@ async fn bad_bodies_are_refused_with_a_reason() {
 #[tokio::test]
 async fn plans_are_checked_before_they_are_queued() {
     let mock = start().await;
-    let without = |path: &[&str]| {
-        let mut p = plan("p");
-        let (last, parents) = path.split_last().expect("a path");
-        let mut at = &mut p;
-        for key in parents {
-            at = match key.parse::<usize>() {
-                Ok(i) => &mut at[i],
-                Err(_) => &mut at[*key],
-            };
-        }
-        at.as_object_mut().map(|o| o.remove(*last));
-        p
-    };
-    let with = |pointer: &str, value: Value| {
-        let mut p = plan("p");
-        *p.pointer_mut(pointer).expect("pointer") = value;
-        p
-    };
-    let cases: Vec<(&str, Value, &str)> = vec![
-        ("empty", json!({}), "jobs"),
-        ("no body", without(&["jobs", "1", "body"]), "jobs[1].body"),
-        (
-            "null body",
-            with("/jobs/0/body", Value::Null),
-            "jobs[0].body",
-        ),
-        (
-            "no trigger",
-            json!({"jobs": [{"id": "a", "body": "fn(s => s)"}]}),
-            "triggers",
-        ),
-        (
-            "edge from a missing trigger",
-            without(&["triggers"]),
-            "edges[0].source_trigger_id",
-        ),
-        (
-            "dangling target",
-            with("/edges/1/target_job_id", json!("nope")),
-            "edges[1].target_job_id",
-        ),
-        (
-            "dangling source job",
-            with("/edges/1/source_job_id", json!("nope")),
-            "edges[1].source_job_id",
-        ),
-        (
-            "dangling trigger",
-            with("/edges/0/source_trigger_id", json!("t9")),
-            "edges[0].source_trigger_id",
-        ),
-        (
-            "duplicate job id",
-            with("/jobs/1/id", json!("j1")),
-            "jobs[1].id",
-        ),
-        (
-            "job named like the trigger",
-            with("/jobs/0/id", json!("t1")),
-            "jobs[0].id",
-        ),
-        (
-            "missing start",
-            with("/starting_node_id", json!("x")),
-            "starting_node_id",
-        ),
-        (
-            "path adaptor",
-            with("/jobs/0/adaptor", json!("common=./src")),
-            "jobs[0].adaptor",
-        ),
-        ("wrong type", with("/jobs/0/body", json!(5)), "jobs[0].body"),
-    ];
-    for (what, body, field) in cases {
+    for (what, body, field) in invalid_plans() {
         let (status, reply) = post(&mock, "/run", body).await;
         assert_eq!(status, 400, "{what}: {reply}");
         assert_eq!(reply["field"], field, "{what}: {reply}");
@@ -188,4 +115,93 @@ async fn plans_are_checked_before_they_are_queued() {
         json!({"jobs": [{"id": "a", "body": "fn(s => s)"}], "starting_node_id": "a"});
     assert_eq!(post(&mock, "/run", start_at_job).await.0, 200);
     mock.shutdown().await;
+}
+
+/// The test plan without the member at `path` (object keys and array indexes).
+fn plan_without(path: &[&str]) -> Value {
+    let mut p = plan("p");
+    let (last, parents) = path.split_last().expect("a path");
+    let mut at = &mut p;
+    for key in parents {
+        at = match key.parse::<usize>() {
+            Ok(i) => &mut at[i],
+            Err(_) => &mut at[*key],
+        };
+    }
+    at.as_object_mut().map(|o| o.remove(*last));
+    p
+}
+
+/// The test plan with `value` at the JSON `pointer`.
+fn plan_with(pointer: &str, value: Value) -> Value {
+    let mut p = plan("p");
+    *p.pointer_mut(pointer).expect("pointer") = value;
+    p
+}
+
+/// Plans Lightning could never send: what is wrong, the plan, the field the refusal names.
+fn invalid_plans() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
+        ("empty", json!({}), "jobs"),
+        (
+            "no body",
+            plan_without(&["jobs", "1", "body"]),
+            "jobs[1].body",
+        ),
+        (
+            "null body",
+            plan_with("/jobs/0/body", Value::Null),
+            "jobs[0].body",
+        ),
+        (
+            "no trigger",
+            json!({"jobs": [{"id": "a", "body": "fn(s => s)"}]}),
+            "triggers",
+        ),
+        (
+            "edge from a missing trigger",
+            plan_without(&["triggers"]),
+            "edges[0].source_trigger_id",
+        ),
+        (
+            "dangling target",
+            plan_with("/edges/1/target_job_id", json!("nope")),
+            "edges[1].target_job_id",
+        ),
+        (
+            "dangling source job",
+            plan_with("/edges/1/source_job_id", json!("nope")),
+            "edges[1].source_job_id",
+        ),
+        (
+            "dangling trigger",
+            plan_with("/edges/0/source_trigger_id", json!("t9")),
+            "edges[0].source_trigger_id",
+        ),
+        (
+            "duplicate job id",
+            plan_with("/jobs/1/id", json!("j1")),
+            "jobs[1].id",
+        ),
+        (
+            "job named like the trigger",
+            plan_with("/jobs/0/id", json!("t1")),
+            "jobs[0].id",
+        ),
+        (
+            "missing start",
+            plan_with("/starting_node_id", json!("x")),
+            "starting_node_id",
+        ),
+        (
+            "path adaptor",
+            plan_with("/jobs/0/adaptor", json!("common=./src")),
+            "jobs[0].adaptor",
+        ),
+        (
+            "wrong type",
+            plan_with("/jobs/0/body", json!(5)),
+            "jobs[0].body",
+        ),
+    ]
 }

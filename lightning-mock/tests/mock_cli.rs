@@ -8,6 +8,7 @@ mod common;
 use std::process::Stdio;
 
 use futures_util::{SinkExt, StreamExt};
+use openfn_lexicon::term::strip_ansi;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
@@ -249,23 +250,6 @@ async fn logs_plain_values_and_colours_only_when_asked() {
         assert!(!plain.contains("Some("), "{plain}");
         let _ = mock.child.kill().await;
     }
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `lightning-mock | head -1`: with stdout closed the mock goes on serving, says nothing on

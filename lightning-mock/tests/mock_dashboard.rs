@@ -236,8 +236,26 @@ async fn dashboard_shows_runs_live_in_chromium() {
     let (mut child, mut page, _profile) = open_page(browser, &mock).await;
     page.wait_for("document.body.dataset.rendered", "client")
         .await;
+    assert_history_rendered(&mut page).await;
+    follow_a_live_run(&mut page, &mock, &mut c, &q).await;
+    assert_finished_run_shown(&mut page).await;
+
+    let _ = child.kill().await;
+    mock.shutdown().await;
+}
+
+/// The JS expression for the class of workflow node `id` in run `run`'s graph.
+fn node(run: &str, id: &str) -> String {
+    format!(
+        "document.querySelector('details[data-run=\"{run}\"] svg .node[data-node=\"{id}\"]')?.getAttribute('class') ?? ''"
+    )
+}
+
+/// What happened before the page opened: the events panel without empty claims, with times;
+/// the partly failed run's status, outcome, error, durations and graph.
+async fn assert_history_rendered(page: &mut Page) {
     // The events panel starts with what happened before, without empty claims, with times.
-    let feed = text(&mut page, "#feed").await;
+    let feed = text(page, "#feed").await;
     assert!(
         feed.contains("run:enqueued") && feed.contains("dash-partial"),
         "{feed}"
@@ -252,30 +270,28 @@ async fn dashboard_shows_runs_live_in_chromium() {
     // A success with a failed step is not plain green; its error reads `Type: message`.
     let class = "document.querySelector('#run-dash-partial .status')?.className ?? ''";
     page.wait_for(class, "status complete warn").await;
-    let outcome = text(&mut page, "#run-dash-partial .outcome").await;
+    let outcome = text(page, "#run-dash-partial .outcome").await;
     assert_eq!(outcome, "success, 1 of 2 steps failed");
-    let details = text(&mut page, r#"details[data-run="dash-partial"]"#).await;
+    let details = text(page, r#"details[data-run="dash-partial"]"#).await;
     assert!(details.contains("TypeError: x is undefined"), "{details}");
     assert!(
         details.contains("1.23 s") && details.contains("5 ms"),
         "{details}"
     );
-    let node = |run: &str, id: &str| {
-        format!(
-            "document.querySelector('details[data-run=\"{run}\"] svg .node[data-node=\"{id}\"]')?.getAttribute('class') ?? ''"
-        )
-    };
     page.wait_for(&node("dash-partial", "j1"), "node job fail")
         .await;
     page.wait_for(&node("dash-partial", "j2"), "node job success")
         .await;
+}
 
+/// A run queued, claimed by the worker (shown by name) and completed, followed live.
+async fn follow_a_live_run(page: &mut Page, mock: &ServerHandle, c: &mut Client, q: &str) {
     // The live feed is connected before anything new happens.
     page.wait_for("String(source.readyState)", "1").await;
-    post(&mock, "/run", plan("dash-run")).await;
+    post(mock, "/run", plan("dash-run")).await;
     let status = "document.querySelector('#run-dash-run .status')?.textContent ?? ''";
     page.wait_for(status, "queued").await;
-    c.claim(&q, 1, &["*"]).await;
+    c.claim(q, 1, &["*"]).await;
     page.wait_for(status, "claimed").await;
     page.wait_for("document.getElementById('workers').rows.length + ''", "1")
         .await;
@@ -285,7 +301,7 @@ async fn dashboard_shows_runs_live_in_chromium() {
     )
     .await;
     run_through(
-        &mut c,
+        c,
         "dash-run",
         &[("s1", "j1", "success", None, None, 250)],
         "success",
@@ -297,21 +313,25 @@ async fn dashboard_shows_runs_live_in_chromium() {
         "status complete ok",
     )
     .await;
+}
+
+/// The finished runs open by themselves; the live run's details, human times and graph.
+async fn assert_finished_run_shown(page: &mut Page) {
     // The newest runs are open without a click.
     for run in ["dash-run", "dash-partial"] {
         let open = format!("String(document.querySelector('details[data-run=\"{run}\"]')?.open)");
         page.wait_for(&open, "true").await;
     }
-    let details = text(&mut page, r#"details[data-run="dash-run"]"#).await;
+    let details = text(page, r#"details[data-run="dash-run"]"#).await;
     assert!(details.contains("1 steps, 1 log lines"), "{details}");
     assert!(details.contains("hello from j1"), "{details}");
     assert!(details.contains("\"answer\": 42"), "{details}");
     assert!(details.contains("250 ms"), "{details}");
     // Human times: no raw microsecond timestamps, a wall-clock enqueue time.
     assert!(!has_long_number(&details), "a raw timestamp: {details}");
-    let enqueued = text(&mut page, "#run-dash-run .enqueued").await;
+    let enqueued = text(page, "#run-dash-run .enqueued").await;
     assert!(regex_like_clock(&enqueued), "{enqueued}");
-    let took = text(&mut page, "#run-dash-run .took").await;
+    let took = text(page, "#run-dash-run .took").await;
     assert!(took.ends_with(" ms") || took.ends_with(" s"), "{took}");
     // The workflow graph: the trigger and j1 ran, j2 did not; the taken edge is marked.
     page.wait_for(&node("dash-run", "t1"), "node trigger ran")
@@ -325,9 +345,6 @@ async fn dashboard_shows_runs_live_in_chromium() {
     page.wait_for(edges, "2").await;
     let taken = "document.querySelector('details[data-run=\"dash-run\"] svg path.edge.taken')?.dataset.edge ?? ''";
     page.wait_for(taken, "t1-j1").await;
-
-    let _ = child.kill().await;
-    mock.shutdown().await;
 }
 
 /// Whether `s` starts with `HH:MM:SS.mmm`.

@@ -7,32 +7,46 @@ use std::time::{Duration, Instant};
 
 use common::{Client, Incoming, WAIT, get, http, plan, post, start, tiny};
 use futures_util::StreamExt;
+use openfn_lightning_mock::ServerHandle;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn dev_api_shapes() {
     let mock = start().await;
+    store_a_credential_and_a_dataclip(&mock).await;
+    let generated = post_a_plan_with_an_inline_credential(&mock).await;
+    assert_listed_as_queued(&mock, &generated).await;
+    assert_stored_values_served_on_the_run_channel(&mock, &generated).await;
+    assert_reset_and_list_filters(&mock).await;
+    mock.shutdown().await;
+}
+
+/// `POST /credentials` and `POST /dataclips`; a credential without id is refused.
+async fn store_a_credential_and_a_dataclip(mock: &ServerHandle) {
     let (status, body) = post(
-        &mock,
+        mock,
         "/credentials",
         json!({"id": "cred", "body": {"token": "abc"}}),
     )
     .await;
     assert!((200..300).contains(&status), "{status} {body}");
     let (status, _) = post(
-        &mock,
+        mock,
         "/dataclips",
         json!({"id": "clip", "body": {"data": {"n": 1}}}),
     )
     .await;
     assert!((200..300).contains(&status));
-    let (status, body) = post(&mock, "/credentials", json!({"body": {}})).await;
+    let (status, body) = post(mock, "/credentials", json!({"body": {}})).await;
     assert_eq!(status, 400, "{body}");
+}
 
-    // A plan without id gets one; inline credentials are stored and replaced by an id; a
-    // short adaptor name is expanded like the kit CLI does.
+/// A plan without id gets one; inline credentials are stored and replaced by an id; a short
+/// adaptor name is expanded like the kit CLI does. A duplicate id or no body is refused.
+/// The generated id.
+async fn post_a_plan_with_an_inline_credential(mock: &ServerHandle) -> String {
     let (status, body) = post(
-        &mock,
+        mock,
         "/run",
         json!({"triggers": [{"id": "t"}], "jobs": [{"id": "j", "adaptor": "common", "body": "x", "credential": {"pw": "s"}}]}),
     )
@@ -40,7 +54,7 @@ async fn dev_api_shapes() {
     assert_eq!(status, 200);
     let generated = body["id"].as_str().expect("generated id").to_owned();
     assert_eq!(generated.len(), 36, "a uuid");
-    let (status, _) = post(&mock, "/run", tiny(Some(&generated))).await;
+    let (status, _) = post(mock, "/run", tiny(Some(&generated))).await;
     assert_eq!(status, 400, "duplicate id");
     let res = http()
         .post(format!("{}/run", mock.url()))
@@ -48,13 +62,17 @@ async fn dev_api_shapes() {
         .await
         .expect("post");
     assert_eq!(res.status().as_u16(), 400, "no body");
+    generated
+}
 
-    let (status, runs) = get(&mock, "/runs").await;
+/// `GET /runs` lists the run queued, with every field a harness reads; an unknown id is 404.
+async fn assert_listed_as_queued(mock: &ServerHandle, generated: &str) {
+    let (status, runs) = get(mock, "/runs").await;
     assert_eq!(status, 200);
     let runs = runs.as_array().expect("list");
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
-    assert_eq!(run["id"], generated.as_str());
+    assert_eq!(run["id"], generated);
     assert_eq!(run["status"], "queued");
     for key in [
         "reason",
@@ -69,10 +87,12 @@ async fn dev_api_shapes() {
         (run["steps"].clone(), run["logs"].clone()),
         (json!([]), json!([]))
     );
-    assert_eq!(get(&mock, "/runs/nope").await.0, 404);
+    assert_eq!(get(mock, "/runs/nope").await.0, 404);
+}
 
-    // The stored credential and dataclip are served on the run channel.
-    let mut c = Client::connect(&mock, "token=t").await;
+/// The stored credential and dataclip are served on the run channel.
+async fn assert_stored_values_served_on_the_run_channel(mock: &ServerHandle, generated: &str) {
+    let mut c = Client::connect(mock, "token=t").await;
     let q = c.join_queue().await;
     c.claim(&q, 1, &["*"]).await;
     let topic = format!("run:{generated}");
@@ -101,31 +121,30 @@ async fn dev_api_shapes() {
         panic!("binary reply");
     };
     assert_eq!(common::split_binary_reply(&bytes).4, br#"{"data":{"n":1}}"#);
+}
 
-    let (status, _) = post(&mock, "/reset", json!({})).await;
+/// `POST /reset` empties the runs (credentials survive); `?limit` and `?status` filter the list.
+async fn assert_reset_and_list_filters(mock: &ServerHandle) {
+    let (status, _) = post(mock, "/reset", json!({})).await;
     assert!((200..300).contains(&status));
-    assert_eq!(get(&mock, "/runs").await.1, json!([]));
+    assert_eq!(get(mock, "/runs").await.1, json!([]));
     // Credentials survive a reset.
-    post(&mock, "/run", tiny(Some("after-reset"))).await;
-    assert_eq!(
-        get(&mock, "/runs").await.1.as_array().map(Vec::len),
-        Some(1)
-    );
-    post(&mock, "/run", tiny(Some("newest"))).await;
-    let newest = get(&mock, "/runs?limit=1").await.1;
+    post(mock, "/run", tiny(Some("after-reset"))).await;
+    assert_eq!(get(mock, "/runs").await.1.as_array().map(Vec::len), Some(1));
+    post(mock, "/run", tiny(Some("newest"))).await;
+    let newest = get(mock, "/runs?limit=1").await.1;
     assert_eq!(newest[0]["id"], "newest");
     assert_eq!(newest.as_array().map(Vec::len), Some(1));
     assert_eq!(
-        get(&mock, "/runs?status=queued")
+        get(mock, "/runs?status=queued")
             .await
             .1
             .as_array()
             .map(Vec::len),
         Some(2)
     );
-    assert_eq!(get(&mock, "/runs?status=complete").await.1, json!([]));
-    assert_eq!(get(&mock, "/runs?status=bogus").await.0, 400);
-    mock.shutdown().await;
+    assert_eq!(get(mock, "/runs?status=complete").await.1, json!([]));
+    assert_eq!(get(mock, "/runs?status=bogus").await.0, 400);
 }
 
 /// Reads SSE events until `count` have arrived.
@@ -279,31 +298,59 @@ async fn collections_api() {
     let res = h.get(&base).send().await.expect("get");
     assert_eq!(res.status().as_u16(), 401, "no bearer");
 
+    upsert_items(&h, &base).await;
+    get_one_item(&h, &base).await;
+
+    // Pattern + paging with a cursor.
+    let page = authed_json(h.get(format!("{base}?key=a-*&limit=2"))).await;
+    assert_eq!(keys(&page), ["a-0", "a-1"]);
+    let cursor = page["cursor"].as_str().expect("cursor").to_owned();
+    let page = authed_json(h.get(format!("{base}?key=a-*&limit=10&cursor={cursor}"))).await;
+    assert_eq!(keys(&page), ["a-2", "a-3", "a-4"]);
+    assert_eq!(page["cursor"], Value::Null);
+
+    let res = authed_json(h.delete(format!("{base}/a-0"))).await;
+    assert_eq!(res, json!({"key": "a-0", "deleted": 1, "error": null}));
+    let res = authed_json(h.delete(format!("{base}?key=a-*"))).await;
+    assert_eq!(res, json!({"key": "a-*", "deleted": 4, "error": null}));
+    let page = authed_json(h.get(&base)).await;
+    assert_eq!(keys(&page), ["b-1"]);
+    mock.shutdown().await;
+}
+
+/// Sends a collections request with the bearer token; the JSON it answers.
+async fn authed_json(request: reqwest::RequestBuilder) -> Value {
+    request
+        .bearer_auth("tok")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// The keys of a page of items.
+fn keys(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|i| {
+            i.iter()
+                .map(|x| x["key"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `a-0`…`a-4` upserted in one `POST`, `b-1` with a `PUT`; a `PUT` without a value is 422.
+async fn upsert_items(h: &reqwest::Client, base: &str) {
     let items: Vec<Value> = (0..5)
         .map(|i| json!({"key": format!("a-{i}"), "value": format!("{{\"n\":{i}}}")}))
         .collect();
-    let res = h
-        .post(&base)
-        .bearer_auth("tok")
-        .json(&json!({"items": items}))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(
-        res.json::<Value>().await.expect("json"),
-        json!({"upserted": 5, "error": null})
-    );
-    let res = h
-        .put(format!("{base}/b-1"))
-        .bearer_auth("tok")
-        .json(&json!({"value": "bee"}))
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(
-        res.json::<Value>().await.expect("json"),
-        json!({"upserted": 1, "error": null})
-    );
+    let res = authed_json(h.post(base).json(&json!({"items": items}))).await;
+    assert_eq!(res, json!({"upserted": 5, "error": null}));
+    let res = authed_json(h.put(format!("{base}/b-1")).json(&json!({"value": "bee"}))).await;
+    assert_eq!(res, json!({"upserted": 1, "error": null}));
     let res = h
         .put(format!("{base}/b-2"))
         .bearer_auth("tok")
@@ -312,16 +359,11 @@ async fn collections_api() {
         .await
         .expect("put");
     assert_eq!(res.status().as_u16(), 422);
+}
 
-    let item: Value = h
-        .get(format!("{base}/b-1"))
-        .bearer_auth("tok")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+/// One item by key, with its timestamps; an unknown key is 204.
+async fn get_one_item(h: &reqwest::Client, base: &str) {
+    let item = authed_json(h.get(format!("{base}/b-1"))).await;
     assert_eq!(
         (item["key"].clone(), item["value"].clone()),
         (json!("b-1"), json!("bee"))
@@ -334,72 +376,6 @@ async fn collections_api() {
         .await
         .expect("get");
     assert_eq!(res.status().as_u16(), 204);
-
-    // Pattern + paging with a cursor.
-    let page: Value = h
-        .get(format!("{base}?key=a-*&limit=2"))
-        .bearer_auth("tok")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    let keys = |p: &Value| -> Vec<String> {
-        p["items"]
-            .as_array()
-            .map(|i| {
-                i.iter()
-                    .map(|x| x["key"].as_str().unwrap_or("").to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    assert_eq!(keys(&page), ["a-0", "a-1"]);
-    let cursor = page["cursor"].as_str().expect("cursor").to_owned();
-    let page: Value = h
-        .get(format!("{base}?key=a-*&limit=10&cursor={cursor}"))
-        .bearer_auth("tok")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(keys(&page), ["a-2", "a-3", "a-4"]);
-    assert_eq!(page["cursor"], Value::Null);
-
-    let res: Value = h
-        .delete(format!("{base}/a-0"))
-        .bearer_auth("tok")
-        .send()
-        .await
-        .expect("delete")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(res, json!({"key": "a-0", "deleted": 1, "error": null}));
-    let res: Value = h
-        .delete(format!("{base}?key=a-*"))
-        .bearer_auth("tok")
-        .send()
-        .await
-        .expect("delete")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(res, json!({"key": "a-*", "deleted": 4, "error": null}));
-    let page: Value = h
-        .get(&base)
-        .bearer_auth("tok")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(keys(&page), ["b-1"]);
-    mock.shutdown().await;
 }
 
 #[tokio::test]

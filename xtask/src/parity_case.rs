@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use openfn_lexicon::term::strip_ansi;
 use serde_json::{Value, json};
 
 /// The fixture file of the kit's outcome in each case folder.
@@ -54,10 +55,28 @@ pub struct Difference {
 /// Every case folder under `root` (sorted), optionally only those whose name contains `filter`.
 pub fn load_cases(root: &Path, filter: Option<&str>) -> io::Result<Vec<Case>> {
     let mut cases = Vec::new();
+    for (name, dir) in case_dirs(root, "args", filter)? {
+        let args = std::fs::read_to_string(dir.join("args"))?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        cases.push(Case { name, dir, args });
+    }
+    Ok(cases)
+}
+
+/// The folders under `root` that hold a file `marker`, as (name, folder) sorted by name,
+/// optionally only those whose name contains `filter`: the case folders of a corpus.
+pub fn case_dirs(
+    root: &Path,
+    marker: &str,
+    filter: Option<&str>,
+) -> io::Result<Vec<(String, PathBuf)>> {
+    let mut dirs = Vec::new();
     for entry in std::fs::read_dir(root)? {
         let dir = entry?.path();
-        let args_file = dir.join("args");
-        if !args_file.is_file() {
+        if !dir.join(marker).is_file() {
             continue;
         }
         let name = dir
@@ -67,15 +86,10 @@ pub fn load_cases(root: &Path, filter: Option<&str>) -> io::Result<Vec<Case>> {
         if filter.is_some_and(|f| !name.contains(f)) {
             continue;
         }
-        let args = std::fs::read_to_string(&args_file)?
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
-        cases.push(Case { name, dir, args });
+        dirs.push((name, dir));
     }
-    cases.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(cases)
+    dirs.sort();
+    Ok(dirs)
 }
 
 /// Runs `program` (e.g. `["node", "…/index.js"]` or `["…/openfn"]`) on a copy of the case under
@@ -260,24 +274,6 @@ impl Normaliser {
             other => other,
         }
     }
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `in 472ms` / `in 5.198s` / `in 1m 2.3s` / `(436ms)` → `in <T>` / `(<T>)`.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use crate::parity_case::{Difference, line_diff};
+use crate::parity_case::{Difference, case_dirs, line_diff};
 
 /// The fixture file of the kit worker's normalised frames in each case folder.
 pub const FIXTURE: &str = "kit.json";
@@ -64,19 +64,8 @@ impl WorkerCase {
 /// name contains `filter`.
 pub fn load_cases(root: &Path, filter: Option<&str>) -> io::Result<Vec<WorkerCase>> {
     let mut cases = Vec::new();
-    for entry in std::fs::read_dir(root)? {
-        let dir = entry?.path();
+    for (name, dir) in case_dirs(root, SPEC, filter)? {
         let spec_file = dir.join(SPEC);
-        if !spec_file.is_file() {
-            continue;
-        }
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if filter.is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
         let text = std::fs::read_to_string(&spec_file)?;
         let spec: Value = serde_json::from_str(&text).map_err(|e| {
             io::Error::new(
@@ -86,7 +75,6 @@ pub fn load_cases(root: &Path, filter: Option<&str>) -> io::Result<Vec<WorkerCas
         })?;
         cases.push(WorkerCase { name, dir, spec });
     }
-    cases.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(cases)
 }
 

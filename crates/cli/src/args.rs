@@ -155,9 +155,20 @@ pub struct ExecuteArgs {
     /// The sandbox tier: native, or wasm (preview: single jobs without adaptors).
     #[cfg(feature = "wasm")]
     #[arg(long, value_enum, default_value = "native", env = "OPENFN_SANDBOX")]
-    pub sandbox: crate::wasm::Sandbox,
+    pub sandbox: Sandbox,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// Which sandbox tier runs the job.
+#[cfg(feature = "wasm")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Sandbox {
+    /// QuickJS in an engine child process (the default).
+    #[default]
+    Native,
+    /// QuickJS compiled to WebAssembly, run by wasmtime (preview: jobs without adaptors).
+    Wasm,
 }
 
 #[derive(Debug, Args)]

@@ -13,15 +13,8 @@ use crate::execute::serialize_output;
 use crate::load;
 use crate::logger::Logger;
 
-/// Which sandbox tier runs the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Sandbox {
-    /// QuickJS in an engine child process (the default).
-    #[default]
-    Native,
-    /// QuickJS compiled to WebAssembly, run by wasmtime (preview: jobs without adaptors).
-    Wasm,
-}
+// The tier is a command-line choice, so its type lives with the arguments.
+pub use crate::args::Sandbox;
 
 /// Runs `args.path` on the wasm tier; `Ok(false)` when the job failed.
 pub fn execute(args: &ExecuteArgs, logger: &Logger) -> Result<bool> {

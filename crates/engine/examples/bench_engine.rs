@@ -142,120 +142,140 @@ fn main() {
 }
 
 async fn bench(mode: &str, what: &str, templates: TemplateMode) {
-    {
-        let exe = std::env::current_exe().expect("current exe");
-        let repo = std::env::var_os("BENCH_REPO")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo")
-            });
-        let config = EngineConfig {
-            capacity: 5,
-            repo_dir: repo,
-            child_command: Some(ChildCommand::binary(exe)),
-            env: [("BENCH_CHILD".to_owned(), mode.to_owned())].into(),
-            templates: TemplateConfig {
-                mode: templates,
-                ..TemplateConfig::default()
-            },
-            ..EngineConfig::default()
-        };
-        let engine = Arc::new(Engine::new(config).expect("engine"));
+    let engine = Arc::new(start_engine(mode, templates));
 
-        // Warm the pool: five children started.
-        let warm: Vec<_> = (0..5)
-            .map(|i| {
-                let engine = Arc::clone(&engine);
-                tokio::spawn(async move { one(&engine, i, true).await })
-            })
-            .collect();
-        for w in warm {
-            w.await.expect("warm-up");
-        }
+    // Warm the pool: five children started.
+    let warm: Vec<_> = (0..5)
+        .map(|i| {
+            let engine = Arc::clone(&engine);
+            tokio::spawn(async move { one(&engine, i, true).await })
+        })
+        .collect();
+    for w in warm {
+        w.await.expect("warm-up");
+    }
 
-        // Throughput: 1000 runs, 50 in flight, 5 rounds.
-        let mut rates = Vec::new();
-        for _ in 0..5 {
-            let n = runs();
-            let started = Instant::now();
-            let mut set = tokio::task::JoinSet::new();
-            for i in 0..n {
-                let engine = Arc::clone(&engine);
-                set.spawn(async move { one(&engine, i, false).await });
-                if set.len() >= 50 {
-                    set.join_next().await;
-                }
-            }
-            while set.join_next().await.is_some() {}
-            rates.push(n as f64 / started.elapsed().as_secs_f64());
-        }
+    let rates = throughput(&engine).await;
+    let latencies = sequential_latencies(&engine).await;
 
-        // Overhead: sequential runs, one at a time (ms per run), 5 rounds of 200.
-        let mut latencies = Vec::new();
-        for _ in 0..5 {
-            let mut round = Vec::new();
-            for i in 0..(runs() / 5).max(1) {
-                round.push(one(&engine, i, false).await.0.as_secs_f64() * 1000.0);
-            }
-            latencies.push(median(round));
-        }
+    // Idle supervisor RSS, after all that work.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle_rss = sys::rss_bytes(None).unwrap_or(0);
 
-        // Idle supervisor RSS, after all that work.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let idle_rss = sys::rss_bytes(None).unwrap_or(0);
+    let child_rss = busy_child_rss(&engine).await;
+    let warm = engine.templates();
+    engine.destroy(false);
 
-        // A busy child's RSS (the run holds the child for 300 ms).
-        let engine2 = Arc::clone(&engine);
-        let busy = tokio::spawn(async move { one(&engine2, 0, true).await });
-        let mut child_rss = Vec::new();
-        for _ in 0..10 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            for pid in child_pids() {
-                if let Some(rss) = sys::rss_bytes(Some(pid)) {
-                    child_rss.push(rss as f64);
-                }
-            }
-        }
-        busy.await.expect("busy run");
-        let warm = engine.templates();
-        engine.destroy(false);
-
-        let path = match templates {
-            TemplateMode::Off => "pooled children",
-            _ => "forked from a warm template",
-        };
-        println!("engine bench, capacity 5, one-step runs, {path}; child: {what}");
-        if mode == "js" {
-            println!("  adaptor:              {}", adaptor());
-        }
-        for t in warm {
-            println!(
-                "  template RSS:         {:>8.1} MB (pid {})",
-                t.rss_bytes as f64 / 1048576.0,
-                t.pid
-            );
-        }
+    let path = match templates {
+        TemplateMode::Off => "pooled children",
+        _ => "forked from a warm template",
+    };
+    println!("engine bench, capacity 5, one-step runs, {path}; child: {what}");
+    if mode == "js" {
+        println!("  adaptor:              {}", adaptor());
+    }
+    for t in warm {
         println!(
-            "  throughput:           {:>8.0} runs/s (median of 5 x {} runs, 50 in flight)",
-            median(rates),
-            runs()
+            "  template RSS:         {:>8.1} MB (pid {})",
+            t.rss_bytes as f64 / 1048576.0,
+            t.pid
         );
+    }
+    println!(
+        "  throughput:           {:>8.0} runs/s (median of 5 x {} runs, 50 in flight)",
+        median(rates),
+        runs()
+    );
+    println!(
+        "  per-run latency:      {:>8.3} ms (median of 5 x {} sequential runs)",
+        median(latencies),
+        (runs() / 5).max(1)
+    );
+    println!(
+        "  supervisor idle RSS:  {:>8.1} MB",
+        idle_rss as f64 / 1048576.0
+    );
+    if !child_rss.is_empty() {
         println!(
-            "  per-run latency:      {:>8.3} ms (median of 5 x {} sequential runs)",
-            median(latencies),
-            (runs() / 5).max(1)
+            "  child RSS:            {:>8.1} MB (median over live children)",
+            median(child_rss) / 1048576.0
         );
-        println!(
-            "  supervisor idle RSS:  {:>8.1} MB",
-            idle_rss as f64 / 1048576.0
-        );
-        if !child_rss.is_empty() {
-            println!(
-                "  child RSS:            {:>8.1} MB (median over live children)",
-                median(child_rss) / 1048576.0
-            );
+    }
+}
+
+/// An engine of capacity 5 whose children are this example in `mode` (`BENCH_CHILD`), on the
+/// fixture repo or `BENCH_REPO`.
+fn start_engine(mode: &str, templates: TemplateMode) -> Engine {
+    let exe = std::env::current_exe().expect("current exe");
+    let repo = std::env::var_os("BENCH_REPO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo")
+        });
+    let config = EngineConfig {
+        capacity: 5,
+        repo_dir: repo,
+        child_command: Some(ChildCommand::binary(exe)),
+        env: [("BENCH_CHILD".to_owned(), mode.to_owned())].into(),
+        templates: TemplateConfig {
+            mode: templates,
+            ..TemplateConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    Engine::new(config).expect("engine")
+}
+
+/// Throughput: [`runs`] runs, 50 in flight, 5 rounds; runs/s of each round.
+async fn throughput(engine: &Arc<Engine>) -> Vec<f64> {
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let n = runs();
+        let started = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let engine = Arc::clone(engine);
+            set.spawn(async move { one(&engine, i, false).await });
+            if set.len() >= 50 {
+                set.join_next().await;
+            }
+        }
+        while set.join_next().await.is_some() {}
+        rates.push(n as f64 / started.elapsed().as_secs_f64());
+    }
+    rates
+}
+
+/// Overhead: sequential runs, one at a time, 5 rounds of a fifth of [`runs`]; the median ms
+/// per run of each round.
+async fn sequential_latencies(engine: &Engine) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let mut round = Vec::new();
+        for i in 0..(runs() / 5).max(1) {
+            round.push(one(engine, i, false).await.0.as_secs_f64() * 1000.0);
+        }
+        latencies.push(median(round));
+    }
+    latencies
+}
+
+/// A busy child's RSS (the run holds the child for 300 ms), sampled every 20 ms over every
+/// live child.
+async fn busy_child_rss(engine: &Arc<Engine>) -> Vec<f64> {
+    let engine2 = Arc::clone(engine);
+    let busy = tokio::spawn(async move { one(&engine2, 0, true).await });
+    let mut child_rss = Vec::new();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for pid in child_pids() {
+            if let Some(rss) = sys::rss_bytes(Some(pid)) {
+                child_rss.push(rss as f64);
+            }
         }
     }
+    busy.await.expect("busy run");
+    child_rss
 }
 
 /// Pids of this process's children (from /proc).

@@ -1,6 +1,7 @@
 //! The one colour rule of every binary (`openfn`, `ws-worker`): colours only on a terminal,
 //! `NO_COLOR` turns them off, `CLICOLOR_FORCE` turns them on where no terminal is. The caller
-//! passes the environment and the terminal check in, so this module does no I/O.
+//! passes the environment and the terminal check in, so this module does no I/O. And the one
+//! way to read coloured output as plain text ([`strip_ansi`]), for tests and the parity check.
 
 /// Whether to write ANSI colours to a stream. `env` looks a variable up (e.g.
 /// `|k| std::env::var(k).ok()`), `is_terminal` says whether the stream is a terminal.
@@ -20,6 +21,26 @@ pub fn use_colour(env: impl Fn(&str) -> Option<String>, is_terminal: bool) -> bo
         return false;
     }
     is_terminal
+}
+
+/// `text` without its ANSI control sequences (`ESC [` … final letter, as colours and styles
+/// are written); any other character, a lone `ESC` included, is kept.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -49,5 +70,16 @@ mod tests {
         ));
         assert!(!use_colour(env(&[("TERM", "dumb")]), true));
         assert!(!use_colour(env(&[("CLICOLOR", "0")]), true));
+    }
+
+    #[test]
+    fn strip_ansi_keeps_the_text_of_coloured_output() {
+        assert_eq!(
+            strip_ansi("\u{1b}[1m\u{1b}[32mok\u{1b}[0m done \u{1b}[2;37mat\u{1b}[0m 1"),
+            "ok done at 1"
+        );
+        assert_eq!(strip_ansi("plain [x]"), "plain [x]");
+        assert_eq!(strip_ansi("lone \u{1b} kept"), "lone \u{1b} kept");
+        assert_eq!(strip_ansi("cut \u{1b}[3"), "cut ");
     }
 }

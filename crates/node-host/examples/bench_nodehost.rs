@@ -26,19 +26,7 @@ fn adaptors_dir() -> PathBuf {
         .join("node_modules/@openfn/language-common/package.json")
         .exists()
     {
-        let status = std::process::Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--prefix",
-            ])
-            .arg(&dir)
-            .arg(adaptor_versions::spec(adaptor_versions::COMMON))
-            .status()
-            .expect("npm is needed to install language-common");
-        assert!(status.success(), "npm install failed");
+        adaptor_versions::npm_install(&dir, &[adaptor_versions::spec(adaptor_versions::COMMON)]);
     }
     dir
 }

@@ -121,90 +121,118 @@ impl Tree {
         let mut prefetched = vec![false];
         while let Some(id) = queue.pop_front() {
             if !prefetched[id] {
-                // One wave of concurrent packument requests for every queued node, so the
-                // tree costs one round trip per depth level rather than one per package.
                 let wave: Vec<usize> = std::iter::once(id).chain(queue.iter().copied()).collect();
-                let names: BTreeSet<String> = wave
-                    .iter()
-                    .flat_map(|&n| dependencies_of(&tree.nodes[n].manifest))
-                    .filter_map(|(dir, spec, _)| real_name(&dir, &spec).ok().map(|(n, _)| n))
-                    .collect();
-                for n in wave {
+                for &n in &wave {
                     prefetched[n] = true;
                 }
-                join_all(names.iter().map(|n| registry.packument(n))).await;
+                tree.prefetch(registry, &wave).await;
             }
-            let node_optional = tree.nodes[id].optional;
-            let mut pending = Vec::new();
-            for (dir_name, spec, kind) in dependencies_of(&tree.nodes[id].manifest) {
-                let optional = node_optional || kind == Kind::Optional;
-                let parsed = validate_name(&dir_name)
-                    .map_err(|reason| InstallError::InvalidMetadata {
-                        name: tree.nodes[id].name.clone(),
-                        reason: format!("dependency name {dir_name:?}: {reason}"),
-                    })
-                    .and_then(|()| real_name(&dir_name, &spec));
-                let (name, requirement) = match parsed {
-                    Ok(parsed) => parsed,
-                    Err(e) if optional => {
-                        tracing::debug!(dependency = dir_name, "skipping optional dependency: {e}");
-                        if kind != Kind::Optional {
-                            tree.nodes[id].pruned = true;
-                        }
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                let dep = Dep {
-                    from: id,
-                    dir_name,
-                    spec,
-                    name,
-                    kind,
-                    optional,
-                };
-                // Already satisfied by a package placed earlier: no registry request at all.
-                let range = match &requirement {
-                    Requirement::Any => Some(Range::any()),
-                    Requirement::Range(r) => Some(r.clone()),
-                    Requirement::Exact(v) => Some(exact_range(v, &dep.name)?),
-                    Requirement::Tag(_) => None,
-                };
-                if let Some(range) = range
-                    && tree.use_existing(&dep, &range, &mut edges)
-                {
-                    continue;
-                }
-                pending.push((dep, requirement));
-            }
-            // Fetch the packuments this node still needs all at once.
-            let fetched =
-                join_all(pending.iter().map(|(dep, _)| registry.packument(&dep.name))).await;
-            for ((dep, requirement), packument) in pending.into_iter().zip(fetched) {
-                let placed = packument
-                    .and_then(|packument| tree.place(&dep, requirement, &packument, &mut edges));
-                match placed {
-                    Ok(Some(new)) => {
-                        prefetched.push(false);
-                        queue.push_back(new);
-                    }
-                    Ok(None) => {}
-                    Err(e) if dep.optional => {
-                        tracing::debug!(
-                            dependency = dep.dir_name,
-                            "skipping optional dependency: {e}"
-                        );
-                        // A required dependency of an optional package failed: npm leaves the
-                        // optional package out altogether.
-                        if dep.kind != Kind::Optional {
-                            tree.nodes[dep.from].pruned = true;
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
+            let pending = tree.unplaced_dependencies(id, &mut edges)?;
+            for new in tree.fetch_and_place(registry, pending, &mut edges).await? {
+                prefetched.push(false);
+                queue.push_back(new);
             }
         }
         Ok(tree)
+    }
+
+    /// One wave of concurrent packument requests for the dependencies of every node in `wave`
+    /// (the node at hand and the queue), so the tree costs one round trip per depth level
+    /// rather than one per package.
+    async fn prefetch(&self, registry: &Registry, wave: &[usize]) {
+        let names: BTreeSet<String> = wave
+            .iter()
+            .flat_map(|&n| dependencies_of(&self.nodes[n].manifest))
+            .filter_map(|(dir, spec, _)| real_name(&dir, &spec).ok().map(|(n, _)| n))
+            .collect();
+        join_all(names.iter().map(|n| registry.packument(n))).await;
+    }
+
+    /// The dependencies of node `id` that no package placed earlier satisfies (those that one
+    /// does get their edge with no registry request at all); a bad optional one is skipped.
+    fn unplaced_dependencies(
+        &mut self,
+        id: usize,
+        edges: &mut Vec<Edge>,
+    ) -> Result<Vec<(Dep, Requirement)>, InstallError> {
+        let node_optional = self.nodes[id].optional;
+        let mut pending = Vec::new();
+        for (dir_name, spec, kind) in dependencies_of(&self.nodes[id].manifest) {
+            let optional = node_optional || kind == Kind::Optional;
+            let parsed = validate_name(&dir_name)
+                .map_err(|reason| InstallError::InvalidMetadata {
+                    name: self.nodes[id].name.clone(),
+                    reason: format!("dependency name {dir_name:?}: {reason}"),
+                })
+                .and_then(|()| real_name(&dir_name, &spec));
+            let (name, requirement) = match parsed {
+                Ok(parsed) => parsed,
+                Err(e) if optional => {
+                    tracing::debug!(dependency = dir_name, "skipping optional dependency: {e}");
+                    if kind != Kind::Optional {
+                        self.nodes[id].pruned = true;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let dep = Dep {
+                from: id,
+                dir_name,
+                spec,
+                name,
+                kind,
+                optional,
+            };
+            // Already satisfied by a package placed earlier: no registry request at all.
+            let range = match &requirement {
+                Requirement::Any => Some(Range::any()),
+                Requirement::Range(r) => Some(r.clone()),
+                Requirement::Exact(v) => Some(exact_range(v, &dep.name)?),
+                Requirement::Tag(_) => None,
+            };
+            if let Some(range) = range
+                && self.use_existing(&dep, &range, edges)
+            {
+                continue;
+            }
+            pending.push((dep, requirement));
+        }
+        Ok(pending)
+    }
+
+    /// Fetches the packuments the `pending` dependencies need, all at once, and places each;
+    /// the new nodes (whose dependencies are still to resolve). A failed optional dependency is
+    /// left out (and its optional parent pruned when it was a required dependency of it).
+    async fn fetch_and_place(
+        &mut self,
+        registry: &Registry,
+        pending: Vec<(Dep, Requirement)>,
+        edges: &mut Vec<Edge>,
+    ) -> Result<Vec<usize>, InstallError> {
+        let mut placed_new = Vec::new();
+        let fetched = join_all(pending.iter().map(|(dep, _)| registry.packument(&dep.name))).await;
+        for ((dep, requirement), packument) in pending.into_iter().zip(fetched) {
+            let placed =
+                packument.and_then(|packument| self.place(&dep, requirement, &packument, edges));
+            match placed {
+                Ok(Some(new)) => placed_new.push(new),
+                Ok(None) => {}
+                Err(e) if dep.optional => {
+                    tracing::debug!(
+                        dependency = dep.dir_name,
+                        "skipping optional dependency: {e}"
+                    );
+                    // A required dependency of an optional package failed: npm leaves the
+                    // optional package out altogether.
+                    if dep.kind != Kind::Optional {
+                        self.nodes[dep.from].pruned = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(placed_new)
     }
 
     fn start_of(&self, dep: &Dep) -> usize {

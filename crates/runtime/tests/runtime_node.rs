@@ -28,26 +28,7 @@ fn adaptors_dir() -> PathBuf {
     {
         return base;
     }
-    let staging = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("runtime-adaptors.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).expect("mkdir");
-    let status = std::process::Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(&staging)
-        .arg(&spec)
-        .status()
-        .expect("npm must be installed to fetch the real adaptor");
-    assert!(status.success(), "npm install failed");
-    if std::fs::rename(&staging, &base).is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-    }
+    adaptor_versions::npm_install(&base, &[spec]);
     base
 }
 

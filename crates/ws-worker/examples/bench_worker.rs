@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser as _;
-use openfn_lightning_mock::{Config as MockConfig, Server};
+use openfn_lightning_mock::{Config as MockConfig, Server, ServerHandle};
 use openfn_ws_worker::config::{Args, Config};
 use openfn_ws_worker::{MockExecutor, Worker};
 use serde_json::{Value, json};
@@ -142,116 +142,34 @@ fn repo_dir() -> std::path::PathBuf {
     std::env::temp_dir().join("openfn-bench-worker-repo")
 }
 
+/// A worker under test: the release binary as a child process, or one in this process.
+struct Started {
+    child: Option<tokio::process::Child>,
+    /// The process whose RSS (with its children's) is measured.
+    pid: u32,
+    _in_process: Option<Worker>,
+}
+
 async fn round(mode: Mode) -> Round {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
-    let binary = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent()?.parent().map(|d| d.join("ws-worker")))
-        .filter(|p| p.exists());
-    let (mut child, pid, _worker) = match binary {
-        Some(path) => {
-            let mut args = vec![
-                format!("-l {}", mock.ws_url()),
-                "--port=0".into(),
-                "--capacity=5".into(),
-                "--backoff=0.01/0.05".into(),
-                "--log=error".into(),
-            ];
-            match mode {
-                Mode::Mock => args.push("--mock".into()),
-                Mode::Js => {}
-                Mode::Common(templates) => {
-                    args.push(format!("--repo-dir={}", repo_dir().display()));
-                    if templates {
-                        args.push(format!(
-                            "--prewarm={}",
-                            adaptor_versions::spec(adaptor_versions::COMMON)
-                        ));
-                    } else {
-                        args.push("--templates=off".into());
-                    }
-                }
-            }
-            let child = tokio::process::Command::new(path)
-                .args(args)
-                .env("WORKER_SECRET", "x")
-                .kill_on_drop(true)
-                .spawn()
-                .expect("worker spawns");
-            let pid = child.id().unwrap_or(0);
-            (Some(child), pid, None)
-        }
-        None => {
-            let args = Args::try_parse_from([
-                "ws-worker",
-                "-l",
-                &mock.ws_url(),
-                "--debug",
-                "--capacity=5",
-                "--backoff=0.01/0.05",
-            ])
-            .expect("args");
-            let config = Config::resolve(args, &|_| None).expect("config");
-            let worker = Worker::start(config, Arc::new(MockExecutor)).expect("worker");
-            (None, std::process::id(), Some(worker))
-        }
-    };
+    let mut worker = start_worker(&mock, mode);
     // One warm-up run (the install on the very first round, the template's start), then idle:
     // connected and joined, nothing to do.
     if mode != Mode::Mock {
-        let id = mock.enqueue_run(plan(0, mode)).expect("enqueue");
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while !mock.run(&id).is_some_and(|r| r["status"] == "complete") {
-            assert!(Instant::now() < deadline, "the warm-up run did not finish");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        warm_up(&mock, mode).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let idle = tree_rss_kb(pid);
+    let idle = tree_rss_kb(worker.pid);
     // The burst is watched through the mock's event stream (one `run:complete` per run) and
     // RSS is sampled on its own thread every 20 ms: polling every run's view would take the
     // CPU the worker is measured on.
     let mut events = mock.subscribe();
-    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = {
-        let sampling = Arc::clone(&sampling);
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = u64::max(peak, tree_rss_kb(pid));
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            peak
-        })
-    };
+    let sampler = PeakRss::sample(worker.pid);
     let started = Instant::now();
     let ids: Vec<String> = (0..RUNS)
         .map(|i| mock.enqueue_run(plan(i, mode)).expect("enqueue"))
         .collect();
-    // Claim and completion times as the mock's event stream delivers them (the run view's
-    // stamps are whole milliseconds).
-    let mut claimed: std::collections::HashMap<String, Instant> = Default::default();
-    let mut done: std::collections::HashMap<String, Instant> = Default::default();
-    while done.len() < RUNS {
-        let left = Duration::from_secs(120).saturating_sub(started.elapsed());
-        match tokio::time::timeout(left, events.recv()).await {
-            Ok(Ok(event)) if event.name == "claim" => {
-                for run in event.data["payload"].as_array().into_iter().flatten() {
-                    if let Some(id) = run["id"].as_str() {
-                        claimed.insert(id.to_string(), Instant::now());
-                    }
-                }
-            }
-            Ok(Ok(event)) if event.name == "run:complete" => {
-                if let Some(id) = event.data["runId"].as_str() {
-                    done.insert(id.to_string(), Instant::now());
-                }
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("mock events: {e}"),
-            Err(_) => panic!("only {} runs finished", done.len()),
-        }
-    }
+    let stamps = watch_burst(&mut events, started).await;
     let elapsed = started.elapsed().as_secs_f64();
     // The mock sends `run:complete` to its subscribers as it replies: wait for its record too.
     for id in &ids {
@@ -261,15 +179,8 @@ async fn round(mode: Mode) -> Round {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-    let peak = sampler.join().unwrap_or(0);
-    let mut lat: Vec<f64> = ids
-        .iter()
-        .filter_map(|id| {
-            let (claimed, complete) = (claimed.get(id)?, done.get(id)?);
-            Some(complete.duration_since(*claimed).as_secs_f64() * 1000.0)
-        })
-        .collect();
+    let peak = sampler.stop();
+    let mut lat = stamps.latencies_ms(&ids);
     assert_eq!(lat.len(), RUNS, "a run's claim or completion was not seen");
     let ok = ids
         .iter()
@@ -281,7 +192,7 @@ async fn round(mode: Mode) -> Round {
         "not every run succeeded: {:?}",
         ids.first().and_then(|id| mock.run(id))
     );
-    if let Some(c) = child.as_mut() {
+    if let Some(c) = worker.child.as_mut() {
         let _ = c.kill().await;
     }
     mock.shutdown().await;
@@ -292,6 +203,157 @@ async fn round(mode: Mode) -> Round {
         idle_rss_kb: idle,
         peak_rss_kb: peak,
     }
+}
+
+/// Starts the release `ws-worker` next to this example on `mock` in `mode`, or, without it,
+/// a worker in this process on the mock engine.
+fn start_worker(mock: &ServerHandle, mode: Mode) -> Started {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent().map(|d| d.join("ws-worker")))
+        .filter(|p| p.exists());
+    let Some(path) = binary else {
+        let args = Args::try_parse_from([
+            "ws-worker",
+            "-l",
+            &mock.ws_url(),
+            "--debug",
+            "--capacity=5",
+            "--backoff=0.01/0.05",
+        ])
+        .expect("args");
+        let config = Config::resolve(args, &|_| None).expect("config");
+        let worker = Worker::start(config, Arc::new(MockExecutor)).expect("worker");
+        return Started {
+            child: None,
+            pid: std::process::id(),
+            _in_process: Some(worker),
+        };
+    };
+    let mut args = vec![
+        format!("-l {}", mock.ws_url()),
+        "--port=0".into(),
+        "--capacity=5".into(),
+        "--backoff=0.01/0.05".into(),
+        "--log=error".into(),
+    ];
+    match mode {
+        Mode::Mock => args.push("--mock".into()),
+        Mode::Js => {}
+        Mode::Common(templates) => {
+            args.push(format!("--repo-dir={}", repo_dir().display()));
+            if templates {
+                args.push(format!(
+                    "--prewarm={}",
+                    adaptor_versions::spec(adaptor_versions::COMMON)
+                ));
+            } else {
+                args.push("--templates=off".into());
+            }
+        }
+    }
+    let child = tokio::process::Command::new(path)
+        .args(args)
+        .env("WORKER_SECRET", "x")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("worker spawns");
+    let pid = child.id().unwrap_or(0);
+    Started {
+        child: Some(child),
+        pid,
+        _in_process: None,
+    }
+}
+
+/// Runs one plan of `mode` to completion (five minutes at most: the first may install).
+async fn warm_up(mock: &ServerHandle, mode: Mode) {
+    let id = mock.enqueue_run(plan(0, mode)).expect("enqueue");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !mock.run(&id).is_some_and(|r| r["status"] == "complete") {
+        assert!(Instant::now() < deadline, "the warm-up run did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The peak RSS of a process tree, sampled every 20 ms on a thread of its own.
+struct PeakRss {
+    sampling: Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl PeakRss {
+    fn sample(pid: u32) -> PeakRss {
+        let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let sampler = {
+            let sampling = Arc::clone(&sampling);
+            std::thread::spawn(move || {
+                let mut peak = 0;
+                while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak = u64::max(peak, tree_rss_kb(pid));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                peak
+            })
+        };
+        PeakRss { sampling, sampler }
+    }
+
+    /// Stops sampling; the peak in kB.
+    fn stop(self) -> u64 {
+        self.sampling
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().unwrap_or(0)
+    }
+}
+
+/// When each run was claimed and completed, as the mock's event stream delivered them (the run
+/// view's stamps are whole milliseconds).
+#[derive(Default)]
+struct Stamps {
+    claimed: std::collections::HashMap<String, Instant>,
+    done: std::collections::HashMap<String, Instant>,
+}
+
+impl Stamps {
+    /// Claim-to-complete latency of each run seen both claimed and complete, in ms.
+    fn latencies_ms(&self, ids: &[String]) -> Vec<f64> {
+        ids.iter()
+            .filter_map(|id| {
+                let (claimed, complete) = (self.claimed.get(id)?, self.done.get(id)?);
+                Some(complete.duration_since(*claimed).as_secs_f64() * 1000.0)
+            })
+            .collect()
+    }
+}
+
+/// Follows the mock's events until [`RUNS`] runs completed (two minutes from `started` at most).
+async fn watch_burst(
+    events: &mut tokio::sync::broadcast::Receiver<openfn_lightning_mock::Event>,
+    started: Instant,
+) -> Stamps {
+    let mut stamps = Stamps::default();
+    while stamps.done.len() < RUNS {
+        let left = Duration::from_secs(120).saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(event)) if event.name == "claim" => {
+                for run in event.data["payload"].as_array().into_iter().flatten() {
+                    if let Some(id) = run["id"].as_str() {
+                        stamps.claimed.insert(id.to_string(), Instant::now());
+                    }
+                }
+            }
+            Ok(Ok(event)) if event.name == "run:complete" => {
+                if let Some(id) = event.data["runId"].as_str() {
+                    stamps.done.insert(id.to_string(), Instant::now());
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("mock events: {e}"),
+            Err(_) => panic!("only {} runs finished", stamps.done.len()),
+        }
+    }
+    stamps
 }
 
 /// What one worker did against the kit's mock.

@@ -163,33 +163,14 @@ impl Metrics {
     /// Renders everything in the Prometheus text exposition format.
     pub fn render(&self, slots: &[SlotReport], ready: bool) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP openfn_worker_ready 1 while joined to worker:queue\n# TYPE openfn_worker_ready gauge"
-        );
-        let _ = writeln!(out, "openfn_worker_ready {}", u8::from(ready));
-        let _ = writeln!(
-            out,
-            "# HELP openfn_worker_slots Slots per workloop by state\n# TYPE openfn_worker_slots gauge"
-        );
-        for s in slots {
-            let free = s.capacity.saturating_sub(s.active + s.open_claims);
-            let w = &s.workloop;
-            let _ = writeln!(
-                out,
-                "openfn_worker_slots{{workloop=\"{w}\",state=\"busy\"}} {}",
-                s.active
-            );
-            let _ = writeln!(
-                out,
-                "openfn_worker_slots{{workloop=\"{w}\",state=\"claiming\"}} {}",
-                s.open_claims
-            );
-            let _ = writeln!(
-                out,
-                "openfn_worker_slots{{workloop=\"{w}\",state=\"free\"}} {free}"
-            );
-        }
+        render_readiness_and_slots(&mut out, slots, ready);
+        self.render_counters(&mut out);
+        self.render_runs_and_histograms(&mut out);
+        out
+    }
+
+    /// The counters, each with its help line, and the outbox's log-bytes gauge.
+    fn render_counters(&self, out: &mut String) {
         let counters: [(&str, &str, &AtomicU64); 11] = [
             ("openfn_worker_claims_total", "Claims sent", &self.claims),
             (
@@ -255,6 +236,10 @@ impl Metrics {
             "# HELP openfn_worker_outbox_log_bytes_peak Most log-line bytes one run's outbox held in memory (estimated)\n# TYPE openfn_worker_outbox_log_bytes_peak gauge\nopenfn_worker_outbox_log_bytes_peak {}",
             self.outbox_log_bytes_peak.load(Ordering::Relaxed)
         );
+    }
+
+    /// Finished runs by reason, the run-duration histogram and payload sizes by event.
+    fn render_runs_and_histograms(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP openfn_worker_runs_total Finished runs by reason\n# TYPE openfn_worker_runs_total counter"
@@ -270,7 +255,7 @@ impl Metrics {
         );
         if let Ok(h) = self.run_duration.lock() {
             h.render(
-                &mut out,
+                out,
                 "openfn_worker_run_duration_seconds",
                 "",
                 DURATION_BUCKETS,
@@ -283,14 +268,44 @@ impl Metrics {
         if let Ok(m) = self.payload_bytes.lock() {
             for (event, h) in m.iter() {
                 h.render(
-                    &mut out,
+                    out,
                     "openfn_worker_payload_bytes",
                     &format!("event=\"{event}\""),
                     SIZE_BUCKETS,
                 );
             }
         }
-        out
+    }
+}
+
+/// Readiness (joined to `worker:queue`) and each workloop's slots by state.
+fn render_readiness_and_slots(out: &mut String, slots: &[SlotReport], ready: bool) {
+    let _ = writeln!(
+        out,
+        "# HELP openfn_worker_ready 1 while joined to worker:queue\n# TYPE openfn_worker_ready gauge"
+    );
+    let _ = writeln!(out, "openfn_worker_ready {}", u8::from(ready));
+    let _ = writeln!(
+        out,
+        "# HELP openfn_worker_slots Slots per workloop by state\n# TYPE openfn_worker_slots gauge"
+    );
+    for s in slots {
+        let free = s.capacity.saturating_sub(s.active + s.open_claims);
+        let w = &s.workloop;
+        let _ = writeln!(
+            out,
+            "openfn_worker_slots{{workloop=\"{w}\",state=\"busy\"}} {}",
+            s.active
+        );
+        let _ = writeln!(
+            out,
+            "openfn_worker_slots{{workloop=\"{w}\",state=\"claiming\"}} {}",
+            s.open_claims
+        );
+        let _ = writeln!(
+            out,
+            "openfn_worker_slots{{workloop=\"{w}\",state=\"free\"}} {free}"
+        );
     }
 }
 

@@ -502,7 +502,16 @@ impl Outbox {
         if self.bytes <= self.budget {
             return;
         }
-        // 1. Dataclip bodies, oldest first.
+        // 1. Dataclip bodies, oldest first; 2. the completion's final_state body; 3. the
+        // oldest log lines.
+        self.withhold_dataclips();
+        self.drop_final_state();
+        self.drop_oldest_logs();
+    }
+
+    /// Withholds `step:complete` dataclip bodies, oldest first, until within the budget; the
+    /// withheld ids are no longer referenced by later events.
+    fn withhold_dataclips(&mut self) {
         let mut newly_withheld = Vec::new();
         for item in self.queue.iter_mut() {
             if self.bytes <= self.budget {
@@ -533,27 +542,36 @@ impl Outbox {
             }
         }
         if !newly_withheld.is_empty() {
-            for item in self.queue.iter_mut() {
-                if let Item::Event { event, payload, .. } = item
-                    && let Some(map) = payload.as_object_mut()
-                {
-                    let key = match event.as_str() {
-                        "step:start" => "input_dataclip_id",
-                        "run:complete" => "final_dataclip_id",
-                        _ => continue,
-                    };
-                    if map
-                        .get(key)
-                        .and_then(Value::as_str)
-                        .is_some_and(|id| newly_withheld.iter().any(|w| w == id))
-                    {
-                        map.remove(key);
-                    }
-                }
-            }
+            self.forget_dataclip_ids(&newly_withheld);
             self.withheld.extend(newly_withheld);
         }
-        // 2. The completion's final_state body.
+    }
+
+    /// Removes `input_dataclip_id` (`step:start`) and `final_dataclip_id` (`run:complete`)
+    /// where they name a withheld dataclip: Lightning never received it.
+    fn forget_dataclip_ids(&mut self, withheld: &[String]) {
+        for item in self.queue.iter_mut() {
+            if let Item::Event { event, payload, .. } = item
+                && let Some(map) = payload.as_object_mut()
+            {
+                let key = match event.as_str() {
+                    "step:start" => "input_dataclip_id",
+                    "run:complete" => "final_dataclip_id",
+                    _ => continue,
+                };
+                if map
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| withheld.iter().any(|w| w == id))
+                {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Drops the `run:complete` event's `final_state` body when still over the budget.
+    fn drop_final_state(&mut self) {
         for item in self.queue.iter_mut() {
             if self.bytes <= self.budget {
                 break;
@@ -572,7 +590,10 @@ impl Outbox {
                 self.bytes = self.bytes.saturating_sub(body);
             }
         }
-        // 3. The oldest log lines.
+    }
+
+    /// Drops log lines, oldest first, until within the budget; counts them.
+    fn drop_oldest_logs(&mut self) {
         while self.bytes > self.budget {
             let Some(pos) = self
                 .queue

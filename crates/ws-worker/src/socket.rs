@@ -12,11 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use openfn_lexicon::phoenix::{Frame, Reply};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::metrics::Metrics;
 
@@ -85,6 +83,9 @@ pub struct ConnState {
 
 type ReplyTx = oneshot::Sender<Result<Reply, PushError>>;
 
+/// The run channels' (and `worker:queue`'s) receivers of pushes, by topic.
+type Subscribers = Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>;
+
 enum Cmd {
     Send {
         frame: Frame,
@@ -101,7 +102,7 @@ pub struct Socket {
     cmd: mpsc::UnboundedSender<Cmd>,
     state: watch::Receiver<ConnState>,
     next_ref: Arc<AtomicU64>,
-    subs: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>>,
+    subs: Arc<Subscribers>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -121,7 +122,7 @@ impl Socket {
             epoch: 0,
             connected: false,
         });
-        let subs: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>> = Arc::default();
+        let subs: Arc<Subscribers> = Arc::default();
         let socket = Socket {
             cmd: cmd_tx,
             state: state_rx,
@@ -335,19 +336,21 @@ pub fn connect_url(base: &str, token: &str, worker_version: &str) -> Result<url:
 }
 
 mod connect;
+mod connection;
 
 /// Start-up check of `--ca-file`: readable, with at least one PEM certificate rustls accepts.
 pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
     connect::check_ca_file(path)
 }
 
-use connect::{Ws, connect};
+use connect::connect;
+use connection::End;
 
 async fn actor(
     config: SocketConfig,
     mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     state_tx: watch::Sender<ConnState>,
-    subs: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>>,
+    subs: Arc<Subscribers>,
     metrics: Arc<Metrics>,
 ) {
     let mut epoch = 0u64;
@@ -371,7 +374,7 @@ async fn actor(
                     epoch,
                     connected: true,
                 });
-                let end = connection(&config, ws, epoch, &mut cmd_rx, &subs).await;
+                let end = connection::run(&config, ws, epoch, &mut cmd_rx, &subs).await;
                 state_tx.send_replace(ConnState {
                     epoch,
                     connected: false,
@@ -452,291 +455,6 @@ fn log_connect_failure(attempt: u32, refused: u32, message: &str) {
 /// Every how many refused connections (401) the worker repeats its hint.
 const REFUSED_REMINDER: u32 = 10;
 
-/// How a connection ended.
-enum End {
-    /// [`Socket::close`]: for good.
-    Closed,
-    /// Lost, for this reason; the actor reconnects.
-    Lost(String),
-    /// Closed by us while idle after a large message: the WebSocket's read and write buffers
-    /// keep the capacity of the largest message for the connection's life, so a new
-    /// connection gives that memory back. The actor reconnects at once.
-    Recycle,
-}
-
-/// A message at least this large makes the connection recycled once the worker is idle.
-const RECYCLE_AFTER_BYTES: usize = 4 * 1024 * 1024;
-
-/// Whether no run channel is subscribed (only `worker:queue`, or nothing).
-fn no_run_channels(subs: &Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>) -> bool {
-    subs.lock()
-        .map(|s| s.keys().all(|t| !t.starts_with("run:")))
-        .unwrap_or(false)
-}
-
-/// A request waiting for its reply: the event it sent and that message's size.
-struct Waiting {
-    event: String,
-    size: usize,
-    tx: ReplyTx,
-}
-
-/// Requests waiting for their reply, by ref.
-type Pending = HashMap<String, Waiting>;
-
-/// Below this size a message is never blamed for a `1009 message too big` close.
-const BLAME_MIN_BYTES: usize = 64 * 1024;
-
-/// Runs one connection until it ends.
-async fn connection(
-    config: &SocketConfig,
-    ws: Ws,
-    epoch: u64,
-    cmd_rx: &mut mpsc::UnboundedReceiver<Cmd>,
-    subs: &Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>,
-) -> End {
-    let (mut sink, mut stream) = ws.split();
-    let mut pending: Pending = HashMap::new();
-    let mut heartbeat = tokio::time::interval_at(
-        tokio::time::Instant::now() + config.heartbeat,
-        config.heartbeat,
-    );
-    let mut hb_ref: Option<String> = None;
-    let mut hb_counter = 0u64;
-    let mut peer_answers_heartbeats = false;
-    let limit = config.max_message_bytes;
-    // Set once a message of RECYCLE_AFTER_BYTES or more went either way.
-    let mut large_message = false;
-    let mut idle_check = tokio::time::interval(Duration::from_millis(500));
-    let end = loop {
-        tokio::select! {
-            cmd = cmd_rx.recv() => match cmd {
-                None | Some(Cmd::Close) => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    break End::Closed;
-                }
-                Some(Cmd::Forget(r)) => { pending.remove(&r); }
-                Some(Cmd::Send { frame, epoch: e, reply }) => {
-                    if e != epoch {
-                        if let Some(tx) = reply { let _ = tx.send(Err(PushError::Disconnected)); }
-                        continue;
-                    }
-                    let text = match frame.encode_text() {
-                        Ok(t) => t,
-                        Err(err) => {
-                            tracing::error!("cannot encode frame: {err}");
-                            if let Some(tx) = reply { let _ = tx.send(Err(PushError::Disconnected)); }
-                            continue;
-                        }
-                    };
-                    if text.len() > limit {
-                        let why = format!(
-                            "{} on {} is {} bytes, over the message limit of {limit} bytes (--max-message-mb): not sent",
-                            frame.event, frame.topic, text.len()
-                        );
-                        tracing::error!("{why}");
-                        if let Some(tx) = reply { let _ = tx.send(Err(PushError::TooLarge(why))); }
-                        continue;
-                    }
-                    if let (Some(tx), Some(r)) = (reply, frame.r#ref.clone()) {
-                        pending.insert(r, Waiting { event: frame.event.clone(), size: text.len(), tx });
-                    }
-                    large_message |= text.len() >= RECYCLE_AFTER_BYTES;
-                    if let Err(e) = sink.send(Message::text(text)).await {
-                        break End::Lost(format!("send failed: {e}"));
-                    }
-                }
-            },
-            _ = idle_check.tick(), if large_message => {
-                if pending.is_empty() && no_run_channels(subs) {
-                    let _ = sink.send(Message::Close(None)).await;
-                    break End::Recycle;
-                }
-            },
-            msg = stream.next() => {
-                let (frame, size) = match msg {
-                    None => break End::Lost("the server closed the connection".into()),
-                    Some(Err(e)) => {
-                        let cause = read_error(&e, limit);
-                        if cause.1 {
-                            fail_fetches(&mut pending, &cause.0);
-                        }
-                        break End::Lost(cause.0);
-                    }
-                    Some(Ok(Message::Text(t))) => {
-                        let size = t.len();
-                        large_message |= size >= RECYCLE_AFTER_BYTES;
-                        if size > limit {
-                            refuse_oversized(&mut pending, header_of_text(t.as_str()), size, limit);
-                            continue;
-                        }
-                        (Frame::decode_text(t.as_str()), size)
-                    }
-                    Some(Ok(Message::Binary(b))) => (Frame::decode_binary(&b), b.len()),
-                    Some(Ok(Message::Close(frame))) => {
-                        let code = frame.as_ref().map(|f| u16::from(f.code));
-                        let cause = match frame {
-                            Some(f) => format!("closed by the server with {} {}", u16::from(f.code), f.reason),
-                            None => "closed by the server".into(),
-                        };
-                        if code == Some(1009) {
-                            blame_too_big(&mut pending);
-                        }
-                        break End::Lost(cause);
-                    }
-                    Some(Ok(_)) => continue,
-                };
-                let frame = match frame {
-                    Ok(f) => f,
-                    Err(e) => { tracing::warn!("ignoring undecodable frame: {e}"); continue; }
-                };
-                large_message |= size >= RECYCLE_AFTER_BYTES;
-                if size > limit {
-                    refuse_oversized(&mut pending, Some((frame.topic.clone(), frame.r#ref.clone())), size, limit);
-                    continue;
-                }
-                if frame.is_reply() {
-                    let topic = frame.topic.clone();
-                    match frame.into_reply() {
-                        Ok(reply) => {
-                            if topic == "phoenix" && hb_ref.as_deref() == Some(reply.r#ref.as_str()) {
-                                hb_ref = None;
-                                peer_answers_heartbeats = true;
-                            } else if let Some(w) = pending.remove(&reply.r#ref) {
-                                let _ = w.tx.send(Ok(reply));
-                            }
-                        }
-                        Err(e) => tracing::warn!("ignoring malformed reply: {e}"),
-                    }
-                } else {
-                    let tx = subs.lock().ok().and_then(|s| s.get(&frame.topic).cloned());
-                    if let Some(tx) = tx { let _ = tx.send(frame); }
-                }
-            },
-            _ = heartbeat.tick() => {
-                if hb_ref.is_some() && peer_answers_heartbeats {
-                    break End::Lost("heartbeat timeout".into());
-                }
-                hb_counter += 1;
-                let r = format!("hb{epoch}-{hb_counter}");
-                hb_ref = Some(r.clone());
-                let Ok(text) = Frame::heartbeat(&r).encode_text() else { continue };
-                if let Err(e) = sink.send(Message::text(text)).await {
-                    break End::Lost(format!("heartbeat send failed: {e}"));
-                }
-            }
-        }
-    };
-    for (_, w) in pending.drain() {
-        let _ = w.tx.send(Err(PushError::Disconnected));
-    }
-    end
-}
-
-/// Describes a read error; true when it was a message over the transport limit.
-fn read_error(e: &tokio_tungstenite::tungstenite::Error, limit: usize) -> (String, bool) {
-    use tokio_tungstenite::tungstenite::Error as E;
-    use tokio_tungstenite::tungstenite::error::CapacityError;
-    match e {
-        E::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
-            format!(
-                "lightning sent a message of {size} bytes, over the transport limit of {max_size} bytes (twice the message limit of {limit} bytes, --max-message-mb)"
-            ),
-            true,
-        ),
-        E::Capacity(c) => (
-            format!("lightning sent a message over the limits: {c}"),
-            true,
-        ),
-        other => (format!("read failed: {other}"), false),
-    }
-}
-
-/// After the connection broke on a message too large to read, fails the requests that may
-/// have asked for it (the `fetch:*` requests; only they have large replies) so that their runs
-/// fail instead of asking again after the reconnect, forever.
-fn fail_fetches(pending: &mut Pending, why: &str) {
-    let refs: Vec<String> = pending
-        .iter()
-        .filter(|(_, w)| w.event.starts_with("fetch:"))
-        .map(|(r, _)| r.clone())
-        .collect();
-    for r in refs {
-        if let Some(w) = pending.remove(&r) {
-            tracing::error!(
-                "{} failed: its reply may be the message that broke the connection",
-                w.event
-            );
-            let _ = w.tx.send(Err(PushError::TooLarge(why.to_string())));
-        }
-    }
-}
-
-/// Lightning closed the connection with `1009 message too big`: it refuses a message of ours
-/// (its frame limit is 11 MB). The largest unanswered message (at least [`BLAME_MIN_BYTES`]) is
-/// the one: it fails with [`PushError::TooLarge`] instead of being sent again after the
-/// reconnect, to be refused again, forever; the others are re-sent as after any drop.
-fn blame_too_big(pending: &mut Pending) {
-    let culprit = pending
-        .iter()
-        .filter(|(_, w)| w.size >= BLAME_MIN_BYTES)
-        .max_by_key(|(_, w)| w.size)
-        .map(|(r, _)| r.clone());
-    let Some(w) = culprit.and_then(|r| pending.remove(&r)) else {
-        return;
-    };
-    let why = format!(
-        "lightning closed the connection with 1009 (message too big) after {} of {} bytes",
-        w.event, w.size
-    );
-    tracing::error!("{why}: not sent again");
-    let _ = w.tx.send(Err(PushError::TooLarge(why)));
-}
-
-/// A reply over the message limit: fails the request it answers (found by its ref) with
-/// [`PushError::TooLarge`]; the connection carries on.
-fn refuse_oversized(
-    pending: &mut Pending,
-    header: Option<(String, Option<String>)>,
-    size: usize,
-    limit: usize,
-) {
-    let (topic, r) = header.unwrap_or_default();
-    let request = r.and_then(|r| pending.remove(&r));
-    let what = request
-        .as_ref()
-        .map(|w| format!("the reply to {}", w.event))
-        .unwrap_or_else(|| "a message".into());
-    let why = format!(
-        "{what} on {topic} is {size} bytes, over the worker's message limit of {limit} bytes (--max-message-mb)"
-    );
-    tracing::error!("{why}: refused; the connection stays up");
-    if let Some(w) = request {
-        let _ = w.tx.send(Err(PushError::TooLarge(why)));
-    }
-}
-
-/// The topic and ref of a text frame, read without decoding its payload.
-fn header_of_text(text: &str) -> Option<(String, Option<String>)> {
-    use serde::de::{Deserializer as _, IgnoredAny, SeqAccess, Visitor};
-    struct Header;
-    impl<'de> Visitor<'de> for Header {
-        type Value = (String, Option<String>);
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a phoenix frame")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let _join_ref: Option<String> = seq.next_element()?.flatten();
-            let r: Option<String> = seq.next_element()?.flatten();
-            let topic: String = seq.next_element()?.unwrap_or_default();
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok((topic, r))
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_seq(Header).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,19 +472,6 @@ mod tests {
         assert!(
             connect_url("wss://x/worker/", "t", "v").is_ok_and(|u| u.path() == "/worker/websocket")
         );
-    }
-
-    #[test]
-    fn header_of_a_text_frame() {
-        assert_eq!(
-            header_of_text(r#"["1","7","run:a","phx_reply",{"status":"ok","response":[1,2,3]}]"#),
-            Some(("run:a".to_string(), Some("7".to_string())))
-        );
-        assert_eq!(
-            header_of_text(r#"[null,null,"worker:queue","work-available",{}]"#),
-            Some(("worker:queue".to_string(), None))
-        );
-        assert_eq!(header_of_text("not json"), None);
     }
 
     #[test]

@@ -144,8 +144,32 @@ async fn speaks_to_the_kit_mock_quirks() {
     // gives it a run without starting engine children (the real engine's runs are proven
     // against lightning-mock in e2e_runs and e2e_limits).
     let worker = Worker::start(config, Arc::new(MockExecutor)).expect("worker");
+    let complete = complete_and_left(&shared).await;
+    assert_eq!(complete[4]["reason"], "success", "{complete}");
+    assert_eq!(complete[4]["final_state"], json!({"data": {"n": 7}}));
+    let s = shared
+        .seen
+        .lock()
+        .map(|s| (s.query.clone(), s.frames.clone()))
+        .expect("lock");
+    let (query, frames) = s;
+    assert_connect_query(&query);
+    assert_run_conversation(&frames);
+    assert_queue_conversation(&frames);
+    worker.shutdown(0);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), worker.wait())
+            .await
+            .ok(),
+        Some(0)
+    );
+}
+
+/// Waits (10 s at most) until the mock saw `run:complete` and the run channel's leave; the
+/// `run:complete` frame.
+async fn complete_and_left(shared: &Shared) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let complete = loop {
+    loop {
         // registered before looking, so a frame recorded in between still wakes us
         let next_frame = shared.frame.notified();
         let found = shared.seen.lock().ok().and_then(|s| {
@@ -166,21 +190,22 @@ async fn speaks_to_the_kit_mock_quirks() {
             tokio::time::timeout_at(deadline, next_frame).await.is_ok(),
             "no run:complete and leave"
         );
-    };
-    assert_eq!(complete[4]["reason"], "success", "{complete}");
-    assert_eq!(complete[4]["final_state"], json!({"data": {"n": 7}}));
-    let s = shared
-        .seen
-        .lock()
-        .map(|s| (s.query.clone(), s.frames.clone()))
-        .expect("lock");
-    let (query, frames) = s;
+    }
+}
+
+/// The worker's connect query: token, API and worker versions, Phoenix's `vsn`.
+fn assert_connect_query(query: &str) {
     assert!(query.starts_with("token="), "{query}");
     assert!(
         query.contains("&api_version=1.2&worker_version="),
         "{query}"
     );
     assert!(query.ends_with("&vsn=2.0.0"), "{query}");
+}
+
+/// The run channel's events in order, the step's input dataclip, the batched logs, and the
+/// whole conversation of the run (ids and times normalised) pinned as a snapshot.
+fn assert_run_conversation(frames: &[Value]) {
     let run_events: Vec<&str> = frames
         .iter()
         .filter(|f| f[2] == "run:r1")
@@ -200,6 +225,27 @@ async fn speaks_to_the_kit_mock_quirks() {
             "phx_leave"
         ]
     );
+    let batch = frames
+        .iter()
+        .find(|f| f[3] == "run:batch_logs")
+        .expect("batched logs");
+    assert_eq!(batch[4]["run_id"], "r1");
+    assert!(batch[4]["logs"].as_array().is_some_and(|l| !l.is_empty()));
+    // The whole conversation of the run, ids and times normalised, pinned as a snapshot.
+    let run_frames: Vec<Value> = frames
+        .iter()
+        .filter(|f| f[2] == "run:r1")
+        .map(|f| json!([f[3], normalise(&f[4])]))
+        .collect();
+    insta::assert_snapshot!(
+        "kit_mock_run_frames",
+        serde_json::to_string_pretty(&run_frames).unwrap_or_default()
+    );
+}
+
+/// `worker:queue`: the join with capacity and queues, the claim's payload, and the extra claim
+/// a `work-available` push causes.
+fn assert_queue_conversation(frames: &[Value]) {
     let join = frames
         .iter()
         .find(|f| f[2] == "worker:queue" && f[3] == "phx_join")
@@ -219,27 +265,4 @@ async fn speaks_to_the_kit_mock_quirks() {
     // The work-available push triggered an extra claim (the first one got the run). The
     // workloop keeps claiming with backoff meanwhile, so the total is a lower bound.
     assert!(frames.iter().filter(|f| f[3] == "claim").count() >= 2);
-    let batch = frames
-        .iter()
-        .find(|f| f[3] == "run:batch_logs")
-        .expect("batched logs");
-    assert_eq!(batch[4]["run_id"], "r1");
-    assert!(batch[4]["logs"].as_array().is_some_and(|l| !l.is_empty()));
-    // The whole conversation of the run, ids and times normalised, pinned as a snapshot.
-    let run_frames: Vec<Value> = frames
-        .iter()
-        .filter(|f| f[2] == "run:r1")
-        .map(|f| json!([f[3], normalise(&f[4])]))
-        .collect();
-    insta::assert_snapshot!(
-        "kit_mock_run_frames",
-        serde_json::to_string_pretty(&run_frames).unwrap_or_default()
-    );
-    worker.shutdown(0);
-    assert_eq!(
-        tokio::time::timeout(Duration::from_secs(5), worker.wait())
-            .await
-            .ok(),
-        Some(0)
-    );
 }

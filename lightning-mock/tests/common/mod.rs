@@ -263,26 +263,17 @@ pub fn http() -> reqwest::Client {
 }
 
 pub async fn post(mock: &ServerHandle, path: &str, body: Value) -> (u16, Value) {
-    let res = http()
-        .post(format!("{}{path}", mock.url()))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    let request = http().post(format!("{}{path}", mock.url())).json(&body);
+    status_and_body(request).await
 }
 
 pub async fn get(mock: &ServerHandle, path: &str) -> (u16, Value) {
-    let res = http()
-        .get(format!("{}{path}", mock.url()))
-        .send()
-        .await
-        .expect("request");
+    status_and_body(http().get(format!("{}{path}", mock.url()))).await
+}
+
+/// Sends `request`; the status and the body, as JSON when it is JSON, else as a string.
+async fn status_and_body(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = request.send().await.expect("request");
     let status = res.status().as_u16();
     let text = res.text().await.expect("body");
     (

@@ -370,6 +370,10 @@ impl ChildJob for JsJob {
 impl JsJob {
     /// Compiles and runs one workflow, in `prepared` (a template's runtime with the adaptors
     /// loaded) when given, else in a fresh runtime.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "split by the helper editing this file"
+    )]
     fn run_with(
         &self,
         request: JobRequest,

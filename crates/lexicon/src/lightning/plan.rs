@@ -244,89 +244,122 @@ impl LightningPlan {
     /// renders absent fields) maps to `true`, like an absent one.
     pub fn to_execution_plan(&self, options: &ConvertOptions) -> ConvertedPlan {
         let mut nodes: OrderedMap<Step> = OrderedMap::new();
-
         for trigger in &self.triggers {
-            let id = non_empty(&trigger.id).unwrap_or("trigger").to_owned();
-            let connected: Vec<&LightningEdge> = self
-                .edges
-                .iter()
-                .filter(|e| e.source_trigger_id.as_deref() == Some(id.as_str()))
-                .collect();
-            let next = (!connected.is_empty()).then(|| {
-                let edges = connected
-                    .into_iter()
-                    .filter(|e| e.enabled != Some(false))
-                    .map(|e| {
-                        let rule = match e.condition.as_deref() {
-                            None | Some("always") => EdgeRule::Bool(true),
-                            Some(c) => EdgeRule::Condition(c.to_owned()),
-                        };
-                        (e.target_job_id.clone(), rule)
-                    })
-                    .collect();
-                Next::Edges(edges)
-            });
-            nodes.insert(
-                id.clone(),
-                Step {
-                    id: Some(id),
-                    next,
-                    ..Step::default()
-                },
-            );
+            let (id, step) = self.trigger_step(trigger);
+            nodes.insert(id, step);
         }
-
         for job in &self.jobs {
-            let id = non_empty(&job.id)
-                .map(str::to_owned)
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let configuration = match &job.credential {
-                Some(Lazy::Id(s)) if !s.is_empty() => Some(Lazy::Id(s.clone())),
-                Some(Lazy::Value(v)) if truthy(v) => Some(Lazy::Value(v.clone())),
-                _ => non_empty(&job.credential_id).map(|s| Lazy::Id(s.to_owned())),
-            };
-            let edges: OrderedMap<EdgeRule> = self
-                .edges
-                .iter()
-                .filter(|e| e.source_job_id.as_deref() == Some(id.as_str()))
+            let (id, step) = self.job_step(job);
+            nodes.insert(id, step);
+        }
+        let workflow = self.workflow(nodes.into_iter().map(|(_, step)| step).collect(), options);
+
+        let plan = ExecutionPlan {
+            id: Some(self.id.clone()),
+            workflow,
+            options: PlanOptions {
+                start: non_empty(&self.starting_node_id).map(str::to_owned),
+                ..PlanOptions::default()
+            },
+            extra: Map::new(),
+        };
+
+        ConvertedPlan {
+            plan,
+            options: self.run_options(options.start_time_ms),
+            input: match non_empty(&self.dataclip_id) {
+                Some(id) => Lazy::Id(id.to_owned()),
+                None => Lazy::Value(json!({})),
+            },
+        }
+    }
+
+    /// A trigger as a step with no expression: its enabled edges, `true` unless conditional.
+    fn trigger_step(&self, trigger: &LightningTrigger) -> (String, Step) {
+        let id = non_empty(&trigger.id).unwrap_or("trigger").to_owned();
+        let connected: Vec<&LightningEdge> = self
+            .edges
+            .iter()
+            .filter(|e| e.source_trigger_id.as_deref() == Some(id.as_str()))
+            .collect();
+        let next = (!connected.is_empty()).then(|| {
+            let edges = connected
+                .into_iter()
+                .filter(|e| e.enabled != Some(false))
                 .map(|e| {
-                    let edge = ConditionalEdge {
-                        condition: non_empty(&e.condition).map(str::to_owned),
-                        disabled: (e.enabled == Some(false)).then_some(true),
-                        ..ConditionalEdge::default()
-                    };
-                    let rule = if edge.condition.is_none() && edge.disabled.is_none() {
-                        EdgeRule::Bool(true)
-                    } else {
-                        EdgeRule::Edge(edge)
+                    let rule = match e.condition.as_deref() {
+                        None | Some("always") => EdgeRule::Bool(true),
+                        Some(c) => EdgeRule::Condition(c.to_owned()),
                     };
                     (e.target_job_id.clone(), rule)
                 })
                 .collect();
-            let step = Step {
-                id: Some(id.clone()),
-                name: non_empty(&job.name).map(str::to_owned),
-                expression: job.body.clone(),
-                adaptors: Some(
-                    non_empty(&job.adaptor)
-                        .map(|a| vec![a.to_owned()])
-                        .unwrap_or_default(),
-                ),
-                configuration,
-                state: job
-                    .state
-                    .as_ref()
-                    .filter(|s| truthy(s))
-                    .cloned()
-                    .map(Lazy::Value),
-                next: (!edges.is_empty()).then_some(Next::Edges(edges)),
-                ..Step::default()
-            };
-            nodes.insert(id, step);
-        }
+            Next::Edges(edges)
+        });
+        let step = Step {
+            id: Some(id.clone()),
+            next,
+            ..Step::default()
+        };
+        (id, step)
+    }
 
+    /// A job as a step: expression, adaptor, configuration from `credential` or
+    /// `credential_id`, its state, and its edges as `{condition?, disabled?}` or `true`.
+    fn job_step(&self, job: &LightningJob) -> (String, Step) {
+        let id = non_empty(&job.id)
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let configuration = match &job.credential {
+            Some(Lazy::Id(s)) if !s.is_empty() => Some(Lazy::Id(s.clone())),
+            Some(Lazy::Value(v)) if truthy(v) => Some(Lazy::Value(v.clone())),
+            _ => non_empty(&job.credential_id).map(|s| Lazy::Id(s.to_owned())),
+        };
+        let edges: OrderedMap<EdgeRule> = self
+            .edges
+            .iter()
+            .filter(|e| e.source_job_id.as_deref() == Some(id.as_str()))
+            .map(|e| {
+                let edge = ConditionalEdge {
+                    condition: non_empty(&e.condition).map(str::to_owned),
+                    disabled: (e.enabled == Some(false)).then_some(true),
+                    ..ConditionalEdge::default()
+                };
+                let rule = if edge.condition.is_none() && edge.disabled.is_none() {
+                    EdgeRule::Bool(true)
+                } else {
+                    EdgeRule::Edge(edge)
+                };
+                (e.target_job_id.clone(), rule)
+            })
+            .collect();
+        let step = Step {
+            id: Some(id.clone()),
+            name: non_empty(&job.name).map(str::to_owned),
+            expression: job.body.clone(),
+            adaptors: Some(
+                non_empty(&job.adaptor)
+                    .map(|a| vec![a.to_owned()])
+                    .unwrap_or_default(),
+            ),
+            configuration,
+            state: job
+                .state
+                .as_ref()
+                .filter(|s| truthy(s))
+                .cloned()
+                .map(Lazy::Value),
+            next: (!edges.is_empty()).then_some(Next::Edges(edges)),
+            ..Step::default()
+        };
+        (id, step)
+    }
+
+    /// The workflow around the steps: name, globals, the collections adaptor and its
+    /// credentials where a step uses collections, and `@local` adaptors per `options`.
+    fn workflow(&self, steps: Vec<Step>, options: &ConvertOptions) -> Workflow {
         let mut workflow = Workflow {
-            steps: nodes.into_iter().map(|(_, step)| step).collect(),
+            steps,
             ..Workflow::default()
         };
         if let Some(Value::String(globals)) = &self.globals
@@ -353,25 +386,7 @@ impl LightningPlan {
                 link_local_adaptors(step, options);
             }
         }
-
-        let plan = ExecutionPlan {
-            id: Some(self.id.clone()),
-            workflow,
-            options: PlanOptions {
-                start: non_empty(&self.starting_node_id).map(str::to_owned),
-                ..PlanOptions::default()
-            },
-            extra: Map::new(),
-        };
-
-        ConvertedPlan {
-            plan,
-            options: self.run_options(options.start_time_ms),
-            input: match non_empty(&self.dataclip_id) {
-                Some(id) => Lazy::Id(id.to_owned()),
-                None => Lazy::Value(json!({})),
-            },
-        }
+        workflow
     }
 
     fn run_options(&self, start_time_ms: Option<u64>) -> RunOptions {

@@ -135,27 +135,7 @@ pub fn adaptors_dir() -> PathBuf {
     if done.exists() {
         return base;
     }
-    let staging = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("nodehost-adaptors.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).unwrap();
-    let status = std::process::Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(&staging)
-        .args(&specs)
-        .status()
-        .expect("npm must be installed to fetch the real adaptors");
-    assert!(status.success(), "npm install failed");
-    if std::fs::rename(&staging, &base).is_err() {
-        // Another test process won the race.
-        let _ = std::fs::remove_dir_all(&staging);
-    }
+    adaptor_versions::npm_install(&base, &specs);
     assert!(done.exists());
     base
 }

@@ -473,6 +473,10 @@ impl<C: Callbacks + 'static> Runner<C> {
         self.options.repo.iter().cloned().chain(paths).collect()
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "split by the helper editing this file"
+    )]
     pub(super) async fn attempt_step(
         &mut self,
         expression: &str,
