@@ -101,6 +101,13 @@ impl NodeHost {
         }
     }
 
+    /// Reads a file through the host's module source (the file system natively; the wasm
+    /// guest's host, read-only under the adaptor repo, there). No policy check: the runtime's
+    /// linker reads the repo's and adaptors' `package.json` with it.
+    pub fn read_text(&self, path: &Path) -> std::io::Result<String> {
+        self.shared.resolvers.read_text(path)
+    }
+
     /// The policy this host enforces.
     pub fn policy(&self) -> &HostPolicy {
         &self.shared.policy

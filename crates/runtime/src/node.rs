@@ -107,6 +107,10 @@ impl AdaptorHost for NodeAdaptorHost {
     fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
         self.host.loader().load(ctx, name, None)
     }
+
+    fn read_text(&self, path: &Path) -> std::io::Result<String> {
+        self.host.read_text(path)
+    }
 }
 
 impl RunOptions {

@@ -10,6 +10,7 @@ use wasmtime::{Config, Engine, InstancePre, Module, OptLevel, Store, StoreLimits
 use crate::cache::{self, Origin};
 use crate::classify::{classify, oom, timeout, too_large};
 use crate::error::WasmError;
+use crate::files::GuestAccess;
 use crate::host::{self, Exit, Host, Limiter, OutputTooLarge};
 use crate::message::{GuestMessage, LogLine};
 
@@ -136,9 +137,57 @@ impl WasmSandbox {
         let started = Instant::now();
         let state_json = serde_json::to_vec(state)
             .map_err(|e| WasmError::Wasmtime(format!("the state is not JSON: {e}")))?;
+        let inputs = [source.as_bytes().to_vec(), state_json, Vec::new()];
+        let (host, killed, fuel_used) = self.execute(inputs, None, limits, started)?;
+        let mut logs = Vec::new();
+        let mut end: Option<(Option<Value>, Option<SerializedError>)> = None;
+        for message in host.messages {
+            match message {
+                GuestMessage::Log(line) => logs.push(line),
+                GuestMessage::Result { state } if end.is_none() => end = Some((Some(state), None)),
+                GuestMessage::Error(e) if end.is_none() => end = Some((None, Some(classify(&e)))),
+                _ => {}
+            }
+        }
+        let (state, error) = match (killed, end) {
+            (Some(error), _) => (None, Some(error)),
+            (None, Some(end)) => end,
+            (None, None) => (
+                None,
+                Some(SerializedError::new(
+                    &ErrorClass::ExitError,
+                    "The wasm guest ended without a result",
+                )),
+            ),
+        };
+        Ok(RunOutcome {
+            state,
+            error,
+            logs,
+            fuel_used,
+            memory_peak: host.limiter.peak,
+            duration: started.elapsed(),
+            stdio: String::from_utf8_lossy(&host.stdio).into_owned(),
+        })
+    }
+
+    /// Runs the guest once in a fresh store with `inputs`: the store's data afterwards, the
+    /// error that ended it from outside JS (out of fuel or memory, too much output, a trap),
+    /// and the fuel used.
+    pub(crate) fn execute(
+        &self,
+        inputs: [Vec<u8>; 3],
+        access: Option<GuestAccess>,
+        limits: &Limits,
+        started: Instant,
+    ) -> Result<(Host, Option<SerializedError>, u64), WasmError> {
         let host = Host {
-            inputs: [source.as_bytes().to_vec(), state_json],
+            inputs,
             messages: Vec::new(),
+            fuel_at: Vec::new(),
+            fuel_start: limits.fuel,
+            access,
+            reply: Vec::new(),
             limiter: Limiter {
                 inner: StoreLimitsBuilder::new()
                     .memory_size(limits.memory_bytes)
@@ -179,35 +228,6 @@ impl WasmSandbox {
                 format!("The wasm guest stopped: {e}"),
             )),
         };
-        let mut logs = Vec::new();
-        let mut end: Option<(Option<Value>, Option<SerializedError>)> = None;
-        for message in host.messages {
-            match message {
-                GuestMessage::Log(line) => logs.push(line),
-                GuestMessage::Result { state } if end.is_none() => end = Some((Some(state), None)),
-                GuestMessage::Error(e) if end.is_none() => end = Some((None, Some(classify(&e)))),
-                _ => {}
-            }
-        }
-        let (state, error) = match (killed, end) {
-            (Some(error), _) => (None, Some(error)),
-            (None, Some(end)) => end,
-            (None, None) => (
-                None,
-                Some(SerializedError::new(
-                    &ErrorClass::ExitError,
-                    "The wasm guest ended without a result",
-                )),
-            ),
-        };
-        Ok(RunOutcome {
-            state,
-            error,
-            logs,
-            fuel_used,
-            memory_peak: host.limiter.peak,
-            duration: started.elapsed(),
-            stdio: String::from_utf8_lossy(&host.stdio).into_owned(),
-        })
+        Ok((host, killed, fuel_used))
     }
 }
