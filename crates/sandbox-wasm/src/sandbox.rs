@@ -59,6 +59,8 @@ pub struct RunOutcome {
 /// The guest module, compiled (or loaded from the artifact cache) once, ready to instantiate.
 pub struct WasmSandbox {
     engine: Engine,
+    /// Fuel metering is on (always, but for [`WasmSandbox::unmetered_for_measurement`]).
+    fuel: bool,
     pre: InstancePre<Host>,
     origin: Origin,
 }
@@ -78,10 +80,24 @@ fn wt(e: wasmtime::Error) -> WasmError {
 impl WasmSandbox {
     /// The engine settings of the tier (fuel metering on; part of the cache key).
     pub fn engine() -> Result<Engine, WasmError> {
+        Self::engine_with(true)
+    }
+
+    fn engine_with(fuel: bool) -> Result<Engine, WasmError> {
         let mut config = Config::new();
-        config.consume_fuel(true);
+        config.consume_fuel(fuel);
         config.cranelift_opt_level(OptLevel::Speed);
         Engine::new(&config).map_err(wt)
+    }
+
+    /// A sandbox **without fuel metering, so without any CPU limit**: only for measuring what
+    /// metering costs (`--example wasm_bench`). Never run untrusted code with it.
+    pub fn unmetered_for_measurement(wasm: &[u8], cache_dir: &Path) -> Result<Self, WasmError> {
+        let engine = Self::engine_with(false)?;
+        let (module, origin) = cache::load(&engine, wasm, cache_dir)?;
+        let mut sandbox = Self::with_module(engine, module, origin)?;
+        sandbox.fuel = false;
+        Ok(sandbox)
     }
 
     /// Loads the guest at `guest`, using (and filling) the artifact cache in `cache_dir`.
@@ -106,6 +122,7 @@ impl WasmSandbox {
         let pre = linker.instantiate_pre(&module).map_err(wt)?;
         Ok(Self {
             engine,
+            fuel: true,
             pre,
             origin,
         })
@@ -203,7 +220,9 @@ impl WasmSandbox {
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.limiter);
-        store.set_fuel(limits.fuel).map_err(wt)?;
+        if self.fuel {
+            store.set_fuel(limits.fuel).map_err(wt)?;
+        }
         let result = match self.pre.instantiate(&mut store) {
             Ok(instance) => instance
                 .get_typed_func::<(), ()>(&mut store, "_start")
@@ -211,7 +230,10 @@ impl WasmSandbox {
             Err(e) if store.data().limiter.refused => Err(e),
             Err(e) => return Err(wt(e)),
         };
-        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_used = match self.fuel {
+            true => limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            false => 0,
+        };
         let host = store.into_data();
         let killed = match &result {
             Ok(()) => None,
