@@ -6,6 +6,8 @@
 //!   the host answers read-only under the adaptor repo root it was given;
 //! - HTTP: `call(HTTP)`, performed by the host's reqwest client under its policy (the guest
 //!   sees a Promise that is settled when the call returns);
+//! - credentials and dataclips (a step's `configuration` or the input given by id):
+//!   `call(CREDENTIAL | DATACLIP)`, answered by the embedder's resolver on the host;
 //! - log lines and the runtime's events go out through `emit`; the host stamps each event with
 //!   the fuel used so far.
 //!
@@ -38,6 +40,8 @@ const KIND: u32 = 3;
 const READ: u32 = 4;
 const CANONICALIZE: u32 = 5;
 const HTTP: u32 = 6;
+const CREDENTIAL: u32 = 7;
+const DATACLIP: u32 = 8;
 
 /// What the host says about the run besides the plan and the input.
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +142,16 @@ impl Callbacks for Emitter {
 
     fn log(&self, line: LogLine) {
         send(&json!({ "type": "line", "line": line }).to_string());
+    }
+
+    fn resolve_credential(&self, id: &str) -> impl Future<Output = Result<Value, String>> {
+        let answer = ask(CREDENTIAL, &json!({ "id": id }));
+        async move { answer }
+    }
+
+    fn resolve_state(&self, id: &str) -> impl Future<Output = Result<Value, String>> {
+        let answer = ask(DATACLIP, &json!({ "id": id }));
+        async move { answer }
     }
 }
 

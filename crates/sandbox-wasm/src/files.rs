@@ -15,6 +15,17 @@ const KIND: u32 = 3;
 const READ: u32 = 4;
 const CANONICALIZE: u32 = 5;
 const HTTP: u32 = 6;
+const CREDENTIAL: u32 = 7;
+const DATACLIP: u32 = 8;
+
+/// Answers a plan's credential and dataclip lookups (the worker's callbacks). Called on the
+/// thread running the guest, which waits for the answer.
+pub trait PlanResolver: Send + Sync {
+    /// The credential `id` (a step's string `configuration`).
+    fn credential(&self, id: &str) -> Result<Value, String>;
+    /// The dataclip `id` (an input given by id).
+    fn dataclip(&self, id: &str) -> Result<Value, String>;
+}
 
 /// What a plan-mode guest may reach: files under `roots` (read-only) and HTTP under `policy`.
 pub(crate) struct GuestAccess {
@@ -23,6 +34,7 @@ pub(crate) struct GuestAccess {
     pub(crate) http: Arc<dyn HttpTransport>,
     pub(crate) policy: HostPolicy,
     pub(crate) tokio: Option<tokio::runtime::Runtime>,
+    pub(crate) resolver: Option<Arc<dyn PlanResolver>>,
 }
 
 impl GuestAccess {
@@ -91,6 +103,15 @@ impl GuestAccess {
             }
             CANONICALIZE => Ok(json!(self.allowed(&path("path")?)?)),
             HTTP => self.http(req),
+            CREDENTIAL | DATACLIP => {
+                let id = req.get("id").and_then(Value::as_str).unwrap_or_default();
+                match (&self.resolver, op) {
+                    (Some(r), CREDENTIAL) => r.credential(id),
+                    (Some(r), _) => r.dataclip(id),
+                    (None, CREDENTIAL) => Err(format!("no credential resolver for {id}")),
+                    (None, _) => Err(format!("no state resolver for {id}")),
+                }
+            }
             _ => Err(format!("unknown request {op}")),
         }
     }
@@ -121,6 +142,7 @@ mod tests {
             http: Arc::new(openfn_node_host::NoHttp),
             policy: HostPolicy::deny_all(),
             tokio: None,
+            resolver: None,
         }
     }
 

@@ -34,6 +34,8 @@ mod sandbox;
 
 pub use classify::{IMPORT_REFUSED, classify, oom, timeout, too_large};
 pub use error::WasmError;
+#[cfg(feature = "wasm")]
+pub use files::PlanResolver;
 pub use message::{GuestError, GuestMessage, LogLine};
 #[cfg(feature = "wasm")]
 pub use plan::{PlanEvent, PlanOptions, PlanOutcome};

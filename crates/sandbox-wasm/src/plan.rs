@@ -11,7 +11,7 @@ use openfn_node_host::{FsModules, HostPolicy, HttpTransport, ReqwestTransport};
 use serde_json::{Value, json};
 
 use crate::error::WasmError;
-use crate::files::GuestAccess;
+use crate::files::{GuestAccess, PlanResolver};
 use crate::message::GuestMessage;
 use crate::sandbox::{Limits, WasmSandbox};
 
@@ -32,6 +32,8 @@ pub struct PlanOptions {
     pub state_props_to_remove: Option<Vec<String>>,
     /// The transport HTTP goes through; share one per process (connection pools).
     pub http: Arc<dyn HttpTransport>,
+    /// Credential and dataclip lookups; without one they fail as on a runtime without callbacks.
+    pub resolver: Option<Arc<dyn PlanResolver>>,
 }
 
 impl Default for PlanOptions {
@@ -44,6 +46,7 @@ impl Default for PlanOptions {
             run_timeout_ms: None,
             state_props_to_remove: None,
             http: Arc::new(ReqwestTransport::new()),
+            resolver: None,
         }
     }
 }
@@ -113,6 +116,7 @@ impl WasmSandbox {
             http: options.http.clone(),
             policy,
             tokio: None,
+            resolver: options.resolver.clone(),
         };
         let modules: BTreeMap<&String, Value> = options
             .linked

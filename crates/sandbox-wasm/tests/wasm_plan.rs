@@ -15,7 +15,9 @@ use openfn_runtime::{
     Callbacks, Event, ExecutionPlan, Input, LogLevel, LogLine, ModuleInfo, RunError, RunOptions,
     StateJson,
 };
-use openfn_sandbox_wasm::{Limits, PlanOptions, PlanOutcome};
+use std::sync::Arc;
+
+use openfn_sandbox_wasm::{Limits, PlanOptions, PlanOutcome, PlanResolver};
 use serde_json::{Value, json};
 
 fn fixture_adaptor() -> PathBuf {
@@ -38,6 +40,14 @@ struct Recorder {
     events: RefCell<Vec<String>>,
 }
 
+/// The one credential both tiers can resolve.
+fn credential(id: &str) -> Result<Value, String> {
+    match id {
+        "cred-1" => Ok(json!({ "user": "demo", "password": "secret" })),
+        other => Err(format!("no credential {other}")),
+    }
+}
+
 impl Callbacks for Recorder {
     fn notify(&self, event: Event) -> impl std::future::Future<Output = ()> {
         self.events.borrow_mut().push(event.name().to_owned());
@@ -45,6 +55,24 @@ impl Callbacks for Recorder {
     }
     fn log(&self, line: LogLine) {
         self.lines.borrow_mut().push(line);
+    }
+    fn resolve_credential(
+        &self,
+        id: &str,
+    ) -> impl std::future::Future<Output = Result<Value, String>> {
+        let r = credential(id);
+        async move { r }
+    }
+}
+
+struct Resolver;
+
+impl PlanResolver for Resolver {
+    fn credential(&self, id: &str) -> Result<Value, String> {
+        credential(id)
+    }
+    fn dataclip(&self, id: &str) -> Result<Value, String> {
+        Err(format!("no dataclip {id}"))
     }
 }
 
@@ -175,6 +203,7 @@ fn wasm_outcome(plan: &Value, input: &Value, limits: &Limits) -> PlanOutcome {
     let options = PlanOptions {
         linked,
         allowed_hosts: vec!["*".to_owned()],
+        resolver: Some(Arc::new(Resolver)),
         ..PlanOptions::default()
     };
     common::sandbox()
@@ -292,4 +321,14 @@ fn events_carry_the_fuel_used_so_far() {
         done > start + 100_000,
         "the loop's fuel is between the events: {fuel:?}"
     );
+}
+
+#[test]
+fn credentials_arrive_as_state_configuration() {
+    let plan = json!({ "workflow": { "steps": [
+        { "id": "a", "configuration": "cred-1",
+          "expression": job("fn", "fn(s => ({ data: { user: s.configuration.user } }))") },
+    ], "start": "a" } });
+    let out = same(plan, json!({ "data": {} }));
+    assert_eq!(out.state, Some(json!({ "data": { "user": "demo" } })));
 }
