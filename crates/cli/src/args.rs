@@ -152,7 +152,7 @@ pub struct ExecuteArgs {
     /// Memory limit of the run, in MB.
     #[arg(long = "memory-limit", default_value_t = 500, value_name = "MB")]
     pub memory_limit_mb: u64,
-    /// The sandbox tier: native, or wasm (preview: single jobs without adaptors).
+    /// The sandbox tier: native, or wasm (preview: QuickJS in wasmtime, same runtime).
     #[cfg(feature = "wasm")]
     #[arg(long, value_enum, default_value = "native", env = "OPENFN_SANDBOX")]
     pub sandbox: Sandbox,

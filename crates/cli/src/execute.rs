@@ -49,10 +49,6 @@ pub fn default_repo_dir() -> PathBuf {
 
 /// `openfn execute <path>`.
 pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
-    #[cfg(feature = "wasm")]
-    if args.sandbox == crate::wasm::Sandbox::Wasm {
-        return crate::wasm::execute(&args, logger);
-    }
     let started = Instant::now();
     if args.output_stdout {
         // `-O`: the result alone on stdout (`openfn … -O | jq`), the logs on stderr
@@ -137,6 +133,12 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         cache_dir: cache_dir.clone(),
     };
     let job_cache_dir = cache_dir;
+    #[cfg(feature = "wasm")]
+    let outcome = match args.sandbox {
+        crate::wasm::Sandbox::Wasm => crate::wasm::run(job, logger)?,
+        crate::wasm::Sandbox::Native => run(job, logger)?,
+    };
+    #[cfg(not(feature = "wasm"))]
     let outcome = run(job, logger)?;
 
     if let Some(dir) = &job_cache_dir {

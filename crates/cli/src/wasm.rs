@@ -1,106 +1,108 @@
-//! `openfn execute --sandbox wasm` (the `wasm` feature; preview): a single job without adaptors
-//! run on the wasm tier (crates/sandbox-wasm) instead of the engine's native child.
+//! `openfn execute --sandbox wasm` (the `wasm` feature; preview): the loaded, installed job or
+//! workflow runs on the wasm tier (crates/sandbox-wasm) instead of the engine's native child.
+//! The plan is compiled here as the engine's child compiles it, then run by the same
+//! `openfn-runtime` inside the guest; adaptors load read-only from the repo.
 
-use std::path::Path;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use openfn_sandbox_wasm::{Limits, WasmSandbox, cache};
+use anyhow::{Result, anyhow};
+use openfn_sandbox_wasm::{Limits, PlanOptions, WasmSandbox, cache};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::args::ExecuteArgs;
-use crate::execute::serialize_output;
-use crate::load;
+use crate::execute::{Job, Outcome};
 use crate::logger::Logger;
 
 // The tier is a command-line choice, so its type lives with the arguments.
 pub use crate::args::Sandbox;
 
-/// Runs `args.path` on the wasm tier; `Ok(false)` when the job failed.
-pub fn execute(args: &ExecuteArgs, logger: &Logger) -> Result<bool> {
-    if load::is_workflow_path(&args.path) {
-        bail!(
-            "the wasm sandbox tier runs single jobs for now, not workflows; run without --sandbox wasm"
-        );
+/// Runs `job` (its adaptors already installed in the repo) on the wasm tier.
+pub fn run(job: Job, logger: &Logger) -> Result<Outcome> {
+    let mut plan = openfn_engine::ExecutionPlan::from_value(job.plan.clone())
+        .map_err(|e| anyhow!("invalid workflow: {e}"))?;
+    if let Err(e) = openfn_engine::child::compile_plan(&mut plan, &job.repo_dir, &job.compile) {
+        let name = e.name.as_deref().unwrap_or("CompileError");
+        logger.cli("error", format!("{name}: {}", e.message));
+        return Ok(Outcome {
+            state: None,
+            failed: true,
+        });
     }
-    if let Some(a) = args.adaptors.first() {
-        bail!(
-            "adaptors are not supported on the wasm sandbox tier yet (--adaptor {a}); run without --sandbox wasm"
-        );
-    }
-    let source = load::read_text(&args.path)?;
-    let code = if args.no_compile {
-        source
-    } else {
-        let name = args
-            .path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("src")
-            .to_owned();
-        let options = openfn_compiler::Options {
-            name,
-            ..Default::default()
-        };
-        openfn_compiler::compile(&source, &options)
-            .map_err(|e| anyhow::anyhow!("{}", e.for_step("job")))?
-            .code
+    let plan = serde_json::to_value(&plan)?;
+    let linked = openfn_engine::plan::linked_dirs(&job.plan)
+        .into_iter()
+        .map(|(name, dir)| (name, PathBuf::from(dir)))
+        .collect();
+    let options = PlanOptions {
+        repo: Some(job.repo_dir.clone()),
+        linked,
+        allowed_hosts: vec!["*".to_owned()],
+        log_level: "debug".to_owned(),
+        run_timeout_ms: (job.timeout_ms > 0).then_some(job.timeout_ms),
+        state_props_to_remove: Some(vec!["configuration".to_owned()]),
+        ..PlanOptions::default()
     };
-    let state = input_state(args)?;
-    let guest = openfn_sandbox_wasm::find_guest()?;
-    let sandbox = WasmSandbox::load(&guest, &cache::default_dir())?;
     let limits = Limits {
-        memory_bytes: usize::try_from(args.memory_limit_mb.saturating_mul(1024 * 1024))
+        memory_bytes: usize::try_from(job.memory_limit_mb.saturating_mul(1024 * 1024))
             .unwrap_or(usize::MAX),
         ..Limits::default()
     };
-    let out = sandbox.run(&code, &state, &limits)?;
-    for line in &out.logs {
-        logger.line("JOB", &line.level, &line.message, None);
+    let input: Option<Value> = job
+        .input
+        .as_deref()
+        .map(|raw| serde_json::from_str(raw.get()))
+        .transpose()?;
+    let guest = openfn_sandbox_wasm::find_guest()?;
+    let sandbox = WasmSandbox::load(&guest, &cache::default_dir())?;
+    let out = sandbox.run_plan(&plan, input.as_ref(), &options, &limits)?;
+    let mut breaks = crate::report::Breaks::default();
+    for line in &out.lines {
+        let parts: Vec<Value> = line["message"].as_array().cloned().unwrap_or_default();
+        let (name, level) = (
+            line["name"].as_str().unwrap_or("R/T"),
+            line["level"].as_str().unwrap_or("info"),
+        );
+        logger.line(name, level, &parts, line["time"].as_str());
+        if breaks.after(name, level, &parts) {
+            logger.blank();
+        }
     }
+    let steps: Vec<String> = out
+        .events
+        .iter()
+        .filter(|e| e.name == "job-complete" || e.name == "job-error")
+        .map(|e| {
+            format!(
+                "{} at {} fuel",
+                e.payload["jobId"].as_str().unwrap_or("?"),
+                e.fuel
+            )
+        })
+        .collect();
     logger.cli(
         "debug",
         format!(
-            "wasm tier: {} fuel, {} KiB peak memory, {:?}",
+            "wasm tier: {} fuel ({}), {:?}",
             out.fuel_used,
-            out.memory_peak / 1024,
+            steps.join(", "),
             out.duration
         ),
     );
     if let Some(e) = &out.error {
-        logger.cli("error", format!("{}: {}", e.name, e.message));
-        return Ok(false);
+        if !breaks.crash_reported() {
+            // a kill from the host (fuel, memory, output): the runtime could not say it
+            let name = e["type"].as_str().or(e["name"].as_str()).unwrap_or("Error");
+            let message = e["message"].as_str().unwrap_or_default();
+            logger.failure(&format!("{name}: {message}"));
+        }
+        return Ok(Outcome {
+            state: None,
+            failed: true,
+        });
     }
     let text = serde_json::to_string(&out.state.unwrap_or(Value::Null))?;
-    let raw = RawValue::from_string(text)?;
-    write_output(args, &raw, logger)?;
-    Ok(true)
-}
-
-fn input_state(args: &ExecuteArgs) -> Result<Value> {
-    if let Some(text) = &args.state_stdin {
-        return serde_json::from_str(text).context("invalid JSON in --state-stdin");
-    }
-    if let Some(path) = &args.state_path {
-        let text = load::read_text(path)?;
-        return load::parse_document(path, &text);
-    }
-    Ok(serde_json::json!({"data": {}, "configuration": {}}))
-}
-
-fn write_output(args: &ExecuteArgs, state: &RawValue, logger: &Logger) -> Result<()> {
-    let text = serialize_output(Some(state))?;
-    if args.output_stdout {
-        logger.cli("success", "Result: ");
-        logger.cli("always", text);
-        return Ok(());
-    }
-    let base = args.path.parent().unwrap_or(Path::new("."));
-    let path = args
-        .output_path
-        .clone()
-        .unwrap_or_else(|| base.join("output.json"));
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    logger.cli("success", format!("State written to {}", path.display()));
-    Ok(())
+    Ok(Outcome {
+        state: Some(RawValue::from_string(text)?),
+        failed: false,
+    })
 }

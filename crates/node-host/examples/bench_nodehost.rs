@@ -38,7 +38,7 @@ async fn load_once(dir: &Path, cache: Option<PathBuf>) -> Duration {
         HostPolicy::deny_all().allow_modules_under(dir),
         HostOptions {
             bytecode_dir: cache,
-            console: None,
+            ..HostOptions::default()
         },
     );
     let rt = AsyncRuntime::new().expect("runtime");

@@ -16,10 +16,11 @@ use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value}
 use crate::builtins;
 use crate::bytecode::BytecodeCache;
 use crate::error::Error;
-use crate::http::HttpClient;
+use crate::http::HttpTransport;
 use crate::policy::HostPolicy;
-use crate::resolve::{ModuleKind, Resolvers};
 use crate::shared::{ConsoleLevel, ConsoleSink, Shared, TracingConsole};
+use crate::source::ModuleSource;
+use crate::timers::Cancel;
 use crate::util::{bytes_of, compile_script, not_found, throw_error};
 
 /// The internal objects of the installed realms of one QuickJS runtime, by context. They live
@@ -72,6 +73,12 @@ pub struct HostOptions {
     pub bytecode_dir: Option<PathBuf>,
     /// Where adaptor `console` output goes; defaults to [`TracingConsole`].
     pub console: Option<Arc<dyn ConsoleSink>>,
+    /// Where module files are resolved and read; defaults to Node resolution on the file
+    /// system (the `native` feature), else to no modules at all.
+    pub modules: Option<Arc<dyn ModuleSource>>,
+    /// Who performs HTTP requests; defaults to the reqwest client (the `native` feature), else
+    /// to refusing every request.
+    pub http: Option<Arc<dyn HttpTransport>>,
 }
 
 impl NodeHost {
@@ -83,15 +90,22 @@ impl NodeHost {
     /// A host with the given policy and options.
     pub fn with_options(policy: HostPolicy, options: HostOptions) -> Self {
         let shared = Shared {
-            resolvers: Resolvers::new(),
+            resolvers: options.modules.unwrap_or_else(crate::default_modules),
             bytecode: options.bytecode_dir.map(BytecodeCache::new),
             console: options.console.unwrap_or_else(|| Arc::new(TracingConsole)),
-            http: HttpClient::new(),
+            http: options.http.unwrap_or_else(crate::default_http),
             policy,
         };
         Self {
             shared: Arc::new(shared),
         }
+    }
+
+    /// Reads a file through the host's module source (the file system natively; the wasm
+    /// guest's host, read-only under the adaptor repo, there). No policy check: the runtime's
+    /// linker reads the repo's and adaptors' `package.json` with it.
+    pub fn read_text(&self, path: &Path) -> std::io::Result<String> {
+        self.shared.resolvers.read_text(path)
     }
 
     /// The policy this host enforces.
@@ -176,13 +190,7 @@ impl NodeHost {
         let shared = self.shared.clone();
         host.set(
             "kind",
-            Func::from(
-                move |path: String| match shared.resolvers.kind(Path::new(&path)) {
-                    ModuleKind::Esm => "esm",
-                    ModuleKind::CommonJs => "cjs",
-                    ModuleKind::Json => "json",
-                },
-            ),
+            Func::from(move |path: String| shared.resolvers.kind(Path::new(&path)).as_str()),
         )?;
         let shared = self.shared.clone();
         host.set(
@@ -278,12 +286,15 @@ fn read_module_text(ctx: &Ctx<'_>, shared: &Shared, path: &str) -> rquickjs::Res
     if !p.is_absolute() || !shared.policy.path_allowed(p) {
         return Err(not_found(ctx, path));
     }
-    std::fs::read_to_string(p).map_err(|_| not_found(ctx, path))
+    shared
+        .resolvers
+        .read_text(p)
+        .map_err(|_| not_found(ctx, path))
 }
 
 struct TimerState {
     next: Cell<u32>,
-    cancels: RefCell<HashMap<u32, Rc<tokio::sync::Notify>>>,
+    cancels: RefCell<HashMap<u32, Cancel>>,
 }
 
 fn add_timer_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
@@ -298,7 +309,7 @@ fn add_timer_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Re
             move |ctx: Ctx<'js>, ms: f64, repeat: bool, cb: Function<'js>| -> u32 {
                 let id = st.next.get();
                 st.next.set(id.wrapping_add(1).max(1));
-                let cancel = Rc::new(tokio::sync::Notify::new());
+                let cancel = Cancel::default();
                 st.cancels.borrow_mut().insert(id, cancel.clone());
                 let delay = Duration::from_secs_f64(
                     (if ms.is_finite() { ms } else { 1.0 }).max(1.0) / 1000.0,
@@ -307,9 +318,8 @@ fn add_timer_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Re
                 let ctx2 = ctx.clone();
                 ctx.spawn(async move {
                     loop {
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            () = cancel.notified() => break,
+                        if !cancel.sleep(delay).await {
+                            break;
                         }
                         if let Err(e) = cb.call::<_, ()>(()) {
                             report_uncaught(&ctx2, e);
@@ -329,7 +339,7 @@ fn add_timer_functions<'js>(_ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Re
         "clearTimer",
         Func::from(move |id: u32| {
             if let Some(n) = st.cancels.borrow_mut().remove(&id) {
-                n.notify_one();
+                n.cancel();
             }
         }),
     )?;

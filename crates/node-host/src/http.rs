@@ -1,31 +1,60 @@
-//! The host HTTP client behind `fetch` and the `undici` module: one `reqwest` client per TLS
-//! configuration (Node's `rejectUnauthorized`, `ca` replacing the default roots, `cert`/`key`
-//! for mutual TLS), redirects followed here (so every hop is checked against the policy and
-//! credentials are dropped on cross-origin hops), bodies buffered and decoded (br, gzip,
-//! deflate), errors free of credentials with Node-style codes (`ECONNREFUSED`,
-//! `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`, …).
+//! `fetch` and the `undici` module's requests, and the HTTP transport seam: the realm hands
+//! each request to the host's [`HttpTransport`]. The native build's is [`ReqwestTransport`]
+//! (`http/native.rs`); an embedder without sockets (the wasm tier's guest) supplies one that
+//! asks its host, which performs the request with its own `ReqwestTransport` under its policy.
 
-use std::collections::HashMap;
-use std::error::Error as _;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use rquickjs::function::{Async, Func};
 use rquickjs::{ArrayBuffer, Ctx, Object, TypedArray, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::policy::HostPolicy;
-use crate::util::{bytes_of, lock, throw_error};
+use crate::util::{bytes_of, throw_error};
 
-/// What `fetch` needs of the host: its HTTP clients and its policy.
+#[cfg(feature = "native")]
+mod native;
+#[cfg(feature = "native")]
+pub use native::ReqwestTransport;
+
+/// What `fetch` needs of the host: its HTTP transport and its policy.
 pub(crate) trait HttpContext: Send + Sync {
-    fn http(&self) -> &HttpClient;
+    fn http(&self) -> &dyn HttpTransport;
     fn policy(&self) -> &HostPolicy;
+}
+
+/// The future of one request.
+pub type HttpFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpFailure>>>>;
+
+/// Performs the realm's HTTP requests. Implementations enforce `policy` (allowed hosts, on every
+/// redirect hop), follow redirects up to the request's limit and buffer the body.
+pub trait HttpTransport: Send + Sync {
+    /// Sends `req` under `policy`.
+    fn send(&self, policy: &HostPolicy, req: HttpRequest) -> HttpFuture;
+}
+
+/// A transport that refuses every request (the default of a build without the `native`
+/// feature when the embedder supplies none).
+#[derive(Debug, Default)]
+pub struct NoHttp;
+
+impl HttpTransport for NoHttp {
+    fn send(&self, _policy: &HostPolicy, _req: HttpRequest) -> HttpFuture {
+        Box::pin(async {
+            Err(HttpFailure::new(
+                "this host has no HTTP transport".to_owned(),
+                "ERR_HOST_NOT_ALLOWED",
+            ))
+        })
+    }
 }
 
 /// The TLS options of a request (undici's `connect` options); one client is built per distinct
 /// set and reused, so connections are pooled per set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) struct TlsOptions {
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TlsOptions {
     /// Verify the server certificate (Node's `rejectUnauthorized`, default true).
     reject_unauthorized: bool,
     /// PEM certificates that replace the default trusted roots (Node's `ca`).
@@ -37,130 +66,90 @@ pub(crate) struct TlsOptions {
     pfx: bool,
 }
 
-pub(crate) struct HttpClient {
-    clients: Mutex<HashMap<TlsOptions, reqwest::Client>>,
-}
-
-impl HttpClient {
-    pub(crate) fn new() -> Self {
-        Self {
-            clients: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The client for `tls`, built on first use. Build errors are not cached (they are cheap
-    /// and the request fails anyway).
-    fn client(&self, mut tls: TlsOptions) -> Result<reqwest::Client, String> {
-        if !tls.reject_unauthorized {
-            // Without verification the trusted roots do not matter.
-            tls.ca = None;
-        }
-        if let Some(c) = lock(&self.clients).get(&tls) {
-            return Ok(c.clone());
-        }
-        let client = build_client(&tls)?;
-        lock(&self.clients).insert(tls, client.clone());
-        Ok(client)
-    }
-
-    /// How many clients have been built (one per distinct TLS option set).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        lock(&self.clients).len()
-    }
-}
-
-fn build_client(tls: &TlsOptions) -> Result<reqwest::Client, String> {
-    // reqwest is built without a default TLS crypto provider: make ring the process default
-    // unless the embedder already chose one.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    if tls.pfx {
-        return Err("the tls option pfx is not supported: pass cert and key as PEM".to_owned());
-    }
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy();
-    if !tls.reject_unauthorized {
-        builder = builder.tls_danger_accept_invalid_certs(true);
-    } else if let Some(pem) = &tls.ca {
-        // As in Node, `ca` replaces the default roots rather than adding to them.
-        builder = builder.tls_certs_only(ca_certificates(pem)?);
-    }
-    match (&tls.cert, &tls.key) {
-        (Some(cert), Some(key)) => {
-            let pem = format!("{cert}\n{key}\n");
-            // The key is secret: the error says what is wrong without quoting the input.
-            let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|_| {
-                "invalid tls cert/key: expected a PEM certificate and an unencrypted PEM private key"
-                    .to_owned()
-            })?;
-            builder = builder.identity(identity);
-        }
-        (Some(_), None) => return Err("the tls option cert needs a key".to_owned()),
-        (None, Some(_)) => return Err("the tls option key needs a cert".to_owned()),
-        (None, None) => {}
-    }
-    builder
-        .build()
-        .map_err(|e| format!("cannot build the http client: {}", error_text(&e)))
-}
-
-/// Parses the PEM certificates of a `ca` option, checking each is usable as a trust anchor.
-fn ca_certificates(pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::{Error as PemError, PemObject};
-    let mut out = Vec::new();
-    let mut store = rustls::RootCertStore::empty();
-    for (i, der) in CertificateDer::pem_slice_iter(pem.as_bytes()).enumerate() {
-        let der = der.map_err(|e| {
-            let what = match e {
-                PemError::MissingSectionEnd { .. } => "a PEM section has no END line",
-                PemError::IllegalSectionStart { .. } => "a PEM section header is malformed",
-                PemError::Base64Decode(_) => "a PEM section is not valid base64",
-                _ => "malformed PEM",
-            };
-            format!("invalid tls ca: {what}")
-        })?;
-        store
-            .add(der.clone())
-            .map_err(|e| format!("invalid tls ca: certificate {} is not usable: {e}", i + 1))?;
-        out.push(
-            reqwest::Certificate::from_der(&der)
-                .map_err(|_| format!("invalid tls ca: certificate {} is not usable", i + 1))?,
-        );
-    }
-    if out.is_empty() {
-        return Err(
-            "invalid tls ca: no PEM certificate found (expected -----BEGIN CERTIFICATE-----)"
-                .to_owned(),
-        );
-    }
-    Ok(out)
-}
-
-struct Req {
+/// One request as the realm made it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HttpRequest {
     method: String,
     url: String,
     headers: Vec<(String, String)>,
+    #[serde(with = "opt_b64")]
     body: Option<Vec<u8>>,
     max_redirections: u32,
     tls: TlsOptions,
     timeout_ms: Option<f64>,
 }
 
-struct Resp {
+/// The buffered response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HttpResponse {
     status: u16,
     url: String,
     headers: Vec<(String, String)>,
+    #[serde(with = "b64")]
     body: Vec<u8>,
 }
 
-fn parse_req<'js>(req: &Object<'js>) -> rquickjs::Result<Req> {
+/// Why a request failed: a message free of credentials and a Node-style code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpFailure {
+    /// The error's message.
+    pub message: String,
+    /// Node's `code` (`ECONNREFUSED`, `ERR_HOST_NOT_ALLOWED`, …).
+    pub code: String,
+}
+
+impl HttpFailure {
+    /// A failure with `message` and `code`.
+    pub fn new(message: String, code: &str) -> Self {
+        Self {
+            message,
+            code: code.to_owned(),
+        }
+    }
+}
+
+mod b64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_b64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => super::b64::serialize(bytes, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        use base64::Engine as _;
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| base64::engine::general_purpose::STANDARD.decode(t))
+            .transpose()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_req<'js>(req: &Object<'js>) -> rquickjs::Result<HttpRequest> {
     let headers: Vec<Vec<String>> = req
         .get::<_, Option<Vec<Vec<String>>>>("headers")?
         .unwrap_or_default();
     let body: Option<TypedArray<'js, u8>> = req.get("body")?;
-    Ok(Req {
+    Ok(HttpRequest {
         method: req
             .get::<_, Option<String>>("method")?
             .unwrap_or_else(|| "GET".to_owned())
@@ -192,253 +181,6 @@ fn parse_req<'js>(req: &Object<'js>) -> rquickjs::Result<Req> {
     })
 }
 
-fn redact(url: &url::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.to_string()
-}
-
-fn error_text(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "request timed out".to_owned()
-    } else {
-        e.without_url_ref()
-    };
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-trait WithoutUrlRef {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrlRef for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        if self.is_connect() {
-            "connection failed".to_owned()
-        } else if self.is_body() || self.is_decode() {
-            "error reading the response body".to_owned()
-        } else if self.is_builder() {
-            "invalid request".to_owned()
-        } else {
-            "error sending the request".to_owned()
-        }
-    }
-}
-
-/// `(message, code)` of a failed request.
-type Failure = (String, &'static str);
-
-/// Why sending to `url` failed, with a Node-style code: TLS failures get OpenSSL's codes
-/// (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`, …). The URL is shown without
-/// credentials or query; headers never appear.
-fn send_failure(e: &reqwest::Error, url: &url::Url) -> Failure {
-    let target = redact(url);
-    if let Some(tls) = chain(e).find_map(|err| err.downcast_ref::<rustls::Error>()) {
-        let (what, code) = tls_failure(tls);
-        return (format!("request to {target} failed: {what} ({tls})"), code);
-    }
-    let code = if e.is_timeout() {
-        "UND_ERR_HEADERS_TIMEOUT"
-    } else {
-        let io_kind = chain(e)
-            .filter_map(|err| err.downcast_ref::<std::io::Error>())
-            .map(std::io::Error::kind)
-            .find(|k| *k != std::io::ErrorKind::Other);
-        match io_kind {
-            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) => {
-                "ECONNRESET"
-            }
-            Some(std::io::ErrorKind::TimedOut) => "ETIMEDOUT",
-            _ => "ECONNREFUSED",
-        }
-    };
-    (
-        format!("request to {target} failed: {}", error_text(e)),
-        code,
-    )
-}
-
-/// The errors behind `e`, looking inside `io::Error`s too (whose `source()` skips the error
-/// they wrap).
-fn chain<'a>(e: &'a reqwest::Error) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(
-        e.source(),
-        |&err: &&'a (dyn std::error::Error + 'static)| match err
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        },
-    )
-}
-
-/// What a TLS error means for the user, and Node's code for it.
-fn tls_failure(e: &rustls::Error) -> (&'static str, &'static str) {
-    use rustls::CertificateError as C;
-    match e {
-        rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => (
-                "the server certificate is not signed by a trusted CA",
-                "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-            ),
-            C::NotValidForName | C::NotValidForNameContext { .. } => (
-                "the server certificate is not valid for this host",
-                "ERR_TLS_CERT_ALTNAME_INVALID",
-            ),
-            C::Expired | C::ExpiredContext { .. } => {
-                ("the server certificate has expired", "CERT_HAS_EXPIRED")
-            }
-            C::NotValidYet | C::NotValidYetContext { .. } => (
-                "the server certificate is not yet valid",
-                "CERT_NOT_YET_VALID",
-            ),
-            C::Revoked => ("the server certificate is revoked", "CERT_REVOKED"),
-            C::BadSignature => (
-                "the server certificate has a bad signature",
-                "CERT_SIGNATURE_FAILURE",
-            ),
-            _ => ("the server certificate was rejected", "CERT_REJECTED"),
-        },
-        rustls::Error::AlertReceived(alert) => match alert {
-            rustls::AlertDescription::CertificateRequired => (
-                "the server requires a client certificate",
-                "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
-            ),
-            rustls::AlertDescription::BadCertificate => (
-                "the server rejected the client certificate",
-                "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
-            ),
-            rustls::AlertDescription::UnknownCA => (
-                "the server does not trust the client certificate",
-                "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
-            ),
-            _ => ("the server ended the TLS handshake", "ECONNRESET"),
-        },
-        _ => ("the TLS handshake failed", "ECONNRESET"),
-    }
-}
-
-#[expect(
-    clippy::too_many_lines,
-    reason = "split by the helper editing this file"
-)]
-async fn perform(shared: Arc<dyn HttpContext>, req: Req) -> Result<Resp, Failure> {
-    let client = shared
-        .http()
-        .client(req.tls.clone())
-        .map_err(|m| (m, "UND_ERR_INVALID_ARG"))?;
-    let mut url =
-        url::Url::parse(&req.url).map_err(|_| ("Invalid URL".to_owned(), "ERR_INVALID_URL"))?;
-    let mut method = req.method.clone();
-    let mut body = req.body;
-    let mut headers = req.headers;
-    let mut left = req.max_redirections;
-    loop {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err((
-                format!("unsupported protocol {}", url.scheme()),
-                "ERR_INVALID_URL",
-            ));
-        }
-        let host = url.host_str().unwrap_or_default().to_owned();
-        if !shared
-            .policy()
-            .host_allowed(&host, url.port_or_known_default())
-        {
-            return Err((
-                format!(
-                    "request to {} is not allowed by the host policy",
-                    redact(&url)
-                ),
-                "ERR_HOST_NOT_ALLOWED",
-            ));
-        }
-        let m = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|_| ("invalid method".to_owned(), "UND_ERR_INVALID_ARG"))?;
-        let mut rb = client.request(m, url.clone());
-        for (k, v) in &headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some(b) = &body {
-            rb = rb.body(b.clone());
-        }
-        if let Some(t) = req.timeout_ms
-            && t.is_finite()
-            && t > 0.0
-        {
-            rb = rb.timeout(Duration::from_secs_f64(t / 1000.0));
-        }
-        let resp = rb.send().await.map_err(|e| send_failure(&e, &url))?;
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if left > 0
-            && matches!(status, 301 | 302 | 303 | 307 | 308)
-            && let Some(loc) = location
-            && let Ok(next) = url.join(&loc)
-        {
-            left -= 1;
-            if status == 303 && method != "HEAD" || matches!(status, 301 | 302) && method == "POST"
-            {
-                method = "GET".to_owned();
-                body = None;
-                headers.retain(|(k, _)| {
-                    !k.eq_ignore_ascii_case("content-type")
-                        && !k.eq_ignore_ascii_case("content-length")
-                });
-            }
-            if next.origin() != url.origin() {
-                headers.retain(|(k, _)| {
-                    !["authorization", "cookie", "proxy-authorization", "host"]
-                        .iter()
-                        .any(|h| k.eq_ignore_ascii_case(h))
-                });
-            }
-            url = next;
-            continue;
-        }
-        let final_url = resp.url().to_string();
-        let headers_out: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let bytes = resp.bytes().await.map_err(|e| {
-            (
-                format!(
-                    "reading the response from {} failed: {}",
-                    redact(&url),
-                    error_text(&e)
-                ),
-                "UND_ERR_SOCKET",
-            )
-        })?;
-        return Ok(Resp {
-            status,
-            url: final_url,
-            headers: headers_out,
-            body: bytes.to_vec(),
-        });
-    }
-}
-
 pub(crate) fn add_fetch_function<'js>(
     ctx: &Ctx<'js>,
     host: &Object<'js>,
@@ -452,7 +194,8 @@ pub(crate) fn add_fetch_function<'js>(
             let parsed = parse_req(&req);
             async move {
                 let req = parsed?;
-                match perform(shared, req).await {
+                let sent = shared.http().send(shared.policy(), req);
+                match sent.await {
                     Ok(resp) => {
                         let out = Object::new(ctx.clone())?;
                         out.set("status", resp.status)?;
@@ -463,66 +206,10 @@ pub(crate) fn add_fetch_function<'js>(
                         out.set("body", ArrayBuffer::new(ctx.clone(), resp.body)?)?;
                         Ok::<Value<'js>, rquickjs::Error>(out.into_value())
                     }
-                    Err((message, code)) => Err(throw_error(&ctx, &message, Some(code))),
+                    Err(e) => Err(throw_error(&ctx, &e.message, Some(&e.code))),
                 }
             }
         })),
     )?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tls(reject_unauthorized: bool, ca: Option<&str>) -> TlsOptions {
-        TlsOptions {
-            reject_unauthorized,
-            ca: ca.map(str::to_owned),
-            ..TlsOptions::default()
-        }
-    }
-
-    #[test]
-    fn one_client_per_tls_option_set() {
-        let http = HttpClient::new();
-        http.client(tls(true, None)).unwrap();
-        http.client(tls(true, None)).unwrap();
-        assert_eq!(http.len(), 1);
-        http.client(tls(false, None)).unwrap();
-        // Without verification the roots are irrelevant: same client.
-        http.client(tls(false, Some("anything"))).unwrap();
-        assert_eq!(http.len(), 2);
-        // A bad `ca` fails each time and caches nothing.
-        let e = http.client(tls(true, Some("nope"))).unwrap_err();
-        assert!(
-            e.starts_with("invalid tls ca: no PEM certificate found"),
-            "{e}"
-        );
-        assert_eq!(http.len(), 2);
-    }
-
-    #[test]
-    fn client_certificate_needs_both_halves() {
-        let http = HttpClient::new();
-        let only_cert = TlsOptions {
-            reject_unauthorized: true,
-            cert: Some("x".to_owned()),
-            ..TlsOptions::default()
-        };
-        assert_eq!(
-            http.client(only_cert).unwrap_err(),
-            "the tls option cert needs a key"
-        );
-        let secret = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n";
-        let bad_pair = TlsOptions {
-            reject_unauthorized: true,
-            cert: Some("not a cert".to_owned()),
-            key: Some(secret.to_owned()),
-            ..TlsOptions::default()
-        };
-        let e = http.client(bad_pair).unwrap_err();
-        assert!(e.starts_with("invalid tls cert/key"), "{e}");
-        assert!(!e.contains("c2VjcmV0"), "{e}");
-    }
 }

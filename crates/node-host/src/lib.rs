@@ -26,8 +26,11 @@ mod host;
 mod http;
 mod loader;
 mod policy;
+#[cfg(feature = "native")]
 mod resolve;
 mod shared;
+mod source;
+pub mod timers;
 mod util;
 mod zlib;
 
@@ -38,21 +41,31 @@ use rquickjs::{Ctx, Module, Object};
 pub use bytecode::clear_cache;
 pub use error::{Error, describe_js_error};
 pub use host::{HostOptions, NodeHost};
+#[cfg(feature = "native")]
+pub use http::ReqwestTransport;
+pub use http::{
+    HttpFailure, HttpFuture, HttpRequest, HttpResponse, HttpTransport, NoHttp, TlsOptions,
+};
 pub use loader::{NodeLoader, NodeResolver};
 pub use policy::HostPolicy;
-pub use resolve::ModuleKind;
+#[cfg(feature = "native")]
+pub use resolve::Resolvers as FsModules;
 pub use shared::{ConsoleLevel, ConsoleSink, TracingConsole};
+pub use source::{ModuleKind, ModuleSource, NoModules};
 
 /// The ESM entry point of the package in `package_dir`, the way the kit's linker finds it:
 /// `exports` (a string, `exports["."]`, or its `import`/`node`/`default` condition), else
 /// `main`, else `index.js`.
 pub fn package_entry(host: &NodeHost, package_dir: &Path) -> Result<std::path::PathBuf, Error> {
-    let dir = package_dir.canonicalize().map_err(|source| Error::Io {
-        path: package_dir.to_path_buf(),
-        source,
-    })?;
+    let modules = &host.shared.resolvers;
+    let dir = modules
+        .canonicalize(package_dir)
+        .map_err(|source| Error::Io {
+            path: package_dir.to_path_buf(),
+            source,
+        })?;
     let pj_path = dir.join("package.json");
-    let text = std::fs::read_to_string(&pj_path).map_err(|source| Error::Io {
+    let text = modules.read_text(&pj_path).map_err(|source| Error::Io {
         path: pj_path.clone(),
         source,
     })?;
@@ -77,6 +90,30 @@ pub fn package_entry(host: &NodeHost, package_dir: &Path) -> Result<std::path::P
         .resolvers
         .resolve_import(&spec, &dir)
         .map_err(|_| Error::NoEntry(dir.clone()))
+}
+
+/// The module source of a host without one: Node resolution on the file system.
+#[cfg(feature = "native")]
+fn default_modules() -> std::sync::Arc<dyn ModuleSource> {
+    std::sync::Arc::new(resolve::Resolvers::new())
+}
+
+/// The module source of a host without one: none (the `native` feature is off).
+#[cfg(not(feature = "native"))]
+fn default_modules() -> std::sync::Arc<dyn ModuleSource> {
+    std::sync::Arc::new(NoModules)
+}
+
+/// The HTTP transport of a host without one: reqwest.
+#[cfg(feature = "native")]
+fn default_http() -> std::sync::Arc<dyn HttpTransport> {
+    std::sync::Arc::new(ReqwestTransport::new())
+}
+
+/// The HTTP transport of a host without one: none (the `native` feature is off).
+#[cfg(not(feature = "native"))]
+fn default_http() -> std::sync::Arc<dyn HttpTransport> {
+    std::sync::Arc::new(NoHttp)
 }
 
 fn pick_condition(v: &serde_json::Value) -> Option<String> {

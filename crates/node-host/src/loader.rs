@@ -12,8 +12,8 @@ use rquickjs::{Ctx, Function, Module, Value};
 
 use crate::builtins::builtin_id;
 use crate::host::{NodeHost, internal};
-use crate::resolve::ModuleKind;
 use crate::shared::Shared;
+use crate::source::ModuleKind;
 use crate::util::not_found;
 
 /// The rquickjs module loader of the node host. Loads `node:<name>` built-ins and module files
@@ -49,7 +49,11 @@ impl rquickjs::loader::Loader for NodeLoader {
         }
         match self.shared.resolvers.kind(path) {
             ModuleKind::Esm => {
-                let source = std::fs::read_to_string(path).map_err(|_| not_found(ctx, name))?;
+                let source = self
+                    .shared
+                    .resolvers
+                    .read_text(path)
+                    .map_err(|_| not_found(ctx, name))?;
                 let module = match &self.shared.bytecode {
                     Some(cache) => cache.declare_module(ctx, name, &source)?,
                     None => Module::declare(ctx.clone(), name, source)?,

@@ -11,20 +11,11 @@ use std::sync::Mutex;
 use oxc_resolver::{ResolveOptions, Resolver};
 
 use crate::policy::normalize;
+use crate::source::{ModuleKind, ModuleSource};
 use crate::util::lock;
 
-/// The format of a module file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModuleKind {
-    /// An ES module.
-    Esm,
-    /// A CommonJS module.
-    CommonJs,
-    /// A JSON file.
-    Json,
-}
-
-pub(crate) struct Resolvers {
+/// Node resolution on the file system: the native [`ModuleSource`].
+pub struct Resolvers {
     esm: Resolver,
     cjs: Resolver,
     package_type: Mutex<HashMap<PathBuf, bool>>,
@@ -41,7 +32,12 @@ fn options(conditions: &[&str]) -> ResolveOptions {
 }
 
 impl Resolvers {
-    pub(crate) fn new() -> Self {
+    /// Resolvers with the ESM and CommonJS conditions of Node.
+    #[allow(
+        clippy::new_without_default,
+        reason = "builds two resolvers; not a plain value"
+    )]
+    pub fn new() -> Self {
         let esm = Resolver::new(options(&["node", "import", "default"]));
         let cjs = esm.clone_with_options(options(&["node", "require", "default"]));
         Self {
@@ -115,5 +111,23 @@ impl Resolvers {
             cache.insert(d, result);
         }
         result
+    }
+}
+
+impl ModuleSource for Resolvers {
+    fn resolve_import(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
+        Resolvers::resolve_import(self, spec, dir)
+    }
+    fn resolve_require(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
+        Resolvers::resolve_require(self, spec, dir)
+    }
+    fn kind(&self, path: &Path) -> ModuleKind {
+        Resolvers::kind(self, path)
+    }
+    fn read_text(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+    fn canonicalize(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        dir.canonicalize()
     }
 }

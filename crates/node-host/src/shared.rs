@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use crate::bytecode::BytecodeCache;
-use crate::http::{HttpClient, HttpContext};
+use crate::http::{HttpContext, HttpTransport};
 use crate::policy::HostPolicy;
-use crate::resolve::Resolvers;
+use crate::source::ModuleSource;
 
 /// Log levels of `console` calls made by adaptor code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,15 +45,15 @@ impl ConsoleSink for TracingConsole {
 
 pub(crate) struct Shared {
     pub(crate) policy: HostPolicy,
-    pub(crate) resolvers: Resolvers,
+    pub(crate) resolvers: Arc<dyn ModuleSource>,
     pub(crate) bytecode: Option<BytecodeCache>,
     pub(crate) console: Arc<dyn ConsoleSink>,
-    pub(crate) http: HttpClient,
+    pub(crate) http: Arc<dyn HttpTransport>,
 }
 
 impl HttpContext for Shared {
-    fn http(&self) -> &HttpClient {
-        &self.http
+    fn http(&self) -> &dyn HttpTransport {
+        self.http.as_ref()
     }
 
     fn policy(&self) -> &HostPolicy {

@@ -2,8 +2,6 @@
 //! JS errors with Node-style codes, the CommonJS function wrapper, and byte copies of typed
 //! arrays.
 
-use std::sync::Mutex;
-
 use rquickjs::{Ctx, Exception, Function, TypedArray};
 
 /// The text of a CommonJS function wrapper around `source`, kept on the source's first line so
@@ -69,7 +67,8 @@ pub(crate) fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+#[cfg(feature = "native")]
 /// Mutex helper that ignores poisoning (the protected maps stay consistent on panic).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -40,9 +40,18 @@ pub trait AdaptorHost {
 
     /// The entry file of the package installed at `root` (default: §2.10 step 3).
     fn entry_point(&self, root: &Path) -> Result<PathBuf, String> {
-        package_entry(root)
+        package_entry_with(root, &|p| self.read_text(p))
+    }
+
+    /// Reads a file the linker needs (an adaptor's or the repo's `package.json`): the file
+    /// system natively; an embedder without one (the wasm guest) reads through its host.
+    fn read_text(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
     }
 }
+
+/// How the linker reads a file ([`AdaptorHost::read_text`]).
+pub(crate) type ReadText<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
 
 /// The libraries whose own files may generate code in the adaptor realm: ajv compiles every
 /// JSON schema (language-common's `validate`) to a function with `new Function`.
@@ -104,9 +113,13 @@ fn codegen_caller_file(file: &str) -> bool {
 /// The entry point of an installed package: `exports` (string) or `exports["."]` (string) or
 /// `exports["."].import`, else `main`, else `index.js` (the `module` field is ignored).
 pub fn package_entry(root: &Path) -> Result<PathBuf, String> {
+    package_entry_with(root, &|p| std::fs::read_to_string(p))
+}
+
+/// [`package_entry`], reading through `read`.
+pub(crate) fn package_entry_with(root: &Path, read: ReadText<'_>) -> Result<PathBuf, String> {
     let pkg_path = root.join("package.json");
-    let text =
-        std::fs::read_to_string(&pkg_path).map_err(|e| format!("{}: {e}", pkg_path.display()))?;
+    let text = read(&pkg_path).map_err(|e| format!("{}: {e}", pkg_path.display()))?;
     let pkg: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", pkg_path.display()))?;
     let exports = pkg.get("exports");
@@ -138,7 +151,17 @@ pub fn aliased_name(name: &str, version: Option<&str>) -> String {
 /// Where a module lives in a repo (kit `getModulePath`): with a version the alias must be a
 /// repo dependency; without, the highest installed `name_*` (string comparison of versions).
 pub fn repo_module_path(repo: &Path, name: &str, version: Option<&str>) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(repo.join("package.json")).ok()?;
+    repo_module_path_with(repo, name, version, &|p| std::fs::read_to_string(p))
+}
+
+/// [`repo_module_path`], reading through `read`.
+pub(crate) fn repo_module_path_with(
+    repo: &Path,
+    name: &str,
+    version: Option<&str>,
+    read: ReadText<'_>,
+) -> Option<PathBuf> {
+    let text = read(&repo.join("package.json")).ok()?;
     let pkg: Value = serde_json::from_str(&text).ok()?;
     let deps = pkg.get("dependencies")?.as_object()?;
     let alias = match version {
@@ -159,7 +182,12 @@ pub fn repo_module_path(repo: &Path, name: &str, version: Option<&str>) -> Optio
 
 /// The installed version of the package at `root` (its `package.json` `version`).
 pub fn package_version(root: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(root.join("package.json")).ok()?;
+    package_version_with(root, &|p| std::fs::read_to_string(p))
+}
+
+/// [`package_version`], reading through `read`.
+pub(crate) fn package_version_with(root: &Path, read: ReadText<'_>) -> Option<String> {
+    let text = read(&root.join("package.json")).ok()?;
     let pkg: Value = serde_json::from_str(&text).ok()?;
     pkg.get("version")
         .and_then(Value::as_str)

@@ -15,7 +15,7 @@ use rquickjs::module::{Declarations, Declared, Exports, ModuleDef};
 use rquickjs::{Ctx, JsLifetime, Module, Object, Persistent, qjs};
 
 use crate::error::RtError;
-use crate::host::{AdaptorHost, package_version, repo_module_path};
+use crate::host::{AdaptorHost, package_version_with, repo_module_path_with};
 use openfn_lexicon::log::Level;
 use openfn_lexicon::plan::ModuleInfo;
 
@@ -130,7 +130,8 @@ impl Linker {
             ) => Some(PathBuf::from(path)),
             (info, Some(repo)) => {
                 let version = info.as_ref().and_then(|i| i.version.clone());
-                match repo_module_path(repo, spec, version.as_deref()) {
+                let read = |p: &Path| self.host.read_text(p);
+                match repo_module_path_with(repo, spec, version.as_deref(), &read) {
                     Some(p) => Some(p),
                     None => {
                         return Err(Box::new(RtError::import(format!(
@@ -152,7 +153,8 @@ impl Linker {
                 root.display()
             )))
         })?;
-        let version = package_version(&root).unwrap_or_else(|| "unknown".to_string());
+        let version = package_version_with(&root, &|p| self.host.read_text(p))
+            .unwrap_or_else(|| "unknown".to_string());
         self.announce(spec, &entry, &version);
         self.entries
             .borrow_mut()

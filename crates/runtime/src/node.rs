@@ -31,6 +31,7 @@ impl NodeAdaptorHost {
     /// client is built lazily with reqwest's `rustls-no-provider`, which panics without one
     /// (in an engine child nothing else installs it).
     pub fn new(host: NodeHost) -> Self {
+        #[cfg(feature = "native")]
         let _ = rustls::crypto::ring::default_provider().install_default();
         NodeAdaptorHost { host }
     }
@@ -65,7 +66,7 @@ impl NodeAdaptorHost {
                     .join(".cache")
                     .join("openfn-bytecode")
             }),
-            console: None,
+            ..HostOptions::default()
         };
         Self::new(NodeHost::with_options(policy, options))
     }
@@ -105,6 +106,10 @@ impl AdaptorHost for NodeAdaptorHost {
 
     fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
         self.host.loader().load(ctx, name, None)
+    }
+
+    fn read_text(&self, path: &Path) -> std::io::Result<String> {
+        self.host.read_text(path)
     }
 }
 

@@ -11,7 +11,10 @@
 //!   loading or an operation threw.
 //!
 //! The guest has no other authority: the host answers its WASI imports without files,
-//! sockets, environment or arguments. Imports (adaptors) are refused for now.
+//! sockets, environment or arguments. Imports (adaptors) are refused in this job mode.
+//!
+//! With a third input (run options), the guest is in plan mode instead ([`plan`]): it runs a
+//! whole execution plan through `openfn-runtime`, as the native tier does.
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Context, Ctx, Function, Module, Promise, Runtime, Value};
@@ -24,7 +27,13 @@ unsafe extern "C" {
     fn input_read(which: u32, ptr: *mut u8);
     /// One framed JSON message (UTF-8) to the host.
     fn emit(ptr: *const u8, len: u32);
+    /// A request `op` with a JSON body to the host (plan mode); returns the reply's length.
+    fn call(op: u32, ptr: *const u8, len: u32) -> u32;
+    /// Copies the reply of the last `call` to `ptr`.
+    fn reply_read(ptr: *mut u8);
 }
+
+mod plan;
 
 /// QuickJS' own stack limit, well inside the 1 MiB wasm shadow stack, so deep recursion is a
 /// catchable RangeError rather than a trap.
@@ -49,7 +58,21 @@ fn read_input(which: u32) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn send(message: &str) {
+/// A request to the host and its (JSON) reply.
+pub(crate) fn call_host(op: u32, request: &str) -> String {
+    // SAFETY: the host reads `len` bytes at `ptr`, then writes exactly the returned number of
+    // bytes to the buffer of that length.
+    #[allow(unsafe_code)]
+    let bytes = unsafe {
+        let len = call(op, request.as_ptr(), request.len() as u32) as usize;
+        let mut buf = vec![0u8; len];
+        reply_read(buf.as_mut_ptr());
+        buf
+    };
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+pub(crate) fn send(message: &str) {
     // SAFETY: the host reads `len` bytes at `ptr` from this instance's memory.
     #[allow(unsafe_code)]
     unsafe {
@@ -93,6 +116,11 @@ impl Loader for Refuse {
 fn main() {
     let source = read_input(0);
     let state = read_input(1);
+    let options = read_input(2);
+    if !options.is_empty() {
+        // plan mode: input 0 is the plan, 1 the input state, 2 the run options
+        return plan::run(&source, &state, &options);
+    }
     let Ok(rt) = Runtime::new() else {
         return fail_plain("load", "could not create the QuickJS runtime");
     };

@@ -1,5 +1,7 @@
 //! The wasm tier against native QuickJS (rquickjs in-process, the same JS driver): per-run
-//! overhead, a 10M-iteration loop and a JSON transform of a ~5 MB state.
+//! overhead, a 10M-iteration loop and a JSON transform of a ~5 MB state; the same with fuel
+//! metering off (what metering costs); and plan mode (the whole openfn-runtime in the guest)
+//! against openfn-runtime natively.
 //!
 //! `crates/sandbox-wasm-guest/build.sh && cargo run -p openfn-sandbox-wasm --features wasm
 //! --example wasm_bench [runs]` (dependencies, wasmtime's Cranelift and QuickJS' C, are built
@@ -97,6 +99,68 @@ fn main() -> anyhow::Result<()> {
             "{name:28} wasm {w:>12.3?}  native {nat:>12.3?}  ratio {:.2}x  fuel {}  same result: {same}",
             w.as_secs_f64() / nat.as_secs_f64(),
             out.fuel_used
+        );
+    }
+    let wasm = std::fs::read(&guest)?;
+    let unmetered = WasmSandbox::unmetered_for_measurement(&wasm, &cache.join("unmetered"))?;
+    for (name, job, state) in [
+        ("10M-iteration loop", LOOP, json!({})),
+        ("JSON transform, 5 MB", TRANSFORM, big_state()),
+    ] {
+        let (metered, _) = time(runs, || Ok(sandbox.run(job, &state, &limits)?))?;
+        let (free, _) = time(runs, || Ok(unmetered.run(job, &state, &limits)?))?;
+        println!(
+            "{name:28} fuel on {metered:>12.3?}  fuel off {free:>12.3?}  metering costs {:.0}%",
+            (metered.as_secs_f64() / free.as_secs_f64() - 1.0) * 100.0
+        );
+    }
+    plan_mode(&sandbox, runs, &limits)
+}
+
+/// One-step plans through openfn-runtime: in the guest (`run_plan`) and natively.
+fn plan_mode(sandbox: &WasmSandbox, runs: usize, limits: &Limits) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let host = openfn_runtime::NodeAdaptorHost::new(openfn_runtime::NodeHost::new(
+        openfn_runtime::HostPolicy::deny_all(),
+    ));
+    let options = openfn_sandbox_wasm::PlanOptions::default();
+    for (name, job, state, n) in [
+        (
+            "plan: per run (s => s)",
+            TRIVIAL,
+            json!({"data": {}}),
+            runs * 5,
+        ),
+        ("plan: 10M-iteration loop", LOOP, json!({}), runs),
+        ("plan: JSON transform, 5 MB", TRANSFORM, big_state(), runs),
+    ] {
+        let plan = json!({"workflow": {"steps": [{"id": "a", "expression": job}]}});
+        let (w, out) = time(n, || {
+            Ok(sandbox.run_plan(&plan, Some(&state), &options, limits)?)
+        })?;
+        anyhow::ensure!(out.error.is_none(), "wasm: {:?}", out.error);
+        let parsed: openfn_runtime::ExecutionPlan = serde_json::from_value(plan.clone())?;
+        let (nat, native_state) = time(n, || {
+            let run_options = openfn_runtime::RunOptions {
+                adaptor_host: std::rc::Rc::new(host.clone()),
+                ..openfn_runtime::RunOptions::default()
+            };
+            let input = openfn_runtime::Input::State(openfn_runtime::StateJson::from_value(&state));
+            let outcome = rt.block_on(openfn_runtime::run(
+                &parsed,
+                input,
+                run_options,
+                std::rc::Rc::new(openfn_runtime::NoCallbacks),
+            ))?;
+            Ok(outcome.state.map(|s| s.to_value()).transpose()?)
+        })?;
+        println!(
+            "{name:28} wasm {w:>12.3?}  native {nat:>12.3?}  ratio {:.2}x  fuel {}  same result: {}",
+            w.as_secs_f64() / nat.as_secs_f64(),
+            out.fuel_used,
+            native_state == out.state
         );
     }
     Ok(())

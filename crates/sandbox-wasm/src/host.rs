@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rand::RngCore;
 use wasmtime::{Caller, Extern, Linker, Memory, ResourceLimiter, StoreLimits};
 
+use crate::files::GuestAccess;
 use crate::message::GuestMessage;
 
 /// WASI errno values used here.
@@ -63,9 +64,18 @@ impl ResourceLimiter for Limiter {
 
 /// The store's data for one run.
 pub(crate) struct Host {
-    /// 0 = the job's module source, 1 = the input state (JSON).
-    pub(crate) inputs: [Vec<u8>; 2],
+    /// 0 = the job's module source (or the plan), 1 = the input state (JSON), 2 = the run
+    /// options (plan mode only; empty in job mode).
+    pub(crate) inputs: [Vec<u8>; 3],
     pub(crate) messages: Vec<GuestMessage>,
+    /// The fuel used when each message arrived (per-step fuel in plan mode).
+    pub(crate) fuel_at: Vec<u64>,
+    /// The fuel the run started with.
+    pub(crate) fuel_start: u64,
+    /// What a plan-mode guest may reach (`openfn.call`); `None` refuses every request.
+    pub(crate) access: Option<GuestAccess>,
+    /// The reply to the guest's last `openfn.call`.
+    pub(crate) reply: Vec<u8>,
     pub(crate) limiter: Limiter,
     pub(crate) output_bytes: usize,
     pub(crate) output_cap: usize,
@@ -132,8 +142,40 @@ fn add_openfn(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             let bytes = read(&mut c, ptr, len)?;
             let message: GuestMessage = serde_json::from_slice(&bytes)
                 .map_err(|e| wasmtime::Error::msg(format!("a malformed guest message: {e}")))?;
+            let used = c
+                .data()
+                .fuel_start
+                .saturating_sub(c.get_fuel().unwrap_or(0));
             c.data_mut().messages.push(message);
+            c.data_mut().fuel_at.push(used);
             Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "openfn",
+        "call",
+        |mut c: Caller<'_, Host>, op: i32, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let request = read(&mut c, ptr, len)?;
+            let host = c.data_mut();
+            let reply = match host.access.as_mut() {
+                Some(access) => access.answer(op as u32, &request),
+                None => br#"{"err":"this run may not reach modules or HTTP"}"#.to_vec(),
+            };
+            let n = reply.len() as i32;
+            host.reply = reply;
+            Ok(n)
+        },
+    )?;
+    linker.func_wrap(
+        "openfn",
+        "reply_read",
+        |mut c: Caller<'_, Host>, ptr: i32| -> wasmtime::Result<()> {
+            let reply = std::mem::take(&mut c.data_mut().reply);
+            if write(&mut c, ptr, &reply) {
+                Ok(())
+            } else {
+                Err(wasmtime::Error::msg("reply_read: bad pointer"))
+            }
         },
     )?;
     Ok(())
@@ -220,6 +262,7 @@ fn add_wasi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         },
     )?;
     linker.func_wrap(W, "fd_write", fd_write)?;
+    add_no_files(linker)?;
     linker.func_wrap(
         W,
         "proc_exit",
@@ -227,6 +270,63 @@ fn add_wasi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             Err(wasmtime::Error::new(Exit(code)))
         },
     )?;
+    Ok(())
+}
+
+/// The file-system calls std links in: no descriptor beyond stdio and no preopened directory,
+/// so each is `EBADF` (reading stdin too: the guest gets its inputs from `openfn.input_*`).
+fn add_no_files(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    const W: &str = "wasi_snapshot_preview1";
+    linker.func_wrap(
+        W,
+        "fd_filestat_get",
+        |_: Caller<'_, Host>, _: i32, _: i32| ERRNO_BADF,
+    )?;
+    linker.func_wrap(
+        W,
+        "fd_prestat_get",
+        |_: Caller<'_, Host>, _: i32, _: i32| ERRNO_BADF,
+    )?;
+    linker.func_wrap(
+        W,
+        "fd_prestat_dir_name",
+        |_: Caller<'_, Host>, _: i32, _: i32, _: i32| ERRNO_BADF,
+    )?;
+    linker.func_wrap(
+        W,
+        "fd_read",
+        |_: Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32| ERRNO_BADF,
+    )?;
+    linker.func_wrap(
+        W,
+        "path_create_directory",
+        |_: Caller<'_, Host>, _: i32, _: i32, _: i32| ERRNO_BADF,
+    )?;
+    linker.func_wrap(
+        W,
+        "path_filestat_get",
+        |_: Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32, _: i32| ERRNO_BADF,
+    )?;
+    linker.func_wrap(
+        W,
+        "path_open",
+        |_: Caller<'_, Host>,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i64,
+         _: i64,
+         _: i32,
+         _: i32| ERRNO_BADF,
+    )?;
+    linker.func_wrap(
+        W,
+        "path_readlink",
+        |_: Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| ERRNO_BADF,
+    )?;
+    linker.func_wrap(W, "sched_yield", |_: Caller<'_, Host>| ERRNO_SUCCESS)?;
     Ok(())
 }
 

@@ -24,13 +24,21 @@ mod message;
 #[cfg(feature = "wasm")]
 pub mod cache;
 #[cfg(feature = "wasm")]
+mod files;
+#[cfg(feature = "wasm")]
 mod host;
+#[cfg(feature = "wasm")]
+mod plan;
 #[cfg(feature = "wasm")]
 mod sandbox;
 
 pub use classify::{IMPORT_REFUSED, classify, oom, timeout, too_large};
 pub use error::WasmError;
+#[cfg(feature = "wasm")]
+pub use files::PlanResolver;
 pub use message::{GuestError, GuestMessage, LogLine};
+#[cfg(feature = "wasm")]
+pub use plan::{PlanEvent, PlanOptions, PlanOutcome};
 #[cfg(feature = "wasm")]
 pub use sandbox::{Limits, RunOutcome, WasmSandbox};
 

@@ -16,6 +16,28 @@ pub enum GuestMessage {
     },
     /// Loading the job or an operation threw.
     Error(GuestError),
+    /// Plan mode: a runtime event (`job-start`, `job-complete`, …) and its payload.
+    Event {
+        /// The event's name.
+        name: String,
+        /// Its payload, as the native runtime's `Event::payload`.
+        payload: Value,
+    },
+    /// Plan mode: one log line of the runtime (a `LogLine` as JSON).
+    Line {
+        /// The line.
+        line: Value,
+    },
+    /// Plan mode: the workflow completed with this final state.
+    Done {
+        /// The final state.
+        state: Value,
+    },
+    /// Plan mode: a crash or kill error stopped the workflow.
+    Abort {
+        /// The error (`RtError::to_value`).
+        error: Value,
+    },
 }
 
 /// A console line from the job.

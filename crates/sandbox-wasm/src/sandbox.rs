@@ -10,6 +10,7 @@ use wasmtime::{Config, Engine, InstancePre, Module, OptLevel, Store, StoreLimits
 use crate::cache::{self, Origin};
 use crate::classify::{classify, oom, timeout, too_large};
 use crate::error::WasmError;
+use crate::files::GuestAccess;
 use crate::host::{self, Exit, Host, Limiter, OutputTooLarge};
 use crate::message::{GuestMessage, LogLine};
 
@@ -58,6 +59,8 @@ pub struct RunOutcome {
 /// The guest module, compiled (or loaded from the artifact cache) once, ready to instantiate.
 pub struct WasmSandbox {
     engine: Engine,
+    /// Fuel metering is on (always, but for [`WasmSandbox::unmetered_for_measurement`]).
+    fuel: bool,
     pre: InstancePre<Host>,
     origin: Origin,
 }
@@ -77,10 +80,24 @@ fn wt(e: wasmtime::Error) -> WasmError {
 impl WasmSandbox {
     /// The engine settings of the tier (fuel metering on; part of the cache key).
     pub fn engine() -> Result<Engine, WasmError> {
+        Self::engine_with(true)
+    }
+
+    fn engine_with(fuel: bool) -> Result<Engine, WasmError> {
         let mut config = Config::new();
-        config.consume_fuel(true);
+        config.consume_fuel(fuel);
         config.cranelift_opt_level(OptLevel::Speed);
         Engine::new(&config).map_err(wt)
+    }
+
+    /// A sandbox **without fuel metering, so without any CPU limit**: only for measuring what
+    /// metering costs (`--example wasm_bench`). Never run untrusted code with it.
+    pub fn unmetered_for_measurement(wasm: &[u8], cache_dir: &Path) -> Result<Self, WasmError> {
+        let engine = Self::engine_with(false)?;
+        let (module, origin) = cache::load(&engine, wasm, cache_dir)?;
+        let mut sandbox = Self::with_module(engine, module, origin)?;
+        sandbox.fuel = false;
+        Ok(sandbox)
     }
 
     /// Loads the guest at `guest`, using (and filling) the artifact cache in `cache_dir`.
@@ -105,6 +122,7 @@ impl WasmSandbox {
         let pre = linker.instantiate_pre(&module).map_err(wt)?;
         Ok(Self {
             engine,
+            fuel: true,
             pre,
             origin,
         })
@@ -136,49 +154,8 @@ impl WasmSandbox {
         let started = Instant::now();
         let state_json = serde_json::to_vec(state)
             .map_err(|e| WasmError::Wasmtime(format!("the state is not JSON: {e}")))?;
-        let host = Host {
-            inputs: [source.as_bytes().to_vec(), state_json],
-            messages: Vec::new(),
-            limiter: Limiter {
-                inner: StoreLimitsBuilder::new()
-                    .memory_size(limits.memory_bytes)
-                    .trap_on_grow_failure(true)
-                    .build(),
-                refused: false,
-                peak: 0,
-            },
-            output_bytes: 0,
-            output_cap: limits.output_bytes,
-            stdio: Vec::new(),
-            started,
-        };
-        let mut store = Store::new(&self.engine, host);
-        store.limiter(|h| &mut h.limiter);
-        store.set_fuel(limits.fuel).map_err(wt)?;
-        let result = match self.pre.instantiate(&mut store) {
-            Ok(instance) => instance
-                .get_typed_func::<(), ()>(&mut store, "_start")
-                .and_then(|start| start.call(&mut store, ())),
-            Err(e) if store.data().limiter.refused => Err(e),
-            Err(e) => return Err(wt(e)),
-        };
-        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let host = store.into_data();
-        let killed = match &result {
-            Ok(()) => None,
-            Err(e) if e.downcast_ref::<Exit>().is_some_and(|x| x.0 == 0) => None,
-            Err(_) if host.limiter.refused => Some(oom()),
-            Err(e) if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) => {
-                Some(timeout(limits.fuel))
-            }
-            Err(e) if e.downcast_ref::<OutputTooLarge>().is_some() => {
-                Some(too_large(limits.output_bytes))
-            }
-            Err(e) => Some(SerializedError::new(
-                &ErrorClass::ExitError,
-                format!("The wasm guest stopped: {e}"),
-            )),
-        };
+        let inputs = [source.as_bytes().to_vec(), state_json, Vec::new()];
+        let (host, killed, fuel_used) = self.execute(inputs, None, limits, started)?;
         let mut logs = Vec::new();
         let mut end: Option<(Option<Value>, Option<SerializedError>)> = None;
         for message in host.messages {
@@ -209,5 +186,70 @@ impl WasmSandbox {
             duration: started.elapsed(),
             stdio: String::from_utf8_lossy(&host.stdio).into_owned(),
         })
+    }
+
+    /// Runs the guest once in a fresh store with `inputs`: the store's data afterwards, the
+    /// error that ended it from outside JS (out of fuel or memory, too much output, a trap),
+    /// and the fuel used.
+    pub(crate) fn execute(
+        &self,
+        inputs: [Vec<u8>; 3],
+        access: Option<GuestAccess>,
+        limits: &Limits,
+        started: Instant,
+    ) -> Result<(Host, Option<SerializedError>, u64), WasmError> {
+        let host = Host {
+            inputs,
+            messages: Vec::new(),
+            fuel_at: Vec::new(),
+            fuel_start: limits.fuel,
+            access,
+            reply: Vec::new(),
+            limiter: Limiter {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                refused: false,
+                peak: 0,
+            },
+            output_bytes: 0,
+            output_cap: limits.output_bytes,
+            stdio: Vec::new(),
+            started,
+        };
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|h| &mut h.limiter);
+        if self.fuel {
+            store.set_fuel(limits.fuel).map_err(wt)?;
+        }
+        let result = match self.pre.instantiate(&mut store) {
+            Ok(instance) => instance
+                .get_typed_func::<(), ()>(&mut store, "_start")
+                .and_then(|start| start.call(&mut store, ())),
+            Err(e) if store.data().limiter.refused => Err(e),
+            Err(e) => return Err(wt(e)),
+        };
+        let fuel_used = match self.fuel {
+            true => limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            false => 0,
+        };
+        let host = store.into_data();
+        let killed = match &result {
+            Ok(()) => None,
+            Err(e) if e.downcast_ref::<Exit>().is_some_and(|x| x.0 == 0) => None,
+            Err(_) if host.limiter.refused => Some(oom()),
+            Err(e) if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) => {
+                Some(timeout(limits.fuel))
+            }
+            Err(e) if e.downcast_ref::<OutputTooLarge>().is_some() => {
+                Some(too_large(limits.output_bytes))
+            }
+            Err(e) => Some(SerializedError::new(
+                &ErrorClass::ExitError,
+                format!("The wasm guest stopped: {e}"),
+            )),
+        };
+        Ok((host, killed, fuel_used))
     }
 }

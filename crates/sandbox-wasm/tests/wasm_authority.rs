@@ -21,6 +21,20 @@ fn the_guest_imports_only_the_openfn_host_and_harmless_wasi_calls() {
         "wasi_snapshot_preview1.fd_seek",
         "wasi_snapshot_preview1.fd_write",
         "wasi_snapshot_preview1.proc_exit",
+        // plan mode: requests to the host
+        "openfn.call",
+        "openfn.reply_read",
+        // std's file system and scheduling, linked in by openfn-runtime: all answered without
+        // authority (no preopened directory, so every path and descriptor is EBADF)
+        "wasi_snapshot_preview1.fd_filestat_get",
+        "wasi_snapshot_preview1.fd_prestat_get",
+        "wasi_snapshot_preview1.fd_prestat_dir_name",
+        "wasi_snapshot_preview1.fd_read",
+        "wasi_snapshot_preview1.path_create_directory",
+        "wasi_snapshot_preview1.path_filestat_get",
+        "wasi_snapshot_preview1.path_open",
+        "wasi_snapshot_preview1.path_readlink",
+        "wasi_snapshot_preview1.sched_yield",
     ];
     let imports = sandbox().imports();
     assert!(!imports.is_empty());

@@ -46,6 +46,7 @@ pub async fn realm(policy: HostPolicy, bytecode_dir: Option<PathBuf>) -> Realm {
         HostOptions {
             bytecode_dir,
             console: Some(logs.clone()),
+            ..HostOptions::default()
         },
     );
     let rt = AsyncRuntime::new().unwrap();

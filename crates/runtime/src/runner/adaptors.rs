@@ -46,7 +46,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         let result = match limits.deadline.get() {
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now()) + Duration::from_millis(5);
-                match tokio::time::timeout(wait, work).await {
+                match openfn_node_host::timers::timeout(wait, work).await {
                     Ok(r) => r,
                     Err(_) => {
                         limits.timed_out.set(true);

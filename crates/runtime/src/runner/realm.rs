@@ -97,7 +97,8 @@ pub(crate) fn host_object<'js>(
     obj.set(
         "sleep",
         Func::from(Async(|ms: f64| async move {
-            tokio::time::sleep(Duration::from_micros((ms.max(0.0) * 1000.0) as u64)).await;
+            openfn_node_host::timers::sleep(Duration::from_micros((ms.max(0.0) * 1000.0) as u64))
+                .await;
         })),
     )?;
     obj.set("oom", Func::from(move || limits.oom.set(true)))?;

@@ -535,7 +535,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             Some((at, _)) => {
                 let now = Instant::now();
                 let wait = at.saturating_duration_since(now) + Duration::from_millis(5);
-                match tokio::time::timeout(wait, work).await {
+                match openfn_node_host::timers::timeout(wait, work).await {
                     Ok(r) => r,
                     Err(_) => {
                         self.limits.timed_out.set(true);
