@@ -12,7 +12,9 @@
 //!   `Buffer`, `URL`, `TextEncoder`, `AbortController`, timers (driven by the rquickjs async
 //!   runtime on tokio), `console` (to a [`ConsoleSink`]), `fetch`, a fake `process`, and the
 //!   modules of `js/builtins` — including a host-backed `undici`.
-//! - A bytecode cache ([`HostOptions::bytecode_dir`]) so each module file is parsed once.
+//! - A bytecode cache ([`HostOptions::bytecode_dir`]) so each module file is parsed once, and
+//!   for each adaptor tree installed in a repo one cache file holding its resolutions and
+//!   bytecode ([`NodeHost::save_module_cache`] writes it), so a run loads the tree from one file.
 //!
 //! What it is not: a sandbox boundary by itself. The embedder decides the [`HostPolicy`]:
 //! which hosts HTTP may reach and which directories modules may be read from. The realm gets
@@ -28,6 +30,7 @@ mod loader;
 mod policy;
 mod resolve;
 mod shared;
+mod tree;
 mod util;
 mod zlib;
 
@@ -77,6 +80,17 @@ pub fn package_entry(host: &NodeHost, package_dir: &Path) -> Result<std::path::P
         .resolvers
         .resolve_import(&spec, &dir)
         .map_err(|_| Error::NoEntry(dir.clone()))
+}
+
+impl NodeHost {
+    /// Writes the adaptor tree caches that learnt something in this process (resolutions,
+    /// module formats, bytecode), so the next process loads each installed adaptor tree from
+    /// one file. Call after an adaptor has loaded; cheap when there is nothing new.
+    pub fn save_module_cache(&self) {
+        if let Some(cache) = &self.shared.bytecode {
+            cache.persist_trees();
+        }
+    }
 }
 
 fn pick_condition(v: &serde_json::Value) -> Option<String> {

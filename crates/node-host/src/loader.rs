@@ -49,10 +49,10 @@ impl rquickjs::loader::Loader for NodeLoader {
         }
         match self.shared.resolvers.kind(path) {
             ModuleKind::Esm => {
-                let source = std::fs::read_to_string(path).map_err(|_| not_found(ctx, name))?;
+                let read = || std::fs::read_to_string(path).map_err(|_| not_found(ctx, name));
                 let module = match &self.shared.bytecode {
-                    Some(cache) => cache.declare_module(ctx, name, &source)?,
-                    None => Module::declare(ctx.clone(), name, source)?,
+                    Some(cache) => cache.declare_module_file(ctx, name, read)?,
+                    None => Module::declare(ctx.clone(), name, read()?)?,
                 };
                 if let Ok(meta) = module.meta() {
                     let url = url::Url::from_file_path(path)

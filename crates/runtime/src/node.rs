@@ -106,6 +106,10 @@ impl AdaptorHost for NodeAdaptorHost {
     fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
         self.host.loader().load(ctx, name, None)
     }
+
+    fn adaptor_loaded(&self) {
+        self.host.save_module_cache();
+    }
 }
 
 impl RunOptions {
