@@ -3,7 +3,11 @@
 //! and, when `BENCH_REPO_DIR` holds an installed `@openfn/language-common`, the real one).
 //! Also times the kit CLI when `KIT_OPENFN` names its `openfn` executable. Prints medians.
 //!
-//! With `BENCH_REPO_DIR`, it also passes an 11 MB state through a three-step workflow on
+//! With `BENCH_REPO_DIR`, it times `-a common@3.3.4` (pinned) and `-a common` (`latest`,
+//! answered from the repo's dist-tag cache after a first run) with the adaptor tree cache warm,
+//! the same pinned run with the tree cache removed before each run (the per-file path), the
+//! no-adaptor floor (`(s) => s` alone: CLI, child spawn and handshake, compile, runtime), and
+//! prints the split. It also passes an 11 MB state through a three-step workflow on
 //! language-common (`-s state.json -o out.json`), the big-state case of the issue.
 //!
 //! Run: `cargo xtask bench cli` (builds the release `openfn` first).
@@ -73,26 +77,46 @@ fn main() {
     println!("openfn test: median {ms:.1} ms over {RUNS} runs");
 
     if let Some(repo) = std::env::var_os("BENCH_REPO_DIR") {
-        let ms = time(|| {
+        let repo = std::path::PathBuf::from(repo);
+        let plain = dir.path().join("plain.js");
+        std::fs::write(&plain, "(s) => s;").expect("write job");
+        let run = |job: &Path, adaptor: Option<&str>| {
             let mut c = Command::new(&openfn);
-            c.arg(&job)
-                .args(["-a", "common", "-O", "--log", "none", "--repo-dir"])
-                .arg(&repo);
+            c.arg(job);
+            if let Some(a) = adaptor {
+                c.args(["-a", a]);
+            }
+            c.args(["-O", "--log", "none", "--repo-dir"]).arg(&repo);
             c
-        });
+        };
+        // warm-up: the tree cache and the dist-tag cache are written by the first runs
+        for adaptor in ["common@3.3.4", "common"] {
+            let out = run(&job, Some(adaptor)).output().expect("run");
+            assert!(out.status.success(), "warm-up of -a {adaptor} failed");
+        }
+        let floor = time(|| run(&plain, None));
+        println!("openfn (s) => s, no adaptor (the floor): median {floor:.1} ms over {RUNS} runs");
+        let pinned = time(|| run(&job, Some("common@3.3.4")));
         println!(
-            "openfn job.js -a common (installed language-common): median {ms:.1} ms over {RUNS} runs"
+            "openfn job.js -a common@3.3.4 (installed, tree cache warm): median {pinned:.1} ms over {RUNS} runs"
         );
-        // The same with the version given: no registry lookup for `latest`.
-        let ms = time(|| {
-            let mut c = Command::new(&openfn);
-            c.arg(&job)
-                .args(["-a", "common@3.3.4", "-O", "--log", "none", "--repo-dir"])
-                .arg(&repo);
-            c
+        let latest = time(|| run(&job, Some("common")));
+        println!(
+            "openfn job.js -a common (`latest` from the dist-tag cache, tree cache warm): median {latest:.1} ms over {RUNS} runs"
+        );
+        let trees = repo.join("node_modules/.cache/openfn-bytecode/trees");
+        let cold = time(|| {
+            let _ = std::fs::remove_dir_all(&trees);
+            run(&job, Some("common@3.3.4"))
         });
         println!(
-            "openfn job.js -a common@3.3.4 (installed, no registry lookup): median {ms:.1} ms over {RUNS} runs"
+            "openfn job.js -a common@3.3.4, tree cache removed before each run (per-file bytecode): median {cold:.1} ms over {RUNS} runs"
+        );
+        println!(
+            "split (pinned, warm): floor {floor:.1} ms + adaptor tree load and evaluation {:.1} ms; `latest` adds {:.1} ms; the tree cache saves {:.1} ms",
+            pinned - floor,
+            latest - pinned,
+            cold - pinned
         );
         let (workflow, state) = big_state_case(dir.path());
         let out = dir.path().join("out.json");

@@ -512,6 +512,9 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
                     state: (state.get().trim() != "null").then_some(state),
                     failed: false,
                 };
+                // The last event of a run: the CLI does not wait for the child to tear its
+                // QuickJS runtime down (its channel closes when this process exits).
+                break;
             }
             EngineEvent::WorkflowError { error, .. } => {
                 outcome.failed = true;

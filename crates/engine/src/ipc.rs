@@ -152,6 +152,10 @@ pub struct RunSettings {
     /// Adaptor frames carry `?cache=<workflow id>` (`EngineConfig::adaptor_cache_key`).
     #[serde(default)]
     pub adaptor_cache_key: bool,
+    /// The child's last run (`max_runs_per_child` 1, as the CLI's): it exits after this run,
+    /// so its QuickJS runtime is left to the OS rather than torn down object by object.
+    #[serde(default)]
+    pub last_run: bool,
 }
 
 /// Parent → child messages (externally tagged: the raw plan cannot sit in a buffered,

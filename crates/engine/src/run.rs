@@ -118,6 +118,7 @@ fn settings(config: &EngineConfig, workflow_id: &str, options: &RunOptions) -> R
         .or(config.log_payload_limit_mb)
         .unwrap_or(payload_limit_mb);
     RunSettings {
+        last_run: config.max_runs_per_child == 1,
         workflow_id: workflow_id.to_owned(),
         memory_limit_mb,
         run_timeout_ms: options.run_timeout_ms.unwrap_or(config.run_timeout_ms),

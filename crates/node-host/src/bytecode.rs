@@ -3,13 +3,19 @@
 //! cache format, the rquickjs version, the module name and its source. A file holds a magic
 //! tag, the SHA-256 of the bytecode and the bytecode; anything that does not verify is ignored
 //! and recompiled. Only bytes this module wrote are ever handed to QuickJS's bytecode reader.
+//!
+//! Module files of an installed adaptor tree go through the tree cache first (`tree.rs`: one
+//! file per tree, read once per process); what the per-file path compiles is recorded there.
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{Ctx, Function, Module, Value, qjs};
 use sha2::{Digest, Sha256};
+
+use crate::tree::{CodeKind, TreeCache};
 
 const MAGIC: &[u8; 8] = b"OFNQBC1\0";
 /// Bytecode is only valid for the QuickJS it was written by.
@@ -17,11 +23,70 @@ const ENGINE: &str = "rquickjs-0.14.0";
 
 pub(crate) struct BytecodeCache {
     dir: PathBuf,
+    trees: Arc<TreeCache>,
 }
 
 impl BytecodeCache {
-    pub(crate) fn new(dir: PathBuf) -> Self {
-        Self { dir }
+    /// A cache under `dir`, with tree caches (under `dir/trees`) for the adaptor trees of
+    /// `module_roots`.
+    pub(crate) fn new(dir: PathBuf, module_roots: &[PathBuf]) -> Self {
+        let trees = Arc::new(TreeCache::new(dir.join("trees"), module_roots));
+        Self { dir, trees }
+    }
+
+    /// The tree caches (the resolvers share them).
+    pub(crate) fn trees(&self) -> Arc<TreeCache> {
+        self.trees.clone()
+    }
+
+    /// Declares the ES module file `name` (an absolute path): from its adaptor tree's cache,
+    /// else from this cache or compiled from `read()`'s source (and recorded in the tree).
+    pub(crate) fn declare_module_file<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        read: impl FnOnce() -> rquickjs::Result<String>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
+        let path = Path::new(name);
+        if let Some(bytes) = self.trees.code(CodeKind::Esm, path)
+            && let Ok(m) = load_module(ctx, &bytes)
+        {
+            return Ok(m);
+        }
+        let source = read()?;
+        let (module, bytes) = self.declare_module_bytes(ctx, name, &source)?;
+        if let Some(bytes) = bytes {
+            self.trees.record_code(CodeKind::Esm, path, &bytes);
+        }
+        Ok(module)
+    }
+
+    /// The CommonJS wrapper function of the module file `path`: from its adaptor tree's
+    /// cache, else from this cache or compiled from `read()`'s source (and recorded).
+    pub(crate) fn compile_cjs_file<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        path: &str,
+        params: &[&str],
+        read: impl FnOnce() -> rquickjs::Result<String>,
+    ) -> rquickjs::Result<Function<'js>> {
+        let file = Path::new(path);
+        if let Some(bytes) = self.trees.code(CodeKind::Cjs, file)
+            && let Some(f) = eval_script_bytecode(ctx, &bytes)
+        {
+            return Ok(f);
+        }
+        let source = read()?;
+        let (f, bytes) = self.compile_cjs_bytes(ctx, &source, path, params)?;
+        if let Some(bytes) = bytes {
+            self.trees.record_code(CodeKind::Cjs, file, &bytes);
+        }
+        Ok(f)
+    }
+
+    /// Writes the tree caches that learnt something.
+    pub(crate) fn persist_trees(&self) {
+        self.trees.persist();
     }
 
     fn key(kind: &str, name: &str, source: &str) -> String {
@@ -66,27 +131,31 @@ impl BytecodeCache {
         }
     }
 
-    /// Declares the ES module `name` from the cache, or compiles `source` and caches it.
-    pub(crate) fn declare_module<'js>(
+    /// Declares the ES module `name` from the cache, or compiles `source` and caches it; with
+    /// the module's bytecode when there is one.
+    fn declare_module_bytes<'js>(
         &self,
         ctx: &Ctx<'js>,
         name: &str,
         source: &str,
-    ) -> rquickjs::Result<Module<'js, Declared>> {
+    ) -> rquickjs::Result<(Module<'js, Declared>, Option<Vec<u8>>)> {
         let key = Self::key("esm", name, source);
         if let Some(bytes) = self.read(&key)
             && let Ok(m) = load_module(ctx, &bytes)
         {
-            return Ok(m);
+            return Ok((m, Some(bytes)));
         }
         let module = Module::declare(ctx.clone(), name, source)?;
-        if let Ok(bytes) = module.write(WriteOptions::default()) {
-            self.write(&key, &bytes);
+        let bytes = module.write(WriteOptions::default()).ok();
+        if let Some(bytes) = &bytes {
+            self.write(&key, bytes);
         }
-        Ok(module)
+        Ok((module, bytes))
     }
 
-    /// The CommonJS wrapper function of `source`, from the cache or compiled and cached.
+    /// The CommonJS wrapper function of the host's built-in module `filename` (its `source`
+    /// is compiled into the binary): from the built-ins' tree, else from this cache or
+    /// compiled (and recorded in the tree).
     pub(crate) fn compile_cjs<'js>(
         &self,
         ctx: &Ctx<'js>,
@@ -94,19 +163,39 @@ impl BytecodeCache {
         filename: &str,
         params: &[&str],
     ) -> rquickjs::Result<Function<'js>> {
+        if let Some(bytes) = self.trees.builtin_code(filename)
+            && let Some(f) = eval_script_bytecode(ctx, &bytes)
+        {
+            return Ok(f);
+        }
+        let (f, bytes) = self.compile_cjs_bytes(ctx, source, filename, params)?;
+        if let Some(bytes) = bytes {
+            self.trees.record_builtin(filename, &bytes);
+        }
+        Ok(f)
+    }
+
+    /// As `compile_cjs`, with the function's bytecode when there is one.
+    fn compile_cjs_bytes<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        source: &str,
+        filename: &str,
+        params: &[&str],
+    ) -> rquickjs::Result<(Function<'js>, Option<Vec<u8>>)> {
         let key = Self::key("cjs", filename, source);
         if let Some(bytes) = self.read(&key)
             && let Some(f) = eval_script_bytecode(ctx, &bytes)
         {
-            return Ok(f);
+            return Ok((f, Some(bytes)));
         }
         let text = crate::util::wrap_source(source, params);
         match compile_script_bytecode(ctx, &text, filename)? {
             Some((bytes, f)) => {
                 self.write(&key, &bytes);
-                Ok(f)
+                Ok((f, Some(bytes)))
             }
-            None => crate::util::compile_script(ctx, source, filename, params),
+            None => crate::util::compile_script(ctx, source, filename, params).map(|f| (f, None)),
         }
     }
 }

@@ -89,9 +89,14 @@ impl NodeHost {
 
     /// A host with the given policy and options.
     pub fn with_options(policy: HostPolicy, options: HostOptions) -> Self {
+        let bytecode = options
+            .bytecode_dir
+            .map(|dir| BytecodeCache::new(dir, &policy.module_roots));
         let shared = Shared {
-            resolvers: options.modules.unwrap_or_else(crate::default_modules),
-            bytecode: options.bytecode_dir.map(BytecodeCache::new),
+            resolvers: options
+                .modules
+                .unwrap_or_else(|| crate::default_modules(bytecode.as_ref())),
+            bytecode,
             console: options.console.unwrap_or_else(|| Arc::new(TracingConsole)),
             http: options.http.unwrap_or_else(crate::default_http),
             policy,
@@ -202,11 +207,13 @@ impl NodeHost {
             "compileFile",
             Func::from(
                 move |ctx: Ctx<'js>, path: String| -> rquickjs::Result<Function<'js>> {
-                    let source = read_module_text(&ctx, &shared, &path)?;
-                    let source = strip_hashbang(&source);
+                    let read = || {
+                        let source = read_module_text(&ctx, &shared, &path)?;
+                        Ok(strip_hashbang(&source).to_owned())
+                    };
                     match &shared.bytecode {
-                        Some(cache) => cache.compile_cjs(&ctx, source, &path, CJS_PARAMS),
-                        None => compile_script(&ctx, source, &path, CJS_PARAMS),
+                        Some(cache) => cache.compile_cjs_file(&ctx, &path, CJS_PARAMS, read),
+                        None => compile_script(&ctx, &read()?, &path, CJS_PARAMS),
                     }
                 },
             ),

@@ -12,7 +12,9 @@
 //!   `Buffer`, `URL`, `TextEncoder`, `AbortController`, timers (driven by the rquickjs async
 //!   runtime on tokio), `console` (to a [`ConsoleSink`]), `fetch`, a fake `process`, and the
 //!   modules of `js/builtins` — including a host-backed `undici`.
-//! - A bytecode cache ([`HostOptions::bytecode_dir`]) so each module file is parsed once.
+//! - A bytecode cache ([`HostOptions::bytecode_dir`]) so each module file is parsed once, and
+//!   for each adaptor tree installed in a repo one cache file holding its resolutions and
+//!   bytecode ([`NodeHost::save_module_cache`] writes it), so a run loads the tree from one file.
 //!
 //! What it is not: a sandbox boundary by itself. The embedder decides the [`HostPolicy`]:
 //! which hosts HTTP may reach and which directories modules may be read from. The realm gets
@@ -31,6 +33,7 @@ mod resolve;
 mod shared;
 mod source;
 pub mod timers;
+mod tree;
 mod util;
 mod zlib;
 
@@ -93,14 +96,19 @@ pub fn package_entry(host: &NodeHost, package_dir: &Path) -> Result<std::path::P
 }
 
 /// The module source of a host without one: Node resolution on the file system.
+/// With a bytecode cache, resolutions in installed adaptor trees come from its tree caches.
 #[cfg(feature = "native")]
-fn default_modules() -> std::sync::Arc<dyn ModuleSource> {
-    std::sync::Arc::new(resolve::Resolvers::new())
+fn default_modules(bytecode: Option<&bytecode::BytecodeCache>) -> std::sync::Arc<dyn ModuleSource> {
+    std::sync::Arc::new(resolve::Resolvers::with_trees(
+        bytecode.map(bytecode::BytecodeCache::trees),
+    ))
 }
 
 /// The module source of a host without one: none (the `native` feature is off).
 #[cfg(not(feature = "native"))]
-fn default_modules() -> std::sync::Arc<dyn ModuleSource> {
+fn default_modules(
+    _bytecode: Option<&bytecode::BytecodeCache>,
+) -> std::sync::Arc<dyn ModuleSource> {
     std::sync::Arc::new(NoModules)
 }
 
@@ -114,6 +122,17 @@ fn default_http() -> std::sync::Arc<dyn HttpTransport> {
 #[cfg(not(feature = "native"))]
 fn default_http() -> std::sync::Arc<dyn HttpTransport> {
     std::sync::Arc::new(NoHttp)
+}
+
+impl NodeHost {
+    /// Writes the adaptor tree caches that learnt something in this process (resolutions,
+    /// module formats, bytecode), so the next process loads each installed adaptor tree from
+    /// one file. Call after an adaptor has loaded; cheap when there is nothing new.
+    pub fn save_module_cache(&self) {
+        if let Some(cache) = &self.shared.bytecode {
+            cache.persist_trees();
+        }
+    }
 }
 
 fn pick_condition(v: &serde_json::Value) -> Option<String> {

@@ -49,14 +49,15 @@ impl rquickjs::loader::Loader for NodeLoader {
         }
         match self.shared.resolvers.kind(path) {
             ModuleKind::Esm => {
-                let source = self
-                    .shared
-                    .resolvers
-                    .read_text(path)
-                    .map_err(|_| not_found(ctx, name))?;
+                let read = || {
+                    self.shared
+                        .resolvers
+                        .read_text(path)
+                        .map_err(|_| not_found(ctx, name))
+                };
                 let module = match &self.shared.bytecode {
-                    Some(cache) => cache.declare_module(ctx, name, &source)?,
-                    None => Module::declare(ctx.clone(), name, source)?,
+                    Some(cache) => cache.declare_module_file(ctx, name, read)?,
+                    None => Module::declare(ctx.clone(), name, read()?)?,
                 };
                 if let Ok(meta) = module.meta() {
                     let url = url::Url::from_file_path(path)

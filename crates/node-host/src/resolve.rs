@@ -2,16 +2,18 @@
 //! (`node`/`import`/`default`) or CommonJS (`node`/`require`/`default`) conditions, `main`,
 //! extension and `index.js` probing and nested `node_modules`; plus the module format of a file
 //! (`.mjs`/`.cjs`/`.json`, else the nearest `package.json` `type`). `NodeResolver` is the
-//! rquickjs `Resolver` for ESM imports.
+//! rquickjs `Resolver` for ESM imports. Resolutions and formats of files in an installed
+//! adaptor tree come from (and go to) the tree cache (`tree.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use oxc_resolver::{ResolveOptions, Resolver};
 
 use crate::policy::normalize;
 use crate::source::{ModuleKind, ModuleSource};
+use crate::tree::{Conditions, TreeCache};
 use crate::util::lock;
 
 /// Node resolution on the file system: the native [`ModuleSource`].
@@ -19,6 +21,7 @@ pub struct Resolvers {
     esm: Resolver,
     cjs: Resolver,
     package_type: Mutex<HashMap<PathBuf, bool>>,
+    trees: Option<Arc<TreeCache>>,
 }
 
 fn options(conditions: &[&str]) -> ResolveOptions {
@@ -38,33 +41,82 @@ impl Resolvers {
         reason = "builds two resolvers; not a plain value"
     )]
     pub fn new() -> Self {
+        Self::with_trees(None)
+    }
+
+    /// Resolvers, with the tree caches of the host's bytecode cache when there is one.
+    pub(crate) fn with_trees(trees: Option<Arc<TreeCache>>) -> Self {
         let esm = Resolver::new(options(&["node", "import", "default"]));
         let cjs = esm.clone_with_options(options(&["node", "require", "default"]));
         Self {
             esm,
             cjs,
             package_type: Mutex::new(HashMap::new()),
+            trees,
         }
     }
 
     /// Resolves an ESM import of `spec` from a module in `dir`.
     pub(crate) fn resolve_import(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
-        self.esm
-            .resolve(dir, spec)
-            .map(|r| normalize(&r.full_path()))
-            .map_err(|e| e.to_string())
+        self.resolve_with(Conditions::Import, &self.esm, spec, dir)
     }
 
     /// Resolves a `require(spec)` from a module in `dir`.
     pub(crate) fn resolve_require(&self, spec: &str, dir: &Path) -> Result<PathBuf, String> {
-        self.cjs
+        self.resolve_with(Conditions::Require, &self.cjs, spec, dir)
+    }
+
+    fn resolve_with(
+        &self,
+        cond: Conditions,
+        resolver: &Resolver,
+        spec: &str,
+        dir: &Path,
+    ) -> Result<PathBuf, String> {
+        if let Some(path) = self
+            .trees
+            .as_ref()
+            .and_then(|t| t.resolved(cond, dir, spec))
+        {
+            return Ok(path);
+        }
+        let path = resolver
             .resolve(dir, spec)
             .map(|r| normalize(&r.full_path()))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(trees) = &self.trees {
+            trees.record_resolved(cond, dir, spec, &path);
+        }
+        Ok(path)
     }
 
     /// The format of the module file at `path`.
     pub(crate) fn kind(&self, path: &Path) -> ModuleKind {
+        let Some(trees) = &self.trees else {
+            return self.kind_uncached(path);
+        };
+        let cached = trees.kind(path).and_then(|k| match k {
+            0 => Some(ModuleKind::Esm),
+            1 => Some(ModuleKind::CommonJs),
+            2 => Some(ModuleKind::Json),
+            _ => None,
+        });
+        if let Some(kind) = cached {
+            return kind;
+        }
+        let kind = self.kind_uncached(path);
+        trees.record_kind(
+            path,
+            match kind {
+                ModuleKind::Esm => 0,
+                ModuleKind::CommonJs => 1,
+                ModuleKind::Json => 2,
+            },
+        );
+        kind
+    }
+
+    fn kind_uncached(&self, path: &Path) -> ModuleKind {
         match path.extension().and_then(|e| e.to_str()) {
             Some("mjs") => ModuleKind::Esm,
             Some("cjs") => ModuleKind::CommonJs,

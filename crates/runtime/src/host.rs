@@ -38,6 +38,10 @@ pub trait AdaptorHost {
         codegen_allowed(frames)
     }
 
+    /// Called after an adaptor entry and everything it imports has loaded: a host may persist
+    /// what it learnt (the node host writes its adaptor tree caches). Default: nothing.
+    fn adaptor_loaded(&self) {}
+
     /// The entry file of the package installed at `root` (default: §2.10 step 3).
     fn entry_point(&self, root: &Path) -> Result<PathBuf, String> {
         package_entry_with(root, &|p| self.read_text(p))

@@ -111,6 +111,10 @@ impl AdaptorHost for NodeAdaptorHost {
     fn read_text(&self, path: &Path) -> std::io::Result<String> {
         self.host.read_text(path)
     }
+
+    fn adaptor_loaded(&self) {
+        self.host.save_module_cache();
+    }
 }
 
 impl RunOptions {

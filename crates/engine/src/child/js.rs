@@ -481,6 +481,7 @@ impl JsJob {
                 .then(|| settings.workflow_id.clone()),
             adaptor_host,
             max_stack_size: QUICKJS_STACK_BYTES,
+            skip_teardown: settings.last_run,
             ..RunOptions::default()
         };
         let bridge = Rc::new(Bridge {

@@ -64,6 +64,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         }
         match result {
             Ok(loaded) => {
+                self.options.adaptor_host.adaptor_loaded();
                 self.linker
                     .loaded
                     .borrow_mut()

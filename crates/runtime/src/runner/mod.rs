@@ -45,6 +45,11 @@ pub async fn run<C: Callbacks + 'static>(
     let compiled = validate(plan, &options, callbacks.as_ref())?;
     let mut runner = Runner::new(compiled, options, callbacks).await?;
     let result = runner.run_plan(input).await;
+    if runner.options.skip_teardown {
+        // the process is about to exit: its memory goes back to the OS in one piece
+        std::mem::forget(runner);
+        return result;
+    }
     runner.shutdown().await;
     result
 }
@@ -101,6 +106,17 @@ struct Runner<C: Callbacks + 'static> {
     failed_loads: HashMap<PathBuf, RtError>,
 }
 
+/// The heap size of a run's first garbage collection. QuickJS starts at 256 KiB and grows
+/// the threshold by half after each collection, so loading an adaptor tree (some 10 MB of
+/// mostly live objects) collected a dozen times for almost nothing; the first collection
+/// waits for 16 MiB, or a quarter of the run's memory limit when that is smaller.
+fn gc_threshold(memory_limit_mb: Option<u64>) -> usize {
+    const FIRST: usize = 16 << 20;
+    memory_limit_mb
+        .map(|mb| usize::try_from(mb.saturating_mul(1 << 20) / 4).unwrap_or(FIRST))
+        .map_or(FIRST, |quarter| quarter.min(FIRST))
+}
+
 impl<C: Callbacks + 'static> Runner<C> {
     async fn new(
         plan: CompiledPlan,
@@ -129,6 +145,8 @@ impl<C: Callbacks + 'static> Runner<C> {
         if let Some(mb) = options.memory_limit_mb {
             rt.set_memory_limit((mb as usize) * 1024 * 1024).await;
         }
+        rt.set_gc_threshold(gc_threshold(options.memory_limit_mb))
+            .await;
         rt.set_max_stack_size(options.max_stack_size).await;
         let min = options.log_level;
         let cb = callbacks.clone();

@@ -55,6 +55,10 @@ pub struct RunOptions {
     /// in the stacks a step's error reports name that URL: `Some(plan id)` gives them the same
     /// (the worker; the kit CLI imports adaptors without it).
     pub adaptor_cache_key: Option<String>,
+    /// The process exits after this run: `run` leaves the QuickJS runtime (and the adaptor
+    /// realm) to the OS instead of freeing it, which with an adaptor tree loaded is a full
+    /// garbage collection and a free of every object (a few ms). Default off.
+    pub skip_teardown: bool,
 }
 
 impl Default for RunOptions {
@@ -77,6 +81,7 @@ impl Default for RunOptions {
             profile: false,
             console_text: false,
             adaptor_cache_key: None,
+            skip_teardown: false,
         }
     }
 }
