@@ -139,14 +139,15 @@ pub struct ExecuteArgs {
     #[arg(long, value_enum)]
     pub sanitize: Option<Sanitize>,
     /// The adaptor repository.
-    #[arg(long = "repo-dir", env = "OPENFN_REPO_DIR", value_name = "DIR")]
+    #[arg(long = "repo-dir", env = "OPENFN_REPO_DIR", value_name = "DIR", value_parser = absolute_path)]
     pub repo_dir: Option<PathBuf>,
     /// Load adaptors from a local adaptors monorepo (`<dir>/packages/<name>`).
     #[arg(
         short = 'm',
         long = "use-adaptors-monorepo",
         env = "OPENFN_ADAPTORS_REPO",
-        value_name = "DIR"
+        value_name = "DIR",
+        value_parser = absolute_path
     )]
     pub monorepo: Option<PathBuf>,
     /// Memory limit of the run, in MB.
@@ -188,7 +189,7 @@ pub struct CompileArgs {
     #[arg(long = "ignore-imports", num_args = 0..=1, default_missing_value = "true", value_name = "NAMES")]
     pub ignore_imports: Option<String>,
     /// The adaptor repository (to read installed adaptors' exports).
-    #[arg(long = "repo-dir", env = "OPENFN_REPO_DIR", value_name = "DIR")]
+    #[arg(long = "repo-dir", env = "OPENFN_REPO_DIR", value_name = "DIR", value_parser = absolute_path)]
     pub repo_dir: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
@@ -230,7 +231,7 @@ pub struct InstallArgs {
 #[derive(Debug, Args)]
 pub struct RepoDirArgs {
     /// The adaptor repository.
-    #[arg(long = "repo-dir", env = "OPENFN_REPO_DIR", value_name = "DIR")]
+    #[arg(long = "repo-dir", env = "OPENFN_REPO_DIR", value_name = "DIR", value_parser = absolute_path)]
     pub repo_dir: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
@@ -265,6 +266,15 @@ impl Sanitize {
 }
 
 /// Env booleans as the kit reads them: `true`/`1` are true, anything else false.
+/// A directory given on the command line, made absolute against the working directory once, at
+/// the edge: the engine's child and the module loader only take absolute paths.
+fn absolute_path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("an empty path".to_owned());
+    }
+    std::path::absolute(text).map_err(|e| format!("{text}: {e}"))
+}
+
 fn parse_bool_env(text: &str) -> Result<bool, String> {
     Ok(matches!(
         text.trim().to_ascii_lowercase().as_str(),

@@ -199,3 +199,17 @@ fn concurrent_builders_leave_one_valid_file() {
         "the file the builders left is valid"
     );
 }
+
+#[test]
+fn a_relative_repo_dir_is_taken_from_the_working_directory() {
+    let env = Env::new();
+    install(&env, "v1");
+    let out = command(&env)
+        .current_dir(env.path())
+        .env_remove("OPENFN_REPO_DIR")
+        .args(["--repo-dir", "repo"])
+        .output()
+        .expect("run openfn");
+    assert!(out.status.success(), "openfn failed: {}", stderr(&out));
+    assert_eq!(result_json(&out)["marker"], "tree-v1");
+}
