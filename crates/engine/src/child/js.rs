@@ -92,7 +92,11 @@ pub fn prepare_template(spec: &TemplateSpec) -> Result<Prepared, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let prepared = rt
-        .block_on(Prepared::new(&options, modules))
+        .block_on(Prepared::with_log(
+            &options,
+            modules,
+            crate::template::log_while_preparing,
+        ))
         .map_err(|e| e.to_string());
     drop(rt);
     prepared

@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -196,4 +197,76 @@ pub fn js_plan(id: &str, jobs: &[&str]) -> Value {
         })
         .collect();
     json!({ "id": id, "workflow": { "steps": steps }, "options": {} })
+}
+
+/// A plan of scripted steps whose single adaptor is linked at `dir` (the template's key).
+pub fn linked_plan(id: &str, dir: &Path, scripts: &[&str]) -> Value {
+    let mut plan = plan(id, scripts);
+    if let Some(steps) = plan["workflow"]["steps"].as_array_mut() {
+        for step in steps {
+            step["linker"] = json!({ "fixture": { "path": dir.to_string_lossy() } });
+        }
+    }
+    plan
+}
+
+/// The `data` of the run's final state.
+pub fn data(events: &[openfn_engine::EngineEvent]) -> Value {
+    final_state(events).expect("completed")["data"].clone()
+}
+
+/// The parent pid of `pid` (from `/proc`), if it is alive.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Pids of the zombie children of `pid`.
+pub fn zombies_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                let Some((_, after)) = stat.rsplit_once(')') else {
+                    return false;
+                };
+                let mut fields = after.split_whitespace();
+                fields.next() == Some("Z") && fields.next() == Some(&pid.to_string())
+            })
+        })
+        .collect()
+}
+
+/// Polls `check` until it holds (at most about 5 s); whether it did.
+pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    check()
+}
+
+/// Every run forks from a template (a new set waits for its template).
+pub fn always() -> TemplateConfig {
+    TemplateConfig {
+        mode: TemplateMode::Always,
+        ..TemplateConfig::default()
+    }
+}
+
+/// An engine on the scripted child whose runs fork from templates.
+pub fn templated(capacity: usize) -> Engine {
+    engine_with(EngineConfig {
+        capacity,
+        memory_limit_mb: 64,
+        run_timeout_ms: 1500,
+        kill_grace: Duration::from_millis(300),
+        templates: always(),
+        ..EngineConfig::default()
+    })
 }

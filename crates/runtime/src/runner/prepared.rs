@@ -89,12 +89,25 @@ impl std::fmt::Debug for Prepared {
 impl Prepared {
     /// Evaluates each of `modules` (name → path/version) in a new runtime's adaptor realm,
     /// as a step linking them would. `options` must be those of the later runs as far as the
-    /// adaptor host, the whitelist and the repo go.
+    /// adaptor host, the whitelist and the repo go. What the adaptors log while they load is
+    /// dropped (see [`Prepared::with_log`]).
     pub async fn new(
         options: &RunOptions,
         modules: BTreeMap<String, ModuleInfo>,
     ) -> Result<Self, RunError> {
-        let slot: Rc<RefCell<Option<LogSink>>> = Rc::default();
+        Self::with_log(options, modules, |_| {}).await
+    }
+
+    /// [`Prepared::new`], with the lines the adaptor realm logs while the modules load (an
+    /// adaptor's top-level `console` calls) given to `log`: they belong to no run. Runs log
+    /// to their own callbacks.
+    pub async fn with_log(
+        options: &RunOptions,
+        modules: BTreeMap<String, ModuleInfo>,
+        log: impl Fn(LogLine) + 'static,
+    ) -> Result<Self, RunError> {
+        let preparing: LogSink = Rc::new(log);
+        let slot: Rc<RefCell<Option<LogSink>>> = Rc::new(RefCell::new(Some(preparing)));
         let forward = slot.clone();
         let empty = CompiledPlan {
             steps: HashMap::new(),
@@ -137,6 +150,7 @@ impl Prepared {
         // announce their adaptors themselves (once per step, as the kit's linker does).
         runner.linker.resolved_logs.borrow_mut().clear();
         runner.linker.begin_step();
+        *slot.borrow_mut() = None;
         let Runner {
             rt,
             linker,
