@@ -192,42 +192,15 @@ async fn what_adaptors_log_while_a_template_loads_them_reaches_the_engine_log() 
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("language-noisy_1.0.0");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(
-        dir.join("package.json"),
-        r#"{ "name": "@openfn/language-noisy", "version": "1.0.0", "type": "module",
-             "exports": { ".": { "import": "./index.js" } } }"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("index.js"),
+    let dir = fixture_adaptor(
+        root.path(),
+        "noisy",
         "console.log('noisy adaptor', { loading: true });\n\
          export const fn = (f) => (state) => f(state);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("index.d.ts"),
-        "export declare function fn(f: any): any;\n",
-    )
-    .unwrap();
-
-    let engine = Engine::new(EngineConfig {
-        capacity: 1,
-        repo_dir: root.path().to_path_buf(),
-        memory_limit_mb: 64,
-        run_timeout_ms: 5000,
-        child_command: Some(openfn_engine::ChildCommand::binary(env!(
-            "CARGO_BIN_EXE_openfn-engine-child"
-        ))),
-        templates: always(),
-        ..EngineConfig::default()
-    })
-    .expect("engine");
-    let mut plan = js_plan("n", &["fn(s => ({ data: { ok: true } }))"]);
-    plan["workflow"]["steps"][0]["adaptors"] = json!(["@openfn/language-noisy@1.0.0"]);
-    plan["workflow"]["steps"][0]["linker"] =
-        json!({ "@openfn/language-noisy": { "path": dir.to_string_lossy() } });
+        &["fn"],
+    );
+    let engine = js_templated_in(root.path());
+    let plan = js_plan_with_adaptor("n", "noisy", &dir, &["fn(s => ({ data: { ok: true } }))"]);
     let events = events_within(run(&engine, plan), 60).await;
     assert_eq!(
         data(&events),

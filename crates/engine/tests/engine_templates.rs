@@ -251,3 +251,37 @@ async fn a_prewarmed_adaptor_has_its_template_before_the_first_run() {
         vec![template]
     );
 }
+
+#[tokio::test]
+async fn forked_runs_draw_their_own_random_numbers() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = fixture_adaptor(
+        root.path(),
+        "dice",
+        "export const fn = (f) => (state) => f(state);\n\
+         export const roll = () => Math.random();\n",
+        &["fn", "roll"],
+    );
+    let engine = js_templated_in(root.path());
+    let job = "fn(s => ({ data: { adaptor: [roll(), roll()], job: Math.random() } }))";
+    let mut seen = Vec::new();
+    for id in ["a", "b", "c"] {
+        let events = js_run(&engine, js_plan_with_adaptor(id, "dice", &dir, &[job])).await;
+        seen.push(data(&events));
+    }
+    assert_eq!(
+        engine.templates().len(),
+        1,
+        "all three forked from one template"
+    );
+    for (i, a) in seen.iter().enumerate() {
+        assert_ne!(a["adaptor"][0], a["adaptor"][1], "{a}");
+        for b in &seen[i + 1..] {
+            assert_ne!(
+                a["adaptor"], b["adaptor"],
+                "the adaptor realm repeats: {seen:?}"
+            );
+            assert_ne!(a["job"], b["job"], "the job realm repeats: {seen:?}");
+        }
+    }
+}

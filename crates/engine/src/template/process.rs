@@ -304,6 +304,8 @@ fn become_run<'a>(
         }
     }
     drop(pipes);
+    // Nothing random is shared with the template or the other runs.
+    openfn_runtime::reseed_random();
     let job = start();
     run_forked(job.as_ref())
 }

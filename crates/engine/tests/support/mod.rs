@@ -270,3 +270,60 @@ pub fn templated(capacity: usize) -> Engine {
         ..EngineConfig::default()
     })
 }
+
+/// Writes an ESM adaptor `@openfn/language-<name>@1.0.0` with `index.js` (and `index.d.ts`
+/// declaring `exports`) under `root`; returns its directory.
+pub fn fixture_adaptor(
+    root: &Path,
+    name: &str,
+    index_js: &str,
+    exports: &[&str],
+) -> std::path::PathBuf {
+    let dir = root.join(format!("language-{name}_1.0.0"));
+    std::fs::create_dir_all(&dir).expect("adaptor dir");
+    let package = json!({
+        "name": format!("@openfn/language-{name}"),
+        "version": "1.0.0",
+        "type": "module",
+        "exports": { ".": { "import": "./index.js" } }
+    });
+    std::fs::write(dir.join("package.json"), package.to_string()).expect("package.json");
+    std::fs::write(dir.join("index.js"), index_js).expect("index.js");
+    let types: String = exports
+        .iter()
+        .map(|e| format!("export declare function {e}(...args: any[]): any;\n"))
+        .collect();
+    std::fs::write(dir.join("index.d.ts"), types).expect("index.d.ts");
+    dir
+}
+
+/// A JavaScript plan whose steps use the adaptor `@openfn/language-<name>` linked at `dir`.
+pub fn js_plan_with_adaptor(id: &str, name: &str, dir: &Path, jobs: &[&str]) -> Value {
+    let mut plan = js_plan(id, jobs);
+    if let Some(steps) = plan["workflow"]["steps"].as_array_mut() {
+        for step in steps {
+            step["adaptors"] = json!([format!("@openfn/language-{name}@1.0.0")]);
+            step["linker"] =
+                json!({ format!("@openfn/language-{name}"): { "path": dir.to_string_lossy() } });
+        }
+    }
+    plan
+}
+
+/// An engine running JavaScript (the real child) whose runs fork from templates; adaptors
+/// from `repo`.
+pub fn js_templated_in(repo: &Path) -> Engine {
+    Engine::new(EngineConfig {
+        capacity: 2,
+        repo_dir: repo.to_path_buf(),
+        memory_limit_mb: 64,
+        run_timeout_ms: 5000,
+        kill_grace: Duration::from_millis(500),
+        child_command: Some(ChildCommand::binary(env!(
+            "CARGO_BIN_EXE_openfn-engine-child"
+        ))),
+        templates: always(),
+        ..EngineConfig::default()
+    })
+    .expect("engine")
+}

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-use rquickjs::{AsyncContext, AsyncRuntime};
+use rquickjs::{AsyncContext, AsyncRuntime, Object, Persistent};
 
 use crate::error::{RtError, RunError};
 use crate::events::{Callbacks, NoCallbacks};
@@ -31,6 +31,15 @@ pub(super) struct Parts {
     pub limits: Rc<Limits>,
     pub adaptor_ctx: Option<AsyncContext>,
     pub failed_loads: HashMap<PathBuf, RtError>,
+    /// A job realm set up ahead (a template's): the first step attempt takes it.
+    pub warm_job: Rc<RefCell<Option<WarmRealm>>>,
+}
+
+/// A job realm created and set up (its prelude run) before any job was seen: the context
+/// and the kit object the prelude returned.
+pub(super) struct WarmRealm {
+    pub ctx: AsyncContext,
+    pub kit: Persistent<Object<'static>>,
 }
 
 impl Parts {
@@ -66,6 +75,7 @@ impl Parts {
             limits,
             adaptor_ctx: None,
             failed_loads: HashMap::new(),
+            warm_job: Rc::default(),
         })
     }
 }
@@ -146,6 +156,19 @@ impl Prepared {
             .async_with(async |ctx| super::realm::warm_preludes(&ctx))
             .await?;
         drop(scratch);
+        // The first step's job realm, set up now: a run forked from this runtime starts its
+        // first step without creating a realm (its host object logs through the run's log).
+        let ctx = AsyncContext::full(&runner.rt).await?;
+        let (log, limits) = (runner.log.clone(), runner.limits.clone());
+        let kit = ctx
+            .async_with(
+                async |ctx| -> rquickjs::Result<Persistent<Object<'static>>> {
+                    let kit = super::realm::setup_kit(&ctx, log, limits)?;
+                    Ok(Persistent::save(&ctx, kit))
+                },
+            )
+            .await?;
+        *runner.warm_job.borrow_mut() = Some(WarmRealm { ctx, kit });
         // What the linker said while the template loaded is not any run's: each run's steps
         // announce their adaptors themselves (once per step, as the kit's linker does).
         runner.linker.resolved_logs.borrow_mut().clear();
@@ -157,6 +180,7 @@ impl Prepared {
             limits,
             adaptor_ctx,
             failed_loads,
+            warm_job,
             ..
         } = runner;
         Ok(Prepared {
@@ -166,6 +190,7 @@ impl Prepared {
                 limits,
                 adaptor_ctx,
                 failed_loads,
+                warm_job,
             },
             log: slot,
         })
