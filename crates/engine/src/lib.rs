@@ -8,8 +8,10 @@
 //! - [`Engine`] (`engine.rs`): `new`, `execute` → [`RunHandle`] of [`EngineEvent`]s, `destroy`.
 //! - `run.rs`: one run in the supervisor (input, autoinstall, credentials, dispatch, timeout,
 //!   memory watchdog, crash classification).
-//! - `pool.rs`: the child processes (lazy, reused, FIFO queue, recycled).
-//! - `template/`: warm adaptor templates that fork one process per run.
+//! - `pool.rs`: the child processes (lazy, reused, FIFO queue, recycled); `child_proc.rs`:
+//!   one child process (pooled or forked) seen from the supervisor.
+//! - `template/`: warm adaptor templates that fork one process per run, each with a spare run
+//!   forked ahead of time.
 //! - [`ipc`]: the framed stdin/stdout channel (JSON headers, raw JSON bodies).
 //! - [`child`]: the child loop and the [`child::ChildJob`] seam that compiles and runs.
 //!
@@ -17,6 +19,7 @@
 //! (compiler) or npm installs (repo).
 
 pub mod child;
+mod child_proc;
 mod config;
 mod engine;
 mod error;

@@ -4,80 +4,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use openfn_engine::{Engine, EngineConfig, TemplateConfig, TemplateMode};
+use openfn_engine::{Engine, EngineConfig, TemplateConfig};
 use serde_json::{Value, json};
 use support::*;
-
-fn always() -> TemplateConfig {
-    TemplateConfig {
-        mode: TemplateMode::Always,
-        ..TemplateConfig::default()
-    }
-}
-
-fn templated(capacity: usize) -> Engine {
-    engine_with(EngineConfig {
-        capacity,
-        memory_limit_mb: 64,
-        run_timeout_ms: 1500,
-        kill_grace: Duration::from_millis(300),
-        templates: always(),
-        ..EngineConfig::default()
-    })
-}
-
-/// A plan of scripted steps whose single adaptor is linked at `dir` (the template's key).
-fn linked_plan(id: &str, dir: &Path, scripts: &[&str]) -> Value {
-    let mut plan = plan(id, scripts);
-    if let Some(steps) = plan["workflow"]["steps"].as_array_mut() {
-        for step in steps {
-            step["linker"] = json!({ "fixture": { "path": dir.to_string_lossy() } });
-        }
-    }
-    plan
-}
-
-fn data(events: &[openfn_engine::EngineEvent]) -> Value {
-    final_state(events).expect("completed")["data"].clone()
-}
-
-/// The parent pid of `pid` (from `/proc`), if it is alive.
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    after.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Pids of the zombie children of `pid`.
-fn zombies_of(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
-                let Some((_, after)) = stat.rsplit_once(')') else {
-                    return false;
-                };
-                let mut fields = after.split_whitespace();
-                fields.next() == Some("Z") && fields.next() == Some(&pid.to_string())
-            })
-        })
-        .collect()
-}
-
-async fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..200 {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    check()
-}
 
 #[tokio::test]
 async fn runs_fork_from_one_template_and_never_see_each_other() {
@@ -318,4 +250,38 @@ async fn a_prewarmed_adaptor_has_its_template_before_the_first_run() {
         engine.templates().iter().map(|t| t.pid).collect::<Vec<_>>(),
         vec![template]
     );
+}
+
+#[tokio::test]
+async fn forked_runs_draw_their_own_random_numbers() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = fixture_adaptor(
+        root.path(),
+        "dice",
+        "export const fn = (f) => (state) => f(state);\n\
+         export const roll = () => Math.random();\n",
+        &["fn", "roll"],
+    );
+    let engine = js_templated_in(root.path());
+    let job = "fn(s => ({ data: { adaptor: [roll(), roll()], job: Math.random() } }))";
+    let mut seen = Vec::new();
+    for id in ["a", "b", "c"] {
+        let events = js_run(&engine, js_plan_with_adaptor(id, "dice", &dir, &[job])).await;
+        seen.push(data(&events));
+    }
+    assert_eq!(
+        engine.templates().len(),
+        1,
+        "all three forked from one template"
+    );
+    for (i, a) in seen.iter().enumerate() {
+        assert_ne!(a["adaptor"][0], a["adaptor"][1], "{a}");
+        for b in &seen[i + 1..] {
+            assert_ne!(
+                a["adaptor"], b["adaptor"],
+                "the adaptor realm repeats: {seen:?}"
+            );
+            assert_ne!(a["job"], b["job"], "the job realm repeats: {seen:?}");
+        }
+    }
 }

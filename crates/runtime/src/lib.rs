@@ -34,6 +34,7 @@ mod messages;
 mod node;
 mod plan;
 mod positions;
+mod random;
 mod runner;
 mod sourcemap;
 
@@ -51,6 +52,7 @@ pub use openfn_lexicon::log::{Level, LogLevel, LogLine, print_duration};
 pub use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo, PlanOptions, Step, Workflow};
 pub use openfn_node_host::{HostOptions, HostPolicy, NodeHost};
 pub use plan::{name_and_version, plan_from_expression};
+pub use random::reseed_random;
 pub use runner::{
     Input, Outcome, Prepared, RunOptions, peak_rss_bytes, reset_peak_rss, rss_bytes, run,
     run_prepared,

@@ -1,6 +1,10 @@
 //! Worker benchmark: 200 trivial runs at capacity 5 against an in-process lightning-mock.
-//! Prints runs/s, claim-to-complete latency (median, p90) and idle/peak RSS, each the median of
-//! repeated rounds.
+//! Prints runs/s, claim-to-complete latency (median, p90), idle/peak RSS and the CPU time each
+//! run cost the worker process, its templates' forked runs and pooled children (from `/proc`)
+//! and the in-process mock, each the median of repeated rounds.
+//!
+//! `BENCH_CAPACITY` (comma-separated, default `5`) runs every mode at each capacity: capacity
+//! 1 measures one run at a time (sequential latency), capacity 5 the burst.
 //!
 //! The worker is the release `ws-worker` binary (next to this example, built by
 //! `cargo build --release -p openfn-ws-worker`) when present, so RSS is the worker's alone;
@@ -135,6 +139,8 @@ struct Round {
     p90_ms: f64,
     idle_rss_kb: u64,
     peak_rss_kb: u64,
+    /// CPU ms per run, (user, system): the worker, the engine processes below it, the mock.
+    cpu: [[f64; 2]; 3],
 }
 
 /// The scratch adaptor repo the language-common modes share (installed by the first run).
@@ -150,9 +156,72 @@ struct Started {
     _in_process: Option<Worker>,
 }
 
-async fn round(mode: Mode) -> Round {
+/// CPU times in clock ticks: (user, system) of a process (`/proc/<pid>/stat` fields 14–15) and
+/// of its reaped children (16–17).
+fn cpu_ticks(pid: u32) -> ([u64; 2], [u64; 2]) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+    // after the `)`: state is index 0, so utime (field 14) is index 11
+    ([at(11), at(12)], [at(13), at(14)])
+}
+
+/// The processes directly below the worker (templates and pooled children).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .flat_map(|task| {
+            std::fs::read_to_string(task.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// CPU ticks so far: the worker's own (user, system); what its children (the templates, the
+/// pooled children) and their reaped children (the forked runs) used, (user, system); and this
+/// process's (the mock's).
+fn cpu_snapshot(pid: u32) -> [[u64; 2]; 3] {
+    let (worker, reaped) = cpu_ticks(pid);
+    let mut below = reaped;
+    for child in children_of(pid) {
+        let (own, runs) = cpu_ticks(child);
+        below[0] += own[0] + runs[0];
+        below[1] += own[1] + runs[1];
+    }
+    let (mock, _) = cpu_ticks(std::process::id());
+    [worker, below, mock]
+}
+
+/// Milliseconds of CPU per run between two snapshots: ((user, system) of the worker, of the
+/// engine processes below it, of the mock).
+fn cpu_per_run(before: [[u64; 2]; 3], after: [[u64; 2]; 3], runs: usize) -> [[f64; 2]; 3] {
+    // /proc reports clock ticks of USER_HZ, which Linux fixes at 100 for user space.
+    let ms_per_tick = 10.0;
+    let mut out = [[0.0; 2]; 3];
+    for (i, row) in out.iter_mut().enumerate() {
+        for (j, cell) in row.iter_mut().enumerate() {
+            *cell = after[i][j].saturating_sub(before[i][j]) as f64 * ms_per_tick / runs as f64;
+        }
+    }
+    out
+}
+
+async fn round(mode: Mode, capacity: usize) -> Round {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
-    let mut worker = start_worker(&mock, mode);
+    let mut worker = start_worker(&mock, mode, capacity);
     // One warm-up run (the install on the very first round, the template's start), then idle:
     // connected and joined, nothing to do.
     if mode != Mode::Mock {
@@ -165,12 +234,14 @@ async fn round(mode: Mode) -> Round {
     // CPU the worker is measured on.
     let mut events = mock.subscribe();
     let sampler = PeakRss::sample(worker.pid);
+    let cpu_before = cpu_snapshot(worker.pid);
     let started = Instant::now();
     let ids: Vec<String> = (0..RUNS)
         .map(|i| mock.enqueue_run(plan(i, mode)).expect("enqueue"))
         .collect();
     let stamps = watch_burst(&mut events, started).await;
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_per_run(cpu_before, cpu_snapshot(worker.pid), RUNS);
     // The mock sends `run:complete` to its subscribers as it replies: wait for its record too.
     for id in &ids {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -202,12 +273,13 @@ async fn round(mode: Mode) -> Round {
         p90_ms: percentile(&mut lat, 0.9),
         idle_rss_kb: idle,
         peak_rss_kb: peak,
+        cpu,
     }
 }
 
 /// Starts the release `ws-worker` next to this example on `mock` in `mode`, or, without it,
 /// a worker in this process on the mock engine.
-fn start_worker(mock: &ServerHandle, mode: Mode) -> Started {
+fn start_worker(mock: &ServerHandle, mode: Mode, capacity: usize) -> Started {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent()?.parent().map(|d| d.join("ws-worker")))
@@ -233,7 +305,7 @@ fn start_worker(mock: &ServerHandle, mode: Mode) -> Started {
     let mut args = vec![
         format!("-l {}", mock.ws_url()),
         "--port=0".into(),
-        "--capacity=5".into(),
+        format!("--capacity={capacity}"),
         "--backoff=0.01/0.05".into(),
         "--log=error".into(),
     ];
@@ -472,6 +544,39 @@ fn kit_comparison(kit_dir: &std::path::Path, ours: &std::path::Path) {
     );
 }
 
+/// Prints the medians of a mode's rounds.
+fn report(name: &str, capacity: usize, rounds: &[Round]) {
+    let mut rps: Vec<f64> = rounds.iter().map(|r| r.runs_per_sec).collect();
+    let mut med: Vec<f64> = rounds.iter().map(|r| r.median_ms).collect();
+    let mut p90: Vec<f64> = rounds.iter().map(|r| r.p90_ms).collect();
+    let mut idle: Vec<f64> = rounds.iter().map(|r| r.idle_rss_kb as f64).collect();
+    let mut peak: Vec<f64> = rounds.iter().map(|r| r.peak_rss_kb as f64).collect();
+    println!(
+        "bench_worker [{name}]: {RUNS} trivial runs at capacity {capacity}, median of {ROUNDS} rounds"
+    );
+    println!("  throughput            {:.1} runs/s", median(&mut rps));
+    println!("  claim→complete median {:.1} ms", median(&mut med));
+    println!("  claim→complete p90    {:.1} ms", median(&mut p90));
+    println!(
+        "  idle RSS (+children)  {:.1} MB",
+        median(&mut idle) / 1024.0
+    );
+    println!(
+        "  peak RSS (+children)  {:.1} MB",
+        median(&mut peak) / 1024.0
+    );
+    let who = ["worker", "engine children", "mock (in process)"];
+    for (i, who) in who.iter().enumerate() {
+        let mut user: Vec<f64> = rounds.iter().map(|r| r.cpu[i][0]).collect();
+        let mut sys: Vec<f64> = rounds.iter().map(|r| r.cpu[i][1]).collect();
+        println!(
+            "  CPU/run {who:17} {:.2} ms user + {:.2} ms sys",
+            median(&mut user),
+            median(&mut sys)
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let binary = std::env::current_exe()
@@ -490,34 +595,23 @@ async fn main() {
             Mode::Common(false),
         ));
     }
+    let capacities: Vec<usize> = std::env::var("BENCH_CAPACITY")
+        .unwrap_or_else(|_| "5".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
     let only = std::env::var("BENCH_MODES").unwrap_or_default();
     for (name, mode) in modes {
         if !only.is_empty() && !only.split(',').any(|m| name.contains(m)) {
             continue;
         }
-        let mut rounds = Vec::new();
-        for _ in 0..ROUNDS {
-            rounds.push(round(mode).await);
+        for &capacity in &capacities {
+            let mut rounds = Vec::new();
+            for _ in 0..ROUNDS {
+                rounds.push(round(mode, capacity).await);
+            }
+            report(name, capacity, &rounds);
         }
-        let mut rps: Vec<f64> = rounds.iter().map(|r| r.runs_per_sec).collect();
-        let mut med: Vec<f64> = rounds.iter().map(|r| r.median_ms).collect();
-        let mut p90: Vec<f64> = rounds.iter().map(|r| r.p90_ms).collect();
-        let mut idle: Vec<f64> = rounds.iter().map(|r| r.idle_rss_kb as f64).collect();
-        let mut peak: Vec<f64> = rounds.iter().map(|r| r.peak_rss_kb as f64).collect();
-        println!(
-            "bench_worker [{name}]: {RUNS} trivial runs at capacity 5, median of {ROUNDS} rounds"
-        );
-        println!("  throughput            {:.1} runs/s", median(&mut rps));
-        println!("  claim→complete median {:.1} ms", median(&mut med));
-        println!("  claim→complete p90    {:.1} ms", median(&mut p90));
-        println!(
-            "  idle RSS (+children)  {:.1} MB",
-            median(&mut idle) / 1024.0
-        );
-        println!(
-            "  peak RSS (+children)  {:.1} MB",
-            median(&mut peak) / 1024.0
-        );
     }
     if let (Some(kit_dir), Some(ours)) = (std::env::var_os("BENCH_KIT_DIR"), binary.as_ref()) {
         kit_comparison(std::path::Path::new(&kit_dir), ours);

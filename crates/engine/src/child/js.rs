@@ -59,6 +59,20 @@ impl JsJob {
     }
 }
 
+/// The exports of a template's adaptors, read (from their type definitions) before it forks:
+/// its runs compile against them without reading and parsing the files again. Unset outside
+/// templates and their runs.
+static TEMPLATE_EXPORTS: std::sync::OnceLock<std::collections::HashMap<PathBuf, Vec<String>>> =
+    std::sync::OnceLock::new();
+
+/// The names an adaptor at `dir` exports (a template's copy when it has one).
+fn exports_of(dir: &Path) -> Vec<String> {
+    TEMPLATE_EXPORTS
+        .get()
+        .and_then(|known| known.get(dir).cloned())
+        .unwrap_or_else(|| openfn_compiler::adaptor_exports(dir))
+}
+
 /// Prepares a template's runtime: the adaptor set evaluated in a QuickJS runtime, on this
 /// thread, with a timer-only async runtime that is gone before this returns (the template
 /// stays single-threaded).
@@ -87,12 +101,27 @@ pub fn prepare_template(spec: &TemplateSpec) -> Result<Prepared, String> {
             (name.clone(), info)
         })
         .collect();
+    let exports = spec
+        .adaptors
+        .values()
+        .map(|dir| {
+            (
+                PathBuf::from(dir),
+                openfn_compiler::adaptor_exports(Path::new(dir)),
+            )
+        })
+        .collect();
+    let _ = TEMPLATE_EXPORTS.set(exports);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .map_err(|e| e.to_string())?;
     let prepared = rt
-        .block_on(Prepared::new(&options, modules))
+        .block_on(Prepared::with_log(
+            &options,
+            modules,
+            crate::template::log_while_preparing,
+        ))
         .map_err(|e| e.to_string());
     drop(rt);
     prepared
@@ -180,8 +209,7 @@ pub fn compile_plan_with(
             .iter()
             .flatten()
             .map(|spec| {
-                let exports =
-                    adaptor_dir(step, spec, repo).map(|dir| openfn_compiler::adaptor_exports(&dir));
+                let exports = adaptor_dir(step, spec, repo).map(|dir| exports_of(&dir));
                 AdaptorImports {
                     name: split_specifier(spec).0.to_owned(),
                     exports,

@@ -128,7 +128,9 @@ fn child_loop(job: &(dyn ChildJob + Sync)) -> std::io::Result<()> {
 }
 
 /// The forked run process of a template: the same channel as a pooled child, exactly one run,
-/// executed on this (the template's main) thread, then exit. Never returns.
+/// executed on this (the template's main) thread, then `_exit` once its last frame is written
+/// (every frame is flushed as it is sent): nothing of the runtime is torn down, the kernel
+/// frees the process. Never returns.
 pub fn run_forked(job: &dyn ChildJob) -> ! {
     let code = match open_channel(job) {
         Ok((shared, runs_rx)) => {
@@ -146,7 +148,7 @@ pub fn run_forked(job: &dyn ChildJob) -> ! {
             EXIT_CHANNEL_LOST
         }
     };
-    std::process::exit(code)
+    sys::exit_now(code)
 }
 
 /// Takes the IPC channel over fds 0/1, says ready, and starts the thread that reads the

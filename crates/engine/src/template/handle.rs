@@ -1,20 +1,25 @@
 //! A template seen from the supervisor: the process, started from the same binary with the
 //! template flag, and one task that owns its socket — it sends fork requests with each run's
-//! pipe ends, matches `F <pid>` answers to requests in order, and publishes every forked run's
-//! wait status (the template reaps them) on that run's watch channel.
+//! pipe ends, matches the forked answers (pid and pidfd) to requests in order, and publishes
+//! every forked run's wait status (the template reaps them) on that run's watch channel.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
+use openfn_lexicon::log::{Level, LogLine};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
+use tokio::net::unix::OwnedReadHalf;
 use tokio::net::unix::pipe;
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::wire::{self, FORK, QUIT, Reply};
+use super::process::PREPARE_LOG_PREFIX;
+use super::spare::Spare;
+use super::wire::{self, FORK, QUIT, Reply, ReplyReader};
 use crate::config::ChildCommand;
 use crate::error::Error;
 
@@ -31,18 +36,22 @@ pub(crate) enum RunExit {
     Lost,
 }
 
-/// A freshly forked run: its pid, exit status and the supervisor's ends of its pipes.
+/// A freshly forked run: its pid (and pidfd, to signal it without a pid-reuse race), exit
+/// status and the supervisor's ends of its pipes.
 pub(crate) struct Forked {
     pub pid: u32,
+    pub pidfd: Option<OwnedFd>,
     pub exit: watch::Receiver<RunExit>,
     pub stdin: pipe::Sender,
     pub stdout: pipe::Receiver,
     pub stderr: pipe::Receiver,
 }
 
-type ForkReply = oneshot::Sender<Result<(u32, watch::Receiver<RunExit>), String>>;
+/// A forked run as the socket task hands it over: pid, pidfd, exit status.
+type ForkAnswer = (u32, Option<OwnedFd>, watch::Receiver<RunExit>);
+type ForkReply = oneshot::Sender<Result<ForkAnswer, String>>;
 
-struct ForkRequest {
+pub(crate) struct ForkRequest {
     pipes: [OwnedFd; 3],
     reply: ForkReply,
 }
@@ -51,7 +60,15 @@ struct ForkRequest {
 pub(crate) struct Template {
     pub pid: u32,
     pub key: String,
-    requests: mpsc::UnboundedSender<ForkRequest>,
+    pub(super) requests: mpsc::UnboundedSender<ForkRequest>,
+    pub(super) spare: Arc<Spare>,
+}
+
+impl Drop for Template {
+    /// The spare goes with its template: its stdin closes, so it exits and is reaped.
+    fn drop(&mut self) {
+        drop(self.spare.retire());
+    }
 }
 
 impl std::fmt::Debug for Template {
@@ -60,6 +77,37 @@ impl std::fmt::Debug for Template {
             .field("pid", &self.pid)
             .field("key", &self.key)
             .finish_non_exhaustive()
+    }
+}
+
+/// Logs a line of a template's stderr: what its adaptors logged while it loaded them as the
+/// engine's own lines (at their level, warnings and errors as warnings), anything else at debug.
+fn said(pid: u32, line: &str) {
+    let Some(logged) = line
+        .strip_prefix(PREPARE_LOG_PREFIX)
+        .and_then(|json| serde_json::from_str::<LogLine>(json).ok())
+    else {
+        tracing::debug!(pid, "engine template stderr: {line}");
+        return;
+    };
+    let text = logged
+        .message
+        .iter()
+        .map(|part| match part {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = logged.name.as_str();
+    match logged.level {
+        Level::Debug => tracing::debug!(pid, name, "adaptor loading in a template: {text}"),
+        Level::Warn | Level::Error => {
+            tracing::warn!(pid, name, "adaptor loading in a template: {text}")
+        }
+        Level::Info | Level::Always | Level::Success => {
+            tracing::info!(pid, name, "adaptor loading in a template: {text}")
+        }
     }
 }
 
@@ -82,57 +130,45 @@ impl Template {
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::debug!(pid, "engine template stderr: {line}");
+                    said(pid, &line);
                 }
             });
         }
         ours.set_nonblocking(true).map_err(Error::Io)?;
         let socket = UnixStream::from_std(ours).map_err(Error::Io)?;
         let (read, write) = socket.into_split();
-        let mut lines = BufReader::new(read).lines();
-        let first = tokio::time::timeout(PREPARE_TIMEOUT, lines.next_line()).await;
-        match first {
-            Ok(Ok(Some(line))) => match Reply::parse(&line) {
-                Some(Reply::Ready(_)) => {}
-                Some(Reply::PrepareFailed(e)) => return Err(template_error(e)),
-                _ => return Err(template_error(format!("unexpected first line {line:?}"))),
-            },
-            Ok(Ok(None)) | Ok(Err(_)) => {
+        let mut replies = Replies {
+            read,
+            reader: ReplyReader::default(),
+        };
+        match tokio::time::timeout(PREPARE_TIMEOUT, replies.next()).await {
+            Ok(Some((Reply::Ready(_), _))) => {}
+            Ok(Some((Reply::PrepareFailed(e), _))) => return Err(template_error(e)),
+            Ok(Some((other, _))) => {
+                return Err(template_error(format!("unexpected first reply {other:?}")));
+            }
+            Ok(None) => {
                 let status = process.wait().await.ok();
                 return Err(template_error(format!("exited ({status:?}) before ready")));
             }
             Err(_) => return Err(template_error("not ready in time")),
         }
         let (requests, rx) = mpsc::unbounded_channel();
-        tokio::spawn(serve(process, lines, write, rx));
+        tokio::spawn(serve(process, replies, write, rx));
         tracing::debug!(pid, "engine template ready");
-        Ok(Self { pid, key, requests })
+        let spare = Arc::new(Spare::default());
+        spare.fill(&requests);
+        Ok(Self {
+            pid,
+            key,
+            requests,
+            spare,
+        })
     }
 
     /// Forks a run process from the template.
     pub async fn fork(&self) -> Result<Forked, Error> {
-        let (stdin_r, stdin_w) = cloexec_pipe()?;
-        let (stdout_r, stdout_w) = cloexec_pipe()?;
-        let (stderr_r, stderr_w) = cloexec_pipe()?;
-        let (reply, answer) = oneshot::channel();
-        let request = ForkRequest {
-            pipes: [stdin_r, stdout_w, stderr_w],
-            reply,
-        };
-        if self.requests.send(request).is_err() {
-            return Err(template_error("template gone"));
-        }
-        let (pid, exit) = answer
-            .await
-            .map_err(|_| template_error("template gone"))?
-            .map_err(template_error)?;
-        Ok(Forked {
-            pid,
-            exit,
-            stdin: pipe::Sender::from_owned_fd(stdin_w).map_err(Error::Io)?,
-            stdout: pipe::Receiver::from_owned_fd(stdout_r).map_err(Error::Io)?,
-            stderr: pipe::Receiver::from_owned_fd(stderr_r).map_err(Error::Io)?,
-        })
+        fork_with(&self.requests).await
     }
 
     /// Whether the template still takes requests.
@@ -141,9 +177,66 @@ impl Template {
     }
 }
 
+/// Forks a run process through a template's request channel.
+pub(super) async fn fork_with(
+    requests: &mpsc::UnboundedSender<ForkRequest>,
+) -> Result<Forked, Error> {
+    let (stdin_r, stdin_w) = cloexec_pipe()?;
+    let (stdout_r, stdout_w) = cloexec_pipe()?;
+    let (stderr_r, stderr_w) = cloexec_pipe()?;
+    let (reply, answer) = oneshot::channel();
+    let request = ForkRequest {
+        pipes: [stdin_r, stdout_w, stderr_w],
+        reply,
+    };
+    if requests.send(request).is_err() {
+        return Err(template_error("template gone"));
+    }
+    let (pid, pidfd, exit) = answer
+        .await
+        .map_err(|_| template_error("template gone"))?
+        .map_err(template_error)?;
+    Ok(Forked {
+        pid,
+        pidfd,
+        exit,
+        stdin: pipe::Sender::from_owned_fd(stdin_w).map_err(Error::Io)?,
+        stdout: pipe::Receiver::from_owned_fd(stdout_r).map_err(Error::Io)?,
+        stderr: pipe::Receiver::from_owned_fd(stderr_r).map_err(Error::Io)?,
+    })
+}
+
 fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::Io(std::io::Error::from(e)))
+}
+
+/// The read half of a template's socket, with the reply lines and pidfds received so far.
+struct Replies {
+    read: OwnedReadHalf,
+    reader: ReplyReader,
+}
+
+impl Replies {
+    /// The next reply (with its pidfd); `None` once the template closed the socket.
+    async fn next(&mut self) -> Option<(Reply, Option<OwnedFd>)> {
+        loop {
+            if let Some(reply) = self.reader.next_buffered() {
+                return Some(reply);
+            }
+            if self.reader.at_end() {
+                return None;
+            }
+            let stream: &UnixStream = self.read.as_ref();
+            let reader = &mut self.reader;
+            let filled = stream
+                .async_io(tokio::io::Interest::READABLE, || reader.fill(stream))
+                .await;
+            if filled.is_err() {
+                return None;
+            }
+        }
+    }
 }
 
 /// The task that owns a template's socket: requests out, answers in. When the [`Template`] is
@@ -151,7 +244,7 @@ fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
 /// socket, and reaps it.
 async fn serve(
     mut process: Child,
-    mut lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    mut replies: Replies,
     write: tokio::net::unix::OwnedWriteHalf,
     mut requests: mpsc::UnboundedReceiver<ForkRequest>,
 ) {
@@ -175,20 +268,20 @@ async fn serve(
                     }
                 }
             },
-            line = lines.next_line() => match line.ok().flatten().as_deref().and_then(Reply::parse) {
-                Some(Reply::Forked(pid)) => {
+            reply = replies.next() => match reply {
+                Some((Reply::Forked { pid, .. }, pidfd)) => {
                     let (tx, rx) = watch::channel(RunExit::Running);
                     exits.insert(pid, tx);
                     if let Some(reply) = waiting.pop_front() {
-                        let _ = reply.send(Ok((pid, rx)));
+                        let _ = reply.send(Ok((pid, pidfd, rx)));
                     }
                 }
-                Some(Reply::ForkFailed(e)) => {
+                Some((Reply::ForkFailed(e), _)) => {
                     if let Some(reply) = waiting.pop_front() {
                         let _ = reply.send(Err(e));
                     }
                 }
-                Some(Reply::Exited { pid, status }) => {
+                Some((Reply::Exited { pid, status }, _)) => {
                     if let Some(tx) = exits.remove(&pid) {
                         let _ = tx.send(RunExit::Exited(status));
                     }

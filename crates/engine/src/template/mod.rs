@@ -5,6 +5,7 @@
 //! - `process.rs`: the template process (prepare, then fork, reap and report);
 //! - `wire.rs`: its socket protocol (request bytes with `SCM_RIGHTS`, reply lines);
 //! - `handle.rs`: the supervisor's side of one template (start, fork, exit statuses);
+//! - `spare.rs`: its spare run, forked ahead so that a run's fork is off the claim path;
 //! - `set.rs`: the engine's templates (which sets, bounds, staleness).
 //!
 //! A forked run is accounted for exactly like a pooled child (`pool.rs` wraps it in the same
@@ -14,9 +15,10 @@
 mod handle;
 mod process;
 mod set;
+mod spare;
 mod wire;
 
-pub(crate) use handle::{RunExit, Template};
-pub use process::{TemplateSpec, is_template_invocation, run_template};
+pub(crate) use handle::{Forked, RunExit, Template};
+pub use process::{TemplateSpec, is_template_invocation, log_while_preparing, run_template};
 pub use set::TemplateInfo;
 pub(crate) use set::Templates;

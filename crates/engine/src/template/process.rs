@@ -11,8 +11,9 @@
 //! `signalfd`) and reports each wait status to the supervisor, so none is left a zombie.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use openfn_lexicon::log::LogLine;
 use serde::{Deserialize, Serialize};
 
 use super::wire::{self, FORK, QUIT, Reply};
@@ -34,6 +35,18 @@ impl TemplateSpec {
     /// The spec as the template's command-line argument (and the key of the template set).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Prefix of a template's stderr line that carries a line the adaptor realm logged while the
+/// template prepared its set (a JSON `LogLine`); the supervisor logs it as its own.
+pub(crate) const PREPARE_LOG_PREFIX: &str = "openfn-template-log ";
+
+/// Where a template sends what its adaptors log while they load: to its stderr, which the
+/// supervisor reads (see [`PREPARE_LOG_PREFIX`]). These lines belong to no run.
+pub fn log_while_preparing(line: LogLine) {
+    if let Ok(json) = serde_json::to_string(&line) {
+        crate::child::diagnostic(&format!("{PREPARE_LOG_PREFIX}{json}"));
     }
 }
 
@@ -140,6 +153,21 @@ fn say(socket: &OwnedFd, reply: &Reply) {
     }
 }
 
+/// Reports a forked run with its pidfd (opened before the template can reap it, so it names
+/// this process and no other, whatever happens to the pid later).
+fn forked(socket: &OwnedFd, pid: libc::pid_t) {
+    let pidfd = rustix::process::Pid::from_raw(pid).and_then(|pid| {
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+    });
+    let reply = Reply::Forked {
+        pid: pid as u32,
+        pidfd: pidfd.is_some(),
+    };
+    if wire::send_reply(socket, &reply, pidfd.as_ref().map(AsFd::as_fd)).is_err() {
+        std::process::exit(0);
+    }
+}
+
 /// A signal set holding only `SIGCHLD`.
 #[allow(unsafe_code, reason = "sigset FFI")]
 fn sigchld_set() -> libc::sigset_t {
@@ -215,7 +243,7 @@ fn serve<'a>(socket: &OwnedFd, start: &dyn Fn() -> Box<dyn ChildJob + 'a>) -> st
                     pid => {
                         running += 1;
                         drop(pipes);
-                        say(socket, &Reply::Forked(pid as u32));
+                        forked(socket, pid);
                     }
                 }
             }
@@ -276,6 +304,8 @@ fn become_run<'a>(
         }
     }
     drop(pipes);
+    // Nothing random is shared with the template or the other runs.
+    openfn_runtime::reseed_random();
     let job = start();
     run_forked(job.as_ref())
 }

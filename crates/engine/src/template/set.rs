@@ -69,6 +69,8 @@ pub struct TemplateInfo {
     pub adaptors: BTreeMap<String, String>,
     /// Resident memory when it became ready, bytes.
     pub rss_bytes: u64,
+    /// Its spare run (forked ahead, waiting for the next run of the set), if one is ready.
+    pub spare_pid: Option<u32>,
 }
 
 /// Every template of an engine.
@@ -222,6 +224,7 @@ impl Templates {
                 pid: r.template.pid,
                 adaptors: r.spec.adaptors.clone(),
                 rss_bytes: r.rss,
+                spare_pid: r.template.spare_pid(),
             })
             .collect()
     }

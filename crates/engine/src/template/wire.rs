@@ -1,12 +1,18 @@
 //! The template's channel to the supervisor: a Unix socket (the template's fd 0). The
 //! supervisor sends one byte per request — `F` with the run's three pipe ends attached
 //! (`SCM_RIGHTS`: stdin, stdout, stderr of the run), `Q` to stop forking — and the template
-//! answers with lines: `R <pid>` ready, `E <text>` preparation failed, `F <pid>` forked,
+//! answers with lines: `R <pid>` ready, `E <text>` preparation failed, `P <pid>` forked (the
+//! run's pidfd attached, `SCM_RIGHTS`) or `F <pid>` forked (no pidfd: the kernel has none),
 //! `N <text>` fork failed, `X <pid> <wait status>` a forked run exited (reaped by the template).
+//!
+//! The supervisor reads replies with `recvmsg` ([`ReplyReader`]): Linux never returns the data of
+//! two descriptor-carrying writes in one `recvmsg` on a stream socket, and every `P` line is one
+//! write with its descriptor, so the n-th received pidfd belongs to the n-th `P` line.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -36,6 +42,100 @@ pub(crate) fn send_request(socket: impl AsFd, byte: u8, fds: &[OwnedFd]) -> io::
         Ok(())
     } else {
         Err(io::Error::other("request not sent"))
+    }
+}
+
+/// Sends one reply line with `fd` (a forked run's pidfd) attached.
+pub(crate) fn send_reply(
+    socket: impl AsFd,
+    reply: &Reply,
+    fd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    let line = reply.line();
+    let fds: Vec<BorrowedFd<'_>> = fd.into_iter().collect();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("no room for the descriptor"));
+    }
+    let mut sent = 0;
+    while sent < line.len() {
+        let bytes = &line.as_bytes()[sent..];
+        let mut none = SendAncillaryBuffer::new(&mut []);
+        let control = if sent == 0 { &mut control } else { &mut none };
+        match rustix::net::sendmsg(
+            &socket,
+            &[IoSlice::new(bytes)],
+            control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(n) => sent += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The supervisor's reader of reply lines and the pidfds that come with `P` lines.
+#[derive(Default)]
+pub(crate) struct ReplyReader {
+    buf: Vec<u8>,
+    fds: VecDeque<OwnedFd>,
+    eof: bool,
+}
+
+impl ReplyReader {
+    /// The next complete line already received, with the pidfd of a `P` line.
+    pub(crate) fn next_buffered(&mut self) -> Option<(Reply, Option<OwnedFd>)> {
+        loop {
+            let end = self.buf.iter().position(|b| *b == b'\n')?;
+            let line: Vec<u8> = self.buf.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line[..end]);
+            let Some(reply) = Reply::parse(&text) else {
+                continue;
+            };
+            let fd = match reply {
+                Reply::Forked { pidfd: true, .. } => self.fds.pop_front(),
+                _ => None,
+            };
+            return Some((reply, fd));
+        }
+    }
+
+    /// Whether the template closed the socket (and every line received was taken).
+    pub(crate) fn at_end(&self) -> bool {
+        self.eof && !self.buf.contains(&b'\n')
+    }
+
+    /// One `recvmsg` (non-blocking socket): appends data and descriptors; `WouldBlock` when
+    /// nothing is there.
+    pub(crate) fn fill(&mut self, socket: impl AsFd) -> io::Result<()> {
+        let mut chunk = [0u8; 4096];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let received = loop {
+            match rustix::net::recvmsg(
+                &socket,
+                &mut [IoSliceMut::new(&mut chunk)],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            ) {
+                Ok(r) => break r,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(rights) = message {
+                self.fds.extend(rights);
+            }
+        }
+        if received.bytes == 0 {
+            self.eof = true;
+        }
+        self.buf.extend_from_slice(&chunk[..received.bytes]);
+        Ok(())
     }
 }
 
@@ -74,9 +174,16 @@ pub(crate) fn recv_request(socket: impl AsFd) -> io::Result<Option<(u8, Vec<Owne
 pub(crate) enum Reply {
     Ready(u32),
     PrepareFailed(String),
-    Forked(u32),
+    /// A run was forked; `pidfd`: its pidfd comes with the line.
+    Forked {
+        pid: u32,
+        pidfd: bool,
+    },
     ForkFailed(String),
-    Exited { pid: u32, status: i32 },
+    Exited {
+        pid: u32,
+        status: i32,
+    },
 }
 
 impl Reply {
@@ -85,7 +192,10 @@ impl Reply {
         match tag {
             "R" => rest.trim().parse().ok().map(Reply::Ready),
             "E" => Some(Reply::PrepareFailed(rest.to_owned())),
-            "F" => rest.trim().parse().ok().map(Reply::Forked),
+            "F" | "P" => rest.trim().parse().ok().map(|pid| Reply::Forked {
+                pid,
+                pidfd: tag == "P",
+            }),
             "N" => Some(Reply::ForkFailed(rest.to_owned())),
             "X" => {
                 let (pid, status) = rest.trim().split_once(' ')?;
@@ -103,7 +213,8 @@ impl Reply {
         match self {
             Reply::Ready(pid) => format!("R {pid}\n"),
             Reply::PrepareFailed(e) => format!("E {}\n", one_line(e)),
-            Reply::Forked(pid) => format!("F {pid}\n"),
+            Reply::Forked { pid, pidfd: false } => format!("F {pid}\n"),
+            Reply::Forked { pid, pidfd: true } => format!("P {pid}\n"),
             Reply::ForkFailed(e) => format!("N {}\n", one_line(e)),
             Reply::Exited { pid, status } => format!("X {pid} {status}\n"),
         }
@@ -119,7 +230,14 @@ mod tests {
         for reply in [
             Reply::Ready(7),
             Reply::PrepareFailed("no\nway".into()),
-            Reply::Forked(9),
+            Reply::Forked {
+                pid: 9,
+                pidfd: false,
+            },
+            Reply::Forked {
+                pid: 9,
+                pidfd: true,
+            },
             Reply::ForkFailed("EAGAIN".into()),
             Reply::Exited { pid: 9, status: 9 },
         ] {
@@ -142,5 +260,75 @@ mod tests {
         assert_eq!((byte, fds.len()), (FORK, 2));
         drop(a);
         assert!(recv_request(&b).unwrap().is_none());
+    }
+
+    #[test]
+    fn pidfds_arrive_with_their_lines() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        send_reply(&a, &Reply::Ready(1), None).unwrap();
+        send_reply(
+            &a,
+            &Reply::Forked {
+                pid: 2,
+                pidfd: true,
+            },
+            Some(r.as_fd()),
+        )
+        .unwrap();
+        send_reply(
+            &a,
+            &Reply::Forked {
+                pid: 3,
+                pidfd: false,
+            },
+            None,
+        )
+        .unwrap();
+        send_reply(
+            &a,
+            &Reply::Forked {
+                pid: 4,
+                pidfd: true,
+            },
+            Some(w.as_fd()),
+        )
+        .unwrap();
+        drop(a);
+        let mut reader = ReplyReader::default();
+        let mut got = Vec::new();
+        while !reader.at_end() {
+            match reader.next_buffered() {
+                Some((reply, fd)) => got.push((reply, fd.is_some())),
+                None => reader.fill(&b).unwrap(),
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                (Reply::Ready(1), false),
+                (
+                    Reply::Forked {
+                        pid: 2,
+                        pidfd: true
+                    },
+                    true
+                ),
+                (
+                    Reply::Forked {
+                        pid: 3,
+                        pidfd: false
+                    },
+                    false
+                ),
+                (
+                    Reply::Forked {
+                        pid: 4,
+                        pidfd: true
+                    },
+                    true
+                ),
+            ]
+        );
     }
 }

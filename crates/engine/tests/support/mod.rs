@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -196,4 +197,133 @@ pub fn js_plan(id: &str, jobs: &[&str]) -> Value {
         })
         .collect();
     json!({ "id": id, "workflow": { "steps": steps }, "options": {} })
+}
+
+/// A plan of scripted steps whose single adaptor is linked at `dir` (the template's key).
+pub fn linked_plan(id: &str, dir: &Path, scripts: &[&str]) -> Value {
+    let mut plan = plan(id, scripts);
+    if let Some(steps) = plan["workflow"]["steps"].as_array_mut() {
+        for step in steps {
+            step["linker"] = json!({ "fixture": { "path": dir.to_string_lossy() } });
+        }
+    }
+    plan
+}
+
+/// The `data` of the run's final state.
+pub fn data(events: &[openfn_engine::EngineEvent]) -> Value {
+    final_state(events).expect("completed")["data"].clone()
+}
+
+/// The parent pid of `pid` (from `/proc`), if it is alive.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Pids of the zombie children of `pid`.
+pub fn zombies_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                let Some((_, after)) = stat.rsplit_once(')') else {
+                    return false;
+                };
+                let mut fields = after.split_whitespace();
+                fields.next() == Some("Z") && fields.next() == Some(&pid.to_string())
+            })
+        })
+        .collect()
+}
+
+/// Polls `check` until it holds (at most about 5 s); whether it did.
+pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    check()
+}
+
+/// Every run forks from a template (a new set waits for its template).
+pub fn always() -> TemplateConfig {
+    TemplateConfig {
+        mode: TemplateMode::Always,
+        ..TemplateConfig::default()
+    }
+}
+
+/// An engine on the scripted child whose runs fork from templates.
+pub fn templated(capacity: usize) -> Engine {
+    engine_with(EngineConfig {
+        capacity,
+        memory_limit_mb: 64,
+        run_timeout_ms: 1500,
+        kill_grace: Duration::from_millis(300),
+        templates: always(),
+        ..EngineConfig::default()
+    })
+}
+
+/// Writes an ESM adaptor `@openfn/language-<name>@1.0.0` with `index.js` (and `index.d.ts`
+/// declaring `exports`) under `root`; returns its directory.
+pub fn fixture_adaptor(
+    root: &Path,
+    name: &str,
+    index_js: &str,
+    exports: &[&str],
+) -> std::path::PathBuf {
+    let dir = root.join(format!("language-{name}_1.0.0"));
+    std::fs::create_dir_all(&dir).expect("adaptor dir");
+    let package = json!({
+        "name": format!("@openfn/language-{name}"),
+        "version": "1.0.0",
+        "type": "module",
+        "exports": { ".": { "import": "./index.js" } }
+    });
+    std::fs::write(dir.join("package.json"), package.to_string()).expect("package.json");
+    std::fs::write(dir.join("index.js"), index_js).expect("index.js");
+    let types: String = exports
+        .iter()
+        .map(|e| format!("export declare function {e}(...args: any[]): any;\n"))
+        .collect();
+    std::fs::write(dir.join("index.d.ts"), types).expect("index.d.ts");
+    dir
+}
+
+/// A JavaScript plan whose steps use the adaptor `@openfn/language-<name>` linked at `dir`.
+pub fn js_plan_with_adaptor(id: &str, name: &str, dir: &Path, jobs: &[&str]) -> Value {
+    let mut plan = js_plan(id, jobs);
+    if let Some(steps) = plan["workflow"]["steps"].as_array_mut() {
+        for step in steps {
+            step["adaptors"] = json!([format!("@openfn/language-{name}@1.0.0")]);
+            step["linker"] =
+                json!({ format!("@openfn/language-{name}"): { "path": dir.to_string_lossy() } });
+        }
+    }
+    plan
+}
+
+/// An engine running JavaScript (the real child) whose runs fork from templates; adaptors
+/// from `repo`.
+pub fn js_templated_in(repo: &Path) -> Engine {
+    Engine::new(EngineConfig {
+        capacity: 2,
+        repo_dir: repo.to_path_buf(),
+        memory_limit_mb: 64,
+        run_timeout_ms: 5000,
+        kill_grace: Duration::from_millis(500),
+        child_command: Some(ChildCommand::binary(env!(
+            "CARGO_BIN_EXE_openfn-engine-child"
+        ))),
+        templates: always(),
+        ..EngineConfig::default()
+    })
+    .expect("engine")
 }

@@ -1,6 +1,6 @@
 // What every realm of a run shares (job, adaptor and edge-condition contexts): V8-style stack
-// traces, the out-of-memory latch, and blocked code generation. Evaluated in each realm and
-// handed to that realm's prelude as `common`.
+// traces, the out-of-memory latch, blocked code generation and the host's `Math.random`.
+// Evaluated in each realm and handed to that realm's prelude as `common`.
 (function (host) {
   'use strict';
   const defineProperty = Object.defineProperty;
@@ -67,6 +67,19 @@
     const blockedFunction = blockFunctionConstructors();
     lock(g, 'eval', { eval: function () { throw evalError(); } }.eval);
     lock(g, 'Function', blockedFunction);
+  }
+
+  // ---- Math.random from the host: QuickJS seeds a realm's generator when the realm is
+  // created, so realms created before a fork (an engine template's) would repeat the same
+  // numbers in every forked process. Installed before any realm seals its intrinsics.
+  if (typeof host.random === 'function') {
+    const hostRandom = host.random;
+    defineProperty(Math, 'random', {
+      value: { random() { return hostRandom(); } }.random,
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
   }
 
   return { formatStack, lockPrepareStackTrace, evalError, lock, blockFunctionConstructors, blockCodeGeneration };

@@ -104,6 +104,7 @@ struct Runner<C: Callbacks + 'static> {
     log: LogSink,
     run_deadline: Option<Instant>,
     failed_loads: HashMap<PathBuf, RtError>,
+    warm_job: Rc<std::cell::RefCell<Option<prepared::WarmRealm>>>,
 }
 
 /// The heap size of a run's first garbage collection. QuickJS starts at 256 KiB and grows
@@ -141,6 +142,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             limits,
             adaptor_ctx,
             failed_loads,
+            warm_job,
         } = parts;
         if let Some(mb) = options.memory_limit_mb {
             rt.set_memory_limit((mb as usize) * 1024 * 1024).await;
@@ -171,6 +173,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             log,
             run_deadline,
             failed_loads,
+            warm_job,
         })
     }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-use rquickjs::{AsyncContext, AsyncRuntime};
+use rquickjs::{AsyncContext, AsyncRuntime, Object, Persistent};
 
 use crate::error::{RtError, RunError};
 use crate::events::{Callbacks, NoCallbacks};
@@ -31,6 +31,15 @@ pub(super) struct Parts {
     pub limits: Rc<Limits>,
     pub adaptor_ctx: Option<AsyncContext>,
     pub failed_loads: HashMap<PathBuf, RtError>,
+    /// A job realm set up ahead (a template's): the first step attempt takes it.
+    pub warm_job: Rc<RefCell<Option<WarmRealm>>>,
+}
+
+/// A job realm created and set up (its prelude run) before any job was seen: the context
+/// and the kit object the prelude returned.
+pub(super) struct WarmRealm {
+    pub ctx: AsyncContext,
+    pub kit: Persistent<Object<'static>>,
 }
 
 impl Parts {
@@ -66,6 +75,7 @@ impl Parts {
             limits,
             adaptor_ctx: None,
             failed_loads: HashMap::new(),
+            warm_job: Rc::default(),
         })
     }
 }
@@ -89,12 +99,25 @@ impl std::fmt::Debug for Prepared {
 impl Prepared {
     /// Evaluates each of `modules` (name → path/version) in a new runtime's adaptor realm,
     /// as a step linking them would. `options` must be those of the later runs as far as the
-    /// adaptor host, the whitelist and the repo go.
+    /// adaptor host, the whitelist and the repo go. What the adaptors log while they load is
+    /// dropped (see [`Prepared::with_log`]).
     pub async fn new(
         options: &RunOptions,
         modules: BTreeMap<String, ModuleInfo>,
     ) -> Result<Self, RunError> {
-        let slot: Rc<RefCell<Option<LogSink>>> = Rc::default();
+        Self::with_log(options, modules, |_| {}).await
+    }
+
+    /// [`Prepared::new`], with the lines the adaptor realm logs while the modules load (an
+    /// adaptor's top-level `console` calls) given to `log`: they belong to no run. Runs log
+    /// to their own callbacks.
+    pub async fn with_log(
+        options: &RunOptions,
+        modules: BTreeMap<String, ModuleInfo>,
+        log: impl Fn(LogLine) + 'static,
+    ) -> Result<Self, RunError> {
+        let preparing: LogSink = Rc::new(log);
+        let slot: Rc<RefCell<Option<LogSink>>> = Rc::new(RefCell::new(Some(preparing)));
         let forward = slot.clone();
         let empty = CompiledPlan {
             steps: HashMap::new(),
@@ -133,16 +156,31 @@ impl Prepared {
             .async_with(async |ctx| super::realm::warm_preludes(&ctx))
             .await?;
         drop(scratch);
+        // The first step's job realm, set up now: a run forked from this runtime starts its
+        // first step without creating a realm (its host object logs through the run's log).
+        let ctx = AsyncContext::full(&runner.rt).await?;
+        let (log, limits) = (runner.log.clone(), runner.limits.clone());
+        let kit = ctx
+            .async_with(
+                async |ctx| -> rquickjs::Result<Persistent<Object<'static>>> {
+                    let kit = super::realm::setup_kit(&ctx, log, limits)?;
+                    Ok(Persistent::save(&ctx, kit))
+                },
+            )
+            .await?;
+        *runner.warm_job.borrow_mut() = Some(WarmRealm { ctx, kit });
         // What the linker said while the template loaded is not any run's: each run's steps
         // announce their adaptors themselves (once per step, as the kit's linker does).
         runner.linker.resolved_logs.borrow_mut().clear();
         runner.linker.begin_step();
+        *slot.borrow_mut() = None;
         let Runner {
             rt,
             linker,
             limits,
             adaptor_ctx,
             failed_loads,
+            warm_job,
             ..
         } = runner;
         Ok(Prepared {
@@ -152,6 +190,7 @@ impl Prepared {
                 limits,
                 adaptor_ctx,
                 failed_loads,
+                warm_job,
             },
             log: slot,
         })

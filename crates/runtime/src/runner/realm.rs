@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use rquickjs::function::{Async, Func};
-use rquickjs::{Ctx, Function, Module, Object, Promise, Value};
+use rquickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value};
 use serde_json::Value as Json;
 
 use crate::adaptor_stack::{AdaptorSources, console_stack};
@@ -64,7 +64,7 @@ pub(super) enum StepOutcome {
     Engine(String),
 }
 
-/// The host functions a realm prelude gets: log, rt (runtime log), sleep, oom.
+/// The host functions a realm prelude gets: log, rt (runtime log), sleep, oom, random.
 pub(crate) fn host_object<'js>(
     ctx: &Ctx<'js>,
     log: LogSink,
@@ -102,6 +102,7 @@ pub(crate) fn host_object<'js>(
         })),
     )?;
     obj.set("oom", Func::from(move || limits.oom.set(true)))?;
+    obj.set("random", Func::from(crate::random::next_f64))?;
     Ok(obj)
 }
 
@@ -112,6 +113,7 @@ pub(crate) fn host_object<'js>(
 )]
 pub(super) async fn step_in_context<'js>(
     ctx: &Ctx<'js>,
+    warm_kit: Option<Persistent<Object<'static>>>,
     expression: &str,
     input: Option<String>,
     configuration: Option<String>,
@@ -122,7 +124,12 @@ pub(super) async fn step_in_context<'js>(
     linker: Rc<Linker>,
 ) -> StepOutcome {
     let _ = ctx.store_userdata(LinkerData(linker.clone()));
-    let kit = match setup_kit(ctx, log, limits) {
+    let kit = match warm_kit {
+        // the realm was set up ahead: its prelude already ran
+        Some(kit) => kit.restore(ctx),
+        None => setup_kit(ctx, log, limits),
+    };
+    let kit = match kit {
         Ok(k) => k,
         Err(e) => return StepOutcome::Engine(describe_engine_error(ctx, e)),
     };

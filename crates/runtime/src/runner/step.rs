@@ -485,7 +485,12 @@ impl<C: Callbacks + 'static> Runner<C> {
         default_state: Option<&str>,
         timeout_ms: Option<u64>,
     ) -> Result<Attempt, RunError> {
-        let ctx = AsyncContext::full(&self.rt).await?;
+        // A realm set up ahead (a template's) serves the first attempt; others get a new one.
+        let warm = self.warm_job.borrow_mut().take();
+        let (ctx, kit) = match warm {
+            Some(warm) => (warm.ctx, Some(warm.kit)),
+            None => (AsyncContext::full(&self.rt).await?, None),
+        };
         let deadline = self.arm_deadline(timeout_ms);
         let log = self.log.clone();
         let limits = self.limits.clone();
@@ -520,6 +525,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         let work = ctx.async_with(async move |ctx| {
             step_in_context(
                 &ctx,
+                kit,
                 &expression,
                 input_text,
                 config,
