@@ -13,48 +13,19 @@ use openfn_lexicon::log::{Level, LogLine};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
-use tokio::net::unix::pipe;
 use tokio::process::Child;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
+use super::fork::{ForkReply, ForkRequest, Forked, RunExit, fork_with, template_error};
 use super::process::PREPARE_LOG_PREFIX;
 use super::spare::Spare;
 use super::wire::{self, FORK, QUIT, Reply, ReplyReader};
+use crate::child_proc::ChildProc;
 use crate::config::ChildCommand;
 use crate::error::Error;
 
 /// How long a template has to prepare its adaptor set.
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The state of a forked run process as its template reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RunExit {
-    Running,
-    /// Reaped by the template: the raw wait status.
-    Exited(i32),
-    /// The template went away before reporting (the run was reparented and reaped elsewhere).
-    Lost,
-}
-
-/// A freshly forked run: its pid (and pidfd, to signal it without a pid-reuse race), exit
-/// status and the supervisor's ends of its pipes.
-pub(crate) struct Forked {
-    pub pid: u32,
-    pub pidfd: Option<OwnedFd>,
-    pub exit: watch::Receiver<RunExit>,
-    pub stdin: pipe::Sender,
-    pub stdout: pipe::Receiver,
-    pub stderr: pipe::Receiver,
-}
-
-/// A forked run as the socket task hands it over: pid, pidfd, exit status.
-type ForkAnswer = (u32, Option<OwnedFd>, watch::Receiver<RunExit>);
-type ForkReply = oneshot::Sender<Result<ForkAnswer, String>>;
-
-pub(crate) struct ForkRequest {
-    pipes: [OwnedFd; 3],
-    reply: ForkReply,
-}
 
 /// One running template.
 pub(crate) struct Template {
@@ -109,10 +80,6 @@ fn said(pid: u32, line: &str) {
             tracing::info!(pid, name, "adaptor loading in a template: {text}")
         }
     }
-}
-
-fn template_error(reason: impl Into<String>) -> Error {
-    Error::Template(reason.into())
 }
 
 impl Template {
@@ -171,44 +138,26 @@ impl Template {
         fork_with(&self.requests).await
     }
 
+    /// A process for one run: the spare if one is ready (then a new spare is forked), else a
+    /// process forked now.
+    pub async fn run_process(&self) -> Result<ChildProc, Error> {
+        let spare = self.spare.take();
+        self.spare.fill(&self.requests);
+        match spare {
+            Some(child) => Ok(child),
+            None => ChildProc::forked(self.fork().await?).await,
+        }
+    }
+
+    /// The pid of the spare run, if one is ready.
+    pub fn spare_pid(&self) -> Option<u32> {
+        self.spare.pid()
+    }
+
     /// Whether the template still takes requests.
     pub fn is_alive(&self) -> bool {
         !self.requests.is_closed()
     }
-}
-
-/// Forks a run process through a template's request channel.
-pub(super) async fn fork_with(
-    requests: &mpsc::UnboundedSender<ForkRequest>,
-) -> Result<Forked, Error> {
-    let (stdin_r, stdin_w) = cloexec_pipe()?;
-    let (stdout_r, stdout_w) = cloexec_pipe()?;
-    let (stderr_r, stderr_w) = cloexec_pipe()?;
-    let (reply, answer) = oneshot::channel();
-    let request = ForkRequest {
-        pipes: [stdin_r, stdout_w, stderr_w],
-        reply,
-    };
-    if requests.send(request).is_err() {
-        return Err(template_error("template gone"));
-    }
-    let (pid, pidfd, exit) = answer
-        .await
-        .map_err(|_| template_error("template gone"))?
-        .map_err(template_error)?;
-    Ok(Forked {
-        pid,
-        pidfd,
-        exit,
-        stdin: pipe::Sender::from_owned_fd(stdin_w).map_err(Error::Io)?,
-        stdout: pipe::Receiver::from_owned_fd(stdout_r).map_err(Error::Io)?,
-        stderr: pipe::Receiver::from_owned_fd(stderr_r).map_err(Error::Io)?,
-    })
-}
-
-fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| Error::Io(std::io::Error::from(e)))
 }
 
 /// The read half of a template's socket, with the reply lines and pidfds received so far.

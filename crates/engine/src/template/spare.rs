@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::handle::{ForkRequest, Template, fork_with};
+use super::fork::{ForkRequest, fork_with};
 use crate::child_proc::ChildProc;
-use crate::error::Error;
 
 #[derive(Default)]
 struct State {
@@ -40,7 +39,7 @@ impl Spare {
     }
 
     /// Takes the ready spare if it is still alive (a dead one is dropped).
-    fn take(&self) -> Option<ChildProc> {
+    pub fn take(&self) -> Option<ChildProc> {
         let mut child = self.lock().ready.take()?;
         child.is_alive().then_some(child)
     }
@@ -83,23 +82,5 @@ impl Spare {
         let mut st = self.lock();
         st.retired = true;
         st.ready.take()
-    }
-}
-
-impl Template {
-    /// A process for one run: the spare if one is ready (then a new spare is forked), else a
-    /// process forked now.
-    pub async fn run_process(&self) -> Result<ChildProc, Error> {
-        let spare = self.spare.take();
-        self.spare.fill(&self.requests);
-        match spare {
-            Some(child) => Ok(child),
-            None => ChildProc::forked(self.fork().await?).await,
-        }
-    }
-
-    /// The pid of the spare run, if one is ready.
-    pub fn spare_pid(&self) -> Option<u32> {
-        self.spare.pid()
     }
 }
