@@ -35,6 +35,10 @@ impl BytecodeCache {
     }
 
     /// The tree caches (the resolvers share them).
+    #[cfg_attr(
+        not(feature = "native"),
+        allow(dead_code, reason = "only the native module source caches resolutions")
+    )]
     pub(crate) fn trees(&self) -> Arc<TreeCache> {
         self.trees.clone()
     }

@@ -33,6 +33,10 @@ mod resolve;
 mod shared;
 mod source;
 pub mod timers;
+#[cfg_attr(
+    not(all(feature = "native", unix)),
+    allow(dead_code, reason = "only the native module source caches resolutions")
+)]
 mod tree;
 mod util;
 mod zlib;

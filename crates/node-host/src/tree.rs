@@ -319,6 +319,15 @@ fn code_key(kind: CodeKind, path: &Path) -> Option<String> {
 /// The identity of the tree at `root`: the cache format, the QuickJS build, the tree's path
 /// and the metadata of the tree directory and its `package.json` (for the built-in modules,
 /// of the executable they are compiled into).
+/// Without Unix metadata (the wasm guest, which has no bytecode cache) a tree has no
+/// identity, so no cache file is ever trusted.
+#[cfg(not(unix))]
+fn identity(_root: &str) -> Option<String> {
+    None
+}
+
+/// See the non-Unix variant above.
+#[cfg(unix)]
 fn identity(root: &str) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let (dir, pj) = if root == BUILTINS {

@@ -67,7 +67,6 @@ pub(crate) fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-#[cfg(feature = "native")]
 /// Mutex helper that ignores poisoning (the protected maps stay consistent on panic).
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
