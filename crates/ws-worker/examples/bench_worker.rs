@@ -4,7 +4,8 @@
 //! and the in-process mock, each the median of repeated rounds.
 //!
 //! `BENCH_CAPACITY` (comma-separated, default `5`) runs every mode at each capacity: capacity
-//! 1 measures one run at a time (sequential latency), capacity 5 the burst.
+//! 1 measures one run at a time (sequential latency), capacity 5 the burst. `BENCH_BACKOFF`
+//! (default `0.01/0.05`) is the worker's `--backoff`.
 //!
 //! The worker is the release `ws-worker` binary (next to this example, built by
 //! `cargo build --release -p openfn-ws-worker`) when present, so RSS is the worker's alone;
@@ -141,6 +142,13 @@ struct Round {
     peak_rss_kb: u64,
     /// CPU ms per run, (user, system): the worker, the engine processes below it, the mock.
     cpu: [[f64; 2]; 3],
+}
+
+/// The worker's claim backoff (`min/max` seconds): `BENCH_BACKOFF`, default `0.01/0.05`. After
+/// a claim that got a run, a workloop waits `min` before its next claim unless a finished run
+/// wakes it (as the kit's), so `min` bounds how fast free slots fill.
+fn backoff() -> String {
+    std::env::var("BENCH_BACKOFF").unwrap_or_else(|_| "0.01/0.05".into())
 }
 
 /// The scratch adaptor repo the language-common modes share (installed by the first run).
@@ -306,7 +314,7 @@ fn start_worker(mock: &ServerHandle, mode: Mode, capacity: usize) -> Started {
         format!("-l {}", mock.ws_url()),
         "--port=0".into(),
         format!("--capacity={capacity}"),
-        "--backoff=0.01/0.05".into(),
+        format!("--backoff={}", backoff()),
         "--log=error".into(),
     ];
     match mode {
@@ -552,7 +560,8 @@ fn report(name: &str, capacity: usize, rounds: &[Round]) {
     let mut idle: Vec<f64> = rounds.iter().map(|r| r.idle_rss_kb as f64).collect();
     let mut peak: Vec<f64> = rounds.iter().map(|r| r.peak_rss_kb as f64).collect();
     println!(
-        "bench_worker [{name}]: {RUNS} trivial runs at capacity {capacity}, median of {ROUNDS} rounds"
+        "bench_worker [{name}]: {RUNS} trivial runs at capacity {capacity}, --backoff={}, median of {ROUNDS} rounds",
+        backoff()
     );
     println!("  throughput            {:.1} runs/s", median(&mut rps));
     println!("  claim→complete median {:.1} ms", median(&mut med));
