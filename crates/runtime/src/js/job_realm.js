@@ -263,8 +263,9 @@
   // ---- runtime toolkit: state assembly, operations, final state
   function isNullState(s) { return !!(s && typeof s === 'object' && s[NULL_STATE]); }
 
-  function assemble(prevText, configuration, defaultState, credentials) {
-    const initial = prevText === undefined ? {} : jsonParse(prevText) || {};
+  // `prev` is the previous state, parsed from its JSON text by the host (undefined: none).
+  function assemble(prev, configuration, defaultState, credentials) {
+    const initial = prev === undefined ? {} : prev || {};
     // A primitive state (`openfn test` doubles the number 21) passes through as it is, as in
     // the kit, where assembling a primitive leaves it unchanged.
     if (typeof initial !== 'object') return initial;
