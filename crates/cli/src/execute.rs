@@ -412,6 +412,9 @@ pub fn run(job: Job, logger: &Logger) -> Result<Outcome> {
     runtime.block_on(run_async(job, logger))
 }
 
+/// The CLI's payload limit: none in effect (the IPC frame limit, 1 GiB, comes first).
+const CLI_PAYLOAD_LIMIT_MB: f64 = 1024.0 * 1024.0;
+
 /// The engine of one CLI run: one child, no templates, installing into the job's repo.
 fn one_child_engine(job: &Job, logger: &Logger) -> Result<Engine> {
     let installer = if job.autoinstall {
@@ -432,6 +435,9 @@ fn one_child_engine(job: &Job, logger: &Logger) -> Result<Engine> {
         memory_limit_mb: job.memory_limit_mb,
         run_timeout_ms: job.timeout_ms,
         state_props_to_remove: vec!["configuration".into()],
+        // The kit CLI has no payload limit: states and log lines of any size are written whole
+        // (the worker's 10 MB default would turn a big state into `"[REDACTED]"`).
+        payload_limit_mb: CLI_PAYLOAD_LIMIT_MB,
         max_runs_per_child: 1,
         child_command: Some(ChildCommand::current_exe().context("locating the openfn binary")?),
         installer,
@@ -496,9 +502,8 @@ async fn run_async(job: Job, logger: &Logger) -> Result<Outcome> {
             | EngineEvent::JobError { job_id, state, .. } => {
                 if let Some(dir) = &job.cache_dir {
                     let file = dir.join(format!("{job_id}.json"));
-                    let pretty = deep_json::pretty(state.get())
-                        .with_context(|| format!("formatting the output of {job_id}"))?;
-                    std::fs::write(&file, pretty)
+                    // as the kit: `JSON.stringify(state)`, the text as the step left it
+                    std::fs::write(&file, state.get())
                         .with_context(|| format!("writing {}", file.display()))?;
                     logger.cli(
                         "info",
@@ -584,30 +589,40 @@ fn write_output(
 }
 
 /// The kit's output rule, as text: `JSON.stringify(state, null, 2)`, without `configuration`
-/// when the state is an object with `data` or `configuration`. Works on the text, so a state
-/// of any depth is written whole.
+/// when the state is an object whose `configuration` or `data` is truthy. Works on the text (a
+/// state of any depth is written whole) in two passes: the top-level members, then the layout.
 ///
 /// # Errors
-/// The state is not valid JSON (the engine only sends valid JSON).
+/// None today (the state is a `RawValue`, valid JSON); kept for the callers' sake.
 pub fn serialize_output(state: Option<&RawValue>) -> Result<String, serde_json::Error> {
     let Some(raw) = state else {
         return Ok(String::new());
     };
-    let text = match deep_json::object_entries(raw.get())? {
-        Some(entries)
-            if entries
+    if let Some(members) = deep_json::raw_members(raw) {
+        let truthy = |name: &str| {
+            members
                 .iter()
-                .any(|(k, _)| k == "data" || k == "configuration") =>
-        {
-            let kept = entries
-                .iter()
-                .filter(|(k, _)| k != "configuration")
-                .map(|(k, v)| (k.as_str(), v.get()));
-            deep_json::object_text(kept)
+                .rev()
+                .find(|(k, _)| deep_json::key_is(k, name))
+                .is_some_and(|(_, v)| deep_json::is_truthy(v))
+        };
+        let drop = |(k, _): &&(&str, &str)| deep_json::key_is(k, "configuration");
+        if (truthy("configuration") || truthy("data")) && members.iter().any(|m| drop(&m)) {
+            let mut kept = String::with_capacity(raw.get().len());
+            kept.push('{');
+            for (i, (k, v)) in members.iter().filter(|m| !drop(m)).enumerate() {
+                if i > 0 {
+                    kept.push(',');
+                }
+                kept.push_str(k);
+                kept.push(':');
+                kept.push_str(v);
+            }
+            kept.push('}');
+            return deep_json::pretty(&kept);
         }
-        _ => raw.get().to_owned(),
-    };
-    deep_json::pretty(&text)
+    }
+    Ok(deep_json::pretty_raw(raw))
 }
 
 /// The result on one line (`--log-json -O`); no state prints `null`.
@@ -623,11 +638,12 @@ fn compact(pretty: &str) -> Result<String> {
 
 /// How many jobs `state.errors` reports, when the state is an object with an `errors` object.
 fn errors_reported(state: &RawValue) -> Option<usize> {
-    let entries = deep_json::object_entries(state.get()).ok()??;
-    let (_, errors) = entries.iter().rev().find(|(k, _)| k == "errors")?;
-    deep_json::object_entries(errors.get())
-        .ok()?
-        .map(|e| e.len())
+    let members = deep_json::raw_members(state)?;
+    let (_, errors) = members
+        .iter()
+        .rev()
+        .find(|(k, _)| deep_json::key_is(k, "errors"))?;
+    deep_json::object_entries(errors).ok()?.map(|e| e.len())
 }
 
 #[cfg(test)]
@@ -662,6 +678,33 @@ mod tests {
             Some(2)
         );
         assert_eq!(errors_reported(&raw(r#"{"errors":[]}"#)), None);
+    }
+
+    /// As the kit: `if (output.configuration || output.data)`, on JavaScript truthiness.
+    #[test]
+    fn configuration_goes_when_it_or_data_is_truthy() {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
+        let out = |s: &str| serialize_output(Some(&raw(s))).unwrap();
+        assert_eq!(
+            out(r#"{"configuration":null,"data":0}"#),
+            "{\n  \"configuration\": null,\n  \"data\": 0\n}"
+        );
+        assert_eq!(
+            out(r#"{"data":{},"configuration":null}"#),
+            "{\n  \"data\": {}\n}"
+        );
+        assert_eq!(
+            out(r#"{"data":"", "configuration":0.0}"#),
+            "{\n  \"data\": \"\",\n  \"configuration\": 0.0\n}"
+        );
+        assert_eq!(
+            out(r#"{ "configur\u0061tion" : [0] , "a" : "}" }"#),
+            "{\n  \"a\": \"}\"\n}"
+        );
+        assert_eq!(
+            out(r#"{"data":-1e-3,"configuration":{}}"#),
+            "{\n  \"data\": -1e-3\n}"
+        );
     }
 
     #[test]

@@ -103,6 +103,21 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Keeps freed memory in the process while a run goes on instead of handing it back to the OS
+/// at once (glibc: trim threshold 512 MiB; allocations up to 32 MiB, a big state's text among
+/// them, come from the heap instead of mappings of their own). A run that parses and
+/// serialises a big state at every step then reuses its pages instead of faulting fresh zero
+/// pages in each time. [`trim_heap`] after each run gives the memory back.
+#[allow(unsafe_code, reason = "FFI: glibc's mallopt")]
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters, taking the allocator's lock itself.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

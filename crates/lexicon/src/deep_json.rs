@@ -296,6 +296,105 @@ impl<'de> Deserialize<'de> for Entries {
 /// The text is not valid JSON.
 pub fn pretty(text: &str) -> Result<String, serde_json::Error> {
     validate(text)?;
+    Ok(pretty_valid(text))
+}
+
+/// [`pretty`] of a value already known to be valid JSON (a `RawValue` was checked when it was
+/// made): one pass, no validation.
+pub fn pretty_raw(raw: &RawValue) -> String {
+    pretty_valid(raw.get())
+}
+
+/// The top-level members of an object as slices of its text, `(key literal with its quotes,
+/// value text)`, in order, found in one pass without validating again (a `RawValue` is valid
+/// JSON); `None` when the value is not an object. Compare keys with [`key_is`].
+pub fn raw_members(raw: &RawValue) -> Option<Vec<(&str, &str)>> {
+    let text = raw.get();
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let mut out = Vec::new();
+    loop {
+        i = skip_ws(b, i);
+        match b.get(i) {
+            None | Some(b'}') => break,
+            Some(b',') => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let key_end = string_end(b, i);
+        let key = &text[i..key_end];
+        // the `:` after the key, then the value
+        let start = skip_ws(b, skip_ws(b, key_end) + 1);
+        i = value_end(b, start);
+        out.push((key, &text[start..i]));
+    }
+    Some(out)
+}
+
+/// Whether the key literal `literal` (with its quotes, from [`raw_members`]) names `name`.
+pub fn key_is(literal: &str, name: &str) -> bool {
+    if literal.contains('\\') {
+        return unescape(literal).is_ok_and(|k| k == name);
+    }
+    literal.len() == name.len() + 2 && &literal[1..literal.len() - 1] == name
+}
+
+/// Whether the value of valid JSON text `value` is truthy in JavaScript (`null`, `false`, `""`
+/// and zero are not).
+pub fn is_truthy(value: &str) -> bool {
+    match value.trim() {
+        "null" | "false" | "\"\"" => false,
+        t if t.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) => {
+            t.parse::<f64>().is_ok_and(|n| n != 0.0)
+        }
+        _ => true,
+    }
+}
+
+/// End (exclusive) of the value starting at `start`, in valid JSON.
+fn value_end(b: &[u8], start: usize) -> usize {
+    match b.get(start) {
+        Some(b'"') => string_end(b, start),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = start;
+            while i < b.len() {
+                match b[i] {
+                    b'"' => {
+                        i = string_end(b, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            b.len()
+        }
+        _ => {
+            let mut i = start;
+            while i < b.len() && !is_delimiter(b[i]) {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
+/// The body of [`pretty`], on valid JSON text.
+fn pretty_valid(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len() * 2);
     let mut depth = 0usize;
@@ -354,7 +453,7 @@ pub fn pretty(text: &str) -> Result<String, serde_json::Error> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -504,5 +603,40 @@ mod tests {
         assert_eq!(e[0].0, "configuration");
         assert_eq!(e[1].1.get(), "[]");
         assert!(object_entries("{").is_err());
+    }
+
+    #[test]
+    fn raw_members_slice_the_top_level_of_any_depth() {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
+        let deep = nested(10_000);
+        let text = format!(
+            r#" {{ "a" : {deep} , "b\"}}" :"x}}]\\" ,"c":[1,{{"d":"]"}}],"e":-1.5e3,"f":{{}} }} "#
+        );
+        let state = raw(&text);
+        let members = raw_members(&state).unwrap();
+        let keys: Vec<&str> = members.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [r#""a""#, r#""b\"}""#, r#""c""#, r#""e""#, r#""f""#]);
+        assert_eq!(members[0].1, deep);
+        assert_eq!(members[1].1, r#""x}]\\""#);
+        assert_eq!(members[2].1, r#"[1,{"d":"]"}]"#);
+        assert_eq!(members[3].1, "-1.5e3");
+        assert_eq!(members[4].1, "{}");
+        assert!(raw_members(&raw("[1]")).is_none());
+        assert_eq!(raw_members(&raw("{}")).unwrap(), vec![]);
+        assert!(key_is(r#""b\"}""#, "b\"}"));
+        assert!(key_is(r#""d\u0061ta""#, "data"));
+        assert!(!key_is(r#""dat""#, "data"));
+        let small = text.replace(&deep, &nested(3));
+        assert_eq!(pretty_raw(&raw(&small)), pretty(&small).unwrap());
+    }
+
+    #[test]
+    fn truthiness_as_javascript() {
+        for falsy in ["null", "false", r#""""#, "0", "-0", "0.0", "0e10", " 0 "] {
+            assert!(!is_truthy(falsy), "{falsy}");
+        }
+        for truthy in ["true", r#"" ""#, "1", "-1e-9", "{}", "[]", r#""0""#] {
+            assert!(is_truthy(truthy), "{truthy}");
+        }
     }
 }

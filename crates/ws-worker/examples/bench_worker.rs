@@ -622,7 +622,112 @@ async fn main() {
             report(name, capacity, &rounds);
         }
     }
+    if let Some(binary) = &binary
+        && (only.is_empty() || only.split(',').any(|m| m == "big"))
+    {
+        big_dataclip(binary).await;
+    }
     if let (Some(kit_dir), Some(ours)) = (std::env::var_os("BENCH_KIT_DIR"), binary.as_ref()) {
         kit_comparison(std::path::Path::new(&kit_dir), ours);
     }
+}
+
+/// Runs of the big-dataclip case.
+const BIG_RUNS: usize = 5;
+
+/// The big-state case of the CLI's benchmark in the worker (`BENCH_MODES=big`): a 10 MB input
+/// dataclip through three steps on language-common (each sets one field), warm templates, one
+/// run at a time; prints the median claim → complete.
+async fn big_dataclip(binary: &std::path::Path) {
+    // step events carry the state escaped in a JSON string: past the default 11 MB frame
+    let config = MockConfig {
+        max_frame_size: 64_000_000,
+        ..MockConfig::default()
+    };
+    let mock = Server::start(config).await.expect("mock");
+    let mut worker = tokio::process::Command::new(binary)
+        .args([
+            format!("-l {}", mock.ws_url()),
+            "--port=0".into(),
+            "--capacity=1".into(),
+            "--backoff=0.01/0.05".into(),
+            "--log=error".into(),
+            format!("--repo-dir={}", repo_dir().display()),
+            format!(
+                "--prewarm={}",
+                adaptor_versions::spec(adaptor_versions::COMMON)
+            ),
+        ])
+        .env("WORKER_SECRET", "x")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("worker spawns");
+    let records: Vec<Value> = (0..62_000)
+        .map(|i| {
+            json!({
+                "id": i, "name": format!("patient-{i}"), "tags": ["a", "b", "c"],
+                "score": i as f64 * 1.5,
+                "visit": { "date": "2024-01-01T00:00:00Z", "ok": i % 2 == 0, "notes": "lorem ipsum dolor sit amet" }
+            })
+        })
+        .collect();
+    let clip = json!({ "data": { "records": records } });
+    let size = clip.to_string().len();
+    mock.add_dataclip("big", clip);
+    let adaptor = adaptor_versions::spec(adaptor_versions::COMMON);
+    let job = |id: &str| json!({ "id": id, "adaptor": adaptor, "body": format!("fn(s => {{ s.data.step = '{id}'; return s; }});") });
+    let edge = |id: &str, from: &str, to: &str| json!({ "id": id, "source_job_id": from, "target_job_id": to, "condition": "on_job_success", "enabled": true });
+    let plan = json!({
+        "triggers": [{ "id": "t" }],
+        "jobs": [job("a"), job("b"), job("c")],
+        "edges": [
+            { "id": "e0", "source_trigger_id": "t", "target_job_id": "a", "condition": "always", "enabled": true },
+            edge("e1", "a", "b"), edge("e2", "b", "c")
+        ],
+        "starting_node_id": "t",
+        "dataclip_id": "big",
+        "options": {}
+    });
+    // warm-up: the install and the template's start
+    let id = mock.enqueue_run(plan.clone()).expect("enqueue");
+    let done = mock.wait_for_final(&id, Duration::from_secs(300)).await;
+    assert!(done.is_some(), "the warm-up run did not finish");
+    let mut times = Vec::new();
+    for _ in 0..BIG_RUNS {
+        let mut events = mock.subscribe();
+        let id = mock.enqueue_run(plan.clone()).expect("enqueue");
+        let mut claimed = None;
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(120), events.recv())
+                .await
+                .expect("the big run finished in time")
+                .expect("mock events");
+            let runs = event.data["payload"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if event.name == "claim" && runs.iter().any(|r| r["id"] == id.as_str()) {
+                claimed.get_or_insert_with(Instant::now);
+            } else if event.name == "run:complete" && event.data["runId"] == id.as_str() {
+                break;
+            }
+        }
+        let took = claimed.map_or(0.0, |c| c.elapsed().as_secs_f64() * 1000.0);
+        let reason = mock
+            .wait_for_final(&id, Duration::from_secs(10))
+            .await
+            .map(|r| r["reason"].clone());
+        assert_eq!(reason, Some(json!("success")), "the big run failed");
+        times.push(took);
+    }
+    let _ = worker.kill().await;
+    mock.shutdown().await;
+    println!(
+        "bench_worker [big dataclip]: {:.1} MB input dataclip through 3 steps on language-common, warm templates",
+        size as f64 / 1e6
+    );
+    println!(
+        "  claim→complete median {:.0} ms over {BIG_RUNS} runs",
+        median(&mut times)
+    );
 }

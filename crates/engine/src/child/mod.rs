@@ -111,6 +111,7 @@ type RunMessage = (u64, Box<RawValue>, RunSettings, Vec<u8>);
 
 fn child_loop(job: &(dyn ChildJob + Sync)) -> std::io::Result<()> {
     let (shared, runs_rx) = open_channel(job)?;
+    sys::keep_freed_memory();
     let base_vm = sys::status_bytes(None, "VmSize").unwrap_or(0);
     // Runs execute on a thread whose stack is known, not the main thread's (its size is the
     // environment's `ulimit -s`): QuickJS's stack limit and deep states need the room.
@@ -238,6 +239,8 @@ fn run_one(job: &dyn ChildJob, shared: &Arc<Shared>, base_vm: u64, message: RunM
     shared.current_run.store(run, Ordering::SeqCst);
     let recycle = execute(job, shared, run, plan, settings, input, interrupt);
     shared.send(&ToParent::Finished { run, recycle }, b"");
+    // what the run freed goes back to the OS (`keep_freed_memory` held it during the run)
+    sys::trim_heap();
 }
 
 /// Stack of the thread that runs workflows: QuickJS's own limit

@@ -263,8 +263,9 @@
   // ---- runtime toolkit: state assembly, operations, final state
   function isNullState(s) { return !!(s && typeof s === 'object' && s[NULL_STATE]); }
 
-  function assemble(prevText, configuration, defaultState, credentials) {
-    const initial = prevText === undefined ? {} : jsonParse(prevText) || {};
+  // `prev` is the previous state, parsed from its JSON text by the host (undefined: none).
+  function assemble(prev, configuration, defaultState, credentials) {
+    const initial = prev === undefined ? {} : prev || {};
     // A primitive state (`openfn test` doubles the number 21) passes through as it is, as in
     // the kit, where assembling a primitive leaves it unchanged.
     if (typeof initial !== 'object') return initial;
@@ -425,7 +426,12 @@
     return { text, removed };
   }
 
-  function teardown() { liveTimers.clear(); }
+  // The step is over: its timers go, and so does the global `state`, so that a big state is
+  // freed as soon as the host lets go of it rather than by a cycle collection over all of it.
+  function teardown() {
+    liveTimers.clear();
+    delete g.state;
+  }
 
   const textConsole = (mapStack) => { consoleText = true; textStack = mapStack || null; };
   return { assemble, install, runOperations, describeError, finalize, teardown, safeStringify, isNullState, textConsole };

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::adaptor_stack::{AdaptorSources, console_stack};
 use crate::error::{RtError, Severity};
-use crate::events::parse_level;
+use crate::events::{StateJson, parse_level};
 use crate::linker::{Linker, LinkerData};
 use openfn_lexicon::log::{LogLine, names};
 
@@ -115,7 +115,7 @@ pub(super) async fn step_in_context<'js>(
     ctx: &Ctx<'js>,
     warm_kit: Option<Persistent<Object<'static>>>,
     expression: &str,
-    input: Option<String>,
+    input: Option<StateJson>,
     configuration: Option<String>,
     default_state: Option<String>,
     opts: &StepJsOptions,
@@ -285,10 +285,47 @@ pub(super) fn load_bytecode<'js>(
     unsafe { Module::load(ctx.clone(), bytes) }
 }
 
+/// States this big are parsed with the cycle collector held off ([`NoCycleCollection`]).
+const BIG_STATE_BYTES: usize = 1024 * 1024;
+
+/// Holds off QuickJS' cycle collector while a big state is parsed: everything it would scan is
+/// live (the state being built), and a collection at every 50% of heap growth took a tenth of a
+/// big step's time. The threshold comes back on drop (the next allocation then collects once).
+/// The memory limit still applies.
+struct NoCycleCollection {
+    rt: *mut rquickjs::qjs::JSRuntime,
+    threshold: rquickjs::qjs::size_t,
+}
+
+#[allow(
+    unsafe_code,
+    reason = "rquickjs has no safe access to the GC threshold from inside a context"
+)]
+impl NoCycleCollection {
+    fn new(ctx: &Ctx<'_>) -> Self {
+        // SAFETY: the context pointer is live for `ctx`'s lifetime and this thread holds the
+        // runtime's lock (we are inside its `with`); the guard is dropped within the same call.
+        unsafe {
+            let rt = rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
+            let threshold = rquickjs::qjs::JS_GetGCThreshold(rt);
+            rquickjs::qjs::JS_SetGCThreshold(rt, rquickjs::qjs::size_t::MAX);
+            Self { rt, threshold }
+        }
+    }
+}
+
+#[allow(unsafe_code, reason = "see NoCycleCollection::new")]
+impl Drop for NoCycleCollection {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`: same runtime, same thread, still inside its `with`.
+        unsafe { rquickjs::qjs::JS_SetGCThreshold(self.rt, self.threshold) }
+    }
+}
+
 pub(super) fn assemble<'js>(
     ctx: &Ctx<'js>,
     kit: &Object<'js>,
-    input: Option<String>,
+    input: Option<StateJson>,
     configuration: Option<String>,
     default_state: Option<String>,
     opts: &StepJsOptions,
@@ -300,9 +337,14 @@ pub(super) fn assemble<'js>(
         }
     };
     let f: Function<'_> = kit.get("assemble")?;
-    let prev = match input {
-        Some(t) => rquickjs::String::from_str(ctx.clone(), &t)?.into_value(),
-        None => Value::new_undefined(ctx.clone()),
+    // Parsed from the text as it is (no copy into a JS string first): QuickJS' JSON.parse, in
+    // this step's realm.
+    let prev = {
+        let _no_gc = input
+            .as_ref()
+            .filter(|t| t.as_str().len() >= BIG_STATE_BYTES)
+            .map(|_| NoCycleCollection::new(ctx));
+        parse(input.as_ref().map(StateJson::as_str))?
     };
     f.call((
         prev,

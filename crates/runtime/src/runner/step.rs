@@ -518,7 +518,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         };
         linker.pending.borrow_mut().clear();
         *linker.import_error.borrow_mut() = None;
-        let input_text = input.map(|s| s.as_str().to_string());
+        let input_text = input.cloned();
         let config = configuration.map(str::to_string);
         let defaults = default_state.map(str::to_string);
         let expression = expression.to_string();
