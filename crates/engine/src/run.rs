@@ -155,10 +155,6 @@ fn seconds(ms: u64) -> String {
 }
 
 /// Runs one workflow to its end, sending events to `tx`.
-#[expect(
-    clippy::too_many_lines,
-    reason = "split by the helper editing this file"
-)]
 pub(crate) async fn drive(
     shared: Arc<Shared>,
     spec: RunSpec,
@@ -187,86 +183,14 @@ pub(crate) async fn drive(
         },
     };
 
-    // Autoinstall: one install at a time, engine-wide.
-    let mut adaptor_versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for specifier in plan::adaptors(&plan) {
-        let (name, version) = split_specifier(&specifier);
-        let (name, version) = (name.to_owned(), version.unwrap_or("").to_owned());
-        if version == "local" || plan::has_linker_path(&plan, &name) {
-            adaptor_versions.entry(name).or_default().push(version);
-            continue;
-        }
-        if !shared.installer.is_installed(&specifier) {
-            out.emit(EngineEvent::AutoinstallStart {
-                workflow_id: workflow_id.clone(),
-                module: name.clone(),
-                version: version.clone(),
-            });
-        }
-        let started = Instant::now();
-        let result = {
-            let _one_at_a_time = shared.install_lock.lock().await;
-            shared.installer.install(&specifier).await
-        };
-        let duration = started.elapsed().as_millis() as u64;
-        match result {
-            Ok(installed) => {
-                plan::set_linker(
-                    &mut plan,
-                    &installed.name,
-                    &installed.path.to_string_lossy(),
-                    &installed.version,
-                );
-                adaptor_versions
-                    .entry(installed.name.clone())
-                    .or_default()
-                    .push(installed.version.clone());
-                out.emit(EngineEvent::AutoinstallComplete {
-                    workflow_id: workflow_id.clone(),
-                    module: installed.name,
-                    version: installed.version,
-                    duration,
-                });
-            }
-            Err(message) => {
-                out.emit(EngineEvent::AutoinstallError {
-                    workflow_id: workflow_id.clone(),
-                    module: name,
-                    version,
-                    duration,
-                    message: message.clone(),
-                });
-                return out.fail(EngineFailure::Autoinstall { specifier, message }, None);
-            }
-        }
-    }
-
-    // Credentials, all in parallel.
-    let credentials: Arc<Mutex<HashMap<String, Box<RawValue>>>> = Arc::default();
-    let mut loads = JoinSet::new();
-    for id in plan::credential_ids(&plan) {
-        let fetch = resolvers.credential(&id);
-        loads.spawn(async move { (id, fetch.await) });
-    }
-    let mut failures = Vec::new();
-    let mut loaded = HashMap::new();
-    while let Some(joined) = loads.join_next().await {
-        match joined {
-            Ok((id, Ok(value))) => {
-                loaded.insert(id, value);
-            }
-            Ok((id, Err(e))) => failures.push((id, e)),
-            Err(e) => failures.push(("?".into(), e.to_string())),
-        }
-    }
-    if !failures.is_empty() {
-        let order = plan::credential_ids(&plan);
-        failures.sort_by_key(|(id, _)| order.iter().position(|o| o == id));
-        return out.fail(EngineFailure::CredentialLoad(failures), None);
-    }
-    if let Ok(mut cache) = credentials.lock() {
-        *cache = loaded;
-    }
+    let adaptor_versions = match autoinstall(&shared, &mut plan, &workflow_id, &mut out).await {
+        Ok(versions) => versions,
+        Err(failure) => return out.fail(failure, None),
+    };
+    let credentials = match load_credentials(&plan, resolvers.as_ref()).await {
+        Ok(loaded) => Arc::new(Mutex::new(loaded)),
+        Err(failure) => return out.fail(failure, None),
+    };
 
     out.rte_log(format!("Memory limit: {}mb", settings.memory_limit_mb));
     out.rte_log(format!("Timeout: {}s", seconds(settings.run_timeout_ms)));
@@ -295,6 +219,99 @@ pub(crate) async fn drive(
     };
     let reusable = ctx.dispatch(&mut child, plan, input, &mut out).await;
     shared.pool.release(child, reusable);
+}
+
+/// Installs the plan's adaptors that are not installed yet (one install at a time,
+/// engine-wide), pointing the plan at each installed tree; returns the versions each adaptor
+/// runs with.
+async fn autoinstall(
+    shared: &Shared,
+    plan: &mut PlanJson,
+    workflow_id: &str,
+    out: &mut Out,
+) -> Result<BTreeMap<String, Vec<String>>, EngineFailure> {
+    let mut adaptor_versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for specifier in plan::adaptors(plan) {
+        let (name, version) = split_specifier(&specifier);
+        let (name, version) = (name.to_owned(), version.unwrap_or("").to_owned());
+        if version == "local" || plan::has_linker_path(plan, &name) {
+            adaptor_versions.entry(name).or_default().push(version);
+            continue;
+        }
+        if !shared.installer.is_installed(&specifier) {
+            out.emit(EngineEvent::AutoinstallStart {
+                workflow_id: workflow_id.to_owned(),
+                module: name.clone(),
+                version: version.clone(),
+            });
+        }
+        let started = Instant::now();
+        let result = {
+            let _one_at_a_time = shared.install_lock.lock().await;
+            shared.installer.install(&specifier).await
+        };
+        let duration = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(installed) => {
+                plan::set_linker(
+                    plan,
+                    &installed.name,
+                    &installed.path.to_string_lossy(),
+                    &installed.version,
+                );
+                adaptor_versions
+                    .entry(installed.name.clone())
+                    .or_default()
+                    .push(installed.version.clone());
+                out.emit(EngineEvent::AutoinstallComplete {
+                    workflow_id: workflow_id.to_owned(),
+                    module: installed.name,
+                    version: installed.version,
+                    duration,
+                });
+            }
+            Err(message) => {
+                out.emit(EngineEvent::AutoinstallError {
+                    workflow_id: workflow_id.to_owned(),
+                    module: name,
+                    version,
+                    duration,
+                    message: message.clone(),
+                });
+                return Err(EngineFailure::Autoinstall { specifier, message });
+            }
+        }
+    }
+    Ok(adaptor_versions)
+}
+
+/// Loads every credential the plan names, all in parallel; failures in the plan's order.
+async fn load_credentials(
+    plan: &PlanJson,
+    resolvers: &dyn Resolvers,
+) -> Result<HashMap<String, Box<RawValue>>, EngineFailure> {
+    let mut loads = JoinSet::new();
+    for id in plan::credential_ids(plan) {
+        let fetch = resolvers.credential(&id);
+        loads.spawn(async move { (id, fetch.await) });
+    }
+    let mut failures = Vec::new();
+    let mut loaded = HashMap::new();
+    while let Some(joined) = loads.join_next().await {
+        match joined {
+            Ok((id, Ok(value))) => {
+                loaded.insert(id, value);
+            }
+            Ok((id, Err(e))) => failures.push((id, e)),
+            Err(e) => failures.push(("?".into(), e.to_string())),
+        }
+    }
+    if !failures.is_empty() {
+        let order = plan::credential_ids(plan);
+        failures.sort_by_key(|(id, _)| order.iter().position(|o| o == id));
+        return Err(EngineFailure::CredentialLoad(failures));
+    }
+    Ok(loaded)
 }
 
 struct Dispatch<'a> {

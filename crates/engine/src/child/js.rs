@@ -14,7 +14,8 @@ use openfn_compiler::{AdaptorImports, AddImports, Options as CompileOptions};
 use openfn_lexicon::log::{Level, LogLevel, LogLine};
 use openfn_lexicon::plan::{ExecutionPlan, Step};
 use openfn_runtime::{
-    Callbacks, Event, Input, ModuleInfo, Prepared, RtError, RunError, RunOptions, StateJson,
+    Callbacks, Event, Input, ModuleInfo, Outcome, Prepared, RtError, RunError, RunOptions,
+    StateJson,
 };
 use serde_json::Value;
 
@@ -22,6 +23,7 @@ use super::{ChildJob, Failure, JobRequest, JobSink};
 use crate::config::CompileSettings;
 use crate::event::{ErrorInfo, Mem, Severity};
 use crate::install::split_specifier;
+use crate::ipc::RunSettings;
 use crate::template::TemplateSpec;
 
 /// Extra time the runtime's own deadline gets beyond the run timeout: the supervisor's timer
@@ -398,10 +400,6 @@ impl ChildJob for JsJob {
 impl JsJob {
     /// Compiles and runs one workflow, in `prepared` (a template's runtime with the adaptors
     /// loaded) when given, else in a fresh runtime.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "split by the helper editing this file"
-    )]
     fn run_with(
         &self,
         request: JobRequest,
@@ -418,65 +416,36 @@ impl JsJob {
         })?;
         let repo = PathBuf::from(&settings.repo_dir);
 
-        sink.compile_start();
-        let started = Instant::now();
-        let kit_lines = settings.compile.log_steps && !settings.compile.skip;
-        if kit_lines {
-            log_line(
-                sink.as_ref(),
-                "info",
-                "R/T",
-                "Compiling all workflow steps...".to_owned(),
-            );
-        }
-        // The kit compiler's lines: `Finished in` (its transform), then `Compiled <name> in`
-        // for a named step, else `Compilation complete in`.
-        let mut step_lines = |name: Option<&str>, took: Duration| {
-            if kit_lines {
-                let secs = took.as_millis() as f64 / 1000.0;
-                log_line(
-                    sink.as_ref(),
-                    "debug",
-                    "R/T",
-                    format!("Finished in {secs}s"),
-                );
-                let took = to_precision_2(secs);
-                let line = match name {
-                    Some(name) => format!("Compiled {name} in {took}s"),
-                    None => format!("Compilation complete in {took}s"),
-                };
-                log_line(sink.as_ref(), "info", "R/T", line);
-            }
-        };
-        if let Err(error) = compile_plan_with(&mut plan, &repo, &settings.compile, &mut step_lines)
-        {
-            // as the kit's engine: from RTE, at info (the error itself follows as the run's)
-            log_line(
-                sink.as_ref(),
-                "info",
-                "RTE",
-                "Error occurred during compilation".to_owned(),
-            );
-            return Err(Failure::new(error));
-        }
-        let duration = started.elapsed();
-        let (level, took) = if kit_lines {
-            ("success", to_precision_2(duration.as_secs_f64()))
-        } else {
-            ("info", (duration.as_millis() as f64 / 1000.0).to_string())
-        };
-        log_line(
-            sink.as_ref(),
-            level,
-            "R/T",
-            format!("Workflow compilation complete in {took}s"),
-        );
-        sink.compile_complete(duration.as_millis() as u64);
+        compile_logged(&mut plan, &repo, &settings, sink.as_ref())?;
 
         let input = match request.input {
             Some(raw) => Input::State(StateJson::from_text(raw.get())),
             None => Input::Empty,
         };
+        let options = self.run_options(&plan, repo, &settings);
+        let bridge = Rc::new(Bridge {
+            sink: Arc::clone(&sink),
+            job_log_level: settings.job_log_level.clone(),
+        });
+        let prepared = prepared.filter(|_| settings.whitelist == self.prepared_whitelist);
+        let result = match prepared {
+            Some(prepared) => self.rt.block_on(openfn_runtime::run_prepared(
+                prepared, &plan, input, options, bridge,
+            )),
+            None => self
+                .rt
+                .block_on(openfn_runtime::run(&plan, input, options, bridge)),
+        };
+        outcome_of(result)
+    }
+
+    /// The runtime's options for one run of `plan` (its adaptors' trees linked into the host).
+    fn run_options(
+        &self,
+        plan: &ExecutionPlan,
+        repo: PathBuf,
+        settings: &RunSettings,
+    ) -> RunOptions {
         let mut linked: Vec<PathBuf> = plan
             .workflow
             .steps
@@ -489,7 +458,7 @@ impl JsJob {
         linked.sort();
         linked.dedup();
         let adaptor_host = Rc::new(self.node_host_for(&repo, linked));
-        let options = RunOptions {
+        RunOptions {
             repo: Some(repo),
             whitelist: settings.whitelist.clone(),
             globals: settings.globals.clone().map(Value::Object),
@@ -511,39 +480,88 @@ impl JsJob {
             max_stack_size: QUICKJS_STACK_BYTES,
             skip_teardown: settings.last_run,
             ..RunOptions::default()
-        };
-        let bridge = Rc::new(Bridge {
-            sink: Arc::clone(&sink),
-            job_log_level: settings.job_log_level.clone(),
-        });
-        let prepared = prepared.filter(|_| settings.whitelist == self.prepared_whitelist);
-        let result = match prepared {
-            Some(prepared) => self.rt.block_on(openfn_runtime::run_prepared(
-                prepared, &plan, input, options, bridge,
-            )),
-            None => self
-                .rt
-                .block_on(openfn_runtime::run(&plan, input, options, bridge)),
-        };
-        match result {
-            Ok(outcome) => Ok(state_text(outcome.state)),
-            Err(RunError::Aborted(e)) => {
-                let mut error = error_info(&e);
-                // The kit's workflow-error `type` is `subtype || type || name`.
-                if let Some(subtype) = &e.subtype {
-                    error.error_type = subtype.clone();
-                }
-                Err(Failure {
-                    recycle: e.name == "OOMError",
-                    error,
-                })
-            }
-            Err(other) => Err(Failure::new(ErrorInfo::new(
-                "ExecutionError",
-                other.to_string(),
-                Severity::Exception,
-            ))),
         }
+    }
+}
+
+/// Compiles every step of `plan`, with the kit's compile log lines and the compile events.
+fn compile_logged(
+    plan: &mut ExecutionPlan,
+    repo: &Path,
+    settings: &RunSettings,
+    sink: &dyn JobSink,
+) -> Result<(), Failure> {
+    sink.compile_start();
+    let started = Instant::now();
+    let kit_lines = settings.compile.log_steps && !settings.compile.skip;
+    if kit_lines {
+        log_line(
+            sink,
+            "info",
+            "R/T",
+            "Compiling all workflow steps...".to_owned(),
+        );
+    }
+    // The kit compiler's lines: `Finished in` (its transform), then `Compiled <name> in`
+    // for a named step, else `Compilation complete in`.
+    let mut step_lines = |name: Option<&str>, took: Duration| {
+        if kit_lines {
+            let secs = took.as_millis() as f64 / 1000.0;
+            log_line(sink, "debug", "R/T", format!("Finished in {secs}s"));
+            let took = to_precision_2(secs);
+            let line = match name {
+                Some(name) => format!("Compiled {name} in {took}s"),
+                None => format!("Compilation complete in {took}s"),
+            };
+            log_line(sink, "info", "R/T", line);
+        }
+    };
+    if let Err(error) = compile_plan_with(plan, repo, &settings.compile, &mut step_lines) {
+        // as the kit's engine: from RTE, at info (the error itself follows as the run's)
+        log_line(
+            sink,
+            "info",
+            "RTE",
+            "Error occurred during compilation".to_owned(),
+        );
+        return Err(Failure::new(error));
+    }
+    let duration = started.elapsed();
+    let (level, took) = if kit_lines {
+        ("success", to_precision_2(duration.as_secs_f64()))
+    } else {
+        ("info", (duration.as_millis() as f64 / 1000.0).to_string())
+    };
+    log_line(
+        sink,
+        level,
+        "R/T",
+        format!("Workflow compilation complete in {took}s"),
+    );
+    sink.compile_complete(duration.as_millis() as u64);
+    Ok(())
+}
+
+/// The run's final state text, or its failure as the engine reports it.
+fn outcome_of(result: Result<Outcome, RunError>) -> Result<String, Failure> {
+    match result {
+        Ok(outcome) => Ok(state_text(outcome.state)),
+        Err(RunError::Aborted(e)) => {
+            let mut error = error_info(&e);
+            // The kit's workflow-error `type` is `subtype || type || name`.
+            if let Some(subtype) = &e.subtype {
+                error.error_type = subtype.clone();
+            }
+            Err(Failure {
+                recycle: e.name == "OOMError",
+                error,
+            })
+        }
+        Err(other) => Err(Failure::new(ErrorInfo::new(
+            "ExecutionError",
+            other.to_string(),
+            Severity::Exception,
+        ))),
     }
 }
 

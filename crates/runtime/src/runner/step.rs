@@ -473,10 +473,6 @@ impl<C: Callbacks + 'static> Runner<C> {
         self.options.repo.iter().cloned().chain(paths).collect()
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "split by the helper editing this file"
-    )]
     pub(super) async fn attempt_step(
         &mut self,
         expression: &str,
@@ -495,27 +491,7 @@ impl<C: Callbacks + 'static> Runner<C> {
         let log = self.log.clone();
         let limits = self.limits.clone();
         let linker = self.linker.clone();
-        let opts = StepJsOptions {
-            immutable: self.options.immutable_state,
-            remove: self
-                .options
-                .state_props_to_remove
-                .clone()
-                .unwrap_or_else(|| vec!["configuration".to_string()]),
-            globals: self.options.globals.as_ref().map(|g| g.to_string()),
-            workflow_globals: self.plan.globals.clone(),
-            credentials: self.plan.credentials.as_ref().map(|c| c.to_string()),
-            limit_bytes: (self.options.state_limit_mb * 1024.0 * 1024.0) as usize,
-            limit_mb: self.options.state_limit_mb,
-            null_is_oom: self.options.memory_limit_mb.is_some(),
-            timeout_ms,
-            console_text: self.options.console_text,
-            adaptor_roots: if self.options.console_text {
-                self.adaptor_roots()
-            } else {
-                Vec::new()
-            },
-        };
+        let opts = self.step_options(timeout_ms);
         linker.pending.borrow_mut().clear();
         *linker.import_error.borrow_mut() = None;
         let input_text = input.cloned();
@@ -563,11 +539,47 @@ impl<C: Callbacks + 'static> Runner<C> {
         if big {
             self.rt.run_gc().await;
         }
+        self.settle(outcome, deadline.and_then(|d| d.1))
+    }
+
+    /// The step's options for its JS side (state handling, limits, globals, console).
+    fn step_options(&self, timeout_ms: Option<u64>) -> StepJsOptions {
+        StepJsOptions {
+            immutable: self.options.immutable_state,
+            remove: self
+                .options
+                .state_props_to_remove
+                .clone()
+                .unwrap_or_else(|| vec!["configuration".to_string()]),
+            globals: self.options.globals.as_ref().map(|g| g.to_string()),
+            workflow_globals: self.plan.globals.clone(),
+            credentials: self.plan.credentials.as_ref().map(|c| c.to_string()),
+            limit_bytes: (self.options.state_limit_mb * 1024.0 * 1024.0) as usize,
+            limit_mb: self.options.state_limit_mb,
+            null_is_oom: self.options.memory_limit_mb.is_some(),
+            timeout_ms,
+            console_text: self.options.console_text,
+            adaptor_roots: if self.options.console_text {
+                self.adaptor_roots()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// What an attempt came to once its context is gone: the run's limits first (OOM, timeout:
+    /// `timeout_ms` is the one that was armed), then the step's own outcome; a step that failed
+    /// with adaptors still to load asks for them.
+    fn settle(
+        &mut self,
+        outcome: StepOutcome,
+        timeout_ms: Option<u64>,
+    ) -> Result<Attempt, RunError> {
         if self.limits.oom.get() {
             return Err(RtError::oom().into());
         }
         if self.limits.timed_out.get() {
-            let ms = deadline.and_then(|d| d.1).unwrap_or(0);
+            let ms = timeout_ms.unwrap_or(0);
             return Err(RtError::timeout(ms).into());
         }
         Ok(match outcome {
