@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod diagnostic;
 mod execute;
+mod job;
 mod load;
 mod logger;
 mod out;

@@ -10,7 +10,7 @@ use openfn_sandbox_wasm::{Limits, PlanOptions, WasmSandbox, cache};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::execute::{Job, Outcome};
+use crate::job::{Job, Outcome};
 use crate::logger::Logger;
 
 // The tier is a command-line choice, so its type lives with the arguments.
