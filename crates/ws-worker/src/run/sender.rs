@@ -208,6 +208,25 @@ fn redact_line(redactor: &Redactor, line: &mut Value) {
     }
 }
 
+/// The length of `value` as JSON, counted as it is encoded (no buffer).
+fn encoded_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
 /// The retry budget of one event push.
 pub(crate) fn patience(ctx: &RunContext) -> Patience {
     Patience {
@@ -226,8 +245,7 @@ pub(crate) async fn send_event(
     payload: &mut Value,
 ) -> Sent {
     let timeout = ctx.config.message_timeout;
-    let size = serde_json::to_vec(&*payload).map(|b| b.len()).unwrap_or(0);
-    ctx.metrics.payload(event, size);
+    ctx.metrics.payload(event, encoded_len(payload));
     let budget = u32::try_from(ctx.config.refused_retry_count).unwrap_or(u32::MAX);
     let mut refusals = 0u32;
     loop {
@@ -285,6 +303,14 @@ fn refused(ctx: &RunContext, event: &str, refusal: String) -> Sent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_len_is_the_json_length() {
+        let value = json!({"a": [1, "x\n\u{e9}", null], "b": {"c": 2.5}});
+        let bytes = serde_json::to_vec(&value).expect("encodes");
+        assert_eq!(encoded_len(&value), bytes.len());
+        assert_eq!(encoded_len(&json!({})), 2);
+    }
 
     #[test]
     fn a_refused_step_start_keeps_its_step_complete_and_dataclip_out() {
