@@ -273,6 +273,9 @@ fn fields(frames: &[Value]) -> BTreeMap<String, Vec<String>> {
     for frame in frames {
         let event = frame["event"].as_str().unwrap_or("?").to_owned();
         let reply = frame["reply"].as_str().unwrap_or("?");
+        if is_install_line(frame) {
+            continue;
+        }
         if let Some(lines) = debug_lines(frame) {
             out.entry("run:log:debug".to_owned())
                 .or_default()
@@ -324,6 +327,19 @@ fn fields(frames: &[Value]) -> BTreeMap<String, Vec<String>> {
             .extend(pretty.lines().map(str::to_owned));
     }
     out
+}
+
+/// Our worker's `Installed adaptor <name>@<version> for this run in <s>` line: a deliberate
+/// addition (README, "The worker") that only a run which had to install its adaptor sends, so
+/// whether it shows depends on the repo being cold and on how many runs waited for that install,
+/// not on behaviour to compare. Left out of every field.
+fn is_install_line(frame: &Value) -> bool {
+    let payload = &frame["payload"];
+    frame["event"] == "run:log"
+        && payload["source"] == "RTE"
+        && payload["message"][0]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Installed adaptor ") && m.contains(" for this run in "))
 }
 
 /// The messages of a `run:log` frame at level `debug` from the worker's own components (not
@@ -402,6 +418,21 @@ fn order(field: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_install_line_is_left_out_of_every_field() {
+        let line = |source: &str, m: &str| {
+            json!({"event": "run:log", "reply": "ok",
+                "payload": {"source": source, "level": "info", "message": [m]}})
+        };
+        let install = "Installed adaptor @openfn/language-common@3.3.4 for this run in 1.96s";
+        let with = fields(&[line("RTE", "Timeout: 300s"), line("RTE", install)]);
+        let without = fields(&[line("RTE", "Timeout: 300s")]);
+        assert_eq!(with, without);
+        // the same words from the job are the job's log, and compared
+        let from_job = fields(&[line("JOB", install)]);
+        assert_eq!(from_job["run:log"].len(), 1);
+    }
 
     #[test]
     fn a_line_sent_twice_in_a_row_is_found() {
