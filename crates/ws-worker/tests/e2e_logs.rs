@@ -6,8 +6,11 @@
 
 mod process_exit;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use openfn_lightning_mock::{Config as MockConfig, Server, ServerHandle};
 use process_exit::exits_within;
@@ -15,14 +18,16 @@ use serde_json::json;
 
 struct Worker {
     child: Child,
-    log: tempfile::NamedTempFile,
+    /// Each line the worker writes to stdout, as it writes it (a reader thread forwards them).
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// The lines received so far.
+    seen: String,
 }
 
 impl Worker {
-    /// `ws-worker --mock` on `mock` with `secret`, its stdout in a file, `env` added to an
-    /// environment without any `WORKER_*` or colour variables.
+    /// `ws-worker --mock` on `mock` with `secret`, its stdout piped to this test, `env` added to
+    /// an environment without any `WORKER_*` or colour variables.
     fn start(mock: &ServerHandle, secret: &str, env: &[(&str, &str)]) -> Worker {
-        let log = tempfile::NamedTempFile::new().expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ws-worker"));
         for (k, _) in std::env::vars().filter(|(k, _)| {
             k.starts_with("WORKER_")
@@ -30,7 +35,7 @@ impl Worker {
         }) {
             cmd.env_remove(k);
         }
-        let child = cmd
+        let mut child = cmd
             .args([
                 "--mock",
                 "--port",
@@ -43,42 +48,75 @@ impl Worker {
             .arg(format!("-l ws://{}/worker", mock.addr()))
             .env("WORKER_SECRET", secret)
             .envs(env.iter().copied())
-            .stdout(Stdio::from(log.reopen().expect("log file")))
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("ws-worker runs");
-        Worker { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    /// Waits until `done` holds for the log, within 30 s; returns the log.
-    async fn wait_log(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let log = self.log();
-            if done(&log) {
-                return log;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
-            assert!(Instant::now() < deadline, "never saw {what}:\n{log}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        });
+        Worker {
+            child,
+            lines,
+            seen: String::new(),
         }
     }
 
-    /// SIGTERM, then the exit code within 20 s.
+    /// Waits until `done` holds for the log, within 30 s; returns the log.
+    async fn wait_log(&mut self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(&self.seen) {
+            if next_line(&mut self.lines, &mut self.seen, deadline)
+                .await
+                .is_none()
+            {
+                panic!("never saw {what}:\n{}", self.seen);
+            }
+        }
+        self.seen.clone()
+    }
+
+    /// SIGTERM, then the exit code within 20 s and the whole log.
     async fn stop(self) -> (Option<i32>, String) {
+        let Worker {
+            child,
+            mut lines,
+            mut seen,
+        } = self;
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let log = self.log.path().to_owned();
-        let read = || std::fs::read_to_string(&log).unwrap_or_default();
-        let status = exits_within(self.child, Duration::from_secs(20), "SIGTERM", read).await;
-        (status.code(), read())
+        let so_far = seen.clone();
+        let status = exits_within(child, Duration::from_secs(20), "SIGTERM", || so_far).await;
+        // the worker has exited: its stdout ends, so the rest of the log arrives
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while next_line(&mut lines, &mut seen, deadline).await.is_some() {}
+        (status.code(), seen)
     }
+}
+
+/// Appends the next line to `seen`, if one comes by `deadline`; `None` at the deadline or at
+/// the end of the worker's stdout.
+async fn next_line(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: &mut String,
+    deadline: Instant,
+) -> Option<()> {
+    let line = tokio::time::timeout_at(deadline, lines.recv())
+        .await
+        .ok()??;
+    seen.push_str(&line);
+    seen.push('\n');
+    Some(())
 }
 
 fn joined(log: &str) -> bool {
@@ -94,7 +132,7 @@ async fn colours_only_on_a_terminal_or_when_forced() {
         (&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")][..], false),
         (&[("CLICOLOR", "0")][..], false),
     ] {
-        let w = Worker::start(&mock, "s3cret", env);
+        let mut w = Worker::start(&mock, "s3cret", env);
         w.wait_log("joined", joined).await;
         let (code, log) = w.stop().await;
         assert_eq!(code, Some(0), "{env:?}");
@@ -105,7 +143,7 @@ async fn colours_only_on_a_terminal_or_when_forced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_shutdown_reports_nothing_lost() {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
-    let w = Worker::start(&mock, "s3cret", &[]);
+    let mut w = Worker::start(&mock, "s3cret", &[]);
     w.wait_log("joined", joined).await;
     let (code, log) = w.stop().await;
     assert_eq!(code, Some(0), "{log}");
@@ -120,7 +158,7 @@ async fn a_clean_shutdown_reports_nothing_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_run_logs_its_error_type_and_message() {
     let mock = Server::start(MockConfig::default()).await.expect("mock");
-    let w = Worker::start(&mock, "s3cret", &[]);
+    let mut w = Worker::start(&mock, "s3cret", &[]);
     w.wait_log("joined", joined).await;
     let plan = json!({
         "triggers": [{"id": "t"}],
@@ -158,7 +196,7 @@ async fn a_wrong_secret_is_said_once_with_the_fix() {
     })
     .await
     .expect("mock");
-    let w = Worker::start(&mock, "wrong", &[]);
+    let mut w = Worker::start(&mock, "wrong", &[]);
     // Three refused attempts (1 s, then 2 s apart): the worker keeps trying.
     let log = w
         .wait_log("three 401s", |l| l.matches("401 Unauthorized").count() >= 3)
