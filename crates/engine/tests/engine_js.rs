@@ -327,25 +327,12 @@ async fn a_javascript_child_killed_mid_run_is_an_exit_error() {
             &["fn(s => new Promise(r => setTimeout(() => r(s), 30000)))"],
         ),
     );
-    let pid = loop {
-        let event = tokio::time::timeout(Duration::from_secs(30), handle.next())
-            .await
-            .unwrap()
-            .unwrap();
-        if event.name() == "job-start" {
-            break match event {
-                EngineEvent::JobStart { thread_id, .. } => thread_id,
-                _ => unreachable!(),
-            };
-        }
-    };
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let pid = next_matching(&mut handle, |e| match e {
+        EngineEvent::JobStart { thread_id, .. } => Some(*thread_id),
+        _ => None,
+    })
+    .await;
+    sigkill(pid);
     let rest = events_within(handle, 30).await;
     assert_eq!(
         error_tuple(workflow_error(&rest).unwrap()),

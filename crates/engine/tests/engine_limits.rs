@@ -121,20 +121,8 @@ async fn a_child_exit_is_an_exit_error_with_its_code() {
 async fn a_child_killed_with_sigkill_mid_run_is_reported_and_replaced() {
     let engine = limited(2);
     let mut handle = run(&engine, plan("k", &["sleep 20000"]));
-    let pid = loop {
-        let event = tokio::time::timeout(Duration::from_secs(30), handle.next())
-            .await
-            .unwrap()
-            .unwrap();
-        if let Some(pid) = thread_of(&event) {
-            break pid;
-        }
-    };
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let pid = next_matching(&mut handle, thread_of).await;
+    sigkill(pid);
     let rest = events_within(handle, 30).await;
     assert_eq!(
         error_tuple(workflow_error(&rest).unwrap()),
@@ -286,15 +274,7 @@ async fn children_are_recycled_after_max_runs() {
 async fn destroy_instantly_kills_busy_children() {
     let engine = limited(1);
     let mut handle = run(&engine, plan("busy", &["sleep 20000"]));
-    loop {
-        let event = tokio::time::timeout(Duration::from_secs(30), handle.next())
-            .await
-            .unwrap()
-            .unwrap();
-        if event.name() == "job-start" {
-            break;
-        }
-    }
+    next_matching(&mut handle, |e| (e.name() == "job-start").then_some(())).await;
     engine.destroy(true);
     let rest = events_within(handle, 30).await;
     assert_eq!(workflow_error(&rest).unwrap().error_type, "ExecutionError");

@@ -8,7 +8,6 @@ mod support;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use openfn_engine::{Engine, EngineConfig, TemplateConfig};
 use serde_json::json;
@@ -126,21 +125,9 @@ async fn runs_from_spares_fail_like_any_forked_run() {
 
     let (_, spare) = spare_of(&engine).await;
     let mut handle = run(&engine, linked_plan("k", d, &["sleep 20000"]));
-    let pid = loop {
-        let event = tokio::time::timeout(Duration::from_secs(30), handle.next())
-            .await
-            .unwrap()
-            .unwrap();
-        if let Some(pid) = thread_of(&event) {
-            break pid;
-        }
-    };
+    let pid = next_matching(&mut handle, thread_of).await;
     assert_eq!(pid, spare);
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigkill(pid);
     let rest = events_within(handle, 30).await;
     assert_eq!(
         error_tuple(workflow_error(&rest).unwrap()),

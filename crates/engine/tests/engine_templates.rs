@@ -78,22 +78,10 @@ async fn forked_runs_fail_like_pooled_children() {
     );
 
     let mut handle = run(&engine, linked_plan("k", d, &["sleep 20000"]));
-    let pid = loop {
-        let event = tokio::time::timeout(Duration::from_secs(30), handle.next())
-            .await
-            .unwrap()
-            .unwrap();
-        if let Some(pid) = thread_of(&event) {
-            break pid;
-        }
-    };
+    let pid = next_matching(&mut handle, thread_of).await;
     let template = engine.templates()[0].pid;
     assert_eq!(parent_of(pid), Some(template), "the run was forked");
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigkill(pid);
     let rest = events_within(handle, 30).await;
     assert_eq!(
         error_tuple(workflow_error(&rest).unwrap()),

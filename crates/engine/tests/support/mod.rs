@@ -163,6 +163,31 @@ pub fn logs(events: &[EngineEvent]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Reads the run's events (within 30 s each) until `found` picks something out of one.
+pub async fn next_matching<T>(
+    handle: &mut RunHandle,
+    mut found: impl FnMut(&EngineEvent) -> Option<T>,
+) -> T {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), handle.next())
+            .await
+            .expect("an event within 30 s")
+            .expect("the run ended first");
+        if let Some(t) = found(&event) {
+            return t;
+        }
+    }
+}
+
+/// SIGKILLs `pid`.
+pub fn sigkill(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -KILL {pid}");
+}
+
 pub fn thread_of(event: &EngineEvent) -> Option<u32> {
     match event {
         EngineEvent::WorkflowStart { thread_id, .. } => Some(*thread_id),
