@@ -28,6 +28,7 @@ mod ordered;
 pub mod phoenix;
 pub mod plan;
 pub mod term;
+pub mod wasm_call;
 
 pub use failure::{Error, Result};
 pub use ordered::OrderedMap;

@@ -24,6 +24,9 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use openfn_lexicon::log::{LogLevel, LogLine};
 use openfn_lexicon::plan::{ExecutionPlan, ModuleInfo};
+use openfn_lexicon::wasm_call::{
+    CANONICALIZE, CREDENTIAL, DATACLIP, HTTP, KIND, READ, RESOLVE_IMPORT, RESOLVE_REQUIRE,
+};
 use openfn_node_host::{
     HostOptions, HostPolicy, HttpFailure, HttpFuture, HttpRequest, HttpResponse, HttpTransport,
     ModuleKind, ModuleSource, NodeHost,
@@ -33,15 +36,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{call_host, send};
-
-const RESOLVE_IMPORT: u32 = 1;
-const RESOLVE_REQUIRE: u32 = 2;
-const KIND: u32 = 3;
-const READ: u32 = 4;
-const CANONICALIZE: u32 = 5;
-const HTTP: u32 = 6;
-const CREDENTIAL: u32 = 7;
-const DATACLIP: u32 = 8;
 
 /// What the host says about the run besides the plan and the input.
 #[derive(Debug, Default, Deserialize)]

@@ -5,18 +5,11 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use openfn_lexicon::wasm_call::{
+    CANONICALIZE, CREDENTIAL, DATACLIP, HTTP, KIND, READ, RESOLVE_IMPORT, RESOLVE_REQUIRE,
+};
 use openfn_node_host::{FsModules, HostPolicy, HttpRequest, HttpTransport, ModuleSource};
 use serde_json::{Value, json};
-
-/// The request codes of `openfn.call` (the guest's `plan.rs` has the same).
-const RESOLVE_IMPORT: u32 = 1;
-const RESOLVE_REQUIRE: u32 = 2;
-const KIND: u32 = 3;
-const READ: u32 = 4;
-const CANONICALIZE: u32 = 5;
-const HTTP: u32 = 6;
-const CREDENTIAL: u32 = 7;
-const DATACLIP: u32 = 8;
 
 /// Answers a plan's credential and dataclip lookups (the worker's callbacks). Called on the
 /// thread running the guest, which waits for the answer.
