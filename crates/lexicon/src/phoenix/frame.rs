@@ -238,14 +238,7 @@ impl Frame {
         let mut r = Reader { bytes, pos: 0 };
         match r.byte("kind")? {
             0 => {
-                let lens = [
-                    r.byte("join_ref length")?,
-                    r.byte("topic length")?,
-                    r.byte("event length")?,
-                ];
-                let join_ref = r.string("join_ref", lens[0])?;
-                let topic = r.string("topic", lens[1])?;
-                let event = r.string("event", lens[2])?;
+                let [join_ref, topic, event] = r.strings(["join_ref", "topic", "event"])?;
                 Ok(Self {
                     join_ref: non_empty(join_ref),
                     r#ref: None,
@@ -255,16 +248,8 @@ impl Frame {
                 })
             }
             1 => {
-                let lens = [
-                    r.byte("join_ref length")?,
-                    r.byte("ref length")?,
-                    r.byte("topic length")?,
-                    r.byte("status length")?,
-                ];
-                let join_ref = r.string("join_ref", lens[0])?;
-                let r#ref = r.string("ref", lens[1])?;
-                let topic = r.string("topic", lens[2])?;
-                let status = r.string("status", lens[3])?;
+                let [join_ref, r#ref, topic, status] =
+                    r.strings(["join_ref", "ref", "topic", "status"])?;
                 Ok(Self {
                     join_ref: non_empty(join_ref),
                     r#ref: non_empty(r#ref),
@@ -277,9 +262,7 @@ impl Frame {
                 })
             }
             2 => {
-                let lens = [r.byte("topic length")?, r.byte("event length")?];
-                let topic = r.string("topic", lens[0])?;
-                let event = r.string("event", lens[1])?;
+                let [topic, event] = r.strings(["topic", "event"])?;
                 Ok(Self {
                     join_ref: None,
                     r#ref: None,
@@ -301,16 +284,8 @@ impl Frame {
         let mut r = Reader { bytes, pos: 0 };
         match r.byte("kind")? {
             0 => {
-                let lens = [
-                    r.byte("join_ref length")?,
-                    r.byte("ref length")?,
-                    r.byte("topic length")?,
-                    r.byte("event length")?,
-                ];
-                let join_ref = r.string("join_ref", lens[0])?;
-                let r#ref = r.string("ref", lens[1])?;
-                let topic = r.string("topic", lens[2])?;
-                let event = r.string("event", lens[3])?;
+                let [join_ref, r#ref, topic, event] =
+                    r.strings(["join_ref", "ref", "topic", "event"])?;
                 Ok(Self {
                     join_ref: non_empty(join_ref),
                     r#ref: non_empty(r#ref),
@@ -503,6 +478,18 @@ fn encode_parts(kind: BinaryKind, parts: &[(&'static str, &str)], body: &[u8]) -
     Ok(out)
 }
 
+/// The name of the length byte of a header string, as errors name it.
+fn length_field(field: &'static str) -> &'static str {
+    match field {
+        "join_ref" => "join_ref length",
+        "ref" => "ref length",
+        "topic" => "topic length",
+        "event" => "event length",
+        "status" => "status length",
+        _ => "length",
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -532,6 +519,19 @@ impl Reader<'_> {
         std::str::from_utf8(bytes)
             .map(str::to_owned)
             .map_err(|_| Error::Utf8 { field })
+    }
+
+    /// A header of `N` one-byte lengths (`<field> length`), then the `N` strings they measure.
+    fn strings<const N: usize>(&mut self, fields: [&'static str; N]) -> Result<[String; N]> {
+        let mut lens = [0u8; N];
+        for (len, field) in lens.iter_mut().zip(fields) {
+            *len = self.byte(length_field(field))?;
+        }
+        let mut out: [String; N] = std::array::from_fn(|_| String::new());
+        for ((text, field), len) in out.iter_mut().zip(fields).zip(lens) {
+            *text = self.string(field, len)?;
+        }
+        Ok(out)
     }
 
     fn rest(&mut self) -> Vec<u8> {
