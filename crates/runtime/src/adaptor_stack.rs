@@ -2,13 +2,16 @@
 //! (docs/execution.md §7.3): the kit's `extractStackTrace` keeps the job's `vm:module` frames
 //! and the adaptor frames (from `@openfn/language-` on, without the local path), and V8 names
 //! the callee of a failed call (`func is not a function`) where QuickJS says `not a function`.
-//! Both need the adaptor's source at the frame; it is read only from the run's adaptor roots.
+//! Both need the adaptor's source at the frame; it is read only from the run's adaptor roots,
+//! through the run's [`AdaptorHost`] (the file system natively; the wasm guest asks its host).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use serde_json::Value;
 
 use crate::error::RtError;
+use crate::host::AdaptorHost;
 
 use crate::messages::translate_at;
 use crate::positions::v8_column;
@@ -20,15 +23,32 @@ pub(crate) struct AdaptorSources {
     roots: Vec<PathBuf>,
     /// The adaptors' entry files (canonical) and the run's cache key (`?cache=<key>`).
     cache: Option<(Vec<PathBuf>, String)>,
+    /// How files are read: the run's adaptor host.
+    host: Rc<dyn AdaptorHost>,
+}
+
+/// `path` with its symlinks resolved where this process can see the file system; where it
+/// cannot (the wasm guest has no preopened directory), the absolute path as given, refused if
+/// it has `.` or `..` components. The guest's host resolves and checks it again.
+fn canonical(path: &Path) -> Option<PathBuf> {
+    if let Ok(found) = path.canonicalize() {
+        return Some(found);
+    }
+    let plain = path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    plain.then(|| path.to_path_buf())
 }
 
 impl AdaptorSources {
-    pub fn new(roots: impl IntoIterator<Item = PathBuf>) -> Self {
-        let roots = roots
-            .into_iter()
-            .filter_map(|r| r.canonicalize().ok())
-            .collect();
-        AdaptorSources { roots, cache: None }
+    pub fn new(roots: impl IntoIterator<Item = PathBuf>, host: Rc<dyn AdaptorHost>) -> Self {
+        let roots = roots.into_iter().filter_map(|r| canonical(&r)).collect();
+        AdaptorSources {
+            roots,
+            cache: None,
+            host,
+        }
     }
 
     /// Frames in one of `entries` name the file as the kit's engine imports it:
@@ -36,7 +56,7 @@ impl AdaptorSources {
     pub fn with_cache_key(mut self, entries: Vec<PathBuf>, key: String) -> Self {
         let entries = entries
             .into_iter()
-            .map(|e| e.canonicalize().unwrap_or(e))
+            .map(|e| canonical(&e).unwrap_or(e))
             .collect();
         self.cache = Some((entries, key));
         self
@@ -48,7 +68,7 @@ impl AdaptorSources {
             return String::new();
         };
         let path = Path::new(path);
-        let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let path = canonical(path).unwrap_or_else(|| path.to_path_buf());
         if entries.contains(&path) {
             format!("?cache={key}")
         } else {
@@ -60,11 +80,11 @@ impl AdaptorSources {
         if !path.ends_with(".js") && !path.ends_with(".cjs") && !path.ends_with(".mjs") {
             return None;
         }
-        let path = Path::new(path).canonicalize().ok()?;
+        let path = canonical(Path::new(path))?;
         if !self.roots.iter().any(|root| path.starts_with(root)) {
             return None;
         }
-        std::fs::read_to_string(path).ok()
+        self.host.read_text(&path).ok()
     }
 
     /// The file, line and V8 column of an adaptor frame (`    at <path>:<line>:<col>`), the
@@ -221,6 +241,10 @@ pub(crate) fn kit_error(error: &mut RtError, sources: &AdaptorSources) {
 mod tests {
     use super::*;
 
+    fn fs() -> Rc<dyn AdaptorHost> {
+        Rc::new(crate::host::EsmHost)
+    }
+
     fn adaptor() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir
@@ -238,7 +262,7 @@ mod tests {
     #[test]
     fn adaptor_frames_keep_the_package_path_and_v8s_call_column() {
         let (dir, file) = adaptor();
-        let sources = AdaptorSources::new([dir.path().to_path_buf()]);
+        let sources = AdaptorSources::new([dir.path().to_path_buf()], fs());
         let stack = format!(
             "TypeError: x\n    at vm:module(0):1:24\n    at {}:3:17\n    at openfn:job-realm:9:9",
             file.display()
@@ -263,7 +287,7 @@ mod tests {
     #[test]
     fn console_stacks_as_node_prints_them() {
         let (dir, file) = adaptor();
-        let sources = AdaptorSources::new([dir.path().to_path_buf()]);
+        let sources = AdaptorSources::new([dir.path().to_path_buf()], fs());
         let job = "import { fn } from '@openfn/language-common';\nexport default [fn(s => {\n  console.log(new Error('x'));\n  return s;\n})];";
         let stack = format!(
             "Error: x\n    at vm:module(0):3:19\n    at {}:3:17\n    at \n    at run (openfn:job-realm:9:9)",
@@ -281,7 +305,7 @@ mod tests {
     #[test]
     fn entry_frames_carry_the_cache_key() {
         let (dir, file) = adaptor();
-        let sources = AdaptorSources::new([dir.path().to_path_buf()])
+        let sources = AdaptorSources::new([dir.path().to_path_buf()], fs())
             .with_cache_key(vec![file.clone()], "run-1".into());
         let stack = format!(
             "TypeError: x\n    at vm:module(0):1:24\n    at {}:3:17",
@@ -291,7 +315,7 @@ mod tests {
             kit_stack(&stack, &sources),
             "TypeError: x\n    at vm:module(0):1:24\n    @openfn/language-common_3.3.4/dist/index.js?cache=run-1:3:12"
         );
-        let other = AdaptorSources::new([dir.path().to_path_buf()])
+        let other = AdaptorSources::new([dir.path().to_path_buf()], fs())
             .with_cache_key(vec![dir.path().join("other.js")], "run-1".into());
         assert!(!kit_stack(&stack, &other).contains("?cache="));
     }
@@ -300,7 +324,7 @@ mod tests {
     fn files_outside_the_roots_are_not_read() {
         let (_dir, file) = adaptor();
         let other = tempfile::tempdir().expect("temp dir");
-        let sources = AdaptorSources::new([other.path().to_path_buf()]);
+        let sources = AdaptorSources::new([other.path().to_path_buf()], fs());
         let stack = format!("TypeError: not a function\n    at {}:3:17", file.display());
         assert_eq!(
             adaptor_message("TypeError", "not a function", &stack, &sources),

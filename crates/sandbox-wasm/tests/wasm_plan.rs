@@ -116,23 +116,6 @@ fn mask(text: &str) -> String {
     out
 }
 
-/// Kept difference: adaptor frames in a crash's stack (`    @pkg/file.js:line:col`) carry
-/// QuickJS' column on the wasm tier (the native tier reads the adaptor's source to turn it into
-/// V8's; the guest's stack mapper has no file access yet), so their column is not compared.
-fn without_adaptor_columns(text: &str) -> String {
-    text.split('\n')
-        .map(|l| match l.rsplit_once(':') {
-            Some((head, col))
-                if l.starts_with("    @") && col.chars().all(|c| c.is_ascii_digit()) =>
-            {
-                format!("{head}:<col>")
-            }
-            _ => l.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn line_key(name: &str, level: &str, message: &[Value]) -> String {
     let text: Vec<String> = message
         .iter()
@@ -141,10 +124,7 @@ fn line_key(name: &str, level: &str, message: &[Value]) -> String {
             other => other.to_string(),
         })
         .collect();
-    mask(&without_adaptor_columns(&format!(
-        "{name} {level} {}",
-        text.join(" ")
-    )))
+    mask(&format!("{name} {level} {}", text.join(" ")))
 }
 
 fn native(plan: &Value, input: &Value) -> Observed {

@@ -12,6 +12,7 @@ use serde_json::Value as Json;
 use crate::adaptor_stack::{AdaptorSources, console_stack};
 use crate::error::{RtError, Severity};
 use crate::events::{StateJson, parse_level};
+use crate::host::AdaptorHost;
 use crate::linker::{Linker, LinkerData};
 use openfn_lexicon::log::{LogLine, names};
 
@@ -49,6 +50,8 @@ pub(super) struct StepJsOptions {
     pub(super) console_text: bool,
     /// Where the run's adaptors are (stacks printed by the text console name their files).
     pub(super) adaptor_roots: Vec<PathBuf>,
+    /// Reads the adaptors' files for those stacks.
+    pub(super) adaptor_host: Rc<dyn AdaptorHost>,
 }
 
 pub(super) enum StepOutcome {
@@ -153,7 +156,7 @@ pub(super) async fn step_in_context<'js>(
         }
     };
     if opts.console_text
-        && let Err(e) = text_console(ctx, &kit, expression, &opts.adaptor_roots)
+        && let Err(e) = text_console(ctx, &kit, expression, opts)
     {
         return StepOutcome::Engine(e.to_string());
     }
@@ -186,10 +189,13 @@ fn text_console<'js>(
     ctx: &Ctx<'js>,
     kit: &Object<'js>,
     expression: &str,
-    roots: &[PathBuf],
+    opts: &StepJsOptions,
 ) -> rquickjs::Result<()> {
     let job = expression.to_owned();
-    let sources = AdaptorSources::new(roots.iter().cloned());
+    let sources = AdaptorSources::new(
+        opts.adaptor_roots.iter().cloned(),
+        opts.adaptor_host.clone(),
+    );
     let map = Function::new(ctx.clone(), move |stack: String| {
         console_stack(&stack, &job, &sources)
     })?;

@@ -296,7 +296,7 @@ impl<C: Callbacks + 'static> Runner<C> {
                 .chain(step.linker.values())
                 .filter_map(|m| m.path.as_ref().map(PathBuf::from)),
         );
-        let mut sources = AdaptorSources::new(roots);
+        let mut sources = AdaptorSources::new(roots, self.options.adaptor_host.clone());
         if let Some(key) = &self.options.adaptor_cache_key {
             let entries = self.linker.loaded.borrow().keys().cloned().collect();
             sources = sources.with_cache_key(entries, key.clone());
@@ -564,6 +564,7 @@ impl<C: Callbacks + 'static> Runner<C> {
             } else {
                 Vec::new()
             },
+            adaptor_host: self.options.adaptor_host.clone(),
         }
     }
 
