@@ -40,7 +40,7 @@ impl ChildJob for Trivial {
         if request.plan.get().contains("\"hold\"") {
             std::thread::sleep(Duration::from_millis(300));
         }
-        sink.job_complete("job", 0, vec![], Mem::default(), state.clone());
+        sink.job_complete("job", 0, vec![], Mem::default(), state.clone(), None);
         Ok(state)
     }
 }

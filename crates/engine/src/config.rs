@@ -19,6 +19,54 @@ pub const CHILD_FLAG: &str = "--openfn-engine-child";
 /// [`crate::child::maybe_run_child`]); the adaptor set follows as JSON.
 pub const TEMPLATE_FLAG: &str = "--openfn-engine-template";
 
+/// The hidden command-line flag that puts a binary in wasm child mode: runs execute on the
+/// wasm tier (the `wasm` feature). The guest module's path and the artifact cache directory
+/// follow it.
+pub const WASM_CHILD_FLAG: &str = "--openfn-engine-wasm-child";
+
+/// Where runs execute: the sandbox tier of an engine (parsed once, at the edge: the worker's
+/// `--sandbox`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sandbox {
+    /// QuickJS in a pooled child process (or a run forked from a warm template).
+    #[default]
+    Native,
+    /// QuickJS compiled to wasm32-wasip1, run by wasmtime in a pooled child process: fuel and
+    /// a linear-memory cap, no ambient authority. Needs the `wasm` feature and the guest module.
+    Wasm,
+}
+
+impl Sandbox {
+    /// `native` or `wasm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sandbox::Native => "native",
+            Sandbox::Wasm => "wasm",
+        }
+    }
+
+    /// Whether this build has the wasm tier (the `wasm` feature).
+    pub const WASM_BUILT: bool = cfg!(feature = "wasm");
+}
+
+impl std::fmt::Display for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Sandbox {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "native" => Ok(Sandbox::Native),
+            "wasm" => Ok(Sandbox::Wasm),
+            other => Err(format!("unknown sandbox {other:?} (native or wasm)")),
+        }
+    }
+}
+
 /// How to start a child process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildCommand {
@@ -65,6 +113,24 @@ impl ChildCommand {
         Self {
             program: program.into(),
             args: vec![CHILD_FLAG.to_owned()],
+        }
+    }
+
+    /// The same program started as a wasm child (the child flag replaced by
+    /// [`WASM_CHILD_FLAG`], then the guest module's path and the artifact cache directory).
+    pub fn wasm(&self, guest: &std::path::Path, cache_dir: &std::path::Path) -> Self {
+        let mut args: Vec<String> = self
+            .args
+            .iter()
+            .filter(|a| *a != CHILD_FLAG)
+            .cloned()
+            .collect();
+        args.push(WASM_CHILD_FLAG.to_owned());
+        args.push(guest.to_string_lossy().into_owned());
+        args.push(cache_dir.to_string_lossy().into_owned());
+        Self {
+            program: self.program.clone(),
+            args,
         }
     }
 
@@ -126,8 +192,11 @@ pub struct EngineConfig {
     /// Adaptor frames in a step's error stack name the adaptor as the kit's engine imports it,
     /// `<entry>?cache=<workflow id>` (the worker; the kit CLI has no cache key).
     pub adaptor_cache_key: bool,
-    /// Warm adaptor templates (forked run processes); see [`TemplateConfig`].
+    /// Warm adaptor templates (forked run processes); see [`TemplateConfig`]. Not used on
+    /// the wasm tier.
     pub templates: TemplateConfig,
+    /// Where runs execute. Default [`Sandbox::Native`].
+    pub sandbox: Sandbox,
 }
 
 /// When runs start from a warm template (a process that has loaded an adaptor set and forks
@@ -205,6 +274,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("log_payload_limit_mb", &self.log_payload_limit_mb)
             .field("max_runs_per_child", &self.max_runs_per_child)
             .field("child_command", &self.child_command)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }
@@ -233,6 +303,7 @@ impl Default for EngineConfig {
             console_text: false,
             adaptor_cache_key: false,
             templates: TemplateConfig::default(),
+            sandbox: Sandbox::Native,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{ChildCommand, EngineConfig, RunOptions};
+use crate::config::{ChildCommand, EngineConfig, RunOptions, Sandbox, TemplateMode};
 use crate::error::Error;
 use crate::event::EngineEvent;
 use crate::install::RepoInstaller;
@@ -32,11 +32,21 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An engine with `config`. Children are started lazily, on the first runs.
-    pub fn new(config: EngineConfig) -> Result<Self, Error> {
-        let command = match &config.child_command {
+    pub fn new(mut config: EngineConfig) -> Result<Self, Error> {
+        let mut command = match &config.child_command {
             Some(command) => command.clone(),
             None => ChildCommand::current_exe().map_err(Error::CurrentExe)?,
         };
+        if config.sandbox == Sandbox::Wasm {
+            command = wasm_command(&command)?;
+            if config.templates.mode != TemplateMode::Off || !config.templates.prewarm.is_empty() {
+                tracing::info!(
+                    "engine: the wasm tier runs every run in a pooled child: warm templates and prewarm do not apply"
+                );
+            }
+            config.templates.mode = TemplateMode::Off;
+            config.templates.prewarm.clear();
+        }
         let templates = Arc::new(Templates::new(
             config.templates.clone(),
             command.clone(),
@@ -129,6 +139,21 @@ impl Engine {
     pub fn idle_children(&self) -> usize {
         self.shared.pool.idle()
     }
+}
+
+/// The child command of the wasm tier: `command` in wasm child mode, given the guest module
+/// (found here, so a missing one stops the engine at start) and the artifact cache directory.
+#[cfg(feature = "wasm")]
+fn wasm_command(command: &ChildCommand) -> Result<ChildCommand, Error> {
+    let guest = openfn_sandbox_wasm::find_guest().map_err(|e| Error::Sandbox(e.to_string()))?;
+    Ok(command.wasm(&guest, &openfn_sandbox_wasm::cache::default_dir()))
+}
+
+#[cfg(not(feature = "wasm"))]
+fn wasm_command(_: &ChildCommand) -> Result<ChildCommand, Error> {
+    Err(Error::Sandbox(
+        "the wasm sandbox tier is not in this build: build with `--features wasm` (e.g. `cargo build -p openfn-ws-worker --features wasm`, or the Docker image with `--build-arg WASM=1`) and build its guest with crates/sandbox-wasm-guest/build.sh".to_owned(),
+    ))
 }
 
 /// Starts the configured prewarm templates in the background (when inside a tokio runtime).

@@ -35,6 +35,10 @@ pub enum Error {
     /// A pipe or socket for a child could not be made.
     #[error("engine i/o: {0}")]
     Io(io::Error),
+    /// The sandbox tier asked for cannot run: not in this build, or its guest module is
+    /// missing.
+    #[error("{0}")]
+    Sandbox(String),
     /// The engine was destroyed.
     #[error("engine is destroyed")]
     Destroyed,

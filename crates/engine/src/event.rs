@@ -251,6 +251,10 @@ pub enum EngineEvent {
         mem: Mem,
         /// The output was over the payload limit (the worker sends `DATACLIP_TOO_LARGE`).
         redacted: bool,
+        /// Fuel the step used on the wasm tier (`None` on the native tier). Not a kit field:
+        /// the worker counts it in its metrics and does not send it to Lightning.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fuel: Option<u64>,
         /// ns since epoch.
         time: u64,
     },
@@ -273,6 +277,9 @@ pub enum EngineEvent {
         next: Vec<String>,
         /// The output was over the payload limit.
         redacted: bool,
+        /// Fuel the step used on the wasm tier (`None` on the native tier).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fuel: Option<u64>,
         /// ns since epoch.
         time: u64,
     },

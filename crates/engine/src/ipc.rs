@@ -266,6 +266,9 @@ pub enum ChildEvent {
         mem: Mem,
         /// The state was over the payload limit.
         redacted: bool,
+        /// Fuel the step used (the wasm tier).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fuel: Option<u64>,
     },
     /// A step failed. Body: its output state.
     JobError {
@@ -279,6 +282,9 @@ pub enum ChildEvent {
         error: ErrorInfo,
         /// The state was over the payload limit.
         redacted: bool,
+        /// Fuel the step used (the wasm tier).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fuel: Option<u64>,
     },
     /// A log line. Body: the JSON array of message parts.
     Log {

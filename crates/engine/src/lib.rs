@@ -34,8 +34,8 @@ pub mod sys;
 mod template;
 
 pub use config::{
-    CHILD_FLAG, ChildCommand, CompileSettings, EngineConfig, RunOptions, TEMPLATE_FLAG,
-    TemplateConfig, TemplateMode,
+    CHILD_FLAG, ChildCommand, CompileSettings, EngineConfig, RunOptions, Sandbox, TEMPLATE_FLAG,
+    TemplateConfig, TemplateMode, WASM_CHILD_FLAG,
 };
 pub use engine::{Engine, RunHandle};
 pub use error::Error;

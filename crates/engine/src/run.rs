@@ -505,6 +505,22 @@ impl Dispatch<'_> {
         });
     }
 
+    /// The child's component versions plus the versions each adaptor runs with.
+    fn versions(&self, child: &ChildProc) -> BTreeMap<String, Value> {
+        let mut versions: BTreeMap<String, Value> = child
+            .versions
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        for (name, list) in &self.adaptor_versions {
+            versions.insert(
+                name.clone(),
+                Value::Array(list.iter().cloned().map(Value::String).collect()),
+            );
+        }
+        versions
+    }
+
     fn translate(
         &self,
         child: &ChildProc,
@@ -515,25 +531,12 @@ impl Dispatch<'_> {
         let workflow_id = self.settings.workflow_id.clone();
         let thread_id = child.pid;
         match event {
-            ChildEvent::WorkflowStart => {
-                let mut versions: BTreeMap<String, Value> = child
-                    .versions
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
-                for (name, list) in &self.adaptor_versions {
-                    versions.insert(
-                        name.clone(),
-                        Value::Array(list.iter().cloned().map(Value::String).collect()),
-                    );
-                }
-                EngineEvent::WorkflowStart {
-                    workflow_id,
-                    thread_id,
-                    versions,
-                    time,
-                }
-            }
+            ChildEvent::WorkflowStart => EngineEvent::WorkflowStart {
+                workflow_id,
+                thread_id,
+                versions: self.versions(child),
+                time,
+            },
             ChildEvent::CompileStart => EngineEvent::CompileStart {
                 workflow_id,
                 thread_id,
@@ -555,6 +558,7 @@ impl Dispatch<'_> {
                 next,
                 mem,
                 redacted,
+                fuel,
             } => EngineEvent::JobComplete {
                 workflow_id,
                 thread_id,
@@ -564,6 +568,7 @@ impl Dispatch<'_> {
                 next,
                 mem,
                 redacted,
+                fuel,
                 time,
             },
             ChildEvent::JobError {
@@ -572,6 +577,7 @@ impl Dispatch<'_> {
                 next,
                 error,
                 redacted,
+                fuel,
             } => EngineEvent::JobError {
                 workflow_id,
                 thread_id,
@@ -581,6 +587,7 @@ impl Dispatch<'_> {
                 duration,
                 next,
                 redacted,
+                fuel,
                 time,
             },
             ChildEvent::Log {

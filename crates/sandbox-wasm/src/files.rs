@@ -28,7 +28,13 @@ pub(crate) struct GuestAccess {
     pub(crate) policy: HostPolicy,
     pub(crate) tokio: Option<tokio::runtime::Runtime>,
     pub(crate) resolver: Option<Arc<dyn PlanResolver>>,
+    /// Called with each message as the guest sends it (see [`crate::PlanOptions::on_message`]).
+    pub(crate) on_message: Option<MessageHook>,
 }
+
+/// A per-message callback: the guest's message and the fuel the run had used when it was sent.
+/// Called on the thread running the guest, inside the guest's call: keep it quick.
+pub type MessageHook = Arc<dyn Fn(&crate::message::GuestMessage, u64) + Send + Sync>;
 
 impl GuestAccess {
     /// The canonical `path` when it is absolute, has no `..`, and (symlinks resolved) lies
@@ -136,6 +142,7 @@ mod tests {
             policy: HostPolicy::deny_all(),
             tokio: None,
             resolver: None,
+            on_message: None,
         }
     }
 

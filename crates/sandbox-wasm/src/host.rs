@@ -146,6 +146,17 @@ fn add_openfn(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 .data()
                 .fuel_start
                 .saturating_sub(c.get_fuel().unwrap_or(0));
+            // streamed: lines and events go to the hook only; the outcome keeps the end
+            let hook = c.data().access.as_ref().and_then(|a| a.on_message.clone());
+            if let Some(hook) = hook {
+                hook(&message, used);
+                if matches!(
+                    message,
+                    GuestMessage::Line { .. } | GuestMessage::Event { .. }
+                ) {
+                    return Ok(());
+                }
+            }
             c.data_mut().messages.push(message);
             c.data_mut().fuel_at.push(used);
             Ok(())

@@ -35,7 +35,7 @@ mod sandbox;
 pub use classify::{IMPORT_REFUSED, classify, oom, timeout, too_large};
 pub use error::WasmError;
 #[cfg(feature = "wasm")]
-pub use files::PlanResolver;
+pub use files::{MessageHook, PlanResolver};
 pub use message::{GuestError, GuestMessage, LogLine};
 #[cfg(feature = "wasm")]
 pub use plan::{PlanEvent, PlanOptions, PlanOutcome};

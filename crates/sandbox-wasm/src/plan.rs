@@ -11,7 +11,7 @@ use openfn_node_host::{FsModules, HostPolicy, HttpTransport, ReqwestTransport};
 use serde_json::{Value, json};
 
 use crate::error::WasmError;
-use crate::files::{GuestAccess, PlanResolver};
+use crate::files::{GuestAccess, MessageHook, PlanResolver};
 use crate::message::GuestMessage;
 use crate::sandbox::{Limits, WasmSandbox};
 
@@ -34,6 +34,10 @@ pub struct PlanOptions {
     pub http: Arc<dyn HttpTransport>,
     /// Credential and dataclip lookups; without one they fail as on a runtime without callbacks.
     pub resolver: Option<Arc<dyn PlanResolver>>,
+    /// Streams the run: every log line and runtime event goes to this callback as the guest
+    /// sends it (with the fuel used so far), and is then left out of [`PlanOutcome`]'s `lines`
+    /// and `events`. Without one they are collected and returned at the end.
+    pub on_message: Option<MessageHook>,
 }
 
 impl Default for PlanOptions {
@@ -47,6 +51,7 @@ impl Default for PlanOptions {
             state_props_to_remove: None,
             http: Arc::new(ReqwestTransport::new()),
             resolver: None,
+            on_message: None,
         }
     }
 }
@@ -117,6 +122,7 @@ impl WasmSandbox {
             policy,
             tokio: None,
             resolver: options.resolver.clone(),
+            on_message: options.on_message.clone(),
         };
         let modules: BTreeMap<&String, Value> = options
             .linked

@@ -145,6 +145,7 @@ impl ChildJob for Script {
                         peak: None,
                     },
                     state.to_string(),
+                    None,
                 ),
                 Err(e) => {
                     let severity = e.severity;
@@ -152,7 +153,7 @@ impl ChildJob for Script {
                         obj.entry("errors").or_insert(json!({}))[&id] =
                             json!({ "name": e.error_type, "message": e.message });
                     }
-                    sink.job_error(&id, duration, next, e.clone(), state.to_string());
+                    sink.job_error(&id, duration, next, e.clone(), state.to_string(), None);
                     if severity != Severity::Fail {
                         return Err(Failure::new(e));
                     }

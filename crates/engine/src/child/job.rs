@@ -53,7 +53,8 @@ pub trait JobSink: Send + Sync {
     fn compile_complete(&self, duration_ms: u64);
     /// Step `job_id` started.
     fn job_start(&self, job_id: &str);
-    /// Step `job_id` completed with output `state_json`.
+    /// Step `job_id` completed with output `state_json`; `fuel` is what it used on the wasm
+    /// tier (`None` on the native tier).
     fn job_complete(
         &self,
         job_id: &str,
@@ -61,8 +62,9 @@ pub trait JobSink: Send + Sync {
         next: Vec<String>,
         mem: Mem,
         state_json: String,
+        fuel: Option<u64>,
     );
-    /// Step `job_id` failed; `state_json` is its output state.
+    /// Step `job_id` failed; `state_json` is its output state, `fuel` as for `job_complete`.
     fn job_error(
         &self,
         job_id: &str,
@@ -70,6 +72,7 @@ pub trait JobSink: Send + Sync {
         next: Vec<String>,
         error: ErrorInfo,
         state_json: String,
+        fuel: Option<u64>,
     );
     /// A log line: `message_json` is the JSON array of message parts.
     fn log(&self, level: &str, name: &str, message_json: String);
@@ -85,4 +88,10 @@ pub trait ChildJob {
     fn versions(&self) -> BTreeMap<String, String>;
     /// Runs one workflow; returns the final state as JSON text.
     fn run(&self, request: JobRequest, sink: Arc<dyn JobSink>) -> Result<String, Failure>;
+    /// Whether a run gets the OS address-space backstop behind its memory limit. A job that
+    /// enforces the limit itself and reserves large virtual ranges (wasmtime's linear
+    /// memories) says no; the supervisor's resident-memory watchdog applies either way.
+    fn os_memory_backstop(&self) -> bool {
+        true
+    }
 }

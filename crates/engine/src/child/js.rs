@@ -28,7 +28,7 @@ use crate::template::TemplateSpec;
 
 /// Extra time the runtime's own deadline gets beyond the run timeout: the supervisor's timer
 /// fires first and reports `TimeoutError`; the runtime then stops the JavaScript by itself.
-const RUNTIME_DEADLINE_SLACK_MS: u64 = 200;
+pub(super) const RUNTIME_DEADLINE_SLACK_MS: u64 = 200;
 
 /// QuickJS's stack limit. `JSON.stringify` of a state takes about 300 bytes of it per nesting
 /// level, so 8 MiB serialises states some 25,000 levels deep (V8, in the kit, manages several
@@ -301,7 +301,7 @@ impl Callbacks for Bridge {
                     peak: mem.peak,
                 };
                 self.sink
-                    .job_complete(&job_id, duration, next, mem, state_text(state));
+                    .job_complete(&job_id, duration, next, mem, state_text(state), None);
             }
             Event::JobError {
                 job_id,
@@ -316,6 +316,7 @@ impl Callbacks for Bridge {
                     next,
                     error_info(&error),
                     state_text(state),
+                    None,
                 );
             }
             Event::InitStart { .. } | Event::InitComplete { .. } | Event::LoadState { .. } => {}
@@ -485,7 +486,7 @@ impl JsJob {
 }
 
 /// Compiles every step of `plan`, with the kit's compile log lines and the compile events.
-fn compile_logged(
+pub(super) fn compile_logged(
     plan: &mut ExecutionPlan,
     repo: &Path,
     settings: &RunSettings,

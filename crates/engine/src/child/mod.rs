@@ -9,6 +9,8 @@
 mod job;
 mod js;
 mod sanitize;
+#[cfg(feature = "wasm")]
+mod wasm;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -24,11 +26,13 @@ use serde_json::value::RawValue;
 pub use job::{ChildJob, Failure, JobRequest, JobSink};
 pub use js::{ForkedJsJob, JsJob, compile_plan, prepare_template};
 
-pub use crate::config::{CHILD_FLAG, TEMPLATE_FLAG};
+pub use crate::config::{CHILD_FLAG, TEMPLATE_FLAG, WASM_CHILD_FLAG};
 use crate::event::{ErrorInfo, Mem, Severity, now_ns};
 use crate::ipc::{self, ChildEvent, ResolveKind, RunSettings, ToChild, ToParent};
 use crate::sys;
 pub use crate::template::{TemplateSpec, is_template_invocation, run_template};
+#[cfg(feature = "wasm")]
+pub use wasm::WasmJob;
 
 /// Exit code of a child whose channel to the supervisor broke.
 const EXIT_CHANNEL_LOST: i32 = 3;
@@ -44,6 +48,12 @@ pub fn maybe_run_child() {
             |prepared| forked_js_job_or_exit(prepared),
         );
     }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == WASM_CHILD_FLAG)
+    {
+        run_wasm_child();
+    }
     if is_child_invocation() {
         match JsJob::new() {
             Ok(job) => run_child(&job),
@@ -53,6 +63,30 @@ pub fn maybe_run_child() {
             }
         }
     }
+}
+
+/// The wasm child: loads the guest (`argv[2]`, artifact cache `argv[3]`) once, then runs the
+/// child loop with a [`WasmJob`]. Never returns.
+#[cfg(feature = "wasm")]
+fn run_wasm_child() -> ! {
+    let mut args = std::env::args_os().skip(2);
+    let (Some(guest), Some(cache)) = (args.next(), args.next()) else {
+        eprintln!("openfn-engine wasm child: expected the guest module and the cache directory");
+        std::process::exit(EXIT_CHANNEL_LOST);
+    };
+    match WasmJob::load(std::path::Path::new(&guest), std::path::Path::new(&cache)) {
+        Ok(job) => run_child(&job),
+        Err(e) => {
+            eprintln!("openfn-engine wasm child: {e}");
+            std::process::exit(EXIT_CHANNEL_LOST);
+        }
+    }
+}
+
+#[cfg(not(feature = "wasm"))]
+fn run_wasm_child() -> ! {
+    eprintln!("openfn-engine wasm child: this build has no wasm tier (the `wasm` feature)");
+    std::process::exit(EXIT_CHANNEL_LOST);
 }
 
 /// The job of a forked run: the template's prepared runtime (this process's copy of it).
@@ -231,7 +265,9 @@ fn read_loop(input: File, shared: &Shared, runs_tx: &mpsc::Sender<RunMessage>) {
 /// Executes one run under its memory backstop and reports `Finished`.
 fn run_one(job: &dyn ChildJob, shared: &Arc<Shared>, base_vm: u64, message: RunMessage) {
     let (run, plan, settings, input) = message;
-    apply_memory_backstop(base_vm, settings.memory_limit_mb);
+    if job.os_memory_backstop() {
+        apply_memory_backstop(base_vm, settings.memory_limit_mb);
+    }
     let interrupt = Arc::new(AtomicBool::new(false));
     if let Ok(mut slot) = shared.interrupt.lock() {
         *slot = Arc::clone(&interrupt);
@@ -408,6 +444,7 @@ impl JobSink for Sink {
         next: Vec<String>,
         mut mem: Mem,
         state_json: String,
+        fuel: Option<u64>,
     ) {
         if mem.system == 0 {
             mem.system = sys::rss_bytes(None).unwrap_or(0);
@@ -419,6 +456,7 @@ impl JobSink for Sink {
             next,
             mem,
             redacted,
+            fuel,
         };
         self.event(event, state.as_bytes());
     }
@@ -430,6 +468,7 @@ impl JobSink for Sink {
         next: Vec<String>,
         error: ErrorInfo,
         state_json: String,
+        fuel: Option<u64>,
     ) {
         let (state, redacted) = self.limit_state(state_json);
         let event = ChildEvent::JobError {
@@ -438,6 +477,7 @@ impl JobSink for Sink {
             next,
             error,
             redacted,
+            fuel,
         };
         self.event(event, state.as_bytes());
     }
