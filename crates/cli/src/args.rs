@@ -168,8 +168,18 @@ pub enum Sandbox {
     /// QuickJS in an engine child process (the default).
     #[default]
     Native,
-    /// QuickJS compiled to WebAssembly, run by wasmtime (preview: jobs without adaptors).
+    /// QuickJS compiled to WebAssembly, run by wasmtime in the engine's child (preview).
     Wasm,
+}
+
+#[cfg(feature = "wasm")]
+impl From<Sandbox> for openfn_engine::Sandbox {
+    fn from(tier: Sandbox) -> Self {
+        match tier {
+            Sandbox::Native => openfn_engine::Sandbox::Native,
+            Sandbox::Wasm => openfn_engine::Sandbox::Wasm,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -206,6 +206,7 @@ pub fn test(args: TestArgs, logger: &Logger) -> Result<bool> {
         memory_limit_mb: 500,
         sanitize: None,
         cache_dir: None,
+        sandbox: openfn_engine::Sandbox::Native,
     };
     let outcome = execute::run(job, logger)?;
     if outcome.failed {

@@ -108,14 +108,12 @@ pub fn execute(args: ExecuteArgs, logger: &Logger) -> Result<bool> {
         memory_limit_mb: args.memory_limit_mb,
         sanitize: args.sanitize.map(|s| s.as_str()),
         cache_dir: cache_dir.clone(),
+        #[cfg(feature = "wasm")]
+        sandbox: args.sandbox.into(),
+        #[cfg(not(feature = "wasm"))]
+        sandbox: openfn_engine::Sandbox::Native,
     };
     let job_cache_dir = cache_dir;
-    #[cfg(feature = "wasm")]
-    let outcome = match args.sandbox {
-        crate::wasm::Sandbox::Wasm => crate::wasm::run(job, logger)?,
-        crate::wasm::Sandbox::Native => run(job, logger)?,
-    };
-    #[cfg(not(feature = "wasm"))]
     let outcome = run(job, logger)?;
 
     if let Some(dir) = &job_cache_dir {
@@ -420,6 +418,7 @@ fn one_child_engine(job: &Job, logger: &Logger) -> Result<Engine> {
         installer,
         compile: job.compile.clone(),
         console_text: !logger.is_json(),
+        sandbox: job.sandbox,
         // One run per process: a template would cost a second process and never be reused.
         templates: openfn_engine::TemplateConfig {
             mode: openfn_engine::TemplateMode::Off,

@@ -31,4 +31,6 @@ pub struct Job {
     pub sanitize: Option<&'static str>,
     /// Where to cache step outputs (`--cache-steps`).
     pub cache_dir: Option<PathBuf>,
+    /// The sandbox tier the engine runs the job on (`--sandbox`).
+    pub sandbox: openfn_engine::Sandbox,
 }

@@ -12,8 +12,6 @@ mod out;
 mod progress;
 mod report;
 mod usage;
-#[cfg(feature = "wasm")]
-mod wasm;
 
 use std::process::ExitCode;
 
