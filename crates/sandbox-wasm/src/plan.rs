@@ -14,6 +14,7 @@ use crate::error::WasmError;
 use crate::files::{GuestAccess, PlanResolver};
 use crate::message::GuestMessage;
 use crate::sandbox::{Limits, WasmSandbox};
+use crate::snapshot::SnapshotUse;
 
 /// What a plan run may reach and how it logs.
 #[derive(Clone)]
@@ -34,6 +35,9 @@ pub struct PlanOptions {
     pub http: Arc<dyn HttpTransport>,
     /// Credential and dataclip lookups; without one they fail as on a runtime without callbacks.
     pub resolver: Option<Arc<dyn PlanResolver>>,
+    /// Start the run from a pre-initialised snapshot with the plan's adaptors loaded
+    /// ([`crate::snapshot`]); on by default, off for measuring or comparing.
+    pub snapshot: bool,
 }
 
 impl Default for PlanOptions {
@@ -47,6 +51,7 @@ impl Default for PlanOptions {
             state_props_to_remove: None,
             http: Arc::new(ReqwestTransport::new()),
             resolver: None,
+            snapshot: true,
         }
     }
 }
@@ -77,6 +82,10 @@ pub struct PlanOutcome {
     pub fuel_used: u64,
     /// Wall time of the run.
     pub duration: Duration,
+    /// Whether (and how) the run started from a pre-initialised snapshot.
+    pub snapshot: SnapshotUse,
+    /// The guest reported that the run went to the runtime prepared in the snapshot.
+    pub prepared: bool,
 }
 
 fn killed_value(e: &SerializedError) -> Value {
@@ -142,7 +151,14 @@ impl WasmSandbox {
             input.map(json).transpose()?.unwrap_or_default(),
             json(&guest_options)?,
         ];
-        let (host, killed, fuel_used) = self.execute(inputs, Some(access), limits, started)?;
+        let (snapshot, used) = match options.snapshot {
+            true => self.plan_snapshot(plan, &guest_options, &access, limits),
+            false => (None, SnapshotUse::Off),
+        };
+        let (host, killed, fuel_used) = match &snapshot {
+            Some(pre) => self.execute_with(pre, "_start", inputs, Some(access), limits, started)?,
+            None => self.execute(inputs, Some(access), limits, started)?,
+        };
         let mut out = PlanOutcome {
             state: None,
             error: killed.as_ref().map(killed_value),
@@ -150,6 +166,8 @@ impl WasmSandbox {
             events: Vec::new(),
             fuel_used,
             duration: Duration::ZERO,
+            snapshot: used,
+            prepared: false,
         };
         let mut ended = killed.is_some();
         for (message, fuel) in host.messages.into_iter().zip(host.fuel_at) {
@@ -168,6 +186,7 @@ impl WasmSandbox {
                     out.error = Some(error);
                     ended = true;
                 }
+                GuestMessage::Prepared => out.prepared = true,
                 _ => {}
             }
         }
