@@ -36,5 +36,5 @@ mod imp;
 
 pub(crate) use imp::Cancel;
 #[cfg(not(feature = "native"))]
-pub use imp::{Elapsed, advance, now};
+pub use imp::{Elapsed, advance, now, reset};
 pub use imp::{sleep, timeout};

@@ -14,7 +14,9 @@
 //! sockets, environment or arguments. Imports (adaptors) are refused in this job mode.
 //!
 //! With a third input (run options), the guest is in plan mode instead ([`plan`]): it runs a
-//! whole execution plan through `openfn-runtime`, as the native tier does.
+//! whole execution plan through `openfn-runtime`, as the native tier does. The host may first
+//! call `wizer-initialize` and snapshot the memory: an instance made from that snapshot starts
+//! with the plan's adaptors already evaluated.
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Context, Ctx, Function, Module, Promise, Runtime, Value};
@@ -45,7 +47,7 @@ const IMPORT_REFUSED: &str = "imports are not supported on the wasm tier yet";
 /// console, error description and the operation loop, in JS.
 const PRELUDE: &str = include_str!("prelude.js");
 
-fn read_input(which: u32) -> String {
+pub(crate) fn read_input(which: u32) -> String {
     // SAFETY: host imports with the documented contract: `input_len` bytes are written to a
     // buffer of exactly that length.
     #[allow(unsafe_code)]
@@ -111,6 +113,14 @@ impl Loader for Refuse {
             format!("Cannot import '{name}': {IMPORT_REFUSED}"),
         ))
     }
+}
+
+/// The snapshot's initialisation, run by the host (wizer) before the memory snapshot: loads
+/// the adaptor set named in the run options (input 2) into a QuickJS runtime kept for the
+/// run (`_start`) of every instance made from the snapshot ([`plan::prepare`]).
+#[unsafe(export_name = "wizer-initialize")]
+pub extern "C" fn initialize() {
+    plan::prepare();
 }
 
 fn main() {

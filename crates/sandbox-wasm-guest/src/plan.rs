@@ -14,6 +14,7 @@
 //! Timers run on the node host's virtual clock, advanced by [`block_on`] when nothing else can
 //! make progress.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -31,11 +32,13 @@ use openfn_node_host::{
     HostOptions, HostPolicy, HttpFailure, HttpFuture, HttpRequest, HttpResponse, HttpTransport,
     ModuleKind, ModuleSource, NodeHost,
 };
-use openfn_runtime::{Callbacks, Event, Input, NodeAdaptorHost, RunError, RunOptions, StateJson};
+use openfn_runtime::{
+    Callbacks, Event, Input, NodeAdaptorHost, Prepared, RunError, RunOptions, StateJson,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{call_host, send};
+use crate::{call_host, read_input, send};
 
 /// What the host says about the run besides the plan and the input.
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +55,13 @@ pub(crate) struct GuestOptions {
     run_timeout_ms: Option<u64>,
     #[serde(default)]
     state_props_to_remove: Option<Vec<String>>,
+    /// `console.log` of objects as node's text console prints them (the runtime's
+    /// `console_text`: errors with their stack, `undefined`, dates).
+    #[serde(default)]
+    console_text: bool,
+    /// The adaptors to evaluate ahead of any run (snapshot initialisation only).
+    #[serde(default)]
+    prepare: BTreeMap<String, ModuleInfo>,
 }
 
 /// The host's answer to a `call`: `{"ok": ...}` or `{"err": "..."}`.
@@ -175,22 +185,9 @@ pub(crate) fn block_on<F: Future>(f: F) -> Option<F::Output> {
     }
 }
 
-/// Runs `plan` against `input` with the options the host gave, reporting through `emit`.
-pub(crate) fn run(plan: &str, input: &str, options: &str) {
-    let fail = |message: String| {
-        send(&json!({ "type": "abort", "error": { "type": "ExitError", "name": "ExitError", "severity": "crash", "message": message } }).to_string());
-    };
-    let plan = match serde_json::from_str::<Value>(plan)
-        .map_err(|e| e.to_string())
-        .and_then(|v| ExecutionPlan::from_value(v).map_err(|e| e.to_string()))
-    {
-        Ok(p) => p,
-        Err(e) => return fail(format!("invalid plan: {e}")),
-    };
-    let options: GuestOptions = match serde_json::from_str(options) {
-        Ok(o) => o,
-        Err(e) => return fail(format!("invalid options: {e}")),
-    };
+/// The runtime's options for `options` (the same for preparing and for every run of the
+/// prepared runtime: its adaptor host, policy and repo).
+fn runtime_options(options: &GuestOptions) -> RunOptions {
     let mut policy = HostPolicy::deny_all().allow_host("*");
     if let Some(repo) = &options.repo {
         policy = policy.allow_modules_under(repo.join("node_modules"));
@@ -208,22 +205,90 @@ pub(crate) fn run(plan: &str, input: &str, options: &str) {
             ..HostOptions::default()
         },
     );
-    let run_options = RunOptions {
-        repo: options.repo,
-        modules: options.modules,
+    RunOptions {
+        repo: options.repo.clone(),
+        modules: options.modules.clone(),
         log_level: options.log_level.unwrap_or(LogLevel::Info),
         run_timeout_ms: options.run_timeout_ms,
-        state_props_to_remove: options.state_props_to_remove,
+        state_props_to_remove: options.state_props_to_remove.clone(),
+        console_text: options.console_text,
         adaptor_host: Rc::new(NodeAdaptorHost::new(host)),
         ..RunOptions::default()
+    }
+}
+
+thread_local! {
+    /// The runtime [`prepare`] made (in the snapshot's memory): the next run takes it.
+    static PREPARED: RefCell<Option<Prepared>> = const { RefCell::new(None) };
+}
+
+/// The snapshot's initialisation (`wizer-initialize`): input 2 holds the run options with
+/// `prepare` (adaptor name → module info); a QuickJS runtime with those adaptors evaluated is
+/// kept for the run that starts from the snapshot. A failure is reported as an `abort`
+/// message (the host then runs without a snapshot).
+pub(crate) fn prepare() {
+    let fail = |message: String| {
+        send(&json!({ "type": "abort", "error": { "type": "ExitError", "name": "ExitError", "severity": "crash", "message": message } }).to_string());
     };
+    let options: GuestOptions = match serde_json::from_str(&read_input(2)) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("invalid options: {e}")),
+    };
+    let run_options = runtime_options(&options);
+    match block_on(Prepared::new(&run_options, options.prepare.clone())) {
+        Some(Ok(prepared)) => PREPARED.with(|p| *p.borrow_mut() = Some(prepared)),
+        Some(Err(e)) => fail(format!("preparing the adaptors failed: {e}")),
+        None => fail("preparing the adaptors never finished".to_owned()),
+    }
+}
+
+/// Runs `plan` against `input` with the options the host gave, reporting through `emit`; in
+/// the runtime [`prepare`] made when this instance started from a snapshot.
+pub(crate) fn run(plan: &str, input: &str, options: &str) {
+    let fail = |message: String| {
+        send(&json!({ "type": "abort", "error": { "type": "ExitError", "name": "ExitError", "severity": "crash", "message": message } }).to_string());
+    };
+    let plan = match serde_json::from_str::<Value>(plan)
+        .map_err(|e| e.to_string())
+        .and_then(|v| ExecutionPlan::from_value(v).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => return fail(format!("invalid plan: {e}")),
+    };
+    let options: GuestOptions = match serde_json::from_str(options) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("invalid options: {e}")),
+    };
+    let run_options = runtime_options(&options);
     let input = if input.trim().is_empty() {
         Input::Empty
     } else {
         Input::State(StateJson::from_text(input))
     };
-    let run = openfn_runtime::run(&plan, input, run_options, Rc::new(Emitter));
-    match block_on(run) {
+    let prepared = PREPARED.with(|p| p.borrow_mut().take());
+    let result = match &prepared {
+        Some(prepared) => {
+            // Fresh per run, as a run forked from a native template: the snapshot holds the
+            // preparation's generator state and virtual clock.
+            openfn_runtime::reseed_random();
+            openfn_node_host::timers::reset();
+            send(r#"{"type":"prepared"}"#);
+            block_on(openfn_runtime::run_prepared(
+                prepared,
+                &plan,
+                input,
+                run_options,
+                Rc::new(Emitter),
+            ))
+        }
+        None => block_on(openfn_runtime::run(
+            &plan,
+            input,
+            run_options,
+            Rc::new(Emitter),
+        )),
+    };
+    match result {
         Some(Ok(outcome)) => {
             let state = outcome
                 .state

@@ -34,13 +34,11 @@ pub fn default_dir() -> PathBuf {
 
 /// The artifact's file name for `wasm` under `engine`.
 pub fn artifact_name(engine: &Engine, wasm: &[u8]) -> String {
-    let mut h = DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
     let digest = hex::encode(Sha256::digest(wasm));
     format!(
         "guest-wasmtime{}-{:016x}-{}.cwasm",
         wasmtime_version(),
-        h.finish(),
+        engine_hash(engine),
         &digest[..32]
     )
 }
@@ -64,24 +62,41 @@ pub enum Origin {
 /// costs the next start a compilation.
 pub fn load(engine: &Engine, wasm: &[u8], dir: &Path) -> Result<(Module, Origin), WasmError> {
     let path = dir.join(artifact_name(engine, wasm));
-    if let Ok(bytes) = std::fs::read(&path) {
-        // SAFETY: the artifact was written by `Module::serialize` of this wasmtime version
-        // under the same engine settings (both are in its name, and wasmtime checks them again
-        // while deserializing); the cache directory is trusted like the executable's own
-        // (module docs). `deserialize` copies the bytes, so later changes to the file do not
-        // affect this module.
-        #[allow(unsafe_code, reason = "loading wasmtime's own precompiled artifact")]
-        let module = unsafe { Module::deserialize(engine, &bytes) };
-        if let Ok(module) = module {
-            return Ok((module, Origin::Cache));
-        }
+    if let Some(module) = read_artifact(engine, &path) {
+        return Ok((module, Origin::Cache));
     }
     COMPILATIONS.fetch_add(1, Ordering::Relaxed);
     let module = Module::new(engine, wasm).map_err(|e| WasmError::Wasmtime(format!("{e:#}")))?;
-    if let Ok(bytes) = module.serialize() {
-        let _ = write_atomically(dir, &path, &bytes);
-    }
+    write_artifact(&module, dir, &path);
     Ok((module, Origin::Compiled))
+}
+
+/// The module in the artifact at `path`, when there is a valid one (written by
+/// [`write_artifact`] under the same wasmtime version and engine settings).
+pub(crate) fn read_artifact(engine: &Engine, path: &Path) -> Option<Module> {
+    let bytes = std::fs::read(path).ok()?;
+    // SAFETY: the artifact was written by `Module::serialize` of this wasmtime version under
+    // the same engine settings (both are in its name, and wasmtime checks them again while
+    // deserializing); the cache directory is trusted like the executable's own (module docs).
+    // `deserialize` copies the bytes, so later changes to the file do not affect this module.
+    #[allow(unsafe_code, reason = "loading wasmtime's own precompiled artifact")]
+    let module = unsafe { Module::deserialize(engine, &bytes) };
+    module.ok()
+}
+
+/// Writes `module`'s artifact to `path` in `dir` (best effort: an unwritable cache only costs
+/// a later start a compilation).
+pub(crate) fn write_artifact(module: &Module, dir: &Path, path: &Path) {
+    if let Ok(bytes) = module.serialize() {
+        let _ = write_atomically(dir, path, &bytes);
+    }
+}
+
+/// The engine's compatibility hash, as it appears in artifact names.
+pub(crate) fn engine_hash(engine: &Engine) -> u64 {
+    let mut h = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    h.finish()
 }
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {

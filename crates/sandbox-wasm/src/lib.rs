@@ -31,6 +31,8 @@ mod host;
 mod plan;
 #[cfg(feature = "wasm")]
 mod sandbox;
+#[cfg(feature = "wasm")]
+mod snapshot;
 
 pub use classify::{IMPORT_REFUSED, classify, oom, timeout, too_large};
 pub use error::WasmError;
@@ -41,6 +43,8 @@ pub use message::{GuestError, GuestMessage, LogLine};
 pub use plan::{PlanEvent, PlanOptions, PlanOutcome};
 #[cfg(feature = "wasm")]
 pub use sandbox::{Limits, RunOutcome, WasmSandbox};
+#[cfg(feature = "wasm")]
+pub use snapshot::SnapshotUse;
 
 /// Whether this build has the wasm tier (the `wasm` feature).
 pub const ENABLED: bool = cfg!(feature = "wasm");

@@ -38,6 +38,9 @@ pub enum GuestMessage {
         /// The error (`RtError::to_value`).
         error: Value,
     },
+    /// Plan mode: the run starts in the runtime prepared by the snapshot's initialisation
+    /// (the instance came from a pre-initialised snapshot with the adaptors loaded).
+    Prepared,
 }
 
 /// A console line from the job.

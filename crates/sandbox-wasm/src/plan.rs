@@ -14,6 +14,7 @@ use crate::error::WasmError;
 use crate::files::{GuestAccess, MessageHook, PlanResolver};
 use crate::message::GuestMessage;
 use crate::sandbox::{Limits, WasmSandbox};
+use crate::snapshot::SnapshotUse;
 
 /// What a plan run may reach and how it logs.
 #[derive(Clone)]
@@ -30,6 +31,9 @@ pub struct PlanOptions {
     pub run_timeout_ms: Option<u64>,
     /// Keys removed from the final state (the CLI drops `configuration`).
     pub state_props_to_remove: Option<Vec<String>>,
+    /// Job `console` calls print objects as node's text console does (errors with their
+    /// stack, `undefined`, dates): the CLI's text logger; off for JSON logs and the worker.
+    pub console_text: bool,
     /// The transport HTTP goes through; share one per process (connection pools).
     pub http: Arc<dyn HttpTransport>,
     /// Credential and dataclip lookups; without one they fail as on a runtime without callbacks.
@@ -38,6 +42,9 @@ pub struct PlanOptions {
     /// sends it (with the fuel used so far), and is then left out of [`PlanOutcome`]'s `lines`
     /// and `events`. Without one they are collected and returned at the end.
     pub on_message: Option<MessageHook>,
+    /// Start the run from a pre-initialised snapshot with the plan's adaptors loaded
+    /// ([`crate::snapshot`]); on by default, off for measuring or comparing.
+    pub snapshot: bool,
 }
 
 impl Default for PlanOptions {
@@ -49,9 +56,11 @@ impl Default for PlanOptions {
             log_level: "info".to_owned(),
             run_timeout_ms: None,
             state_props_to_remove: None,
+            console_text: false,
             http: Arc::new(ReqwestTransport::new()),
             resolver: None,
             on_message: None,
+            snapshot: true,
         }
     }
 }
@@ -82,6 +91,10 @@ pub struct PlanOutcome {
     pub fuel_used: u64,
     /// Wall time of the run.
     pub duration: Duration,
+    /// Whether (and how) the run started from a pre-initialised snapshot.
+    pub snapshot: SnapshotUse,
+    /// The guest reported that the run went to the runtime prepared in the snapshot.
+    pub prepared: bool,
 }
 
 fn killed_value(e: &SerializedError) -> Value {
@@ -140,6 +153,7 @@ impl WasmSandbox {
             "logLevel": options.log_level,
             "runTimeoutMs": options.run_timeout_ms,
             "statePropsToRemove": options.state_props_to_remove,
+            "consoleText": options.console_text,
         });
         let json =
             |v: &Value| serde_json::to_vec(v).map_err(|e| WasmError::Wasmtime(e.to_string()));
@@ -148,7 +162,14 @@ impl WasmSandbox {
             input.map(json).transpose()?.unwrap_or_default(),
             json(&guest_options)?,
         ];
-        let (host, killed, fuel_used) = self.execute(inputs, Some(access), limits, started)?;
+        let (snapshot, used) = match options.snapshot {
+            true => self.plan_snapshot(plan, &guest_options, &access, limits),
+            false => (None, SnapshotUse::Off),
+        };
+        let (host, killed, fuel_used) = match &snapshot {
+            Some(pre) => self.execute_with(pre, "_start", inputs, Some(access), limits, started)?,
+            None => self.execute(inputs, Some(access), limits, started)?,
+        };
         let mut out = PlanOutcome {
             state: None,
             error: killed.as_ref().map(killed_value),
@@ -156,6 +177,8 @@ impl WasmSandbox {
             events: Vec::new(),
             fuel_used,
             duration: Duration::ZERO,
+            snapshot: used,
+            prepared: false,
         };
         let mut ended = killed.is_some();
         for (message, fuel) in host.messages.into_iter().zip(host.fuel_at) {
@@ -174,6 +197,7 @@ impl WasmSandbox {
                     out.error = Some(error);
                     ended = true;
                 }
+                GuestMessage::Prepared => out.prepared = true,
                 _ => {}
             }
         }

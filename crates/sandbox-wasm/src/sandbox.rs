@@ -1,11 +1,14 @@
 //! The wasm tier's sandbox: one compiled guest, one fresh instance (and store) per run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use openfn_lexicon::error::{ErrorClass, SerializedError};
 use serde_json::Value;
-use wasmtime::{Config, Engine, InstancePre, Module, OptLevel, Store, StoreLimitsBuilder, Trap};
+use sha2::Digest;
+use wasmtime::{
+    Config, Engine, InstancePre, Linker, Module, OptLevel, Store, StoreLimitsBuilder, Trap,
+};
 
 use crate::cache::{self, Origin};
 use crate::classify::{classify, oom, timeout, too_large};
@@ -13,6 +16,7 @@ use crate::error::WasmError;
 use crate::files::GuestAccess;
 use crate::host::{self, Exit, Host, Limiter, OutputTooLarge};
 use crate::message::{GuestMessage, LogLine};
+use crate::snapshot::Snapshots;
 
 /// The limits of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +62,19 @@ pub struct RunOutcome {
 
 /// The guest module, compiled (or loaded from the artifact cache) once, ready to instantiate.
 pub struct WasmSandbox {
-    engine: Engine,
+    pub(crate) engine: Engine,
     /// Fuel metering is on (always, but for [`WasmSandbox::unmetered_for_measurement`]).
-    fuel: bool,
+    pub(crate) fuel: bool,
     pre: InstancePre<Host>,
     origin: Origin,
+    /// The guest's bytes (snapshots instrument them) and their SHA-256 (hex).
+    pub(crate) wasm: Vec<u8>,
+    pub(crate) wasm_digest: String,
+    /// The artifact cache directory (snapshots are cached there too).
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) linker: Linker<Host>,
+    /// Pre-initialised snapshots by adaptor set ([`crate::snapshot`]).
+    pub(crate) snapshots: Snapshots,
 }
 
 impl std::fmt::Debug for WasmSandbox {
@@ -73,7 +85,7 @@ impl std::fmt::Debug for WasmSandbox {
     }
 }
 
-fn wt(e: wasmtime::Error) -> WasmError {
+pub(crate) fn wt(e: wasmtime::Error) -> WasmError {
     WasmError::Wasmtime(format!("{e:#}"))
 }
 
@@ -95,7 +107,7 @@ impl WasmSandbox {
     pub fn unmetered_for_measurement(wasm: &[u8], cache_dir: &Path) -> Result<Self, WasmError> {
         let engine = Self::engine_with(false)?;
         let (module, origin) = cache::load(&engine, wasm, cache_dir)?;
-        let mut sandbox = Self::with_module(engine, module, origin)?;
+        let mut sandbox = Self::with_module(engine, module, origin, wasm, cache_dir)?;
         sandbox.fuel = false;
         Ok(sandbox)
     }
@@ -114,10 +126,16 @@ impl WasmSandbox {
     pub fn from_bytes(wasm: &[u8], cache_dir: &Path) -> Result<Self, WasmError> {
         let engine = Self::engine()?;
         let (module, origin) = cache::load(&engine, wasm, cache_dir)?;
-        Self::with_module(engine, module, origin)
+        Self::with_module(engine, module, origin, wasm, cache_dir)
     }
 
-    fn with_module(engine: Engine, module: Module, origin: Origin) -> Result<Self, WasmError> {
+    fn with_module(
+        engine: Engine,
+        module: Module,
+        origin: Origin,
+        wasm: &[u8],
+        cache_dir: &Path,
+    ) -> Result<Self, WasmError> {
         let linker = host::linker(&engine).map_err(wt)?;
         let pre = linker.instantiate_pre(&module).map_err(wt)?;
         Ok(Self {
@@ -125,6 +143,11 @@ impl WasmSandbox {
             fuel: true,
             pre,
             origin,
+            wasm: wasm.to_vec(),
+            wasm_digest: hex::encode(sha2::Sha256::digest(wasm)),
+            cache_dir: cache_dir.to_path_buf(),
+            linker,
+            snapshots: Snapshots::default(),
         })
     }
 
@@ -198,6 +221,17 @@ impl WasmSandbox {
         limits: &Limits,
         started: Instant,
     ) -> Result<(Host, Option<SerializedError>, u64), WasmError> {
+        self.execute_with(&self.pre, "_start", inputs, access, limits, started)
+    }
+
+    /// A fresh store for one instance of the guest (its limits set, its fuel filled).
+    pub(crate) fn store(
+        &self,
+        inputs: [Vec<u8>; 3],
+        access: Option<GuestAccess>,
+        limits: &Limits,
+        started: Instant,
+    ) -> Result<Store<Host>, WasmError> {
         let host = Host {
             inputs,
             messages: Vec::new(),
@@ -223,9 +257,24 @@ impl WasmSandbox {
         if self.fuel {
             store.set_fuel(limits.fuel).map_err(wt)?;
         }
-        let result = match self.pre.instantiate(&mut store) {
+        Ok(store)
+    }
+
+    /// [`WasmSandbox::execute`] of the module behind `pre` (the guest or a snapshot of it),
+    /// calling its export `entry`.
+    pub(crate) fn execute_with(
+        &self,
+        pre: &InstancePre<Host>,
+        entry: &str,
+        inputs: [Vec<u8>; 3],
+        access: Option<GuestAccess>,
+        limits: &Limits,
+        started: Instant,
+    ) -> Result<(Host, Option<SerializedError>, u64), WasmError> {
+        let mut store = self.store(inputs, access, limits, started)?;
+        let result = match pre.instantiate(&mut store) {
             Ok(instance) => instance
-                .get_typed_func::<(), ()>(&mut store, "_start")
+                .get_typed_func::<(), ()>(&mut store, entry)
                 .and_then(|start| start.call(&mut store, ())),
             Err(e) if store.data().limiter.refused => Err(e),
             Err(e) => return Err(wt(e)),

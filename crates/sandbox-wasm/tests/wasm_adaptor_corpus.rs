@@ -43,6 +43,13 @@ fn corpus_matches_node_and_the_kit_on_the_wasm_tier() {
         let out = common::sandbox()
             .run_plan(&plan, job.input.as_ref(), &options, &Limits::default())
             .unwrap_or_else(|e| panic!("{}: {e}", job.name));
+        // every job starts from the adaptor's pre-initialised snapshot (the default)
+        assert!(
+            out.snapshot.used() && out.prepared,
+            "{}: {:?}",
+            job.name,
+            out.snapshot
+        );
         let state = match (&out.state, &out.error) {
             (Some(s), None) => s.clone(),
             (_, Some(e)) => json!({"thrown": {"name": e["name"], "message": e["message"]}}),

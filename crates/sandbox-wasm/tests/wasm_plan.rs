@@ -186,9 +186,12 @@ fn wasm_outcome(plan: &Value, input: &Value, limits: &Limits) -> PlanOutcome {
         resolver: Some(Arc::new(Resolver)),
         ..PlanOptions::default()
     };
-    common::sandbox()
+    let out = common::sandbox()
         .run_plan(plan, Some(input), &options, limits)
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // the differential runs go through the pre-initialised snapshot (the default)
+    assert!(out.snapshot.used() && out.prepared, "{:?}", out.snapshot);
+    out
 }
 
 fn wasm(plan: &Value, input: &Value) -> Observed {

@@ -26,6 +26,16 @@ pub fn now() -> Duration {
     CLOCK.with(|c| c.borrow().now)
 }
 
+/// Back to time zero with no timer pending: a run that starts from a pre-initialised memory
+/// snapshot (the wasm tier's) calls it first, so nothing of the preparation's clock remains.
+pub fn reset() {
+    CLOCK.with(|c| {
+        let mut c = c.borrow_mut();
+        c.now = Duration::ZERO;
+        c.pending.clear();
+    });
+}
+
 /// Moves the clock to the earliest pending deadline and wakes the timers due by then; false
 /// when no timer is pending (nothing can ever wake again).
 pub fn advance() -> bool {
