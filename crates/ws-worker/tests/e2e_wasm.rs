@@ -1,0 +1,181 @@
+//! `ws-worker --sandbox wasm` (the `wasm` feature) through the binaries, against the
+//! lightning-mock: a workflow with the real language-common runs on the wasm tier, and what
+//! Lightning records (run outcome, each step's fields, output dataclips and log lines) is what
+//! the same plan records under `--sandbox native` (a differential test; durations and the
+//! known differences masked). The steps' fuel is counted in `/metrics`, never sent.
+//! Needs the guest (crates/sandbox-wasm-guest/build.sh) and, for the first install of
+//! language-common, the npm registry.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use support::Harness;
+use support::binary::{Procs, post_run, spawn, wait_status_within};
+
+const COMMON: &str = "@openfn/language-common@3.3.4";
+
+/// The repo shared by both workers (language-common installed once, by the first run).
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("worker-wasm-repo")
+}
+
+fn plan(bodies: &[&str]) -> Value {
+    let jobs: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            json!({ "id": format!("j{}", i + 1), "name": format!("step {}", i + 1),
+                "adaptor": COMMON, "body": body, "credential_id": null })
+        })
+        .collect();
+    let mut edges = vec![
+        json!({ "id": "e0", "source_trigger_id": "t", "source_job_id": null,
+        "target_job_id": "j1", "condition": "always", "enabled": true }),
+    ];
+    for i in 1..bodies.len() {
+        edges.push(json!({ "id": format!("e{i}"), "source_trigger_id": null,
+            "source_job_id": format!("j{i}"), "target_job_id": format!("j{}", i + 1),
+            "condition": "on_job_success", "enabled": true }));
+    }
+    json!({ "triggers": [{ "id": "t" }], "jobs": jobs, "edges": edges,
+        "starting_node_id": "t", "dataclip_id": null, "options": {} })
+}
+
+fn plans() -> Vec<Value> {
+    vec![
+        plan(&[
+            "fn(s => { console.log('hello', { n: 1 }); return { ...s, data: { items: [1, 2, 3] } }; });\neach('$.data.items[*]', fn(s => { console.log('item', s.data); return s; }));",
+            "fn(s => new Promise(r => setTimeout(() => r({ ...s, data: { ...s.data, total: s.data.items.reduce((a, b) => a + b, 0), year: dateFns.format(new Date(0), 'yyyy') } }), 10)));",
+        ]),
+        plan(&[
+            "fn(s => { console.warn('about to throw'); throw new Error('boom'); });",
+            "fn(s => s);",
+        ]),
+        plan(&["fn(s => { nothing.here = 1; return s; });"]),
+    ]
+}
+
+/// A log line with what differs run to run (durations, memory, the first run's install)
+/// masked; `None` for a line that is a known difference between the tiers.
+fn masked_line(line: &str) -> Option<String> {
+    if line.contains("Step memory usage") || line.starts_with("Installed adaptor") {
+        return None;
+    }
+    let words: Vec<String> = line
+        .split(' ')
+        .map(|w| {
+            let digits = w.trim_end_matches(['s', 'm', '.', ',']);
+            if !digits.is_empty()
+                && digits.chars().any(|c| c.is_ascii_digit())
+                && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && w != digits
+            {
+                "<time>".to_owned()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect();
+    Some(words.join(" "))
+}
+
+/// What Lightning recorded of a run that can be compared across tiers.
+fn recorded(run: &Value) -> Value {
+    let steps: Vec<Value> = run["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|step| {
+                    let step = step.as_object().cloned().unwrap_or_default();
+                    let keys: Vec<&String> = step.keys().collect();
+                    let dataclip = step
+                        .get("output_dataclip")
+                        .and_then(Value::as_str)
+                        .and_then(|t| serde_json::from_str::<Value>(t).ok());
+                    let pick = |k: &str| step.get(k).cloned().unwrap_or(Value::Null);
+                    json!({ "keys": keys, "job_id": pick("job_id"), "reason": pick("reason"),
+                        "error_type": pick("error_type"), "error_message": pick("error_message"),
+                        "output_dataclip": dataclip })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let logs: Vec<String> = Harness::log_texts(run)
+        .iter()
+        .filter_map(|l| masked_line(l))
+        .collect();
+    let sources: Vec<Value> = run["logs"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|line| {
+                    masked_line(&Harness::log_texts(&json!({ "logs": [line] }))[0]).is_some()
+                })
+                .map(|line| json!([line["source"], line["level"]]))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({ "reason": run["reason"], "error_type": run["error_type"],
+        "error_message": run["error_message"], "final_state": run["final_state"],
+        "steps": steps, "logs": logs, "sources": sources })
+}
+
+async fn run_all(p: &Procs) -> Vec<Value> {
+    let mut out = Vec::new();
+    for plan in plans() {
+        let id = post_run(p, &plan).await;
+        let run = wait_status_within(p, &id, "complete", Duration::from_secs(180)).await;
+        out.push(run);
+    }
+    out
+}
+
+async fn worker(sandbox: &str) -> Procs {
+    let repo = format!("--repo-dir={}", repo().display());
+    let sandbox = format!("--sandbox={sandbox}");
+    spawn(&[&repo, &sandbox]).await
+}
+
+#[tokio::test]
+async fn the_wasm_tier_records_what_the_native_tier_records() {
+    let mut native = worker("native").await;
+    let native_runs = run_all(&native).await;
+    let native_fuel = native.metric("openfn_worker_wasm_fuel_total").await;
+    let _ = native.worker.kill().await;
+    let _ = native.mock.kill().await;
+    assert_eq!(
+        native_runs[0]["final_state"]["data"]["total"],
+        json!(6),
+        "{:#}",
+        native_runs[0]
+    );
+    assert_eq!(native_fuel, 0.0);
+
+    let mut wasm = worker("wasm").await;
+    let wasm_runs = run_all(&wasm).await;
+    let fuel = wasm.metric("openfn_worker_wasm_fuel_total").await;
+    let log = wasm.worker_log();
+    let _ = wasm.worker.kill().await;
+    let _ = wasm.mock.kill().await;
+    for (n, w) in native_runs.iter().zip(&wasm_runs) {
+        let (n, w) = (recorded(n), recorded(w));
+        assert_eq!(
+            serde_json::to_string_pretty(&w).unwrap_or_default(),
+            serde_json::to_string_pretty(&n).unwrap_or_default(),
+            "wasm (left) vs native (right)"
+        );
+    }
+    assert_eq!(wasm_runs[1]["steps"][0]["error_type"], json!("JobError"));
+    assert!(fuel > 0.0, "no fuel counted:\n{log}");
+    // fuel stays off Lightning's wire
+    for run in &wasm_runs {
+        for step in run["steps"].as_array().into_iter().flatten() {
+            let step: &Map<String, Value> = step.as_object().expect("step");
+            assert!(!step.keys().any(|k| k.contains("fuel")), "{step:?}");
+        }
+    }
+}
