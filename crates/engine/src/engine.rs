@@ -226,3 +226,38 @@ impl RunHandle {
         self.events
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_parses_and_a_wasm_child_gets_its_own_flag() {
+        assert_eq!("wasm".parse::<Sandbox>(), Ok(Sandbox::Wasm));
+        assert_eq!("native".parse::<Sandbox>(), Ok(Sandbox::Native));
+        assert!("docker".parse::<Sandbox>().is_err());
+        let child = ChildCommand::binary("/bin/worker");
+        let wasm = child.wasm(
+            std::path::Path::new("/g.wasm"),
+            std::path::Path::new("/cache"),
+        );
+        assert_eq!(
+            wasm.args,
+            [crate::config::WASM_CHILD_FLAG, "/g.wasm", "/cache"]
+        );
+    }
+
+    /// Without the `wasm` feature the tier is refused when the engine starts, saying how to
+    /// build it in.
+    #[cfg(not(feature = "wasm"))]
+    #[test]
+    fn a_build_without_the_tier_refuses_it_at_start() {
+        let config = EngineConfig {
+            sandbox: Sandbox::Wasm,
+            child_command: Some(ChildCommand::binary("/bin/true")),
+            ..EngineConfig::default()
+        };
+        let error = Engine::new(config).map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("--features wasm"), "{error}");
+    }
+}
