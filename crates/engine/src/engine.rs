@@ -142,11 +142,26 @@ impl Engine {
 }
 
 /// The child command of the wasm tier: `command` in wasm child mode, given the guest module
-/// (found here, so a missing one stops the engine at start) and the artifact cache directory.
+/// and the artifact cache directory. The guest is found and loaded here once (never
+/// instantiated: no job code runs in the supervisor), so a missing or broken one stops the
+/// engine at start, and the compiled artifact is in the cache before the first child needs it
+/// (compiling takes seconds; a cached load, milliseconds, within the child's handshake time).
 #[cfg(feature = "wasm")]
 fn wasm_command(command: &ChildCommand) -> Result<ChildCommand, Error> {
     let guest = openfn_sandbox_wasm::find_guest().map_err(|e| Error::Sandbox(e.to_string()))?;
-    Ok(command.wasm(&guest, &openfn_sandbox_wasm::cache::default_dir()))
+    let cache = openfn_sandbox_wasm::cache::default_dir();
+    let loaded = openfn_sandbox_wasm::WasmSandbox::load(&guest, &cache).map_err(|e| {
+        Error::Sandbox(format!(
+            "the wasm tier cannot load its guest {}: {e}",
+            guest.display()
+        ))
+    })?;
+    tracing::info!(
+        guest = %guest.display(),
+        from_cache = loaded.from_cache(),
+        "engine: runs execute on the wasm tier"
+    );
+    Ok(command.wasm(&guest, &cache))
 }
 
 #[cfg(not(feature = "wasm"))]
