@@ -208,3 +208,35 @@ async fn the_wasm_tier_records_what_the_native_tier_records() {
         }
     }
 }
+
+/// A guest module that is not one stops a `--sandbox wasm` worker at start-up (exit 1), naming
+/// the file, before anything is claimed.
+#[tokio::test]
+async fn a_broken_guest_stops_the_worker_at_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let guest = dir.path().join("openfn-sandbox-wasm-guest.wasm");
+    std::fs::write(&guest, b"not wasm").expect("write");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ws-worker"))
+        .args([
+            "-l",
+            "ws://127.0.0.1:9/worker",
+            "--sandbox",
+            "wasm",
+            "--port=0",
+        ])
+        .env("WORKER_SECRET", "s3cret")
+        .env("OPENFN_WASM_GUEST", &guest)
+        .env("OPENFN_WASM_CACHE", dir.path().join("cache"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the worker stopped")
+        .expect("ws-worker runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot load its guest") && err.contains(&*guest.to_string_lossy()),
+        "{err}"
+    );
+}
