@@ -357,4 +357,17 @@ mod tests {
         assert!(text.contains("openfn_worker_outbox_withheld_dataclips_total 1"));
         assert!(text.contains("openfn_worker_outbox_dropped_logs_total 4"));
     }
+
+    #[test]
+    fn wasm_step_fuel_adds_up() {
+        add_wasm_fuel(1200);
+        add_wasm_fuel(34);
+        let text = Metrics::default().render(&[], true);
+        assert!(
+            text.contains(
+                "# TYPE openfn_worker_wasm_fuel_total counter\nopenfn_worker_wasm_fuel_total 1234\n"
+            ),
+            "{text}"
+        );
+    }
 }
