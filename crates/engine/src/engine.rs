@@ -142,11 +142,26 @@ impl Engine {
 }
 
 /// The child command of the wasm tier: `command` in wasm child mode, given the guest module
-/// (found here, so a missing one stops the engine at start) and the artifact cache directory.
+/// and the artifact cache directory. The guest is found and loaded here once (never
+/// instantiated: no job code runs in the supervisor), so a missing or broken one stops the
+/// engine at start, and the compiled artifact is in the cache before the first child needs it
+/// (compiling takes seconds; a cached load, milliseconds, within the child's handshake time).
 #[cfg(feature = "wasm")]
 fn wasm_command(command: &ChildCommand) -> Result<ChildCommand, Error> {
     let guest = openfn_sandbox_wasm::find_guest().map_err(|e| Error::Sandbox(e.to_string()))?;
-    Ok(command.wasm(&guest, &openfn_sandbox_wasm::cache::default_dir()))
+    let cache = openfn_sandbox_wasm::cache::default_dir();
+    let loaded = openfn_sandbox_wasm::WasmSandbox::load(&guest, &cache).map_err(|e| {
+        Error::Sandbox(format!(
+            "the wasm tier cannot load its guest {}: {e}",
+            guest.display()
+        ))
+    })?;
+    tracing::info!(
+        guest = %guest.display(),
+        from_cache = loaded.from_cache(),
+        "engine: runs execute on the wasm tier"
+    );
+    Ok(command.wasm(&guest, &cache))
 }
 
 #[cfg(not(feature = "wasm"))]
@@ -224,5 +239,40 @@ impl RunHandle {
     /// The underlying receiver.
     pub fn into_receiver(self) -> mpsc::UnboundedReceiver<EngineEvent> {
         self.events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_parses_and_a_wasm_child_gets_its_own_flag() {
+        assert_eq!("wasm".parse::<Sandbox>(), Ok(Sandbox::Wasm));
+        assert_eq!("native".parse::<Sandbox>(), Ok(Sandbox::Native));
+        assert!("docker".parse::<Sandbox>().is_err());
+        let child = ChildCommand::binary("/bin/worker");
+        let wasm = child.wasm(
+            std::path::Path::new("/g.wasm"),
+            std::path::Path::new("/cache"),
+        );
+        assert_eq!(
+            wasm.args,
+            [crate::config::WASM_CHILD_FLAG, "/g.wasm", "/cache"]
+        );
+    }
+
+    /// Without the `wasm` feature the tier is refused when the engine starts, saying how to
+    /// build it in.
+    #[cfg(not(feature = "wasm"))]
+    #[test]
+    fn a_build_without_the_tier_refuses_it_at_start() {
+        let config = EngineConfig {
+            sandbox: Sandbox::Wasm,
+            child_command: Some(ChildCommand::binary("/bin/true")),
+            ..EngineConfig::default()
+        };
+        let error = Engine::new(config).map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("--features wasm"), "{error}");
     }
 }

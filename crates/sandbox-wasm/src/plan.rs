@@ -36,6 +36,8 @@ pub struct PlanOptions {
     pub console_text: bool,
     /// The transport HTTP goes through; share one per process (connection pools).
     pub http: Arc<dyn HttpTransport>,
+    /// Node resolution of the guest's module requests; share one per process (its caches).
+    pub modules: Arc<FsModules>,
     /// Credential and dataclip lookups; without one they fail as on a runtime without callbacks.
     pub resolver: Option<Arc<dyn PlanResolver>>,
     /// Streams the run: every log line and runtime event goes to this callback as the guest
@@ -58,6 +60,7 @@ impl Default for PlanOptions {
             state_props_to_remove: None,
             console_text: false,
             http: Arc::new(ReqwestTransport::new()),
+            modules: Arc::new(FsModules::new()),
             resolver: None,
             on_message: None,
             snapshot: true,
@@ -130,7 +133,7 @@ impl WasmSandbox {
         }
         let access = GuestAccess {
             roots,
-            modules: Arc::new(FsModules::new()),
+            modules: options.modules.clone(),
             http: options.http.clone(),
             policy,
             tokio: None,

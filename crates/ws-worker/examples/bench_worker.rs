@@ -17,7 +17,8 @@
 //! run forked from the template) and without (`--templates off`, each run loads the adaptor in
 //! a pooled child).
 //!
-//! `BENCH_MODES` (comma-separated parts of mode names, e.g. `warm,mock`) picks the modes.
+//! `BENCH_MODES` (comma-separated parts of mode names, e.g. `warm,mock`) picks the modes;
+//! `wasm` adds the wasm tier (`--sandbox wasm`, a worker built with `--features wasm`).
 //!
 //! With `BENCH_KIT_DIR` naming a built OpenFn/kit checkout, it then runs both workers, ours
 //! (warm templates) and the kit's, one after the other against the kit's own TypeScript
@@ -49,6 +50,9 @@ enum Mode {
     Js,
     /// Real engine, `fn(s => s)` on language-common; `true` = warm templates.
     Common(bool),
+    /// Real engine, `fn(s => s)` on language-common, `--sandbox wasm` (a worker built with the
+    /// `wasm` feature; only when `BENCH_MODES` names `wasm`).
+    Wasm,
 }
 const ROUNDS: usize = 3;
 
@@ -62,7 +66,7 @@ fn plan(i: usize, mode: Mode) -> Value {
             "@openfn/language-common@1.0.0".to_string(),
             json!({"data": {"i": i}}).to_string(),
         ),
-        Mode::Common(_) => (
+        Mode::Common(_) | Mode::Wasm => (
             adaptor_versions::spec(adaptor_versions::COMMON),
             format!("fn(s => ({{ data: {{ i: {i} }} }}));"),
         ),
@@ -320,6 +324,10 @@ fn start_worker(mock: &ServerHandle, mode: Mode, capacity: usize) -> Started {
     match mode {
         Mode::Mock => args.push("--mock".into()),
         Mode::Js => {}
+        Mode::Wasm => {
+            args.push(format!("--repo-dir={}", repo_dir().display()));
+            args.push("--sandbox=wasm".into());
+        }
         Mode::Common(templates) => {
             args.push(format!("--repo-dir={}", repo_dir().display()));
             if templates {
@@ -610,6 +618,9 @@ async fn main() {
         .filter_map(|c| c.trim().parse().ok())
         .collect();
     let only = std::env::var("BENCH_MODES").unwrap_or_default();
+    if binary.is_some() && only.split(',').any(|m| m == "wasm") {
+        modes.push(("real engine, language-common, --sandbox wasm", Mode::Wasm));
+    }
     for (name, mode) in modes {
         if !only.is_empty() && !only.split(',').any(|m| name.contains(m)) {
             continue;

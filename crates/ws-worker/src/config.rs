@@ -106,6 +106,8 @@ pub struct Config {
     /// Warm adaptor templates (`--templates`, `--max-templates`, `--template-memory`,
     /// `--prewarm`).
     pub templates: openfn_engine::TemplateConfig,
+    /// Where runs execute (`--sandbox`, `WORKER_SANDBOX`).
+    pub sandbox: openfn_engine::Sandbox,
     /// `HTTPS_PROXY`: HTTP CONNECT proxy for `wss://`.
     pub https_proxy: Option<String>,
     /// `HTTP_PROXY`: HTTP CONNECT proxy for `ws://`.
@@ -241,6 +243,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             templates: engine.templates,
+            sandbox: engine.sandbox,
             https_proxy: proxies.https_proxy,
             http_proxy: proxies.http_proxy,
             no_proxy: proxies.no_proxy,
@@ -349,6 +352,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     ("log-format", "WORKER_LOG_FORMAT", "text or json"),
     ("templates", "WORKER_TEMPLATES", "background, always or off"),
+    ("sandbox", "WORKER_SANDBOX", "native or wasm"),
     (
         "max-templates",
         "WORKER_MAX_TEMPLATES",

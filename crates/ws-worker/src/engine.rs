@@ -46,6 +46,7 @@ impl EngineExecutor {
             profile: config.profile,
             child_command: child,
             templates: config.templates.clone(),
+            sandbox: config.sandbox,
             // The run log shows the kit engine's compile lines.
             compile: openfn_engine::CompileSettings {
                 log_steps: true,
@@ -151,6 +152,25 @@ fn map_install(ev: &Ev, fetching: &mut HashSet<String>) -> Option<EngineEvent> {
             duration_ms: *duration,
         }),
         _ => None,
+    }
+}
+
+/// A wasm-tier step's fuel (not a Lightning field): logged at debug and counted in
+/// `openfn_worker_wasm_fuel_total`.
+fn note_fuel(ev: &Ev) {
+    if let Ev::JobComplete {
+        job_id,
+        fuel: Some(fuel),
+        ..
+    }
+    | Ev::JobError {
+        job_id,
+        fuel: Some(fuel),
+        ..
+    } = ev
+    {
+        tracing::debug!(job_id, fuel, "wasm step fuel");
+        crate::metrics::add_wasm_fuel(*fuel);
     }
 }
 
@@ -285,6 +305,7 @@ impl Executor for EngineExecutor {
         tokio::spawn(async move {
             let mut fetching = HashSet::new();
             while let Some(ev) = handle.next().await {
+                note_fuel(&ev);
                 let mapped = map_install(&ev, &mut fetching).or_else(|| map_event(ev));
                 if let Some(mapped) = mapped
                     && tx.send(mapped).is_err()
@@ -380,6 +401,7 @@ mod bridge_tests {
                 next: vec!["k".into()],
                 mem: mem(),
                 redacted: true,
+                fuel: None,
                 time: 1,
             }),
             Some(EngineEvent::JobComplete {
@@ -408,6 +430,7 @@ mod bridge_tests {
                 duration: 3,
                 next: vec![],
                 redacted: false,
+                fuel: None,
                 time: 1,
             }),
             Some(EngineEvent::JobError {

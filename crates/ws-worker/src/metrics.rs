@@ -57,6 +57,15 @@ impl Histogram {
     }
 }
 
+/// Fuel used by wasm-tier steps (`--sandbox wasm`), over the whole process: the engine reports
+/// it per step and the worker adds it up here (it is not sent to Lightning).
+static WASM_FUEL: AtomicU64 = AtomicU64::new(0);
+
+/// Adds a wasm-tier step's fuel to `openfn_worker_wasm_fuel_total`.
+pub fn add_wasm_fuel(fuel: u64) {
+    WASM_FUEL.fetch_add(fuel, Ordering::Relaxed);
+}
+
 /// Slot usage of one workloop, as reported by the workloop itself.
 #[derive(Debug, Clone)]
 pub struct SlotReport {
@@ -233,6 +242,11 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP openfn_worker_wasm_fuel_total Fuel used by steps on the wasm tier (--sandbox wasm), about one unit per wasm instruction\n# TYPE openfn_worker_wasm_fuel_total counter\nopenfn_worker_wasm_fuel_total {}",
+            WASM_FUEL.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
             "# HELP openfn_worker_outbox_log_bytes_peak Most log-line bytes one run's outbox held in memory (estimated)\n# TYPE openfn_worker_outbox_log_bytes_peak gauge\nopenfn_worker_outbox_log_bytes_peak {}",
             self.outbox_log_bytes_peak.load(Ordering::Relaxed)
         );
@@ -342,5 +356,18 @@ mod tests {
         assert!(text.contains("openfn_worker_outbox_spilled_total 5"));
         assert!(text.contains("openfn_worker_outbox_withheld_dataclips_total 1"));
         assert!(text.contains("openfn_worker_outbox_dropped_logs_total 4"));
+    }
+
+    #[test]
+    fn wasm_step_fuel_adds_up() {
+        add_wasm_fuel(1200);
+        add_wasm_fuel(34);
+        let text = Metrics::default().render(&[], true);
+        assert!(
+            text.contains(
+                "# TYPE openfn_worker_wasm_fuel_total counter\nopenfn_worker_wasm_fuel_total 1234\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -242,3 +242,31 @@ fn usage_errors_exit_2_and_help_exits_0() {
         assert!(out.contains("ws-worker"), "{args:?}: {out}");
     }
 }
+
+/// A worker built without the wasm tier refuses `--sandbox wasm` at start and says how to
+/// build one that has it; an unknown tier names the setting either way.
+#[cfg(not(feature = "wasm"))]
+#[test]
+fn the_wasm_tier_is_refused_by_a_build_without_it() {
+    let secret = ("WORKER_SECRET", "s3cret");
+    let hints: &[&str] = &["--sandbox wasm", "--features wasm", "WASM=1"];
+    fails_with_hint(
+        &[secret],
+        &["-l", "ws://127.0.0.1:9/worker", "--sandbox", "wasm"],
+        hints,
+    );
+    fails_with_hint(
+        &[secret, ("WORKER_SANDBOX", "wasm")],
+        &["-l", "ws://127.0.0.1:9/worker"],
+        hints,
+    );
+}
+
+#[test]
+fn an_unknown_sandbox_names_the_setting() {
+    fails_with_hint(
+        &[("WORKER_SECRET", "s3cret"), ("WORKER_SANDBOX", "docker")],
+        &["-l", "ws://127.0.0.1:9/worker"],
+        &["WORKER_SANDBOX", "--sandbox", "native or wasm"],
+    );
+}

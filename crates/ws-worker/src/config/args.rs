@@ -203,4 +203,9 @@ pub struct Args {
     /// WORKER_PREWARM]
     #[arg(long, value_name = "ADAPTORS")]
     pub prewarm: Option<String>,
+    /// Where runs execute: `native` (QuickJS in a child process) or `wasm` (QuickJS compiled to
+    /// WebAssembly, run by wasmtime in a child process; needs a build with the `wasm` feature)
+    /// [env: WORKER_SANDBOX] [default: native] [possible values: native, wasm]
+    #[arg(long, value_name = "TIER")]
+    pub sandbox: Option<String>,
 }

@@ -287,6 +287,7 @@ pub(super) struct EngineOptions {
     pub(super) profile: bool,
     pub(super) profile_poll_interval: Duration,
     pub(super) templates: openfn_engine::TemplateConfig,
+    pub(super) sandbox: openfn_engine::Sandbox,
 }
 
 pub(super) fn engine_options(args: &Args, src: &Source<'_>) -> Result<EngineOptions, WorkerError> {
@@ -311,7 +312,26 @@ pub(super) fn engine_options(args: &Args, src: &Source<'_>) -> Result<EngineOpti
             10,
         )?),
         templates: templates(args, src)?,
+        sandbox: sandbox(args, src)?,
     })
+}
+
+/// `--sandbox` / `WORKER_SANDBOX`: `native` or `wasm` (only in a build with the wasm tier).
+pub(super) fn sandbox(
+    args: &Args,
+    src: &Source<'_>,
+) -> Result<openfn_engine::Sandbox, WorkerError> {
+    use openfn_engine::Sandbox;
+    let sandbox = match src.pick(&args.sandbox, "WORKER_SANDBOX").as_deref() {
+        None | Some("") => Sandbox::Native,
+        Some(v) => v.parse::<Sandbox>().map_err(|_| bad("sandbox", v))?,
+    };
+    if sandbox == Sandbox::Wasm && !Sandbox::WASM_BUILT {
+        return Err(WorkerError::Config(
+            "--sandbox wasm / WORKER_SANDBOX=wasm: this worker was built without the wasm tier; build it with `cargo build -p openfn-ws-worker --features wasm` (or the Docker image with `--build-arg WASM=1`) and its guest with crates/sandbox-wasm-guest/build.sh".to_owned(),
+        ));
+    }
+    Ok(sandbox)
 }
 
 /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (or their lower-case spellings).
