@@ -53,18 +53,45 @@ async fn wait_final(p: &Procs, id: &str, deadline: tokio::time::Instant) -> Valu
     }
 }
 
+fn known(file: &str) -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(corpus().join(file))
+        .unwrap_or_else(|e| panic!("read tests/parity/worker/{file}: {e}"));
+    parity_case::parse_known(&text).unwrap_or_else(|e| panic!("parse {file}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_worker_case_matches_the_kit_or_is_a_known_difference() {
+    check_corpus(&[], &known(parity_case::KNOWN), &BTreeSet::new()).await;
+}
+
+/// The same corpus with the worker on the wasm tier (`--sandbox=wasm`): what Lightning sees
+/// must be the kit's but for the native tier's known differences and the wasm tier's own,
+/// listed in `KNOWN_DIFFERENCES_WASM` (kept exact).
+#[cfg(feature = "wasm")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_case_on_the_wasm_tier_matches_the_kit_or_is_a_known_difference() {
+    let native = known(parity_case::KNOWN);
+    let wasm = known("KNOWN_DIFFERENCES_WASM");
+    check_corpus(&["--sandbox=wasm"], &native, &wasm).await;
+}
+
+/// Runs every case on one worker (with `worker_args`) against one mock and compares the wire
+/// with the kit's: a difference must be in `native` or `wasm`, and every one in `wasm` must
+/// still be found.
+async fn check_corpus(
+    worker_args: &[&str],
+    native: &BTreeSet<(String, String)>,
+    wasm: &BTreeSet<(String, String)>,
+) {
     let cases = parity_wire::load_cases(&corpus(), None).expect("read the corpus");
     assert_eq!(cases.len(), 30, "the corpus has {} cases", cases.len());
-    let known_text = std::fs::read_to_string(corpus().join(parity_case::KNOWN))
-        .expect("read worker KNOWN_DIFFERENCES");
-    let known = parity_case::parse_known(&known_text).expect("parse KNOWN_DIFFERENCES");
 
     // The adaptor is installed from the registry on the first run, then reused.
     let repo = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("worker-parity-repo");
     let repo_arg = format!("--repo-dir={}", repo.display());
-    let p = spawn_with(&["--record-wire"], &[&repo_arg, "--capacity=4"]).await;
+    let mut args = vec![repo_arg.as_str(), "--capacity=4"];
+    args.extend_from_slice(worker_args);
+    let p = spawn_with(&["--record-wire"], &args).await;
     // Every adaptor is installed before the cases run: ours says in a run's log when it had to
     // fetch an adaptor (the kit says nothing), which a fresh build directory would show once.
     let adaptors: BTreeSet<String> = cases
@@ -114,7 +141,7 @@ async fn every_worker_case_matches_the_kit_or_is_a_known_difference() {
         let name = format!("worker/{}", case.name);
         for d in parity_wire::compare(&name, &kit, &ours) {
             let key = (d.case.clone(), d.field.clone());
-            let listed = known.contains(&key);
+            let listed = native.contains(&key) || wasm.contains(&key);
             if !listed || show.as_deref().is_some_and(|s| d.case.contains(s)) {
                 let tag = if listed { "known" } else { "NEW" };
                 report.push(format!(
@@ -125,9 +152,11 @@ async fn every_worker_case_matches_the_kit_or_is_a_known_difference() {
             found.insert(key);
         }
     }
-    for (case, field) in known.difference(&found) {
+    // the native list is kept exact by the native run; the wasm list by the wasm run
+    let exact = if wasm.is_empty() { native } else { wasm };
+    for (case, field) in exact.difference(&found) {
         report.push(format!(
-            "{case} {field} is listed in KNOWN_DIFFERENCES but matches the kit now: remove it"
+            "{case} {field} is listed as a known difference but matches the kit now: remove it"
         ));
     }
     assert!(
