@@ -52,6 +52,9 @@ pub(crate) struct GuestOptions {
     run_timeout_ms: Option<u64>,
     #[serde(default)]
     state_props_to_remove: Option<Vec<String>>,
+    /// Extra job globals (the worker's `meta`).
+    #[serde(default)]
+    globals: Option<Value>,
 }
 
 /// The host's answer to a `call`: `{"ok": ...}` or `{"err": "..."}`.
@@ -214,6 +217,7 @@ pub(crate) fn run(plan: &str, input: &str, options: &str) {
         log_level: options.log_level.unwrap_or(LogLevel::Info),
         run_timeout_ms: options.run_timeout_ms,
         state_props_to_remove: options.state_props_to_remove,
+        globals: options.globals,
         adaptor_host: Rc::new(NodeAdaptorHost::new(host)),
         ..RunOptions::default()
     };

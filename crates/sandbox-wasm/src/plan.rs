@@ -30,6 +30,8 @@ pub struct PlanOptions {
     pub run_timeout_ms: Option<u64>,
     /// Keys removed from the final state (the CLI drops `configuration`).
     pub state_props_to_remove: Option<Vec<String>>,
+    /// Extra job globals, as the native runtime's `RunOptions::globals` (the worker's `meta`).
+    pub globals: Option<Value>,
     /// The transport HTTP goes through; share one per process (connection pools).
     pub http: Arc<dyn HttpTransport>,
     /// Node resolution of the guest's module requests; share one per process (its caches).
@@ -51,6 +53,7 @@ impl Default for PlanOptions {
             log_level: "info".to_owned(),
             run_timeout_ms: None,
             state_props_to_remove: None,
+            globals: None,
             http: Arc::new(ReqwestTransport::new()),
             modules: Arc::new(FsModules::new()),
             resolver: None,
@@ -143,6 +146,7 @@ impl WasmSandbox {
             "logLevel": options.log_level,
             "runTimeoutMs": options.run_timeout_ms,
             "statePropsToRemove": options.state_props_to_remove,
+            "globals": options.globals,
         });
         let json =
             |v: &Value| serde_json::to_vec(v).map_err(|e| WasmError::Wasmtime(e.to_string()));
