@@ -262,3 +262,35 @@ async fn a_child_serves_runs_one_after_another() {
     assert_eq!(pid_of(&a), pid_of(&b), "the child was reused");
     assert_eq!(engine.live_children(), 1);
 }
+
+/// Lines are streamed as the guest sends them: a step that logs and then never returns has its
+/// line delivered before the timeout ends the run (collected at the end, it would be lost).
+#[tokio::test]
+async fn log_lines_arrive_while_the_step_still_runs() {
+    let engine = engine_on(Sandbox::Wasm, 1500, 128);
+    let plan = js_plan(
+        "stream",
+        &["fn(s => { console.log('before the loop'); while (true) {} })"],
+    );
+    let mut handle = run(&engine, plan);
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), handle.next())
+            .await
+            .expect("an event within 30 s");
+        let Some(event) = event else { break };
+        seen.push(event);
+    }
+    let line = seen.iter().position(|e| {
+        matches!(e, EngineEvent::WorkflowLog { log, .. }
+            if log.name == "JOB" && log.message.get() == r#"["before the loop"]"#)
+    });
+    let timeout = seen.iter().position(|e| {
+        matches!(e, EngineEvent::WorkflowError { error, .. } if error.error_type == "TimeoutError")
+    });
+    assert!(
+        matches!((line, timeout), (Some(l), Some(t)) if l < t),
+        "{:?}",
+        names(&seen)
+    );
+}

@@ -62,6 +62,9 @@ pub(crate) struct GuestOptions {
     /// The adaptors to evaluate ahead of any run (snapshot initialisation only).
     #[serde(default)]
     prepare: BTreeMap<String, ModuleInfo>,
+    /// Extra job globals (the worker's `meta`).
+    #[serde(default)]
+    globals: Option<Value>,
 }
 
 /// The host's answer to a `call`: `{"ok": ...}` or `{"err": "..."}`.
@@ -212,6 +215,7 @@ fn runtime_options(options: &GuestOptions) -> RunOptions {
         run_timeout_ms: options.run_timeout_ms,
         state_props_to_remove: options.state_props_to_remove.clone(),
         console_text: options.console_text,
+        globals: options.globals.clone(),
         adaptor_host: Rc::new(NodeAdaptorHost::new(host)),
         ..RunOptions::default()
     }

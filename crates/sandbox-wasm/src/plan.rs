@@ -34,6 +34,8 @@ pub struct PlanOptions {
     /// Job `console` calls print objects as node's text console does (errors with their
     /// stack, `undefined`, dates): the CLI's text logger; off for JSON logs and the worker.
     pub console_text: bool,
+    /// Extra job globals, as the native runtime's `RunOptions::globals` (the worker's `meta`).
+    pub globals: Option<Value>,
     /// The transport HTTP goes through; share one per process (connection pools).
     pub http: Arc<dyn HttpTransport>,
     /// Node resolution of the guest's module requests; share one per process (its caches).
@@ -59,6 +61,7 @@ impl Default for PlanOptions {
             run_timeout_ms: None,
             state_props_to_remove: None,
             console_text: false,
+            globals: None,
             http: Arc::new(ReqwestTransport::new()),
             modules: Arc::new(FsModules::new()),
             resolver: None,
@@ -157,6 +160,7 @@ impl WasmSandbox {
             "runTimeoutMs": options.run_timeout_ms,
             "statePropsToRemove": options.state_props_to_remove,
             "consoleText": options.console_text,
+            "globals": options.globals,
         });
         let json =
             |v: &Value| serde_json::to_vec(v).map_err(|e| WasmError::Wasmtime(e.to_string()));

@@ -48,7 +48,7 @@ fn plans() -> Vec<Value> {
     vec![
         plan(&[
             "fn(s => { console.log('hello', { n: 1 }); return { ...s, items: [1, 2, 3] }; });\neach('$.items[*]', fn(s => { console.log('item', s.data); return s; }));",
-            "fn(s => new Promise(r => setTimeout(() => r({ ...s, data: { total: s.items.reduce((a, b) => a + b, 0), year: dateFns.format(new Date(0), 'yyyy') } }), 10)));",
+            "fn(s => new Promise(r => setTimeout(() => r({ ...s, data: { total: s.items.reduce((a, b) => a + b, 0), year: dateFns.format(new Date(0), 'yyyy'), meta: [typeof meta.runId, typeof meta.startTime] } }), 10)));",
         ]),
         plan(&[
             "fn(s => { console.warn('about to throw'); throw new Error('boom'); });",
@@ -179,6 +179,12 @@ async fn the_wasm_tier_records_what_the_native_tier_records() {
     let native_fuel = native.metric("openfn_worker_wasm_fuel_total").await;
     let _ = native.worker.kill().await;
     let _ = native.mock.kill().await;
+    assert_eq!(
+        native_runs[0]["final_state"]["data"]["meta"],
+        json!(["string", "number"]),
+        "the worker's meta globals: {:#}",
+        native_runs[0]
+    );
     assert_eq!(
         native_runs[0]["final_state"]["data"]["total"],
         json!(6),

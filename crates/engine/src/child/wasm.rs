@@ -209,6 +209,7 @@ impl ChildJob for WasmJob {
             .then(|| settings.run_timeout_ms + RUNTIME_DEADLINE_SLACK_MS);
         options.state_props_to_remove = Some(settings.state_props_to_remove.clone());
         options.console_text = settings.console_text;
+        options.globals = settings.globals.clone().map(Value::Object);
         options.resolver = Some(Arc::new(SinkResolver(Arc::clone(&sink))));
         options.on_message = Some(hook);
         let limits = Limits {
