@@ -59,6 +59,9 @@ pub(crate) struct GuestOptions {
     /// `console_text`: errors with their stack, `undefined`, dates).
     #[serde(default)]
     console_text: bool,
+    /// Adaptor frames in error stacks carry `?cache=<key>` (the worker's run id).
+    #[serde(default)]
+    adaptor_cache_key: Option<String>,
     /// The adaptors to evaluate ahead of any run (snapshot initialisation only).
     #[serde(default)]
     prepare: BTreeMap<String, ModuleInfo>,
@@ -215,6 +218,7 @@ fn runtime_options(options: &GuestOptions) -> RunOptions {
         run_timeout_ms: options.run_timeout_ms,
         state_props_to_remove: options.state_props_to_remove.clone(),
         console_text: options.console_text,
+        adaptor_cache_key: options.adaptor_cache_key.clone(),
         globals: options.globals.clone(),
         adaptor_host: Rc::new(NodeAdaptorHost::new(host)),
         ..RunOptions::default()

@@ -34,6 +34,9 @@ pub struct PlanOptions {
     /// Job `console` calls print objects as node's text console does (errors with their
     /// stack, `undefined`, dates): the CLI's text logger; off for JSON logs and the worker.
     pub console_text: bool,
+    /// Adaptor frames in error stacks name the adaptor's entry as `<file>?cache=<key>`, as the
+    /// kit's engine imports it (the worker passes the run id).
+    pub adaptor_cache_key: Option<String>,
     /// Extra job globals, as the native runtime's `RunOptions::globals` (the worker's `meta`).
     pub globals: Option<Value>,
     /// The transport HTTP goes through; share one per process (connection pools).
@@ -61,6 +64,7 @@ impl Default for PlanOptions {
             run_timeout_ms: None,
             state_props_to_remove: None,
             console_text: false,
+            adaptor_cache_key: None,
             globals: None,
             http: Arc::new(ReqwestTransport::new()),
             modules: Arc::new(FsModules::new()),
@@ -160,6 +164,7 @@ impl WasmSandbox {
             "runTimeoutMs": options.run_timeout_ms,
             "statePropsToRemove": options.state_props_to_remove,
             "consoleText": options.console_text,
+            "adaptorCacheKey": options.adaptor_cache_key,
             "globals": options.globals,
         });
         let json =

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::js::{RUNTIME_DEADLINE_SLACK_MS, compile_logged};
 use super::{ChildJob, Failure, JobRequest, JobSink};
-use crate::event::{ErrorInfo, Mem, Severity};
+use crate::event::{EngineFailure, ErrorInfo, Mem, Severity};
 
 /// Fuel a run may use: a backstop only (about an hour of JavaScript); the supervisor's run
 /// timeout ends runs long before.
@@ -158,6 +158,18 @@ impl Stream {
     }
 }
 
+/// Whether `error` is the runtime's own run deadline (the run's timeout plus the slack the
+/// engine gives it), rather than a step's shorter timeout.
+fn is_run_deadline(error: &ErrorInfo, run_timeout_ms: u64) -> bool {
+    run_timeout_ms > 0
+        && error.error_type == "TimeoutError"
+        && error.message
+            == format!(
+                "Job took longer than {}ms to complete",
+                run_timeout_ms + RUNTIME_DEADLINE_SLACK_MS
+            )
+}
+
 /// The adaptors a plan links to local trees (`linker[name].path`, set by autoinstall).
 fn linked(plan: &ExecutionPlan) -> BTreeMap<String, PathBuf> {
     plan.workflow
@@ -209,6 +221,9 @@ impl ChildJob for WasmJob {
             .then(|| settings.run_timeout_ms + RUNTIME_DEADLINE_SLACK_MS);
         options.state_props_to_remove = Some(settings.state_props_to_remove.clone());
         options.console_text = settings.console_text;
+        options.adaptor_cache_key = settings
+            .adaptor_cache_key
+            .then(|| settings.workflow_id.clone());
         options.globals = settings.globals.clone().map(Value::Object);
         options.resolver = Some(Arc::new(SinkResolver(Arc::clone(&sink))));
         options.on_message = Some(hook);
@@ -230,6 +245,14 @@ impl ChildJob for WasmJob {
                 // The kit's workflow-error `type` is `subtype || type || name`.
                 if let Some(subtype) = &error.subtype {
                     error.error_type = subtype.clone();
+                }
+                if is_run_deadline(&error, settings.run_timeout_ms) {
+                    // natively the supervisor's timer ends such a run, just before the runtime's
+                    // deadline; the guest's virtual clock reaches that deadline first
+                    error = EngineFailure::Timeout {
+                        ms: settings.run_timeout_ms,
+                    }
+                    .to_error();
                 }
                 Err(Failure {
                     recycle: error.error_type == "OOMError",
