@@ -3,9 +3,13 @@
 //! metering off (what metering costs); and plan mode (the whole openfn-runtime in the guest)
 //! against openfn-runtime natively.
 //!
+//! Plan mode again with and without pre-initialised snapshots, with no adaptor and with the
+//! real language-common (the repo the runtime's node tests install, or `$OPENFN_BENCH_REPO`).
+//!
 //! `crates/sandbox-wasm-guest/build.sh && cargo run -p openfn-sandbox-wasm --features wasm
-//! --example wasm_bench [runs]` (dependencies, wasmtime's Cranelift and QuickJS' C, are built
-//! optimised even in the dev profile; the job code is JIT-compiled wasm or the C interpreter).
+//! --example wasm_bench [runs] [snapshots]` (`snapshots`: only the snapshot figures;
+//! dependencies, wasmtime's Cranelift and QuickJS' C, are built optimised even in the dev
+//! profile; the job code is JIT-compiled wasm or the C interpreter).
 
 use std::time::{Duration, Instant};
 
@@ -72,6 +76,9 @@ fn main() -> anyhow::Result<()> {
         memory_bytes: 1 << 30,
         output_bytes: 1 << 28,
     };
+    if std::env::args().nth(2).as_deref() == Some("snapshots") {
+        return snapshots(&guest, runs, &limits);
+    }
     let big = big_state();
     let big_text = serde_json::to_string(&big)?;
     println!(
@@ -114,7 +121,92 @@ fn main() -> anyhow::Result<()> {
             (metered.as_secs_f64() / free.as_secs_f64() - 1.0) * 100.0
         );
     }
-    plan_mode(&sandbox, runs, &limits)
+    plan_mode(&sandbox, runs, &limits)?;
+    snapshots(&guest, runs, &limits)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+/// The repo with the real adaptors the tests install (`$OPENFN_BENCH_REPO`, else the one
+/// the runtime's node tests leave in `target/tmp`).
+fn adaptor_repo() -> std::path::PathBuf {
+    std::env::var_os("OPENFN_BENCH_REPO").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/tmp/runtime-adaptor-repo")
+        },
+        Into::into,
+    )
+}
+
+/// Plan mode with and without pre-initialised snapshots: per-run time (median) with no
+/// adaptor and with the real language-common, the first use's snapshot cost (a fresh cache),
+/// and the instance's linear memory.
+fn snapshots(guest: &std::path::Path, runs: usize, limits: &Limits) -> anyhow::Result<()> {
+    let repo = adaptor_repo();
+    let common = std::fs::read_dir(repo.join("node_modules/@openfn"))
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find_map(|n| n.strip_prefix("language-common_").map(str::to_owned));
+    let cache = tempfile::tempdir()?;
+    let sandbox = WasmSandbox::load(guest, cache.path())?;
+    let mut cases = vec![(
+        "no adaptor",
+        json!({"workflow": {"steps": [{"id": "a", "expression": TRIVIAL}]}}),
+        openfn_sandbox_wasm::PlanOptions::default(),
+    )];
+    match common {
+        Some(version) => cases.push((
+            "language-common",
+            json!({"workflow": {"steps": [{"id": "a",
+                "adaptors": [format!("@openfn/language-common@{version}")],
+                "expression": "import { fn } from \"@openfn/language-common\";\nexport * from \"@openfn/language-common\";\nexport default [fn(s => s)];"}]}}),
+            openfn_sandbox_wasm::PlanOptions {
+                repo: Some(repo.clone()),
+                ..openfn_sandbox_wasm::PlanOptions::default()
+            },
+        )),
+        None => println!(
+            "snapshots: no language-common under {} (run the runtime's node tests or set OPENFN_BENCH_REPO)",
+            repo.display()
+        ),
+    }
+    let state = json!({"data": {}});
+    for (name, plan, options) in cases {
+        let first = sandbox.run_plan(&plan, Some(&state), &options, limits)?;
+        anyhow::ensure!(first.error.is_none(), "{name}: {:?}", first.error);
+        println!("snapshot, {name:16} first use: {:?}", first.snapshot);
+        let plain_options = openfn_sandbox_wasm::PlanOptions {
+            snapshot: false,
+            ..options.clone()
+        };
+        for (mode, options) in [("plain", &plain_options), ("snapshot", &options)] {
+            let mut samples = Vec::new();
+            let mut last = None;
+            for _ in 0..runs * 10 {
+                let t = Instant::now();
+                let out = sandbox.run_plan(&plan, Some(&state), options, limits)?;
+                samples.push(t.elapsed());
+                last = Some(out);
+            }
+            let out = last.context("no runs")?;
+            anyhow::ensure!(out.error.is_none(), "{name} {mode}: {:?}", out.error);
+            println!(
+                "plan {name:16} {mode:9} median {:>10.3?}  fuel {:>11}  linear memory {:>5.1} MiB  ({:?})",
+                median(samples),
+                out.fuel_used,
+                out.memory_peak as f64 / f64::from(1 << 20),
+                out.snapshot
+            );
+        }
+    }
+    Ok(())
 }
 
 /// One-step plans through openfn-runtime: in the guest (`run_plan`) and natively.
