@@ -125,6 +125,65 @@ fn main() -> anyhow::Result<()> {
     snapshots(&guest, runs, &limits)
 }
 
+/// The process's private dirty memory (`/proc/self/smaps_rollup`), bytes; 0 elsewhere.
+fn private_dirty() -> u64 {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("Private_Dirty:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum::<u64>()
+        * 1024
+}
+
+/// Notes the private dirty memory while a run is live (its step's credential lookup).
+struct Probe(std::sync::Mutex<u64>);
+
+impl openfn_sandbox_wasm::PlanResolver for Probe {
+    fn credential(&self, _id: &str) -> Result<Value, String> {
+        *self.0.lock().map_err(|e| e.to_string())? = private_dirty();
+        Ok(json!({}))
+    }
+    fn dataclip(&self, id: &str) -> Result<Value, String> {
+        Err(format!("no dataclip {id}"))
+    }
+}
+
+/// The private memory one live run adds to the process, read while the instance is alive
+/// (after its first step, by a second step's credential lookup): the median of `n` runs,
+/// bytes.
+fn live_instance_memory(
+    sandbox: &WasmSandbox,
+    plan: &Value,
+    options: &openfn_sandbox_wasm::PlanOptions,
+    limits: &Limits,
+    n: usize,
+) -> anyhow::Result<u64> {
+    // a second step with a credential: its lookup runs after the first step has run
+    let mut plan = plan.clone();
+    let mut probe_step = plan["workflow"]["steps"][0].clone();
+    probe_step["id"] = json!("probe");
+    probe_step["configuration"] = json!("probe");
+    plan["workflow"]["steps"][0]["next"] = json!({"probe": true});
+    if let Some(steps) = plan["workflow"]["steps"].as_array_mut() {
+        steps.push(probe_step);
+    }
+    let probe = std::sync::Arc::new(Probe(std::sync::Mutex::new(0)));
+    let options = openfn_sandbox_wasm::PlanOptions {
+        resolver: Some(probe.clone()),
+        ..options.clone()
+    };
+    let mut grown = Vec::new();
+    for _ in 0..n {
+        let before = private_dirty();
+        let out = sandbox.run_plan(&plan, Some(&json!({"data": {}})), &options, limits)?;
+        anyhow::ensure!(out.error.is_none(), "{:?}", out.error);
+        let during = *probe.0.lock().map_err(|e| anyhow::anyhow!("{e}"))?;
+        grown.push(during.saturating_sub(before));
+    }
+    grown.sort_unstable();
+    Ok(grown.get(n / 2).copied().unwrap_or_default())
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples.get(samples.len() / 2).copied().unwrap_or_default()
@@ -197,11 +256,13 @@ fn snapshots(guest: &std::path::Path, runs: usize, limits: &Limits) -> anyhow::R
             }
             let out = last.context("no runs")?;
             anyhow::ensure!(out.error.is_none(), "{name} {mode}: {:?}", out.error);
+            let live = live_instance_memory(&sandbox, &plan, options, limits, runs * 2)?;
             println!(
-                "plan {name:16} {mode:9} median {:>10.3?}  fuel {:>11}  linear memory {:>5.1} MiB  ({:?})",
+                "plan {name:16} {mode:9} median {:>10.3?}  fuel {:>11}  linear memory {:>5.1} MiB  private while live {:>5.1} MiB  ({:?})",
                 median(samples),
                 out.fuel_used,
                 out.memory_peak as f64 / f64::from(1 << 20),
+                live as f64 / f64::from(1 << 20),
                 out.snapshot
             );
         }

@@ -218,3 +218,25 @@ fn fuel_and_memory_limits_hold_from_a_snapshot() {
         Some(&json!("OOMError"))
     );
 }
+
+#[test]
+fn concurrent_first_runs_of_a_set_build_its_snapshot_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = adaptor(dir.path(), "1.0.0", COUNTING);
+    let sandbox = fresh_sandbox(&dir.path().join("cache"));
+    let (plan, options) = (plan(), options(&root));
+    let uses: Vec<SnapshotUse> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| run(&sandbox, &plan, &options).snapshot))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("run thread"))
+            .collect()
+    });
+    let built = uses
+        .iter()
+        .filter(|u| matches!(u, SnapshotUse::Built { .. }))
+        .count();
+    assert_eq!(built, 1, "{uses:?}");
+    assert!(uses.contains(&SnapshotUse::Memory), "{uses:?}");
+}
