@@ -241,6 +241,15 @@ fn snapshots(guest: &std::path::Path, runs: usize, limits: &Limits) -> anyhow::R
         let first = sandbox.run_plan(&plan, Some(&state), &options, limits)?;
         anyhow::ensure!(first.error.is_none(), "{name}: {:?}", first.error);
         println!("snapshot, {name:16} first use: {:?}", first.snapshot);
+        // another process (a new sandbox on the same cache): the snapshot from disk
+        let again = WasmSandbox::load(guest, cache.path())?;
+        let t = Instant::now();
+        let from_disk = again.run_plan(&plan, Some(&state), &options, limits)?;
+        println!(
+            "snapshot, {name:16} first run of a new sandbox: {:.3?} ({:?})",
+            t.elapsed(),
+            from_disk.snapshot
+        );
         let plain_options = openfn_sandbox_wasm::PlanOptions {
             snapshot: false,
             ..options.clone()
