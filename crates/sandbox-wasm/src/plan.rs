@@ -154,7 +154,7 @@ impl WasmSandbox {
             json(&guest_options)?,
         ];
         let (snapshot, used) = match options.snapshot {
-            true => self.plan_snapshot(plan, &guest_options, &access),
+            true => self.plan_snapshot(plan, &guest_options, &access, limits),
             false => (None, SnapshotUse::Off),
         };
         let (host, killed, fuel_used) = match &snapshot {

@@ -284,6 +284,18 @@ fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
     }
 }
 
+/// The size in bytes of `module`'s (first) memory when instantiated.
+fn initial_memory(module: &Module) -> usize {
+    module
+        .exports()
+        .find_map(|e| {
+            e.ty()
+                .memory()
+                .map(|m| m.minimum().saturating_mul(m.page_size()))
+        })
+        .map_or(0, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
 /// The linked adaptors of the guest's run options (name → `{path}`).
 fn linked_modules(guest_options: &Value) -> BTreeMap<String, Value> {
     guest_options
@@ -301,6 +313,7 @@ impl WasmSandbox {
         plan: &Value,
         guest_options: &Value,
         run_access: &GuestAccess,
+        limits: &Limits,
     ) -> (Option<Arc<InstancePre<Host>>>, SnapshotUse) {
         let set = adaptor_set(plan, &linked_modules(guest_options));
         let spec = SnapshotSpec::new(&self.wasm_digest, guest_options, set);
@@ -312,7 +325,21 @@ impl WasmSandbox {
             tokio: None,
             resolver: None,
         };
-        self.snapshot(&spec, access)
+        match self.snapshot(&spec, access) {
+            // a run whose memory limit is below the snapshot's memory would be refused its
+            // instance: it runs on the plain guest, as it would have without snapshots
+            (Some(pre), _) if initial_memory(pre.module()) > limits.memory_bytes => (
+                None,
+                SnapshotUse::Fallback {
+                    reason: format!(
+                        "the run's memory limit ({} bytes) is below the snapshot's memory ({} bytes)",
+                        limits.memory_bytes,
+                        initial_memory(pre.module())
+                    ),
+                },
+            ),
+            found => found,
+        }
     }
 
     /// The artifact-cache file of the snapshot `key` under this engine.

@@ -240,3 +240,38 @@ fn concurrent_first_runs_of_a_set_build_its_snapshot_once() {
     assert_eq!(built, 1, "{uses:?}");
     assert!(uses.contains(&SnapshotUse::Memory), "{uses:?}");
 }
+
+#[test]
+fn a_memory_limit_below_the_snapshot_runs_as_without_snapshots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = adaptor(dir.path(), "1.0.0", COUNTING);
+    let (plan, options) = (plan(), options(&root));
+    let sandbox = common::sandbox();
+    let warm = run(sandbox, &plan, &options);
+    assert!(warm.snapshot.used(), "{:?}", warm.snapshot);
+    let tiny = Limits {
+        memory_bytes: 2 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let with = sandbox
+        .run_plan(&plan, Some(&json!({})), &options, &tiny)
+        .unwrap_or_else(|e| panic!("{e}"));
+    match &with.snapshot {
+        SnapshotUse::Fallback { reason } => assert!(reason.contains("memory limit"), "{reason}"),
+        other => panic!("expected a fallback, got {other:?}"),
+    }
+    let without = sandbox
+        .run_plan(
+            &plan,
+            Some(&json!({})),
+            &PlanOptions {
+                snapshot: false,
+                ..options.clone()
+            },
+            &tiny,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let name = |o: &PlanOutcome| o.error.as_ref().map(|e| e["name"].clone());
+    assert_eq!(name(&with), name(&without));
+    assert_eq!(name(&with), Some(json!("OOMError")));
+}
