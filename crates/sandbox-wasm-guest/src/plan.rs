@@ -226,7 +226,7 @@ fn runtime_options(options: &GuestOptions) -> RunOptions {
 }
 
 thread_local! {
-    /// The runtime [`prepare`] made (in the snapshot's memory): the next run takes it.
+    /// The runtime [`prepare`] made (in the snapshot's memory), for the instance's one run.
     static PREPARED: RefCell<Option<Prepared>> = const { RefCell::new(None) };
 }
 
@@ -273,8 +273,9 @@ pub(crate) fn run(plan: &str, input: &str, options: &str) {
     } else {
         Input::State(StateJson::from_text(input))
     };
-    let prepared = PREPARED.with(|p| p.borrow_mut().take());
-    let result = match &prepared {
+    // The prepared runtime stays in its thread-local, never dropped: the instance ends with
+    // this run, and freeing the adaptors' realm would only cost time (and copy-on-write pages).
+    let result = PREPARED.with_borrow(|prepared| match prepared {
         Some(prepared) => {
             // Fresh per run, as a run forked from a native template: the snapshot holds the
             // preparation's generator state and virtual clock.
@@ -295,7 +296,7 @@ pub(crate) fn run(plan: &str, input: &str, options: &str) {
             run_options,
             Rc::new(Emitter),
         )),
-    };
+    });
     match result {
         Some(Ok(outcome)) => {
             let state = outcome

@@ -99,6 +99,8 @@ pub struct PlanOutcome {
     pub events: Vec<PlanEvent>,
     /// Fuel the run used.
     pub fuel_used: u64,
+    /// The instance's largest linear memory in bytes (a snapshot's starts at its size).
+    pub memory_peak: usize,
     /// Wall time of the run.
     pub duration: Duration,
     /// Whether (and how) the run started from a pre-initialised snapshot.
@@ -188,6 +190,7 @@ impl WasmSandbox {
             lines: Vec::new(),
             events: Vec::new(),
             fuel_used,
+            memory_peak: host.limiter.peak,
             duration: Duration::ZERO,
             snapshot: used,
             prepared: false,

@@ -3,15 +3,15 @@
 //! A plan run pays for a QuickJS runtime, its realms and, above all, parsing and evaluating
 //! its adaptors (the real `@openfn/language-common` is hundreds of kilobytes of JS). For each
 //! adaptor set the host does that once, wizer-style: it instruments the guest
-//! (`wasmtime_wizer::Wizer::instrument`), instantiates it with the tier's own host and limits,
-//! calls the guest's `wizer-initialize` export (which builds an `openfn_runtime::Prepared`
-//! with the adaptors loaded, as the native tier's warm templates do) and snapshots the
-//! instance: a new module whose data segments hold the initialised linear memory. That module
-//! is compiled once, kept in the sandbox's memory and written to the artifact cache, and every
-//! run of the set instantiates it — wasmtime maps the data copy-on-write — and goes straight to
-//! the plan. Each run starts from the same pristine memory, so nothing a run does (globals,
-//! adaptor state) reaches the next; the guest reseeds `Math.random` and resets its virtual
-//! clock before the run.
+//! (`wasmtime_wizer::Wizer::instrument`), instantiates it with the tier's own host and the
+//! default limits, calls the guest's `wizer-initialize` export (which builds an
+//! `openfn_runtime::Prepared` with the adaptors loaded, as the native tier's warm templates
+//! do) and snapshots the instance: a new module whose data segments hold the initialised
+//! linear memory. That module is compiled once, kept in the sandbox's memory and written to
+//! the artifact cache, and every run of the set instantiates it — wasmtime maps the data
+//! copy-on-write — and goes straight to the plan. Each run starts from the same pristine
+//! memory, so nothing a run does (globals, adaptor state) reaches the next; the guest reseeds
+//! `Math.random` and resets its virtual clock before the run.
 //!
 //! A snapshot that cannot be made (an adaptor that throws while loading, out of fuel or
 //! memory while preparing, a module wizer refuses) is never a failed run: the run uses the
@@ -76,13 +76,28 @@ enum Entry {
     Failed(String),
 }
 
-/// A sandbox's snapshots by key, most recently used last.
+/// A sandbox's snapshots by key, most recently used last, and the locks of the keys being
+/// built (concurrent first runs of one set build it once; other sets do not wait).
 #[derive(Default)]
-pub(crate) struct Snapshots(Mutex<Vec<(String, Entry)>>);
+pub(crate) struct Snapshots {
+    list: Mutex<Vec<(String, Entry)>>,
+    building: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+}
 
 impl Snapshots {
+    /// The lock held while `key` is being built.
+    fn build_lock(&self, key: &str) -> Arc<Mutex<()>> {
+        let mut building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+        building.entry(key.to_owned()).or_default().clone()
+    }
+
+    fn built(&self, key: &str) {
+        let mut building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+        building.remove(key);
+    }
+
     fn get(&self, key: &str) -> Option<Entry> {
-        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         let at = list.iter().position(|(k, _)| k == key)?;
         let hit = list.remove(at);
         let entry = hit.1.clone();
@@ -91,7 +106,7 @@ impl Snapshots {
     }
 
     fn put(&self, key: String, entry: Entry) {
-        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         list.retain(|(k, _)| *k != key);
         if list.len() >= KEPT {
             list.remove(0);
@@ -103,7 +118,8 @@ impl Snapshots {
 /// What a plan's snapshot holds: the adaptors to evaluate (name → `{path?, version?}`) and
 /// the run options the guest prepares them under.
 struct SnapshotSpec {
-    /// The guest's run options with `prepare` (the adaptor set) added.
+    /// The guest's options for preparing: the repo, the linked modules and `prepare` (the
+    /// adaptor set).
     init_options: Value,
     /// The hex SHA-256 naming the snapshot (see [`SnapshotSpec::new`]).
     key: String,
@@ -191,8 +207,12 @@ impl SnapshotSpec {
             })
             .collect();
         let repo_package = repo.as_ref().map(|r| file_digest(&r.join("package.json")));
-        let mut init_options = guest_options.clone();
-        init_options["prepare"] = json!(set);
+        // only what preparing depends on (the rest of the options are each run's own)
+        let init_options = json!({
+            "repo": repo,
+            "modules": guest_options.get("modules"),
+            "prepare": set,
+        });
         let described = json!({
             "guest": guest_digest,
             "repo": repo,
@@ -264,6 +284,18 @@ fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
     }
 }
 
+/// The size in bytes of `module`'s (first) memory when instantiated.
+fn initial_memory(module: &Module) -> usize {
+    module
+        .exports()
+        .find_map(|e| {
+            e.ty()
+                .memory()
+                .map(|m| m.minimum().saturating_mul(m.page_size()))
+        })
+        .map_or(0, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
 /// The linked adaptors of the guest's run options (name → `{path}`).
 fn linked_modules(guest_options: &Value) -> BTreeMap<String, Value> {
     guest_options
@@ -294,7 +326,21 @@ impl WasmSandbox {
             resolver: None,
             on_message: None,
         };
-        self.snapshot(&spec, access, limits)
+        match self.snapshot(&spec, access) {
+            // a run whose memory limit is below the snapshot's memory would be refused its
+            // instance: it runs on the plain guest, as it would have without snapshots
+            (Some(pre), _) if initial_memory(pre.module()) > limits.memory_bytes => (
+                None,
+                SnapshotUse::Fallback {
+                    reason: format!(
+                        "the run's memory limit ({} bytes) is below the snapshot's memory ({} bytes)",
+                        limits.memory_bytes,
+                        initial_memory(pre.module())
+                    ),
+                },
+            ),
+            found => found,
+        }
     }
 
     /// The artifact-cache file of the snapshot `key` under this engine.
@@ -308,19 +354,40 @@ impl WasmSandbox {
     }
 
     /// The snapshot for `spec` (from memory, the artifact cache, or made now with `access`
-    /// and `limits` for the initialisation), and how it was had; `None` with the reason in
+    /// for the initialisation), and how it was had; `None` with the reason in
     /// [`SnapshotUse::Fallback`] when none can be made.
     fn snapshot(
         &self,
         spec: &SnapshotSpec,
         access: GuestAccess,
-        limits: &Limits,
     ) -> (Option<Arc<InstancePre<Host>>>, SnapshotUse) {
-        match self.snapshots.get(&spec.key) {
-            Some(Entry::Ready(pre)) => return (Some(pre), SnapshotUse::Memory),
-            Some(Entry::Failed(reason)) => return (None, SnapshotUse::Fallback { reason }),
-            None => {}
+        if let Some(found) = self.remembered(&spec.key) {
+            return found;
         }
+        let lock = self.snapshots.build_lock(&spec.key);
+        let _building = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        // another run may have made it while this one waited
+        let made = match self.remembered(&spec.key) {
+            Some(found) => found,
+            None => self.load_or_build(spec, access),
+        };
+        self.snapshots.built(&spec.key);
+        made
+    }
+
+    /// The snapshot `key` (or the reason it failed) when the sandbox has it in memory.
+    fn remembered(&self, key: &str) -> Option<(Option<Arc<InstancePre<Host>>>, SnapshotUse)> {
+        match self.snapshots.get(key)? {
+            Entry::Ready(pre) => Some((Some(pre), SnapshotUse::Memory)),
+            Entry::Failed(reason) => Some((None, SnapshotUse::Fallback { reason })),
+        }
+    }
+
+    fn load_or_build(
+        &self,
+        spec: &SnapshotSpec,
+        access: GuestAccess,
+    ) -> (Option<Arc<InstancePre<Host>>>, SnapshotUse) {
         let path = self.snapshot_path(&spec.key);
         if let Some(module) = cache::read_artifact(&self.engine, &path)
             && let Ok(pre) = self.linker.instantiate_pre(&module)
@@ -331,7 +398,7 @@ impl WasmSandbox {
             return (Some(pre), SnapshotUse::Disk);
         }
         let started = Instant::now();
-        match self.build_snapshot(spec, access, limits) {
+        match self.build_snapshot(spec, access) {
             Ok(module) => {
                 cache::write_artifact(&module, &self.cache_dir, &path);
                 match self.linker.instantiate_pre(&module) {
@@ -360,13 +427,9 @@ impl WasmSandbox {
     }
 
     /// Instruments the guest, runs its initialisation with `spec`'s options, snapshots the
-    /// instance and compiles the result.
-    fn build_snapshot(
-        &self,
-        spec: &SnapshotSpec,
-        access: GuestAccess,
-        limits: &Limits,
-    ) -> Result<Module, String> {
+    /// instance and compiles the result. The initialisation has the default limits, whatever
+    /// the run's: a snapshot (or its failure, remembered) depends on the adaptor set only.
+    fn build_snapshot(&self, spec: &SnapshotSpec, access: GuestAccess) -> Result<Module, String> {
         let wizer = Wizer::new();
         let (cx, instrumented) = wizer
             .instrument(&self.wasm)
@@ -377,7 +440,7 @@ impl WasmSandbox {
         let options = serde_json::to_vec(&spec.init_options).map_err(|e| e.to_string())?;
         let inputs = [Vec::new(), Vec::new(), options];
         let mut store = self
-            .store(inputs, Some(access), limits, Instant::now())
+            .store(inputs, Some(access), &Limits::default(), Instant::now())
             .map_err(|e| e.to_string())?;
         let instance = self
             .linker

@@ -218,3 +218,60 @@ fn fuel_and_memory_limits_hold_from_a_snapshot() {
         Some(&json!("OOMError"))
     );
 }
+
+#[test]
+fn concurrent_first_runs_of_a_set_build_its_snapshot_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = adaptor(dir.path(), "1.0.0", COUNTING);
+    let sandbox = fresh_sandbox(&dir.path().join("cache"));
+    let (plan, options) = (plan(), options(&root));
+    let uses: Vec<SnapshotUse> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| run(&sandbox, &plan, &options).snapshot))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("run thread"))
+            .collect()
+    });
+    let built = uses
+        .iter()
+        .filter(|u| matches!(u, SnapshotUse::Built { .. }))
+        .count();
+    assert_eq!(built, 1, "{uses:?}");
+    assert!(uses.contains(&SnapshotUse::Memory), "{uses:?}");
+}
+
+#[test]
+fn a_memory_limit_below_the_snapshot_runs_as_without_snapshots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = adaptor(dir.path(), "1.0.0", COUNTING);
+    let (plan, options) = (plan(), options(&root));
+    let sandbox = common::sandbox();
+    let warm = run(sandbox, &plan, &options);
+    assert!(warm.snapshot.used(), "{:?}", warm.snapshot);
+    let tiny = Limits {
+        memory_bytes: 2 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let with = sandbox
+        .run_plan(&plan, Some(&json!({})), &options, &tiny)
+        .unwrap_or_else(|e| panic!("{e}"));
+    match &with.snapshot {
+        SnapshotUse::Fallback { reason } => assert!(reason.contains("memory limit"), "{reason}"),
+        other => panic!("expected a fallback, got {other:?}"),
+    }
+    let without = sandbox
+        .run_plan(
+            &plan,
+            Some(&json!({})),
+            &PlanOptions {
+                snapshot: false,
+                ..options.clone()
+            },
+            &tiny,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let name = |o: &PlanOutcome| o.error.as_ref().map(|e| e["name"].clone());
+    assert_eq!(name(&with), name(&without));
+    assert_eq!(name(&with), Some(json!("OOMError")));
+}
