@@ -26,6 +26,8 @@ pub mod cache;
 #[cfg(feature = "wasm")]
 mod files;
 #[cfg(feature = "wasm")]
+mod functions;
+#[cfg(feature = "wasm")]
 mod host;
 #[cfg(feature = "wasm")]
 mod plan;

@@ -1,6 +1,7 @@
 //! The wasm tier's sandbox: one compiled guest, one fresh instance (and store) per run.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openfn_lexicon::error::{ErrorClass, SerializedError};
@@ -14,6 +15,7 @@ use crate::cache::{self, Origin};
 use crate::classify::{classify, oom, timeout, too_large};
 use crate::error::WasmError;
 use crate::files::GuestAccess;
+use crate::functions::FunctionCache;
 use crate::host::{self, Exit, Host, Limiter, OutputTooLarge};
 use crate::message::{GuestMessage, LogLine};
 use crate::snapshot::Snapshots;
@@ -92,20 +94,27 @@ pub(crate) fn wt(e: wasmtime::Error) -> WasmError {
 impl WasmSandbox {
     /// The engine settings of the tier (fuel metering on; part of the cache key).
     pub fn engine() -> Result<Engine, WasmError> {
-        Self::engine_with(true)
+        Self::engine_with(true, None)
     }
 
-    fn engine_with(fuel: bool) -> Result<Engine, WasmError> {
+    /// The engine, with Cranelift's per-function cache under `cache_dir` when given (it does
+    /// not change the engine's compatibility hash).
+    fn engine_with(fuel: bool, cache_dir: Option<&Path>) -> Result<Engine, WasmError> {
         let mut config = Config::new();
         config.consume_fuel(fuel);
         config.cranelift_opt_level(OptLevel::Speed);
+        if let Some(dir) = cache_dir {
+            config
+                .enable_incremental_compilation(Arc::new(FunctionCache::new(dir)))
+                .map_err(wt)?;
+        }
         Engine::new(&config).map_err(wt)
     }
 
     /// A sandbox **without fuel metering, so without any CPU limit**: only for measuring what
     /// metering costs (`--example wasm_bench`). Never run untrusted code with it.
     pub fn unmetered_for_measurement(wasm: &[u8], cache_dir: &Path) -> Result<Self, WasmError> {
-        let engine = Self::engine_with(false)?;
+        let engine = Self::engine_with(false, Some(cache_dir))?;
         let (module, origin) = cache::load(&engine, wasm, cache_dir)?;
         let mut sandbox = Self::with_module(engine, module, origin, wasm, cache_dir)?;
         sandbox.fuel = false;
@@ -124,7 +133,7 @@ impl WasmSandbox {
 
     /// Like [`WasmSandbox::load`], from the module's bytes.
     pub fn from_bytes(wasm: &[u8], cache_dir: &Path) -> Result<Self, WasmError> {
-        let engine = Self::engine()?;
+        let engine = Self::engine_with(true, Some(cache_dir))?;
         let (module, origin) = cache::load(&engine, wasm, cache_dir)?;
         Self::with_module(engine, module, origin, wasm, cache_dir)
     }

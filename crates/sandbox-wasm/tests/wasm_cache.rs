@@ -16,8 +16,16 @@ fn the_second_start_loads_the_cached_artifact_and_a_corrupt_one_is_replaced() {
         .expect("cache dir")
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".cwasm"))
         .collect();
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    // the compilation also filled Cranelift's per-function cache (snapshots reuse it)
+    let functions = dir.path().join("functions");
+    assert!(
+        std::fs::read_dir(&functions).is_ok_and(|mut d| d.next().is_some()),
+        "{}",
+        functions.display()
+    );
     assert!(artifacts[0].contains("wasmtime48.0.8"), "{artifacts:?}");
 
     let second = WasmSandbox::load(&guest, dir.path()).expect("second load");
