@@ -35,6 +35,8 @@ mod plan;
 mod sandbox;
 #[cfg(feature = "wasm")]
 mod snapshot;
+#[cfg(feature = "wasm")]
+mod snapshot_store;
 
 pub use classify::{IMPORT_REFUSED, classify, oom, timeout, too_large};
 pub use error::WasmError;

@@ -18,7 +18,7 @@ use crate::files::GuestAccess;
 use crate::functions::FunctionCache;
 use crate::host::{self, Exit, Host, Limiter, OutputTooLarge};
 use crate::message::{GuestMessage, LogLine};
-use crate::snapshot::Snapshots;
+use crate::snapshot_store::Snapshots;
 
 /// The limits of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -34,12 +34,10 @@ use crate::files::GuestAccess;
 use crate::host::Host;
 use crate::message::GuestMessage;
 use crate::sandbox::{Limits, WasmSandbox, wt};
+use crate::snapshot_store::Entry;
 
 /// The guest's initialisation export.
 const INIT: &str = "wizer-initialize";
-
-/// How many snapshots a sandbox keeps in memory (least recently used dropped first).
-const KEPT: usize = 16;
 
 /// How a plan run used a pre-initialised snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,51 +65,6 @@ impl SnapshotUse {
     /// Whether the run started from a snapshot.
     pub fn used(&self) -> bool {
         matches!(self, Self::Built { .. } | Self::Memory | Self::Disk)
-    }
-}
-
-#[derive(Clone)]
-enum Entry {
-    Ready(Arc<InstancePre<Host>>),
-    Failed(String),
-}
-
-/// A sandbox's snapshots by key, most recently used last, and the locks of the keys being
-/// built (concurrent first runs of one set build it once; other sets do not wait).
-#[derive(Default)]
-pub(crate) struct Snapshots {
-    list: Mutex<Vec<(String, Entry)>>,
-    building: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
-}
-
-impl Snapshots {
-    /// The lock held while `key` is being built.
-    fn build_lock(&self, key: &str) -> Arc<Mutex<()>> {
-        let mut building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
-        building.entry(key.to_owned()).or_default().clone()
-    }
-
-    fn built(&self, key: &str) {
-        let mut building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
-        building.remove(key);
-    }
-
-    fn get(&self, key: &str) -> Option<Entry> {
-        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
-        let at = list.iter().position(|(k, _)| k == key)?;
-        let hit = list.remove(at);
-        let entry = hit.1.clone();
-        list.push(hit);
-        Some(entry)
-    }
-
-    fn put(&self, key: String, entry: Entry) {
-        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
-        list.retain(|(k, _)| *k != key);
-        if list.len() >= KEPT {
-            list.remove(0);
-        }
-        list.push((key, entry));
     }
 }
 
