@@ -6,12 +6,17 @@ expected states match: fixed Date and Server headers, no varying values in bodie
 
 Usage: python3 server.py [PORT]   (PORT defaults to $CORPUS_PORT, else 0 = any free port)
 Prints `listening <port>` on the first line of stdout once it accepts connections.
+
+Every response waits 2 ms first: language-http logs a request (`GET … - 200 in <n>ms`) only
+when its measured duration (whole milliseconds) is not 0, so a faster answer would drop the
+expected log line now and then.
 """
 
 import gzip
 import json
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,6 +59,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def send(self, status, body, content_type="application/json", extra=None):
+        time.sleep(0.002)
         if not isinstance(body, bytes):
             if content_type == "application/json":
                 body = json.dumps(body, separators=(",", ":")).encode()
