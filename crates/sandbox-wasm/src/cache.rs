@@ -81,7 +81,47 @@ pub(crate) fn read_artifact(engine: &Engine, path: &Path) -> Option<Module> {
     // `deserialize` copies the bytes, so later changes to the file do not affect this module.
     #[allow(unsafe_code, reason = "loading wasmtime's own precompiled artifact")]
     let module = unsafe { Module::deserialize(engine, &bytes) };
+    if module.is_ok() {
+        // used now: [`prune`] keeps the most recently used artifacts
+        touch(path);
+    }
     module.ok()
+}
+
+/// How many snapshot artifacts (`snapshot-…cwasm`, 12–19 MB each) the cache directory keeps:
+/// writing a new one removes the least recently used beyond this.
+pub const KEPT_SNAPSHOT_FILES: usize = 64;
+
+/// Sets `path`'s modification time to now (best effort: a read-only cache only loses the
+/// ordering [`prune`] goes by).
+fn touch(path: &Path) {
+    if let Ok(file) = std::fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes all but the `keep` most recently used (modified) files in `dir` whose names start
+/// with `prefix` and end with `.cwasm`; returns how many it removed. Best effort: files it
+/// cannot read or remove stay.
+pub(crate) fn prune(dir: &Path, prefix: &str, keep: usize) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(".cwasm")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    files
+        .iter()
+        .skip(keep)
+        .filter(|(_, path)| std::fs::remove_file(path).is_ok())
+        .count()
 }
 
 /// Writes `module`'s artifact to `path` in `dir` (best effort: an unwritable cache only costs
@@ -110,4 +150,42 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_most_recently_used_files_of_its_kind() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = std::time::SystemTime::now();
+        for (i, name) in ["snapshot-a.cwasm", "snapshot-b.cwasm", "snapshot-c.cwasm"]
+            .iter()
+            .enumerate()
+        {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"x").expect("write");
+            let age = std::time::Duration::from_secs(100 * (3 - i as u64));
+            let file = std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .expect("open");
+            file.set_modified(now - age).expect("set mtime");
+        }
+        std::fs::write(dir.path().join("guest-x.cwasm"), b"x").expect("write");
+        // using the oldest makes it the newest
+        touch(&dir.path().join("snapshot-a.cwasm"));
+        assert_eq!(prune(dir.path(), "snapshot-", 2), 1);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["guest-x.cwasm", "snapshot-a.cwasm", "snapshot-c.cwasm"]
+        );
+        assert_eq!(prune(dir.path(), "snapshot-", 2), 0);
+    }
 }

@@ -354,6 +354,7 @@ impl WasmSandbox {
         match self.build_snapshot(spec, access) {
             Ok(module) => {
                 cache::write_artifact(&module, &self.cache_dir, &path);
+                cache::prune(&self.cache_dir, "snapshot-", cache::KEPT_SNAPSHOT_FILES);
                 match self.linker.instantiate_pre(&module) {
                     Ok(pre) => {
                         let pre = Arc::new(pre);
