@@ -119,15 +119,22 @@ impl ChildCommand {
     /// The same program started as a wasm child (the child flag replaced by
     /// [`WASM_CHILD_FLAG`], then the guest module's path and the artifact cache directory).
     pub fn wasm(&self, guest: &std::path::Path, cache_dir: &std::path::Path) -> Self {
-        let mut args: Vec<String> = self
+        self.in_mode([
+            WASM_CHILD_FLAG.to_owned(),
+            guest.to_string_lossy().into_owned(),
+            cache_dir.to_string_lossy().into_owned(),
+        ])
+    }
+
+    /// The same program with the child flag replaced by `mode` (a mode flag and its values).
+    fn in_mode(&self, mode: impl IntoIterator<Item = String>) -> Self {
+        let args = self
             .args
             .iter()
             .filter(|a| *a != CHILD_FLAG)
             .cloned()
+            .chain(mode)
             .collect();
-        args.push(WASM_CHILD_FLAG.to_owned());
-        args.push(guest.to_string_lossy().into_owned());
-        args.push(cache_dir.to_string_lossy().into_owned());
         Self {
             program: self.program.clone(),
             args,
@@ -137,18 +144,7 @@ impl ChildCommand {
     /// The same program started as a template for `spec_json` (the child flag replaced by
     /// [`TEMPLATE_FLAG`]).
     pub(crate) fn template(&self, spec_json: String) -> Self {
-        let mut args: Vec<String> = self
-            .args
-            .iter()
-            .filter(|a| *a != CHILD_FLAG)
-            .cloned()
-            .collect();
-        args.push(TEMPLATE_FLAG.to_owned());
-        args.push(spec_json);
-        Self {
-            program: self.program.clone(),
-            args,
-        }
+        self.in_mode([TEMPLATE_FLAG.to_owned(), spec_json])
     }
 }
 

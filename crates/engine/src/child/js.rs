@@ -408,16 +408,7 @@ impl JsJob {
         prepared: Option<&Prepared>,
     ) -> Result<String, Failure> {
         let settings = request.settings;
-        let mut plan = ExecutionPlan::from_json_str(request.plan.get()).map_err(|e| {
-            Failure::new(ErrorInfo::new(
-                "ValidationError",
-                e.to_string(),
-                Severity::Crash,
-            ))
-        })?;
-        let repo = PathBuf::from(&settings.repo_dir);
-
-        compile_logged(&mut plan, &repo, &settings, sink.as_ref())?;
+        let (plan, repo) = compiled_plan(&request.plan, &settings, sink.as_ref())?;
 
         let input = match request.input {
             Some(raw) => Input::State(StateJson::from_text(raw.get())),
@@ -485,8 +476,27 @@ impl JsJob {
     }
 }
 
+/// The run's plan (`plan_json`) with every step compiled ([`compile_logged`]) against the
+/// run's repo, and that repo; an invalid plan is a `ValidationError`.
+pub(super) fn compiled_plan(
+    plan_json: &serde_json::value::RawValue,
+    settings: &RunSettings,
+    sink: &dyn JobSink,
+) -> Result<(ExecutionPlan, PathBuf), Failure> {
+    let mut plan = ExecutionPlan::from_json_str(plan_json.get()).map_err(|e| {
+        Failure::new(ErrorInfo::new(
+            "ValidationError",
+            e.to_string(),
+            Severity::Crash,
+        ))
+    })?;
+    let repo = PathBuf::from(&settings.repo_dir);
+    compile_logged(&mut plan, &repo, settings, sink)?;
+    Ok((plan, repo))
+}
+
 /// Compiles every step of `plan`, with the kit's compile log lines and the compile events.
-pub(super) fn compile_logged(
+fn compile_logged(
     plan: &mut ExecutionPlan,
     repo: &Path,
     settings: &RunSettings,

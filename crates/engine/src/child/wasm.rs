@@ -21,7 +21,7 @@ use openfn_sandbox_wasm::{
 };
 use serde_json::Value;
 
-use super::js::{RUNTIME_DEADLINE_SLACK_MS, compile_logged};
+use super::js::{RUNTIME_DEADLINE_SLACK_MS, compiled_plan};
 use super::{ChildJob, Failure, JobRequest, JobSink};
 use crate::event::{EngineFailure, ErrorInfo, Mem, Severity};
 
@@ -164,10 +164,7 @@ fn is_run_deadline(error: &ErrorInfo, run_timeout_ms: u64) -> bool {
     run_timeout_ms > 0
         && error.error_type == "TimeoutError"
         && error.message
-            == format!(
-                "Job took longer than {}ms to complete",
-                run_timeout_ms + RUNTIME_DEADLINE_SLACK_MS
-            )
+            == openfn_runtime::RtError::timeout(run_timeout_ms + RUNTIME_DEADLINE_SLACK_MS).message
 }
 
 /// The adaptors a plan links to local trees (`linker[name].path`, set by autoinstall).
@@ -193,15 +190,7 @@ impl ChildJob for WasmJob {
 
     fn run(&self, request: JobRequest, sink: Arc<dyn JobSink>) -> Result<String, Failure> {
         let settings = request.settings;
-        let mut plan = ExecutionPlan::from_json_str(request.plan.get()).map_err(|e| {
-            Failure::new(ErrorInfo::new(
-                "ValidationError",
-                e.to_string(),
-                Severity::Crash,
-            ))
-        })?;
-        let repo = PathBuf::from(&settings.repo_dir);
-        compile_logged(&mut plan, &repo, &settings, sink.as_ref())?;
+        let (plan, repo) = compiled_plan(&request.plan, &settings, sink.as_ref())?;
         let fail = |e: String| Failure::new(ErrorInfo::new("ExecutionError", e, Severity::Crash));
         let input: Option<Value> = request
             .input
