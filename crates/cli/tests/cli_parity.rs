@@ -2,6 +2,8 @@
 //! `tests/parity` and compares with the kit's recorded outcome (`<case>/kit.json`, written by
 //! `cargo xtask parity --record`). The differences must be exactly those listed in
 //! `tests/parity/KNOWN_DIFFERENCES`: a new one fails, and so does a listed one that is gone.
+//! With the `wasm` feature the corpus also runs on the wasm tier (`OPENFN_SANDBOX=wasm`),
+//! whose own differences are listed in `KNOWN_DIFFERENCES_WASM` (kept exact the same way).
 //! `PARITY_SHOW=<part of a case name>` prints the differences of those cases.
 
 #[path = "../../../xtask/src/parity_case.rs"]
@@ -39,17 +41,54 @@ fn repo(openfn: &Path) -> PathBuf {
     repo
 }
 
+fn known(file: &str) -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(corpus().join(file))
+        .unwrap_or_else(|e| panic!("read tests/parity/{file}: {e}"));
+    parity_case::parse_known(&text).unwrap_or_else(|e| panic!("parse {file}: {e}"))
+}
+
 #[test]
 fn every_case_matches_the_kit_or_is_a_known_difference() {
     let openfn = PathBuf::from(env!("CARGO_BIN_EXE_openfn"));
-    let repo = repo(&openfn);
+    let program = vec![openfn.to_string_lossy().into_owned()];
+    check_corpus(&openfn, &program, &known(KNOWN), &BTreeSet::new());
+}
+
+/// The same corpus on the wasm tier: a difference must be the native tier's or one of the
+/// tier's own (`KNOWN_DIFFERENCES_WASM`, kept exact).
+#[cfg(feature = "wasm")]
+#[test]
+fn every_case_on_the_wasm_tier_matches_the_kit_or_is_a_known_difference() {
+    let openfn = PathBuf::from(env!("CARGO_BIN_EXE_openfn"));
+    // the case runner runs `program` with the case's arguments: `env` puts the tier in place
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasm-parity-cache");
+    let program = vec![
+        "env".to_owned(),
+        "OPENFN_SANDBOX=wasm".to_owned(),
+        format!("OPENFN_WASM_CACHE={}", cache.display()),
+        openfn.to_string_lossy().into_owned(),
+    ];
+    let (native, wasm) = (known(KNOWN), known("KNOWN_DIFFERENCES_WASM"));
+    let overlap: Vec<_> = native.intersection(&wasm).collect();
+    assert!(overlap.is_empty(), "listed in both files: {overlap:?}");
+    check_corpus(&openfn, &program, &native, &wasm);
+}
+
+/// Runs every case with `program` and compares with the kit's outcome: a difference must be in
+/// `native` or `wasm`; the list kept exact (every entry still found) is `wasm` when it is
+/// given, else `native`.
+fn check_corpus(
+    openfn: &Path,
+    program: &[String],
+    native: &BTreeSet<(String, String)>,
+    wasm: &BTreeSet<(String, String)>,
+) {
+    // shared by both tests: the repo's installs lock across processes
+    let repo = repo(openfn);
     let work = tempfile::tempdir().expect("temp dir");
     let cases = parity_case::load_cases(&corpus(), None).expect("read the corpus");
     assert_eq!(cases.len(), 102, "the corpus has {} cases", cases.len());
-    let known_text = std::fs::read_to_string(corpus().join(KNOWN)).expect("read KNOWN_DIFFERENCES");
-    let known = parity_case::parse_known(&known_text).expect("parse KNOWN_DIFFERENCES");
 
-    let program = vec![openfn.to_string_lossy().into_owned()];
     let mut found = BTreeSet::new();
     let mut report = Vec::new();
     for case in &cases {
@@ -63,14 +102,14 @@ fn every_case_matches_the_kit_or_is_a_known_difference() {
         let value: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
         let kit = Outcome::from_json(&value).expect("fixture has exit, output, files");
         let ours =
-            parity_case::run_case(case, &program, &repo, work.path(), &[]).expect("run openfn");
+            parity_case::run_case(case, program, &repo, work.path(), &[]).expect("run openfn");
         for d in parity_case::compare(&case.name, &kit, &ours) {
             // PARITY_SHOW=<part of a case name> prints its known differences too
             if std::env::var("PARITY_SHOW").is_ok_and(|f| case.name.contains(&f)) {
                 println!("{} {} (- kit, + ours):\n{}\n", d.case, d.field, d.detail);
             }
             let key = (d.case.clone(), d.field.clone());
-            if !known.contains(&key) {
+            if !native.contains(&key) && !wasm.contains(&key) {
                 report.push(format!(
                     "NEW difference {} {} (- kit, + ours):\n{}",
                     d.case, d.field, d.detail
@@ -79,13 +118,18 @@ fn every_case_matches_the_kit_or_is_a_known_difference() {
             found.insert(key);
         }
     }
-    for (case, field) in known.difference(&found) {
+    let (exact, file) = if wasm.is_empty() {
+        (native, KNOWN)
+    } else {
+        (wasm, "KNOWN_DIFFERENCES_WASM")
+    };
+    for (case, field) in exact.difference(&found) {
         if cases.iter().any(|c| &c.name == case) {
             report.push(format!(
-                "{case} {field} now matches the kit: remove it from {KNOWN}"
+                "{case} {field} now matches the kit: remove it from {file}"
             ));
         } else {
-            report.push(format!("{KNOWN} lists `{case}`, which is not a case"));
+            report.push(format!("{file} lists `{case}`, which is not a case"));
         }
     }
     assert!(
